@@ -1,0 +1,36 @@
+// @ts-check
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/", "node_modules/", "proto/gen/", "scripts/", "eslint.config.js"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-non-null-assertion": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/only-throw-error": "error",
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["**/coordinator/**", "../coordinator/*"], message: "agent/ and shared/ must not import coordinator/" }] },
+      ],
+    },
+  },
+  {
+    files: ["coordinator/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/agent/**", "../agent/*"], message: "coordinator/ must not import agent/" }] }],
+    },
+  },
+  {
+    files: ["cli/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
+    rules: { "no-restricted-imports": "off" },
+  },
+);

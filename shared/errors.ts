@@ -1,0 +1,73 @@
+/**
+ * Errors carry a code and a cause. One class per failure kind; boundaries (CLI exit code,
+ * HTTP status, later gRPC status) convert them once with {@link StagefarmError.from}.
+ */
+export type ErrorCode =
+  | "invalid_pipeline" // a pipeline file is malformed or inconsistent
+  | "invalid_argument" // a flag, param or request is wrong
+  | "not_found" // an artifact, manifest, run or stage does not exist
+  | "corrupt_artifact" // bytes do not match their digest
+  | "digest_mismatch" // a fetched source does not match its pinned sha256
+  | "unsafe_archive" // an archive tries to escape its root or holds forbidden entries
+  | "stage_failed" // a build script/tool exited non-zero (deterministic, not retried by default)
+  | "missing_output" // a stage did not write a declared output
+  | "timeout" // a deadline passed
+  | "cancelled" // an AbortSignal fired
+  | "unavailable" // a transient I/O or network failure (retryable)
+  | "internal";
+
+const retryable: ReadonlySet<ErrorCode> = new Set(["unavailable", "timeout"]);
+
+export class StagefarmError extends Error {
+  readonly code: ErrorCode;
+  /** Extra structured facts for logs and JSON output (never secrets). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "StagefarmError";
+    this.code = code;
+    this.details = opts.details ?? {};
+  }
+
+  /** Whether retrying the same operation may succeed. The error decides the retry. */
+  get retryable(): boolean {
+    return retryable.has(this.code);
+  }
+
+  /** Normalises anything thrown into a StagefarmError, keeping the original as cause. */
+  static from(err: unknown, fallback: ErrorCode = "internal"): StagefarmError {
+    if (err instanceof StagefarmError) return err;
+    if (err instanceof Error) {
+      if (err.name === "AbortError") return new StagefarmError("cancelled", err.message, { cause: err });
+      const errno = (err as NodeJS.ErrnoException).code;
+      if (errno === "ENOENT") return new StagefarmError("not_found", err.message, { cause: err });
+      if (errno === "ECONNRESET" || errno === "ECONNREFUSED" || errno === "ETIMEDOUT" || errno === "EPIPE")
+        return new StagefarmError("unavailable", err.message, { cause: err });
+      return new StagefarmError(fallback, err.message, { cause: err });
+    }
+    return new StagefarmError(fallback, String(err));
+  }
+}
+
+/** Throws a `cancelled` error if the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new StagefarmError("cancelled", "operation cancelled", { cause: signal.reason });
+}
+
+/** CLI exit status for an error code (sysexits-like, stable for scripts). */
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case "invalid_pipeline":
+    case "invalid_argument":
+      return 2;
+    case "cancelled":
+      return 130;
+    case "stage_failed":
+    case "missing_output":
+    case "timeout":
+      return 1;
+    default:
+      return 1;
+  }
+}

@@ -1,0 +1,14 @@
+import type { RunnerKind } from "./pipeline/types.js";
+
+/**
+ * The version of each runner's behaviour, part of every cache key. Bump a runner's version when
+ * a change to it can change what a stage produces; every key of that kind changes with it.
+ * Lives in shared/ because the coordinator computes keys and the agent runs the runners.
+ */
+export const RUNNER_VERSIONS: Readonly<Record<RunnerKind, string>> = {
+  fetch: "1",
+  shell: "1",
+  chroot: "1",
+  emerge: "1",
+  catalyst: "1",
+};

@@ -1,0 +1,87 @@
+/**
+ * The artifact store port. Two implementations share one conformance suite
+ * (test/conformance/artifact-store.ts): the filesystem store (embedded mode) and, later, S3.
+ *
+ * Layout, the same on disk and in S3 (keys relative to the store root):
+ *   cas/sha256/<2 hex>/<digest>   immutable blobs, addressed by the sha256 of their bytes
+ *   ac/<cache-key>.json           action-cache manifests, written last and only if absent
+ *   logs/<path>                   stage logs (plain text)
+ *   binhost/<name>/…              portage binhosts (a later issue)
+ *
+ * Invariants
+ * - A blob is visible only once complete and verified (temp + rename / single PUT).
+ * - A manifest is never visible before all the blobs it references (putManifest checks).
+ * - Every read is verified against its digest; a mismatch throws `corrupt_artifact` and the
+ *   bytes are never handed on as good.
+ */
+import type { Readable } from "node:stream";
+import type { Digest } from "../digest.js";
+import type { OutputKind } from "../pipeline/types.js";
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export interface ManifestOutput {
+  digest: Digest;
+  size: number;
+  kind: OutputKind;
+}
+
+/** Action-cache record: a cache key → the outputs a successful stage produced. */
+export interface Manifest {
+  /** Format version of this record. */
+  v: 1;
+  key: Digest;
+  pipeline: string;
+  stage: string;
+  runner: string;
+  outputs: Record<string, ManifestOutput>;
+  /** Store path of the log of the execution that produced it, if kept. */
+  log?: string;
+  createdAt: string;
+  durationMs: number;
+  /** Who produced it ("local" in embedded mode, the agent id when distributed). */
+  producer: string;
+}
+
+export interface PutOptions {
+  /** When given, the bytes must hash to this digest or nothing is stored (`digest_mismatch`). */
+  expected?: Digest;
+  signal?: AbortSignal;
+}
+
+export interface ArtifactStore {
+  /** A short description for logs, e.g. "fs:/var/lib/stagefarm". */
+  readonly describe: string;
+
+  statBlob(digest: Digest): Promise<BlobInfo | undefined>;
+  /** Stores a stream; hashes while writing; returns the digest. Idempotent for equal bytes. */
+  putBlob(data: Readable, opts?: PutOptions): Promise<BlobInfo>;
+  /** Stores a local file (may hard-link or copy). */
+  putBlobFile(path: string, opts?: PutOptions): Promise<BlobInfo>;
+  /** A stream of the blob's bytes that errors with `corrupt_artifact` at the end if they do not match. */
+  getBlob(digest: Digest, signal?: AbortSignal): Promise<Readable>;
+  /** Writes the blob to `dest` atomically, verified before it appears. */
+  getBlobToFile(digest: Digest, dest: string, signal?: AbortSignal): Promise<BlobInfo>;
+  /** Reads and re-hashes a blob; throws `corrupt_artifact` on mismatch, `not_found` when absent. */
+  verifyBlob(digest: Digest, signal?: AbortSignal): Promise<BlobInfo>;
+  listBlobs(): AsyncIterable<BlobInfo>;
+  deleteBlob(digest: Digest): Promise<void>;
+
+  getManifest(key: Digest): Promise<Manifest | undefined>;
+  /** Writes the manifest if absent. Returns false when one already existed (first writer wins).
+   *  Throws `not_found` if a referenced blob is missing. */
+  putManifest(manifest: Manifest): Promise<boolean>;
+  listManifests(): AsyncIterable<Manifest>;
+  deleteManifest(key: Digest): Promise<void>;
+
+  putLog(path: string, data: Readable | string): Promise<void>;
+  /** Throws `not_found` when absent. */
+  getLog(path: string): Promise<Readable>;
+  listLogs(prefix?: string): AsyncIterable<{ path: string; size: number }>;
+  deleteLog(path: string): Promise<void>;
+
+  close(): Promise<void>;
+}
