@@ -1,0 +1,56 @@
+/** `stagefarm run FILE`: runs a pipeline on the embedded farm (this machine, no servers). */
+import type { Command } from "commander";
+import { loadPipeline, parseParamArgs } from "../../shared/pipeline/index.js";
+import { collect, positiveInt } from "../config.js";
+import type { CliContext } from "../context.js";
+import { EmbeddedFarm } from "../embedded.js";
+import { makeStyle } from "../output.js";
+import { ProgressPrinter } from "../progress.js";
+import { exitStatusForSignal, onShutdown } from "../signals.js";
+import { summarize } from "../summary.js";
+
+export function registerRun(program: Command, ctx: CliContext): void {
+  program
+    .command("run")
+    .description("run a pipeline on this machine (embedded farm: no servers needed)")
+    .argument("<file>", "pipeline YAML file")
+    .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
+    .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
+    .option("--json", "print a JSON summary as the last line (progress goes to stderr)")
+    .option("-q, --quiet", "do not stream stage logs")
+    .action(async (file: string, opts: { param: string[]; jobs: number; json?: boolean; quiet?: boolean }) => {
+      const spec = await loadPipeline(file);
+      const params = parseParamArgs(opts.param);
+      const cfg = ctx.config();
+      const out = opts.json === true ? ctx.stderr : ctx.stdout;
+      const progress = new ProgressPrinter({
+        out,
+        style: makeStyle(ctx.color(out)),
+        logs: opts.quiet !== true,
+      });
+      const abort = new AbortController();
+      const shutdown = onShutdown(
+        (sig) => {
+          out.write(`\n>>> ${sig}: cancelling running stages (again to force)\n`);
+          abort.abort(new Error(`received ${sig}`));
+        },
+        (sig) => process.exit(exitStatusForSignal(sig)),
+      );
+      try {
+        await using farm = await EmbeddedFarm.open(cfg, ctx.logger(cfg.logLevel));
+        const result = await farm.run(spec, { params, slots: opts.jobs, signal: abort.signal, onEvent: progress.onEvent });
+        if (opts.json === true) ctx.stdout.write(`${JSON.stringify(summarize(result))}\n`);
+        ctx.setExitCode(
+          shutdown.received !== undefined
+            ? exitStatusForSignal(shutdown.received)
+            : result.outcome === "succeeded"
+              ? 0
+              : result.outcome === "cancelled"
+                ? 130
+                : 1,
+        );
+      } finally {
+        shutdown.dispose();
+      }
+    });
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * The `stagefarm` command. The only place that reads process.env and argv; configuration is
+ * parsed once here and handed down.
+ */
+import { Command, CommanderError } from "commander";
+import { exitCodeFor, StagefarmError } from "../shared/errors.js";
+import { createLogger, type Logger } from "../shared/log.js";
+import { registerCache } from "./commands/cache.js";
+import { registerPlan } from "./commands/plan.js";
+import { registerRun } from "./commands/run.js";
+import { registerUp } from "./commands/up.js";
+import { registerValidate } from "./commands/validate.js";
+import { localConfig, type GlobalFlags, type LocalConfig } from "./config.js";
+import type { CliContext } from "./context.js";
+
+async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command("stagefarm")
+    .description("stagefarm: cached, distributed Gentoo bootstrap and release builds")
+    .version("0.1.0")
+    .option("--store <dir>", "artifact store directory of the embedded farm (env STAGEFARM_STORE)")
+    .option("--work-dir <dir>", "where stage workspaces are created (env STAGEFARM_WORK_DIR)")
+    .option("--log-level <level>", "log level for stderr logs (env STAGEFARM_LOG_LEVEL; default warn)")
+    .showHelpAfterError()
+    .exitOverride();
+  let config: LocalConfig | undefined;
+  const loggers = new Map<string, Logger>();
+  const ctx: CliContext = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    config: () => (config ??= localConfig(program.opts<GlobalFlags>(), process.env)),
+    logger: (level) => {
+      let l = loggers.get(level);
+      if (l === undefined) loggers.set(level, (l = createLogger({ level })));
+      return l;
+    },
+    color: (s) => (s as NodeJS.WriteStream).isTTY === true && process.env["NO_COLOR"] === undefined,
+    setExitCode: (c) => (exitCode = c),
+  };
+  registerRun(program, ctx);
+  registerValidate(program, ctx);
+  registerPlan(program, ctx);
+  registerCache(program, ctx);
+  registerUp(program, ctx);
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err: unknown) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const e = StagefarmError.from(err);
+    process.stderr.write(`stagefarm: ${e.code === "invalid_pipeline" ? "" : "error: "}${e.message}\n`);
+    if (e.code === "internal" && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
+    return exitCodeFor(e.code);
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`stagefarm: fatal: ${String(err)}\n`);
+    process.exitCode = 70;
+  },
+);

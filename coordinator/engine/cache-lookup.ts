@@ -1,0 +1,31 @@
+/**
+ * Action-cache lookup: a cache key → the outputs of an earlier successful execution, but only
+ * when the manifest is readable and every blob it names is still in the store. A manifest that
+ * is corrupt or points at missing blobs is a miss (and a corrupt one is removed), never a hit.
+ */
+import type { Digest } from "../../shared/digest.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { Logger } from "../../shared/log.js";
+import type { ArtifactStore, Manifest } from "../../shared/store/types.js";
+
+export async function lookupCache(store: ArtifactStore, key: Digest, log: Logger): Promise<Manifest | undefined> {
+  let manifest: Manifest | undefined;
+  try {
+    manifest = await store.getManifest(key);
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err);
+    if (e.code !== "corrupt_artifact") throw e;
+    log.warn({ key, err: e.message }, "corrupt action-cache manifest removed; the stage will run again");
+    await store.deleteManifest(key);
+    return undefined;
+  }
+  if (manifest === undefined) return undefined;
+  for (const [name, out] of Object.entries(manifest.outputs)) {
+    const info = await store.statBlob(out.digest);
+    if (info === undefined || info.size !== out.size) {
+      log.warn({ key, output: name, digest: out.digest }, "cached output missing from the store; the stage will run again");
+      return undefined;
+    }
+  }
+  return manifest;
+}

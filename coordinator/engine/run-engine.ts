@@ -1,0 +1,310 @@
+/**
+ * The run engine: schedules one run of a pipeline's DAG onto N slots of a StageWorker.
+ *
+ * - A stage becomes ready when every upstream stage finished well (cached or done). Its cache
+ *   key is computed from the *content digests* of its inputs (early cutoff), then the action
+ *   cache is checked: a hit makes it `cached` without running anything.
+ * - Ready stages start highest priority first: the longest expected duration from the stage to
+ *   the end of the DAG (critical path first).
+ * - A failure fails the stage after its retries; every stage downstream of it is `skipped`
+ *   while independent branches run to completion.
+ * - Aborting the signal cancels running stages (the worker kills their processes) and marks the
+ *   rest `cancelled`.
+ * - Only the engine writes action-cache manifests, after the worker's result was accepted.
+ *
+ * The same engine runs embedded (StageExecutor in-process) and, later, distributed (a worker
+ * that dispatches to agents).
+ */
+import { computeCacheKey } from "../../shared/cache-key/index.js";
+import type { Digest } from "../../shared/digest.js";
+import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
+import type { StageWorker } from "../../shared/job.js";
+import type { Logger } from "../../shared/log.js";
+import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
+import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
+import type { ArtifactStore } from "../../shared/store/types.js";
+import { lookupCache } from "./cache-lookup.js";
+import type { RunEvent, RunEventListener } from "./events.js";
+import {
+  countStages,
+  isTerminal,
+  outputsOf,
+  type RunOutcome,
+  type StageCounts,
+  type StageStatus,
+} from "./stage-state.js";
+
+export interface EngineMetrics {
+  stageFinished(pipeline: string, stage: string, result: StageStatus["t"], durationMs: number): void;
+  cacheLookup(hit: boolean): void;
+}
+
+export interface RunEngineDeps {
+  store: ArtifactStore;
+  worker: StageWorker;
+  logger: Logger;
+  metrics?: EngineMetrics;
+  /** Who produces manifests ("local" embedded; the agent id when distributed). */
+  producer?: string;
+}
+
+export interface RunRequest {
+  runId: string;
+  pipeline: string;
+  stages: ResolvedStage[];
+  /** Stages that may run at once. */
+  slots: number;
+  /** Build jobs granted to each running stage (MAKEOPTS). */
+  stageJobs: number;
+  signal: AbortSignal;
+  onEvent?: RunEventListener;
+  /** Expected duration of a stage, for critical-path-first ordering. */
+  estimateMs?: (stage: string) => number;
+}
+
+export interface RunResult {
+  runId: string;
+  pipeline: string;
+  outcome: RunOutcome;
+  counts: StageCounts;
+  states: ReadonlyMap<string, StageStatus>;
+  durationMs: number;
+}
+
+/** Errors that a stage's `retries` may retry; the rest are deterministic or user-caused. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["stage_failed", "timeout", "unavailable", "internal"]);
+
+export async function executeRun(deps: RunEngineDeps, req: RunRequest): Promise<RunResult> {
+  const run = new RunScheduler(deps, req);
+  return run.execute();
+}
+
+class RunScheduler {
+  private readonly byName: Map<string, ResolvedStage>;
+  private readonly order: string[];
+  private readonly upstream: Map<string, string[]>;
+  private readonly prio: Map<string, number>;
+  private readonly states = new Map<string, StageStatus>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly log: Logger;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly deps: RunEngineDeps,
+    private readonly req: RunRequest,
+  ) {
+    this.byName = new Map(req.stages.map((s) => [s.name, s]));
+    this.order = topoOrder(req.stages);
+    this.upstream = new Map(req.stages.map((s) => [s.name, stageDeps(s)]));
+    this.prio = priorities(req.stages, req.estimateMs ?? (() => 1000));
+    this.log = deps.logger.child({ run: req.runId, pipeline: req.pipeline });
+  }
+
+  async execute(): Promise<RunResult> {
+    const { req } = this;
+    this.emit({ t: "run-started", runId: req.runId, pipeline: req.pipeline, stages: this.order.length, jobs: req.slots });
+    for (const name of this.order) {
+      const ups = this.upstream.get(name) ?? [];
+      this.set(name, { t: "waiting", reason: ups.length > 0 ? `waiting for ${ups.join(", ")}` : "waiting" });
+    }
+    for (;;) {
+      await this.advance();
+      if (this.running.size === 0) break;
+      await Promise.race(this.running.values());
+    }
+    for (const name of this.order) {
+      const s = this.state(name);
+      if (!isTerminal(s)) this.set(name, { t: "cancelled", reason: "run cancelled" });
+    }
+    const counts = countStages(this.states.values());
+    const outcome: RunOutcome = req.signal.aborted ? "cancelled" : counts.failed > 0 ? "failed" : "succeeded";
+    const durationMs = Date.now() - this.started;
+    this.emit({ t: "run-finished", runId: req.runId, pipeline: req.pipeline, outcome, counts, durationMs });
+    return { runId: req.runId, pipeline: req.pipeline, outcome, counts, states: this.states, durationMs };
+  }
+
+  /** Moves every stage as far as it can go, then fills free slots. */
+  private async advance(): Promise<void> {
+    if (this.req.signal.aborted) return;
+    for (const name of this.order) {
+      if (this.state(name).t !== "waiting") continue;
+      const ups = this.upstream.get(name) ?? [];
+      const bad = ups.find((u) => {
+        const t = this.state(u).t;
+        return t === "failed" || t === "skipped" || t === "cancelled";
+      });
+      if (bad !== undefined) {
+        const why = this.state(bad).t === "failed" ? `upstream stage ${bad} failed` : `upstream stage ${bad} did not run`;
+        this.set(name, { t: "skipped", reason: why });
+        continue;
+      }
+      const pending = ups.filter((u) => outputsOf(this.state(u)) === undefined);
+      if (pending.length > 0) {
+        const reason = `waiting for ${pending.join(", ")}`;
+        const cur = this.state(name);
+        if (cur.t === "waiting" && cur.reason !== reason) this.set(name, { t: "waiting", reason });
+        continue;
+      }
+      await this.resolveReady(name);
+    }
+    const ready = this.order
+      .filter((n) => this.state(n).t === "ready")
+      .sort((a, b) => (this.prio.get(b) ?? 0) - (this.prio.get(a) ?? 0));
+    for (const name of ready) {
+      if (this.running.size >= this.req.slots || this.req.signal.aborted) break;
+      this.start(name);
+    }
+  }
+
+  /** All upstream outputs known: compute the key and consult the action cache. */
+  private async resolveReady(name: string): Promise<void> {
+    const stage = this.stage(name);
+    let key: Digest;
+    try {
+      key = computeCacheKey(stage, this.inputsOf(stage));
+      const hit = await lookupCache(this.deps.store, key, this.log);
+      this.deps.metrics?.cacheLookup(hit !== undefined);
+      if (hit !== undefined) {
+        this.set(name, { t: "cached", key, outputs: hit.outputs, durationMs: hit.durationMs });
+        this.deps.metrics?.stageFinished(this.req.pipeline, name, "cached", 0);
+        return;
+      }
+    } catch (err: unknown) {
+      this.set(name, { t: "failed", attempt: 0, error: StagefarmError.from(err), durationMs: 0 });
+      return;
+    }
+    this.set(name, { t: "ready", key, attempt: 1, readyAt: Date.now() });
+  }
+
+  private inputsOf(stage: ResolvedStage): Record<string, ArtifactRef> {
+    const inputs: Record<string, ArtifactRef> = {};
+    for (const input of stage.inputs) {
+      if (input.t !== "stage") continue;
+      const out = outputsOf(this.state(input.stage))?.[input.output];
+      if (out === undefined)
+        throw new StagefarmError(
+          "not_found",
+          `stage "${stage.name}" input "${input.name}": stage "${input.stage}" has no output "${input.output}"`,
+        );
+      inputs[input.name] = { digest: out.digest, size: out.size, kind: out.kind };
+    }
+    return inputs;
+  }
+
+  private start(name: string): void {
+    const s = this.state(name);
+    if (s.t !== "ready") return;
+    const stage = this.stage(name);
+    const startedAt = Date.now();
+    this.set(name, { t: "running", key: s.key, attempt: s.attempt, startedAt });
+    const job = { runId: this.req.runId, stage, key: s.key, inputs: this.inputsOf(stage), attempt: s.attempt };
+    const p = this.deps.worker
+      .execute(job, {
+        signal: this.req.signal,
+        jobs: this.req.stageJobs,
+        onLog: (chunk) =>
+          this.emit({ t: "log", runId: this.req.runId, stage: name, attempt: s.attempt, chunk }),
+      })
+      .then(
+        async (result) => {
+          await this.deps.store.putManifest({
+            v: 1,
+            key: s.key,
+            pipeline: this.req.pipeline,
+            stage: name,
+            runner: stage.runner,
+            outputs: result.outputs,
+            log: result.logPath,
+            createdAt: new Date().toISOString(),
+            durationMs: result.durationMs,
+            producer: this.deps.producer ?? "local",
+          });
+          this.set(name, {
+            t: "done",
+            key: s.key,
+            outputs: result.outputs,
+            attempt: s.attempt,
+            durationMs: result.durationMs,
+            logPath: result.logPath,
+          });
+          this.deps.metrics?.stageFinished(this.req.pipeline, name, "done", result.durationMs);
+        },
+      )
+      .catch((err: unknown) => this.onFailure(name, stage, s.key, s.attempt, startedAt, err))
+      .catch((err: unknown) => {
+        // Handling the failure itself failed (e.g. the store is gone): the stage fails, the run goes on.
+        this.set(name, { t: "failed", key: s.key, attempt: s.attempt, error: StagefarmError.from(err), durationMs: 0 });
+      })
+      .finally(() => this.running.delete(name));
+    this.running.set(name, p);
+  }
+
+  private async onFailure(
+    name: string,
+    stage: ResolvedStage,
+    key: Digest,
+    attempt: number,
+    startedAt: number,
+    err: unknown,
+  ): Promise<void> {
+    const error = StagefarmError.from(err);
+    const durationMs = Date.now() - startedAt;
+    if (this.req.signal.aborted || error.code === "cancelled") {
+      this.set(name, { t: "cancelled", reason: "run cancelled" });
+      this.deps.metrics?.stageFinished(this.req.pipeline, name, "cancelled", durationMs);
+      return;
+    }
+    if (error.code === "corrupt_artifact") await this.dropCorrupt(stage, error);
+    if (RETRYABLE.has(error.code) && attempt <= stage.retries) {
+      this.log.warn({ stage: name, attempt, err: error.message }, "stage failed; retrying");
+      this.set(name, { t: "ready", key, attempt: attempt + 1, readyAt: Date.now() });
+      return;
+    }
+    this.log.error({ stage: name, attempt, code: error.code, err: error.message }, "stage failed");
+    this.set(name, { t: "failed", key, attempt, error, durationMs });
+    this.deps.metrics?.stageFinished(this.req.pipeline, name, "failed", durationMs);
+  }
+
+  /**
+   * A corrupt input blob is never used again: remove it and the manifests of the upstream stages
+   * that named it, so the next run rebuilds them instead of failing the same way.
+   */
+  private async dropCorrupt(stage: ResolvedStage, error: StagefarmError): Promise<void> {
+    const digest = error.details["digest"];
+    if (typeof digest !== "string") return;
+    for (const up of this.upstream.get(stage.name) ?? []) {
+      const s = this.state(up);
+      const outs = outputsOf(s);
+      if ((s.t === "cached" || s.t === "done") && outs !== undefined && Object.values(outs).some((o) => o.digest === digest)) {
+        await this.deps.store.deleteManifest(s.key);
+        this.log.warn({ stage: up, key: s.key, digest }, "removed the cache entry holding a corrupt artifact");
+      }
+    }
+    await this.deps.store.deleteBlob(digest);
+  }
+
+  private state(name: string): StageStatus {
+    const s = this.states.get(name);
+    if (s === undefined) throw new StagefarmError("internal", `no state for stage ${name}`);
+    return s;
+  }
+
+  private stage(name: string): ResolvedStage {
+    const s = this.byName.get(name);
+    if (s === undefined) throw new StagefarmError("internal", `unknown stage ${name}`);
+    return s;
+  }
+
+  private set(name: string, status: StageStatus): void {
+    this.states.set(name, status);
+    this.emit({ t: "stage", runId: this.req.runId, pipeline: this.req.pipeline, stage: name, status });
+  }
+
+  private emit(e: RunEvent): void {
+    try {
+      this.req.onEvent?.(e);
+    } catch (err: unknown) {
+      this.log.error({ err: StagefarmError.from(err).message }, "run event listener threw");
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, and a small JSON API for
+ * the embedded `stagefarm up` (`POST /api/v1/runs`, `GET /api/v1/runs[/ID]`). Binds to loopback
+ * unless told otherwise.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { StagefarmError, type ErrorCode } from "../shared/errors.js";
+import type { Logger } from "../shared/log.js";
+import type { CoordinatorMetrics } from "./metrics.js";
+import { runToJson, type RunRegistry } from "./run-registry.js";
+
+export interface HttpServerDeps {
+  host: string;
+  port: number;
+  metrics: CoordinatorMetrics;
+  runs: RunRegistry;
+  logger: Logger;
+  /** Starts a run; resolves with its id once accepted (the run continues in the background). */
+  submit: (req: { pipeline: string; params: Record<string, string> }) => Promise<string>;
+  /** False while draining: /readyz answers 503 and submissions are refused. */
+  accepting: () => boolean;
+}
+
+export interface HttpServerHandle {
+  url: string;
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 1 << 20;
+
+function statusFor(code: ErrorCode): number {
+  switch (code) {
+    case "invalid_argument":
+    case "invalid_pipeline":
+      return 400;
+    case "not_found":
+      return 404;
+    case "unavailable":
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = "application/json"): void {
+  const text = type === "application/json" ? `${JSON.stringify(body)}\n` : String(body);
+  res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new StagefarmError("invalid_argument", "request body larger than 1 MiB");
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch (err: unknown) {
+    throw new StagefarmError("invalid_argument", "request body is not valid JSON", { cause: err });
+  }
+}
+
+function parseSubmit(body: unknown): { pipeline: string; params: Record<string, string> } {
+  if (typeof body !== "object" || body === null) throw new StagefarmError("invalid_argument", "expected a JSON object");
+  const { pipeline, params } = body as Record<string, unknown>;
+  if (typeof pipeline !== "string" || pipeline.length === 0)
+    throw new StagefarmError("invalid_argument", '"pipeline" must be the path of a pipeline file');
+  const out: Record<string, string> = {};
+  if (params !== undefined) {
+    if (typeof params !== "object" || params === null) throw new StagefarmError("invalid_argument", '"params" must be an object');
+    for (const [k, v] of Object.entries(params)) {
+      if (typeof v !== "string") throw new StagefarmError("invalid_argument", `param "${k}" must be a string`);
+      out[k] = v;
+    }
+  }
+  return { pipeline, params: out };
+}
+
+export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerHandle> {
+  const log = deps.logger.child({ component: "http" });
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const path = url.pathname;
+    if (req.method === "GET" && path === "/healthz") return send(res, 200, "ok\n", "text/plain");
+    if (req.method === "GET" && path === "/readyz")
+      return deps.accepting() ? send(res, 200, "ready\n", "text/plain") : send(res, 503, "draining\n", "text/plain");
+    if (req.method === "GET" && path === "/metrics") {
+      const m = await deps.metrics.exposition();
+      return send(res, 200, m.body, m.contentType);
+    }
+    if (path === "/api/v1/runs" && req.method === "GET") return send(res, 200, { runs: deps.runs.list().map(runToJson) });
+    if (path === "/api/v1/runs" && req.method === "POST") {
+      if (!deps.accepting()) return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
+      const id = await deps.submit(parseSubmit(await readJson(req)));
+      return send(res, 202, { id });
+    }
+    const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);
+    if (m !== null && req.method === "GET") {
+      const rec = deps.runs.get(m[1] ?? "");
+      return rec === undefined ? send(res, 404, { error: `no run ${m[1]}`, code: "not_found" }) : send(res, 200, runToJson(rec));
+    }
+    return send(res, 404, { error: `no route ${req.method ?? "?"} ${path}`, code: "not_found" });
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const e = StagefarmError.from(err);
+      const status = statusFor(e.code);
+      if (status >= 500) log.error({ err: e.message, code: e.code, path: req.url }, "request failed");
+      if (!res.headersSent) send(res, status, { error: e.message, code: e.code });
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(deps.port, deps.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${addr.port}`,
+    close: () =>
+      (closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      })),
+  };
+}

@@ -1,0 +1,18 @@
+/** Public surface of the coordinator: the run engine, its events and state, metrics. */
+export { executeRun, type RunEngineDeps, type RunRequest, type RunResult, type EngineMetrics } from "./engine/run-engine.js";
+export type { RunEvent, RunEventListener } from "./engine/events.js";
+export {
+  countStages,
+  isTerminal,
+  outputsOf,
+  type RunOutcome,
+  type StageCounts,
+  type StageStatus,
+  type StageStateName,
+} from "./engine/stage-state.js";
+export { lookupCache } from "./engine/cache-lookup.js";
+export { CoordinatorMetrics, DURATION_BUCKETS_S } from "./metrics.js";
+export { newRunId } from "./run-id.js";
+export { RunRegistry, type RunRecord } from "./run-registry.js";
+export { startHttpServer, type HttpServerDeps, type HttpServerHandle } from "./http-server.js";
+export { planRun, type Plan, type PlanRow } from "./plan.js";
