@@ -21,6 +21,17 @@ import type { OutputKind } from "../pipeline/types.js";
 export interface BlobInfo {
   digest: Digest;
   size: number;
+  /** When the blob was last written (statBlob/listBlobs fill it; garbage collection uses it as the
+   *  blob's age, so a blob that was just stored is not collected before its manifest lands). */
+  mtime?: Date;
+}
+
+export interface LogInfo {
+  /** Store path, `logs/…`. */
+  path: string;
+  size: number;
+  /** When the log was written, if the store knows (garbage collection uses it as the log's age). */
+  mtime?: Date;
 }
 
 export interface ManifestOutput {
@@ -57,7 +68,9 @@ export interface ArtifactStore {
   readonly describe: string;
 
   statBlob(digest: Digest): Promise<BlobInfo | undefined>;
-  /** Stores a stream; hashes while writing; returns the digest. Idempotent for equal bytes. */
+  /** Stores a stream; hashes while writing; returns the digest. Idempotent for equal bytes; storing
+   *  bytes that are already present rewrites them, refreshing the blob's mtime (its age for
+   *  garbage collection). An abort via `opts.signal` throws `cancelled` and stores nothing. */
   putBlob(data: Readable, opts?: PutOptions): Promise<BlobInfo>;
   /** Stores a local file (may hard-link or copy). */
   putBlobFile(path: string, opts?: PutOptions): Promise<BlobInfo>;
@@ -80,7 +93,8 @@ export interface ArtifactStore {
   putLog(path: string, data: Readable | string): Promise<void>;
   /** Throws `not_found` when absent. */
   getLog(path: string): Promise<Readable>;
-  listLogs(prefix?: string): AsyncIterable<{ path: string; size: number }>;
+  /** Logs whose store path starts with `prefix` (default `logs/`; it must start with `logs/`). */
+  listLogs(prefix?: string): AsyncIterable<LogInfo>;
   deleteLog(path: string): Promise<void>;
 
   close(): Promise<void>;

@@ -1,0 +1,10 @@
+/**
+ * The artifact store: the port (./types.ts), its filesystem implementation, layout helpers
+ * shared with other implementations, and garbage collection.
+ */
+export type { ArtifactStore, BlobInfo, LogInfo, Manifest, ManifestOutput, PutOptions } from "./types.js";
+export { FsArtifactStore } from "./fs-store.js";
+export { collectGarbage, DEFAULT_BLOB_GRACE_MS, type GcOptions, type GcReport } from "./gc.js";
+export { assertLogPath, assertLogPrefix, blobPath, manifestPath, LOGS_PREFIX } from "./layout.js";
+export { checkManifest, parseManifest } from "./manifest-schema.js";
+export { corruptBlobError, digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
