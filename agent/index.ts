@@ -1,0 +1,23 @@
+/**
+ * The agent's public surface: the stage executor, the runner port and registry, the built-in
+ * runners, and the pieces other runners build on (process groups, pinned-source fetching).
+ */
+export { StageExecutor, type StageExecutorDeps } from "./executor.js";
+export { fetchToStore, type FetchOptions } from "./fetch-source.js";
+export {
+  killProcessGroup,
+  runInProcessGroup,
+  type ProcessGroupOptions,
+  type ProcessOutcome,
+} from "./process-group.js";
+export { createFetchRunner, type FetchRunnerOptions } from "./runners/fetch.js";
+export { createShellRunner, type ShellRunnerOptions } from "./runners/shell.js";
+export { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./runners/registry.js";
+export {
+  scriptEnv,
+  clampMtimeFor,
+  DEFAULT_SOURCE_DATE_EPOCH,
+  type ScriptEnvOptions,
+} from "./runners/script-env.js";
+export { checkScriptOutcome } from "./runners/script-outcome.js";
+export type { LogSink, Runner, RunnerContext, RunnerResult } from "./runners/types.js";
