@@ -137,6 +137,10 @@ export interface ResolvedStage {
   platform: string;
   /** Names of the params this stage referenced (after substitution, for display). */
   paramsUsed: string[];
+  /** Free text shown by plan/run (params substituted). Not part of the cache key. */
+  description?: string;
+  /** Expected duration when there is no history (plan's critical path). Not part of the cache key. */
+  estimateMs?: number;
 }
 
 /** Digest + kind of an artifact that fills an input or an output. */

@@ -1,0 +1,20 @@
+/**
+ * Pipelines: parse and validate YAML files (with positions), apply params, and walk the stage
+ * graph. See types.ts for the model and its glossary.
+ */
+export * from "./types.js";
+export { PipelineError, formatIssue, type PipelineIssue } from "./pipeline-error.js";
+export { parsePipeline, DEFAULT_PLATFORM } from "./parse.js";
+export { loadPipeline } from "./load.js";
+export { resolvePipeline } from "./resolve.js";
+export { parseParamArgs, paramValues } from "./params.js";
+export {
+  stageDeps,
+  topoOrder,
+  downstreamOf,
+  upstreamOf,
+  criticalPath,
+  priorities,
+  type GraphStage,
+} from "./graph.js";
+export { FETCH_OUTPUT_DIR } from "./parse-stage.js";

@@ -1,0 +1,227 @@
+/**
+ * Parsing of one stage mapping into a StageSpec, with the per-runner rules: a fetch stage has
+ * `sources` (each becomes a file output of the same name) and no script; shell and chroot need
+ * a script. Cross-stage checks (references, cycles) are in check-graph.ts.
+ */
+import { isMap, isScalar, isSeq, type ParsedNode } from "yaml";
+import { StagefarmError } from "../errors.js";
+import { parseDurationMs } from "../util/duration.js";
+import type { GraphNode } from "./check-graph.js";
+import { checkInputPaths, checkName, readInputs, readOutputs, readSources } from "./parse-io.js";
+import { envNameProblem, labelProblem } from "./rules.js";
+import { didYouMean } from "./suggest.js";
+import { RUNNER_KINDS, type OutputSpec, type RunnerKind, type StageSpec } from "./types.js";
+import type { Entry, YamlReader } from "./yaml-reader.js";
+
+const STAGE_KEYS = [
+  "runner",
+  "description",
+  "requires",
+  "inputs",
+  "sources",
+  "env",
+  "script",
+  "outputs",
+  "timeout",
+  "retries",
+  "estimate",
+  "clamp_mtime",
+  "with",
+] as const;
+
+const DEFAULT_TIMEOUT_MS = 24 * 3_600_000;
+/** Runners whose outputs are reproducible by default; chroot/emerge/catalyst keep real mtimes. */
+const CLAMP_BY_DEFAULT: ReadonlySet<RunnerKind> = new Set(["fetch", "shell"]);
+/** Workspace path a fetch stage's source outputs are reported at. */
+export const FETCH_OUTPUT_DIR = "sources";
+
+/** An env mapping (`NAME: value`); plain numbers/booleans are kept as written. */
+export function readEnv(r: YamlReader, e: Entry, where: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of r.entries(e.value, e.key, `${where} env`) ?? []) {
+    const problem = envNameProblem(item.name);
+    if (problem !== undefined) {
+      r.error(item.key, `${where} env: ${problem}`);
+      continue;
+    }
+    const value = r.string(item.value, item.key, `${where} env "${item.name}"`, true);
+    if (value !== undefined) env[item.name] = value;
+  }
+  return env;
+}
+
+function readDuration(r: YamlReader, e: Entry, where: string): number | undefined {
+  const node = r.deref(e.value);
+  const value = node !== undefined && isScalar(node) ? node.value : undefined;
+  if (typeof value !== "string" && typeof value !== "number") {
+    r.error(
+      node ?? e.key,
+      `${where}: expected a duration (e.g. 30m, 2h) or a number of seconds, got ${r.describe(node)}`,
+    );
+    return undefined;
+  }
+  try {
+    const ms = parseDurationMs(value);
+    if (ms > 0) return ms;
+    r.error(node ?? e.key, `${where}: must be longer than zero`);
+  } catch (err: unknown) {
+    r.error(node ?? e.key, `${where}: ${StagefarmError.from(err).message}`);
+  }
+  return undefined;
+}
+
+/** Runner-specific data as plain JSON-compatible values (no infinities, NaN or binary). */
+function readWith(r: YamlReader, node: ParsedNode | undefined, at: ParsedNode, where: string): unknown {
+  const n = r.deref(node);
+  if (n === undefined) return null;
+  if (isMap(n)) {
+    const out: Array<[string, unknown]> = [];
+    for (const item of r.entries(n, at, where) ?? [])
+      out.push([item.name, readWith(r, item.value, item.key, `${where}.${item.name}`)]);
+    return Object.fromEntries(out);
+  }
+  if (isSeq(n)) return n.items.map((item, i) => readWith(r, item, n, `${where}[${i}]`));
+  if (isScalar(n)) {
+    const v = n.value;
+    if (v === null || typeof v === "string" || typeof v === "boolean") return v;
+    if (typeof v === "number" && Number.isFinite(v)) return v;
+  }
+  r.error(
+    n,
+    `${where}: unsupported value ${r.describe(n)} (use strings, finite numbers, booleans, lists, mappings)`,
+  );
+  return null;
+}
+
+function readRunner(r: YamlReader, e: Entry | undefined, where: string): RunnerKind | undefined {
+  if (e === undefined) return undefined;
+  const text = r.string(e.value, e.key, `${where} runner`);
+  if (text === undefined) return undefined;
+  const kind = RUNNER_KINDS.find((k) => k === text);
+  if (kind === undefined)
+    r.error(
+      e.value ?? e.key,
+      `${where}: unknown runner "${text}"${didYouMean(text, RUNNER_KINDS)}; valid runners are ${RUNNER_KINDS.join(", ")}`,
+    );
+  return kind;
+}
+
+/** Keys of a mapping as written (output or source names), whether or not their values parse. */
+function keysOf(r: YamlReader, e: Entry | undefined): string[] {
+  const node = r.deref(e?.value);
+  if (!isMap(node)) return [];
+  return node.items.flatMap((p) => (isScalar(p.key) && typeof p.key.value === "string" ? [p.key.value] : []));
+}
+
+/**
+ * Parses one stage. `spec` is undefined when the stage has errors that make it unusable;
+ * `node` (what the graph check needs) is given whenever the name is valid.
+ */
+export function readStage(
+  r: YamlReader,
+  e: Entry,
+): { spec: StageSpec | undefined; node: GraphNode | undefined } {
+  const where = `stage "${e.name}"`;
+  const nameOk = checkName(r, e, where);
+  const f = r.fields(e.value, e.key, where, STAGE_KEYS);
+  if (!isMap(r.deref(e.value))) {
+    const node = { name: e.name, inputs: [], outputs: [], declared: new Set<string>(), broken: true };
+    return { spec: undefined, node: nameOk ? node : undefined };
+  }
+  const issuesBefore = r.issues.length;
+  const runner = readRunner(r, r.require(f, "runner", e.key, where), where);
+
+  const get = <T>(key: string, read: (entry: Entry) => T | undefined): T | undefined => {
+    const entry = f.get(key);
+    return entry && read(entry);
+  };
+  const description = get("description", (x) => r.string(x.value, x.key, `${where} description`));
+  const requires = get("requires", (x) => r.strings(x.value, x.key, `${where} requires`)) ?? [];
+  for (const label of requires) {
+    const problem = labelProblem(label);
+    if (problem !== undefined) r.error(f.get("requires")?.key ?? e.key, `${where} requires: ${problem}`);
+  }
+  const inputs = get("inputs", (x) => readInputs(r, x, where)) ?? [];
+  checkInputPaths(r, inputs, where);
+  const sources = get("sources", (x) => readSources(r, x, where)) ?? [];
+  let outputs = get("outputs", (x) => readOutputs(r, x, where)) ?? [];
+  const env = get("env", (x) => readEnv(r, x, where)) ?? {};
+  const script = get("script", (x) => r.string(x.value, x.key, `${where} script`, true));
+  const timeoutMs = get("timeout", (x) => readDuration(r, x, `${where} timeout`)) ?? DEFAULT_TIMEOUT_MS;
+  const retries = get("retries", (x) => r.count(x.value, x.key, `${where} retries`)) ?? 0;
+  const estimateMs = get("estimate", (x) => readDuration(r, x, `${where} estimate`));
+  const clampEntry = f.get("clamp_mtime");
+  const clampMtime = clampEntry
+    ? r.boolean(clampEntry.value, clampEntry.key, `${where} clamp_mtime`)
+    : runner === undefined || CLAMP_BY_DEFAULT.has(runner);
+  const withEntry = f.get("with");
+  let withData: Record<string, unknown> = {};
+  if (withEntry) {
+    const data = readWith(r, withEntry.value, withEntry.key, `${where} with`);
+    if (data !== null && typeof data === "object" && !Array.isArray(data))
+      withData = data as Record<string, unknown>;
+    else
+      r.error(
+        withEntry.value ?? withEntry.key,
+        `${where} with: expected a mapping, got ${r.describe(withEntry.value)}`,
+      );
+  }
+
+  if (runner === "fetch") {
+    const sourcesNode = r.deref(f.get("sources")?.value);
+    if (!f.has("sources")) r.error(e.key, `${where}: a fetch stage needs "sources"`);
+    else if (isMap(sourcesNode) && sourcesNode.items.length === 0)
+      r.error(sourcesNode, `${where}: a fetch stage needs at least one source`);
+    const scriptEntry = f.get("script");
+    if (scriptEntry) r.error(scriptEntry.key, `${where}: a fetch stage takes no "script"`);
+    const outputsEntry = f.get("outputs");
+    if (outputsEntry)
+      r.error(outputsEntry.key, `${where}: a fetch stage's outputs are its sources; remove "outputs"`);
+    outputs = sources.map((s): OutputSpec => ({
+      name: s.name,
+      path: `${FETCH_OUTPUT_DIR}/${s.name}`,
+      kind: "file",
+      exclude: [],
+      pos: s.pos,
+    }));
+  } else {
+    const sourcesEntry = f.get("sources");
+    if (sourcesEntry)
+      r.error(
+        sourcesEntry.key,
+        `${where}: "sources" is only for runner "fetch" (pin a download with an input that has url and sha256)`,
+      );
+  }
+  if ((runner === "shell" || runner === "chroot") && script === undefined && !f.has("script"))
+    r.error(e.key, `${where}: runner "${runner}" needs a "script"`);
+  if (script !== undefined && script.trim() === "" && runner !== "fetch")
+    r.error(f.get("script")?.value ?? e.key, `${where} script: is empty`);
+
+  const node: GraphNode = {
+    name: e.name,
+    inputs,
+    outputs: outputs.map((o) => o.name),
+    declared: new Set([...keysOf(r, f.get("outputs")), ...keysOf(r, f.get("sources"))]),
+    broken: r.issues.length > issuesBefore,
+  };
+  if (!nameOk) return { spec: undefined, node: undefined };
+  if (runner === undefined || clampMtime === undefined) return { spec: undefined, node };
+  const spec: StageSpec = {
+    name: e.name,
+    runner,
+    ...(description === undefined ? {} : { description }),
+    requires,
+    inputs,
+    outputs,
+    env,
+    ...(script === undefined ? {} : { script }),
+    sources,
+    with: withData,
+    timeoutMs,
+    retries,
+    ...(estimateMs === undefined ? {} : { estimateMs }),
+    clampMtime,
+    pos: r.pos(e.key),
+  };
+  return { spec, node };
+}

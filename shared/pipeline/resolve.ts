@@ -1,0 +1,118 @@
+/**
+ * resolvePipeline: applies param values to a parsed pipeline and returns one ResolvedStage per
+ * stage (file order) — what the cache key and the runners see. Pipeline env is merged under each
+ * stage's env. Values that only become known now (paths, URLs, sha256 pins holding templates)
+ * are validated again after substitution.
+ */
+import { StagefarmError } from "../errors.js";
+import { paramValues } from "./params.js";
+import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
+import { paramsIn, substitute } from "./templates.js";
+import type { InputSpec, OutputSpec, PinnedSource, PipelineSpec, ResolvedStage, StageSpec } from "./types.js";
+
+type Check = (value: string) => string | undefined;
+
+class Substituter {
+  readonly used = new Set<string>();
+
+  constructor(
+    private readonly values: ReadonlyMap<string, string>,
+    private readonly where: string,
+  ) {}
+
+  /** Substitutes params in `text`; `check` validates the result (e.g. a path rule). */
+  text(text: string, field: string, check?: Check): string {
+    const where = `${this.where} ${field}`;
+    for (const p of paramsIn(text)) this.used.add(p);
+    const out = substitute(text, this.values, where);
+    const problem = check?.(out);
+    if (problem !== undefined) {
+      const via = out === text ? "" : ` (after substituting params into "${text}")`;
+      throw new StagefarmError("invalid_argument", `${where}: ${problem}${via}`);
+    }
+    return out;
+  }
+
+  pin(source: PinnedSource, field: string): PinnedSource {
+    return {
+      url: this.text(source.url, `${field} url`, urlProblem),
+      sha256: this.text(source.sha256, `${field} sha256`, sha256Problem),
+    };
+  }
+
+  /** Strings inside runner-specific data; keys are left alone. */
+  data(value: unknown, field: string): unknown {
+    if (typeof value === "string") return this.text(value, field);
+    if (Array.isArray(value)) return value.map((v, i) => this.data(v, `${field}[${i}]`));
+    if (value !== null && typeof value === "object")
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.data(v, `${field}.${k}`)]));
+    return value;
+  }
+}
+
+function resolveInput(sub: Substituter, input: InputSpec): InputSpec {
+  const field = `input "${input.name}"`;
+  const path = sub.text(input.path, `${field} path`, pathProblem);
+  return input.t === "stage" ? { ...input, path } : { ...input, path, source: sub.pin(input.source, field) };
+}
+
+function resolveOutput(sub: Substituter, output: OutputSpec): OutputSpec {
+  const field = `output "${output.name}"`;
+  return {
+    ...output,
+    path: sub.text(output.path, `${field} path`, pathProblem),
+    exclude: output.exclude.map((x, i) => sub.text(x, `${field} exclude[${i}]`)),
+  };
+}
+
+function resolveStage(
+  spec: PipelineSpec,
+  stage: StageSpec,
+  values: ReadonlyMap<string, string>,
+): ResolvedStage {
+  const sub = new Substituter(values, `${spec.file}: stage "${stage.name}"`);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...spec.env, ...stage.env })) env[k] = sub.text(v, `env "${k}"`);
+  const resolved: ResolvedStage = {
+    pipeline: spec.name,
+    name: stage.name,
+    runner: stage.runner,
+    requires: stage.requires.map((l, i) => sub.text(l, `requires[${i}]`, labelProblem)),
+    inputs: stage.inputs.map((i) => resolveInput(sub, i)),
+    outputs: stage.outputs.map((o) => resolveOutput(sub, o)),
+    env,
+    ...(stage.script === undefined ? {} : { script: sub.text(stage.script, "script") }),
+    sources: stage.sources.map((s) => ({ name: s.name, source: sub.pin(s.source, `source "${s.name}"`) })),
+    with: sub.data(stage.with, "with") as Record<string, unknown>,
+    timeoutMs: stage.timeoutMs,
+    retries: stage.retries,
+    clampMtime: stage.clampMtime,
+    platform: spec.platform,
+    paramsUsed: [],
+    ...(stage.description === undefined
+      ? {}
+      : {
+          description: substitute(
+            stage.description,
+            values,
+            `${spec.file}: stage "${stage.name}" description`,
+          ),
+        }),
+    ...(stage.estimateMs === undefined ? {} : { estimateMs: stage.estimateMs }),
+  };
+  resolved.paramsUsed = [...sub.used].sort();
+  return resolved;
+}
+
+/**
+ * Resolves every stage with `overrides` applied over param defaults. Throws `invalid_argument`
+ * for an override of an unknown param (listing the known ones) or a value that makes a path,
+ * URL or sha256 invalid.
+ */
+export function resolvePipeline(
+  spec: PipelineSpec,
+  overrides: Readonly<Record<string, string>>,
+): ResolvedStage[] {
+  const values = paramValues(spec, overrides);
+  return spec.stages.map((s) => resolveStage(spec, s, values));
+}
