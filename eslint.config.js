@@ -11,7 +11,18 @@ export default tseslint.config(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
-      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: "package",
+              package: "node:test",
+              name: ["test", "it", "describe", "suite", "before", "after", "beforeEach", "afterEach"],
+            },
+          ],
+        },
+      ],
       "@typescript-eslint/no-misused-promises": "error",
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-non-null-assertion": "error",
@@ -19,14 +30,28 @@ export default tseslint.config(
       "@typescript-eslint/only-throw-error": "error",
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["**/coordinator/**", "../coordinator/*"], message: "agent/ and shared/ must not import coordinator/" }] },
+        {
+          patterns: [
+            {
+              group: ["**/coordinator/**", "../coordinator/*"],
+              message: "agent/ and shared/ must not import coordinator/",
+            },
+          ],
+        },
       ],
     },
   },
   {
     files: ["coordinator/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["**/agent/**", "../agent/*"], message: "coordinator/ must not import agent/" }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/agent/**", "../agent/*"], message: "coordinator/ must not import agent/" },
+          ],
+        },
+      ],
     },
   },
   {

@@ -16,7 +16,12 @@ const runsArg = process.argv.indexOf("--runs");
 const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 10;
 
 const dir = mkdtempSync(join(tmpdir(), "sf-bench-"));
-const env = { ...process.env, STAGEFARM_STORE: join(dir, "store"), STAGEFARM_WORK_DIR: join(dir, "work"), NO_COLOR: "1" };
+const env = {
+  ...process.env,
+  STAGEFARM_STORE: join(dir, "store"),
+  STAGEFARM_WORK_DIR: join(dir, "work"),
+  NO_COLOR: "1",
+};
 
 function time(fn: () => void): number {
   const t0 = process.hrtime.bigint();
@@ -30,27 +35,40 @@ function median(xs: number[]): number {
 }
 
 try {
-  execFileSync(process.execPath, [cli, "run", "pipelines/demo/pipeline.yaml", "--quiet"], { cwd: root, env, stdio: "ignore" });
+  execFileSync(process.execPath, [cli, "run", "pipelines/demo/pipeline.yaml", "--quiet"], {
+    cwd: root,
+    env,
+    stdio: "ignore",
+  });
   const base: number[] = [];
   const noop: number[] = [];
   for (let i = 0; i < runs; i++) {
     base.push(time(() => execFileSync(process.execPath, ["-e", ""], { stdio: "ignore" })));
     noop.push(
       time(() => {
-        const out = execFileSync(process.execPath, [cli, "run", "pipelines/demo/pipeline.yaml", "--json", "--quiet"], {
-          cwd: root,
-          env,
-          stdio: ["ignore", "pipe", "ignore"],
-        }).toString();
-        const summary = JSON.parse(out.trim().split("\n").pop() ?? "{}") as { stages?: { executed?: number } };
-        if (summary.stages?.executed !== 0) throw new Error("the rerun executed stages: the bench is not measuring a no-op");
+        const out = execFileSync(
+          process.execPath,
+          [cli, "run", "pipelines/demo/pipeline.yaml", "--json", "--quiet"],
+          {
+            cwd: root,
+            env,
+            stdio: ["ignore", "pipe", "ignore"],
+          },
+        ).toString();
+        const summary = JSON.parse(out.trim().split("\n").pop() ?? "{}") as {
+          stages?: { executed?: number };
+        };
+        if (summary.stages?.executed !== 0)
+          throw new Error("the rerun executed stages: the bench is not measuring a no-op");
       }),
     );
   }
   const b = median(base);
   const n = median(noop);
   console.log(`bare node start:      median ${b.toFixed(0)} ms over ${runs} runs`);
-  console.log(`no-op demo rerun:     median ${n.toFixed(0)} ms (max ${Math.max(...noop).toFixed(0)} ms) — target < 1000 ms`);
+  console.log(
+    `no-op demo rerun:     median ${n.toFixed(0)} ms (max ${Math.max(...noop).toFixed(0)} ms) — target < 1000 ms`,
+  );
   console.log(`ratio rerun / bare node start: ${(n / b).toFixed(2)}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -38,7 +38,8 @@ export function localConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv): LocalCo
 export function positiveInt(name: string): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new StagefarmError("invalid_argument", `${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new StagefarmError("invalid_argument", `${name} must be a positive integer, got "${v}"`);
     return n;
   };
 }

@@ -38,7 +38,11 @@ export class EmbeddedFarm implements AsyncDisposable {
 
   static async open(cfg: LocalConfig, logger: Logger): Promise<EmbeddedFarm> {
     const store = await FsArtifactStore.open(cfg.storeDir);
-    const executor = new StageExecutor({ store, workRoot: cfg.workDir, logger: logger.child({ component: "agent" }) });
+    const executor = new StageExecutor({
+      store,
+      workRoot: cfg.workDir,
+      logger: logger.child({ component: "agent" }),
+    });
     return new EmbeddedFarm(store, executor, logger);
   }
 
@@ -48,7 +52,12 @@ export class EmbeddedFarm implements AsyncDisposable {
     this.metrics.runsActive.inc();
     try {
       const result = await executeRun(
-        { store: this.store, worker: this.executor, logger: this.logger.child({ component: "engine" }), metrics: this.metrics },
+        {
+          store: this.store,
+          worker: this.executor,
+          logger: this.logger.child({ component: "engine" }),
+          metrics: this.metrics,
+        },
         {
           runId: opts.runId ?? newRunId(),
           pipeline: spec.name,

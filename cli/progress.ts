@@ -25,7 +25,11 @@ export class ProgressPrinter {
     switch (e.t) {
       case "run-started":
         this.total = e.stages;
-        this.line(c.bold(`>>> Running pipeline ${e.pipeline}: ${e.stages} stages, ${e.jobs} at a time (run ${e.runId})`));
+        this.line(
+          c.bold(
+            `>>> Running pipeline ${e.pipeline}: ${e.stages} stages, ${e.jobs} at a time (run ${e.runId})`,
+          ),
+        );
         return;
       case "log":
         if (this.opts.logs) this.log(e.stage, e.chunk);
@@ -36,7 +40,11 @@ export class ProgressPrinter {
         this.flushLogs();
         const { counts } = e;
         const word =
-          e.outcome === "succeeded" ? c.green("succeeded") : e.outcome === "failed" ? c.red("failed") : c.yellow("cancelled");
+          e.outcome === "succeeded"
+            ? c.green("succeeded")
+            : e.outcome === "failed"
+              ? c.red("failed")
+              : c.yellow("cancelled");
         this.line(
           c.bold(`>>> ${e.pipeline}: ${word} in ${formatDuration(e.durationMs)}`) +
             ` — ${counts.executed} executed, ${counts.cached} cached, ${counts.failed} failed, ${counts.skipped} skipped` +
@@ -55,7 +63,9 @@ export class ProgressPrinter {
       case "ready":
         return;
       case "running":
-        this.line(`${c.cyan(">>> Running")}  ${c.bold(name)}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}`);
+        this.line(
+          `${c.cyan(">>> Running")}  ${c.bold(name)}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}`,
+        );
         return;
       case "cached":
         this.line(`${c.green(">>> Cached")}   ${c.bold(name)} ${n()} ${c.dim(`key ${shortDigest(s.key)}`)}`);
@@ -66,7 +76,9 @@ export class ProgressPrinter {
         return;
       case "failed": {
         this.flushLog(name);
-        this.line(`${c.red(">>> Failed")}   ${c.bold(name)} ${n()} after ${formatDuration(s.durationMs)}: ${s.error.message}`);
+        this.line(
+          `${c.red(">>> Failed")}   ${c.bold(name)} ${n()} after ${formatDuration(s.durationMs)}: ${s.error.message}`,
+        );
         const tail = s.error.details["logTail"];
         if (typeof tail === "string" && tail.length > 0 && !this.opts.logs) {
           for (const l of tail.split("\n")) this.line(c.dim(`    ${l}`));

@@ -10,7 +10,10 @@ export interface ShutdownHandle {
   dispose(): void;
 }
 
-export function onShutdown(first: (sig: NodeJS.Signals) => void, second: (sig: NodeJS.Signals) => void): ShutdownHandle {
+export function onShutdown(
+  first: (sig: NodeJS.Signals) => void,
+  second: (sig: NodeJS.Signals) => void,
+): ShutdownHandle {
   let received: NodeJS.Signals | undefined;
   const handler = (sig: NodeJS.Signals): void => {
     if (received === undefined) {

@@ -14,7 +14,15 @@ export interface RunSummary {
   /** Per stage: final state, cache key, duration, outputs (name → digest/size/kind). */
   results: Record<
     string,
-    { state: string; key?: string; durationMs?: number; outputs?: Record<string, ManifestOutput>; error?: string; logPath?: string; reason?: string }
+    {
+      state: string;
+      key?: string;
+      durationMs?: number;
+      outputs?: Record<string, ManifestOutput>;
+      error?: string;
+      logPath?: string;
+      reason?: string;
+    }
   >;
 }
 
@@ -26,7 +34,13 @@ export function summarize(r: RunResult): RunSummary {
         results[name] = { state: s.t, key: s.key, durationMs: 0, outputs: s.outputs };
         break;
       case "done":
-        results[name] = { state: s.t, key: s.key, durationMs: s.durationMs, outputs: s.outputs, logPath: s.logPath };
+        results[name] = {
+          state: s.t,
+          key: s.key,
+          durationMs: s.durationMs,
+          outputs: s.outputs,
+          logPath: s.logPath,
+        };
         break;
       case "failed": {
         const logPath = s.error.details["logPath"];

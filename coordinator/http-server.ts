@@ -65,15 +65,18 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 function parseSubmit(body: unknown): { pipeline: string; params: Record<string, string> } {
-  if (typeof body !== "object" || body === null) throw new StagefarmError("invalid_argument", "expected a JSON object");
+  if (typeof body !== "object" || body === null)
+    throw new StagefarmError("invalid_argument", "expected a JSON object");
   const { pipeline, params } = body as Record<string, unknown>;
   if (typeof pipeline !== "string" || pipeline.length === 0)
     throw new StagefarmError("invalid_argument", '"pipeline" must be the path of a pipeline file');
   const out: Record<string, string> = {};
   if (params !== undefined) {
-    if (typeof params !== "object" || params === null) throw new StagefarmError("invalid_argument", '"params" must be an object');
+    if (typeof params !== "object" || params === null)
+      throw new StagefarmError("invalid_argument", '"params" must be an object');
     for (const [k, v] of Object.entries(params)) {
-      if (typeof v !== "string") throw new StagefarmError("invalid_argument", `param "${k}" must be a string`);
+      if (typeof v !== "string")
+        throw new StagefarmError("invalid_argument", `param "${k}" must be a string`);
       out[k] = v;
     }
   }
@@ -87,21 +90,27 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     const path = url.pathname;
     if (req.method === "GET" && path === "/healthz") return send(res, 200, "ok\n", "text/plain");
     if (req.method === "GET" && path === "/readyz")
-      return deps.accepting() ? send(res, 200, "ready\n", "text/plain") : send(res, 503, "draining\n", "text/plain");
+      return deps.accepting()
+        ? send(res, 200, "ready\n", "text/plain")
+        : send(res, 503, "draining\n", "text/plain");
     if (req.method === "GET" && path === "/metrics") {
       const m = await deps.metrics.exposition();
       return send(res, 200, m.body, m.contentType);
     }
-    if (path === "/api/v1/runs" && req.method === "GET") return send(res, 200, { runs: deps.runs.list().map(runToJson) });
+    if (path === "/api/v1/runs" && req.method === "GET")
+      return send(res, 200, { runs: deps.runs.list().map(runToJson) });
     if (path === "/api/v1/runs" && req.method === "POST") {
-      if (!deps.accepting()) return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
+      if (!deps.accepting())
+        return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
       const id = await deps.submit(parseSubmit(await readJson(req)));
       return send(res, 202, { id });
     }
     const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);
     if (m !== null && req.method === "GET") {
       const rec = deps.runs.get(m[1] ?? "");
-      return rec === undefined ? send(res, 404, { error: `no run ${m[1]}`, code: "not_found" }) : send(res, 200, runToJson(rec));
+      return rec === undefined
+        ? send(res, 404, { error: `no run ${m[1]}`, code: "not_found" })
+        : send(res, 200, runToJson(rec));
     }
     return send(res, 404, { error: `no route ${req.method ?? "?"} ${path}`, code: "not_found" });
   };

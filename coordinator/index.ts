@@ -1,5 +1,11 @@
 /** Public surface of the coordinator: the run engine, its events and state, metrics. */
-export { executeRun, type RunEngineDeps, type RunRequest, type RunResult, type EngineMetrics } from "./engine/run-engine.js";
+export {
+  executeRun,
+  type RunEngineDeps,
+  type RunRequest,
+  type RunResult,
+  type EngineMetrics,
+} from "./engine/run-engine.js";
 export type { RunEvent, RunEventListener } from "./engine/events.js";
 export {
   countStages,

@@ -22,7 +22,14 @@ export class RunRegistry {
   constructor(private readonly maxRuns = 1000) {}
 
   add(id: string, pipeline: string, params: Record<string, string>): RunRecord {
-    const rec: RunRecord = { id, pipeline, params, status: "running", createdAt: new Date().toISOString(), stages: new Map() };
+    const rec: RunRecord = {
+      id,
+      pipeline,
+      params,
+      status: "running",
+      createdAt: new Date().toISOString(),
+      stages: new Map(),
+    };
     this.runs.set(id, rec);
     this.evict();
     return rec;
@@ -66,7 +73,10 @@ export function runToJson(r: RunRecord): Record<string, unknown> {
   const stages: Record<string, unknown> = {};
   for (const [name, s] of r.stages) {
     const { t, ...rest } = s;
-    stages[name] = t === "failed" && "error" in rest ? { state: t, error: rest.error.message, code: rest.error.code } : { state: t, ...rest };
+    stages[name] =
+      t === "failed" && "error" in rest
+        ? { state: t, error: rest.error.message, code: rest.error.code }
+        : { state: t, ...rest };
   }
   return {
     id: r.id,

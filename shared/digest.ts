@@ -7,12 +7,16 @@ export type Digest = string;
 
 const DIGEST_RE = /^[0-9a-f]{64}$/;
 
-export function isDigest(s: string): s is Digest {
+export function isDigest(s: string): boolean {
   return DIGEST_RE.test(s);
 }
 
 export function assertDigest(s: string, what = "digest"): Digest {
-  if (!isDigest(s)) throw new StagefarmError("invalid_argument", `${what} must be 64 lowercase hex characters (sha256), got "${s}"`);
+  if (!isDigest(s))
+    throw new StagefarmError(
+      "invalid_argument",
+      `${what} must be 64 lowercase hex characters (sha256), got "${s}"`,
+    );
   return s;
 }
 
@@ -21,7 +25,10 @@ export function sha256(data: string | Uint8Array): Digest {
 }
 
 /** Streams a file through sha256 with 1 MiB reads (Node hashes ~1 GiB/s at that size). */
-export async function sha256File(path: string, signal?: AbortSignal): Promise<{ digest: Digest; size: number }> {
+export async function sha256File(
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ digest: Digest; size: number }> {
   const h = createHash("sha256");
   let size = 0;
   const stream = createReadStream(path, { highWaterMark: 1 << 20, signal });

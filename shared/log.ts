@@ -10,7 +10,10 @@ export interface LoggerOptions {
 
 /** The one logger factory. Components take a child: `log.child({ component: "engine" })`. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  return pino({ level: opts.level ?? "info", base: undefined }, pino.destination({ fd: opts.fd ?? 2, sync: true }));
+  return pino(
+    { level: opts.level ?? "info", base: undefined },
+    pino.destination({ fd: opts.fd ?? 2, sync: true }),
+  );
 }
 
 /** A logger that discards everything (tests, quiet CLI paths). */

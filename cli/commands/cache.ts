@@ -28,12 +28,18 @@ async function withStore<T>(ctx: CliContext, fn: (s: FsArtifactStore) => Promise
 
 async function findManifest(store: FsArtifactStore, prefix: string): Promise<Manifest> {
   if (!/^[0-9a-f]{4,64}$/.test(prefix))
-    throw new StagefarmError("invalid_argument", `"${prefix}" is not a cache key (at least 4 hex characters)`);
+    throw new StagefarmError(
+      "invalid_argument",
+      `"${prefix}" is not a cache key (at least 4 hex characters)`,
+    );
   const found: Manifest[] = [];
   for await (const m of store.listManifests()) if (m.key.startsWith(prefix)) found.push(m);
   if (found.length === 0) throw new StagefarmError("not_found", `no cache entry with key ${prefix}…`);
   if (found.length > 1)
-    throw new StagefarmError("invalid_argument", `key prefix ${prefix} is ambiguous: ${found.map((m) => shortDigest(m.key)).join(", ")}`);
+    throw new StagefarmError(
+      "invalid_argument",
+      `key prefix ${prefix} is ambiguous: ${found.map((m) => shortDigest(m.key)).join(", ")}`,
+    );
   const [m] = found;
   if (m === undefined) throw new StagefarmError("internal", "unreachable");
   return m;
@@ -86,7 +92,10 @@ export function registerCache(program: Command, ctx: CliContext): void {
           `created:  ${m.createdAt} by ${m.producer}, took ${formatDuration(m.durationMs)}`,
           ...(m.log === undefined ? [] : [`log:      ${m.log}`]),
           "outputs:",
-          ...Object.entries(m.outputs).map(([n, o]) => `  ${n.padEnd(16)} ${o.kind.padEnd(4)} ${formatBytes(o.size).padStart(10)}  sha256:${o.digest}`),
+          ...Object.entries(m.outputs).map(
+            ([n, o]) =>
+              `  ${n.padEnd(16)} ${o.kind.padEnd(4)} ${formatBytes(o.size).padStart(10)}  sha256:${o.digest}`,
+          ),
         ];
         ctx.stdout.write(`${lines.join("\n")}\n`);
       }),
@@ -94,7 +103,9 @@ export function registerCache(program: Command, ctx: CliContext): void {
 
   cache
     .command("gc")
-    .description("remove cache entries older than --older-than, then every blob and log no kept entry references")
+    .description(
+      "remove cache entries older than --older-than, then every blob and log no kept entry references",
+    )
     .option("-n, --dry-run", "only show what would be removed")
     .option("--older-than <duration>", "also remove cache entries older than this (e.g. 30d)")
     .option("--grace <duration>", "keep unreferenced blobs younger than this (in-flight stages)", "1h")
@@ -112,7 +123,8 @@ export function registerCache(program: Command, ctx: CliContext): void {
         }
         const verb = opts.dryRun === true ? "would remove" : "removed";
         for (const k of report.manifestsRemoved) ctx.stdout.write(`${verb} cache entry ${shortDigest(k)}\n`);
-        for (const b of report.blobsRemoved) ctx.stdout.write(`${verb} blob ${shortDigest(b.digest)} (${formatBytes(b.size)})\n`);
+        for (const b of report.blobsRemoved)
+          ctx.stdout.write(`${verb} blob ${shortDigest(b.digest)} (${formatBytes(b.size)})\n`);
         for (const l of report.logsRemoved) ctx.stdout.write(`${verb} log ${l}\n`);
         ctx.stdout.write(
           `${verb} ${report.manifestsRemoved.length} entries, ${report.blobsRemoved.length} blobs (${formatBytes(report.bytesFreed)}), ${report.logsRemoved.length} logs; kept ${report.manifestsKept} entries\n`,

@@ -30,13 +30,23 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         const c = makeStyle(ctx.color(ctx.stdout));
         const w = Math.max(5, ...plan.rows.map((r) => r.stage.length));
         const out: string[] = [];
-        out.push(c.bold(`Pipeline ${spec.name} — ${plan.rows.length} stages, platform ${spec.platform} (${file})`));
+        out.push(
+          c.bold(`Pipeline ${spec.name} — ${plan.rows.length} stages, platform ${spec.platform} (${file})`),
+        );
         out.push("");
-        out.push(c.dim(`  ${"#".padStart(3)}  ${"stage".padEnd(w)}  ${"runner".padEnd(8)}  ${"expected".padStart(8)}  ${"cache key".padEnd(14)}  status`));
+        out.push(
+          c.dim(
+            `  ${"#".padStart(3)}  ${"stage".padEnd(w)}  ${"runner".padEnd(8)}  ${"expected".padStart(8)}  ${"cache key".padEnd(14)}  status`,
+          ),
+        );
         plan.rows.forEach((r, i) => {
           const key = r.key === undefined ? c.dim("after upstream") : shortDigest(r.key).padEnd(14);
           const status =
-            r.status === "cached" ? c.green("cached") : r.status === "will-run" ? c.yellow("will run") : c.dim("pending");
+            r.status === "cached"
+              ? c.green("cached")
+              : r.status === "will-run"
+                ? c.yellow("will run")
+                : c.dim("pending");
           const onPath = plan.criticalPath.path.includes(r.stage) ? c.bold("*") : " ";
           out.push(
             `${onPath} ${String(i + 1).padStart(3)}  ${r.stage.padEnd(w)}  ${r.runner.padEnd(8)}  ${formatDuration(r.expectedMs).padStart(8)}  ${key}  ${status}` +
@@ -49,7 +59,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           `Critical path (*): ${plan.criticalPath.path.join(" → ")} — expected ${formatDuration(plan.criticalPath.totalMs)}`,
         );
         const cached = plan.rows.filter((r) => r.status === "cached").length;
-        out.push(`${cached} of ${plan.rows.length} stages cached; expected time to finish: ${formatDuration(plan.remainingMs)}`);
+        out.push(
+          `${cached} of ${plan.rows.length} stages cached; expected time to finish: ${formatDuration(plan.remainingMs)}`,
+        );
         ctx.stdout.write(`${out.join("\n")}\n`);
       } finally {
         await store.close();

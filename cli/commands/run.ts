@@ -18,39 +18,46 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .option("--json", "print a JSON summary as the last line (progress goes to stderr)")
     .option("-q, --quiet", "do not stream stage logs")
-    .action(async (file: string, opts: { param: string[]; jobs: number; json?: boolean; quiet?: boolean }) => {
-      const spec = await loadPipeline(file);
-      const params = parseParamArgs(opts.param);
-      const cfg = ctx.config();
-      const out = opts.json === true ? ctx.stderr : ctx.stdout;
-      const progress = new ProgressPrinter({
-        out,
-        style: makeStyle(ctx.color(out)),
-        logs: opts.quiet !== true,
-      });
-      const abort = new AbortController();
-      const shutdown = onShutdown(
-        (sig) => {
-          out.write(`\n>>> ${sig}: cancelling running stages (again to force)\n`);
-          abort.abort(new Error(`received ${sig}`));
-        },
-        (sig) => process.exit(exitStatusForSignal(sig)),
-      );
-      try {
-        await using farm = await EmbeddedFarm.open(cfg, ctx.logger(cfg.logLevel));
-        const result = await farm.run(spec, { params, slots: opts.jobs, signal: abort.signal, onEvent: progress.onEvent });
-        if (opts.json === true) ctx.stdout.write(`${JSON.stringify(summarize(result))}\n`);
-        ctx.setExitCode(
-          shutdown.received !== undefined
-            ? exitStatusForSignal(shutdown.received)
-            : result.outcome === "succeeded"
-              ? 0
-              : result.outcome === "cancelled"
-                ? 130
-                : 1,
+    .action(
+      async (file: string, opts: { param: string[]; jobs: number; json?: boolean; quiet?: boolean }) => {
+        const spec = await loadPipeline(file);
+        const params = parseParamArgs(opts.param);
+        const cfg = ctx.config();
+        const out = opts.json === true ? ctx.stderr : ctx.stdout;
+        const progress = new ProgressPrinter({
+          out,
+          style: makeStyle(ctx.color(out)),
+          logs: opts.quiet !== true,
+        });
+        const abort = new AbortController();
+        const shutdown = onShutdown(
+          (sig) => {
+            out.write(`\n>>> ${sig}: cancelling running stages (again to force)\n`);
+            abort.abort(new Error(`received ${sig}`));
+          },
+          (sig) => process.exit(exitStatusForSignal(sig)),
         );
-      } finally {
-        shutdown.dispose();
-      }
-    });
+        try {
+          await using farm = await EmbeddedFarm.open(cfg, ctx.logger(cfg.logLevel));
+          const result = await farm.run(spec, {
+            params,
+            slots: opts.jobs,
+            signal: abort.signal,
+            onEvent: progress.onEvent,
+          });
+          if (opts.json === true) ctx.stdout.write(`${JSON.stringify(summarize(result))}\n`);
+          ctx.setExitCode(
+            shutdown.received !== undefined
+              ? exitStatusForSignal(shutdown.received)
+              : result.outcome === "succeeded"
+                ? 0
+                : result.outcome === "cancelled"
+                  ? 130
+                  : 1,
+          );
+        } finally {
+          shutdown.dispose();
+        }
+      },
+    );
 }

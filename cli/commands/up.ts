@@ -16,7 +16,10 @@ export function parseHostPort(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
   if (m === null || port > 65535)
-    throw new StagefarmError("invalid_argument", `--http must be HOST:PORT (e.g. 127.0.0.1:9464), got "${text}"`);
+    throw new StagefarmError(
+      "invalid_argument",
+      `--http must be HOST:PORT (e.g. 127.0.0.1:9464), got "${text}"`,
+    );
   return { host: m[1] ?? (m[2] === "" || m[2] === undefined ? "127.0.0.1" : m[2]), port };
 }
 
@@ -66,7 +69,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const shutdown = onShutdown(
         (sig) => {
           accepting = false;
-          logger.info({ signal: sig, running: active.size }, "draining: waiting for running runs (again to cancel them)");
+          logger.info(
+            { signal: sig, running: active.size },
+            "draining: waiting for running runs (again to cancel them)",
+          );
           stop();
         },
         (sig) => {

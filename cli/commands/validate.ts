@@ -15,7 +15,12 @@ export function registerValidate(program: Command, ctx: CliContext): void {
       const spec = await loadPipeline(file);
       const stages = resolvePipeline(spec, parseParamArgs(opts.param));
       if (opts.json === true)
-        ctx.stdout.write(`${JSON.stringify({ ok: true, pipeline: spec.name, file, stages: stages.length })}\n`);
-      else ctx.stdout.write(`${file}: ok — pipeline ${spec.name}, ${stages.length} stages, ${spec.params.length} params\n`);
+        ctx.stdout.write(
+          `${JSON.stringify({ ok: true, pipeline: spec.name, file, stages: stages.length })}\n`,
+        );
+      else
+        ctx.stdout.write(
+          `${file}: ok — pipeline ${spec.name}, ${stages.length} stages, ${spec.params.length} params\n`,
+        );
     });
 }

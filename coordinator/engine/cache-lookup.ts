@@ -8,7 +8,11 @@ import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import type { ArtifactStore, Manifest } from "../../shared/store/types.js";
 
-export async function lookupCache(store: ArtifactStore, key: Digest, log: Logger): Promise<Manifest | undefined> {
+export async function lookupCache(
+  store: ArtifactStore,
+  key: Digest,
+  log: Logger,
+): Promise<Manifest | undefined> {
   let manifest: Manifest | undefined;
   try {
     manifest = await store.getManifest(key);
@@ -23,7 +27,10 @@ export async function lookupCache(store: ArtifactStore, key: Digest, log: Logger
   for (const [name, out] of Object.entries(manifest.outputs)) {
     const info = await store.statBlob(out.digest);
     if (info === undefined || info.size !== out.size) {
-      log.warn({ key, output: name, digest: out.digest }, "cached output missing from the store; the stage will run again");
+      log.warn(
+        { key, output: name, digest: out.digest },
+        "cached output missing from the store; the stage will run again",
+      );
       return undefined;
     }
   }

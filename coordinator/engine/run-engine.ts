@@ -102,7 +102,13 @@ class RunScheduler {
 
   async execute(): Promise<RunResult> {
     const { req } = this;
-    this.emit({ t: "run-started", runId: req.runId, pipeline: req.pipeline, stages: this.order.length, jobs: req.slots });
+    this.emit({
+      t: "run-started",
+      runId: req.runId,
+      pipeline: req.pipeline,
+      stages: this.order.length,
+      jobs: req.slots,
+    });
     for (const name of this.order) {
       const ups = this.upstream.get(name) ?? [];
       this.set(name, { t: "waiting", reason: ups.length > 0 ? `waiting for ${ups.join(", ")}` : "waiting" });
@@ -134,7 +140,10 @@ class RunScheduler {
         return t === "failed" || t === "skipped" || t === "cancelled";
       });
       if (bad !== undefined) {
-        const why = this.state(bad).t === "failed" ? `upstream stage ${bad} failed` : `upstream stage ${bad} did not run`;
+        const why =
+          this.state(bad).t === "failed"
+            ? `upstream stage ${bad} failed`
+            : `upstream stage ${bad} did not run`;
         this.set(name, { t: "skipped", reason: why });
         continue;
       }
@@ -197,7 +206,13 @@ class RunScheduler {
     const stage = this.stage(name);
     const startedAt = Date.now();
     this.set(name, { t: "running", key: s.key, attempt: s.attempt, startedAt });
-    const job = { runId: this.req.runId, stage, key: s.key, inputs: this.inputsOf(stage), attempt: s.attempt };
+    const job = {
+      runId: this.req.runId,
+      stage,
+      key: s.key,
+      inputs: this.inputsOf(stage),
+      attempt: s.attempt,
+    };
     const p = this.deps.worker
       .execute(job, {
         signal: this.req.signal,
@@ -205,35 +220,39 @@ class RunScheduler {
         onLog: (chunk) =>
           this.emit({ t: "log", runId: this.req.runId, stage: name, attempt: s.attempt, chunk }),
       })
-      .then(
-        async (result) => {
-          await this.deps.store.putManifest({
-            v: 1,
-            key: s.key,
-            pipeline: this.req.pipeline,
-            stage: name,
-            runner: stage.runner,
-            outputs: result.outputs,
-            log: result.logPath,
-            createdAt: new Date().toISOString(),
-            durationMs: result.durationMs,
-            producer: this.deps.producer ?? "local",
-          });
-          this.set(name, {
-            t: "done",
-            key: s.key,
-            outputs: result.outputs,
-            attempt: s.attempt,
-            durationMs: result.durationMs,
-            logPath: result.logPath,
-          });
-          this.deps.metrics?.stageFinished(this.req.pipeline, name, "done", result.durationMs);
-        },
-      )
+      .then(async (result) => {
+        await this.deps.store.putManifest({
+          v: 1,
+          key: s.key,
+          pipeline: this.req.pipeline,
+          stage: name,
+          runner: stage.runner,
+          outputs: result.outputs,
+          log: result.logPath,
+          createdAt: new Date().toISOString(),
+          durationMs: result.durationMs,
+          producer: this.deps.producer ?? "local",
+        });
+        this.set(name, {
+          t: "done",
+          key: s.key,
+          outputs: result.outputs,
+          attempt: s.attempt,
+          durationMs: result.durationMs,
+          logPath: result.logPath,
+        });
+        this.deps.metrics?.stageFinished(this.req.pipeline, name, "done", result.durationMs);
+      })
       .catch((err: unknown) => this.onFailure(name, stage, s.key, s.attempt, startedAt, err))
       .catch((err: unknown) => {
         // Handling the failure itself failed (e.g. the store is gone): the stage fails, the run goes on.
-        this.set(name, { t: "failed", key: s.key, attempt: s.attempt, error: StagefarmError.from(err), durationMs: 0 });
+        this.set(name, {
+          t: "failed",
+          key: s.key,
+          attempt: s.attempt,
+          error: StagefarmError.from(err),
+          durationMs: 0,
+        });
       })
       .finally(() => this.running.delete(name));
     this.running.set(name, p);
@@ -275,9 +294,16 @@ class RunScheduler {
     for (const up of this.upstream.get(stage.name) ?? []) {
       const s = this.state(up);
       const outs = outputsOf(s);
-      if ((s.t === "cached" || s.t === "done") && outs !== undefined && Object.values(outs).some((o) => o.digest === digest)) {
+      if (
+        (s.t === "cached" || s.t === "done") &&
+        outs !== undefined &&
+        Object.values(outs).some((o) => o.digest === digest)
+      ) {
         await this.deps.store.deleteManifest(s.key);
-        this.log.warn({ stage: up, key: s.key, digest }, "removed the cache entry holding a corrupt artifact");
+        this.log.warn(
+          { stage: up, key: s.key, digest },
+          "removed the cache entry holding a corrupt artifact",
+        );
       }
     }
     await this.deps.store.deleteBlob(digest);

@@ -21,7 +21,14 @@ export type StageStatus =
   | { t: "ready"; key: Digest; attempt: number; readyAt: number }
   | { t: "running"; key: Digest; attempt: number; startedAt: number }
   | { t: "cached"; key: Digest; outputs: Record<string, ManifestOutput>; durationMs: number }
-  | { t: "done"; key: Digest; outputs: Record<string, ManifestOutput>; attempt: number; durationMs: number; logPath: string }
+  | {
+      t: "done";
+      key: Digest;
+      outputs: Record<string, ManifestOutput>;
+      attempt: number;
+      durationMs: number;
+      logPath: string;
+    }
   | { t: "failed"; key?: Digest; attempt: number; error: StagefarmError; durationMs: number }
   | { t: "skipped"; reason: string }
   | { t: "cancelled"; reason: string };

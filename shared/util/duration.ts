@@ -5,7 +5,8 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
 /** Parses "90s", "1h30m", "2d", or a bare number of seconds into milliseconds. */
 export function parseDurationMs(text: string | number): number {
   if (typeof text === "number") {
-    if (!Number.isFinite(text) || text < 0) throw new StagefarmError("invalid_argument", `invalid duration ${text}`);
+    if (!Number.isFinite(text) || text < 0)
+      throw new StagefarmError("invalid_argument", `invalid duration ${text}`);
     return Math.round(text * 1000);
   }
   const s = text.trim();
@@ -18,7 +19,10 @@ export function parseDurationMs(text: string | number): number {
     consumed = re.lastIndex;
   }
   if (consumed !== s.length || s.length === 0)
-    throw new StagefarmError("invalid_argument", `invalid duration "${text}" (use e.g. 90s, 45m, 12h, 1h30m)`);
+    throw new StagefarmError(
+      "invalid_argument",
+      `invalid duration "${text}" (use e.g. 90s, 45m, 12h, 1h30m)`,
+    );
   return Math.round(total);
 }
 

@@ -42,7 +42,11 @@ test("a failing stage skips its dependents, independent branches finish, and a f
   await writeFile(file, pipeline(true));
   const r1 = await sb.run(["run", file, "--json"]);
   assert.equal(r1.code, 1);
-  const s1 = lastJsonLine(r1.stdout) as { status: string; stages: Record<string, number>; results: Record<string, { state: string; error?: string; reason?: string }> };
+  const s1 = lastJsonLine(r1.stdout) as {
+    status: string;
+    stages: Record<string, number>;
+    results: Record<string, { state: string; error?: string; reason?: string }>;
+  };
   assert.equal(s1.status, "failed");
   assert.equal(s1.results["broken"]?.state, "failed");
   assert.match(s1.results["broken"]?.error ?? "", /exited with status 3/);
@@ -67,7 +71,10 @@ test("a failing stage skips its dependents, independent branches finish, and a f
 test("an invalid pipeline is refused with file:line:col and exit status 2", async () => {
   await using sb = await CliSandbox.create();
   const file = join(sb.dir, "bad.yaml");
-  await writeFile(file, "stages:\n  a:\n    runner: shell\n    script: 'true'\n    inputs: { x: nowhere.out }\n");
+  await writeFile(
+    file,
+    "stages:\n  a:\n    runner: shell\n    script: 'true'\n    inputs: { x: nowhere.out }\n",
+  );
   const r = await sb.run(["run", file]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /bad\.yaml:5:\d+: error: .*unknown stage "nowhere"/);
@@ -111,7 +118,11 @@ test("Ctrl-C cancels running stages, kills their processes, and the next run wor
   child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   try {
-    await waitFor(async () => (await processesWith(marker)).length > 0, 30_000, "the stage's processes to start");
+    await waitFor(
+      async () => (await processesWith(marker)).length > 0,
+      30_000,
+      "the stage's processes to start",
+    );
     child.kill("SIGINT");
     const code = await exited;
     assert.equal(code, 130);
@@ -121,7 +132,10 @@ test("Ctrl-C cancels running stages, kills their processes, and the next run wor
     child.kill("SIGKILL");
     for (const pid of await processesWith(marker)) process.kill(pid, "SIGKILL");
   }
-  await writeFile(file, `stages:\n  slow:\n    runner: shell\n    script: mkdir -p out && echo ok > out/f\n    outputs: { o: out }\n`);
+  await writeFile(
+    file,
+    `stages:\n  slow:\n    runner: shell\n    script: mkdir -p out && echo ok > out/f\n    outputs: { o: out }\n`,
+  );
   const again = await sb.run(["run", file]);
   assert.equal(again.code, 0, again.stderr);
 });

@@ -6,7 +6,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CliSandbox } from "../helpers/cli.js";
 
-async function poll<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+async function poll<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const v = await fn();
@@ -23,7 +27,7 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   try {
-    const base = await poll(async () => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, "up to listen");
+    const base = await poll(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, "up to listen");
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
 
@@ -43,7 +47,10 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
     const { id } = (await res.json()) as { id: string };
     const run = await poll(
       async () => {
-        const r = (await (await fetch(`${base}/api/v1/runs/${id}`)).json()) as { status: string; stageCounts?: Record<string, number> };
+        const r = (await (await fetch(`${base}/api/v1/runs/${id}`)).json()) as {
+          status: string;
+          stageCounts?: Record<string, number>;
+        };
         return r.status === "running" ? undefined : r;
       },
       120_000,
@@ -53,7 +60,10 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
     assert.equal(run.stageCounts?.["executed"], 6);
 
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    assert.match(metrics, /stagefarm_stage_duration_seconds_bucket\{le="86400",pipeline="demo",stage="build",result="done"\} 1/);
+    assert.match(
+      metrics,
+      /stagefarm_stage_duration_seconds_bucket\{le="86400",pipeline="demo",stage="build",result="done"\} 1/,
+    );
     assert.match(metrics, /stagefarm_cache_lookups_total\{kind="stage",result="miss"\} 6/);
     assert.match(metrics, /stagefarm_stages_total\{pipeline="demo",result="done"\} 6/);
     assert.match(metrics, /stagefarm_runs_active 0/);

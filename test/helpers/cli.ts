@@ -46,7 +46,11 @@ export class CliSandbox implements AsyncDisposable {
   }
 
   spawn(args: string[]): ChildProcess {
-    return spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    return spawn(process.execPath, [cliPath, ...args], {
+      cwd: repoRoot,
+      env: this.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -36,7 +36,11 @@ class FakeWorker implements StageWorker {
       await new Promise((r) => setTimeout(r, 5));
       const content = (await this.behave[job.stage.name]?.(job, opts)) ?? job.stage.name;
       const blob = await this.store.putBlob(Readable.from([Buffer.from(content)]));
-      return { outputs: { o: { digest: blob.digest, size: blob.size, kind: "file" } }, logPath: `logs/${job.runId}/x/1.log`, durationMs: 5 };
+      return {
+        outputs: { o: { digest: blob.digest, size: blob.size, kind: "file" } },
+        logPath: `logs/${job.runId}/x/1.log`,
+        durationMs: 5,
+      };
     } finally {
       this.running--;
     }
@@ -66,7 +70,11 @@ describe("run engine", () => {
     return store;
   }
 
-  async function run(worker: StageWorker, text: string, opts: { slots?: number; signal?: AbortSignal; events?: RunEvent[] } = {}) {
+  async function run(
+    worker: StageWorker,
+    text: string,
+    opts: { slots?: number; signal?: AbortSignal; events?: RunEvent[] } = {},
+  ) {
     const spec = parsePipeline(text, "t.yaml");
     return executeRun(
       { store, worker, logger: silentLogger() },
@@ -92,7 +100,11 @@ describe("run engine", () => {
     assert.deepEqual(w.started, ["a", "b", "c", "d"], "b (10s to the end) before c (1s)");
     assert.deepEqual(r.counts, { executed: 4, cached: 0, failed: 0, skipped: 0, cancelled: 0 });
     const waiting = events.find((e) => e.t === "stage" && e.stage === "d" && e.status.t === "waiting");
-    assert.ok(waiting?.t === "stage" && waiting.status.t === "waiting" && /waiting for b, c/.test(waiting.status.reason));
+    assert.ok(
+      waiting?.t === "stage" &&
+        waiting.status.t === "waiting" &&
+        /waiting for b, c/.test(waiting.status.reason),
+    );
 
     const w2 = new FakeWorker(store);
     const r2 = await run(w2, yaml());
@@ -200,7 +212,10 @@ describe("run engine", () => {
     assert.equal(await store.statBlob(digest), undefined, "the corrupt blob was removed");
     const again = new FakeWorker(store);
     await run(again, yaml());
-    assert.ok(again.started.includes("a"), "a is rebuilt, not served from a cache entry naming the corrupt blob");
+    assert.ok(
+      again.started.includes("a"),
+      "a is rebuilt, not served from a cache entry naming the corrupt blob",
+    );
   });
 
   test("a manifest file that does not parse is a miss, not a crash", async () => {
