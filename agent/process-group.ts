@@ -10,7 +10,6 @@
  * - The outcome is returned, never thrown: the caller decides what a status means. Only a
  *   failure to start the command at all throws.
  */
-import { execa } from "execa";
 import { StagefarmError } from "../shared/errors.js";
 
 export interface ProcessGroupOptions {
@@ -57,6 +56,9 @@ export async function runInProcessGroup(
   args: readonly string[],
   opts: ProcessGroupOptions,
 ): Promise<ProcessOutcome> {
+  if (opts.signal.aborted) throw new StagefarmError("cancelled", `not started: ${file} (cancelled)`);
+  // Loaded on first use: a fully cached run never starts a process and should not pay for execa.
+  const { execa } = await import("execa");
   if (opts.signal.aborted) throw new StagefarmError("cancelled", `not started: ${file} (cancelled)`);
   const sub = execa(file, args, {
     cwd: opts.cwd,

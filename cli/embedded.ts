@@ -6,9 +6,9 @@
 import { availableParallelism } from "node:os";
 import { StageExecutor } from "../agent/index.js";
 import {
-  CoordinatorMetrics,
   executeRun,
   newRunId,
+  type CoordinatorMetrics,
   type RunEventListener,
   type RunResult,
 } from "../coordinator/index.js";
@@ -26,37 +26,44 @@ export interface EmbeddedRunOptions {
   runId?: string;
 }
 
+const DEFAULT_ESTIMATE_MS = 60_000;
+
 export class EmbeddedFarm implements AsyncDisposable {
-  readonly metrics = new CoordinatorMetrics();
   private closed = false;
 
   private constructor(
     readonly store: FsArtifactStore,
     private readonly executor: StageExecutor,
     private readonly logger: Logger,
+    /** Present for `stagefarm up`, which serves /metrics; a one-off `run` does without. */
+    private readonly metrics: CoordinatorMetrics | undefined,
   ) {}
 
-  static async open(cfg: LocalConfig, logger: Logger): Promise<EmbeddedFarm> {
+  static async open(
+    cfg: LocalConfig,
+    logger: Logger,
+    opts: { metrics?: CoordinatorMetrics } = {},
+  ): Promise<EmbeddedFarm> {
     const store = await FsArtifactStore.open(cfg.storeDir);
     const executor = new StageExecutor({
       store,
       workRoot: cfg.workDir,
       logger: logger.child({ component: "agent" }),
     });
-    return new EmbeddedFarm(store, executor, logger);
+    return new EmbeddedFarm(store, executor, logger, opts.metrics);
   }
 
   async run(spec: PipelineSpec, opts: EmbeddedRunOptions): Promise<RunResult> {
     const stages = resolvePipeline(spec, opts.params);
-    const estimates = new Map(spec.stages.map((s) => [s.name, s.estimateMs ?? 60_000]));
-    this.metrics.runsActive.inc();
+    const estimates = new Map(stages.map((s) => [s.name, s.estimateMs ?? DEFAULT_ESTIMATE_MS]));
+    this.metrics?.runsActive.inc();
     try {
       const result = await executeRun(
         {
           store: this.store,
           worker: this.executor,
           logger: this.logger.child({ component: "engine" }),
-          metrics: this.metrics,
+          ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
         },
         {
           runId: opts.runId ?? newRunId(),
@@ -65,14 +72,14 @@ export class EmbeddedFarm implements AsyncDisposable {
           slots: opts.slots,
           stageJobs: Math.max(1, Math.floor(availableParallelism() / opts.slots)),
           signal: opts.signal,
-          estimateMs: (name) => estimates.get(name) ?? 60_000,
+          estimateMs: (name) => estimates.get(name) ?? DEFAULT_ESTIMATE_MS,
           ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
         },
       );
-      this.metrics.runsTotal.inc({ pipeline: spec.name, outcome: result.outcome });
+      this.metrics?.runsTotal.inc({ pipeline: spec.name, outcome: result.outcome });
       return result;
     } finally {
-      this.metrics.runsActive.dec();
+      this.metrics?.runsActive.dec();
     }
   }
 

@@ -17,7 +17,8 @@ export {
   type StageStateName,
 } from "./engine/stage-state.js";
 export { lookupCache } from "./engine/cache-lookup.js";
-export { CoordinatorMetrics, DURATION_BUCKETS_S } from "./metrics.js";
+export type { CoordinatorMetrics } from "./metrics.js";
+export { createMetrics } from "./create-metrics.js";
 export { newRunId } from "./run-id.js";
 export { RunRegistry, type RunRecord } from "./run-registry.js";
 export { startHttpServer, type HttpServerDeps, type HttpServerHandle } from "./http-server.js";

@@ -66,7 +66,8 @@ export async function planRun(
     rows.push(row);
     rowOf.set(name, row);
   }
-  const full = criticalPath(stages, estimateMs);
+  // Expected durations: what the cached execution took, else the estimate.
+  const full = criticalPath(stages, (n) => rowOf.get(n)?.expectedMs ?? estimateMs(n));
   const remaining = criticalPath(stages, (n) => (rowOf.get(n)?.status === "cached" ? 0 : estimateMs(n)));
   return { rows, criticalPath: full, remainingMs: remaining.totalMs };
 }

@@ -4,7 +4,7 @@
  * First SIGINT/SIGTERM drains (no new runs, running ones finish), the second cancels them.
  */
 import type { Command } from "commander";
-import { newRunId, RunRegistry, startHttpServer } from "../../coordinator/index.js";
+import { createMetrics, newRunId, RunRegistry, startHttpServer } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { loadPipeline } from "../../shared/pipeline/index.js";
 import { positiveInt } from "../config.js";
@@ -33,7 +33,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const { host, port } = parseHostPort(opts.http);
       const cfg = ctx.config();
       const logger = ctx.logger(cfg.logLevel === "warn" ? "info" : cfg.logLevel);
-      await using farm = await EmbeddedFarm.open(cfg, logger);
+      const metrics = await createMetrics();
+      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics });
       const runs = new RunRegistry();
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
@@ -41,7 +42,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const http = await startHttpServer({
         host,
         port,
-        metrics: farm.metrics,
+        metrics,
         runs,
         logger,
         accepting: () => accepting,
