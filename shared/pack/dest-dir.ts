@@ -1,0 +1,60 @@
+/**
+ * The destination of an unpack: absent (created) or an empty directory, never a symlink, and
+ * put back the way it was found when extraction fails. Plus a cheap identity of the archive
+ * file, so an archive modified between the validation pass and extraction is noticed.
+ */
+import { lstat, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { StagefarmError } from "../errors.js";
+
+export type DestState = "absent" | "empty";
+
+/** Throws `invalid_argument` unless `dest` is absent or an empty real directory. */
+export async function checkDest(dest: string): Promise<DestState> {
+  let st;
+  try {
+    st = await lstat(dest);
+  } catch (err: unknown) {
+    if (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT") return "absent";
+    const e = StagefarmError.from(err);
+    throw new StagefarmError(e.code, `cannot use ${dest} as unpack destination: ${e.message}`, {
+      cause: err,
+    });
+  }
+  if (st.isSymbolicLink())
+    throw new StagefarmError(
+      "invalid_argument",
+      `unpack destination ${dest} is a symlink; give a real directory`,
+    );
+  if (!st.isDirectory())
+    throw new StagefarmError("invalid_argument", `unpack destination ${dest} is not a directory`);
+  const names = await readdir(dest);
+  if (names.length > 0)
+    throw new StagefarmError(
+      "invalid_argument",
+      `unpack destination ${dest} is not empty (it holds ${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""})`,
+    );
+  return "empty";
+}
+
+/** Removes what an extraction left in `dest`: all of it if it was absent, its contents if it was empty. */
+export async function restoreDest(dest: string, state: DestState): Promise<void> {
+  try {
+    if (state === "absent") {
+      await rm(dest, { recursive: true, force: true });
+      return;
+    }
+    for (const name of await readdir(dest)) await rm(join(dest, name), { recursive: true, force: true });
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err);
+    throw new StagefarmError(e.code, `cannot remove the partial extraction in ${dest}: ${e.message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Device, inode, size and change times: any write to the file changes its ctime. */
+export async function fileIdentity(file: string): Promise<string> {
+  const st = await stat(file, { bigint: true });
+  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":");
+}

@@ -1,0 +1,168 @@
+/**
+ * The rules an archive must pass before anything is extracted (DESIGN.md "Security"). Fed the
+ * headers in archive order, it keeps a model of the tree extraction would build (member →
+ * kind, directories implied by deeper members included) and refuses, with `unsafe_archive`:
+ *
+ * - absolute member paths, ".." components, NUL bytes, empty pax `path`/`linkpath` records;
+ * - a pax global header that renames entries (`path`, `linkpath`, … : GNU tar applies it to
+ *   every later member, so the names checked would not be the names written);
+ * - hardlinks whose target is absolute, has "..", or is not an earlier regular file;
+ * - symlinks with an empty target, or a relative target that climbs above the root (lexically
+ *   at the member, and again at the end with the archive's other links followed);
+ * - members whose path goes through an earlier symlink (or non-directory): a write through a link;
+ * - a directory replaced by something else, or anything replaced by or with a symlink;
+ * - device nodes unless `allowDevices`; contiguous, sparse-type and unknown entry types.
+ *
+ * GNU sparse members name their real path in `GNU.sparse.name`, which GNU tar uses instead of
+ * the header name: when present it is the name checked.
+ */
+import { StagefarmError } from "../errors.js";
+import { ancestorsOf, lexicallyEscapes, memberNameProblem, normaliseMember } from "./member-path.js";
+import { physicalEscape } from "./symlink-escape.js";
+
+export interface ValidatorOptions {
+  allowDevices?: boolean;
+}
+
+/** What the validator reads of a tar header (as tar-stream reports it, pax records applied). */
+export interface EntryHeader {
+  name: string;
+  /** tar-stream's type name; null for a type flag it does not know. */
+  type: string | null;
+  linkname: string | null;
+  size: number;
+  /** The member's pax records (merged with the global ones), if it has a pax header. */
+  pax: Record<string, string> | null;
+}
+
+type Kind = "dir" | "file" | "symlink" | "special";
+
+/** Keys a pax global header may carry: none of them changes what or where an entry is. */
+const GLOBAL_PAX_ALLOWED: ReadonlySet<string> = new Set(["comment", "charset", "hdrcharset"]);
+
+export class EntryValidator {
+  /** Names the archive in messages: "archive /path/x.tar", "artifact <digest>". */
+  readonly #label: string;
+  readonly #allowDevices: boolean;
+  readonly #kinds = new Map<string, Kind>();
+  readonly #links = new Map<string, string>();
+  entries = 0;
+  /** Bytes of regular-file content. */
+  bytes = 0;
+
+  constructor(label: string, opts: ValidatorOptions = {}) {
+    this.#label = label;
+    this.#allowDevices = opts.allowDevices ?? false;
+  }
+
+  /** Checks one entry; `globalPax` is the pax global header in force, if any. */
+  check(h: EntryHeader, globalPax: Readonly<Record<string, string>> | null): void {
+    const pax = h.pax ?? {};
+    const shown = pax["GNU.sparse.name"] ?? h.name;
+    if (globalPax !== null) {
+      const bad = Object.keys(globalPax).filter((k) => !GLOBAL_PAX_ALLOWED.has(k));
+      if (bad.length > 0)
+        this.#refuse(shown, `a pax global header sets ${bad.join(", ")} for every later member`);
+    }
+    if (pax.path === "" || pax.linkpath === "")
+      this.#refuse(shown, "its pax header has an empty path or linkpath");
+    const nameProblem = memberNameProblem(h.name) ?? memberNameProblem(shown);
+    if (nameProblem !== undefined) this.#refuse(shown, nameProblem);
+    const member = normaliseMember(shown);
+    const kind = this.#kindOf(h, shown);
+    if (member === "" && kind !== "dir") this.#refuse(shown, "it would replace the extraction root itself");
+
+    for (const dir of ancestorsOf(member)) {
+      const seen = this.#kinds.get(dir);
+      if (seen === undefined) this.#kinds.set(dir, "dir");
+      else if (seen === "symlink") this.#refuse(shown, `it would be written through the symlink "${dir}"`);
+      else if (seen !== "dir") this.#refuse(shown, `its parent "${dir}" is not a directory`);
+    }
+    const before = this.#kinds.get(member);
+    if (
+      before !== undefined &&
+      before !== kind &&
+      (before === "dir" || before === "symlink" || kind === "symlink")
+    )
+      this.#refuse(
+        shown,
+        `it would replace the earlier ${describeKind(before)} "${member}" with a ${describeKind(kind)}`,
+      );
+    if (before === "symlink" && kind === "symlink") this.#links.delete(member);
+
+    if (h.type === "link") this.#checkHardlink(shown, h.linkname ?? "");
+    if (h.type === "symlink") this.#checkSymlink(shown, member, h.linkname ?? "");
+    if (h.type === "file") this.bytes += h.size;
+    this.#kinds.set(member, kind);
+    this.entries += 1;
+  }
+
+  /** The checks that need the whole archive: relative symlinks followed through each other. */
+  finish(): void {
+    for (const [link, target] of this.#links) {
+      if (target.startsWith("/")) continue;
+      const via = physicalEscape(link, target, this.#links);
+      if (via !== undefined)
+        this.#refuse(
+          link,
+          `its target "${target}" leads outside the extraction root (through the symlink "${via}")`,
+        );
+    }
+  }
+
+  #kindOf(h: EntryHeader, shown: string): Kind {
+    switch (h.type) {
+      case "directory":
+        return "dir";
+      case "file":
+      case "link":
+        return "file";
+      case "symlink":
+        return "symlink";
+      case "fifo":
+        return "special";
+      case "character-device":
+      case "block-device":
+        if (!this.#allowDevices)
+          this.#refuse(
+            shown,
+            `it is a ${h.type.replace("-", " ")} node (devices are allowed only for chroot runners)`,
+          );
+        return "special";
+      case "contiguous-file":
+        return this.#refuse(shown, "contiguous-file entries are not supported");
+      default:
+        return this.#refuse(shown, `it has an unsupported entry type (${h.type ?? "unknown type flag"})`);
+    }
+  }
+
+  #checkHardlink(shown: string, linkname: string): void {
+    const problem = memberNameProblem(linkname);
+    if (problem !== undefined)
+      this.#refuse(shown, `it is a hardlink and its target "${linkname}": ${problem}`);
+    const target = normaliseMember(linkname);
+    if (this.#kinds.get(target) !== "file")
+      this.#refuse(
+        shown,
+        `it is a hardlink to "${linkname}", which is not an earlier regular file of the archive`,
+      );
+  }
+
+  #checkSymlink(shown: string, member: string, target: string): void {
+    if (target === "") this.#refuse(shown, "it is a symlink with an empty target");
+    if (target.includes("\0")) this.#refuse(shown, "its symlink target contains a NUL byte");
+    if (!target.startsWith("/") && lexicallyEscapes(member, target))
+      this.#refuse(shown, `it is a symlink whose target "${target}" leads outside the extraction root`);
+    this.#links.set(member, target);
+  }
+
+  #refuse(entry: string, reason: string): never {
+    throw new StagefarmError("unsafe_archive", `${this.#label} is unsafe: entry "${entry}": ${reason}`, {
+      details: { archive: this.#label, entry, reason },
+    });
+  }
+}
+
+function describeKind(kind: Kind): string {
+  return kind === "dir" ? "directory" : kind === "special" ? "special file" : kind;
+}
