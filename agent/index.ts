@@ -21,3 +21,5 @@ export {
 } from "./runners/script-env.js";
 export { checkScriptOutcome } from "./runners/script-outcome.js";
 export type { LogSink, Runner, RunnerContext, RunnerResult } from "./runners/types.js";
+export { AgentService, randomAgentId, type AgentServiceOptions } from "./service/agent-service.js";
+export { poolsFor } from "./service/pools.js";

@@ -5,6 +5,7 @@
  * (promtool rejects prom-client's gauges ending in `_total`).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { DispatchMetrics } from "./dispatch/dispatch-worker.js";
 import type { EngineMetrics } from "./engine/run-engine.js";
 import type { StageStatus } from "./engine/stage-state.js";
 
@@ -13,13 +14,15 @@ export const DURATION_BUCKETS_S = [
   1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800,
 ];
 
-export class CoordinatorMetrics implements EngineMetrics {
+export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
   readonly registry = new Registry();
   private readonly stageDuration: Histogram<"pipeline" | "stage" | "result">;
   private readonly stages: Counter<"pipeline" | "result">;
   private readonly cacheLookups: Counter<"kind" | "result">;
   readonly runsActive: Gauge;
   readonly runsTotal: Counter<"pipeline" | "outcome">;
+  private readonly leasesExpired: Counter;
+  private readonly staleResults: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -53,6 +56,24 @@ export class CoordinatorMetrics implements EngineMetrics {
       labelNames: ["pipeline", "outcome"] as const,
       registers,
     });
+    this.leasesExpired = new Counter({
+      name: "stagefarm_leases_expired_total",
+      help: "Stage leases that expired (the agent stopped heartbeating); each made a new dispatch.",
+      registers,
+    });
+    this.staleResults = new Counter({
+      name: "stagefarm_stale_results_total",
+      help: "Results rejected because the reporting agent did not own the current dispatch.",
+      registers,
+    });
+  }
+
+  leaseExpired(): void {
+    this.leasesExpired.inc();
+  }
+
+  staleResult(): void {
+    this.staleResults.inc();
   }
 
   stageFinished(pipeline: string, stage: string, result: StageStatus["t"], durationMs: number): void {

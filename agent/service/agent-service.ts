@@ -1,0 +1,351 @@
+/**
+ * The agent process's main loop (distributed mode): pull jobs from the pools its labels
+ * satisfy, claim each from the coordinator (the lease), run it with the StageExecutor, report
+ * the result on the durable event stream, heartbeat while anything runs.
+ *
+ * - A job whose claim is refused is dropped (`term`): another agent owns it, or it is stale.
+ * - The job message is acked only after the claim was granted (the ack is not the lease).
+ * - A cancel from the coordinator aborts the stage (its process group is killed).
+ * - drain(): stop pulling; running stages finish, or are handed back (`released`) when the
+ *   drain timeout passes; a second signal forces.
+ * - A failing stage is reported, never thrown: nothing a stage does takes the agent down.
+ */
+import { randomUUID } from "node:crypto";
+import type { MessageBus, Subscription } from "../../shared/bus/index.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { StageWorker } from "../../shared/job.js";
+import type { Logger } from "../../shared/log.js";
+import type { ResolvedStage } from "../../shared/pipeline/types.js";
+import type { EventLog, JobQueue, QueueMessage } from "../../shared/ports/index.js";
+import {
+  claimReplySchema,
+  controlSchema,
+  decodeMessage,
+  encodeMessage,
+  jobSchema,
+  type AgentEvent,
+  type Heartbeat,
+  type JobMessage,
+} from "../../shared/protocol/messages.js";
+import type { Subjects } from "../../shared/protocol/subjects.js";
+import { poolsFor } from "./pools.js";
+
+export interface AgentServiceOptions {
+  agentId: string;
+  hostname: string;
+  labels: string[];
+  slots: number;
+  queue: JobQueue;
+  events: EventLog;
+  bus: MessageBus;
+  subjects: Subjects;
+  executor: StageWorker;
+  logger: Logger;
+  heartbeatMs: number;
+  claimTimeoutMs: number;
+  version: string;
+  diskFreeBytes: () => Promise<number>;
+}
+
+interface Running {
+  runId: string;
+  stage: string;
+  dispatch: number;
+  token: string;
+  abort: AbortController;
+  /** Why it was aborted: the coordinator cancelled it, or the agent hands it back while draining. */
+  why?: "cancel" | "release";
+}
+
+export class AgentService implements AsyncDisposable {
+  private readonly log: Logger;
+  private readonly running = new Map<string, Running>();
+  private readonly stopPulling = new AbortController();
+  private readonly subs: Subscription[] = [];
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private draining = false;
+  /** Jobs taken from the queue and not finished (claiming or running): what occupies slots. */
+  private inFlight = 0;
+  private heartbeatsStopped = false;
+  private freeSlot: (() => void) | undefined;
+  private closed: Promise<void> | undefined;
+
+  constructor(private readonly o: AgentServiceOptions) {
+    this.log = o.logger.child({ component: "agent", agent: o.agentId });
+  }
+
+  start(): void {
+    this.subs.push(
+      this.o.bus.subscribe(this.o.subjects.control(this.o.agentId), (data) => this.onControl(data)),
+    );
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
+    void this.heartbeat();
+    this.loop = this.pull();
+    this.log.info({ labels: this.o.labels, slots: this.o.slots }, "agent started");
+  }
+
+  /** Test hook: behave like a stalled agent (no more heartbeats) while stages keep running. */
+  stopHeartbeats(): void {
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.heartbeatsStopped = true;
+  }
+
+  get busy(): number {
+    return this.running.size;
+  }
+
+  private async pull(): Promise<void> {
+    const pools = poolsFor(this.o.labels);
+    const signal = this.stopPulling.signal;
+    while (!signal.aborted) {
+      try {
+        const it = this.o.queue.consume(pools, { signal, maxInFlight: this.o.slots })[Symbol.asyncIterator]();
+        for (;;) {
+          await this.waitForSlot(signal);
+          if (signal.aborted) break;
+          const next = await it.next();
+          if (next.done === true) break;
+          this.inFlight++;
+          void this.handle(next.value).finally(() => {
+            this.inFlight--;
+            this.freeSlot?.();
+          });
+        }
+        await it.return?.();
+      } catch (err: unknown) {
+        if (signal.aborted) break;
+        this.log.warn({ err: StagefarmError.from(err).message }, "job consumer failed; reconnecting");
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async waitForSlot(signal: AbortSignal): Promise<void> {
+    while (this.inFlight >= this.o.slots && !signal.aborted)
+      await new Promise<void>((resolve) => {
+        this.freeSlot = resolve;
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+  }
+
+  private async handle(msg: QueueMessage): Promise<void> {
+    const d = decodeMessage(jobSchema, msg.payload);
+    if (!d.ok) {
+      this.log.error({ pool: msg.pool, reason: d.reason }, "malformed job dropped");
+      msg.term();
+      return;
+    }
+    const job = d.value;
+    if (this.draining) {
+      msg.nak(1000);
+      return;
+    }
+    let token: string;
+    try {
+      const reply = decodeMessage(
+        claimReplySchema,
+        await this.o.bus.request(
+          this.o.subjects.claim,
+          encodeMessage({
+            v: 1,
+            agentId: this.o.agentId,
+            runId: job.runId,
+            stage: job.stageName,
+            dispatch: job.dispatch,
+          }),
+          { timeoutMs: this.o.claimTimeoutMs },
+        ),
+      );
+      if (!reply.ok) throw new StagefarmError("internal", `malformed claim reply: ${reply.reason}`);
+      if (!reply.value.ok) {
+        this.log.info(
+          { run: job.runId, stage: job.stageName, dispatch: job.dispatch, reason: reply.value.reason },
+          "claim refused; job dropped",
+        );
+        msg.term();
+        return;
+      }
+      token = reply.value.token;
+    } catch (err: unknown) {
+      this.log.warn(
+        { run: job.runId, stage: job.stageName, err: StagefarmError.from(err).message },
+        "claim failed; job returned to the queue",
+      );
+      msg.nak(1000);
+      return;
+    }
+    msg.ack();
+    await this.runClaimed(job, token);
+  }
+
+  private async runClaimed(job: JobMessage, token: string): Promise<void> {
+    const key = `${job.runId}/${job.stageName}`;
+    const r: Running = {
+      runId: job.runId,
+      stage: job.stageName,
+      dispatch: job.dispatch,
+      token,
+      abort: new AbortController(),
+    };
+    this.running.set(key, r);
+    const base = {
+      v: 1 as const,
+      agentId: this.o.agentId,
+      runId: job.runId,
+      stage: job.stageName,
+      dispatch: job.dispatch,
+      token,
+    };
+    const log = this.log.child({ run: job.runId, stage: job.stageName, dispatch: job.dispatch });
+    try {
+      await this.report({ t: "started", ...base, at: Date.now() });
+      const stage = job.stage as unknown as ResolvedStage;
+      const logSubject = this.o.subjects.logs(job.runId, job.stageName);
+      const enc = new TextEncoder();
+      let event: AgentEvent;
+      try {
+        const result = await this.o.executor.execute(
+          { runId: job.runId, stage, key: job.key, inputs: job.inputs, attempt: job.attempt },
+          {
+            signal: r.abort.signal,
+            jobs: job.jobs,
+            onLog: (chunk) => this.o.bus.publish(logSubject, enc.encode(chunk)),
+          },
+        );
+        event = { t: "finished", ...base, at: Date.now(), result: { ok: true, ...result } };
+        log.info({ durationMs: result.durationMs }, "stage succeeded");
+      } catch (err: unknown) {
+        const e = StagefarmError.from(err);
+        if (r.why === "cancel") {
+          log.info("stage cancelled by the coordinator");
+          return;
+        }
+        if (r.why === "release") {
+          event = { t: "released", ...base, at: Date.now() };
+          log.warn("stage handed back while draining");
+        } else {
+          event = {
+            t: "finished",
+            ...base,
+            at: Date.now(),
+            result: { ok: false, error: { code: e.code, message: e.message, details: { ...e.details } } },
+          };
+          log.warn({ code: e.code, err: e.message }, "stage failed");
+        }
+      }
+      await this.report(event);
+    } catch (err: unknown) {
+      log.error({ err: StagefarmError.from(err).message }, "could not report the stage's outcome");
+    } finally {
+      this.running.delete(key);
+      void this.heartbeat();
+    }
+  }
+
+  /** Appends an event to the durable stream, retrying through outages (its msgId deduplicates). */
+  private async report(ev: AgentEvent): Promise<void> {
+    const msgId = `${ev.agentId}.${ev.runId}.${ev.stage}.${ev.dispatch}.${ev.t}`;
+    for (let i = 0; ; i++) {
+      try {
+        await this.o.events.append(this.o.subjects.events(this.o.agentId), encodeMessage(ev), { msgId });
+        return;
+      } catch (err: unknown) {
+        if (i >= 60) throw err;
+        this.log.warn(
+          { err: StagefarmError.from(err).message, attempt: i + 1 },
+          "reporting an event failed; retrying",
+        );
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** i)));
+      }
+    }
+  }
+
+  private onControl(data: Uint8Array): void {
+    const d = decodeMessage(controlSchema, data);
+    if (!d.ok) {
+      this.log.warn({ reason: d.reason }, "malformed control message ignored");
+      return;
+    }
+    const c = d.value;
+    if (c.t === "drain") {
+      void this.drain(Number.POSITIVE_INFINITY);
+      return;
+    }
+    const r = this.running.get(`${c.runId}/${c.stage}`);
+    if (r === undefined || r.dispatch !== c.dispatch) return;
+    r.why = "cancel";
+    r.abort.abort(new StagefarmError("cancelled", "cancelled by the coordinator"));
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeatsStopped) return;
+    try {
+      const hb: Heartbeat = {
+        v: 1,
+        agentId: this.o.agentId,
+        hostname: this.o.hostname,
+        labels: this.o.labels,
+        slots: this.o.slots,
+        running: [...this.running.values()].map((r) => ({
+          runId: r.runId,
+          stage: r.stage,
+          dispatch: r.dispatch,
+          token: r.token,
+        })),
+        draining: this.draining,
+        diskFreeBytes: await this.o.diskFreeBytes(),
+        version: this.o.version,
+        sentAt: Date.now(),
+      };
+      this.o.bus.publish(this.o.subjects.heartbeat(this.o.agentId), encodeMessage(hb));
+    } catch (err: unknown) {
+      this.log.warn({ err: StagefarmError.from(err).message }, "heartbeat failed");
+    }
+  }
+
+  /**
+   * Stops taking work; waits up to `timeoutMs` for running stages, then hands the rest back.
+   * Resolves when nothing runs any more.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (!this.draining) this.log.info({ running: this.running.size, timeoutMs }, "draining");
+    this.draining = true;
+    this.stopPulling.abort();
+    void this.heartbeat();
+    const deadline = Date.now() + timeoutMs;
+    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    this.releaseAll();
+    while (this.running.size > 0) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** Aborts every running stage and hands it back to the coordinator. */
+  releaseAll(): void {
+    for (const r of this.running.values()) {
+      r.why ??= "release";
+      r.abort.abort(new StagefarmError("cancelled", "agent shutting down"));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.stopPulling.abort();
+      this.releaseAll();
+      while (this.running.size > 0) await new Promise((r) => setTimeout(r, 50));
+      await this.loop;
+      if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+      for (const s of this.subs) s.unsubscribe();
+    })();
+    return this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** A random agent id (hostname-based ids are set by the CLI). */
+export function randomAgentId(): string {
+  return `agent-${randomUUID().slice(0, 8)}`;
+}

@@ -1,0 +1,83 @@
+/**
+ * The agents the coordinator has heard from, kept from their heartbeats. Answers "why is this
+ * stage not running" (no agent with the labels; all matching agents busy) and feeds the
+ * agents API and metrics. An agent is offline once no heartbeat came for `offlineAfterMs`.
+ */
+import type { Heartbeat } from "../../shared/protocol/messages.js";
+
+export type AgentState = "idle" | "busy" | "draining" | "offline";
+
+export interface AgentInfo {
+  hb: Heartbeat;
+  lastSeen: number;
+  state: AgentState;
+  /** Set by a drain request until the agent reports draining itself. */
+  drainRequested: boolean;
+}
+
+export class AgentRegistry {
+  private readonly agents = new Map<string, { hb: Heartbeat; lastSeen: number; drainRequested: boolean }>();
+
+  constructor(
+    private readonly offlineAfterMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  heartbeat(hb: Heartbeat): void {
+    const prev = this.agents.get(hb.agentId);
+    this.agents.set(hb.agentId, {
+      hb,
+      lastSeen: this.now(),
+      drainRequested: prev?.drainRequested === true && !hb.draining,
+    });
+  }
+
+  requestDrain(agentId: string): boolean {
+    const a = this.agents.get(agentId);
+    if (a === undefined) return false;
+    a.drainRequested = true;
+    return true;
+  }
+
+  get(agentId: string): AgentInfo | undefined {
+    const a = this.agents.get(agentId);
+    return a === undefined ? undefined : this.info(a);
+  }
+
+  list(): AgentInfo[] {
+    return [...this.agents.values()]
+      .map((a) => this.info(a))
+      .sort((x, y) => x.hb.agentId.localeCompare(y.hb.agentId));
+  }
+
+  isOnline(agentId: string): boolean {
+    const a = this.agents.get(agentId);
+    return a !== undefined && this.now() - a.lastSeen <= this.offlineAfterMs;
+  }
+
+  /** Why a queued stage needing `requires` has not been picked up. */
+  waitingReason(requires: readonly string[]): string {
+    const matching = this.list().filter(
+      (a) => a.state !== "offline" && requires.every((l) => a.hb.labels.includes(l)),
+    );
+    const labels = requires.length === 0 ? "(any)" : requires.join(",");
+    if (matching.length === 0) return `no agent with labels ${labels}`;
+    const free = matching.filter(
+      (a) => a.state === "idle" || (a.state === "busy" && a.hb.running.length < a.hb.slots),
+    );
+    if (free.length === 0) return `all matching agents busy (${matching.length} with labels ${labels})`;
+    return "queued";
+  }
+
+  private info(a: { hb: Heartbeat; lastSeen: number; drainRequested: boolean }): AgentInfo {
+    const offline = this.now() - a.lastSeen > this.offlineAfterMs;
+    const state: AgentState = offline
+      ? "offline"
+      : a.hb.draining || a.drainRequested
+        ? "draining"
+        : a.hb.running.length > 0
+          ? "busy"
+          : "idle";
+    return { hb: a.hb, lastSeen: a.lastSeen, state, drainRequested: a.drainRequested };
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The coordinator's record of one stage's dispatch in one run, kept in KV at
+ * `stages.<run>.<stage>` and changed only by compare-and-set. It is the lease authority:
+ *
+ *   queued(dispatch N) ──claim by agent A──► running(N, owner A, token) ──result from A with token──► finished
+ *        ▲                                        │
+ *        └───────── lease expired: dispatch N+1 ◄─┘         (a late result from A is rejected)
+ *   queued/running ──run cancelled──► cancelled
+ *
+ * `attempt` is the engine's attempt (retries after failures); `dispatch` counts hand-outs of
+ * that work to agents (a new one after a lease expiry or a hand-back).
+ */
+import { z } from "zod";
+import { jobSchema, outputSchema, stageErrorSchema } from "../../shared/protocol/messages.js";
+
+const base = {
+  dispatch: z.number().int().positive(),
+  attempt: z.number().int().positive(),
+  pool: z.string(),
+  requires: z.array(z.string()),
+  job: jobSchema,
+};
+
+export const resultSchema = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    outputs: z.record(z.string(), outputSchema),
+    logPath: z.string(),
+    durationMs: z.number().nonnegative(),
+  }),
+  z.object({ ok: z.literal(false), error: stageErrorSchema }),
+]);
+export type DispatchResult = z.infer<typeof resultSchema>;
+
+export const dispatchRecordSchema = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("queued"), ...base, queuedAt: z.number() }),
+  z.object({
+    t: z.literal("running"),
+    ...base,
+    queuedAt: z.number(),
+    owner: z.string(),
+    token: z.string(),
+    claimedAt: z.number(),
+  }),
+  z.object({
+    t: z.literal("finished"),
+    ...base,
+    owner: z.string(),
+    result: resultSchema,
+    finishedAt: z.number(),
+  }),
+  z.object({ t: z.literal("cancelled"), ...base, at: z.number() }),
+]);
+export type DispatchRecord = z.infer<typeof dispatchRecordSchema>;
+
+export function stageKey(runId: string, stage: string): string {
+  return `stages.${runId}.${stage}`;
+}

@@ -1,0 +1,436 @@
+/**
+ * The coordinator's StageWorker in distributed mode: hands a stage to the agent fleet and
+ * resolves when the current owner of the current dispatch reports its result.
+ *
+ * - dispatch: write `queued(N)` to KV (compare-and-set), then publish the job on the pool's
+ *   work-queue subject (msgId `<run>.<stage>.<N>`, so a republish after a crash is deduplicated);
+ * - claim: an agent asks for dispatch N; the first asker while the record is `queued(N)` gets
+ *   `running(N, owner, token)` and a lease; everyone else is told no (and drops the message);
+ * - heartbeats extend the lease in memory; an expired lease makes dispatch N+1 and the old
+ *   owner's late result is rejected and counted;
+ * - results arrive on the durable event stream; only the owner with the token of the current
+ *   dispatch is accepted (compare-and-set to `finished`). The engine, not this worker, writes the
+ *   action-cache manifest after `execute` resolves, so a fenced agent never publishes a cache entry.
+ * - after a coordinator restart, `execute` for the same stage attaches to the record in KV
+ *   instead of dispatching again: a finished result is used, a running one waits on its lease.
+ */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "../../shared/log.js";
+import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
+import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../../shared/job.js";
+import type { MessageBus } from "../../shared/bus/index.js";
+import type { JobQueue, KvStore } from "../../shared/ports/index.js";
+import { poolName } from "../../shared/ports/index.js";
+import {
+  decodeMessage,
+  encodeMessage,
+  type AgentEvent,
+  type ClaimReply,
+  type ClaimRequest,
+  type Heartbeat,
+  type JobMessage,
+} from "../../shared/protocol/messages.js";
+import type { Subjects } from "../../shared/protocol/subjects.js";
+import type { AgentRegistry } from "./agent-registry.js";
+import {
+  dispatchRecordSchema,
+  stageKey,
+  type DispatchRecord,
+  type DispatchResult,
+} from "./dispatch-record.js";
+
+export interface DispatchMetrics {
+  staleResult(): void;
+  leaseExpired(): void;
+}
+
+export interface DispatchDeps {
+  kv: KvStore;
+  queue: JobQueue;
+  bus: MessageBus;
+  subjects: Subjects;
+  agents: AgentRegistry;
+  logger: Logger;
+  leaseMs: number;
+  metrics?: DispatchMetrics;
+  now?: () => number;
+}
+
+interface Waiter {
+  attempt: number;
+  resolve(r: StageResult): void;
+  reject(e: StagefarmError): void;
+}
+
+interface Lease {
+  dispatch: number;
+  owner: string;
+  token: string;
+  until: number;
+}
+
+const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "invalid_pipeline",
+  "invalid_argument",
+  "not_found",
+  "corrupt_artifact",
+  "digest_mismatch",
+  "unsafe_archive",
+  "stage_failed",
+  "missing_output",
+  "timeout",
+  "cancelled",
+  "unavailable",
+  "internal",
+]);
+
+export class DispatchWorker implements StageWorker {
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly leases = new Map<string, Lease>();
+  /** Dispatches this process has published (a queued record found after a restart is republished). */
+  private readonly published = new Set<string>();
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private stopping = false;
+  private checking = false;
+
+  constructor(private readonly deps: DispatchDeps) {
+    this.log = deps.logger.child({ component: "dispatch" });
+    this.now = deps.now ?? Date.now;
+  }
+
+  async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
+    const key = stageKey(job.runId, job.stage.name);
+    opts.signal.throwIfAborted();
+    const done = new Promise<StageResult>((resolve, reject) => {
+      this.waiters.set(key, { attempt: job.attempt, resolve, reject });
+    });
+    const onAbort = (): void => {
+      if (this.stopping) {
+        // The coordinator is shutting down: abandon the wait, leave KV and the agent alone.
+        this.waiters.get(key)?.reject(new StagefarmError("unavailable", "coordinator shutting down"));
+        return;
+      }
+      this.cancel(job.runId, job.stage.name, job.attempt).catch((err: unknown) =>
+        this.log.error({ key, err: StagefarmError.from(err).message }, "cancelling a dispatch failed"),
+      );
+    };
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await this.ensureDispatched(job, opts.jobs);
+      return await done;
+    } finally {
+      opts.signal.removeEventListener("abort", onAbort);
+      this.waiters.delete(key);
+    }
+  }
+
+  /** Dispatches the job, or attaches to the dispatch KV already holds for this attempt. */
+  private async ensureDispatched(job: StageJob, jobs: number): Promise<void> {
+    const key = stageKey(job.runId, job.stage.name);
+    for (;;) {
+      const cur = await this.read(key);
+      const rec = cur?.rec;
+      if (rec !== undefined && rec.attempt === job.attempt && rec.t !== "cancelled") {
+        if (rec.t === "finished") return this.settle(key, rec.attempt, rec.result);
+        if (rec.t === "running" && !this.leases.has(key))
+          this.leases.set(key, {
+            dispatch: rec.dispatch,
+            owner: rec.owner,
+            token: rec.token,
+            until: this.now() + this.deps.leaseMs,
+          });
+        if (rec.t === "queued" && !this.published.has(`${key}#${rec.dispatch}`)) await this.publish(key, rec);
+        return;
+      }
+      const dispatch = (rec?.dispatch ?? 0) + 1;
+      const requires = [...job.stage.requires].sort();
+      const msg: JobMessage = {
+        v: 1,
+        runId: job.runId,
+        stage: job.stage as unknown as Record<string, unknown>,
+        stageName: job.stage.name,
+        key: job.key,
+        inputs: job.inputs,
+        attempt: job.attempt,
+        dispatch,
+        jobs,
+      };
+      const next: DispatchRecord = {
+        t: "queued",
+        dispatch,
+        attempt: job.attempt,
+        pool: poolName(requires),
+        requires,
+        job: msg,
+        queuedAt: this.now(),
+      };
+      if (!(await this.write(key, next, cur?.revision))) continue;
+      await this.publish(key, next);
+      return;
+    }
+  }
+
+  private async publish(key: string, rec: DispatchRecord): Promise<void> {
+    await this.deps.queue.publish(rec.pool, encodeMessage(rec.job), { msgId: `${key}.${rec.dispatch}` });
+    this.published.add(`${key}#${rec.dispatch}`);
+    this.log.debug({ key, dispatch: rec.dispatch, pool: rec.pool }, "job published");
+  }
+
+  /** The claim responder: the lease is granted here, by compare-and-set. */
+  async handleClaim(req: ClaimRequest): Promise<ClaimReply> {
+    const key = stageKey(req.runId, req.stage);
+    for (;;) {
+      const cur = await this.read(key);
+      const rec = cur?.rec;
+      if (cur === undefined || rec === undefined)
+        return { ok: false, reason: `no dispatch for ${req.runId}/${req.stage}` };
+      if (rec.dispatch !== req.dispatch)
+        return { ok: false, reason: `dispatch ${req.dispatch} is stale (current is ${rec.dispatch})` };
+      if (rec.t === "running")
+        return rec.owner === req.agentId
+          ? { ok: true, token: rec.token, leaseMs: this.deps.leaseMs }
+          : { ok: false, reason: `already claimed by ${rec.owner}` };
+      if (rec.t !== "queued") return { ok: false, reason: `stage is ${rec.t}` };
+      if (this.deps.agents.get(req.agentId)?.state === "draining")
+        return { ok: false, reason: "agent is draining" };
+      const token = randomBytes(16).toString("hex");
+      const next: DispatchRecord = { ...rec, t: "running", owner: req.agentId, token, claimedAt: this.now() };
+      if (!(await this.write(key, next, cur.revision))) continue;
+      this.leases.set(key, {
+        dispatch: rec.dispatch,
+        owner: req.agentId,
+        token,
+        until: this.now() + this.deps.leaseMs,
+      });
+      this.log.info({ key, dispatch: rec.dispatch, agent: req.agentId }, "stage claimed");
+      return { ok: true, token, leaseMs: this.deps.leaseMs };
+    }
+  }
+
+  /** Heartbeats extend the leases of the stages the agent says it runs (with their tokens). */
+  handleHeartbeat(hb: Heartbeat): void {
+    this.deps.agents.heartbeat(hb);
+    for (const r of hb.running) {
+      const lease = this.leases.get(stageKey(r.runId, r.stage));
+      if (
+        lease !== undefined &&
+        lease.owner === hb.agentId &&
+        lease.token === r.token &&
+        lease.dispatch === r.dispatch
+      )
+        lease.until = this.now() + this.deps.leaseMs;
+    }
+  }
+
+  /** Applies an agent event; returns whether it was accepted (false: stale or unknown, counted). */
+  async handleEvent(ev: AgentEvent): Promise<boolean> {
+    if (ev.t === "started") return true;
+    if (ev.t === "released") return this.handleRelease(ev.agentId, ev.runId, ev.stage, ev.dispatch, ev.token);
+    const key = stageKey(ev.runId, ev.stage);
+    for (;;) {
+      const cur = await this.read(key);
+      const rec = cur?.rec;
+      if (
+        cur === undefined ||
+        rec === undefined ||
+        rec.t !== "running" ||
+        rec.dispatch !== ev.dispatch ||
+        rec.owner !== ev.agentId ||
+        rec.token !== ev.token
+      ) {
+        this.deps.metrics?.staleResult();
+        this.log.warn(
+          {
+            key,
+            agent: ev.agentId,
+            dispatch: ev.dispatch,
+            current: rec === undefined ? "none" : `${rec.t}#${rec.dispatch}`,
+          },
+          "rejected a result from an agent that does not own the current dispatch",
+        );
+        return false;
+      }
+      const next: DispatchRecord = {
+        t: "finished",
+        dispatch: rec.dispatch,
+        attempt: rec.attempt,
+        pool: rec.pool,
+        requires: rec.requires,
+        job: rec.job,
+        owner: rec.owner,
+        result: ev.result,
+        finishedAt: this.now(),
+      };
+      if (!(await this.write(key, next, cur.revision))) continue;
+      this.leases.delete(key);
+      this.settle(key, rec.attempt, ev.result);
+      return true;
+    }
+  }
+
+  /** An agent handing a claimed stage back (draining): dispatch again at once. */
+  async handleRelease(
+    agentId: string,
+    runId: string,
+    stage: string,
+    dispatch: number,
+    token: string,
+  ): Promise<boolean> {
+    const key = stageKey(runId, stage);
+    const cur = await this.read(key);
+    const rec = cur?.rec;
+    if (
+      cur === undefined ||
+      rec?.t !== "running" ||
+      rec.owner !== agentId ||
+      rec.token !== token ||
+      rec.dispatch !== dispatch
+    )
+      return false;
+    return this.redispatch(key, rec, cur.revision, "handed back by its agent");
+  }
+
+  /** Makes a new dispatch for every running stage whose lease expired. */
+  async checkLeases(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      await this.expireLeases();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async expireLeases(): Promise<void> {
+    const now = this.now();
+    for (const [key, lease] of [...this.leases]) {
+      if (lease.until > now) continue;
+      const cur = await this.read(key);
+      const rec = cur?.rec;
+      if (
+        cur === undefined ||
+        rec?.t !== "running" ||
+        rec.dispatch !== lease.dispatch ||
+        rec.token !== lease.token
+      ) {
+        if (this.leases.get(key) === lease) this.leases.delete(key);
+        continue;
+      }
+      this.deps.metrics?.leaseExpired();
+      await this.redispatch(key, rec, cur.revision, `lease of ${rec.owner} expired`);
+    }
+  }
+
+  private async redispatch(
+    key: string,
+    rec: Extract<DispatchRecord, { t: "running" }>,
+    revision: number,
+    why: string,
+  ): Promise<boolean> {
+    const dispatch = rec.dispatch + 1;
+    const next: DispatchRecord = {
+      t: "queued",
+      dispatch,
+      attempt: rec.attempt,
+      pool: rec.pool,
+      requires: rec.requires,
+      job: { ...rec.job, dispatch },
+      queuedAt: this.now(),
+    };
+    if (!(await this.write(key, next, revision))) return false;
+    this.leases.delete(key);
+    this.log.warn({ key, dispatch, previousOwner: rec.owner }, `stage dispatched again: ${why}`);
+    await this.publish(key, next);
+    return true;
+  }
+
+  /** Cancels the current dispatch of a stage (run cancelled): tells its agent, fails the waiter. */
+  async cancel(runId: string, stage: string, attempt: number): Promise<void> {
+    const key = stageKey(runId, stage);
+    for (;;) {
+      const cur = await this.read(key);
+      const rec = cur?.rec;
+      if (
+        cur !== undefined &&
+        rec !== undefined &&
+        rec.attempt === attempt &&
+        (rec.t === "queued" || rec.t === "running")
+      ) {
+        const next: DispatchRecord = {
+          t: "cancelled",
+          dispatch: rec.dispatch,
+          attempt: rec.attempt,
+          pool: rec.pool,
+          requires: rec.requires,
+          job: rec.job,
+          at: this.now(),
+        };
+        if (!(await this.write(key, next, cur.revision))) continue;
+        this.leases.delete(key);
+        if (rec.t === "running")
+          this.deps.bus.publish(
+            this.deps.subjects.control(rec.owner),
+            encodeMessage({ t: "cancel", runId, stage, dispatch: rec.dispatch }),
+          );
+      }
+      break;
+    }
+    const w = this.waiters.get(key);
+    if (w !== undefined && w.attempt === attempt)
+      w.reject(new StagefarmError("cancelled", `stage ${stage} cancelled`));
+  }
+
+  /** Stops waiting for results without touching KV (the next coordinator resumes the runs). */
+  shutdown(): void {
+    this.stopping = true;
+    for (const w of this.waiters.values())
+      w.reject(new StagefarmError("unavailable", "coordinator shutting down"));
+  }
+
+  /** Stages queued for a pool, with the reason they wait (for the API and metrics). */
+  queuedReason(rec: DispatchRecord): string | undefined {
+    return rec.t === "queued" ? this.deps.agents.waitingReason(rec.requires) : undefined;
+  }
+
+  async record(runId: string, stage: string): Promise<DispatchRecord | undefined> {
+    return (await this.read(stageKey(runId, stage)))?.rec;
+  }
+
+  private settle(key: string, attempt: number, result: DispatchResult): void {
+    const w = this.waiters.get(key);
+    if (w === undefined || w.attempt !== attempt) return;
+    if (result.ok)
+      w.resolve({ outputs: result.outputs, logPath: result.logPath, durationMs: result.durationMs });
+    else {
+      const code = ERROR_CODES.has(result.error.code) ? (result.error.code as ErrorCode) : "internal";
+      w.reject(new StagefarmError(code, result.error.message, { details: result.error.details }));
+    }
+  }
+
+  private async read(
+    key: string,
+  ): Promise<{ rec: DispatchRecord | undefined; revision: number } | undefined> {
+    const e = await this.deps.kv.get(key);
+    if (e === undefined) return undefined;
+    const d = decodeMessage(dispatchRecordSchema, e.value);
+    if (!d.ok) {
+      this.log.error({ key, reason: d.reason }, "unreadable dispatch record; treating as absent");
+      return { rec: undefined, revision: e.revision };
+    }
+    return { rec: d.value, revision: e.revision };
+  }
+
+  /** Compare-and-set; false on a conflict (someone else changed the record: re-read and retry). */
+  private async write(key: string, rec: DispatchRecord, revision: number | undefined): Promise<boolean> {
+    try {
+      if (revision === undefined) await this.deps.kv.create(key, encodeMessage(rec));
+      else await this.deps.kv.update(key, encodeMessage(rec), revision);
+      return true;
+    } catch (err: unknown) {
+      const e = StagefarmError.from(err);
+      if (e.code === "conflict") return false;
+      throw e;
+    }
+  }
+}

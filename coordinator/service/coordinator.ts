@@ -1,0 +1,310 @@
+/**
+ * The distributed coordinator: the run engine with a DispatchWorker, fed by NATS (claims,
+ * heartbeats, durable agent events) and keeping every run in KV so a restart resumes it.
+ *
+ * Start order: claims and heartbeats are served first, then runs found `running` in KV are
+ * resumed (their stages attach to the dispatch records in KV), then agent events are consumed.
+ * Shutdown abandons runs without cancelling them: they stay `running` in KV for the next start.
+ */
+import type { MessageBus, Subscription } from "../../shared/bus/index.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { Logger } from "../../shared/log.js";
+import { parsePipeline, resolvePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
+import type { EventLog, JobQueue, KvStore } from "../../shared/ports/index.js";
+import {
+  agentEventSchema,
+  claimRequestSchema,
+  decodeMessage,
+  encodeMessage,
+  heartbeatSchema,
+} from "../../shared/protocol/messages.js";
+import type { Subjects } from "../../shared/protocol/subjects.js";
+import type { ArtifactStore } from "../../shared/store/types.js";
+import { AgentRegistry } from "../dispatch/agent-registry.js";
+import { DispatchWorker } from "../dispatch/dispatch-worker.js";
+import { executeRun } from "../engine/run-engine.js";
+import type { RunEvent } from "../engine/events.js";
+import type { CoordinatorMetrics } from "../metrics.js";
+import { newRunId } from "../run-id.js";
+import { runDocSchema, runKey, stageDocOf, type RunDoc } from "./run-doc.js";
+
+export interface CoordinatorOptions {
+  kv: KvStore;
+  queue: JobQueue;
+  events: EventLog;
+  bus: MessageBus;
+  store: ArtifactStore;
+  subjects: Subjects;
+  logger: Logger;
+  metrics?: CoordinatorMetrics;
+  leaseMs: number;
+  leaseCheckMs: number;
+  agentOfflineMs: number;
+  /** Stages of one run that may be dispatched at once (agents' slots are the real limit). */
+  maxDispatchPerRun: number;
+  /** Build jobs granted to a stage (MAKEOPTS) — agents may lower it to their slots. */
+  stageJobs: number;
+}
+
+interface ActiveRun {
+  doc: RunDoc;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class Coordinator implements AsyncDisposable {
+  readonly agents: AgentRegistry;
+  readonly worker: DispatchWorker;
+  private readonly log: Logger;
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly subs: Subscription[] = [];
+  private readonly stop = new AbortController();
+  private readonly listeners = new Set<(e: RunEvent) => void>();
+  private loops: Promise<void>[] = [];
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+  /** Per run, the chain of KV writes of its doc (serialised, latest state wins). */
+  private readonly writes = new Map<string, Promise<void>>();
+
+  constructor(private readonly o: CoordinatorOptions) {
+    this.log = o.logger.child({ component: "coordinator" });
+    this.agents = new AgentRegistry(o.agentOfflineMs);
+    this.worker = new DispatchWorker({
+      kv: o.kv,
+      queue: o.queue,
+      bus: o.bus,
+      subjects: o.subjects,
+      agents: this.agents,
+      logger: o.logger,
+      leaseMs: o.leaseMs,
+      ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
+    });
+  }
+
+  async start(): Promise<void> {
+    const { bus, subjects } = this.o;
+    this.subs.push(
+      bus.serve(subjects.claim, async (data) => {
+        const req = decodeMessage(claimRequestSchema, data);
+        if (!req.ok) return encodeMessage({ ok: false, reason: `malformed claim: ${req.reason}` });
+        return encodeMessage(await this.worker.handleClaim(req.value));
+      }),
+      bus.subscribe(subjects.heartbeats, (data) => {
+        const hb = decodeMessage(heartbeatSchema, data);
+        if (hb.ok) this.worker.handleHeartbeat(hb.value);
+        else this.log.warn({ reason: hb.reason }, "malformed heartbeat ignored");
+      }),
+    );
+    this.leaseTimer = setInterval(() => {
+      this.worker
+        .checkLeases()
+        .catch((err: unknown) =>
+          this.log.error({ err: StagefarmError.from(err).message }, "lease check failed"),
+        );
+    }, this.o.leaseCheckMs);
+    await this.resumeRuns();
+    this.loops.push(this.consumeEvents());
+  }
+
+  /** Subscribes to run events of every run (API watchers). */
+  onEvent(listener: (e: RunEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async submit(req: { yaml: string; path: string; params: Record<string, string> }): Promise<RunDoc> {
+    if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
+    const spec = parsePipeline(req.yaml, req.path);
+    resolvePipeline(spec, req.params); // validates params before anything is stored
+    const doc: RunDoc = {
+      v: 1,
+      id: newRunId(),
+      pipeline: spec.name,
+      path: req.path,
+      yaml: req.yaml,
+      params: req.params,
+      status: "running",
+      createdAt: Date.now(),
+      stages: Object.fromEntries(
+        spec.stages.map((s) => [s.name, { state: "waiting" as const, reason: "waiting" }]),
+      ),
+    };
+    await this.o.kv.put(runKey(doc.id), encodeMessage(doc));
+    this.launch(doc, spec);
+    return doc;
+  }
+
+  async getRun(id: string): Promise<RunDoc> {
+    const a = this.active.get(id);
+    if (a !== undefined) return a.doc;
+    const e = await this.o.kv.get(runKey(id));
+    if (e === undefined) throw new StagefarmError("not_found", `no run ${id}`);
+    const d = decodeMessage(runDocSchema, e.value);
+    if (!d.ok) throw new StagefarmError("internal", `run ${id} record is unreadable: ${d.reason}`);
+    return d.value;
+  }
+
+  async listRuns(): Promise<RunDoc[]> {
+    const docs: RunDoc[] = [];
+    for (const key of await this.o.kv.keys("runs")) {
+      const id = key.slice("runs.".length);
+      try {
+        docs.push(await this.getRun(id));
+      } catch (err: unknown) {
+        this.log.warn({ run: id, err: StagefarmError.from(err).message }, "skipping unreadable run");
+      }
+    }
+    return docs.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  async cancel(id: string): Promise<RunDoc> {
+    const a = this.active.get(id);
+    if (a === undefined) return this.getRun(id);
+    a.abort.abort(new StagefarmError("cancelled", `run ${id} cancelled`));
+    await a.done;
+    return this.getRun(id);
+  }
+
+  /** Runs a finished run again from where it failed: done stages come from the cache. */
+  async retry(id: string, stage: string): Promise<RunDoc> {
+    if (this.active.has(id)) throw new StagefarmError("invalid_argument", `run ${id} is still running`);
+    const doc = await this.getRun(id);
+    const s = doc.stages[stage];
+    if (s === undefined) throw new StagefarmError("not_found", `run ${id} has no stage ${stage}`);
+    if (s.state !== "failed" && s.state !== "skipped" && s.state !== "cancelled")
+      throw new StagefarmError(
+        "invalid_argument",
+        `stage ${stage} of run ${id} is ${s.state}; only failed, skipped or cancelled stages are retried`,
+      );
+    const spec = parsePipeline(doc.yaml, doc.path);
+    const next: RunDoc = { ...doc, status: "running" };
+    delete next.finishedAt;
+    await this.o.kv.put(runKey(id), encodeMessage(next));
+    this.launch(next, spec);
+    return next;
+  }
+
+  drain(agentId: string): boolean {
+    const known = this.agents.requestDrain(agentId);
+    if (known) this.o.bus.publish(this.o.subjects.control(agentId), encodeMessage({ t: "drain" }));
+    return known;
+  }
+
+  /** Resolves when the run is no longer active (test and CLI helper). */
+  async settled(id: string): Promise<void> {
+    await this.active.get(id)?.done;
+  }
+
+  private async resumeRuns(): Promise<void> {
+    for (const doc of await this.listRuns()) {
+      if (doc.status !== "running" || this.active.has(doc.id)) continue;
+      try {
+        const spec = parsePipeline(doc.yaml, doc.path);
+        this.log.info({ run: doc.id, pipeline: doc.pipeline }, "resuming run after restart");
+        this.launch(doc, spec);
+      } catch (err: unknown) {
+        this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "cannot resume run");
+      }
+    }
+  }
+
+  private launch(doc: RunDoc, spec: PipelineSpec): void {
+    const abort = new AbortController();
+    const stages = resolvePipeline(spec, doc.params);
+    const estimates = new Map(stages.map((s) => [s.name, s.estimateMs ?? 60_000]));
+    this.o.metrics?.runsActive.inc();
+    const done = executeRun(
+      {
+        store: this.o.store,
+        worker: this.worker,
+        logger: this.o.logger.child({ component: "engine" }),
+        ...(this.o.metrics === undefined ? {} : { metrics: this.o.metrics }),
+        producer: "coordinator",
+      },
+      {
+        runId: doc.id,
+        pipeline: spec.name,
+        stages,
+        slots: Math.max(this.o.maxDispatchPerRun, 1),
+        stageJobs: this.o.stageJobs,
+        signal: abort.signal,
+        estimateMs: (n) => estimates.get(n) ?? 60_000,
+        onEvent: (e) => this.onRunEvent(doc, e),
+      },
+    )
+      .then((r) => {
+        if (this.closing === undefined)
+          this.o.metrics?.runsTotal.inc({ pipeline: spec.name, outcome: r.outcome });
+      })
+      .catch((err: unknown) =>
+        this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "run engine failed"),
+      )
+      .finally(() => {
+        this.o.metrics?.runsActive.dec();
+        this.active.delete(doc.id);
+      });
+    this.active.set(doc.id, { doc, abort, done });
+  }
+
+  private onRunEvent(doc: RunDoc, e: RunEvent): void {
+    if (this.closing !== undefined) return; // abandoned, not cancelled: KV keeps the run running
+    if (e.t === "stage") doc.stages[e.stage] = stageDocOf(e.status);
+    else if (e.t === "run-finished") {
+      doc.status = e.outcome;
+      doc.finishedAt = Date.now();
+    }
+    for (const l of this.listeners) l(e);
+    if (e.t === "log") return;
+    const snapshot = encodeMessage(doc);
+    const prev = this.writes.get(doc.id) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.o.kv.put(runKey(doc.id), snapshot))
+      .then(
+        () => undefined,
+        (err: unknown) =>
+          this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "saving run state failed"),
+      );
+    this.writes.set(doc.id, next);
+  }
+
+  private async consumeEvents(): Promise<void> {
+    const signal = this.stop.signal;
+    while (!signal.aborted) {
+      try {
+        for await (const ev of this.o.events.consume("coordinator", { signal })) {
+          const d = decodeMessage(agentEventSchema, ev.payload);
+          if (!d.ok) {
+            this.log.warn({ subject: ev.subject, reason: d.reason }, "malformed agent event dropped");
+            ev.ack();
+            continue;
+          }
+          await this.worker.handleEvent(d.value);
+          ev.ack();
+        }
+      } catch (err: unknown) {
+        if (signal.aborted) return;
+        this.log.warn({ err: StagefarmError.from(err).message }, "agent event consumer failed; restarting");
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.worker.shutdown();
+      if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
+      for (const s of this.subs) s.unsubscribe();
+      this.stop.abort();
+      for (const a of this.active.values())
+        a.abort.abort(new StagefarmError("unavailable", "coordinator shutting down"));
+      await Promise.allSettled([...this.active.values()].map((a) => a.done));
+      await Promise.allSettled(this.loops);
+      await Promise.allSettled([...this.writes.values()]);
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The distributed coordinator and agents over the in-process ports: stages spread over agents,
+ * labels route stages to pools, a vanished agent's lease expires and its stage runs elsewhere,
+ * a late result is rejected, a coordinator restart resumes runs, cancel reaches the process.
+ */
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { describe, test } from "node:test";
+import type { RunDoc } from "../../coordinator/index.js";
+import { MemoryFarm } from "../helpers/memory-farm.js";
+
+async function until<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function finished(farm: MemoryFarm, id: string): Promise<RunDoc> {
+  return until(
+    async () => {
+      const d = await farm.coordinator.getRun(id);
+      return d.status === "running" ? undefined : d;
+    },
+    60_000,
+    `run ${id} to finish`,
+  );
+}
+
+const fanout = (n: number, sleep = "0.2") => `pipeline: fan
+stages:
+  root:
+    runner: shell
+    script: mkdir -p out && echo root > out/r
+    outputs: { r: out/r }
+${Array.from(
+  { length: n },
+  (_, i) => `  leaf${i}:
+    runner: shell
+    inputs: { r: { from: root.r, unpack: false } }
+    script: mkdir -p out && sleep ${sleep} && echo "leaf${i} on $(cat inputs/r)" > out/o
+    outputs: { o: out/o }
+`,
+).join("")}  join:
+    runner: shell
+    inputs: { ${Array.from({ length: n }, (_, i) => `l${i}: { from: leaf${i}.o, unpack: false }`).join(", ")} }
+    script: mkdir -p out && cat inputs/* > out/all
+    outputs: { all: out/all }
+`;
+
+describe("distributed farm over in-process ports", () => {
+  test("spreads stages over agents, and a rerun is fully cached", async () => {
+    await using farm = await MemoryFarm.create();
+    for (const id of ["a1", "a2", "a3"]) farm.addAgent(id, ["x86_64"]);
+    const run = await farm.coordinator.submit({ yaml: fanout(6), path: "fan.yaml", params: {} });
+    const doc = await finished(farm, run.id);
+    assert.equal(doc.status, "succeeded");
+    const owners = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const rec = await farm.coordinator.worker.record(run.id, `leaf${i}`);
+      assert.equal(rec?.t, "finished");
+      if (rec?.t === "finished") owners.add(rec.owner);
+    }
+    assert.ok(owners.size >= 2, `leaves ran on several agents (${[...owners].join(",")})`);
+    const again = await farm.coordinator.submit({ yaml: fanout(6), path: "fan.yaml", params: {} });
+    const d2 = await finished(farm, again.id);
+    assert.equal(d2.status, "succeeded");
+    assert.ok(Object.values(d2.stages).every((s) => s.state === "cached"));
+  });
+
+  test("a stage requiring a label waits with a reason until an agent with it connects", async () => {
+    await using farm = await MemoryFarm.create();
+    farm.addAgent("plain", ["x86_64"]);
+    const yaml = `stages:\n  cat:\n    runner: shell\n    requires: [catalyst]\n    script: mkdir -p out && echo hi > out/x\n    outputs: { x: out/x }\n`;
+    const run = await farm.coordinator.submit({ yaml, path: "c.yaml", params: {} });
+    await until(
+      async () => ((await farm.coordinator.worker.record(run.id, "cat"))?.t === "queued" ? true : undefined),
+      5000,
+      "queued",
+    );
+    await until(
+      () => (farm.coordinator.agents.list().length > 0 ? true : undefined),
+      5000,
+      "an agent heartbeat",
+    );
+    const rec = await farm.coordinator.worker.record(run.id, "cat");
+    assert.ok(rec !== undefined);
+    assert.equal(farm.coordinator.worker.queuedReason(rec), "no agent with labels catalyst");
+    farm.addAgent("cat1", ["x86_64", "catalyst"]);
+    const doc = await finished(farm, run.id);
+    assert.equal(doc.status, "succeeded");
+    const done = await farm.coordinator.worker.record(run.id, "cat");
+    assert.ok(done?.t === "finished" && done.owner === "cat1");
+  });
+
+  test("an agent that vanishes mid-stage: the lease expires, the stage reruns elsewhere, the late result is rejected", async () => {
+    await using farm = await MemoryFarm.create({ leaseMs: 800, heartbeatMs: 100 });
+    const yaml = `stages:\n  slow:\n    runner: shell\n    script: mkdir -p out && sleep 2 && echo done > out/x\n    outputs: { x: out/x }\n`;
+    const victim = farm.addAgent("victim", ["x86_64"]);
+    const run = await farm.coordinator.submit({ yaml, path: "s.yaml", params: {} });
+    await until(
+      async () =>
+        (await farm.coordinator.worker.record(run.id, "slow"))?.t === "running" ? true : undefined,
+      10_000,
+      "claim",
+    );
+    // Simulate a stall: the victim stops heartbeating but its stage keeps running and reports late.
+    victim.stopHeartbeats();
+    farm.addAgent("rescuer", ["x86_64"]);
+    const doc = await finished(farm, run.id);
+    assert.equal(doc.status, "succeeded");
+    const rec = await farm.coordinator.worker.record(run.id, "slow");
+    assert.ok(
+      rec?.t === "finished" && rec.owner === "rescuer" && rec.dispatch === 2,
+      JSON.stringify({ ...rec, job: undefined }),
+    );
+    await until(() => (victim.busy === 0 ? true : undefined), 10_000, "the victim's late finish");
+    // The victim's late result must have been rejected: the record still names the rescuer.
+    const after = await farm.coordinator.worker.record(run.id, "slow");
+    assert.ok(after?.t === "finished" && after.owner === "rescuer");
+  });
+
+  test("a coordinator restart mid-run resumes the run and accepts each stage once", async () => {
+    await using farm = await MemoryFarm.create();
+    farm.addAgent("a1", ["x86_64"]);
+    farm.addAgent("a2", ["x86_64"]);
+    const run = await farm.coordinator.submit({ yaml: fanout(4, "0.5"), path: "fan.yaml", params: {} });
+    await until(
+      async () =>
+        (await farm.coordinator.worker.record(run.id, "leaf0"))?.t === "running" ? true : undefined,
+      10_000,
+      "leaves running",
+    );
+    await farm.restartCoordinator();
+    const doc = await finished(farm, run.id);
+    assert.equal(doc.status, "succeeded");
+    const all = (
+      await readFile(
+        `${farm.store.root}/cas/sha256/${doc.stages["join"]?.outputs?.["all"]?.digest.slice(0, 2)}/${doc.stages["join"]?.outputs?.["all"]?.digest}`,
+        "utf8",
+      )
+    )
+      .trim()
+      .split("\n");
+    assert.equal(all.length, 4);
+  });
+
+  test("cancel stops the running stage and marks the run cancelled", async () => {
+    await using farm = await MemoryFarm.create();
+    farm.addAgent("a1", ["x86_64"]);
+    const yaml = `stages:\n  long:\n    runner: shell\n    script: sleep 60\n    outputs: { x: out }\n`;
+    const run = await farm.coordinator.submit({ yaml, path: "l.yaml", params: {} });
+    await until(
+      async () =>
+        (await farm.coordinator.worker.record(run.id, "long"))?.t === "running" ? true : undefined,
+      10_000,
+      "running",
+    );
+    await until(() => (farm.agents.get("a1")?.busy === 1 ? true : undefined), 10_000, "agent busy");
+    const doc = await farm.coordinator.cancel(run.id);
+    assert.equal(doc.status, "cancelled");
+    await until(
+      () => (farm.agents.get("a1")?.busy === 0 ? true : undefined),
+      10_000,
+      "the agent to stop the stage",
+    );
+  });
+});
