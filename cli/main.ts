@@ -6,8 +6,11 @@
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, StagefarmError } from "../shared/errors.js";
 import { createLogger, type Logger } from "../shared/log.js";
+import { registerAgent } from "./commands/agent.js";
 import { registerCache } from "./commands/cache.js";
+import { registerCoordinator } from "./commands/coordinator.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerRemote } from "./commands/remote.js";
 import { registerRun } from "./commands/run.js";
 import { registerUp } from "./commands/up.js";
 import { registerValidate } from "./commands/validate.js";
@@ -43,6 +46,9 @@ async function main(argv: string[]): Promise<number> {
   registerPlan(program, ctx);
   registerCache(program, ctx);
   registerUp(program, ctx);
+  registerCoordinator(program, ctx);
+  registerAgent(program, ctx);
+  registerRemote(program, ctx);
   try {
     await program.parseAsync(argv);
     return exitCode;

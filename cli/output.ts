@@ -1,11 +1,11 @@
 /** Terminal output helpers: colour only on a TTY (and never with NO_COLOR), emerge-style markers. */
 export interface Style {
-  green(s: string): string;
-  red(s: string): string;
-  yellow(s: string): string;
-  cyan(s: string): string;
-  bold(s: string): string;
-  dim(s: string): string;
+  green: (s: string) => string;
+  red: (s: string) => string;
+  yellow: (s: string) => string;
+  cyan: (s: string) => string;
+  bold: (s: string) => string;
+  dim: (s: string) => string;
 }
 
 export function makeStyle(enabled: boolean): Style {

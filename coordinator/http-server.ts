@@ -14,10 +14,11 @@ export interface HttpServerDeps {
   host: string;
   port: number;
   metrics: CoordinatorMetrics;
-  runs: RunRegistry;
+  /** The embedded JSON API (`stagefarm up`); absent on the distributed coordinator (it has gRPC). */
+  runs?: RunRegistry;
   logger: Logger;
   /** Starts a run; resolves with its id once accepted (the run continues in the background). */
-  submit: (req: { pipeline: string; params: Record<string, string> }) => Promise<string>;
+  submit?: (req: { pipeline: string; params: Record<string, string> }) => Promise<string>;
   /** False while draining: /readyz answers 503 and submissions are refused. */
   accepting: () => boolean;
 }
@@ -97,17 +98,20 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       const m = await deps.metrics.exposition();
       return send(res, 200, m.body, m.contentType);
     }
+    const { runs, submit } = deps;
+    if (runs === undefined || submit === undefined)
+      return send(res, 404, { error: `no route ${req.method ?? "?"} ${path}`, code: "not_found" });
     if (path === "/api/v1/runs" && req.method === "GET")
-      return send(res, 200, { runs: deps.runs.list().map(runToJson) });
+      return send(res, 200, { runs: runs.list().map(runToJson) });
     if (path === "/api/v1/runs" && req.method === "POST") {
       if (!deps.accepting())
         return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
-      const id = await deps.submit(parseSubmit(await readJson(req)));
+      const id = await submit(parseSubmit(await readJson(req)));
       return send(res, 202, { id });
     }
     const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);
     if (m !== null && req.method === "GET") {
-      const rec = deps.runs.get(m[1] ?? "");
+      const rec = runs.get(m[1] ?? "");
       return rec === undefined
         ? send(res, 404, { error: `no run ${m[1]}`, code: "not_found" })
         : send(res, 200, runToJson(rec));

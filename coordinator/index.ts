@@ -28,3 +28,5 @@ export { runDocSchema, type RunDoc, type StageDoc } from "./service/run-doc.js";
 export { AgentRegistry, type AgentInfo, type AgentState } from "./dispatch/agent-registry.js";
 export { DispatchWorker } from "./dispatch/dispatch-worker.js";
 export { dispatchRecordSchema, stageKey, type DispatchRecord } from "./dispatch/dispatch-record.js";
+export type { ApiDeps } from "./api/stagefarm-api.js";
+export { loadStagefarmApi } from "./api/load.js";

@@ -14,6 +14,7 @@ export type ErrorCode =
   | "timeout" // a deadline passed
   | "cancelled" // an AbortSignal fired
   | "unavailable" // a transient I/O or network failure (retryable)
+  | "conflict" // a compare-and-set lost: the record changed since it was read (re-read, then decide)
   | "internal";
 
 const retryable: ReadonlySet<ErrorCode> = new Set(["unavailable", "timeout"]);

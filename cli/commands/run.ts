@@ -1,5 +1,6 @@
 /** `stagefarm run FILE`: runs a pipeline on the embedded farm (this machine, no servers). */
 import type { Command } from "commander";
+import { StagefarmError } from "../../shared/errors.js";
 import { loadPipeline, parseParamArgs } from "../../shared/pipeline/index.js";
 import { collect, positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
@@ -13,13 +14,27 @@ export function registerRun(program: Command, ctx: CliContext): void {
   program
     .command("run")
     .description("run a pipeline on this machine (embedded farm: no servers needed)")
-    .argument("<file>", "pipeline YAML file")
+    .argument("<file>", "pipeline YAML file (or `show RUN_ID`: a run on a remote coordinator)")
+    .argument("[id]", "with `show`: the run id")
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .option("--json", "print a JSON summary as the last line (progress goes to stderr)")
     .option("-q, --quiet", "do not stream stage logs")
+    .option("--coordinator <host:port>", "with `show`: coordinator gRPC address (env STAGEFARM_COORDINATOR)")
     .action(
-      async (file: string, opts: { param: string[]; jobs: number; json?: boolean; quiet?: boolean }) => {
+      async (
+        file: string,
+        id: string | undefined,
+        opts: { param: string[]; jobs: number; json?: boolean; quiet?: boolean; coordinator?: string },
+      ) => {
+        if (file === "show") {
+          if (id === undefined)
+            throw new StagefarmError("invalid_argument", "usage: stagefarm run show RUN_ID");
+          const { showRun } = await import("./remote.js");
+          await showRun(id, opts, ctx);
+          return;
+        }
+        if (id !== undefined) throw new StagefarmError("invalid_argument", `unexpected argument "${id}"`);
         const spec = await loadPipeline(file);
         const params = parseParamArgs(opts.param);
         const cfg = ctx.config();

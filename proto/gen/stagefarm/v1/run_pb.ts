@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stagefarm/v1/run.proto.
  */
 export const file_stagefarm_v1_run: GenFile = /*@__PURE__*/
-  fileDesc("ChZzdGFnZWZhcm0vdjEvcnVuLnByb3RvEgxzdGFnZWZhcm0udjEiRQoJT3V0cHV0UmVmEgwKBG5hbWUYASABKAkSDgoGZGlnZXN0GAIgASgJEgwKBHNpemUYAyABKAQSDAoEa2luZBgEIAEoCSKfAgoIU3RhZ2VSdW4SDAoEbmFtZRgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnN0YWdlZmFybS52MS5TdGFnZVN0YXRlEhEKCWNhY2hlX2tleRgDIAEoCRIOCgZyZWFzb24YBCABKAkSDwoHYXR0ZW1wdBgFIAEoDRIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoHb3V0cHV0cxgIIAMoCzIXLnN0YWdlZmFybS52MS5PdXRwdXRSZWYSDQoFZXJyb3IYCSABKAkSDgoGcnVubmVyGAogASgJIrMCCgNSdW4SCgoCaWQYASABKAkSEAoIcGlwZWxpbmUYAiABKAkSLQoGcGFyYW1zGAMgAygLMh0uc3RhZ2VmYXJtLnYxLlJ1bi5QYXJhbXNFbnRyeRInCgZzdGF0dXMYBCABKA4yFy5zdGFnZWZhcm0udjEuUnVuU3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgZzdGFnZXMYByADKAsyFi5zdGFnZWZhcm0udjEuU3RhZ2VSdW4aLQoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLGAQoIUnVuRXZlbnQSDgoGcnVuX2lkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgVzdGFnZRgDIAEoCzIWLnN0YWdlZmFybS52MS5TdGFnZVJ1bkgAEikKBnN0YXR1cxgEIAEoDjIXLnN0YWdlZmFybS52MS5SdW5TdGF0dXNIABIlCgNsb2cYBSABKAsyFi5zdGFnZWZhcm0udjEuTG9nQ2h1bmtIAEIHCgVldmVudCI4CghMb2dDaHVuaxINCgVzdGFnZRgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEgwKBGRhdGEYAyABKAwq7AEKClN0YWdlU3RhdGUSGwoXU1RBR0VfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNTVEFHRV9TVEFURV9XQUlUSU5HEAESFQoRU1RBR0VfU1RBVEVfUkVBRFkQAhIXChNTVEFHRV9TVEFURV9SVU5OSU5HEAMSFgoSU1RBR0VfU1RBVEVfQ0FDSEVEEAQSFAoQU1RBR0VfU1RBVEVfRE9ORRAFEhYKElNUQUdFX1NUQVRFX0ZBSUxFRBAGEhcKE1NUQUdFX1NUQVRFX1NLSVBQRUQQBxIZChVTVEFHRV9TVEFURV9DQU5DRUxMRUQQCCqKAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1JVTk5JTkcQARIYChRSVU5fU1RBVFVTX1NVQ0NFRURFRBACEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAMSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBGIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZzdGFnZWZhcm0vdjEvcnVuLnByb3RvEgxzdGFnZWZhcm0udjEiRQoJT3V0cHV0UmVmEgwKBG5hbWUYASABKAkSDgoGZGlnZXN0GAIgASgJEgwKBHNpemUYAyABKAQSDAoEa2luZBgEIAEoCSLrAgoIU3RhZ2VSdW4SDAoEbmFtZRgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnN0YWdlZmFybS52MS5TdGFnZVN0YXRlEhEKCWNhY2hlX2tleRgDIAEoCRIOCgZyZWFzb24YBCABKAkSDwoHYXR0ZW1wdBgFIAEoDRIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoHb3V0cHV0cxgIIAMoCzIXLnN0YWdlZmFybS52MS5PdXRwdXRSZWYSDQoFZXJyb3IYCSABKAkSDgoGcnVubmVyGAogASgJEg0KBWFnZW50GAsgASgJEicKCGF0dGVtcHRzGAwgAygLMhUuc3RhZ2VmYXJtLnYxLkF0dGVtcHQSEgoKZGVwZW5kc19vbhgNIAMoCSLZAQoHQXR0ZW1wdBIOCgZudW1iZXIYASABKA0SDQoFYWdlbnQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KB291dGNvbWUYBSABKA4yHC5zdGFnZWZhcm0udjEuQXR0ZW1wdE91dGNvbWUSDQoFZXJyb3IYBiABKAkSEAoIbG9nX3BhdGgYByABKAkinwEKC1N0YWdlQ291bnRzEg0KBXRvdGFsGAEgASgNEg8KB3dhaXRpbmcYAiABKA0SDQoFcmVhZHkYAyABKA0SDwoHcnVubmluZxgEIAEoDRIOCgZjYWNoZWQYBSABKA0SDAoEZG9uZRgGIAEoDRIOCgZmYWlsZWQYByABKA0SDwoHc2tpcHBlZBgIIAEoDRIRCgljYW5jZWxsZWQYCSABKA0iigMKA1J1bhIKCgJpZBgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRItCgZwYXJhbXMYAyADKAsyHS5zdGFnZWZhcm0udjEuUnVuLlBhcmFtc0VudHJ5EicKBnN0YXR1cxgEIAEoDjIXLnN0YWdlZmFybS52MS5SdW5TdGF0dXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnN0YWdlcxgHIAMoCzIWLnN0YWdlZmFybS52MS5TdGFnZVJ1bhIVCg1waXBlbGluZV9wYXRoGAggASgJEi8KDHN0YWdlX2NvdW50cxgJIAEoCzIZLnN0YWdlZmFybS52MS5TdGFnZUNvdW50cxINCgVlcnJvchgKIAEoCRotCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIugBCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBXN0YWdlGAMgASgLMhYuc3RhZ2VmYXJtLnYxLlN0YWdlUnVuSAASKQoGc3RhdHVzGAQgASgOMhcuc3RhZ2VmYXJtLnYxLlJ1blN0YXR1c0gAEiUKA2xvZxgFIAEoCzIWLnN0YWdlZmFybS52MS5Mb2dDaHVua0gAEiAKA3J1bhgGIAEoCzIRLnN0YWdlZmFybS52MS5SdW5IAEIHCgVldmVudCJICghMb2dDaHVuaxINCgVzdGFnZRgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEgwKBGRhdGEYAyABKAwSDgoGb2Zmc2V0GAQgASgDKuwBCgpTdGFnZVN0YXRlEhsKF1NUQUdFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTU1RBR0VfU1RBVEVfV0FJVElORxABEhUKEVNUQUdFX1NUQVRFX1JFQURZEAISFwoTU1RBR0VfU1RBVEVfUlVOTklORxADEhYKElNUQUdFX1NUQVRFX0NBQ0hFRBAEEhQKEFNUQUdFX1NUQVRFX0RPTkUQBRIWChJTVEFHRV9TVEFURV9GQUlMRUQQBhIXChNTVEFHRV9TVEFURV9TS0lQUEVEEAcSGQoVU1RBR0VfU1RBVEVfQ0FOQ0VMTEVEEAgqigEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19SVU5OSU5HEAESGAoUUlVOX1NUQVRVU19TVUNDRUVERUQQAhIVChFSVU5fU1RBVFVTX0ZBSUxFRBADEhgKFFJVTl9TVEFUVVNfQ0FOQ0VMTEVEEAQq4QEKDkF0dGVtcHRPdXRjb21lEh8KG0FUVEVNUFRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhsKF0FUVEVNUFRfT1VUQ09NRV9SVU5OSU5HEAESHQoZQVRURU1QVF9PVVRDT01FX1NVQ0NFRURFRBACEhoKFkFUVEVNUFRfT1VUQ09NRV9GQUlMRUQQAxIdChlBVFRFTVBUX09VVENPTUVfVElNRURfT1VUEAQSHQoZQVRURU1QVF9PVVRDT01FX0NBTkNFTExFRBAFEhgKFEFUVEVNUFRfT1VUQ09NRV9MT1NUEAZiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * One named output of a stage: a content-addressed blob.
@@ -109,6 +109,27 @@ export type StageRun = Message<"stagefarm.v1.StageRun"> & {
    * @generated from field: string runner = 10;
    */
   runner: string;
+
+  /**
+   * The agent running the current attempt ("local" in embedded mode); empty when not running.
+   *
+   * @generated from field: string agent = 11;
+   */
+  agent: string;
+
+  /**
+   * Every attempt so far, oldest first (a cached stage has none).
+   *
+   * @generated from field: repeated stagefarm.v1.Attempt attempts = 12;
+   */
+  attempts: Attempt[];
+
+  /**
+   * Names of the stages whose outputs this stage consumes (the edges of the run's graph).
+   *
+   * @generated from field: repeated string depends_on = 13;
+   */
+  dependsOn: string[];
 };
 
 /**
@@ -117,6 +138,118 @@ export type StageRun = Message<"stagefarm.v1.StageRun"> & {
  */
 export const StageRunSchema: GenMessage<StageRun> = /*@__PURE__*/
   messageDesc(file_stagefarm_v1_run, 1);
+
+/**
+ * One try of a stage in a run, owned by exactly one agent.
+ *
+ * @generated from message stagefarm.v1.Attempt
+ */
+export type Attempt = Message<"stagefarm.v1.Attempt"> & {
+  /**
+   * 1-based within the run.
+   *
+   * @generated from field: uint32 number = 1;
+   */
+  number: number;
+
+  /**
+   * @generated from field: string agent = 2;
+   */
+  agent: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 3;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 4;
+   */
+  finishedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: stagefarm.v1.AttemptOutcome outcome = 5;
+   */
+  outcome: AttemptOutcome;
+
+  /**
+   * @generated from field: string error = 6;
+   */
+  error: string;
+
+  /**
+   * Store path of the attempt's log (`logs/<run>/<stage>/<attempt>.log`).
+   *
+   * @generated from field: string log_path = 7;
+   */
+  logPath: string;
+};
+
+/**
+ * Describes the message stagefarm.v1.Attempt.
+ * Use `create(AttemptSchema)` to create a new message.
+ */
+export const AttemptSchema: GenMessage<Attempt> = /*@__PURE__*/
+  messageDesc(file_stagefarm_v1_run, 2);
+
+/**
+ * How many stages of a run are in each state.
+ *
+ * @generated from message stagefarm.v1.StageCounts
+ */
+export type StageCounts = Message<"stagefarm.v1.StageCounts"> & {
+  /**
+   * @generated from field: uint32 total = 1;
+   */
+  total: number;
+
+  /**
+   * @generated from field: uint32 waiting = 2;
+   */
+  waiting: number;
+
+  /**
+   * @generated from field: uint32 ready = 3;
+   */
+  ready: number;
+
+  /**
+   * @generated from field: uint32 running = 4;
+   */
+  running: number;
+
+  /**
+   * @generated from field: uint32 cached = 5;
+   */
+  cached: number;
+
+  /**
+   * @generated from field: uint32 done = 6;
+   */
+  done: number;
+
+  /**
+   * @generated from field: uint32 failed = 7;
+   */
+  failed: number;
+
+  /**
+   * @generated from field: uint32 skipped = 8;
+   */
+  skipped: number;
+
+  /**
+   * @generated from field: uint32 cancelled = 9;
+   */
+  cancelled: number;
+};
+
+/**
+ * Describes the message stagefarm.v1.StageCounts.
+ * Use `create(StageCountsSchema)` to create a new message.
+ */
+export const StageCountsSchema: GenMessage<StageCounts> = /*@__PURE__*/
+  messageDesc(file_stagefarm_v1_run, 3);
 
 /**
  * @generated from message stagefarm.v1.Run
@@ -156,6 +289,25 @@ export type Run = Message<"stagefarm.v1.Run"> & {
    * @generated from field: repeated stagefarm.v1.StageRun stages = 7;
    */
   stages: StageRun[];
+
+  /**
+   * The pipeline file as submitted (for messages: file:line:col).
+   *
+   * @generated from field: string pipeline_path = 8;
+   */
+  pipelinePath: string;
+
+  /**
+   * @generated from field: stagefarm.v1.StageCounts stage_counts = 9;
+   */
+  stageCounts?: StageCounts | undefined;
+
+  /**
+   * Why the run failed or was cancelled, for people; empty while running or after success.
+   *
+   * @generated from field: string error = 10;
+   */
+  error: string;
 };
 
 /**
@@ -163,7 +315,7 @@ export type Run = Message<"stagefarm.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_run, 2);
+  messageDesc(file_stagefarm_v1_run, 4);
 
 /**
  * One change to a run, as the coordinator publishes it to watchers.
@@ -202,6 +354,14 @@ export type RunEvent = Message<"stagefarm.v1.RunEvent"> & {
      */
     value: LogChunk;
     case: "log";
+  } | {
+    /**
+     * The whole run: the first event of a watch, so a watcher needs no separate GetRun.
+     *
+     * @generated from field: stagefarm.v1.Run run = 6;
+     */
+    value: Run;
+    case: "run";
   } | { case: undefined; value?: undefined };
 };
 
@@ -210,7 +370,7 @@ export type RunEvent = Message<"stagefarm.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_run, 3);
+  messageDesc(file_stagefarm_v1_run, 5);
 
 /**
  * @generated from message stagefarm.v1.LogChunk
@@ -230,6 +390,13 @@ export type LogChunk = Message<"stagefarm.v1.LogChunk"> & {
    * @generated from field: bytes data = 3;
    */
   data: Uint8Array;
+
+  /**
+   * Byte offset of `data` within the attempt's log, so a reader can resume where it stopped.
+   *
+   * @generated from field: int64 offset = 4;
+   */
+  offset: bigint;
 };
 
 /**
@@ -237,7 +404,7 @@ export type LogChunk = Message<"stagefarm.v1.LogChunk"> & {
  * Use `create(LogChunkSchema)` to create a new message.
  */
 export const LogChunkSchema: GenMessage<LogChunk> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_run, 4);
+  messageDesc(file_stagefarm_v1_run, 6);
 
 /**
  * The state of one stage within one run. Mirrors the coordinator's state machine
@@ -333,4 +500,56 @@ export enum RunStatus {
  */
 export const RunStatusSchema: GenEnum<RunStatus> = /*@__PURE__*/
   enumDesc(file_stagefarm_v1_run, 1);
+
+/**
+ * How one attempt of a stage ended.
+ *
+ * @generated from enum stagefarm.v1.AttemptOutcome
+ */
+export enum AttemptOutcome {
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Still running.
+   *
+   * @generated from enum value: ATTEMPT_OUTCOME_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_SUCCEEDED = 2;
+   */
+  SUCCEEDED = 2,
+
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_FAILED = 3;
+   */
+  FAILED = 3,
+
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_TIMED_OUT = 4;
+   */
+  TIMED_OUT = 4,
+
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_CANCELLED = 5;
+   */
+  CANCELLED = 5,
+
+  /**
+   * The agent's lease expired (it stopped heartbeating); a new attempt was made.
+   *
+   * @generated from enum value: ATTEMPT_OUTCOME_LOST = 6;
+   */
+  LOST = 6,
+}
+
+/**
+ * Describes the enum stagefarm.v1.AttemptOutcome.
+ */
+export const AttemptOutcomeSchema: GenEnum<AttemptOutcome> = /*@__PURE__*/
+  enumDesc(file_stagefarm_v1_run, 2);
 

@@ -1,0 +1,115 @@
+/**
+ * `stagefarm agent`: a build host of a distributed farm. Pulls stages from the pools its labels
+ * satisfy, runs them, uploads outputs to S3, reports to the coordinator. The first SIGTERM or
+ * SIGINT drains (running stages finish or are handed back after --drain-timeout); a second
+ * forces (running stages are handed back at once). Exit status 128+signo.
+ */
+import { statfs } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { AgentService, StageExecutor } from "../../agent/index.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { CliContext } from "../context.js";
+import { agentConfig, type FarmFlags } from "../distributed-config.js";
+import { exitStatusForSignal, onShutdown } from "../signals.js";
+
+async function diskFree(dir: string): Promise<number> {
+  try {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return 0;
+  }
+}
+
+export function registerAgent(program: Command, ctx: CliContext): void {
+  program
+    .command("agent")
+    .description("run a build agent of a distributed farm (NATS + S3)")
+    .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
+    .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
+    .option(
+      "--prefix <name>",
+      "farm name prefix of NATS subjects and streams (env STAGEFARM_PREFIX; default sf)",
+    )
+    .option("--id <id>", "agent id (env STAGEFARM_AGENT_ID; default the hostname)")
+    .option("--labels <a,b>", "labels this host offers, e.g. x86_64,chroot,catalyst (env STAGEFARM_LABELS)")
+    .option("--slots <n>", "stages to run at once (env STAGEFARM_SLOTS; default 1)")
+    .option("--work-dir <dir>", "where stage workspaces are made (env STAGEFARM_WORK_DIR)")
+    .option(
+      "--drain-timeout <duration>",
+      "on SIGTERM, wait this long before handing stages back (default 10m)",
+    )
+    .action(
+      async (
+        opts: FarmFlags & {
+          id?: string;
+          labels?: string;
+          slots?: string;
+          workDir?: string;
+          drainTimeout?: string;
+        },
+      ) => {
+        const cfg = agentConfig(opts, process.env, ctx.config().workDir);
+        const logger = ctx.logger("info").child({ agent: cfg.id });
+        const abort = new AbortController();
+        let agent: AgentService | undefined;
+        const shutdown = onShutdown(
+          (sig) => {
+            logger.info({ signal: sig }, "draining (again to hand running stages back now)");
+            abort.abort();
+            void agent?.drain(cfg.drainTimeoutMs);
+          },
+          (sig) => {
+            logger.warn({ signal: sig }, "handing running stages back");
+            agent?.releaseAll();
+          },
+        );
+        try {
+          const { FarmConnection } = await import("../farm-connection.js");
+          await using farm = await FarmConnection.open(
+            cfg,
+            logger,
+            `stagefarm-agent-${cfg.id}`,
+            abort.signal,
+          );
+          const executor = new StageExecutor({
+            store: farm.store,
+            workRoot: join(cfg.workDir, cfg.id),
+            logger,
+          });
+          agent = new AgentService({
+            agentId: cfg.id,
+            hostname: hostname(),
+            labels: cfg.labels,
+            slots: cfg.slots,
+            queue: farm.queue,
+            events: farm.events,
+            bus: farm.bus,
+            subjects: farm.subjects,
+            executor,
+            logger,
+            heartbeatMs: cfg.heartbeatMs,
+            claimTimeoutMs: 5000,
+            version: "0.1.0",
+            diskFreeBytes: () => diskFree(cfg.workDir),
+          });
+          agent.start();
+          ctx.stdout.write(
+            `stagefarm agent ${cfg.id}: labels ${cfg.labels.join(",")}, ${cfg.slots} slots, store ${farm.store.describe}\n`,
+          );
+          await new Promise<void>((resolve) =>
+            abort.signal.addEventListener("abort", () => resolve(), { once: true }),
+          );
+          await agent.drain(cfg.drainTimeoutMs);
+          await agent.close();
+        } catch (err: unknown) {
+          if (!abort.signal.aborted) throw StagefarmError.from(err);
+        } finally {
+          shutdown.dispose();
+        }
+        if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
+      },
+    );
+}

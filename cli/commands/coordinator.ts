@@ -1,0 +1,107 @@
+/**
+ * `stagefarm coordinator`: the distributed farm's coordinator. gRPC API on --listen, HTTP
+ * (`/healthz`, `/readyz`, `/metrics`) on --http, state and dispatch over NATS, artifacts in S3.
+ * Runs found unfinished in NATS KV at start are resumed. SIGTERM/SIGINT stops serving and
+ * leaves runs to the next start (they are not cancelled); the exit status is 128+signo.
+ */
+import type { Command } from "commander";
+import { Coordinator, createMetrics, loadStagefarmApi, startHttpServer } from "../../coordinator/index.js";
+import type { CliContext } from "../context.js";
+import { coordinatorConfig, type FarmFlags } from "../distributed-config.js";
+import type { FarmConnection as FarmConnectionT } from "../farm-connection.js";
+import { exitStatusForSignal, onShutdown } from "../signals.js";
+import { parseHostPort } from "./up.js";
+
+export function registerCoordinator(program: Command, ctx: CliContext): void {
+  program
+    .command("coordinator")
+    .description("run the coordinator of a distributed farm (gRPC API, NATS, S3)")
+    .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
+    .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
+    .option(
+      "--prefix <name>",
+      "farm name prefix of NATS subjects and streams (env STAGEFARM_PREFIX; default sf)",
+    )
+    .option("--listen <host:port>", "gRPC listen address (env STAGEFARM_LISTEN; default 127.0.0.1:7420)")
+    .option(
+      "--http <host:port>",
+      "HTTP listen address for /healthz, /readyz, /metrics (default 127.0.0.1:9464)",
+    )
+    .option(
+      "--lease-ttl <duration>",
+      "how long an agent may go without heartbeat before its stage is dispatched again (default 30s)",
+    )
+    .action(async (opts: FarmFlags & { listen?: string; http?: string; leaseTtl?: string }) => {
+      const cfg = coordinatorConfig(opts, process.env);
+      const logger = ctx.logger("info").child({ process: "coordinator" });
+      const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
+      const { ServerCredentials } = await import("@grpc/grpc-js");
+      const { StagefarmService } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+      const createStagefarmApi = await loadStagefarmApi();
+      const stop = new AbortController();
+      const shutdown = onShutdown(
+        (sig) => {
+          logger.info({ signal: sig }, "shutting down (runs continue after the next start)");
+          stop.abort();
+        },
+        (sig) => process.exit(exitStatusForSignal(sig)),
+      );
+      try {
+        const metrics = await createMetrics();
+        const { FarmConnection } = await import("../farm-connection.js");
+        await using farm: FarmConnectionT = await FarmConnection.open(
+          cfg,
+          logger,
+          "stagefarm-coordinator",
+          stop.signal,
+        );
+        await using coordinator = new Coordinator({
+          kv: farm.kv,
+          queue: farm.queue,
+          events: farm.events,
+          bus: farm.bus,
+          store: farm.store,
+          subjects: farm.subjects,
+          logger,
+          metrics,
+          leaseMs: cfg.leaseTtlMs,
+          leaseCheckMs: Math.max(100, Math.min(1000, Math.floor(cfg.leaseTtlMs / 4))),
+          agentOfflineMs: cfg.leaseTtlMs,
+          maxDispatchPerRun: 1000,
+          stageJobs: 1,
+        });
+        await coordinator.start();
+        const api = createGrpcServer(
+          StagefarmService,
+          createStagefarmApi({ coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects }),
+          { logger },
+        );
+        await using grpc = await listen(api, cfg.listen, ServerCredentials.createInsecure());
+        const { host, port } = parseHostPort(cfg.http);
+        const http = await startHttpServer({
+          host,
+          port,
+          metrics,
+          logger,
+          accepting: () => !stop.signal.aborted,
+        });
+        try {
+          logger.info(
+            { grpc: grpc.address, http: http.url, store: farm.store.describe },
+            "coordinator ready",
+          );
+          ctx.stdout.write(
+            `stagefarm coordinator: gRPC on ${grpc.address}, HTTP on ${http.url}, store ${farm.store.describe}\n`,
+          );
+          await new Promise<void>((resolve) =>
+            stop.signal.addEventListener("abort", () => resolve(), { once: true }),
+          );
+        } finally {
+          await http.close();
+        }
+      } finally {
+        shutdown.dispose();
+      }
+      if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
+    });
+}

@@ -1,0 +1,293 @@
+/**
+ * Commands against a remote coordinator over gRPC: submit (with --watch), runs, run show,
+ * logs, cancel, retry, agents, drain, and the remote cache. `--coordinator HOST:PORT` or
+ * STAGEFARM_COORDINATOR (default 127.0.0.1:7420). gRPC is loaded only by these commands.
+ */
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import type { Run, StageRun } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { GrpcClient } from "../../shared/grpc/types.js";
+import { parseParamArgs } from "../../shared/pipeline/index.js";
+import { formatDuration } from "../../shared/util/duration.js";
+import { collect } from "../config.js";
+import type { CliContext } from "../context.js";
+import { clientAddress } from "../distributed-config.js";
+import { makeStyle, shortDigest, type Style } from "../output.js";
+import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from "./remote-format.js";
+
+type Client = GrpcClient<typeof StagefarmService>;
+
+async function connect(flag: string | undefined): Promise<Client> {
+  const address = clientAddress(flag, process.env);
+  const { createGrpcClient } = await import("../../shared/grpc/index.js");
+  const { credentials } = await import("@grpc/grpc-js");
+  const { StagefarmService: service } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+  return createGrpcClient(service, address, credentials.createInsecure());
+}
+
+async function withClient<T>(flag: string | undefined, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = await connect(flag);
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
+function stageLine(s: StageRun, c: Style): string {
+  const state = stageStateName(s.state);
+  const colour =
+    state === "failed"
+      ? c.red
+      : state === "done" || state === "cached"
+        ? c.green
+        : state === "skipped" || state === "cancelled"
+          ? c.yellow
+          : c.cyan;
+  const extra =
+    state === "failed"
+      ? `: ${s.error}`
+      : (state === "waiting" || state === "ready") && s.reason !== ""
+        ? c.dim(` (${s.reason})`)
+        : s.agent !== ""
+          ? c.dim(` on ${s.agent}`)
+          : "";
+  return `${colour(state.padEnd(9))} ${s.name}${extra}${s.cacheKey !== "" ? c.dim(` key ${shortDigest(s.cacheKey)}`) : ""}`;
+}
+
+function printRun(r: Run, ctx: CliContext, c: Style): void {
+  const lines = [
+    c.bold(`run ${r.id}: ${r.pipeline} (${r.pipelinePath}) — ${runStatusName(r.status)}`),
+    ...Object.entries(r.params).map(([k, v]) => c.dim(`  param ${k}=${v}`)),
+    ...r.stages.map((s) => `  ${stageLine(s, c)}`),
+  ];
+  ctx.stdout.write(`${lines.join("\n")}\n`);
+}
+
+const exitFor = (status: string): number => (status === "succeeded" ? 0 : status === "cancelled" ? 130 : 1);
+
+export function registerRemote(program: Command, ctx: CliContext): void {
+  const coord = [
+    "--coordinator <host:port>",
+    "coordinator gRPC address (env STAGEFARM_COORDINATOR; default 127.0.0.1:7420)",
+  ] as const;
+
+  program
+    .command("submit")
+    .description("submit a pipeline to a remote coordinator")
+    .argument("<file>", "pipeline YAML file")
+    .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
+    .option("-w, --watch", "follow the run: progress and logs; the exit status says how it ended")
+    .option("--json", "print the run (or, with --watch, the summary) as JSON on the last line")
+    .option(...coord)
+    .action(
+      async (
+        file: string,
+        opts: { param: string[]; watch?: boolean; json?: boolean; coordinator?: string },
+      ) => {
+        const yaml = await readFile(file, "utf8").catch((err: unknown) => {
+          throw new StagefarmError(
+            "not_found",
+            `cannot read pipeline ${file}: ${StagefarmError.from(err).message}`,
+          );
+        });
+        await withClient(opts.coordinator, async (client) => {
+          const { run } = await client.submitRun({
+            pipelineYaml: yaml,
+            pipelinePath: file,
+            params: parseParamArgs(opts.param),
+          });
+          if (run === undefined) throw new StagefarmError("internal", "coordinator returned no run");
+          const out = opts.json === true ? ctx.stderr : ctx.stdout;
+          out.write(`>>> submitted run ${run.id} (${run.pipeline}, ${run.stages.length} stages)\n`);
+          if (opts.watch !== true) {
+            if (opts.json === true)
+              ctx.stdout.write(
+                `${JSON.stringify({ run: run.id, pipeline: run.pipeline, status: runStatusName(run.status) })}\n`,
+              );
+            return;
+          }
+          const final = await watch(client, run.id, out, makeStyle(ctx.color(out)));
+          if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(final))}\n`);
+          ctx.setExitCode(exitFor(runStatusName(final.status)));
+        });
+      },
+    );
+
+  program
+    .command("runs")
+    .description("list runs on the coordinator")
+    .option("--status <status>", "only runs with this status (running, succeeded, failed, cancelled)")
+    .option("--pipeline <name>", "only runs of this pipeline")
+    .option("--json", "print JSON")
+    .option(...coord)
+    .action(async (opts: { status?: string; pipeline?: string; json?: boolean; coordinator?: string }) =>
+      withClient(opts.coordinator, async (client) => {
+        const status = opts.status === undefined ? undefined : runStatusNumber(opts.status);
+        if (status === 0)
+          throw new StagefarmError(
+            "invalid_argument",
+            `unknown status "${opts.status ?? ""}" (running, succeeded, failed, cancelled)`,
+          );
+        const statuses = status === undefined ? [] : [status];
+        const res = await client.listRuns({ statuses, pipeline: opts.pipeline ?? "", pageSize: 200 });
+        if (opts.json === true) {
+          ctx.stdout.write(`${JSON.stringify(res.runs.map(remoteSummary))}\n`);
+          return;
+        }
+        for (const r of res.runs) {
+          const n = r.stageCounts;
+          ctx.stdout.write(
+            `${r.id}  ${r.pipeline.padEnd(20)}  ${runStatusName(r.status).padEnd(9)}  ${n === undefined ? "" : `${n.done + n.cached}/${n.total} done`}\n`,
+          );
+        }
+      }),
+    );
+
+  program
+    .command("logs")
+    .description("print a stage's log (with -f, follow it while it runs)")
+    .argument("<run>", "run id")
+    .argument("<stage>", "stage name")
+    .option("-f, --follow", "keep printing while the stage runs")
+    .option("--attempt <n>", "attempt number (default the latest)")
+    .option(...coord)
+    .action(
+      async (
+        run: string,
+        stage: string,
+        opts: { follow?: boolean; attempt?: string; coordinator?: string },
+      ) =>
+        withClient(opts.coordinator, async (client) => {
+          for await (const res of client.tailLogs({
+            runId: run,
+            stage,
+            follow: opts.follow === true,
+            attempt: Number(opts.attempt ?? 0),
+          })) {
+            if (res.chunk !== undefined) ctx.stdout.write(res.chunk.data);
+          }
+        }),
+    );
+
+  program
+    .command("cancel")
+    .description("cancel a run: running stages are stopped on their agents")
+    .argument("<run>", "run id")
+    .option("--json", "print JSON")
+    .option(...coord)
+    .action(async (id: string, opts: { json?: boolean; coordinator?: string }) =>
+      withClient(opts.coordinator, async (client) => {
+        const { run } = await client.cancelRun({ runId: id });
+        if (run === undefined) throw new StagefarmError("internal", "no run returned");
+        if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
+        else ctx.stdout.write(`run ${id}: ${runStatusName(run.status)}\n`);
+      }),
+    );
+
+  program
+    .command("retry")
+    .description("run a failed stage (and what it blocked) again; finished stages come from the cache")
+    .argument("<run>", "run id")
+    .argument("<stage>", "stage name")
+    .option("--json", "print JSON")
+    .option(...coord)
+    .action(async (id: string, stage: string, opts: { json?: boolean; coordinator?: string }) =>
+      withClient(opts.coordinator, async (client) => {
+        const { run } = await client.retryStage({ runId: id, stage });
+        if (run === undefined) throw new StagefarmError("internal", "no run returned");
+        if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
+        else ctx.stdout.write(`run ${id}: retrying ${stage}\n`);
+      }),
+    );
+
+  program
+    .command("agents")
+    .description("list the agents connected to the coordinator")
+    .option("--json", "print JSON")
+    .option(...coord)
+    .action(async (opts: { json?: boolean; coordinator?: string }) =>
+      withClient(opts.coordinator, async (client) => {
+        const { agents } = await client.listAgents({});
+        const { AgentState } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+        const rows = agents.map((a) => ({
+          id: a.id,
+          hostname: a.hostname,
+          state: (AgentState[a.state] ?? "UNSPECIFIED").toLowerCase(),
+          labels: a.labels,
+          slots: a.slots,
+          busy: a.busySlots,
+          stages: a.currentStages,
+          diskFreeBytes: Number(a.diskFreeBytes),
+        }));
+        if (opts.json === true) {
+          ctx.stdout.write(`${JSON.stringify(rows)}\n`);
+          return;
+        }
+        for (const r of rows)
+          ctx.stdout.write(
+            `${r.id.padEnd(20)} ${r.state.padEnd(9)} ${r.busy}/${r.slots} slots  [${r.labels.join(",")}]  ${r.stages.join(" ")}\n`,
+          );
+        if (rows.length === 0) ctx.stdout.write("no agents connected\n");
+      }),
+    );
+
+  program
+    .command("drain")
+    .description("stop giving stages to an agent; its running stages finish")
+    .argument("<agent>", "agent id")
+    .option(...coord)
+    .action(async (id: string, opts: { coordinator?: string }) =>
+      withClient(opts.coordinator, async (client) => {
+        await client.drainAgent({ agentId: id });
+        ctx.stdout.write(`agent ${id}: draining\n`);
+      }),
+    );
+}
+
+/** `stagefarm run show ID`: one run from the coordinator. */
+export async function showRun(
+  id: string,
+  opts: { json?: boolean; coordinator?: string },
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts.coordinator, async (client) => {
+    const { run } = await client.getRun({ runId: id });
+    if (run === undefined) throw new StagefarmError("not_found", `no run ${id}`);
+    if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
+    else printRun(run, ctx, makeStyle(ctx.color(ctx.stdout)));
+  });
+}
+
+async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: Style): Promise<Run> {
+  let last: Run | undefined;
+  const seen = new Map<string, string>();
+  const started = Date.now();
+  for await (const res of client.watchRun({ runId: id, includeLogs: true })) {
+    const ev = res.event?.event;
+    if (ev === undefined) continue;
+    if (ev.case === "run") {
+      last = ev.value;
+      for (const s of ev.value.stages) report(s);
+    } else if (ev.case === "stage") report(ev.value);
+    else if (ev.case === "log") {
+      const text = new TextDecoder().decode(ev.value.data);
+      for (const l of text.split("\n")) if (l.length > 0) out.write(`${c.dim(`[${ev.value.stage}]`)} ${l}\n`);
+    }
+  }
+  if (last === undefined) throw new StagefarmError("unavailable", "the watch ended before the run was known");
+  out.write(
+    c.bold(`>>> ${last.pipeline}: ${runStatusName(last.status)} in ${formatDuration(Date.now() - started)}`) +
+      ` — ${JSON.stringify(remoteSummary(last).stages)}\n`,
+  );
+  return last;
+
+  function report(s: StageRun): void {
+    const line = stageLine(s, c);
+    if (seen.get(s.name) === line) return;
+    seen.set(s.name, line);
+    out.write(`>>> ${line}\n`);
+  }
+}

@@ -1,0 +1,141 @@
+/** Converts the coordinator's run documents and dispatch records into the API's protobuf messages. */
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  RunSchema,
+  RunStatus,
+  StageCountsSchema,
+  StageRunSchema,
+  StageState,
+  type Run,
+  type StageRun,
+} from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { AgentSchema, AgentState, type Agent } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import { parsePipeline, stageDeps } from "../../shared/pipeline/index.js";
+import type { AgentInfo } from "../dispatch/agent-registry.js";
+import type { DispatchRecord } from "../dispatch/dispatch-record.js";
+import type { RunDoc, StageDoc } from "../service/run-doc.js";
+
+const STAGE_STATES: Record<StageDoc["state"], StageState> = {
+  waiting: StageState.WAITING,
+  ready: StageState.READY,
+  running: StageState.RUNNING,
+  cached: StageState.CACHED,
+  done: StageState.DONE,
+  failed: StageState.FAILED,
+  skipped: StageState.SKIPPED,
+  cancelled: StageState.CANCELLED,
+};
+
+const RUN_STATUSES: Record<RunDoc["status"], RunStatus> = {
+  running: RunStatus.RUNNING,
+  succeeded: RunStatus.SUCCEEDED,
+  failed: RunStatus.FAILED,
+  cancelled: RunStatus.CANCELLED,
+};
+
+export function runStatusOf(status: RunDoc["status"]): RunStatus {
+  return RUN_STATUSES[status];
+}
+
+/** What the dispatch layer knows about a stage the engine considers running. */
+export interface DispatchView {
+  record: DispatchRecord | undefined;
+  /** For a queued dispatch: why no agent took it yet. */
+  reason: string | undefined;
+}
+
+export function stageMessage(
+  name: string,
+  s: StageDoc,
+  runner: string,
+  deps: string[],
+  d?: DispatchView,
+): StageRun {
+  const init: MessageInitShape<typeof StageRunSchema> = {
+    name,
+    state: STAGE_STATES[s.state],
+    cacheKey: s.key ?? "",
+    reason: s.reason ?? "",
+    attempt: s.attempt ?? 0,
+    outputs: Object.entries(s.outputs ?? {}).map(([n, o]) => ({
+      name: n,
+      digest: o.digest,
+      size: BigInt(o.size),
+      kind: o.kind,
+    })),
+    error: s.error?.message ?? "",
+    runner,
+    dependsOn: deps,
+  };
+  if (s.startedAt !== undefined) init.startedAt = timestampFromMs(s.startedAt);
+  if (s.startedAt !== undefined && s.durationMs !== undefined)
+    init.finishedAt = timestampFromMs(s.startedAt + s.durationMs);
+  const rec = d?.record;
+  if (s.state === "running" && rec !== undefined) {
+    if (rec.t === "queued") {
+      init.state = StageState.READY;
+      init.reason = d?.reason ?? "queued";
+    } else if (rec.t === "running") init.agent = rec.owner;
+  }
+  if (rec?.t === "finished") init.agent = rec.owner;
+  return create(StageRunSchema, init);
+}
+
+export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchView> = new Map()): Run {
+  const spec = parsePipeline(doc.yaml, doc.path);
+  const counts = {
+    total: 0,
+    waiting: 0,
+    ready: 0,
+    running: 0,
+    cached: 0,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    cancelled: 0,
+  };
+  const stages = spec.stages.map((st) => {
+    const s = doc.stages[st.name] ?? { state: "waiting" as const, reason: "waiting" };
+    const m = stageMessage(st.name, s, st.runner, stageDeps(st), dispatch.get(st.name));
+    counts.total++;
+    const key = (Object.entries(STAGE_STATES).find(([, v]) => v === m.state)?.[0] ??
+      "waiting") as keyof typeof counts;
+    counts[key]++;
+    return m;
+  });
+  const init: MessageInitShape<typeof RunSchema> = {
+    id: doc.id,
+    pipeline: doc.pipeline,
+    pipelinePath: doc.path,
+    params: doc.params,
+    status: RUN_STATUSES[doc.status],
+    createdAt: timestampFromMs(doc.createdAt),
+    stages,
+    stageCounts: create(StageCountsSchema, counts),
+  };
+  if (doc.finishedAt !== undefined) init.finishedAt = timestampFromMs(doc.finishedAt);
+  return create(RunSchema, init);
+}
+
+const AGENT_STATES: Record<AgentInfo["state"], AgentState> = {
+  idle: AgentState.IDLE,
+  busy: AgentState.BUSY,
+  draining: AgentState.DRAINING,
+  offline: AgentState.OFFLINE,
+};
+
+export function agentMessage(a: AgentInfo): Agent {
+  return create(AgentSchema, {
+    id: a.hb.agentId,
+    hostname: a.hb.hostname,
+    labels: a.hb.labels,
+    slots: a.hb.slots,
+    busySlots: a.hb.running.length,
+    state: AGENT_STATES[a.state],
+    currentStages: a.hb.running.map((r) => `${r.runId}/${r.stage}`),
+    lastHeartbeat: timestampFromMs(a.lastSeen),
+    diskFreeBytes: BigInt(Math.floor(a.hb.diskFreeBytes)),
+    version: a.hb.version,
+  });
+}

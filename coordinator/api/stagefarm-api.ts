@@ -1,0 +1,315 @@
+/**
+ * The StagefarmService implementation: the gRPC API of the distributed coordinator. Handlers
+ * validate their requests, call the Coordinator, and convert its documents to messages; errors
+ * are StagefarmErrors, turned into gRPC status once by the adapter (shared/grpc).
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampNow } from "@bufbuild/protobuf/wkt";
+import { LogChunkSchema, RunEventSchema, type RunStatus } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { CacheEntrySchema, type StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import type { MessageBus } from "../../shared/bus/index.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { ServiceImpl } from "../../shared/grpc/types.js";
+import { logPathFor } from "../../shared/job.js";
+import type { Subjects } from "../../shared/protocol/subjects.js";
+import { collectGarbage, type ArtifactStore, type Manifest } from "../../shared/store/index.js";
+import type { RunEvent } from "../engine/events.js";
+import type { Coordinator } from "../service/coordinator.js";
+import type { RunDoc } from "../service/run-doc.js";
+import { AsyncQueue } from "./async-queue.js";
+import { agentMessage, runMessage, runStatusOf, stageMessage, type DispatchView } from "./run-message.js";
+
+export interface ApiDeps {
+  coordinator: Coordinator;
+  store: ArtifactStore;
+  bus: MessageBus;
+  subjects: Subjects;
+}
+
+const MAX_PAGE = 500;
+
+function required(value: string, field: string): string {
+  if (value.length === 0) throw new StagefarmError("invalid_argument", `${field} is required`);
+  return value;
+}
+
+function manifestMessage(m: Manifest) {
+  return create(CacheEntrySchema, {
+    key: m.key,
+    pipeline: m.pipeline,
+    stage: m.stage,
+    runner: m.runner,
+    outputs: Object.entries(m.outputs).map(([name, o]) => ({
+      name,
+      digest: o.digest,
+      size: BigInt(o.size),
+      kind: o.kind,
+    })),
+    log: m.log ?? "",
+    createdAt: timestampFromMs(Date.parse(m.createdAt)),
+    durationMs: BigInt(m.durationMs),
+    producer: m.producer,
+  });
+}
+
+export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmService> {
+  const { coordinator } = deps;
+
+  async function dispatchViews(doc: RunDoc): Promise<Map<string, DispatchView>> {
+    const views = new Map<string, DispatchView>();
+    for (const [name, s] of Object.entries(doc.stages)) {
+      if (s.state !== "running" && s.state !== "done") continue;
+      const record = await coordinator.worker.record(doc.id, name);
+      views.set(name, {
+        record,
+        reason: record === undefined ? undefined : coordinator.worker.queuedReason(record),
+      });
+    }
+    return views;
+  }
+
+  async function runOf(doc: RunDoc) {
+    return runMessage(doc, await dispatchViews(doc));
+  }
+
+  return {
+    async submitRun(req) {
+      const doc = await coordinator.submit({
+        yaml: required(req.pipelineYaml, "pipeline_yaml"),
+        path: req.pipelinePath.length > 0 ? req.pipelinePath : "pipeline.yaml",
+        params: { ...req.params },
+      });
+      return { run: await runOf(doc) };
+    },
+
+    async getRun(req) {
+      return { run: await runOf(await coordinator.getRun(required(req.runId, "run_id"))) };
+    },
+
+    async listRuns(req) {
+      const pageSize = Math.min(req.pageSize === 0 ? 50 : req.pageSize, MAX_PAGE);
+      const statuses = new Set<RunStatus>(req.statuses);
+      let docs = (await coordinator.listRuns()).filter(
+        (d) =>
+          (statuses.size === 0 || statuses.has(runStatusOf(d.status))) &&
+          (req.pipeline === "" || d.pipeline === req.pipeline),
+      );
+      const start = req.pageToken === "" ? 0 : Number(req.pageToken);
+      if (!Number.isInteger(start) || start < 0)
+        throw new StagefarmError("invalid_argument", "invalid page_token");
+      docs = docs.slice(start, start + pageSize + 1);
+      const more = docs.length > pageSize;
+      return {
+        runs: await Promise.all(docs.slice(0, pageSize).map(runOf)),
+        nextPageToken: more ? String(start + pageSize) : "",
+      };
+    },
+
+    async *watchRun(req, ctx) {
+      const id = required(req.runId, "run_id");
+      const events = new AsyncQueue<RunEvent>();
+      const off = coordinator.onEvent((e) => {
+        if (e.runId === id && (e.t !== "log" || req.includeLogs)) events.push(e);
+      });
+      const sub = req.includeLogs
+        ? deps.bus.subscribe(`${deps.subjects.logs(id, "*")}`, (data, subject) =>
+            events.push({
+              t: "log",
+              runId: id,
+              stage: subject.split(".").pop() ?? "",
+              attempt: 0,
+              chunk: new TextDecoder().decode(data),
+            }),
+          )
+        : undefined;
+      try {
+        const doc = await coordinator.getRun(id);
+        yield { event: { runId: id, at: timestampNow(), event: { case: "run", value: await runOf(doc) } } };
+        if (doc.status !== "running") return;
+        const stop = ctx.signal;
+        for (;;) {
+          const e = await events.next(stop);
+          if (e === undefined) return;
+          if (e.t === "stage") {
+            const cur = await coordinator.getRun(id);
+            const s = cur.stages[e.stage];
+            if (s === undefined) continue;
+            const views = await dispatchViews(cur);
+            const st =
+              runMessage(cur, views).stages.find((x) => x.name === e.stage) ??
+              stageMessage(e.stage, s, "", []);
+            yield {
+              event: create(RunEventSchema, {
+                runId: id,
+                at: timestampNow(),
+                event: { case: "stage", value: st },
+              }),
+            };
+          } else if (e.t === "log") {
+            yield {
+              event: create(RunEventSchema, {
+                runId: id,
+                at: timestampNow(),
+                event: {
+                  case: "log",
+                  value: create(LogChunkSchema, {
+                    stage: e.stage,
+                    attempt: e.attempt,
+                    data: new TextEncoder().encode(e.chunk),
+                  }),
+                },
+              }),
+            };
+          } else if (e.t === "run-finished") {
+            yield {
+              event: {
+                runId: id,
+                at: timestampNow(),
+                event: { case: "run", value: await runOf(await coordinator.getRun(id)) },
+              },
+            };
+            return;
+          }
+        }
+      } finally {
+        off();
+        sub?.unsubscribe();
+      }
+    },
+
+    async *tailLogs(req, ctx) {
+      const id = required(req.runId, "run_id");
+      const stage = required(req.stage, "stage");
+      const doc = await coordinator.getRun(id);
+      const s = doc.stages[stage];
+      if (s === undefined) throw new StagefarmError("not_found", `run ${id} has no stage ${stage}`);
+      const attempt = req.attempt === 0 ? (s.attempt ?? 1) : req.attempt;
+      const live = new AsyncQueue<Uint8Array>();
+      const sub = req.follow
+        ? deps.bus.subscribe(deps.subjects.logs(id, stage), (data) => live.push(data))
+        : undefined;
+      const off = coordinator.onEvent((e) => {
+        if (
+          e.runId === id &&
+          e.t === "stage" &&
+          e.stage === stage &&
+          e.status.t !== "running" &&
+          e.status.t !== "ready"
+        )
+          live.end();
+        if (e.runId === id && e.t === "run-finished") live.end();
+      });
+      try {
+        const path = s.logPath ?? logPathFor(id, stage, attempt);
+        let offset = 0n;
+        try {
+          const stream = await deps.store.getLog(path);
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            const data = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+            if (offset + BigInt(data.length) > req.fromOffset)
+              yield { chunk: { stage, attempt, data, offset } };
+            offset += BigInt(data.length);
+          }
+          return;
+        } catch (err: unknown) {
+          if (StagefarmError.from(err).code !== "not_found") throw err;
+          if (!req.follow)
+            throw new StagefarmError(
+              "not_found",
+              `no log for ${id}/${stage} attempt ${attempt} yet (use --follow)`,
+            );
+        }
+        if (s.state !== "running" && s.state !== "ready" && s.state !== "waiting") return;
+        for (;;) {
+          const data = await live.next(ctx.signal);
+          if (data === undefined) return;
+          yield { chunk: { stage, attempt, data, offset } };
+          offset += BigInt(data.length);
+        }
+      } finally {
+        sub?.unsubscribe();
+        off();
+      }
+    },
+
+    async cancelRun(req) {
+      return { run: await runOf(await coordinator.cancel(required(req.runId, "run_id"))) };
+    },
+
+    async retryStage(req) {
+      return {
+        run: await runOf(
+          await coordinator.retry(required(req.runId, "run_id"), required(req.stage, "stage")),
+        ),
+      };
+    },
+
+    listAgents() {
+      return Promise.resolve({ agents: coordinator.agents.list().map(agentMessage) });
+    },
+
+    drainAgent(req) {
+      return Promise.resolve().then(() => {
+        const id = required(req.agentId, "agent_id");
+        const a = coordinator.drain(id) ? coordinator.agents.get(id) : undefined;
+        if (a === undefined) throw new StagefarmError("not_found", `no agent ${id} has connected`);
+        return { agent: agentMessage(a) };
+      });
+    },
+
+    async listCache(req) {
+      const pageSize = Math.min(req.pageSize === 0 ? 100 : req.pageSize, MAX_PAGE);
+      const all: Manifest[] = [];
+      for await (const m of deps.store.listManifests())
+        if (
+          (req.pipeline === "" || m.pipeline === req.pipeline) &&
+          (req.stage === "" || m.stage === req.stage)
+        )
+          all.push(m);
+      all.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key));
+      const start = req.pageToken === "" ? 0 : Number(req.pageToken);
+      if (!Number.isInteger(start) || start < 0)
+        throw new StagefarmError("invalid_argument", "invalid page_token");
+      const page = all.slice(start, start + pageSize);
+      return {
+        entries: page.map(manifestMessage),
+        nextPageToken: start + pageSize < all.length ? String(start + pageSize) : "",
+      };
+    },
+
+    async getCacheEntry(req) {
+      const prefix = required(req.keyOrPrefix, "key_or_prefix");
+      if (!/^[0-9a-f]{4,64}$/.test(prefix))
+        throw new StagefarmError(
+          "invalid_argument",
+          `"${prefix}" is not a cache key (at least 4 hex characters)`,
+        );
+      const found: Manifest[] = [];
+      for await (const m of deps.store.listManifests()) if (m.key.startsWith(prefix)) found.push(m);
+      const [m] = found;
+      if (m === undefined) throw new StagefarmError("not_found", `no cache entry with key ${prefix}…`);
+      if (found.length > 1)
+        throw new StagefarmError(
+          "invalid_argument",
+          `key prefix ${prefix} is ambiguous (${found.length} entries)`,
+        );
+      return { entry: manifestMessage(m) };
+    },
+
+    async collectCache(req, ctx) {
+      const report = await collectGarbage(deps.store, {
+        dryRun: req.dryRun,
+        signal: ctx.signal,
+        ...(req.olderThanMs > 0n ? { maxManifestAgeMs: Number(req.olderThanMs) } : {}),
+        ...(req.graceMs > 0n ? { blobGraceMs: Number(req.graceMs) } : {}),
+      });
+      return {
+        entriesKept: report.manifestsKept,
+        entriesRemoved: report.manifestsRemoved.length,
+        blobsRemoved: report.blobsRemoved.length,
+        bytesFreed: BigInt(report.bytesFreed),
+        logsRemoved: report.logsRemoved.length,
+      };
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * grpc-js service definitions built from protobuf-es v2 service descriptors (protoc-gen-es emits
+ * none). Messages are encoded with `toBinary` and decoded with `fromBinary` from a plain
+ * Uint8Array view of the received Buffer: decoding a Buffer would make every `bytes` field a
+ * Buffer (protobuf-es slices its input), which then differs from a Uint8Array in `equals`,
+ * JSON and tests.
+ */
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+} from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
+import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+
+/** The HTTP/2 path of an RPC: `/stagefarm.v1.StagefarmService/SubmitRun`. */
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+export function serializer(schema: DescMessage): (msg: Message) => Buffer {
+  return (msg) => {
+    const bytes = toBinary(schema, msg);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+export function deserializer(schema: DescMessage): (buf: Buffer) => Message {
+  return (buf) => fromBinary(schema, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+}
+
+/** One RPC as grpc-js describes it. */
+export function grpcMethodDefinition(method: DescMethod): MethodDefinition<Message, Message> {
+  return {
+    path: methodPath(method),
+    requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+    responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+    requestSerialize: serializer(method.input),
+    requestDeserialize: deserializer(method.input),
+    responseSerialize: serializer(method.output),
+    responseDeserialize: deserializer(method.output),
+    originalName: method.localName,
+  };
+}
+
+/**
+ * The grpc-js definition of a whole service, keyed by RPC name as in the .proto (`SubmitRun`),
+ * with `originalName` the local name (`submitRun`), the way @grpc/proto-loader does it.
+ */
+export function grpcServiceDefinition(desc: DescService): ServiceDefinition {
+  const def: Record<string, MethodDefinition<Message, Message>> = {};
+  for (const method of desc.methods) def[method.name] = grpcMethodDefinition(method);
+  return def;
+}
