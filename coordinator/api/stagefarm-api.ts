@@ -124,7 +124,9 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         : undefined;
       try {
         const doc = await coordinator.getRun(id);
-        yield { event: { runId: id, at: timestampNow(), event: { case: "run", value: await runOf(doc) } } };
+        const first = await runOf(doc);
+        yield { event: { runId: id, at: timestampNow(), event: { case: "run", value: first } } };
+        // Events since the snapshot are queued; a run that had finished by then sends no more.
         if (doc.status !== "running") return;
         const stop = ctx.signal;
         for (;;) {

@@ -136,7 +136,7 @@ export class Coordinator implements AsyncDisposable {
 
   async getRun(id: string): Promise<RunDoc> {
     const a = this.active.get(id);
-    if (a !== undefined) return a.doc;
+    if (a !== undefined) return structuredClone(a.doc);
     const e = await this.o.kv.get(runKey(id));
     if (e === undefined) throw new StagefarmError("not_found", `no run ${id}`);
     const d = decodeMessage(runDocSchema, e.value);
@@ -239,9 +239,12 @@ export class Coordinator implements AsyncDisposable {
       .catch((err: unknown) =>
         this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "run engine failed"),
       )
+      // The run stays active (served from memory) until its last state is in KV.
+      .then(() => this.writes.get(doc.id))
       .finally(() => {
         this.o.metrics?.runsActive.dec();
         this.active.delete(doc.id);
+        this.writes.delete(doc.id);
       });
     this.active.set(doc.id, { doc, abort, done });
   }
