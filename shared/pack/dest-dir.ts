@@ -3,11 +3,13 @@
  * put back the way it was found when extraction fails. Plus a cheap identity of the archive
  * file, so an archive modified between the validation pass and extraction is noticed.
  */
-import { lstat, readdir, rm, stat } from "node:fs/promises";
+import { chmod, chown, lstat, readdir, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError } from "../errors.js";
 
-export type DestState = "absent" | "empty";
+/** How the destination was found: absent, or an empty directory with this mode, owner and times. */
+export type DestState =
+  { t: "absent" } | { t: "empty"; mode: number; uid: number; gid: number; atime: Date; mtime: Date };
 
 /** Throws `invalid_argument` unless `dest` is absent or an empty real directory. */
 export async function checkDest(dest: string): Promise<DestState> {
@@ -15,7 +17,7 @@ export async function checkDest(dest: string): Promise<DestState> {
   try {
     st = await lstat(dest);
   } catch (err: unknown) {
-    if (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT") return "absent";
+    if (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT") return { t: "absent" };
     const e = StagefarmError.from(err);
     throw new StagefarmError(e.code, `cannot use ${dest} as unpack destination: ${e.message}`, {
       cause: err,
@@ -34,17 +36,24 @@ export async function checkDest(dest: string): Promise<DestState> {
       "invalid_argument",
       `unpack destination ${dest} is not empty (it holds ${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""})`,
     );
-  return "empty";
+  return { t: "empty", mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atime: st.atime, mtime: st.mtime };
 }
 
-/** Removes what an extraction left in `dest`: all of it if it was absent, its contents if it was empty. */
+/**
+ * Removes what an extraction left in `dest`: all of it if it was absent; its contents if it was
+ * an empty directory, whose mode, owner and times (which the archive's "./" entry may have
+ * changed) are then put back.
+ */
 export async function restoreDest(dest: string, state: DestState): Promise<void> {
   try {
-    if (state === "absent") {
+    if (state.t === "absent") {
       await rm(dest, { recursive: true, force: true });
       return;
     }
     for (const name of await readdir(dest)) await rm(join(dest, name), { recursive: true, force: true });
+    await chown(dest, state.uid, state.gid);
+    await chmod(dest, state.mode);
+    await utimes(dest, state.atime, state.mtime);
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
     throw new StagefarmError(e.code, `cannot remove the partial extraction in ${dest}: ${e.message}`, {

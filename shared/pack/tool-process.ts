@@ -10,8 +10,11 @@
  *   {@link KILL_GRACE_MS}; the exit then reports `killed: true`.
  * - After the main process has exited the group gets SIGKILL anyway: nothing it forked may
  *   outlive it.
+ * - stdout is piped into a buffer of our own at once: execa resumes an unread stdout (buffer:
+ *   false) after one event-loop turn, which would drop bytes a caller reads only a little later.
+ *   Destroying the returned stream closes the tool's stdout (it then dies of SIGPIPE).
  */
-import { Readable } from "node:stream";
+import { PassThrough, pipeline, type Readable } from "node:stream";
 import { execa } from "execa";
 import { StagefarmError } from "../errors.js";
 
@@ -37,6 +40,7 @@ export interface ToolOptions {
 }
 
 const STDERR_TAIL_BYTES = 16 * 1024;
+const STDOUT_BUFFER_BYTES = 1 << 20;
 const KILL_GRACE_MS = 2000;
 
 /**
@@ -71,6 +75,12 @@ export async function startTool(
     encoding: "buffer",
     env: { LC_ALL: "C" },
   });
+  const stdout = new PassThrough({ highWaterMark: STDOUT_BUFFER_BYTES });
+  // Errors on the tool's stdout reach the reader through `stdout`, which pipeline destroys with
+  // them; a reader that stops early destroys `stdout`, and pipeline closes the tool's end too.
+  if (sub.stdout) pipeline(sub.stdout, stdout, () => undefined);
+  else stdout.end();
+
   const pid = sub.pid;
   if (pid === undefined) {
     const result = await sub;
@@ -113,7 +123,7 @@ export async function startTool(
       killGroup(pid, "SIGKILL");
     }
   })();
-  return { pid, stdout: sub.stdout ?? Readable.from([]), exited, kill };
+  return { pid, stdout, exited, kill };
 }
 
 /** "exited with status 2: tar: …" / "was killed by SIGSEGV" — for error messages. */

@@ -8,3 +8,6 @@ export { collectGarbage, DEFAULT_BLOB_GRACE_MS, type GcOptions, type GcReport } 
 export { assertLogPath, assertLogPrefix, blobPath, manifestPath, LOGS_PREFIX } from "./layout.js";
 export { checkManifest, parseManifest } from "./manifest-schema.js";
 export { corruptBlobError, digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
+export type { S3ArtifactStore, S3StoreOptions } from "./s3-store.js";
+// The S3 store loads the minio client (~1 s on these machines): only processes that use S3 pay for it.
+export { openS3Store } from "./s3-open.js";

@@ -29,6 +29,20 @@ export type FixtureEntry =
   | { name: string; type: "character-device" | "block-device"; devmajor: number; devminor: number }
   | { raw: Buffer };
 
+/** Shorthands for the common entries. */
+export const regular = (name: string, content: string | Buffer = ""): FixtureEntry => ({ name, content });
+export const dir = (name: string, mode?: number): FixtureEntry => ({ name, type: "directory", mode });
+export const symlink = (name: string, linkname: string): FixtureEntry => ({
+  name,
+  type: "symlink",
+  linkname,
+});
+export const hardlink = (name: string, linkname: string): FixtureEntry => ({ name, type: "link", linkname });
+/** A GNU long name ("L") or long link name ("K") record for the entry after it. */
+export const longName = (typeflag: "L" | "K", name: string): FixtureEntry => ({
+  raw: rawHeader("././@LongLink", typeflag, Buffer.from(`${name}\0`)),
+});
+
 const BLOCK = 512;
 const MTIME = new Date(1_700_000_000_000);
 

@@ -5,22 +5,9 @@
  * owners, links and xattrs. Memory stays bounded on a tree of ~200 MiB.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import {
-  chmod,
-  chown,
-  link,
-  lutimes,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  symlink,
-  utimes,
-  writeFile,
-} from "node:fs/promises";
+import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
@@ -29,6 +16,7 @@ import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import { packTree, packTreeToFile, unpackBlob } from "../../shared/pack/index.js";
+import { packTreeInto } from "../../shared/pack/pack-tree.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { listTarZst, readXattrs, snapshotTree, writeFileWithXattrs } from "../helpers/tar-fixtures.js";
 
@@ -51,39 +39,39 @@ async function hasProgram(name: string): Promise<boolean> {
 /** A small rootfs-like tree with every kind of thing a stage tarball holds. */
 async function makeTree(dir: string, withCapability: boolean): Promise<void> {
   for (const d of ["etc", "bin", "usr/lib", "home/user", "var/tmp/sub", "var/cache", "opt/var/tmp", "run"])
-    await mkdir(join(dir, d), { recursive: true });
-  await writeFile(join(dir, "etc/conf"), "key = value\n");
-  await writeFile(join(dir, "bin/tool"), "#!/bin/sh\necho tool\n");
-  await chmod(join(dir, "bin/tool"), 0o755);
-  await link(join(dir, "bin/tool"), join(dir, "bin/tool-hardlink"));
-  await writeFile(join(dir, "bin/suid"), "suid\n");
-  await chmod(join(dir, "bin/suid"), 0o4755);
-  await mkdir(join(dir, "tmp"), { mode: 0o1777 });
-  await chmod(join(dir, "tmp"), 0o1777);
-  await mkdir(join(dir, "empty"));
-  await chmod(join(dir, "empty"), 0o700);
-  await writeFile(join(dir, "usr/lib/libfoo.so.1"), randomBytes(4096));
-  await symlink("libfoo.so.1", join(dir, "usr/lib/libfoo.so"));
-  await symlink("usr/lib", join(dir, "lib"));
-  await symlink("/usr/lib/libfoo.so.1", join(dir, "abs-link"));
-  await writeFile(join(dir, "home/user/file"), "mine\n");
-  await chown(join(dir, "home/user/file"), 1234, 5678);
-  await chown(join(dir, "home/user"), 1234, 5678);
-  await writeFile(join(dir, "var/tmp/a"), "tmp\n");
-  await writeFile(join(dir, "var/tmp/sub/b"), "tmp\n");
-  await writeFile(join(dir, "var/cache/c"), "cache\n");
-  await writeFile(join(dir, "opt/var/tmp/keep"), "not at the root\n");
-  await writeFile(join(dir, "run/pid"), "1\n");
-  await writeFile(join(dir, "données.txt"), "unicode name\n");
+    await fs.mkdir(join(dir, d), { recursive: true });
+  await fs.writeFile(join(dir, "etc/conf"), "key = value\n");
+  await fs.writeFile(join(dir, "bin/tool"), "#!/bin/sh\necho tool\n");
+  await fs.chmod(join(dir, "bin/tool"), 0o755);
+  await fs.link(join(dir, "bin/tool"), join(dir, "bin/tool-hardlink"));
+  await fs.writeFile(join(dir, "bin/suid"), "suid\n");
+  await fs.chmod(join(dir, "bin/suid"), 0o4755);
+  await fs.mkdir(join(dir, "tmp"), { mode: 0o1777 });
+  await fs.chmod(join(dir, "tmp"), 0o1777);
+  await fs.mkdir(join(dir, "empty"));
+  await fs.chmod(join(dir, "empty"), 0o700);
+  await fs.writeFile(join(dir, "usr/lib/libfoo.so.1"), randomBytes(4096));
+  await fs.symlink("libfoo.so.1", join(dir, "usr/lib/libfoo.so"));
+  await fs.symlink("usr/lib", join(dir, "lib"));
+  await fs.symlink("/usr/lib/libfoo.so.1", join(dir, "abs-link"));
+  await fs.writeFile(join(dir, "home/user/file"), "mine\n");
+  await fs.chown(join(dir, "home/user/file"), 1234, 5678);
+  await fs.chown(join(dir, "home/user"), 1234, 5678);
+  await fs.writeFile(join(dir, "var/tmp/a"), "tmp\n");
+  await fs.writeFile(join(dir, "var/tmp/sub/b"), "tmp\n");
+  await fs.writeFile(join(dir, "var/cache/c"), "cache\n");
+  await fs.writeFile(join(dir, "opt/var/tmp/keep"), "not at the root\n");
+  await fs.writeFile(join(dir, "run/pid"), "1\n");
+  await fs.writeFile(join(dir, "données.txt"), "unicode name\n");
   const deep = join(dir, "a".repeat(60), "b".repeat(60));
-  await mkdir(deep, { recursive: true });
-  await writeFile(join(deep, "long-name-file"), "long path\n");
+  await fs.mkdir(deep, { recursive: true });
+  await fs.writeFile(join(deep, "long-name-file"), "long path\n");
   await writeFileWithXattrs(join(dir, "bin"), "xattr-file", "has xattrs\n", {
     "user.foo": "bar",
     "user.empty": "",
   });
   if (withCapability) {
-    await writeFile(join(dir, "bin/ping"), "ping\n");
+    await fs.writeFile(join(dir, "bin/ping"), "ping\n");
     await execa("setcap", ["cap_net_raw+ep", join(dir, "bin/ping")]);
   }
 }
@@ -94,7 +82,7 @@ async function setAllTimes(dir: string, time: (rel: string) => { atime: Date; mt
   // Deepest first, so a directory's mtime is set after its children's.
   for (const rel of [...tree.keys()].sort((a, b) => b.length - a.length)) {
     const t = time(rel);
-    await lutimes(rel === "" ? dir : join(dir, rel), t.atime, t.mtime);
+    await fs.lutimes(rel === "" ? dir : join(dir, rel), t.atime, t.mtime);
   }
 }
 
@@ -105,17 +93,17 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
   let tree: string;
 
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), "sf-pack-"));
+    root = await fs.mkdtemp(join(tmpdir(), "sf-pack-"));
     store = await FsArtifactStore.open(join(root, "store"));
     withCapability = (await hasProgram("setcap")) && (await hasProgram("getcap"));
     tree = join(root, "tree");
-    await mkdir(tree);
+    await fs.mkdir(tree);
     await makeTree(tree, withCapability);
   });
 
   after(async () => {
     await store.close();
-    await rm(root, { recursive: true, force: true });
+    await fs.rm(root, { recursive: true, force: true });
   });
 
   test("the same tree packs to the same bytes, into the store and into a file", async () => {
@@ -128,9 +116,9 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
     const stored = await store.getBlob(a.digest);
     const chunks: Buffer[] = [];
     for await (const chunk of stored as AsyncIterable<Buffer>) chunks.push(chunk);
-    assert.ok(Buffer.concat(chunks).equals(await readFile(file)));
+    assert.ok(Buffer.concat(chunks).equals(await fs.readFile(file)));
     assert.deepEqual(
-      await readdir(root),
+      await fs.readdir(root),
       ["out.tar.zst", "store", "tree"],
       "no temp file is left next to the output",
     );
@@ -151,13 +139,13 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
 
     const file = join(tree, "etc/conf");
     const mtime = mtimeOf(snap.get("etc/conf")?.mtimeMs);
-    await writeFile(file, "key = VALUE\n"); // same size
-    await utimes(file, mtime, mtime);
+    await fs.writeFile(file, "key = VALUE\n"); // same size
+    await fs.utimes(file, mtime, mtime);
     try {
       assert.notEqual((await packTree(tree, store)).digest, before.digest);
     } finally {
-      await writeFile(file, "key = value\n");
-      await utimes(file, mtime, mtime);
+      await fs.writeFile(file, "key = value\n");
+      await fs.utimes(file, mtime, mtime);
     }
     assert.equal((await packTree(tree, store)).digest, before.digest);
   });
@@ -199,21 +187,16 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
       assert.deepEqual(got, want);
       assert.equal(got.get("bin/tool-hardlink")?.hardlinkOf, "bin/tool");
       assert.equal(got.get("home/user/file")?.uid, 1234);
-      assert.deepEqual(await readXattrs(join(dest, "bin"), "xattr-file"), {
-        "user.foo": "bar",
-        "user.empty": "",
-      });
+      const xattrs = { "user.foo": "bar", "user.empty": "" };
+      assert.deepEqual(await readXattrs(join(dest, "bin"), "xattr-file"), xattrs);
       if (withCapability) {
         const { stdout } = await execa("getcap", [join(dest, "bin/ping")]);
         assert.match(stdout, /cap_net_raw[=+]ep/);
       }
-      assert.deepEqual(
-        (await readdir(root)).filter((n) => n.includes("sf-archive")),
-        [],
-        "the temp archive is removed",
-      );
+      const temps = (await fs.readdir(root)).filter((n) => n.includes("sf-archive"));
+      assert.deepEqual(temps, [], "the temp archive is removed");
     } finally {
-      await rm(dest, { recursive: true, force: true });
+      await fs.rm(dest, { recursive: true, force: true });
     }
   });
 
@@ -221,10 +204,10 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
     const a = join(root, "clamp-a");
     const b = join(root, "clamp-b");
     for (const d of [a, b]) {
-      await mkdir(d);
-      await mkdir(join(d, "sub"));
-      await writeFile(join(d, "sub/f"), "same\n");
-      await symlink("sub/f", join(d, "l"));
+      await fs.mkdir(d);
+      await fs.mkdir(join(d, "sub"));
+      await fs.writeFile(join(d, "sub/f"), "same\n");
+      await fs.symlink("sub/f", join(d, "l"));
     }
     const now = Date.now();
     await setAllTimes(a, () => ({ atime: new Date(now), mtime: new Date(now) }));
@@ -236,33 +219,51 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
       const cb = await packTree(b, store, { clampMtimeSec });
       assert.equal(ca.digest, cb.digest);
     } finally {
-      await rm(a, { recursive: true, force: true });
-      await rm(b, { recursive: true, force: true });
+      await fs.rm(a, { recursive: true, force: true });
+      await fs.rm(b, { recursive: true, force: true });
     }
   });
 
   test("file systems mounted inside the tree are not packed (--one-file-system)", async (t) => {
     const dir = join(root, "mounted");
-    await mkdir(join(dir, "proc"), { recursive: true });
-    await writeFile(join(dir, "file"), "x\n");
+    await fs.mkdir(join(dir, "proc"), { recursive: true });
+    await fs.writeFile(join(dir, "file"), "x\n");
     const mounted = await execa("mount", ["-t", "tmpfs", "sf-test", join(dir, "proc")], { reject: false });
     if (mounted.exitCode !== 0) {
       t.skip(`cannot mount a tmpfs here: ${mounted.stderr}`);
-      await rm(dir, { recursive: true, force: true });
+      await fs.rm(dir, { recursive: true, force: true });
       return;
     }
     try {
-      await writeFile(join(dir, "proc/inside-mount"), "x\n");
+      await fs.writeFile(join(dir, "proc/inside-mount"), "x\n");
       const file = join(root, "mounted.tar.zst");
       await packTreeToFile(dir, file);
-      assert.deepEqual(
-        (await listTarZst(file)).map((e) => e.name),
-        ["./", "./file", "./proc/"],
-      );
+      const names = (await listTarZst(file)).map((e) => e.name);
+      assert.deepEqual(names, ["./", "./file", "./proc/"]);
     } finally {
       await execa("umount", [join(dir, "proc")]);
-      await rm(dir, { recursive: true, force: true });
+      await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test("a consumer that starts reading late still gets every byte", async () => {
+    const dir = join(root, "late");
+    await fs.mkdir(dir);
+    await fs.writeFile(join(dir, "f"), randomBytes(256 * 1024));
+    const expected = await packTree(dir, store);
+    const got = await packTreeInto(dir, async (data) => {
+      // Start reading only once tar has finished writing everything (it fits in the buffers).
+      await waitFor("tar to exit", async () => (await tarPids(dir)).length === 0);
+      const h = createHash("sha256");
+      let size = 0;
+      for await (const chunk of data as AsyncIterable<Buffer>) {
+        h.update(chunk);
+        size += chunk.length;
+      }
+      return { digest: h.digest("hex"), size };
+    });
+    assert.deepEqual(got, expected);
+    await fs.rm(dir, { recursive: true, force: true });
   });
 
   test("bad input is refused with a message naming it", async () => {
@@ -283,9 +284,9 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
 
   test("a tree that changes while it is packed is an error, and nothing is stored", async () => {
     const dir = join(root, "changing");
-    await mkdir(dir);
+    await fs.mkdir(dir);
     const file = join(dir, "growing.log");
-    await writeFile(file, randomBytes(64 * MiB));
+    await fs.writeFile(file, randomBytes(64 * MiB));
     const blobsBefore = await countBlobs(store);
     const writer = execa("sh", ["-c", `while :; do echo more >> '${file}'; done`], { reject: false });
     try {
@@ -293,14 +294,14 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
     } finally {
       writer.kill("SIGKILL");
       await writer;
-      await rm(dir, { recursive: true, force: true });
+      await fs.rm(dir, { recursive: true, force: true });
     }
     assert.equal(await countBlobs(store), blobsBefore);
   });
 
   test("abort stops tar and zstd, stores nothing and reports cancelled", async () => {
     const dir = join(root, "abort");
-    await mkdir(dir);
+    await fs.mkdir(dir);
     for (let i = 0; i < 16; i++) await writeRandomFile(join(dir, `r${i}`), 16 * MiB);
     const blobsBefore = await countBlobs(store);
     const ac = new AbortController();
@@ -310,15 +311,15 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
     await assert.rejects(packing, isError("cancelled", dir));
     await waitFor("tar's process group to be gone", async () => (await processesInGroup(pgid)).length === 0);
     assert.equal(await countBlobs(store), blobsBefore);
-    await rm(dir, { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true });
   });
 
   test("memory stays bounded while packing a ~200 MiB tree", async () => {
     const dir = join(root, "big");
-    await mkdir(dir);
+    await fs.mkdir(dir);
     for (let i = 0; i < 20; i++) await writeRandomFile(join(dir, `random-${i}.bin`), 8 * MiB);
     const text = "the quick brown fox jumps over the lazy dog\n".repeat(24_000);
-    for (let i = 0; i < 40; i++) await writeFile(join(dir, `text-${i}.txt`), text);
+    for (let i = 0; i < 40; i++) await fs.writeFile(join(dir, `text-${i}.txt`), text);
     const baseline = process.memoryUsage().rss;
     let peak = baseline;
     const sampler = setInterval(() => {
@@ -329,7 +330,7 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
       assert.ok(info.size > 160 * MiB, `the archive holds the random data (${info.size} bytes)`);
     } finally {
       clearInterval(sampler);
-      await rm(dir, { recursive: true, force: true });
+      await fs.rm(dir, { recursive: true, force: true });
     }
     const growthMiB = (peak - baseline) / MiB;
     assert.ok(growthMiB < 100, `RSS grew by ${growthMiB.toFixed(1)} MiB while packing`);
@@ -359,16 +360,23 @@ async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 1
   }
 }
 
+/** Pids of the live tar processes packing `dir`. */
+async function tarPids(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await fs.readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = (await fs.readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "")).split("\0");
+    const state = (await fs.readFile(`/proc/${name}/stat`, "utf8").catch(() => "")).split(") ")[1]?.[0];
+    if (argv[0] === "tar" && argv.includes(dir) && state !== "Z") pids.push(Number(name));
+  }
+  return pids;
+}
+
 /** The pid of the tar packing `dir` (it leads its own process group). */
 async function waitForTar(dir: string): Promise<number> {
   let pid: number | undefined;
   await waitFor(`tar to start on ${dir}`, async () => {
-    for (const name of await readdir("/proc")) {
-      if (!/^\d+$/.test(name)) continue;
-      const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-      const argv = cmdline.split("\0");
-      if (argv[0] === "tar" && argv.includes(dir)) pid = Number(name);
-    }
+    pid = (await tarPids(dir))[0];
     return pid !== undefined;
   });
   return pid ?? -1;
@@ -377,9 +385,9 @@ async function waitForTar(dir: string): Promise<number> {
 /** Pids of the live processes whose process group is `pgid`. */
 async function processesInGroup(pgid: number): Promise<number[]> {
   const out: number[] = [];
-  for (const name of await readdir("/proc")) {
+  for (const name of await fs.readdir("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
+    const stat = await fs.readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
     // Fields after the parenthesised command: state ppid pgrp …
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     if (fields[0] !== "Z" && Number(fields[2]) === pgid) out.push(Number(name));

@@ -1,0 +1,71 @@
+/**
+ * Converts errors of the `nats` client into {@link StagefarmError}s once, at the edge of the
+ * NATS implementations, and recognises the few JetStream API errors the code acts on.
+ */
+import { NatsError } from "nats";
+import { StagefarmError } from "../errors.js";
+
+/** JetStream API error codes (`err_code`) the implementations act on. */
+export const JsErr = {
+  streamNotFound: 10059,
+  consumerNotFound: 10014,
+  wrongLastSequence: 10071,
+} as const;
+
+const UNAVAILABLE = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_DRAINING",
+  "CONNECTION_REFUSED",
+  "CONNECTION_TIMEOUT",
+  "DISCONNECT",
+  "TIMEOUT",
+  "503",
+]);
+
+const REFUSED = new Set([
+  "AUTHORIZATION_VIOLATION",
+  "AUTHENTICATION_EXPIRED",
+  "AUTHENTICATION_TIMEOUT",
+  "BAD_AUTHENTICATION",
+  "PERMISSIONS_VIOLATION",
+]);
+
+/** The JetStream API error code carried by `err`, if any. */
+export function jsErrCode(err: unknown): number | undefined {
+  return err instanceof NatsError ? err.api_error?.err_code : undefined;
+}
+
+/** Whether `err` says that a stream or consumer does not exist. */
+export function isNotFound(err: unknown): boolean {
+  const code = jsErrCode(err);
+  if (code === JsErr.streamNotFound || code === JsErr.consumerNotFound) return true;
+  return err instanceof Error && /^(stream|consumer) not found$/.test(err.message);
+}
+
+/** Whether `err` is a lost compare-and-set (`wrong last sequence`). */
+export function isWrongLastSequence(err: unknown): boolean {
+  return jsErrCode(err) === JsErr.wrongLastSequence || (err instanceof Error && /wrong last sequence/.test(err.message));
+}
+
+/** Normalises an error from a NATS call; `what` names the operation for the user ("publishing a job to pool x"). */
+export function fromNats(err: unknown, what: string): StagefarmError {
+  if (err instanceof StagefarmError) return err;
+  if (err instanceof NatsError) {
+    if (UNAVAILABLE.has(err.code))
+      return new StagefarmError("unavailable", `${what}: NATS is unavailable (${err.message})`, {
+        cause: err,
+        details: { natsCode: err.code },
+      });
+    if (REFUSED.has(err.code))
+      return new StagefarmError("invalid_argument", `${what}: NATS refused it (${err.message})`, {
+        cause: err,
+        details: { natsCode: err.code },
+      });
+    return new StagefarmError("internal", `${what}: ${err.message}`, {
+      cause: err,
+      details: { natsCode: err.code, jsErrCode: err.api_error?.err_code },
+    });
+  }
+  const normalised = StagefarmError.from(err);
+  return new StagefarmError(normalised.code, `${what}: ${normalised.message}`, { cause: err });
+}

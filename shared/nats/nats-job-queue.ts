@@ -1,0 +1,257 @@
+/**
+ * The {@link JobQueue} over JetStream: one work-queue stream (`<PREFIX>_JOBS`, subjects
+ * `<prefix>.jobs.<pool>`) and one durable pull consumer per pool (nats-server 2.9 refuses
+ * consumers with several filter subjects, and a work-queue stream needs non-overlapping ones).
+ *
+ * A consumer serving several pools pulls one message at a time, only while it has a free
+ * in-flight slot, asking the pools in turn (a pull waits up to `pullExpiresMs` for a job).
+ * A core-NATS subscription on each pool's subject hints which pool just got a job, so that
+ * pool is asked next. A pull is never abandoned while the server may still answer it (that
+ * would strand a job until its ack wait ran out), so stopping takes up to `pullExpiresMs`.
+ *
+ * No `max_deliver` is set: a job is redelivered until someone acks or terms it. (On 2.9 a
+ * work-queue message that reached max_deliver would stay in the stream, counted by `depth`,
+ * until removed by hand.) Counting attempts is the coordinator's job.
+ */
+import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType } from "nats";
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection, Subscription } from "nats";
+import { StagefarmError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { silentLogger } from "../log.js";
+import { checkPools, positive } from "../ports/checks.js";
+import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/dedupe-window.js";
+import type { ConsumeOptions, JobQueue, PublishOptions, QueueMessage } from "../ports/job-queue.js";
+import { assertPool } from "../ports/names.js";
+import { Notifier } from "../ports/notifier.js";
+import { ensureConsumer, ensureStream } from "./ensure.js";
+import { fromNats, isNotFound } from "./errors.js";
+import { assertNamePrefix, DEFAULT_PREFIX, jobConsumerName, jobStreamName, jobSubject } from "./names.js";
+
+export interface NatsJobQueueOptions {
+  /** Prefix of the stream, subject and consumer names (default `sf`). */
+  prefix?: string;
+  /** Redeliver a job not acked within this time (default 30 s). */
+  ackWaitMs?: number;
+  /** Drop a repeated `msgId` within this time (default 2 min). */
+  dedupeWindowMs?: number;
+  /** How long one pull waits for a job before the next pool is asked (default and minimum 1000 ms). */
+  pullExpiresMs?: number;
+  storage?: "file" | "memory";
+  replicas?: number;
+  logger?: Logger;
+}
+
+export class NatsJobQueue implements JobQueue {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #prefix: string;
+  readonly #stream: string;
+  readonly #ackWaitMs: number;
+  readonly #pullExpiresMs: number;
+  readonly #log: Logger;
+  readonly #closing = new AbortController();
+  readonly #pulls = new Set<Promise<unknown>>();
+  readonly #subs = new Set<Subscription>();
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, prefix: string, opts: NatsJobQueueOptions) {
+    this.#nc = nc;
+    this.#js = nc.jetstream();
+    this.#jsm = jsm;
+    this.#prefix = prefix;
+    this.#stream = jobStreamName(prefix);
+    this.#ackWaitMs = opts.ackWaitMs ?? 30_000;
+    this.#pullExpiresMs = Math.max(1000, opts.pullExpiresMs ?? 1000);
+    this.#log = (opts.logger ?? silentLogger()).child({ component: "job-queue", stream: this.#stream });
+  }
+
+  /** Opens the queue on `nc`, creating or updating its stream. The connection stays the caller's. */
+  static async open(nc: NatsConnection, opts: NatsJobQueueOptions = {}): Promise<NatsJobQueue> {
+    const prefix = opts.prefix ?? DEFAULT_PREFIX;
+    assertNamePrefix(prefix);
+    positive(opts.ackWaitMs ?? 30_000, "ackWaitMs");
+    let jsm: JetStreamManager;
+    try {
+      jsm = await nc.jetstreamManager();
+    } catch (err: unknown) {
+      throw fromNats(err, "opening the JetStream job queue");
+    }
+    await ensureStream(jsm, {
+      name: jobStreamName(prefix),
+      subjects: [jobSubject(prefix, ">")],
+      retention: RetentionPolicy.Workqueue,
+      storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File,
+      num_replicas: opts.replicas ?? 1,
+      duplicate_window: nanos(positive(opts.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS, "dedupeWindowMs")),
+    });
+    return new NatsJobQueue(nc, jsm, prefix, opts);
+  }
+
+  async publish(pool: string, payload: Uint8Array, opts: PublishOptions = {}): Promise<void> {
+    this.#checkOpen();
+    assertPool(pool);
+    try {
+      await this.#js.publish(jobSubject(this.#prefix, pool), payload, {
+        msgID: opts.msgId,
+        expect: { streamName: this.#stream },
+      });
+    } catch (err: unknown) {
+      throw fromNats(err, `publishing a job to pool ${pool}`);
+    }
+  }
+
+  async *consume(pools: readonly string[], opts: ConsumeOptions): AsyncIterable<QueueMessage> {
+    this.#checkOpen();
+    const order = checkPools(pools);
+    const maxInFlight = positive(opts.maxInFlight ?? 1, "maxInFlight");
+    const signal = AbortSignal.any([opts.signal, this.#closing.signal]);
+    const consumers = new Map<string, Consumer>();
+    for (const pool of order) consumers.set(pool, await this.#consumer(pool));
+    const wake = new Notifier();
+    const hinted = new Set<string>();
+    const subs = order.map((pool) =>
+      this.#nc.subscribe(jobSubject(this.#prefix, pool), {
+        callback: () => {
+          hinted.add(pool);
+          wake.notify();
+        },
+      }),
+    );
+    for (const sub of subs) this.#subs.add(sub);
+    let inFlight = 0;
+    let cursor = 0;
+    const release = (): void => {
+      inFlight -= 1;
+      wake.notify();
+    };
+    try {
+      while (!signal.aborted) {
+        if (inFlight >= maxInFlight) {
+          await wake.wait(signal);
+          continue;
+        }
+        let pool = order.find((p) => hinted.has(p));
+        if (pool === undefined) {
+          pool = order[cursor % order.length] ?? "";
+          cursor = (cursor + 1) % order.length;
+        }
+        hinted.delete(pool);
+        const pulled = await this.#pullOne(pool, consumers, signal, wake);
+        if (!pulled) continue;
+        if (signal.aborted) {
+          pulled.nak(); // arrived while stopping: hand it back at once
+          break;
+        }
+        inFlight += 1;
+        yield wrap(pool, pulled, release, this.#log);
+      }
+    } finally {
+      for (const sub of subs) {
+        this.#subs.delete(sub);
+        sub.unsubscribe();
+      }
+    }
+  }
+
+  async depth(pool: string): Promise<number> {
+    this.#checkOpen();
+    assertPool(pool);
+    const subject = jobSubject(this.#prefix, pool);
+    try {
+      const info = await this.#jsm.streams.info(this.#stream, { subjects_filter: subject });
+      return info.state.subjects?.[subject] ?? 0;
+    } catch (err: unknown) {
+      throw fromNats(err, `reading the depth of pool ${pool}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closing.abort();
+    for (const sub of this.#subs) sub.unsubscribe();
+    this.#subs.clear();
+    await Promise.allSettled([...this.#pulls]);
+  }
+
+  #checkOpen(): void {
+    if (this.#closing.signal.aborted)
+      throw new StagefarmError("cancelled", `the job queue on stream ${this.#stream} is closed`);
+  }
+
+  async #consumer(pool: string): Promise<Consumer> {
+    const durable = jobConsumerName(this.#prefix, pool);
+    await ensureConsumer(this.#jsm, this.#stream, {
+      durable_name: durable,
+      filter_subject: jobSubject(this.#prefix, pool),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.#ackWaitMs),
+    });
+    try {
+      return await this.#js.consumers.get(this.#stream, durable);
+    } catch (err: unknown) {
+      throw fromNats(err, `opening the consumer of pool ${pool}`);
+    }
+  }
+
+  /** One pull of at most one job from `pool`; undefined when none came or the pull failed (logged, retried later). */
+  async #pullOne(
+    pool: string,
+    consumers: Map<string, Consumer>,
+    signal: AbortSignal,
+    wake: Notifier,
+  ): Promise<JsMsg | undefined> {
+    const pull = (async (): Promise<JsMsg | undefined> => {
+      let consumer = consumers.get(pool);
+      if (!consumer) {
+        consumer = await this.#consumer(pool);
+        consumers.set(pool, consumer);
+      }
+      const messages = await consumer.fetch({ max_messages: 1, expires: this.#pullExpiresMs });
+      let got: JsMsg | undefined;
+      for await (const m of messages) got ??= m;
+      return got;
+    })();
+    this.#pulls.add(pull);
+    try {
+      return await pull;
+    } catch (err: unknown) {
+      const error = fromNats(err, `pulling a job from pool ${pool}`);
+      if (this.#nc.isClosed() || error.code === "invalid_argument") throw error;
+      this.#log.warn({ pool, err: error.message }, "pull failed, retrying");
+      if (isNotFound(err)) consumers.delete(pool); // re-created on the next pull
+      await wake.wait(signal, this.#pullExpiresMs);
+      return undefined;
+    } finally {
+      this.#pulls.delete(pull);
+    }
+  }
+}
+
+function wrap(pool: string, jm: JsMsg, release: () => void, log: Logger): QueueMessage {
+  let settled = false;
+  const send = (op: string, signal: () => void): void => {
+    try {
+      signal();
+    } catch (err: unknown) {
+      // A lost signal means a redelivery, which the lease protocol tolerates.
+      log.warn({ pool, seq: jm.seq, op, err: StagefarmError.from(err).message }, "could not send to NATS");
+    }
+  };
+  const settle = (op: string, signal: () => void): void => {
+    if (settled) return;
+    settled = true;
+    send(op, signal);
+    release();
+  };
+  return {
+    pool,
+    payload: jm.data,
+    deliveryCount: jm.info.redeliveryCount,
+    ack: () => settle("ack", () => jm.ack()),
+    nak: (delayMs?: number) => settle("nak", () => jm.nak(delayMs)),
+    term: () => settle("term", () => jm.term()),
+    working: () => {
+      if (!settled) send("working", () => jm.working());
+    },
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * The {@link KvStore} over a JetStream KV bucket (stream `KV_<bucket>`, file storage, history 1
+ * by default). Revisions are the bucket stream's sequence numbers; a delete leaves a marker
+ * whose revision a later conditional write must name, exactly like `MemoryKvStore`.
+ */
+import { StorageType, type KV, type NatsConnection } from "nats";
+import { StagefarmError } from "../errors.js";
+import { KvConflictError, kvClosedError, type KvChange, type KvEntry, type KvStore } from "../ports/kv.js";
+import { assertKey, assertPrefix } from "../ports/names.js";
+import { ensureKv } from "./ensure.js";
+import { fromNats, isWrongLastSequence } from "./errors.js";
+
+export interface NatsKvStoreOptions {
+  /** Values kept per key (default 1: only the latest). */
+  history?: number;
+  /** Default "file": the state survives a server restart. */
+  storage?: "file" | "memory";
+  replicas?: number;
+}
+
+const BUCKET = /^[A-Za-z0-9_-]+$/;
+
+export class NatsKvStore implements KvStore {
+  readonly #kv: KV;
+  readonly #bucket: string;
+  readonly #closing = new AbortController();
+
+  private constructor(kv: KV, bucket: string) {
+    this.#kv = kv;
+    this.#bucket = bucket;
+  }
+
+  /** Opens (creating when missing) the bucket `bucket` on `nc`. The connection stays the caller's. */
+  static async open(nc: NatsConnection, bucket: string, opts: NatsKvStoreOptions = {}): Promise<NatsKvStore> {
+    if (!BUCKET.test(bucket))
+      throw new StagefarmError(
+        "invalid_argument",
+        `invalid KV bucket name "${bucket}": use letters, digits, "_" or "-"`,
+      );
+    const kv = await ensureKv(nc.jetstream(), bucket, {
+      history: opts.history ?? 1,
+      storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File,
+      replicas: opts.replicas ?? 1,
+    });
+    return new NatsKvStore(kv, bucket);
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    this.#check(key);
+    const entry = await this.#call(`reading "${key}"`, () => this.#kv.get(key));
+    if (!entry || entry.operation !== "PUT") return undefined;
+    return { value: entry.value, revision: entry.revision };
+  }
+
+  async create(key: string, value: Uint8Array): Promise<number> {
+    this.#check(key);
+    return await this.#call(`creating "${key}"`, () => this.#kv.create(key, value), (cause) => new KvConflictError(key, undefined, { cause }));
+  }
+
+  async update(key: string, value: Uint8Array, expectedRevision: number): Promise<number> {
+    this.#check(key);
+    return await this.#call(
+      `updating "${key}"`,
+      () => this.#kv.update(key, value, expectedRevision),
+      (cause) => new KvConflictError(key, expectedRevision, { cause }),
+    );
+  }
+
+  async put(key: string, value: Uint8Array): Promise<number> {
+    this.#check(key);
+    return await this.#call(`writing "${key}"`, () => this.#kv.put(key, value));
+  }
+
+  async delete(key: string, expectedRevision?: number): Promise<void> {
+    this.#check(key);
+    await this.#call(
+      `deleting "${key}"`,
+      () => this.#kv.delete(key, expectedRevision === undefined ? undefined : { previousSeq: expectedRevision }),
+      (cause) => new KvConflictError(key, expectedRevision, { cause }),
+    );
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    this.#checkOpen();
+    assertPrefix(prefix);
+    return await this.#call(`listing keys below "${prefix}"`, async () => {
+      const keys: string[] = [];
+      for await (const key of await this.#kv.keys(filterFor(prefix))) keys.push(key);
+      return keys.sort();
+    });
+  }
+
+  async *watch(prefix: string, opts: { signal: AbortSignal }): AsyncIterable<KvChange> {
+    this.#checkOpen();
+    assertPrefix(prefix);
+    const signal = AbortSignal.any([opts.signal, this.#closing.signal]);
+    if (signal.aborted) return;
+    // The client runs `initializedFn` in order, after the last entry of the initial snapshot.
+    let initialized = false;
+    const iter = await this.#call(`watching keys below "${prefix}"`, () =>
+      this.#kv.watch({ key: filterFor(prefix), initializedFn: () => (initialized = true) }),
+    );
+    const stop = (): void => iter.stop();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const e of iter) {
+        if (signal.aborted) break;
+        const initial = !initialized;
+        if (e.delta === 0) initialized = true;
+        if (e.operation === "PUT") yield { op: "put", key: e.key, value: e.value, revision: e.revision };
+        else if (!initial) yield { op: "del", key: e.key, revision: e.revision };
+      }
+    } catch (err: unknown) {
+      if (!signal.aborted) throw fromNats(err, `watching keys below "${prefix}" in KV bucket ${this.#bucket}`);
+    } finally {
+      signal.removeEventListener("abort", stop);
+      iter.stop();
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing.abort();
+    return Promise.resolve();
+  }
+
+  #checkOpen(): void {
+    if (this.#closing.signal.aborted) throw kvClosedError(`KV bucket ${this.#bucket}`);
+  }
+
+  #check(key: string): void {
+    this.#checkOpen();
+    assertKey(key);
+  }
+
+  async #call<T>(what: string, op: () => Promise<T>, conflict?: (cause: unknown) => StagefarmError): Promise<T> {
+    try {
+      return await op();
+    } catch (err: unknown) {
+      if (conflict && isWrongLastSequence(err)) throw conflict(err);
+      throw fromNats(err, `${what} in KV bucket ${this.#bucket}`);
+    }
+  }
+}
+
+function filterFor(prefix: string): string {
+  return prefix === "" ? ">" : `${prefix}.>`;
+}

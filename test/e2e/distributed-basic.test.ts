@@ -1,0 +1,148 @@
+/**
+ * The distributed farm as separate processes (nats-server, s3rver, `stagefarm coordinator`,
+ * `stagefarm agent`s) driven by the CLI: stages spread over agents with artifacts crossing
+ * them through S3 and a fully cached rerun; label routing with its waiting reason; a bad
+ * pipeline refused with file:line:col while the coordinator stays healthy.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, test } from "node:test";
+import { sha256 } from "../../shared/digest.js";
+import { until, withFarm, type RunSummary } from "../helpers/farm-processes.js";
+
+const fanout = (token: string, leaves: number) => `pipeline: fan
+stages:
+  root:
+    runner: shell
+    script: mkdir -p out && echo "root-${token}" > out/r
+    outputs: { r: out/r }
+${Array.from(
+  { length: leaves },
+  (_, i) => `  leaf${i}:
+    runner: shell
+    inputs: { r: { from: root.r, unpack: false } }
+    script: mkdir -p out && sleep 1 && echo "leaf${i} on $(cat inputs/r)" > out/o
+    outputs: { o: out/o }
+`,
+).join("")}  join:
+    runner: shell
+    inputs: { ${Array.from({ length: leaves }, (_, i) => `l${i}: { from: leaf${i}.o, unpack: false }`).join(", ")} }
+    script: mkdir -p out && cat ${Array.from({ length: leaves }, (_, i) => `inputs/l${i}`).join(" ")} > out/all && cat out/all
+    outputs: { all: out/all }
+`;
+
+describe("distributed farm (processes)", () => {
+  test("a fan-out spreads over three agents, artifacts cross agents, and a rerun is fully cached", async () => {
+    await withFarm({ agents: [{ id: "a1" }, { id: "a2" }, { id: "a3" }] }, async (farm) => {
+      const token = randomBytes(4).toString("hex");
+      const file = await farm.writePipeline("fan.yaml", fanout(token, 6));
+      const first = await farm.cliJson<RunSummary>(["submit", file, "--watch", "--json"]);
+      assert.equal(first.status, "succeeded");
+      assert.deepEqual(first.stages, { executed: 8, cached: 0, failed: 0, skipped: 0, cancelled: 0 });
+
+      const leafAgents = Array.from({ length: 6 }, (_, i) => first.results[`leaf${i}`]?.agent);
+      assert.ok(
+        leafAgents.every((a) => a !== undefined && ["a1", "a2", "a3"].includes(a)),
+        `leaves name their agents: ${leafAgents.join(",")}`,
+      );
+      const distinct = new Set([...leafAgents, first.results["root"]?.agent, first.results["join"]?.agent]);
+      assert.ok(distinct.size >= 2, `stages ran on several agents: ${[...distinct].join(",")}`);
+      const rootAgent = first.results["root"]?.agent;
+      assert.ok(
+        leafAgents.some((a) => a !== rootAgent),
+        `some leaf ran on another agent than root (${rootAgent ?? "?"}) and read its output from S3`,
+      );
+
+      // The join's output: every leaf saw the root's output, in input order.
+      const expected = Array.from({ length: 6 }, (_, i) => `leaf${i} on root-${token}\n`).join("");
+      const all = first.results["join"]?.outputs["all"];
+      assert.equal(all?.digest, sha256(expected), "the join output's digest is that of the expected content");
+      assert.equal(all?.size, Buffer.byteLength(expected));
+      const log = await farm.cli(["logs", first.run, "join"]);
+      assert.equal(log.code, 0, log.stderr);
+      assert.ok(log.stdout.includes(expected), `join log:\n${log.stdout}`);
+
+      const again = await farm.cliJson<RunSummary>(["submit", file, "--watch", "--json"]);
+      assert.equal(again.status, "succeeded");
+      assert.notEqual(again.run, first.run);
+      assert.deepEqual(again.stages, { executed: 0, cached: 8, failed: 0, skipped: 0, cancelled: 0 });
+      assert.equal(again.results["join"]?.outputs["all"]?.digest, all?.digest);
+    });
+  });
+
+  test("a stage requiring a label waits with its reason until an agent with that label connects", async () => {
+    await withFarm({ agents: [{ id: "plain" }] }, async (farm) => {
+      const file = await farm.writePipeline(
+        "cat.yaml",
+        `pipeline: labels
+stages:
+  prep:
+    runner: shell
+    script: mkdir -p out && echo prep > out/p
+    outputs: { p: out/p }
+  cat:
+    runner: shell
+    requires: [catalyst]
+    inputs: { p: { from: prep.p, unpack: false } }
+    script: mkdir -p out && cat inputs/p > out/x && echo catalyst >> out/x
+    outputs: { x: out/x }
+`,
+      );
+      const submitted = await farm.cliJson<{ run: string }>(["submit", file, "--json"]);
+      const waiting = await until(
+        async () => {
+          const s = await farm.cliJson<RunSummary>(["run", "show", submitted.run, "--json"]);
+          const c = s.results["cat"];
+          return c?.reason === "no agent with labels catalyst" ? s : undefined;
+        },
+        20_000,
+        "stage cat to wait for a catalyst agent",
+      );
+      assert.equal(waiting.status, "running");
+      assert.equal(waiting.results["prep"]?.state, "done");
+      assert.equal(waiting.results["prep"]?.agent, "plain");
+      assert.equal(waiting.results["cat"]?.state, "ready");
+
+      await farm.startAgent("cat1", ["x86_64", "catalyst"]);
+      const done = await until(
+        async () => {
+          const s = await farm.cliJson<RunSummary>(["run", "show", submitted.run, "--json"]);
+          return s.status === "running" ? undefined : s;
+        },
+        30_000,
+        "the run to finish",
+      );
+      assert.equal(done.status, "succeeded");
+      assert.equal(done.results["cat"]?.state, "done");
+      assert.equal(done.results["cat"]?.agent, "cat1");
+      assert.equal(done.results["cat"]?.outputs["x"]?.digest, sha256("prep\ncatalyst\n"));
+    });
+  });
+
+  test("an invalid pipeline is refused with file:line:col and exit status 2; the coordinator stays healthy", async () => {
+    await withFarm({ agents: [{ id: "a1" }] }, async (farm) => {
+      const file = await farm.writePipeline(
+        "bad.yaml",
+        "pipeline: bad\nstages:\n  a:\n    runner: shell\n    script: 'true'\n    inputs: { x: nowhere.out }\n",
+      );
+      const r = await farm.cli(["submit", file, "--watch", "--json"]);
+      assert.equal(r.code, 2, `exit status 2, got ${r.code}:\n${r.stderr}`);
+      assert.match(r.stderr, /bad\.yaml:6:\d+: error: .*unknown stage "nowhere"/);
+
+      const health = await fetch(`${farm.httpUrl}/healthz`);
+      assert.equal(health.status, 200);
+      assert.equal(farm.coordinator?.alive, true);
+      const runs = await farm.cliJson<RunSummary[]>(["runs", "--json"]);
+      assert.deepEqual(runs, [], "nothing was stored for the refused pipeline");
+
+      // And it still runs a good pipeline.
+      const good = await farm.writePipeline(
+        "good.yaml",
+        "pipeline: good\nstages:\n  a:\n    runner: shell\n    script: mkdir -p out && echo ok > out/x\n    outputs: { x: out/x }\n",
+      );
+      const s = await farm.cliJson<RunSummary>(["submit", good, "--watch", "--json"]);
+      assert.equal(s.status, "succeeded");
+      assert.equal(s.results["a"]?.agent, "a1");
+    });
+  });
+});
