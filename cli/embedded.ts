@@ -1,92 +1,187 @@
 /**
- * The embedded farm: coordinator engine and a local agent executor in one process, with the
- * filesystem artifact store. No servers. This file is the composition root that may import
- * both coordinator/ and agent/ (which never import each other).
+ * The embedded farm: the distributed coordinator and one local agent in one process, over the
+ * in-process ports (MemoryKvStore, MemoryJobQueue, MemoryEventLog, MemoryBus) and the
+ * filesystem artifact store. No servers — and the same code path as a farm: the run engine,
+ * dispatch with claims and leases, the agent service and the executor are the classes the
+ * distributed processes run. This file is the composition root that may import both
+ * coordinator/ and agent/ (which never import each other).
  */
-import { availableParallelism } from "node:os";
-import { StageExecutor } from "../agent/index.js";
+import { availableParallelism, hostname } from "node:os";
+import { AgentService, StageExecutor } from "../agent/index.js";
 import {
-  executeRun,
+  Coordinator,
+  countStages,
   newRunId,
   type CoordinatorMetrics,
+  type RunEvent,
   type RunEventListener,
+  type RunOutcome,
   type RunResult,
+  type StageStatus,
 } from "../coordinator/index.js";
+import { MemoryBus } from "../shared/bus/index.js";
+import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
 import { resolvePipeline } from "../shared/pipeline/index.js";
 import type { PipelineSpec } from "../shared/pipeline/types.js";
+import { MemoryEventLog, MemoryJobQueue, MemoryKvStore } from "../shared/ports/index.js";
+import { subjects } from "../shared/protocol/subjects.js";
 import { FsArtifactStore } from "../shared/store/index.js";
 import type { LocalConfig } from "./config.js";
 
 export interface EmbeddedRunOptions {
   params: Record<string, string>;
-  slots: number;
   signal: AbortSignal;
   onEvent?: RunEventListener;
   runId?: string;
 }
 
-const DEFAULT_ESTIMATE_MS = 60_000;
+export interface EmbeddedFarmOptions {
+  /** Stages the local agent runs at once. */
+  slots: number;
+  /** Labels of the local agent; by default every label the pipelines run here require. */
+  labels?: string[];
+  metrics?: CoordinatorMetrics;
+}
+
+/** In one process an agent never stalls: leases only matter if a stage wedges the event loop. */
+const LOCAL_LEASE_MS = 10 * 60_000;
+const LOCAL_HEARTBEAT_MS = 5_000;
 
 export class EmbeddedFarm implements AsyncDisposable {
-  private closed = false;
+  private readonly kv = new MemoryKvStore();
+  private readonly queue = new MemoryJobQueue({ ackWaitMs: LOCAL_LEASE_MS });
+  private readonly events = new MemoryEventLog({ ackWaitMs: LOCAL_LEASE_MS });
+  private readonly bus = new MemoryBus();
+  private readonly subjects = subjects("local");
+  private readonly coordinator: Coordinator;
+  private readonly agents = new Map<string, AgentService>();
+  private closed: Promise<void> | undefined;
 
   private constructor(
     readonly store: FsArtifactStore,
-    private readonly executor: StageExecutor,
+    private readonly cfg: LocalConfig,
     private readonly logger: Logger,
-    /** Present for `stagefarm up`, which serves /metrics; a one-off `run` does without. */
-    private readonly metrics: CoordinatorMetrics | undefined,
-  ) {}
-
-  static async open(
-    cfg: LocalConfig,
-    logger: Logger,
-    opts: { metrics?: CoordinatorMetrics } = {},
-  ): Promise<EmbeddedFarm> {
-    const store = await FsArtifactStore.open(cfg.storeDir);
-    const executor = new StageExecutor({
+    private readonly opts: EmbeddedFarmOptions,
+  ) {
+    this.coordinator = new Coordinator({
+      kv: this.kv,
+      queue: this.queue,
+      events: this.events,
+      bus: this.bus,
       store,
-      workRoot: cfg.workDir,
-      logger: logger.child({ component: "agent" }),
+      subjects: this.subjects,
+      logger,
+      ...(opts.metrics === undefined ? {} : { metrics: opts.metrics }),
+      leaseMs: LOCAL_LEASE_MS,
+      leaseCheckMs: 1000,
+      agentOfflineMs: LOCAL_LEASE_MS,
+      maxDispatchPerRun: 1000,
+      stageJobs: Math.max(1, Math.floor(availableParallelism() / opts.slots)),
     });
-    return new EmbeddedFarm(store, executor, logger, opts.metrics);
   }
 
+  static async open(cfg: LocalConfig, logger: Logger, opts: EmbeddedFarmOptions): Promise<EmbeddedFarm> {
+    const store = await FsArtifactStore.open(cfg.storeDir);
+    const farm = new EmbeddedFarm(store, cfg, logger, opts);
+    await farm.coordinator.start();
+    return farm;
+  }
+
+  /** The local agent for a set of labels (one per distinct set the pipelines need). */
+  private agentFor(labels: string[]): void {
+    const key = [...new Set(labels)].sort().join(",");
+    if (this.agents.has(key)) return;
+    const id = `local-${this.agents.size + 1}`;
+    const agent = new AgentService({
+      agentId: id,
+      hostname: hostname(),
+      labels: key === "" ? [] : key.split(","),
+      slots: this.opts.slots,
+      queue: this.queue,
+      events: this.events,
+      bus: this.bus,
+      subjects: this.subjects,
+      executor: new StageExecutor({
+        store: this.store,
+        workRoot: this.cfg.workDir,
+        logger: this.logger.child({ component: "executor" }),
+      }),
+      logger: this.logger,
+      heartbeatMs: LOCAL_HEARTBEAT_MS,
+      claimTimeoutMs: 30_000,
+      version: "embedded",
+      diskFreeBytes: () => Promise.resolve(0),
+    });
+    agent.start();
+    this.agents.set(key, agent);
+  }
+
+  /** Runs a pipeline to its end; resolves with the outcome (cancelled when `signal` aborts). */
   async run(spec: PipelineSpec, opts: EmbeddedRunOptions): Promise<RunResult> {
     const stages = resolvePipeline(spec, opts.params);
-    const estimates = new Map(stages.map((s) => [s.name, s.estimateMs ?? DEFAULT_ESTIMATE_MS]));
-    this.metrics?.runsActive.inc();
+    this.agentFor(this.opts.labels ?? [...new Set(stages.flatMap((s) => s.requires))]);
+    const runId = opts.runId ?? newRunId();
+    const states = new Map<string, StageStatus>();
+    let finished: ((e: Extract<RunEvent, { t: "run-finished" }>) => void) | undefined;
+    const done = new Promise<Extract<RunEvent, { t: "run-finished" }>>((r) => (finished = r));
+    const emit = (e: RunEvent): void => {
+      if (e.runId !== runId) return;
+      if (e.t === "stage") states.set(e.stage, e.status);
+      // The engine may dispatch everything ready; the local agent's slots are what runs at once.
+      opts.onEvent?.(e.t === "run-started" ? { ...e, jobs: this.opts.slots } : e);
+      if (e.t === "run-finished") finished?.(e);
+    };
+    const off = this.coordinator.onEvent(emit);
+    const dec = new TextDecoder();
+    const logs = this.bus.subscribe(this.subjects.logs(runId, "*"), (data, subject) =>
+      emit({
+        t: "log",
+        runId,
+        stage: subject.slice(subject.lastIndexOf(".") + 1),
+        attempt: 0,
+        chunk: dec.decode(data),
+      }),
+    );
+    const cancel = (): void => {
+      this.coordinator
+        .cancel(runId)
+        .catch((err: unknown) =>
+          this.logger.error(
+            { run: runId, err: StagefarmError.from(err).message },
+            "cancelling the run failed",
+          ),
+        );
+    };
     try {
-      const result = await executeRun(
-        {
-          store: this.store,
-          worker: this.executor,
-          logger: this.logger.child({ component: "engine" }),
-          ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
-        },
-        {
-          runId: opts.runId ?? newRunId(),
-          pipeline: spec.name,
-          stages,
-          slots: opts.slots,
-          stageJobs: Math.max(1, Math.floor(availableParallelism() / opts.slots)),
-          signal: opts.signal,
-          estimateMs: (name) => estimates.get(name) ?? DEFAULT_ESTIMATE_MS,
-          ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
-        },
-      );
-      this.metrics?.runsTotal.inc({ pipeline: spec.name, outcome: result.outcome });
-      return result;
+      opts.signal.throwIfAborted();
+      await this.coordinator.submit({ yaml: spec.source, path: spec.file, params: opts.params, runId });
+      opts.signal.addEventListener("abort", cancel, { once: true });
+      const end = await done;
+      await this.coordinator.settled(runId);
+      return {
+        runId,
+        pipeline: spec.name,
+        outcome: end.outcome as RunOutcome,
+        counts: countStages(states.values()),
+        states,
+        durationMs: end.durationMs,
+      };
     } finally {
-      this.metrics?.runsActive.dec();
+      opts.signal.removeEventListener("abort", cancel);
+      off();
+      logs.unsubscribe();
     }
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.store.close();
+    this.closed ??= (async () => {
+      await Promise.allSettled([...this.agents.values()].map((a) => a.close()));
+      await this.coordinator.close();
+      await Promise.allSettled([this.queue.close(), this.events.close(), this.kv.close(), this.bus.close()]);
+      await this.store.close();
+    })();
+    return this.closed;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

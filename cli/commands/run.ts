@@ -53,10 +53,9 @@ export function registerRun(program: Command, ctx: CliContext): void {
           (sig) => process.exit(exitStatusForSignal(sig)),
         );
         try {
-          await using farm = await EmbeddedFarm.open(cfg, ctx.logger(cfg.logLevel));
+          await using farm = await EmbeddedFarm.open(cfg, ctx.logger(cfg.logLevel), { slots: opts.jobs });
           const result = await farm.run(spec, {
             params,
-            slots: opts.jobs,
             signal: abort.signal,
             onEvent: progress.onEvent,
           });

@@ -28,13 +28,13 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .command("up")
     .description("run the embedded farm as a service with /healthz, /metrics and a JSON API")
     .option("--http <host:port>", "HTTP listen address (loopback by default)", "127.0.0.1:9464")
-    .option("-j, --jobs <n>", "stages to run at once per run", positiveInt("--jobs"), 2)
+    .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .action(async (opts: { http: string; jobs: number }) => {
       const { host, port } = parseHostPort(opts.http);
       const cfg = ctx.config();
       const logger = ctx.logger(cfg.logLevel === "warn" ? "info" : cfg.logLevel);
       const metrics = await createMetrics();
-      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics });
+      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, slots: opts.jobs });
       const runs = new RunRegistry();
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
@@ -51,7 +51,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           const id = newRunId();
           runs.add(id, spec.name, params);
           const p = farm
-            .run(spec, { params, slots: opts.jobs, signal: abort.signal, onEvent: runs.onEvent, runId: id })
+            .run(spec, { params, signal: abort.signal, onEvent: runs.onEvent, runId: id })
             .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
             .catch((err: unknown) => {
               const rec = runs.get(id);

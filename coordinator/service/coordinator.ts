@@ -26,7 +26,7 @@ import { executeRun } from "../engine/run-engine.js";
 import type { RunEvent } from "../engine/events.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { newRunId } from "../run-id.js";
-import { runDocSchema, runKey, stageDocOf, type RunDoc } from "./run-doc.js";
+import { runDocSchema, runKey, stageDocOf, type RunDoc, type StageDoc } from "./run-doc.js";
 
 export interface CoordinatorOptions {
   kv: KvStore;
@@ -112,13 +112,18 @@ export class Coordinator implements AsyncDisposable {
     return () => this.listeners.delete(listener);
   }
 
-  async submit(req: { yaml: string; path: string; params: Record<string, string> }): Promise<RunDoc> {
+  async submit(req: {
+    yaml: string;
+    path: string;
+    params: Record<string, string>;
+    runId?: string;
+  }): Promise<RunDoc> {
     if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
     const spec = parsePipeline(req.yaml, req.path);
     resolvePipeline(spec, req.params); // validates params before anything is stored
     const doc: RunDoc = {
       v: 1,
-      id: newRunId(),
+      id: req.runId ?? newRunId(),
       pipeline: spec.name,
       path: req.path,
       yaml: req.yaml,
@@ -212,6 +217,11 @@ export class Coordinator implements AsyncDisposable {
     const abort = new AbortController();
     const stages = resolvePipeline(spec, doc.params);
     const estimates = new Map(stages.map((s) => [s.name, s.estimateMs ?? 60_000]));
+    // Stages this run executed before a restart (or before a retry) are found in the cache
+    // when it runs again: they stay `done` (with their agent), not `cached`.
+    const executed = new Map(
+      Object.entries(doc.stages).filter((e): e is [string, StageDoc] => e[1].state === "done"),
+    );
     this.o.metrics?.runsActive.inc();
     const done = executeRun(
       {
@@ -229,7 +239,7 @@ export class Coordinator implements AsyncDisposable {
         stageJobs: this.o.stageJobs,
         signal: abort.signal,
         estimateMs: (n) => estimates.get(n) ?? 60_000,
-        onEvent: (e) => this.onRunEvent(doc, e),
+        onEvent: (e) => this.onRunEvent(doc, e, executed),
       },
     )
       .then((r) => {
@@ -249,10 +259,15 @@ export class Coordinator implements AsyncDisposable {
     this.active.set(doc.id, { doc, abort, done });
   }
 
-  private onRunEvent(doc: RunDoc, e: RunEvent): void {
+  private onRunEvent(doc: RunDoc, e: RunEvent, executed: ReadonlyMap<string, StageDoc>): void {
     if (this.closing !== undefined) return; // abandoned, not cancelled: KV keeps the run running
-    if (e.t === "stage") doc.stages[e.stage] = stageDocOf(e.status);
-    else if (e.t === "run-finished") {
+    if (e.t === "stage") {
+      const before = executed.get(e.stage);
+      doc.stages[e.stage] =
+        e.status.t === "cached" && before !== undefined && before.key === e.status.key
+          ? before
+          : stageDocOf(e.status);
+    } else if (e.t === "run-finished") {
       doc.status = e.outcome;
       doc.finishedAt = Date.now();
     }
