@@ -162,7 +162,7 @@ export class EmbeddedFarm implements AsyncDisposable {
       return {
         runId,
         pipeline: spec.name,
-        outcome: end.outcome as RunOutcome,
+        outcome: end.outcome,
         counts: countStages(states.values()),
         states,
         durationMs: end.durationMs,
