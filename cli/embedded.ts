@@ -15,7 +15,6 @@ import {
   type CoordinatorMetrics,
   type RunEvent,
   type RunEventListener,
-  type RunOutcome,
   type RunResult,
   type StageStatus,
 } from "../coordinator/index.js";
