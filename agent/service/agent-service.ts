@@ -125,8 +125,12 @@ export class AgentService implements AsyncDisposable {
   private async waitForSlot(signal: AbortSignal): Promise<void> {
     while (this.inFlight >= this.o.slots && !signal.aborted)
       await new Promise<void>((resolve) => {
-        this.freeSlot = resolve;
-        signal.addEventListener("abort", () => resolve(), { once: true });
+        const done = (): void => {
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        this.freeSlot = done;
+        signal.addEventListener("abort", done, { once: true });
       });
   }
 

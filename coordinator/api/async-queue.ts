@@ -20,8 +20,12 @@ export class AsyncQueue<T> {
       if (this.items.length > 0) return this.items.shift();
       if (this.ended || signal.aborted) return undefined;
       await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-        signal.addEventListener("abort", () => resolve(), { once: true });
+        const done = (): void => {
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        this.waiter = done;
+        signal.addEventListener("abort", done, { once: true });
       });
       this.waiter = undefined;
     }

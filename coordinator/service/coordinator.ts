@@ -6,6 +6,7 @@
  * resumed (their stages attach to the dispatch records in KV), then agent events are consumed.
  * Shutdown abandons runs without cancelling them: they stay `running` in KV for the next start.
  */
+import { setMaxListeners } from "node:events";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
@@ -65,6 +66,7 @@ export class Coordinator implements AsyncDisposable {
   private closing: Promise<void> | undefined;
   /** Per run, the chain of KV writes of its doc (serialised, latest state wins). */
   private readonly writes = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
 
   constructor(private readonly o: CoordinatorOptions) {
     this.log = o.logger.child({ component: "coordinator" });
@@ -215,6 +217,8 @@ export class Coordinator implements AsyncDisposable {
 
   private launch(doc: RunDoc, spec: PipelineSpec): void {
     const abort = new AbortController();
+    // Every stage in flight listens on the run's signal: thousands in a large run are expected.
+    setMaxListeners(0, abort.signal);
     const stages = resolvePipeline(spec, doc.params);
     const estimates = new Map(stages.map((s) => [s.name, s.estimateMs ?? 60_000]));
     // Stages this run executed before a restart (or before a retry) are found in the cache
@@ -254,7 +258,6 @@ export class Coordinator implements AsyncDisposable {
       .finally(() => {
         this.o.metrics?.runsActive.dec();
         this.active.delete(doc.id);
-        this.writes.delete(doc.id);
       });
     this.active.set(doc.id, { doc, abort, done });
   }
@@ -273,16 +276,33 @@ export class Coordinator implements AsyncDisposable {
     }
     for (const l of this.listeners) l(e);
     if (e.t === "log") return;
-    const snapshot = encodeMessage(doc);
-    const prev = this.writes.get(doc.id) ?? Promise.resolve();
-    const next = prev
-      .then(() => this.o.kv.put(runKey(doc.id), snapshot))
-      .then(
-        () => undefined,
-        (err: unknown) =>
-          this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "saving run state failed"),
-      );
-    this.writes.set(doc.id, next);
+    this.save(doc);
+  }
+
+  /**
+   * Writes the run's document to KV, coalescing: while one write is in flight, later changes
+   * mark the run dirty and are written once, as the latest state (a run of thousands of stages
+   * would otherwise write its whole document for every stage event).
+   */
+  private save(doc: RunDoc): void {
+    if (this.writes.has(doc.id)) {
+      this.dirty.add(doc.id);
+      return;
+    }
+    const write = async (): Promise<void> => {
+      do {
+        this.dirty.delete(doc.id);
+        try {
+          await this.o.kv.put(runKey(doc.id), encodeMessage(doc));
+        } catch (err: unknown) {
+          this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "saving run state failed");
+        }
+      } while (this.dirty.has(doc.id));
+    };
+    const p = write().finally(() => {
+      if (this.writes.get(doc.id) === p) this.writes.delete(doc.id);
+    });
+    this.writes.set(doc.id, p);
   }
 
   private async consumeEvents(): Promise<void> {

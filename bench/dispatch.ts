@@ -1,0 +1,184 @@
+/**
+ * Dispatch through one coordinator over a real nats-server (JetStream queue, KV, events):
+ *   - latency from a stage being dispatched (engine "running") to its executor starting, p50/p99
+ *     (targets ≤ 10 ms / ≤ 50 ms), with a bare NATS request/reply round trip as the baseline;
+ *   - throughput of trivial stages with 1, 4 and 16 agents (target ≥ 2,000 stages/s), with a
+ *     bare JetStream publish + pull-consume + ack of as many messages as the baseline.
+ * Agents run in this process with an executor that stores a tiny output and returns: what is
+ * measured is the farm's dispatch path (queue, claim, lease, events, KV, manifests), not builds.
+ *
+ *   node dist/bench/dispatch.js [--stages N]
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { AgentService } from "../agent/index.js";
+import { Coordinator } from "../coordinator/index.js";
+import { NatsBus } from "../shared/bus/index.js";
+import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../shared/job.js";
+import { createLogger, silentLogger } from "../shared/log.js";
+import { connectNats, NatsEventLog, NatsJobQueue, NatsKvStore } from "../shared/nats/index.js";
+import { subjects } from "../shared/protocol/subjects.js";
+import { FsArtifactStore } from "../shared/store/index.js";
+import { startNatsServer } from "../test/helpers/nats-server.js";
+
+const arg = process.argv.indexOf("--stages");
+const STAGES = arg > 0 ? Number(process.argv[arg + 1]) : 2000;
+const log = process.env["BENCH_DEBUG"] === "1" ? createLogger({ level: "debug" }) : silentLogger();
+
+class TrivialExecutor implements StageWorker {
+  constructor(
+    private readonly store: FsArtifactStore,
+    private readonly started: Map<string, number>,
+  ) {}
+  async execute(job: StageJob, _opts: ExecuteOptions): Promise<StageResult> {
+    this.started.set(job.stage.name, performance.now());
+    const blob = await this.store.putBlob(Readable.from([Buffer.from(job.stage.name)]));
+    return {
+      outputs: { o: { digest: blob.digest, size: blob.size, kind: "file" } },
+      logPath: `logs/${job.runId}/${job.stage.name}/1.log`,
+      durationMs: 0,
+    };
+  }
+}
+
+/** n independent stages, or (chain) each stage waiting for the previous one. */
+function pipeline(n: number, tag: string, chain: boolean): string {
+  const lines = ["pipeline: bench", "stages:"];
+  for (let i = 0; i < n; i++) {
+    const input = chain && i > 0 ? `, inputs: { p: { from: s${i - 1}.o, unpack: false } }` : "";
+    lines.push(`  s${i}: { runner: shell, script: "echo ${tag} ${i}", outputs: { o: o }${input} }`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+}
+
+async function farmRun(url: string, dir: string, agents: number, n: number, prefix: string, chain = false) {
+  const nc = await connectNats(url, { name: "bench", logger: log });
+  const store = await FsArtifactStore.open(join(dir, prefix));
+  const kv = await NatsKvStore.open(nc, `${prefix}_state`);
+  const queue = await NatsJobQueue.open(nc, { prefix, ackWaitMs: 30_000 });
+  const events = await NatsEventLog.open(nc, { prefix });
+  const bus = new NatsBus(nc, log);
+  const subj = subjects(prefix);
+  const coordinator = new Coordinator({
+    kv,
+    queue,
+    events,
+    bus,
+    store,
+    subjects: subj,
+    logger: log,
+    leaseMs: 60_000,
+    leaseCheckMs: 1000,
+    agentOfflineMs: 60_000,
+    maxDispatchPerRun: 100_000,
+    stageJobs: 1,
+  });
+  await coordinator.start();
+  const started = new Map<string, number>();
+  const dispatched = new Map<string, number>();
+  const services: AgentService[] = [];
+  for (let i = 0; i < agents; i++) {
+    const a = new AgentService({
+      agentId: `a${i}`,
+      hostname: "bench",
+      labels: [],
+      slots: 8,
+      queue,
+      events,
+      bus,
+      subjects: subj,
+      executor: new TrivialExecutor(store, started),
+      logger: log,
+      heartbeatMs: 1000,
+      claimTimeoutMs: 5000,
+      version: "bench",
+      diskFreeBytes: () => Promise.resolve(0),
+    });
+    a.start();
+    services.push(a);
+  }
+  const off = coordinator.onEvent((e) => {
+    if (e.t === "stage" && e.status.t === "running") dispatched.set(e.stage, performance.now());
+  });
+  const t0 = performance.now();
+  const doc = await coordinator.submit({ yaml: pipeline(n, prefix, chain), path: "bench.yaml", params: {} });
+  await coordinator.settled(doc.id);
+  const seconds = (performance.now() - t0) / 1000;
+  off();
+  const lat = [...started].map(([s, t]) => t - (dispatched.get(s) ?? t));
+  const status = (await coordinator.getRun(doc.id)).status;
+  await Promise.all(services.map((s) => s.close()));
+  await coordinator.close();
+  await Promise.all([queue.close(), events.close(), kv.close(), bus.close(), store.close()]);
+  await nc.close();
+  return { seconds, lat, status };
+}
+
+async function baselineRoundTrip(url: string, n: number): Promise<number[]> {
+  const nc = await connectNats(url, { name: "bench-base", logger: log });
+  nc.subscribe("base.echo", { callback: (_e, m) => m.respond(m.data) });
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await nc.request("base.echo", new Uint8Array(64), { timeout: 5000 });
+    out.push(performance.now() - t);
+  }
+  await nc.close();
+  return out;
+}
+
+async function baselineQueue(url: string, n: number): Promise<number> {
+  const nc = await connectNats(url, { name: "bench-q", logger: log });
+  const queue = await NatsJobQueue.open(nc, { prefix: "basebench", ackWaitMs: 30_000 });
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const consumed = (async () => {
+    let k = 0;
+    for await (const m of queue.consume(["any"], { signal: ac.signal, maxInFlight: 64 })) {
+      m.ack();
+      if (++k === n) break;
+    }
+  })();
+  for (let i = 0; i < n; i++) await queue.publish("any", new Uint8Array(256));
+  await consumed;
+  const s = (performance.now() - t0) / 1000;
+  ac.abort();
+  await queue.close();
+  await nc.close();
+  return n / s;
+}
+
+const nats = await startNatsServer();
+const dir = await mkdtemp(join(tmpdir(), "sf-bench-dispatch-"));
+try {
+  const rt = await baselineRoundTrip(nats.url, 500);
+  const qps = await baselineQueue(nats.url, STAGES);
+  console.log(
+    `baseline: NATS request/reply p50 ${pct(rt, 50).toFixed(2)} ms, p99 ${pct(rt, 99).toFixed(2)} ms`,
+  );
+  console.log(`baseline: bare JetStream publish+consume+ack ${qps.toFixed(0)} msgs/s`);
+  // Latency on an idle farm: a chain, so each stage is dispatched to a waiting agent.
+  const chain = await farmRun(nats.url, dir, 1, 100, "lat", true);
+  console.log(
+    `latency (stage dispatched → executor started, 100 chained stages, idle agent): p50 ${pct(chain.lat, 50).toFixed(1)} ms ` +
+      `(${(pct(chain.lat, 50) / pct(rt, 50)).toFixed(1)}× a NATS round trip), p99 ${pct(chain.lat, 99).toFixed(1)} ms — targets 10 / 50 ms — run ${chain.status}`,
+  );
+  for (const agents of [1, 4, 16]) {
+    const r = await farmRun(nats.url, dir, agents, STAGES, `b${agents}`);
+    const rate = STAGES / r.seconds;
+    console.log(
+      `throughput, ${String(agents).padStart(2)} agents × 8 slots: ${STAGES} independent stages in ${r.seconds.toFixed(2)} s = ${rate.toFixed(0)} stages/s ` +
+        `(${(rate / qps).toFixed(3)} of bare JetStream; target ≥ 2000/s) — run ${r.status}`,
+    );
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+  await nats[Symbol.asyncDispose]();
+}
