@@ -45,7 +45,9 @@ export class FarmConnection implements AsyncDisposable {
     try {
       const kv = await NatsKvStore.open(nc, `${cfg.prefix}_state`);
       const queue = await NatsJobQueue.open(nc, { prefix: cfg.prefix, ackWaitMs: cfg.jobAckWaitMs });
-      const events = await NatsEventLog.open(nc, { prefix: cfg.prefix });
+      // An event taken but not acked (its reader died) comes back after this: a restarted
+      // coordinator sees in-flight results within seconds (applying one twice is harmless).
+      const events = await NatsEventLog.open(nc, { prefix: cfg.prefix, ackWaitMs: 5_000 });
       const store = await openS3Store(s3, { logger });
       return new FarmConnection(nc, kv, queue, events, new NatsBus(nc, logger), store, subjects(cfg.prefix));
     } catch (err: unknown) {

@@ -37,6 +37,8 @@ function statusFor(code: ErrorCode): number {
       return 400;
     case "not_found":
       return 404;
+    case "conflict":
+      return 409;
     case "unavailable":
       return 503;
     default:

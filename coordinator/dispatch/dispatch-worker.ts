@@ -231,6 +231,11 @@ export class DispatchWorker implements StageWorker {
     for (;;) {
       const cur = await this.read(key);
       const rec = cur?.rec;
+      // The same result delivered again (the coordinator restarted before acking it): already applied.
+      if (rec?.t === "finished" && rec.dispatch === ev.dispatch && rec.owner === ev.agentId) {
+        this.settle(key, rec.attempt, rec.result);
+        return true;
+      }
       if (
         cur === undefined ||
         rec === undefined ||

@@ -4,7 +4,7 @@
  * connection reconnects forever (every ~250 ms) and logs disconnects and reconnects.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type NatsConnection } from "nats";
+import { connect, Events, type NatsConnection } from "nats";
 import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { fromNats } from "./errors.js";
@@ -107,7 +107,10 @@ export async function connectNats(url: string, opts: NatsConnectOptions): Promis
         throw new StagefarmError("unavailable", `${what}: no server answered within ${timeoutMs} ms`, {
           cause: error,
         });
-      log[attempt === 1 ? "warn" : "debug"]({ attempt, err: error.message }, "NATS not reachable yet, retrying");
+      log[attempt === 1 ? "warn" : "debug"](
+        { attempt, err: error.message },
+        "NATS not reachable yet, retrying",
+      );
       await sleep(backoffMs, undefined, { signal }).catch(() => undefined);
       backoffMs = Math.min(backoffMs * 2, 2_000);
       continue;
@@ -128,16 +131,16 @@ function logStatus(nc: NatsConnection, log: Logger): void {
     for await (const status of nc.status()) {
       const data = typeof status.data === "object" ? JSON.stringify(status.data) : String(status.data);
       switch (status.type) {
-        case "disconnect":
+        case Events.Disconnect:
           log.warn({ server: data }, "disconnected from NATS");
           break;
-        case "reconnect":
+        case Events.Reconnect:
           log.info({ server: data }, "reconnected to NATS");
           break;
-        case "error":
+        case Events.Error:
           log.error({ err: data }, "NATS connection error");
           break;
-        case "ldm":
+        case Events.LDM:
           log.warn({ server: data }, "NATS server entering lame duck mode");
           break;
         default:
@@ -145,7 +148,9 @@ function logStatus(nc: NatsConnection, log: Logger): void {
       }
     }
   };
-  watch().catch((err: unknown) => log.error({ err: StagefarmError.from(err).message }, "NATS status watch failed"));
+  watch().catch((err: unknown) =>
+    log.error({ err: StagefarmError.from(err).message }, "NATS status watch failed"),
+  );
   nc.closed()
     .then((err) => {
       if (err) log.warn({ err: err.message }, "NATS connection closed after an error");

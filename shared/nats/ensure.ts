@@ -47,7 +47,8 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
         );
     const sameSubjects =
       have.subjects.length === spec.subjects.length && spec.subjects.every((s) => have.subjects.includes(s));
-    const changed = !sameSubjects || EDITABLE_STREAM.some((k) => spec[k] !== undefined && spec[k] !== have[k]);
+    const changed =
+      !sameSubjects || EDITABLE_STREAM.some((k) => spec[k] !== undefined && spec[k] !== have[k]);
     if (!changed) return info;
     const update = { ...have, subjects: spec.subjects };
     for (const k of EDITABLE_STREAM) if (spec[k] !== undefined) Object.assign(update, { [k]: spec[k] });
@@ -58,7 +59,11 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
 }
 
 /** Creates the durable consumer, or brings an existing one's editable settings to `spec`. */
-export async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: ConsumerSpec): Promise<ConsumerInfo> {
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  spec: ConsumerSpec,
+): Promise<ConsumerInfo> {
   const what = `setting up JetStream consumer ${spec.durable_name} on stream ${stream}`;
   try {
     let info: ConsumerInfo;

@@ -44,7 +44,10 @@ export function isNotFound(err: unknown): boolean {
 
 /** Whether `err` is a lost compare-and-set (`wrong last sequence`). */
 export function isWrongLastSequence(err: unknown): boolean {
-  return jsErrCode(err) === JsErr.wrongLastSequence || (err instanceof Error && /wrong last sequence/.test(err.message));
+  return (
+    jsErrCode(err) === JsErr.wrongLastSequence ||
+    (err instanceof Error && /wrong last sequence/.test(err.message))
+  );
 }
 
 /** Normalises an error from a NATS call; `what` names the operation for the user ("publishing a job to pool x"). */

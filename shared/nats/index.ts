@@ -2,14 +2,14 @@
  * NATS JetStream implementations of the ports (`shared/ports/`) and the connection helpers:
  * connect with logged reconnects, idempotent stream/consumer/bucket set-up.
  */
-export { connectNats, parseNatsUrl, redactNatsUrl, type NatsConnectOptions, type NatsUrl } from "./connect.js";
 export {
-  ensureConsumer,
-  ensureKv,
-  ensureStream,
-  type ConsumerSpec,
-  type StreamSpec,
-} from "./ensure.js";
+  connectNats,
+  parseNatsUrl,
+  redactNatsUrl,
+  type NatsConnectOptions,
+  type NatsUrl,
+} from "./connect.js";
+export { ensureConsumer, ensureKv, ensureStream, type ConsumerSpec, type StreamSpec } from "./ensure.js";
 export { fromNats } from "./errors.js";
 export {
   DEFAULT_PREFIX,

@@ -11,7 +11,12 @@ import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { positive } from "../ports/checks.js";
 import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/dedupe-window.js";
-import { DEFAULT_EVENT_MAX_AGE_MS, type AppendOptions, type EventLog, type LoggedEvent } from "../ports/event-log.js";
+import {
+  DEFAULT_EVENT_MAX_AGE_MS,
+  type AppendOptions,
+  type EventLog,
+  type LoggedEvent,
+} from "../ports/event-log.js";
 import { assertDurableName, assertKey } from "../ports/names.js";
 import { ensureConsumer, ensureStream } from "./ensure.js";
 import { fromNats } from "./errors.js";

@@ -3,11 +3,14 @@
  * `<prefix>.jobs.<pool>`) and one durable pull consumer per pool (nats-server 2.9 refuses
  * consumers with several filter subjects, and a work-queue stream needs non-overlapping ones).
  *
- * A consumer serving several pools pulls one message at a time, only while it has a free
- * in-flight slot, asking the pools in turn (a pull waits up to `pullExpiresMs` for a job).
- * A core-NATS subscription on each pool's subject hints which pool just got a job, so that
- * pool is asked next. A pull is never abandoned while the server may still answer it (that
- * would strand a job until its ack wait ran out), so stopping takes up to `pullExpiresMs`.
+ * A consumer serving several pools (an agent serves every subset of its labels: up to 256)
+ * pulls one message at a time, and only while it has a free in-flight slot, so it never holds
+ * a job it cannot start. It asks only pools that hold jobs: a core-NATS subscription on each
+ * pool's subject says which pool just got one, and one stream-info request (subject counts)
+ * lists the pools with stored jobs, e.g. redeliveries (asked again every `idlePollMs` while
+ * idle). Those pools are pulled in turn, each pull waiting up to `pullExpiresMs`. A pull is
+ * never abandoned while the server may still answer it (that would strand a job until its ack
+ * wait ran out), so stopping takes up to `pullExpiresMs`. Consumers are created on first use.
  *
  * No `max_deliver` is set: a job is redelivered until someone acks or terms it. (On 2.9 a
  * work-queue message that reached max_deliver would stay in the stream, counted by `depth`,
@@ -25,6 +28,7 @@ import { assertPool } from "../ports/names.js";
 import { Notifier } from "../ports/notifier.js";
 import { ensureConsumer, ensureStream } from "./ensure.js";
 import { fromNats, isNotFound } from "./errors.js";
+import { Reconnects } from "./reconnects.js";
 import { assertNamePrefix, DEFAULT_PREFIX, jobConsumerName, jobStreamName, jobSubject } from "./names.js";
 
 export interface NatsJobQueueOptions {
@@ -36,33 +40,54 @@ export interface NatsJobQueueOptions {
   dedupeWindowMs?: number;
   /** How long one pull waits for a job before the next pool is asked (default and minimum 1000 ms). */
   pullExpiresMs?: number;
+  /**
+   * How often an idle consumer looks for jobs that came back without a publish (ack wait run
+   * out, `nak` delay over); default 1000 ms. New jobs are seen at once.
+   */
+  idlePollMs?: number;
   storage?: "file" | "memory";
   replicas?: number;
   logger?: Logger;
 }
 
+const POLL_TIMEOUT_MS = 2000;
+const RETRY_MS = 250;
+
 export class NatsJobQueue implements JobQueue {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
+  /** For the idle poll: a short timeout, so a request lost in a reconnect is retried soon. */
+  readonly #pollJsm: JetStreamManager;
   readonly #prefix: string;
   readonly #stream: string;
   readonly #ackWaitMs: number;
   readonly #pullExpiresMs: number;
+  readonly #idlePollMs: number;
   readonly #log: Logger;
   readonly #closing = new AbortController();
   readonly #pulls = new Set<Promise<unknown>>();
   readonly #subs = new Set<Subscription>();
+  readonly #reconnects: Reconnects;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, prefix: string, opts: NatsJobQueueOptions) {
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    pollJsm: JetStreamManager,
+    prefix: string,
+    opts: NatsJobQueueOptions,
+  ) {
     this.#nc = nc;
     this.#js = nc.jetstream();
     this.#jsm = jsm;
+    this.#pollJsm = pollJsm;
     this.#prefix = prefix;
     this.#stream = jobStreamName(prefix);
     this.#ackWaitMs = opts.ackWaitMs ?? 30_000;
     this.#pullExpiresMs = Math.max(1000, opts.pullExpiresMs ?? 1000);
+    this.#idlePollMs = opts.idlePollMs ?? 1000;
     this.#log = (opts.logger ?? silentLogger()).child({ component: "job-queue", stream: this.#stream });
+    this.#reconnects = new Reconnects(nc, this.#log);
   }
 
   /** Opens the queue on `nc`, creating or updating its stream. The connection stays the caller's. */
@@ -71,8 +96,10 @@ export class NatsJobQueue implements JobQueue {
     assertNamePrefix(prefix);
     positive(opts.ackWaitMs ?? 30_000, "ackWaitMs");
     let jsm: JetStreamManager;
+    let pollJsm: JetStreamManager;
     try {
       jsm = await nc.jetstreamManager();
+      pollJsm = await nc.jetstreamManager({ timeout: POLL_TIMEOUT_MS, checkAPI: false });
     } catch (err: unknown) {
       throw fromNats(err, "opening the JetStream job queue");
     }
@@ -84,7 +111,7 @@ export class NatsJobQueue implements JobQueue {
       num_replicas: opts.replicas ?? 1,
       duplicate_window: nanos(positive(opts.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS, "dedupeWindowMs")),
     });
-    return new NatsJobQueue(nc, jsm, prefix, opts);
+    return new NatsJobQueue(nc, jsm, pollJsm, prefix, opts);
   }
 
   async publish(pool: string, payload: Uint8Array, opts: PublishOptions = {}): Promise<void> {
@@ -106,7 +133,6 @@ export class NatsJobQueue implements JobQueue {
     const maxInFlight = positive(opts.maxInFlight ?? 1, "maxInFlight");
     const signal = AbortSignal.any([opts.signal, this.#closing.signal]);
     const consumers = new Map<string, Consumer>();
-    for (const pool of order) consumers.set(pool, await this.#consumer(pool));
     const wake = new Notifier();
     const hinted = new Set<string>();
     const subs = order.map((pool) =>
@@ -118,8 +144,10 @@ export class NatsJobQueue implements JobQueue {
       }),
     );
     for (const sub of subs) this.#subs.add(sub);
+    const unsubscribe = this.#reconnects.subscribe(() => wake.notify());
     let inFlight = 0;
-    let cursor = 0;
+    let candidates: string[] = [];
+    let fruitless = false;
     const release = (): void => {
       inFlight -= 1;
       wake.notify();
@@ -130,14 +158,23 @@ export class NatsJobQueue implements JobQueue {
           await wake.wait(signal);
           continue;
         }
-        let pool = order.find((p) => hinted.has(p));
+        const pool = order.find((p) => hinted.has(p)) ?? candidates.shift();
         if (pool === undefined) {
-          pool = order[cursor % order.length] ?? "";
-          cursor = (cursor + 1) % order.length;
+          if (fruitless) {
+            // The pools listed last time gave nothing (their jobs are in flight or delayed).
+            fruitless = false;
+            await wake.wait(signal, this.#idlePollMs);
+            continue;
+          }
+          candidates = await this.#poolsWithJobs(order, signal, wake);
+          if (candidates.length > 0) fruitless = true;
+          else if (hinted.size === 0) await wake.wait(signal, this.#idlePollMs);
+          continue;
         }
         hinted.delete(pool);
         const pulled = await this.#pullOne(pool, consumers, signal, wake);
         if (!pulled) continue;
+        fruitless = false;
         if (signal.aborted) {
           pulled.nak(); // arrived while stopping: hand it back at once
           break;
@@ -146,6 +183,7 @@ export class NatsJobQueue implements JobQueue {
         yield wrap(pool, pulled, release, this.#log);
       }
     } finally {
+      unsubscribe();
       for (const sub of subs) {
         this.#subs.delete(sub);
         sub.unsubscribe();
@@ -190,6 +228,35 @@ export class NatsJobQueue implements JobQueue {
       return await this.#js.consumers.get(this.#stream, durable);
     } catch (err: unknown) {
       throw fromNats(err, `opening the consumer of pool ${pool}`);
+    }
+  }
+
+  /**
+   * The pools among `order` that hold jobs (waiting, delayed or in flight), per one stream
+   * info request; [] when it failed or when `wake` fired first (a hint, a reconnect: a request
+   * lost in a reconnect would otherwise hold the consumer until it timed out).
+   */
+  async #poolsWithJobs(order: string[], signal: AbortSignal, wake: Notifier): Promise<string[]> {
+    const request = this.#pollJsm.streams.info(this.#stream, {
+      subjects_filter: jobSubject(this.#prefix, ">"),
+    });
+    const woken = wake.start(signal);
+    try {
+      const info = await Promise.race([request, woken.done.then(() => undefined)]);
+      if (info === undefined) {
+        request.catch(() => undefined); // abandoned read-only request: its outcome no longer matters
+        return [];
+      }
+      const counts = info.state.subjects ?? {};
+      return order.filter((pool) => (counts[jobSubject(this.#prefix, pool)] ?? 0) > 0);
+    } catch (err: unknown) {
+      const error = fromNats(err, `listing the pools with jobs on stream ${this.#stream}`);
+      if (this.#nc.isClosed() || error.code === "invalid_argument") throw error;
+      this.#log.warn({ err: error.message }, "listing pools failed, retrying");
+      await wake.wait(signal, RETRY_MS);
+      return [];
+    } finally {
+      woken.cancel();
     }
   }
 

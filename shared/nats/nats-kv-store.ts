@@ -3,11 +3,21 @@
  * by default). Revisions are the bucket stream's sequence numbers; a delete leaves a marker
  * whose revision a later conditional write must name, exactly like `MemoryKvStore`.
  */
-import { StorageType, type KV, type NatsConnection } from "nats";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  StorageType,
+  type KV,
+  type KvEntry as NatsKvEntry,
+  type NatsConnection,
+  type QueuedIterator,
+} from "nats";
 import { StagefarmError } from "../errors.js";
 import { KvConflictError, kvClosedError, type KvChange, type KvEntry, type KvStore } from "../ports/kv.js";
 import { assertKey, assertPrefix } from "../ports/names.js";
+import type { Logger } from "../log.js";
+import { silentLogger } from "../log.js";
 import { ensureKv } from "./ensure.js";
+import { Reconnects } from "./reconnects.js";
 import { fromNats, isWrongLastSequence } from "./errors.js";
 
 export interface NatsKvStoreOptions {
@@ -16,6 +26,7 @@ export interface NatsKvStoreOptions {
   /** Default "file": the state survives a server restart. */
   storage?: "file" | "memory";
   replicas?: number;
+  logger?: Logger;
 }
 
 const BUCKET = /^[A-Za-z0-9_-]+$/;
@@ -23,11 +34,15 @@ const BUCKET = /^[A-Za-z0-9_-]+$/;
 export class NatsKvStore implements KvStore {
   readonly #kv: KV;
   readonly #bucket: string;
+  readonly #reconnects: Reconnects;
+  readonly #log: Logger;
   readonly #closing = new AbortController();
 
-  private constructor(kv: KV, bucket: string) {
+  private constructor(kv: KV, bucket: string, reconnects: Reconnects, log: Logger) {
     this.#kv = kv;
     this.#bucket = bucket;
+    this.#reconnects = reconnects;
+    this.#log = log;
   }
 
   /** Opens (creating when missing) the bucket `bucket` on `nc`. The connection stays the caller's. */
@@ -42,7 +57,8 @@ export class NatsKvStore implements KvStore {
       storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File,
       replicas: opts.replicas ?? 1,
     });
-    return new NatsKvStore(kv, bucket);
+    const log = (opts.logger ?? silentLogger()).child({ component: "kv", bucket });
+    return new NatsKvStore(kv, bucket, new Reconnects(nc, log), log);
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
@@ -54,7 +70,11 @@ export class NatsKvStore implements KvStore {
 
   async create(key: string, value: Uint8Array): Promise<number> {
     this.#check(key);
-    return await this.#call(`creating "${key}"`, () => this.#kv.create(key, value), (cause) => new KvConflictError(key, undefined, { cause }));
+    return await this.#call(
+      `creating "${key}"`,
+      () => this.#kv.create(key, value),
+      (cause) => new KvConflictError(key, undefined, { cause }),
+    );
   }
 
   async update(key: string, value: Uint8Array, expectedRevision: number): Promise<number> {
@@ -75,7 +95,8 @@ export class NatsKvStore implements KvStore {
     this.#check(key);
     await this.#call(
       `deleting "${key}"`,
-      () => this.#kv.delete(key, expectedRevision === undefined ? undefined : { previousSeq: expectedRevision }),
+      () =>
+        this.#kv.delete(key, expectedRevision === undefined ? undefined : { previousSeq: expectedRevision }),
       (cause) => new KvConflictError(key, expectedRevision, { cause }),
     );
   }
@@ -94,27 +115,55 @@ export class NatsKvStore implements KvStore {
     this.#checkOpen();
     assertPrefix(prefix);
     const signal = AbortSignal.any([opts.signal, this.#closing.signal]);
-    if (signal.aborted) return;
-    // The client runs `initializedFn` in order, after the last entry of the initial snapshot.
+    let last = 0; // revision of the last change yielded
     let initialized = false;
-    const iter = await this.#call(`watching keys below "${prefix}"`, () =>
-      this.#kv.watch({ key: filterFor(prefix), initializedFn: () => (initialized = true) }),
-    );
-    const stop = (): void => iter.stop();
-    signal.addEventListener("abort", stop, { once: true });
-    try {
-      for await (const e of iter) {
-        if (signal.aborted) break;
-        const initial = !initialized;
-        if (e.delta === 0) initialized = true;
-        if (e.operation === "PUT") yield { op: "put", key: e.key, value: e.value, revision: e.revision };
-        else if (!initial) yield { op: "del", key: e.key, revision: e.revision };
+    while (!signal.aborted) {
+      // First the snapshot; after a reconnect (the server may have restarted and lost the
+      // watch's in-memory consumer) every change after the last one seen, deletes included.
+      const resume = last > 0;
+      let iter: QueuedIterator<NatsKvEntry>;
+      try {
+        iter = await this.#call(`watching keys below "${prefix}"`, () =>
+          this.#kv.watch({
+            key: filterFor(prefix),
+            // Runs in order, after the last entry of the initial snapshot.
+            initializedFn: () => (initialized = true),
+            ...(resume ? { resumeFromRevision: last + 1 } : {}),
+          }),
+        );
+      } catch (err: unknown) {
+        // A resumed watch outlives a server that is still starting: retry while it is unavailable.
+        if (!resume || !(err instanceof StagefarmError) || err.code !== "unavailable") throw err;
+        this.#log.warn({ prefix, err: err.message }, "resuming a KV watch failed, retrying");
+        await sleep(250, undefined, { signal }).catch(() => undefined);
+        continue;
       }
-    } catch (err: unknown) {
-      if (!signal.aborted) throw fromNats(err, `watching keys below "${prefix}" in KV bucket ${this.#bucket}`);
-    } finally {
-      signal.removeEventListener("abort", stop);
-      iter.stop();
+      let reconnected = false;
+      const stop = (): void => iter.stop();
+      const unsubscribe = this.#reconnects.subscribe(() => {
+        reconnected = true;
+        iter.stop();
+      });
+      signal.addEventListener("abort", stop, { once: true });
+      try {
+        for await (const e of iter) {
+          if (signal.aborted || reconnected) break;
+          if (e.revision <= last) continue;
+          const initial = !resume && !initialized;
+          if (e.delta === 0) initialized = true;
+          last = e.revision;
+          if (e.operation === "PUT") yield { op: "put", key: e.key, value: e.value, revision: e.revision };
+          else if (!initial) yield { op: "del", key: e.key, revision: e.revision };
+        }
+      } catch (err: unknown) {
+        if (!signal.aborted && !reconnected)
+          throw fromNats(err, `watching keys below "${prefix}" in KV bucket ${this.#bucket}`);
+      } finally {
+        signal.removeEventListener("abort", stop);
+        unsubscribe();
+        iter.stop();
+      }
+      if (!reconnected) return;
     }
   }
 
@@ -132,7 +181,11 @@ export class NatsKvStore implements KvStore {
     assertKey(key);
   }
 
-  async #call<T>(what: string, op: () => Promise<T>, conflict?: (cause: unknown) => StagefarmError): Promise<T> {
+  async #call<T>(
+    what: string,
+    op: () => Promise<T>,
+    conflict?: (cause: unknown) => StagefarmError,
+  ): Promise<T> {
     try {
       return await op();
     } catch (err: unknown) {

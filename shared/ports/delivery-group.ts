@@ -69,7 +69,8 @@ export class DeliveryGroup<T> {
 
   /** Clears every timer (the group is dropped). */
   close(): void {
-    for (const entry of this.#entries.values()) if (entry.state.t !== "ready") clearTimeout(entry.state.timer);
+    for (const entry of this.#entries.values())
+      if (entry.state.t !== "ready") clearTimeout(entry.state.timer);
     this.#entries.clear();
   }
 

@@ -5,7 +5,12 @@
  */
 export { KvConflictError, type KvChange, type KvEntry, type KvStore } from "./kv.js";
 export type { ConsumeOptions, JobQueue, PublishOptions, QueueMessage } from "./job-queue.js";
-export { DEFAULT_EVENT_MAX_AGE_MS, type AppendOptions, type EventLog, type LoggedEvent } from "./event-log.js";
+export {
+  DEFAULT_EVENT_MAX_AGE_MS,
+  type AppendOptions,
+  type EventLog,
+  type LoggedEvent,
+} from "./event-log.js";
 export {
   ANY_POOL,
   assertDurableName,

@@ -8,7 +8,12 @@ import { StagefarmError } from "../errors.js";
 import { positive } from "./checks.js";
 import { DedupeWindow, DEFAULT_DEDUPE_WINDOW_MS } from "./dedupe-window.js";
 import { DeliveryGroup } from "./delivery-group.js";
-import { DEFAULT_EVENT_MAX_AGE_MS, type AppendOptions, type EventLog, type LoggedEvent } from "./event-log.js";
+import {
+  DEFAULT_EVENT_MAX_AGE_MS,
+  type AppendOptions,
+  type EventLog,
+  type LoggedEvent,
+} from "./event-log.js";
 import { assertDurableName, assertKey } from "./names.js";
 import { Notifier } from "./notifier.js";
 import { settle } from "./settle.js";
@@ -84,7 +89,8 @@ export class MemoryEventLog implements EventLog {
   }
 
   #checkOpen(): void {
-    if (this.#closing.signal.aborted) throw new StagefarmError("cancelled", "the in-memory event log is closed");
+    if (this.#closing.signal.aborted)
+      throw new StagefarmError("cancelled", "the in-memory event log is closed");
   }
 
   #durable(name: string): DeliveryGroup<StoredEvent> {

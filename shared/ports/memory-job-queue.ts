@@ -91,7 +91,8 @@ export class MemoryJobQueue implements JobQueue {
   }
 
   #checkOpen(): void {
-    if (this.#closing.signal.aborted) throw new StagefarmError("cancelled", "the in-memory job queue is closed");
+    if (this.#closing.signal.aborted)
+      throw new StagefarmError("cancelled", "the in-memory job queue is closed");
   }
 
   #group(pool: string): DeliveryGroup<Uint8Array> {

@@ -44,7 +44,8 @@ export class MemoryKvStore implements KvStore {
   update(key: string, value: Uint8Array, expectedRevision: number): Promise<number> {
     return settle(() => {
       this.#check(key);
-      if (this.#slots.get(key)?.revision !== expectedRevision) throw new KvConflictError(key, expectedRevision);
+      if (this.#slots.get(key)?.revision !== expectedRevision)
+        throw new KvConflictError(key, expectedRevision);
       return this.#write(key, value);
     });
   }
@@ -119,7 +120,9 @@ export class MemoryKvStore implements KvStore {
     for (const w of this.#watchers) {
       if (!isBelow(key, w.prefix)) continue;
       w.buffer.push(
-        value === undefined ? { op: "del", key, revision } : { op: "put", key, value: value.slice(), revision },
+        value === undefined
+          ? { op: "del", key, revision }
+          : { op: "put", key, value: value.slice(), revision },
       );
       w.notifier.notify();
     }

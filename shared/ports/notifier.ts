@@ -1,8 +1,15 @@
 /**
- * A wake-up signal for in-process consumers: `wait` resolves at the next `notify`, when the
- * signal fires or after an optional timeout, whichever comes first, and clears its timer and
- * listener. Callers re-check their condition after every wake-up.
+ * A wake-up signal for in-process consumers: a wait ends at the next `notify`, when the signal
+ * fires, after an optional timeout or when cancelled, whichever comes first, and then clears
+ * its timer and listener. Callers re-check their condition after every wake-up.
  */
+export interface PendingWait {
+  /** Resolves when the wait ended, for whatever reason. */
+  done: Promise<void>;
+  /** Ends the wait now and unregisters it (idempotent). */
+  cancel(): void;
+}
+
 export class Notifier {
   readonly #waiters = new Set<() => void>();
 
@@ -14,10 +21,16 @@ export class Notifier {
   }
 
   wait(signal: AbortSignal, timeoutMs?: number): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+    return this.start(signal, timeoutMs).done;
+  }
+
+  /** A wait that the caller can end early (e.g. after racing it with something else). */
+  start(signal: AbortSignal, timeoutMs?: number): PendingWait {
+    if (signal.aborted) return { done: Promise.resolve(), cancel: () => undefined };
+    let wake: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const wake = (): void => {
+      wake = (): void => {
         this.#waiters.delete(wake);
         signal.removeEventListener("abort", wake);
         if (timer !== undefined) clearTimeout(timer);
@@ -27,5 +40,6 @@ export class Notifier {
       signal.addEventListener("abort", wake, { once: true });
       if (timeoutMs !== undefined) timer = setTimeout(wake, timeoutMs);
     });
+    return { done, cancel: () => wake() };
   }
 }

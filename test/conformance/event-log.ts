@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { EventLog, LoggedEvent } from "../../shared/ports/index.js";
-import { Reader, text } from "./job-queue.js";
+import { Reader, text, type SuiteTiming } from "./job-queue.js";
 
 /** No test may hang the suite. */
 const LIMIT = { timeout: 30_000 };
@@ -23,7 +23,6 @@ export interface EventLogFixture {
 
 export type EventLogFactory = (opts: { ackWaitMs: number }) => Promise<EventLogFixture>;
 
-const ACK_WAIT_MS = 1000;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => boolean {
@@ -52,7 +51,11 @@ async function drain(r: Reader<LoggedEvent>, quietMs: number): Promise<LoggedEve
 
 const show = (e: LoggedEvent): string => `${e.subject}:${text(e.payload)}`;
 
-export function eventLogConformance(name: string, factory: EventLogFactory): void {
+export function eventLogConformance(name: string, factory: EventLogFactory, timing: SuiteTiming = {}): void {
+  /** Redelivery time of the implementation under test. */
+  const ACK_WAIT_MS = timing.ackWaitMs ?? 1000;
+  /** How long "nothing more comes" is watched for. */
+  const QUIET_MS = timing.quietMs ?? 1500;
   const open = (): Promise<EventLogFixture> => factory({ ackWaitMs: ACK_WAIT_MS });
 
   describe(`EventLog conformance: ${name}`, () => {
@@ -64,7 +67,7 @@ export function eventLogConformance(name: string, factory: EventLogFactory): voi
         await log.append("agent.a2.stage.progress", enc(`b${n}`));
       }
       await using r = reader(log, "coordinator");
-      const got = await drain(r, 1500);
+      const got = await drain(r, QUIET_MS);
       assert.equal(got.length, 20);
       const seqs = got.map((e) => e.seq);
       assert.deepEqual(
@@ -91,12 +94,18 @@ export function eventLogConformance(name: string, factory: EventLogFactory): voi
         await using r = reader(log, "coordinator");
         const first: LoggedEvent[] = [];
         for (let n = 0; n < 6; n++) first.push(await r.take(3000));
-        assert.deepEqual(first.map((e) => text(e.payload)), ["e1", "e2", "e3", "e4", "e5", "e6"]);
+        assert.deepEqual(
+          first.map((e) => text(e.payload)),
+          ["e1", "e2", "e3", "e4", "e5", "e6"],
+        );
         for (const n of [0, 1, 3]) first[n]?.ack();
       }
       await using again = reader(log, "coordinator");
-      const second = await drain(again, ACK_WAIT_MS + 2500);
-      assert.deepEqual(second.map((e) => text(e.payload)), ["e3", "e5", "e6"]);
+      const second = await drain(again, ACK_WAIT_MS + QUIET_MS);
+      assert.deepEqual(
+        second.map((e) => text(e.payload)),
+        ["e3", "e5", "e6"],
+      );
       assert.ok(second.every((e) => e.subject === "run.r1.event"));
       assert.equal(await again.next(ACK_WAIT_MS * 2), undefined, "an acked event came back");
     });
@@ -112,7 +121,7 @@ export function eventLogConformance(name: string, factory: EventLogFactory): voi
         }
         const log = await f.reopen();
         await using r = reader(log, "coord");
-        const resumed = await drain(r, ACK_WAIT_MS + 2500);
+        const resumed = await drain(r, ACK_WAIT_MS + QUIET_MS);
         // f3 was never delivered and may come first; redelivered f2 follows its ack wait.
         resumed.sort((x, y) => x.seq - y.seq);
         assert.deepEqual(resumed.map(show), ["agent.a1.finished:f2", "agent.a1.finished:f3"]);
@@ -131,7 +140,7 @@ export function eventLogConformance(name: string, factory: EventLogFactory): voi
       firstA.ack();
       await log.append("x.two", enc("2"));
       await using b = reader(log, "reader-b");
-      const gotB = await drain(b, 1500);
+      const gotB = await drain(b, QUIET_MS);
       assert.deepEqual(gotB.map(show), ["x.one:1", "x.two:2"]);
       const nextA = await a.take(3000, "the live event");
       assert.equal(show(nextA), "x.two:2");
@@ -145,7 +154,10 @@ export function eventLogConformance(name: string, factory: EventLogFactory): voi
       await log.append("agent.a1.finished", enc("twice"), { msgId: "r1.build.1.finished" });
       await log.append("agent.a1.finished", enc("other"), { msgId: "r1.build.2.finished" });
       await using r = reader(log, "coordinator");
-      assert.deepEqual((await drain(r, 1500)).map((e) => text(e.payload)), ["once", "other"]);
+      assert.deepEqual(
+        (await drain(r, QUIET_MS)).map((e) => text(e.payload)),
+        ["once", "other"],
+      );
     });
 
     test("bad subjects and durable names are refused with invalid_argument", LIMIT, async () => {

@@ -18,9 +18,14 @@ export interface JobQueueFixture {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Waits the suite uses; the defaults suit JetStream (pulls wait up to 1 s). */
+export interface SuiteTiming {
+  ackWaitMs?: number;
+  quietMs?: number;
+}
+
 export type JobQueueFactory = (opts: { ackWaitMs: number }) => Promise<JobQueueFixture>;
 
-const ACK_WAIT_MS = 1000;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
@@ -34,7 +39,11 @@ function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => bool
 }
 
 /** Polls `check` until it holds or `timeoutMs` passed. */
-export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
@@ -62,7 +71,9 @@ export class Reader<T> {
   async next(timeoutMs: number): Promise<T | undefined> {
     this.#pending ??= this.#it.next();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const timeout = new Promise<"timeout">(
+      (resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)),
+    );
     try {
       const r = await Promise.race([this.#pending, timeout]);
       if (r === "timeout") return undefined;
@@ -105,7 +116,11 @@ function reader(queue: JobQueue, pools: string[], maxInFlight = 1): Reader<Queue
   );
 }
 
-export function jobQueueConformance(name: string, factory: JobQueueFactory): void {
+export function jobQueueConformance(name: string, factory: JobQueueFactory, timing: SuiteTiming = {}): void {
+  /** Redelivery time of the implementation under test. */
+  const ACK_WAIT_MS = timing.ackWaitMs ?? 1000;
+  /** How long "nothing more comes" is watched for. */
+  const QUIET_MS = timing.quietMs ?? 1500;
   const open = (): Promise<JobQueueFixture> => factory({ ackWaitMs: ACK_WAIT_MS });
   const A = poolName(["x86_64", "catalyst"]);
   const B = poolName([]);
@@ -131,7 +146,7 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       const m = await onA.take(3000, "the job of pool A");
       assert.deepEqual([m.pool, text(m.payload), m.deliveryCount], [A, "a1", 1]);
       m.ack();
-      assert.equal(await onA.next(1500), undefined, "pool B's job reached a pool-A consumer");
+      assert.equal(await onA.next(QUIET_MS), undefined, "pool B's job reached a pool-A consumer");
       await using onB = reader(queue, [B]);
       const mb = await onB.take(3000, "the job of pool B");
       assert.deepEqual([mb.pool, text(mb.payload)], [B, "b1"]);
@@ -175,11 +190,12 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       await using r = reader(queue, [A]);
       const first = await r.take(3000);
       const at = Date.now();
-      first.nak(1500);
-      const again = await r.take(6000, "the redelivery after nak");
+      const delayMs = ACK_WAIT_MS * 1.5;
+      first.nak(delayMs);
+      const again = await r.take(delayMs + 4000, "the redelivery after nak");
       const waited = Date.now() - at;
       assert.deepEqual([text(again.payload), again.deliveryCount], ["retry me", 2]);
-      assert.ok(waited >= 1300, `redelivered after ${waited} ms, before the nak delay`);
+      assert.ok(waited >= delayMs * 0.85, `redelivered after ${waited} ms, before the nak delay`);
       again.nak();
       const third = await r.take(3000, "the redelivery after nak without delay");
       assert.equal(third.deliveryCount, 3);
@@ -221,7 +237,10 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       await using r = reader(queue, [A], 2);
       const m1 = await r.take(3000);
       const m2 = await r.take(3000);
-      assert.deepEqual([m1, m2].map((m) => text(m.payload)), ["j1", "j2"]);
+      assert.deepEqual(
+        [m1, m2].map((m) => text(m.payload)),
+        ["j1", "j2"],
+      );
       assert.equal(await r.next(ACK_WAIT_MS / 2), undefined, "a third job came while two were in flight");
       m1.ack();
       const m3 = await r.take(3000, "the third job once a slot was free");
@@ -251,7 +270,10 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       assert.equal(await queue.depth(A), 2);
       await using r = reader(queue, [A], 3);
       const got = [await r.take(3000), await r.take(3000)];
-      assert.deepEqual(got.map((m) => text(m.payload)), ["first", "other"]);
+      assert.deepEqual(
+        got.map((m) => text(m.payload)),
+        ["first", "other"],
+      );
       assert.equal(await r.next(ACK_WAIT_MS / 2), undefined, "the repeated msgId was delivered");
       for (const m of got) m.ack();
     });
@@ -266,7 +288,7 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       const drain = async (index: number): Promise<void> => {
         await using r = reader(queue, [A], 4);
         for (;;) {
-          const m = await r.next(2500);
+          const m = await r.next(QUIET_MS + 1000);
           if (!m) return;
           assert.equal(m.deliveryCount, 1, "a job was delivered twice");
           seen.push(text(m.payload));
@@ -277,7 +299,10 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       await Promise.all([drain(0), drain(1)]);
       assert.equal(seen.length, total, `saw ${seen.length} deliveries`);
       assert.equal(new Set(seen).size, total, "a job was delivered to both consumers");
-      assert.ok(perReader.every((n) => n > 0), `one consumer got nothing: ${perReader.join("/")}`);
+      assert.ok(
+        perReader.every((n) => n > 0),
+        `one consumer got nothing: ${perReader.join("/")}`,
+      );
       await eventually("depth is 0", async () => (await queue.depth(A)) === 0);
     });
 
@@ -288,10 +313,38 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       for (const n of [1, 2]) await queue.publish(B, enc(`b${n}`));
       await using r = reader(queue, [A, B], 4);
       const got = [await r.take(3000), await r.take(3000), await r.take(3000), await r.take(3000)];
-      assert.deepEqual(new Set(got.slice(0, 2).map((m) => m.pool)), new Set([A, B]), "the first two came from one pool");
+      assert.deepEqual(
+        new Set(got.slice(0, 2).map((m) => m.pool)),
+        new Set([A, B]),
+        "the first two came from one pool",
+      );
       assert.deepEqual(got.map((m) => text(m.payload)).sort(), ["a1", "a2", "b1", "b2"]);
       for (const m of got) m.ack();
     });
+
+    test(
+      "a consumer of many pools gets a job back soon after nak, without a new publish",
+      LIMIT,
+      async () => {
+        await using f = await open();
+        const { queue } = f;
+        const labels = ["a", "b", "c", "d", "e", "f"];
+        const pools = Array.from({ length: 1 << labels.length }, (_, mask) =>
+          poolName(labels.filter((_, i) => (mask & (1 << i)) !== 0)),
+        );
+        const target = poolName(["b", "d", "e"]);
+        await queue.publish(target, enc("needle"));
+        await using r = reader(queue, pools);
+        const first = await r.take(5000, "the job among 64 pools");
+        assert.equal(first.pool, target);
+        const at = Date.now();
+        first.nak();
+        const again = await r.take(8000, "the naked job");
+        assert.deepEqual([again.pool, again.deliveryCount], [target, 2]);
+        assert.ok(Date.now() - at < 8000, `took ${Date.now() - at} ms: far from one pull per pool`);
+        again.ack();
+      },
+    );
 
     test("a job published while a consumer waits is delivered to it", LIMIT, async () => {
       await using f = await open();
@@ -311,7 +364,10 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory): voi
       await assert.rejects(queue.publish("", enc("x")), isError("invalid_argument"));
       await assert.rejects(queue.depth("a b"), isError("invalid_argument"));
       const signal = AbortSignal.timeout(5000);
-      await assert.rejects(queue.consume([], { signal })[Symbol.asyncIterator]().next(), isError("invalid_argument"));
+      await assert.rejects(
+        queue.consume([], { signal })[Symbol.asyncIterator]().next(),
+        isError("invalid_argument"),
+      );
       await assert.rejects(
         queue.consume([A], { signal, maxInFlight: 0 })[Symbol.asyncIterator]().next(),
         isError("invalid_argument", "maxInFlight"),

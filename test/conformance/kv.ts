@@ -18,7 +18,8 @@ export interface KvFixture {
 }
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
+const dec = (b: Uint8Array | undefined): string | undefined =>
+  b === undefined ? undefined : new TextDecoder().decode(b);
 
 function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => boolean {
   return (err: unknown) => {
@@ -44,7 +45,10 @@ class Watch {
     while (out.length < count) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`watch: only ${out.length} of ${count} changes came`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`watch: only ${out.length} of ${count} changes came`)),
+          timeoutMs,
+        );
       });
       try {
         const r = await Promise.race([this.#it.next(), timeout]);
@@ -92,37 +96,48 @@ export function kvConformance(name: string, factory: () => Promise<KvFixture>): 
       assert.equal(dec((await f.store.get("runs.r1"))?.value), "first");
     });
 
-    test("update is a compare-and-set: a stale revision is a conflict and changes nothing", LIMIT, async () => {
-      await using f = await factory();
-      const { store } = f;
-      const r1 = await store.create("stages.r1.build", enc("ready"));
-      const r2 = await store.update("stages.r1.build", enc("running"), r1);
-      assert.ok(r2 > r1);
-      await assert.rejects(store.update("stages.r1.build", enc("stale write"), r1), isError("conflict", "stages.r1.build"));
-      const now = await store.get("stages.r1.build");
-      assert.deepEqual([dec(now?.value), now?.revision], ["running", r2]);
-      await assert.rejects(store.update("stages.r1.absent", enc("x"), r2), isError("conflict"));
-      const r3 = await store.put("stages.r1.build", enc("done"));
-      assert.ok(r3 > r2);
-      assert.equal(dec((await store.get("stages.r1.build"))?.value), "done");
-    });
+    test(
+      "update is a compare-and-set: a stale revision is a conflict and changes nothing",
+      LIMIT,
+      async () => {
+        await using f = await factory();
+        const { store } = f;
+        const r1 = await store.create("stages.r1.build", enc("ready"));
+        const r2 = await store.update("stages.r1.build", enc("running"), r1);
+        assert.ok(r2 > r1);
+        await assert.rejects(
+          store.update("stages.r1.build", enc("stale write"), r1),
+          isError("conflict", "stages.r1.build"),
+        );
+        const now = await store.get("stages.r1.build");
+        assert.deepEqual([dec(now?.value), now?.revision], ["running", r2]);
+        await assert.rejects(store.update("stages.r1.absent", enc("x"), r2), isError("conflict"));
+        const r3 = await store.put("stages.r1.build", enc("done"));
+        assert.ok(r3 > r2);
+        assert.equal(dec((await store.get("stages.r1.build"))?.value), "done");
+      },
+    );
 
-    test("delete hides the key, conditional delete checks the revision, create works again", LIMIT, async () => {
-      await using f = await factory();
-      const { store } = f;
-      const r1 = await store.create("leases.a", enc("agent-1"));
-      const r2 = await store.update("leases.a", enc("agent-2"), r1);
-      await assert.rejects(store.delete("leases.a", r1), isError("conflict", "leases.a"));
-      assert.equal(dec((await store.get("leases.a"))?.value), "agent-2");
-      await store.delete("leases.a", r2);
-      assert.equal(await store.get("leases.a"), undefined);
-      assert.deepEqual(await store.keys("leases"), []);
-      const r3 = await store.create("leases.a", enc("agent-3"));
-      assert.ok(r3 > r2);
-      await store.delete("leases.a");
-      assert.equal(await store.get("leases.a"), undefined);
-      await store.delete("leases.never-existed");
-    });
+    test(
+      "delete hides the key, conditional delete checks the revision, create works again",
+      LIMIT,
+      async () => {
+        await using f = await factory();
+        const { store } = f;
+        const r1 = await store.create("leases.a", enc("agent-1"));
+        const r2 = await store.update("leases.a", enc("agent-2"), r1);
+        await assert.rejects(store.delete("leases.a", r1), isError("conflict", "leases.a"));
+        assert.equal(dec((await store.get("leases.a"))?.value), "agent-2");
+        await store.delete("leases.a", r2);
+        assert.equal(await store.get("leases.a"), undefined);
+        assert.deepEqual(await store.keys("leases"), []);
+        const r3 = await store.create("leases.a", enc("agent-3"));
+        assert.ok(r3 > r2);
+        await store.delete("leases.a");
+        assert.equal(await store.get("leases.a"), undefined);
+        await store.delete("leases.never-existed");
+      },
+    );
 
     test("keys lists the existing keys strictly below a prefix, sorted", LIMIT, async () => {
       await using f = await factory();
@@ -161,31 +176,37 @@ export function kvConformance(name: string, factory: () => Promise<KvFixture>): 
       assert.equal(dec(got?.value), "abc");
     });
 
-    test("watch sees the current values first, then puts and deletes below its prefix only", LIMIT, async () => {
-      await using f = await factory();
-      const { store } = f;
-      const ra = await store.create("stages.r1.a", enc("a1"));
-      await store.create("stages.r1.gone", enc("x"));
-      await store.delete("stages.r1.gone");
-      await store.create("runs.r1", enc("not below the prefix"));
-      const rb = await store.create("stages.r1.b", enc("b1"));
-      const watch = new Watch(store, "stages.r1");
-      const initial = await watch.take(2);
-      assert.deepEqual(initial.map(show), ["put stages.r1.a=a1", "put stages.r1.b=b1"]);
-      assert.deepEqual(
-        initial.map((c) => c.revision),
-        [ra, rb],
-      );
-      const ra2 = await store.update("stages.r1.a", enc("a2"), ra);
-      await store.put("runs.r1", enc("still not below"));
-      await store.delete("stages.r1.b");
-      await store.create("stages.r1.c", enc("c1"));
-      const updates = await watch.take(3);
-      assert.deepEqual(updates.map(show), ["put stages.r1.a=a2", "del stages.r1.b", "put stages.r1.c=c1"]);
-      assert.equal(updates[0]?.revision, ra2);
-      assert.ok((updates[1]?.revision ?? 0) > ra2 && (updates[2]?.revision ?? 0) > (updates[1]?.revision ?? 0));
-      assert.equal(await watch.stop(), true, "the watch ends when its signal fires");
-    });
+    test(
+      "watch sees the current values first, then puts and deletes below its prefix only",
+      LIMIT,
+      async () => {
+        await using f = await factory();
+        const { store } = f;
+        const ra = await store.create("stages.r1.a", enc("a1"));
+        await store.create("stages.r1.gone", enc("x"));
+        await store.delete("stages.r1.gone");
+        await store.create("runs.r1", enc("not below the prefix"));
+        const rb = await store.create("stages.r1.b", enc("b1"));
+        const watch = new Watch(store, "stages.r1");
+        const initial = await watch.take(2);
+        assert.deepEqual(initial.map(show), ["put stages.r1.a=a1", "put stages.r1.b=b1"]);
+        assert.deepEqual(
+          initial.map((c) => c.revision),
+          [ra, rb],
+        );
+        const ra2 = await store.update("stages.r1.a", enc("a2"), ra);
+        await store.put("runs.r1", enc("still not below"));
+        await store.delete("stages.r1.b");
+        await store.create("stages.r1.c", enc("c1"));
+        const updates = await watch.take(3);
+        assert.deepEqual(updates.map(show), ["put stages.r1.a=a2", "del stages.r1.b", "put stages.r1.c=c1"]);
+        assert.equal(updates[0]?.revision, ra2);
+        assert.ok(
+          (updates[1]?.revision ?? 0) > ra2 && (updates[2]?.revision ?? 0) > (updates[1]?.revision ?? 0),
+        );
+        assert.equal(await watch.stop(), true, "the watch ends when its signal fires");
+      },
+    );
 
     test("watch of an empty prefix on an empty store sees later writes", LIMIT, async () => {
       await using f = await factory();
@@ -203,7 +224,9 @@ export function kvConformance(name: string, factory: () => Promise<KvFixture>): 
       let revision = await store.create("counter", enc("0"));
       for (let round = 1; round <= 3; round++) {
         const results = await Promise.allSettled(
-          Array.from({ length: 10 }, (_, w) => store.update("counter", enc(`round ${round} writer ${w}`), revision)),
+          Array.from({ length: 10 }, (_, w) =>
+            store.update("counter", enc(`round ${round} writer ${w}`), revision),
+          ),
         );
         const won = results.filter((r): r is PromiseFulfilledResult<number> => r.status === "fulfilled");
         const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -222,7 +245,9 @@ export function kvConformance(name: string, factory: () => Promise<KvFixture>): 
               const cur = await store.get("counter");
               assert.ok(cur);
               try {
-                revisions.push(await store.update("counter", enc(String(Number(dec(cur.value)) + 1)), cur.revision));
+                revisions.push(
+                  await store.update("counter", enc(String(Number(dec(cur.value)) + 1)), cur.revision),
+                );
                 break;
               } catch (err: unknown) {
                 if (!(err instanceof KvConflictError)) throw err;

@@ -92,7 +92,17 @@ class NatsServer implements NatsServerHandle {
 
   async start(): Promise<void> {
     const binary = this.opts.binary ?? "nats-server";
-    const args = ["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort), "-js", "-sd", this.storeDir];
+    const args = [
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(this.port),
+      "-m",
+      String(this.monitorPort),
+      "-js",
+      "-sd",
+      this.storeDir,
+    ];
     if (this.opts.user !== undefined) args.push("--user", this.opts.user, "--pass", this.opts.pass ?? "");
     const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;

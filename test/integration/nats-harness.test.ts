@@ -112,7 +112,10 @@ test("credentials: the server requires them and the url carries them", LIMIT, as
   await using server = await startNatsServer({ user: "agent", pass: "s3cret/x" });
   assert.match(server.url, /^nats:\/\/agent:s3cret%2Fx@127\.0\.0\.1:\d+$/);
   const plain = `nats://127.0.0.1:${server.port}`;
-  await assert.rejects(connect({ servers: plain, maxReconnectAttempts: 0 }), /AUTHORIZATION_VIOLATION|Authorization/i);
+  await assert.rejects(
+    connect({ servers: plain, maxReconnectAttempts: 0 }),
+    /AUTHORIZATION_VIOLATION|Authorization/i,
+  );
   const nc = await connect({ servers: plain, user: "agent", pass: "s3cret/x" });
   await nc.close();
 });
