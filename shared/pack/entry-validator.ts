@@ -18,7 +18,7 @@
  */
 import { StagefarmError } from "../errors.js";
 import { ancestorsOf, lexicallyEscapes, memberNameProblem, normaliseMember } from "./member-path.js";
-import { physicalEscape } from "./symlink-escape.js";
+import { resolveLink, type StepBudget } from "./symlink-escape.js";
 
 export interface ValidatorOptions {
   allowDevices?: boolean;
@@ -39,6 +39,10 @@ type Kind = "dir" | "file" | "symlink" | "special";
 
 /** Keys a pax global header may carry: none of them changes what or where an entry is. */
 const GLOBAL_PAX_ALLOWED: ReadonlySet<string> = new Set(["comment", "charset", "hdrcharset"]);
+
+/** Path components walked to resolve one symlink, and all of an archive's (real ones need few). */
+const STEPS_PER_LINK = 512;
+const STEPS_PER_ARCHIVE = 4_000_000;
 
 export class EntryValidator {
   /** Names the archive in messages: "archive /path/x.tar", "artifact <digest>". */
@@ -99,13 +103,19 @@ export class EntryValidator {
 
   /** The checks that need the whole archive: relative symlinks followed through each other. */
   finish(): void {
+    const budget: StepBudget = { left: STEPS_PER_ARCHIVE };
     for (const [link, target] of this.#links) {
       if (target.startsWith("/")) continue;
-      const via = physicalEscape(link, target, this.#links);
-      if (via !== undefined)
+      const r = resolveLink(link, target, this.#links, budget, STEPS_PER_LINK);
+      if (r.t === "escapes")
         this.#refuse(
           link,
-          `its target "${target}" leads outside the extraction root (through the symlink "${via}")`,
+          `its target "${clip(target)}" leads outside the extraction root (through the symlink "${r.via}")`,
+        );
+      if (r.t === "too-complex")
+        this.#refuse(
+          link,
+          `its target "${clip(target)}" goes through too many symlinks and components to verify`,
         );
     }
   }
@@ -139,28 +149,44 @@ export class EntryValidator {
   #checkHardlink(shown: string, linkname: string): void {
     const problem = memberNameProblem(linkname);
     if (problem !== undefined)
-      this.#refuse(shown, `it is a hardlink and its target "${linkname}": ${problem}`);
+      this.#refuse(shown, `it is a hardlink and its target "${clip(linkname)}": ${problem}`);
     const target = normaliseMember(linkname);
     if (this.#kinds.get(target) !== "file")
       this.#refuse(
         shown,
-        `it is a hardlink to "${linkname}", which is not an earlier regular file of the archive`,
+        `it is a hardlink to "${clip(linkname)}", which is not an earlier regular file of the archive`,
       );
   }
 
   #checkSymlink(shown: string, member: string, target: string): void {
     if (target === "") this.#refuse(shown, "it is a symlink with an empty target");
-    if (target.includes("\0")) this.#refuse(shown, "its symlink target contains a NUL byte");
+    const problem = target.includes("\0")
+      ? "contains a NUL byte"
+      : tooLong(target)
+        ? "is too long"
+        : undefined;
+    if (problem !== undefined) this.#refuse(shown, `its symlink target ${problem}`);
     if (!target.startsWith("/") && lexicallyEscapes(member, target))
-      this.#refuse(shown, `it is a symlink whose target "${target}" leads outside the extraction root`);
+      this.#refuse(shown, `it is a symlink whose target "${clip(target)}" leads outside the extraction root`);
     this.#links.set(member, target);
   }
 
   #refuse(entry: string, reason: string): never {
-    throw new StagefarmError("unsafe_archive", `${this.#label} is unsafe: entry "${entry}": ${reason}`, {
-      details: { archive: this.#label, entry, reason },
+    const name = clip(entry);
+    throw new StagefarmError("unsafe_archive", `${this.#label} is unsafe: entry "${name}": ${reason}`, {
+      details: { archive: this.#label, entry: name, reason },
     });
   }
+}
+
+/** Hostile names can be megabytes long: messages show only their start. */
+function clip(text: string): string {
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+/** Longer than Linux's PATH_MAX (4096 bytes, the terminating NUL included): cannot be created. */
+function tooLong(path: string): boolean {
+  return Buffer.byteLength(path) > 4095;
 }
 
 function describeKind(kind: Kind): string {

@@ -8,6 +8,7 @@
 /** Why a member name is unacceptable, or undefined when it is fine. */
 export function memberNameProblem(name: string): string | undefined {
   if (name.includes("\0")) return "its name contains a NUL byte";
+  if (Buffer.byteLength(name) > 4095) return "its path is longer than Linux allows (4095 bytes)";
   if (name.startsWith("/")) return "it has an absolute path";
   if (name.split("/").includes("..")) return 'its path has a ".." component';
   return undefined;
