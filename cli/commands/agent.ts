@@ -51,7 +51,10 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           drainTimeout?: string;
         },
       ) => {
-        const cfg = agentConfig(opts, process.env, ctx.config().workDir);
+        // The root program owns `--work-dir` (commander hands it to the root even after `agent`),
+        // so the flag reaches us through the local config, which already prefers it to the env.
+        const workDir = opts.workDir ?? ctx.config().workDir;
+        const cfg = agentConfig({ ...opts, workDir }, process.env, workDir);
         const logger = ctx.logger("info").child({ agent: cfg.id });
         const abort = new AbortController();
         let agent: AgentService | undefined;

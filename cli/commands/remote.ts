@@ -153,21 +153,29 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .argument("<stage>", "stage name")
     .option("-f, --follow", "keep printing while the stage runs")
     .option("--attempt <n>", "attempt number (default the latest)")
+    .option("--json", "one JSON object per chunk: {stage, attempt, offset, text}")
     .option(...coord)
     .action(
       async (
         run: string,
         stage: string,
-        opts: { follow?: boolean; attempt?: string; coordinator?: string },
+        opts: { follow?: boolean; attempt?: string; json?: boolean; coordinator?: string },
       ) =>
         withClient(opts.coordinator, async (client) => {
+          const dec = new TextDecoder();
           for await (const res of client.tailLogs({
             runId: run,
             stage,
             follow: opts.follow === true,
             attempt: Number(opts.attempt ?? 0),
           })) {
-            if (res.chunk !== undefined) ctx.stdout.write(res.chunk.data);
+            const chunk = res.chunk;
+            if (chunk === undefined) continue;
+            if (opts.json === true)
+              ctx.stdout.write(
+                `${JSON.stringify({ stage: chunk.stage, attempt: chunk.attempt, offset: Number(chunk.offset), text: dec.decode(chunk.data) })}\n`,
+              );
+            else ctx.stdout.write(chunk.data);
           }
         }),
     );
@@ -239,10 +247,15 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .description("stop giving stages to an agent; its running stages finish")
     .argument("<agent>", "agent id")
     .option(...coord)
-    .action(async (id: string, opts: { coordinator?: string }) =>
+    .option("--json", "print the agent as JSON")
+    .action(async (id: string, opts: { json?: boolean; coordinator?: string }) =>
       withClient(opts.coordinator, async (client) => {
-        await client.drainAgent({ agentId: id });
-        ctx.stdout.write(`agent ${id}: draining\n`);
+        const { agent } = await client.drainAgent({ agentId: id });
+        if (opts.json === true)
+          ctx.stdout.write(
+            `${JSON.stringify({ id, draining: true, busy: agent?.busySlots ?? 0, stages: agent?.currentStages ?? [] })}\n`,
+          );
+        else ctx.stdout.write(`agent ${id}: draining\n`);
       }),
     );
 }
