@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   StorageType,
+  type JetStreamManager,
   type KV,
   type KvEntry as NatsKvEntry,
   type NatsConnection,
@@ -38,8 +39,11 @@ export class NatsKvStore implements KvStore {
   readonly #log: Logger;
   readonly #closing = new AbortController();
 
-  private constructor(kv: KV, bucket: string, reconnects: Reconnects, log: Logger) {
+  readonly #jsm: JetStreamManager;
+
+  private constructor(kv: KV, jsm: JetStreamManager, bucket: string, reconnects: Reconnects, log: Logger) {
     this.#kv = kv;
+    this.#jsm = jsm;
     this.#bucket = bucket;
     this.#reconnects = reconnects;
     this.#log = log;
@@ -58,7 +62,7 @@ export class NatsKvStore implements KvStore {
       replicas: opts.replicas ?? 1,
     });
     const log = (opts.logger ?? silentLogger()).child({ component: "kv", bucket });
-    return new NatsKvStore(kv, bucket, new Reconnects(nc, log), log);
+    return new NatsKvStore(kv, await nc.jetstreamManager(), bucket, new Reconnects(nc, log), log);
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
@@ -104,9 +108,21 @@ export class NatsKvStore implements KvStore {
   async keys(prefix: string): Promise<string[]> {
     this.#checkOpen();
     assertPrefix(prefix);
+    // Not kv.keys(): nats.js ends that listing only when a message reports nothing pending,
+    // which never happens while a key below the prefix keeps being written (seen with 2.9 and
+    // nats 2.29: `stagefarm runs` hung during active runs). The stream's per-subject counts are
+    // one request; each key is then read, and keys whose last entry is a delete are skipped.
     return await this.#call(`listing keys below "${prefix}"`, async () => {
+      const subjectPrefix = `$KV.${this.#bucket}.`;
+      const info = await this.#jsm.streams.info(`KV_${this.#bucket}`, {
+        subjects_filter: `${subjectPrefix}${filterFor(prefix)}`,
+      });
       const keys: string[] = [];
-      for await (const key of await this.#kv.keys(filterFor(prefix))) keys.push(key);
+      for (const subject of Object.keys(info.state.subjects ?? {})) {
+        const key = subject.slice(subjectPrefix.length);
+        const e = await this.#kv.get(key);
+        if (e !== null && e.operation === "PUT") keys.push(key);
+      }
       return keys.sort();
     });
   }

@@ -300,9 +300,12 @@ export class S3Bucket {
       await this.call(what, (c) => c.makeBucket(this.bucket, this.#cfg.region), { signal });
       this.#log?.info({ store: this.describe }, "created S3 bucket");
     } catch (err: unknown) {
-      // Another process created it between our check and our request.
-      if (s3ErrorCode(err instanceof StagefarmError ? err.cause : err) !== "BucketAlreadyOwnedByYou")
-        throw err;
+      // Another process may have created it between our check and our request (servers answer
+      // BucketAlreadyOwnedByYou or, s3rver, BucketAlreadyExists): it is there now, or we fail.
+      const code = s3ErrorCode(err instanceof StagefarmError ? err.cause : err);
+      if (code === "BucketAlreadyOwnedByYou") return;
+      if (await this.call(what, (c) => c.bucketExists(this.bucket), { signal })) return;
+      throw err;
     }
   }
 

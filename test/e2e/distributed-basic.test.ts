@@ -8,34 +8,39 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { sha256 } from "../../shared/digest.js";
-import { until, withFarm, type RunSummary } from "../helpers/farm-processes.js";
-
-const fanout = (token: string, leaves: number) => `pipeline: fan
-stages:
-  root:
-    runner: shell
-    script: mkdir -p out && echo "root-${token}" > out/r
-    outputs: { r: out/r }
-${Array.from(
-  { length: leaves },
-  (_, i) => `  leaf${i}:
-    runner: shell
-    inputs: { r: { from: root.r, unpack: false } }
-    script: mkdir -p out && sleep 1 && echo "leaf${i} on $(cat inputs/r)" > out/o
-    outputs: { o: out/o }
-`,
-).join("")}  join:
-    runner: shell
-    inputs: { ${Array.from({ length: leaves }, (_, i) => `l${i}: { from: leaf${i}.o, unpack: false }`).join(", ")} }
-    script: mkdir -p out && cat ${Array.from({ length: leaves }, (_, i) => `inputs/l${i}`).join(" ")} > out/all && cat out/all
-    outputs: { all: out/all }
-`;
+import {
+  fanoutExpected,
+  fanoutPipeline,
+  until,
+  withFarm,
+  type RunSummary,
+} from "../helpers/farm-processes.js";
 
 describe("distributed farm (processes)", () => {
   test("a fan-out spreads over three agents, artifacts cross agents, and a rerun is fully cached", async () => {
     await withFarm({ agents: [{ id: "a1" }, { id: "a2" }, { id: "a3" }] }, async (farm) => {
       const token = randomBytes(4).toString("hex");
-      const file = await farm.writePipeline("fan.yaml", fanout(token, 6));
+      const file = await farm.writePipeline("fan.yaml", fanoutPipeline(token, 6, 1));
+      // Every agent has reported to the coordinator (heartbeats) before the run starts.
+      const agents = await until(
+        async () => {
+          const rows = await farm.cliJson<Array<{ id: string; state: string; labels: string[] }>>([
+            "agents",
+            "--json",
+          ]);
+          return rows.length === 3 && rows.every((r) => r.state === "idle") ? rows : undefined;
+        },
+        20_000,
+        "three idle agents",
+      );
+      assert.deepEqual(
+        agents.map((a) => [a.id, a.labels]),
+        [
+          ["a1", ["x86_64"]],
+          ["a2", ["x86_64"]],
+          ["a3", ["x86_64"]],
+        ],
+      );
       const first = await farm.cliJson<RunSummary>(["submit", file, "--watch", "--json"]);
       assert.equal(first.status, "succeeded");
       assert.deepEqual(first.stages, { executed: 8, cached: 0, failed: 0, skipped: 0, cancelled: 0 });
@@ -54,7 +59,7 @@ describe("distributed farm (processes)", () => {
       );
 
       // The join's output: every leaf saw the root's output, in input order.
-      const expected = Array.from({ length: 6 }, (_, i) => `leaf${i} on root-${token}\n`).join("");
+      const expected = fanoutExpected(token, 6);
       const all = first.results["join"]?.outputs["all"];
       assert.equal(all?.digest, sha256(expected), "the join output's digest is that of the expected content");
       assert.equal(all?.size, Buffer.byteLength(expected));

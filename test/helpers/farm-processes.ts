@@ -14,17 +14,26 @@
  * process of this farm (found in /proc by its environment marker or its working directory) is
  * left behind.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
 import { cliPath, repoRoot, type CliResult } from "./cli.js";
+import { FarmProcess, freePort, listProcesses, reap, until, type ProcessInfo } from "./farm-process.js";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.js";
 import { startS3rver, type S3rverHandle } from "./s3rver.js";
+
+export {
+  FarmProcess,
+  fanoutExpected,
+  fanoutPipeline,
+  listProcesses,
+  until,
+  type ProcessInfo,
+  type RunSummary,
+} from "./farm-process.js";
 
 export interface FarmOptions {
   /** Coordinator lease TTL (default 3s). */
@@ -33,8 +42,6 @@ export interface FarmOptions {
   heartbeat?: string;
   /** Redelivery of an unclaimed job (default 3s). */
   jobAckWait?: string;
-  /** Start the coordinator at once (default true). */
-  coordinator?: boolean;
   /** Agents started at once, after the coordinator. */
   agents?: AgentSpec[];
 }
@@ -45,137 +52,8 @@ export interface AgentSpec {
   slots?: number;
 }
 
-/** The JSON summary of `submit --watch --json`, `run show --json` and each row of `runs --json`. */
-export interface RunSummary {
-  run: string;
-  pipeline: string;
-  status: string;
-  durationMs: number;
-  stages: { executed: number; cached: number; failed: number; skipped: number; cancelled: number };
-  results: Record<
-    string,
-    {
-      state: string;
-      key?: string;
-      agent?: string;
-      reason?: string;
-      error?: string;
-      outputs: Record<string, { digest: string; size: number; kind: string }>;
-    }
-  >;
-}
-
-const OUTPUT_LIMIT = 1 << 20;
 const START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
-
-/** Polls `fn` until it returns something other than undefined; fails naming `what` after `ms`. */
-export async function until<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new StagefarmError("timeout", `timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string")
-    throw new StagefarmError("internal", "could not pick a free port");
-  return address.port;
-}
-
-/** One child process of the farm, with its output kept in memory. */
-export class FarmProcess {
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #output = "";
-  #status: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    const keep = (chunk: Buffer): void => {
-      this.#output = (this.#output + chunk.toString("utf8")).slice(-OUTPUT_LIMIT);
-    };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-    this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        this.#status = { code, signal };
-        resolve(this.#status);
-      });
-      child.once("error", (err) => {
-        keep(Buffer.from(`spawn failed: ${err.message}\n`));
-        this.#status = { code: null, signal: null };
-        resolve(this.#status);
-      });
-    });
-  }
-
-  get pid(): number {
-    return this.child.pid ?? 0;
-  }
-
-  get alive(): boolean {
-    return this.#status === undefined;
-  }
-
-  /** stdout and stderr as they arrived (the last MiB). */
-  get output(): string {
-    return this.#output;
-  }
-
-  /** The structured (pino JSON) log records it printed so far. */
-  get logRecords(): Array<Record<string, unknown>> {
-    const records: Array<Record<string, unknown>> = [];
-    for (const line of this.#output.split("\n")) {
-      if (!line.startsWith("{")) continue;
-      try {
-        const v: unknown = JSON.parse(line);
-        if (typeof v === "object" && v !== null) records.push(v as Record<string, unknown>);
-      } catch {
-        // a line cut by the output limit
-      }
-    }
-    return records;
-  }
-
-  /** How it ended, for diagnostics ("running" while alive). */
-  get status(): string {
-    const s = this.#status;
-    return s === undefined ? "running" : s.signal !== null ? `killed by ${s.signal}` : `exit ${s.code}`;
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    if (this.alive) this.child.kill(sig);
-  }
-
-  /** Sends `sig`, then SIGKILL after `graceMs` if it is still alive; resolves once it exited. */
-  async stop(sig: NodeJS.Signals, graceMs: number): Promise<void> {
-    if (!this.alive) return;
-    this.child.kill(sig);
-    if (sig === "SIGSTOP") return;
-    const timer = setTimeout(() => {
-      this.child.kill("SIGCONT");
-      this.child.kill("SIGKILL");
-    }, graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
 
 export class FarmProcesses implements AsyncDisposable {
   coordinator: FarmProcess | undefined;
@@ -184,6 +62,9 @@ export class FarmProcesses implements AsyncDisposable {
   readonly processes: FarmProcess[] = [];
   /** Agents killed with SIGKILL: stage processes they leave are expected orphans. */
   private readonly crashedAgents = new Set<string>();
+  /** What the test did, with times, for diagnostics. */
+  private readonly steps: string[] = [];
+  private readonly t0 = Date.now();
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -201,7 +82,7 @@ export class FarmProcesses implements AsyncDisposable {
     let nats: NatsServerHandle | undefined;
     let s3: S3rverHandle | undefined;
     try {
-      nats = await startNatsServer();
+      nats = await startNatsServer(); // ~20 ms; s3rver, a node process, takes longer
       s3 = await startS3rver();
       const grpcPort = await freePort();
       let httpPort = await freePort();
@@ -209,8 +90,13 @@ export class FarmProcesses implements AsyncDisposable {
       const prefix = `e2e${randomBytes(5).toString("hex")}`;
       const farm = new FarmProcesses(dir, nats, s3, prefix, grpcPort, httpPort, opts);
       try {
-        if (opts.coordinator !== false) await farm.startCoordinator();
-        for (const a of opts.agents ?? []) await farm.startAgent(a.id, a.labels, a.slots);
+        // The coordinator first: it creates the bucket (processes creating it at once race, see
+        // the report on S3Bucket.ensureBucket); then the agents, all at once.
+        await farm.startCoordinator();
+        const started = await Promise.allSettled(
+          (opts.agents ?? []).map((a) => farm.startAgent(a.id, a.labels, a.slots)),
+        );
+        for (const r of started) if (r.status === "rejected") throw StagefarmError.from(r.reason);
       } catch (err: unknown) {
         const e = StagefarmError.from(err);
         await farm.close().catch(() => undefined);
@@ -233,18 +119,13 @@ export class FarmProcesses implements AsyncDisposable {
     return `http://127.0.0.1:${this.httpPort}`;
   }
 
-  /** Marks every process of this farm (and its CLI clients) for the leak check. */
-  private get marker(): string {
-    return `SF_E2E_FARM=${this.prefix}`;
-  }
-
   private env(extra: Record<string, string>): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("STAGEFARM_")) env[k] = v;
     return {
       ...env,
       NO_COLOR: "1",
-      SF_E2E_FARM: this.prefix,
+      SF_E2E_FARM: this.prefix, // marks the farm's processes for the leak check
       STAGEFARM_NATS_URL: this.nats.url,
       STAGEFARM_S3_URL: this.s3.url,
       STAGEFARM_PREFIX: this.prefix,
@@ -278,10 +159,12 @@ export class FarmProcesses implements AsyncDisposable {
     );
     this.coordinator = p;
     await this.waitForLog(p, /stagefarm coordinator: gRPC on/, START_TIMEOUT_MS);
+    this.step(`${p.name} ready (pid ${p.pid})`);
     return p;
   }
 
   async killCoordinator(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    this.step(`${signal} to the coordinator`);
     await this.coordinator?.stop(signal, STOP_GRACE_MS);
   }
 
@@ -299,6 +182,7 @@ export class FarmProcesses implements AsyncDisposable {
     this.agents.set(id, p);
     this.crashedAgents.delete(id);
     await this.waitForLog(p, /stagefarm agent /, START_TIMEOUT_MS);
+    this.step(`${p.name} ready (pid ${p.pid})`);
     return p;
   }
 
@@ -315,20 +199,24 @@ export class FarmProcesses implements AsyncDisposable {
   /** Kills an agent (SIGKILL: a crash; its stage processes are orphaned like on a dead host). */
   async killAgent(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     if (signal === "SIGKILL") this.crashedAgents.add(id);
+    this.step(`${signal} to agent ${id}`);
     await this.agent(id).stop(signal, STOP_GRACE_MS);
   }
 
   /** SIGSTOP: the agent stalls (no heartbeats, no reports) while its stage processes run on. */
   stopAgent(id: string): void {
+    this.step(`SIGSTOP to agent ${id}`);
     this.agent(id).signal("SIGSTOP");
   }
 
   contAgent(id: string): void {
+    this.step(`SIGCONT to agent ${id}`);
     this.agent(id).signal("SIGCONT");
   }
 
   /** Runs the CLI against this farm's coordinator. */
   cli(args: string[], opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+    const started = Date.now();
     return new Promise((resolve) => {
       execFile(
         process.execPath,
@@ -336,30 +224,52 @@ export class FarmProcesses implements AsyncDisposable {
         { cwd: repoRoot, env: this.env({}), timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 },
         (err, stdout, stderr) => {
           const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
+          this.step(`cli ${args.join(" ")} → ${code} in ${Date.now() - started} ms`);
           resolve({ code, stdout, stderr });
         },
       );
     });
   }
 
+  /** Starts the CLI as a tracked process (e.g. `submit --watch`), to follow its output while it runs. */
+  spawnCli(args: string[]): FarmProcess {
+    this.step(`cli ${args.join(" ")} (spawned)`);
+    return this.spawn(`cli ${args[0] ?? ""}`, args, {});
+  }
+
   /** Runs the CLI and parses the JSON on the last line of its stdout; fails on a non-zero exit. */
-  async cliJson<T>(args: string[], opts: { timeoutMs?: number; allowExit?: number[] } = {}): Promise<T> {
+  async cliJson<T>(args: string[], opts: { timeoutMs?: number } = {}): Promise<T> {
     const r = await this.cli(args, opts);
-    if (r.code !== 0 && !(opts.allowExit ?? []).includes(r.code))
-      throw new StagefarmError(
-        "internal",
-        `stagefarm ${args.join(" ")} exited with ${r.code}:\n${r.stderr}\n${r.stdout}`,
-      );
-    const last = r.stdout.trim().split("\n").pop() ?? "";
+    const what = `stagefarm ${args.join(" ")} (exit ${r.code}):\n${r.stderr}\n${r.stdout}`;
+    if (r.code !== 0) throw new StagefarmError("internal", `failed: ${what}`);
     try {
-      return JSON.parse(last) as T;
+      return JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as T;
     } catch (err: unknown) {
-      throw new StagefarmError(
-        "internal",
-        `stagefarm ${args.join(" ")} printed no JSON on its last line:\n${r.stdout}\n${r.stderr}`,
-        { cause: err },
-      );
+      throw new StagefarmError("internal", `no JSON on the last line: ${what}`, { cause: err });
     }
+  }
+
+  /**
+   * Waits until an agent claimed one of `stages` of `run` (the coordinator's log) and the stage's
+   * process runs in that agent's work dir; returns the stage and the agent.
+   */
+  async runningStage(run: string, stages: string[]): Promise<{ stage: string; agent: string }> {
+    const keys = new Map(stages.map((s) => [`stages.${run}.${s}`, s]));
+    const claim = await until(
+      () =>
+        this.coordinator?.logRecords.find((r) => r["msg"] === "stage claimed" && keys.has(String(r["key"]))),
+      30_000,
+      `an agent to claim one of ${stages.join(", ")}`,
+    );
+    const agent = String(claim["agent"]);
+    const dir = this.agentWorkDir(agent);
+    await until(
+      async () => ((await listProcesses()).some((p) => p.cwd.startsWith(dir)) ? true : undefined),
+      30_000,
+      `a stage process of ${agent}`,
+    );
+    this.step(`a stage of ${run} runs on ${agent}`);
+    return { stage: keys.get(String(claim["key"])) ?? "", agent };
   }
 
   /** Writes a pipeline file into the farm's temp dir; returns its path. */
@@ -385,16 +295,16 @@ export class FarmProcesses implements AsyncDisposable {
     );
   }
 
-  /** The coordinator's /metrics text. */
-  async metrics(): Promise<string> {
-    const res = await fetch(`${this.httpUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-    return res.text();
+  /** Records a step of the test (shown with its time in the diagnostics). */
+  step(what: string): void {
+    this.steps.push(`+${((Date.now() - this.t0) / 1000).toFixed(1)}s ${what}`);
   }
 
   /** The sum of a metric's samples on the coordinator's /metrics (0 when absent). */
   async metric(name: string): Promise<number> {
+    const res = await fetch(`${this.httpUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
     let sum = 0;
-    for (const line of (await this.metrics()).split("\n")) {
+    for (const line of (await res.text()).split("\n")) {
       const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? (\S+)$/.exec(line);
       if (m?.[1] === name) sum += Number(m[2]);
     }
@@ -407,28 +317,7 @@ export class FarmProcesses implements AsyncDisposable {
       (p) => `--- ${p.name} (pid ${p.pid}, ${p.status}) ---\n${p.output.slice(-tailChars)}`,
     );
     parts.push(`--- nats-server ---\n${this.nats.output().slice(-2000)}`);
-    return `farm ${this.prefix} in ${this.dir}\n${parts.join("\n")}`;
-  }
-
-  /** The processes of this farm still alive in /proc (other than the ones it is tracking). */
-  async leftovers(): Promise<Array<{ pid: number; cmdline: string; cwd: string }>> {
-    const found: Array<{ pid: number; cmdline: string; cwd: string }> = [];
-    for (const name of await readdir("/proc")) {
-      const pid = Number(name);
-      if (!Number.isInteger(pid) || pid === process.pid) continue;
-      try {
-        const environ = await readFile(`/proc/${pid}/environ`, "latin1");
-        const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => "");
-        if (!environ.split("\0").includes(this.marker) && !cwd.startsWith(this.dir)) continue;
-        const stat = await readFile(`/proc/${pid}/stat`, "latin1");
-        if (/^\d+ \(.*\) Z /s.test(stat)) continue; // a zombie about to be reaped
-        const cmdline = (await readFile(`/proc/${pid}/cmdline`, "latin1")).split("\0").join(" ").trim();
-        found.push({ pid, cmdline, cwd });
-      } catch {
-        // the process exited while we looked
-      }
-    }
-    return found;
+    return `farm ${this.prefix} in ${this.dir}\n--- steps ---\n${this.steps.join("\n")}\n${parts.join("\n")}`;
   }
 
   /**
@@ -438,34 +327,26 @@ export class FarmProcesses implements AsyncDisposable {
    */
   async close(): Promise<void> {
     this.closed ??= (async () => {
+      this.step("teardown");
       const live = this.processes.filter((p) => p.alive);
       for (const p of live) p.signal("SIGCONT");
       await Promise.allSettled(live.map((p) => p.stop("SIGTERM", STOP_GRACE_MS)));
-      let leaks: Array<{ pid: number; cmdline: string; cwd: string }> = [];
+      const crashed = [...this.crashedAgents].map((id) => this.agentWorkDir(id));
+      let leaks: ProcessInfo[];
       try {
-        const crashedDirs = [...this.crashedAgents].map((id) => this.agentWorkDir(id));
-        for (let i = 0; i < 20; i++) {
-          const left = await this.leftovers();
-          for (const l of left) {
-            try {
-              process.kill(l.pid, "SIGKILL");
-            } catch {
-              // already gone
-            }
-          }
-          leaks.push(...left.filter((l) => !crashedDirs.some((d) => l.cwd.startsWith(d))));
-          if (left.length === 0) break;
-          await sleep(100);
-        }
-        leaks = [...new Map(leaks.map((l) => [l.pid, l])).values()];
+        leaks = await reap(
+          (p) => p.environ.includes(`SF_E2E_FARM=${this.prefix}`) || p.cwd.startsWith(this.dir),
+          (p) => crashed.some((d) => p.cwd.startsWith(d)),
+        );
       } finally {
         await Promise.allSettled([this.nats[Symbol.asyncDispose](), this.s3[Symbol.asyncDispose]()]);
         await rm(this.dir, { recursive: true, force: true });
       }
-      if (leaks.length > 0)
+      const listed = leaks.map((l) => `  ${l.pid} ${l.argv.join(" ")} (cwd ${l.cwd})`);
+      if (listed.length > 0)
         throw new StagefarmError(
           "internal",
-          `farm ${this.prefix} left processes behind:\n${leaks.map((l) => `  ${l.pid} ${l.cmdline} (cwd ${l.cwd})`).join("\n")}`,
+          `farm ${this.prefix} left processes behind:\n${listed.join("\n")}`,
         );
     })();
     return this.closed;
@@ -480,7 +361,10 @@ export class FarmProcesses implements AsyncDisposable {
  * Starts a farm, runs `body`, and always tears the farm down. A failure of `body` is rethrown
  * with every process's output appended; a leak found at teardown fails the test too.
  */
-export async function withFarm(opts: FarmOptions, body: (farm: FarmProcesses) => Promise<void>): Promise<void> {
+export async function withFarm(
+  opts: FarmOptions,
+  body: (farm: FarmProcesses) => Promise<void>,
+): Promise<void> {
   const farm = await FarmProcesses.start(opts);
   let failure: StagefarmError | undefined;
   try {
