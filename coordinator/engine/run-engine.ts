@@ -58,6 +58,8 @@ export interface RunRequest {
   stageJobs: number;
   signal: AbortSignal;
   onEvent?: RunEventListener;
+  /** Wait before attempt N+1 of a failed stage (default: 10 s doubling per attempt, at most 10 min). */
+  retryBackoffMs?: (failedAttempt: number) => number;
   /** Expected duration of a stage, for critical-path-first ordering. */
   estimateMs?: (stage: string) => number;
 }
@@ -73,6 +75,23 @@ export interface RunResult {
 
 /** Errors that a stage's `retries` may retry; the rest are deterministic or user-caused. */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["stage_failed", "timeout", "unavailable", "internal"]);
+
+export function defaultRetryBackoffMs(failedAttempt: number): number {
+  return Math.min(10_000 * 2 ** (failedAttempt - 1), 600_000);
+}
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
 
 export async function executeRun(deps: RunEngineDeps, req: RunRequest): Promise<RunResult> {
   const run = new RunScheduler(deps, req);
@@ -115,8 +134,11 @@ class RunScheduler {
     }
     for (;;) {
       await this.advance();
-      if (this.running.size === 0) break;
-      await Promise.race(this.running.values());
+      const backoffUntil = this.nextRetryAt();
+      if (this.running.size === 0 && backoffUntil === undefined) break;
+      const wakeups: Promise<unknown>[] = [...this.running.values()];
+      if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), req.signal));
+      await Promise.race(wakeups);
     }
     for (const name of this.order) {
       const s = this.state(name);
@@ -156,13 +178,27 @@ class RunScheduler {
       }
       await this.resolveReady(name);
     }
+    const now = Date.now();
     const ready = this.order
-      .filter((n) => this.state(n).t === "ready")
+      .filter((n) => {
+        const st = this.state(n);
+        return st.t === "ready" && (st.retryAt === undefined || st.retryAt <= now);
+      })
       .sort((a, b) => (this.prio.get(b) ?? 0) - (this.prio.get(a) ?? 0));
     for (const name of ready) {
       if (this.running.size >= this.req.slots || this.req.signal.aborted) break;
       this.start(name);
     }
+  }
+
+  /** The earliest time a stage in retry backoff may start, if any. */
+  private nextRetryAt(): number | undefined {
+    if (this.req.signal.aborted) return undefined;
+    let next: number | undefined;
+    for (const st of this.states.values())
+      if (st.t === "ready" && st.retryAt !== undefined && (next === undefined || st.retryAt < next))
+        next = st.retryAt;
+    return next;
   }
 
   /** All upstream outputs known: compute the key and consult the action cache. */
@@ -275,8 +311,12 @@ class RunScheduler {
     }
     if (error.code === "corrupt_artifact") await this.dropCorrupt(stage, error);
     if (RETRYABLE.has(error.code) && attempt <= stage.retries) {
-      this.log.warn({ stage: name, attempt, err: error.message }, "stage failed; retrying");
-      this.set(name, { t: "ready", key, attempt: attempt + 1, readyAt: Date.now() });
+      const retryAt = Date.now() + (this.req.retryBackoffMs ?? defaultRetryBackoffMs)(attempt);
+      this.log.warn(
+        { stage: name, attempt, err: error.message, retryAt: new Date(retryAt).toISOString() },
+        "stage failed; retrying",
+      );
+      this.set(name, { t: "ready", key, attempt: attempt + 1, readyAt: Date.now(), retryAt });
       return;
     }
     this.log.error({ stage: name, attempt, code: error.code, err: error.message }, "stage failed");

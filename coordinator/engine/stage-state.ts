@@ -18,7 +18,13 @@ import type { ManifestOutput } from "../../shared/store/types.js";
 
 export type StageStatus =
   | { t: "waiting"; reason: string }
-  | { t: "ready"; key: Digest; attempt: number; readyAt: number }
+  | {
+      t: "ready";
+      key: Digest;
+      attempt: number;
+      readyAt: number;
+      /** In retry backoff until then. */ retryAt?: number;
+    }
   | { t: "running"; key: Digest; attempt: number; startedAt: number }
   | { t: "cached"; key: Digest; outputs: Record<string, ManifestOutput>; durationMs: number }
   | {

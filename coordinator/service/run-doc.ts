@@ -45,7 +45,14 @@ export function stageDocOf(s: StageStatus): StageDoc {
     case "cancelled":
       return { state: s.t, reason: s.reason };
     case "ready":
-      return { state: s.t, key: s.key, attempt: s.attempt };
+      return {
+        state: s.t,
+        key: s.key,
+        attempt: s.attempt,
+        ...(s.retryAt === undefined
+          ? {}
+          : { reason: `retry backoff until ${new Date(s.retryAt).toISOString()}` }),
+      };
     case "running":
       return { state: s.t, key: s.key, attempt: s.attempt, startedAt: s.startedAt };
     case "cached":

@@ -86,6 +86,7 @@ describe("run engine", () => {
         stageJobs: 1,
         signal: opts.signal ?? new AbortController().signal,
         estimateMs: (n) => spec.stages.find((s) => s.name === n)?.estimateMs ?? 1000,
+        retryBackoffMs: (attempt) => 40 * attempt,
         onEvent: (e) => opts.events?.push(e),
       },
     );
@@ -157,9 +158,18 @@ describe("run engine", () => {
         return undefined;
       },
     });
-    const r = await run(w, yaml().replace("estimate: 1s }\n  b", "estimate: 1s, retries: 2 }\n  b"));
+    const events: RunEvent[] = [];
+    const t0 = Date.now();
+    const r = await run(w, yaml().replace("estimate: 1s }\n  b", "estimate: 1s, retries: 2 }\n  b"), {
+      events,
+    });
     assert.equal(tries, 3);
     assert.equal(r.outcome, "succeeded");
+    assert.ok(Date.now() - t0 >= 40 + 80, "the retries waited their backoff (40 ms, then 80 ms)");
+    const backoff = events.filter(
+      (e) => e.t === "stage" && e.stage === "a" && e.status.t === "ready" && e.status.retryAt !== undefined,
+    );
+    assert.equal(backoff.length, 2, "two retries, each announced with its retry time");
     const a = r.states.get("a");
     assert.ok(a?.t === "done" && a.attempt === 3);
   });
