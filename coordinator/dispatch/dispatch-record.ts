@@ -11,7 +11,7 @@
  * that work to agents (a new one after a lease expiry or a hand-back).
  */
 import { z } from "zod";
-import { jobSchema, outputSchema, stageErrorSchema } from "../../shared/protocol/messages.js";
+import { jobSchema, stageResultSchema, type StageResultMessage } from "../../shared/protocol/messages.js";
 
 const base = {
   dispatch: z.number().int().positive(),
@@ -21,16 +21,7 @@ const base = {
   job: jobSchema,
 };
 
-export const resultSchema = z.discriminatedUnion("ok", [
-  z.object({
-    ok: z.literal(true),
-    outputs: z.record(z.string(), outputSchema),
-    logPath: z.string(),
-    durationMs: z.number().nonnegative(),
-  }),
-  z.object({ ok: z.literal(false), error: stageErrorSchema }),
-]);
-export type DispatchResult = z.infer<typeof resultSchema>;
+export type DispatchResult = StageResultMessage;
 
 export const dispatchRecordSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("queued"), ...base, queuedAt: z.number() }),
@@ -46,7 +37,7 @@ export const dispatchRecordSchema = z.discriminatedUnion("t", [
     t: z.literal("finished"),
     ...base,
     owner: z.string(),
-    result: resultSchema,
+    result: stageResultSchema,
     finishedAt: z.number(),
   }),
   z.object({ t: z.literal("cancelled"), ...base, at: z.number() }),

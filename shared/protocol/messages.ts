@@ -85,6 +85,18 @@ export const stageErrorSchema = z.object({
   details: z.record(z.string(), z.unknown()).default({}),
 });
 
+/** What an agent reports for a stage: its outputs, or the error it failed with. */
+export const stageResultSchema = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    outputs: z.record(z.string(), outputSchema),
+    logPath: z.string(),
+    durationMs: z.number().nonnegative(),
+  }),
+  z.object({ ok: z.literal(false), error: stageErrorSchema }),
+]);
+export type StageResultMessage = z.infer<typeof stageResultSchema>;
+
 export const agentEventSchema = z.discriminatedUnion("t", [
   z.object({
     t: z.literal("started"),
@@ -116,15 +128,7 @@ export const agentEventSchema = z.discriminatedUnion("t", [
     dispatch: z.number().int().positive(),
     token: z.string(),
     at: z.number(),
-    result: z.discriminatedUnion("ok", [
-      z.object({
-        ok: z.literal(true),
-        outputs: z.record(z.string(), outputSchema),
-        logPath: z.string(),
-        durationMs: z.number().nonnegative(),
-      }),
-      z.object({ ok: z.literal(false), error: stageErrorSchema }),
-    ]),
+    result: stageResultSchema,
   }),
 ]);
 export type AgentEvent = z.infer<typeof agentEventSchema>;

@@ -6,9 +6,10 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
+
+export { freePort } from "./free-port.js";
 
 const OUTPUT_LIMIT = 1 << 20;
 
@@ -240,18 +241,4 @@ export async function reap(
     await sleep(100);
   }
   return [...leaks.values()];
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string")
-    throw new StagefarmError("internal", "could not pick a free port");
-  return address.port;
 }

@@ -9,11 +9,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
+import { freePort } from "./free-port.js";
 
 export interface NatsServerOptions {
   /** The executable (default `nats-server` from PATH). */
@@ -44,20 +44,6 @@ export interface NatsServerHandle extends AsyncDisposable {
 }
 
 const OUTPUT_LIMIT = 64 * 1024;
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string")
-    throw new StagefarmError("internal", "could not pick a free port");
-  return address.port;
-}
 
 class NatsServer implements NatsServerHandle {
   readonly url: string;
