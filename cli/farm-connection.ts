@@ -2,6 +2,7 @@
  * Connects a process to a distributed farm: NATS (KV state, job queue, event log, message bus)
  * and the S3 artifact store. Shared by `stagefarm coordinator` and `stagefarm agent`.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "nats";
 import { NatsBus, type MessageBus } from "../shared/bus/index.js";
 import { parseS3Url } from "../shared/config/s3-url.js";
@@ -20,6 +21,8 @@ export interface FarmConnectionConfig {
   /** Redelivery of an unacked job (the agent did not even claim it). */
   jobAckWaitMs: number;
 }
+
+const CLOSE_DRAIN_MS = 5_000;
 
 export class FarmConnection implements AsyncDisposable {
   private closed: Promise<void> | undefined;
@@ -65,7 +68,12 @@ export class FarmConnection implements AsyncDisposable {
         this.kv.close(),
         this.store.close(),
       ]);
-      await this.nc.drain().catch(() => this.nc.close());
+      // drain() waits for the server: bounded, so a shutdown while NATS is down still ends.
+      const drained = this.nc.drain().then(
+        () => true,
+        () => false,
+      );
+      if (!(await Promise.race([drained, sleep(CLOSE_DRAIN_MS).then(() => false)]))) await this.nc.close();
     })();
     return this.closed;
   }

@@ -37,3 +37,15 @@ export function onShutdown(
 export function exitStatusForSignal(sig: NodeJS.Signals): number {
   return 128 + (constants.signals[sig] ?? 15);
 }
+
+/**
+ * After the first signal, the orderly shutdown gets `ms`; past that (a server that went away
+ * and never answers) the process exits anyway with 128+signo. The timer does not keep the
+ * process alive.
+ */
+export function shutdownDeadline(sig: NodeJS.Signals, ms: number, onExpire: () => void): void {
+  setTimeout(() => {
+    onExpire();
+    process.exit(exitStatusForSignal(sig));
+  }, ms).unref();
+}

@@ -12,7 +12,9 @@ import { AgentService, StageExecutor } from "../../agent/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { CliContext } from "../context.js";
 import { agentConfig, type FarmFlags } from "../distributed-config.js";
-import { exitStatusForSignal, onShutdown } from "../signals.js";
+import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
+
+const CLOSE_DEADLINE_MS = 20_000;
 
 async function diskFree(dir: string): Promise<number> {
   try {
@@ -106,6 +108,13 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             abort.signal.addEventListener("abort", () => resolve(), { once: true }),
           );
           await agent.drain(cfg.drainTimeoutMs);
+          // Nothing runs any more; closing the connections is bounded (NATS or S3 may be gone).
+          shutdownDeadline(shutdown.received ?? "SIGTERM", CLOSE_DEADLINE_MS, () =>
+            logger.warn(
+              { deadlineMs: CLOSE_DEADLINE_MS },
+              "closing connections did not finish in time; exiting",
+            ),
+          );
           await agent.close();
         } catch (err: unknown) {
           if (!abort.signal.aborted) throw StagefarmError.from(err);

@@ -9,7 +9,9 @@ import { Coordinator, createMetrics, loadStagefarmApi, startHttpServer } from ".
 import type { CliContext } from "../context.js";
 import { coordinatorConfig, type FarmFlags } from "../distributed-config.js";
 import type { FarmConnection as FarmConnectionT } from "../farm-connection.js";
-import { exitStatusForSignal, onShutdown } from "../signals.js";
+import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
+
+const SHUTDOWN_DEADLINE_MS = 20_000;
 import { parseHostPort } from "./up.js";
 
 export function registerCoordinator(program: Command, ctx: CliContext): void {
@@ -43,6 +45,9 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         (sig) => {
           logger.info({ signal: sig }, "shutting down (runs continue after the next start)");
           stop.abort();
+          shutdownDeadline(sig, SHUTDOWN_DEADLINE_MS, () =>
+            logger.warn({ deadlineMs: SHUTDOWN_DEADLINE_MS }, "shutdown did not finish in time; exiting"),
+          );
         },
         (sig) => process.exit(exitStatusForSignal(sig)),
       );
