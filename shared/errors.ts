@@ -17,6 +17,27 @@ export type ErrorCode =
   | "conflict" // a compare-and-set lost: the record changed since it was read (re-read, then decide)
   | "internal";
 
+const ALL_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "invalid_pipeline",
+  "invalid_argument",
+  "not_found",
+  "corrupt_artifact",
+  "digest_mismatch",
+  "unsafe_archive",
+  "stage_failed",
+  "missing_output",
+  "timeout",
+  "cancelled",
+  "unavailable",
+  "conflict",
+  "internal",
+]);
+
+/** Whether a string received from elsewhere (an agent, a trailer) is one of our error codes. */
+export function isErrorCode(s: string): s is ErrorCode {
+  return ALL_CODES.has(s);
+}
+
 const retryable: ReadonlySet<ErrorCode> = new Set(["unavailable", "timeout"]);
 
 export class StagefarmError extends Error {

@@ -11,7 +11,16 @@
  * that work to agents (a new one after a lease expiry or a hand-back).
  */
 import { z } from "zod";
-import { jobSchema, stageResultSchema, type StageResultMessage } from "../../shared/protocol/messages.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { Logger } from "../../shared/log.js";
+import type { KvStore } from "../../shared/ports/index.js";
+import {
+  decodeMessage,
+  encodeMessage,
+  jobSchema,
+  stageResultSchema,
+  type StageResultMessage,
+} from "../../shared/protocol/messages.js";
 
 const base = {
   dispatch: z.number().int().positive(),
@@ -46,4 +55,38 @@ export type DispatchRecord = z.infer<typeof dispatchRecordSchema>;
 
 export function stageKey(runId: string, stage: string): string {
   return `stages.${runId}.${stage}`;
+}
+
+/** Reads a dispatch record; an unreadable one is logged and treated as absent (keeping its revision). */
+export async function readDispatch(
+  kv: KvStore,
+  key: string,
+  log: Logger,
+): Promise<{ rec: DispatchRecord | undefined; revision: number } | undefined> {
+  const e = await kv.get(key);
+  if (e === undefined) return undefined;
+  const d = decodeMessage(dispatchRecordSchema, e.value);
+  if (!d.ok) {
+    log.error({ key, reason: d.reason }, "unreadable dispatch record; treating as absent");
+    return { rec: undefined, revision: e.revision };
+  }
+  return { rec: d.value, revision: e.revision };
+}
+
+/** Compare-and-set; false on a conflict (someone else changed the record: re-read and retry). */
+export async function writeDispatch(
+  kv: KvStore,
+  key: string,
+  rec: DispatchRecord,
+  revision: number | undefined,
+): Promise<boolean> {
+  try {
+    if (revision === undefined) await kv.create(key, encodeMessage(rec));
+    else await kv.update(key, encodeMessage(rec), revision);
+    return true;
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err);
+    if (e.code === "conflict") return false;
+    throw e;
+  }
 }

@@ -16,13 +16,12 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../shared/log.js";
-import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
+import { isErrorCode, StagefarmError } from "../../shared/errors.js";
 import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../../shared/job.js";
 import type { MessageBus } from "../../shared/bus/index.js";
 import type { JobQueue, KvStore } from "../../shared/ports/index.js";
 import { poolName } from "../../shared/ports/index.js";
 import {
-  decodeMessage,
   encodeMessage,
   type AgentEvent,
   type ClaimReply,
@@ -32,9 +31,11 @@ import {
 } from "../../shared/protocol/messages.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { AgentRegistry } from "./agent-registry.js";
+import { LeaseTable } from "./lease-table.js";
 import {
-  dispatchRecordSchema,
+  readDispatch,
   stageKey,
+  writeDispatch,
   type DispatchRecord,
   type DispatchResult,
 } from "./dispatch-record.js";
@@ -62,31 +63,9 @@ interface Waiter {
   reject(e: StagefarmError): void;
 }
 
-interface Lease {
-  dispatch: number;
-  owner: string;
-  token: string;
-  until: number;
-}
-
-const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  "invalid_pipeline",
-  "invalid_argument",
-  "not_found",
-  "corrupt_artifact",
-  "digest_mismatch",
-  "unsafe_archive",
-  "stage_failed",
-  "missing_output",
-  "timeout",
-  "cancelled",
-  "unavailable",
-  "internal",
-]);
-
 export class DispatchWorker implements StageWorker {
   private readonly waiters = new Map<string, Waiter>();
-  private readonly leases = new Map<string, Lease>();
+  private readonly leases: LeaseTable;
   /** Dispatches this process has published (a queued record found after a restart is republished). */
   private readonly published = new Set<string>();
   private readonly log: Logger;
@@ -97,6 +76,7 @@ export class DispatchWorker implements StageWorker {
   constructor(private readonly deps: DispatchDeps) {
     this.log = deps.logger.child({ component: "dispatch" });
     this.now = deps.now ?? Date.now;
+    this.leases = new LeaseTable(deps.leaseMs, this.now);
   }
 
   async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
@@ -134,12 +114,7 @@ export class DispatchWorker implements StageWorker {
       if (rec !== undefined && rec.attempt === job.attempt && rec.t !== "cancelled") {
         if (rec.t === "finished") return this.settle(key, rec.attempt, rec.result);
         if (rec.t === "running" && !this.leases.has(key))
-          this.leases.set(key, {
-            dispatch: rec.dispatch,
-            owner: rec.owner,
-            token: rec.token,
-            until: this.now() + this.deps.leaseMs,
-          });
+          this.leases.grant(key, { dispatch: rec.dispatch, owner: rec.owner, token: rec.token });
         if (rec.t === "queued" && !this.published.has(`${key}#${rec.dispatch}`)) await this.publish(key, rec);
         return;
       }
@@ -197,12 +172,7 @@ export class DispatchWorker implements StageWorker {
       const token = randomBytes(16).toString("hex");
       const next: DispatchRecord = { ...rec, t: "running", owner: req.agentId, token, claimedAt: this.now() };
       if (!(await this.write(key, next, cur.revision))) continue;
-      this.leases.set(key, {
-        dispatch: rec.dispatch,
-        owner: req.agentId,
-        token,
-        until: this.now() + this.deps.leaseMs,
-      });
+      this.leases.grant(key, { dispatch: rec.dispatch, owner: req.agentId, token });
       this.log.info({ key, dispatch: rec.dispatch, agent: req.agentId }, "stage claimed");
       return { ok: true, token, leaseMs: this.deps.leaseMs };
     }
@@ -211,16 +181,8 @@ export class DispatchWorker implements StageWorker {
   /** Heartbeats extend the leases of the stages the agent says it runs (with their tokens). */
   handleHeartbeat(hb: Heartbeat): void {
     this.deps.agents.heartbeat(hb);
-    for (const r of hb.running) {
-      const lease = this.leases.get(stageKey(r.runId, r.stage));
-      if (
-        lease !== undefined &&
-        lease.owner === hb.agentId &&
-        lease.token === r.token &&
-        lease.dispatch === r.dispatch
-      )
-        lease.until = this.now() + this.deps.leaseMs;
-    }
+    for (const r of hb.running)
+      this.leases.extend(stageKey(r.runId, r.stage), hb.agentId, r.token, r.dispatch);
   }
 
   /** Applies an agent event; returns whether it was accepted (false: stale or unknown, counted). */
@@ -268,7 +230,7 @@ export class DispatchWorker implements StageWorker {
         finishedAt: this.now(),
       };
       if (!(await this.write(key, next, cur.revision))) continue;
-      this.leases.delete(key);
+      this.leases.release(key);
       this.settle(key, rec.attempt, ev.result);
       return true;
     }
@@ -308,9 +270,7 @@ export class DispatchWorker implements StageWorker {
   }
 
   private async expireLeases(): Promise<void> {
-    const now = this.now();
-    for (const [key, lease] of [...this.leases]) {
-      if (lease.until > now) continue;
+    for (const [key, lease] of this.leases.expired()) {
       const cur = await this.read(key);
       const rec = cur?.rec;
       if (
@@ -319,7 +279,7 @@ export class DispatchWorker implements StageWorker {
         rec.dispatch !== lease.dispatch ||
         rec.token !== lease.token
       ) {
-        if (this.leases.get(key) === lease) this.leases.delete(key);
+        this.leases.release(key, lease);
         continue;
       }
       this.deps.metrics?.leaseExpired();
@@ -344,7 +304,7 @@ export class DispatchWorker implements StageWorker {
       queuedAt: this.now(),
     };
     if (!(await this.write(key, next, revision))) return false;
-    this.leases.delete(key);
+    this.leases.release(key);
     this.log.warn({ key, dispatch, previousOwner: rec.owner }, `stage dispatched again: ${why}`);
     await this.publish(key, next);
     return true;
@@ -372,7 +332,7 @@ export class DispatchWorker implements StageWorker {
           at: this.now(),
         };
         if (!(await this.write(key, next, cur.revision))) continue;
-        this.leases.delete(key);
+        this.leases.release(key);
         if (rec.t === "running")
           this.deps.bus.publish(
             this.deps.subjects.control(rec.owner),
@@ -408,34 +368,16 @@ export class DispatchWorker implements StageWorker {
     if (result.ok)
       w.resolve({ outputs: result.outputs, logPath: result.logPath, durationMs: result.durationMs });
     else {
-      const code = ERROR_CODES.has(result.error.code) ? (result.error.code as ErrorCode) : "internal";
+      const code = isErrorCode(result.error.code) ? result.error.code : "internal";
       w.reject(new StagefarmError(code, result.error.message, { details: result.error.details }));
     }
   }
 
-  private async read(
-    key: string,
-  ): Promise<{ rec: DispatchRecord | undefined; revision: number } | undefined> {
-    const e = await this.deps.kv.get(key);
-    if (e === undefined) return undefined;
-    const d = decodeMessage(dispatchRecordSchema, e.value);
-    if (!d.ok) {
-      this.log.error({ key, reason: d.reason }, "unreadable dispatch record; treating as absent");
-      return { rec: undefined, revision: e.revision };
-    }
-    return { rec: d.value, revision: e.revision };
+  private read(key: string): ReturnType<typeof readDispatch> {
+    return readDispatch(this.deps.kv, key, this.log);
   }
 
-  /** Compare-and-set; false on a conflict (someone else changed the record: re-read and retry). */
-  private async write(key: string, rec: DispatchRecord, revision: number | undefined): Promise<boolean> {
-    try {
-      if (revision === undefined) await this.deps.kv.create(key, encodeMessage(rec));
-      else await this.deps.kv.update(key, encodeMessage(rec), revision);
-      return true;
-    } catch (err: unknown) {
-      const e = StagefarmError.from(err);
-      if (e.code === "conflict") return false;
-      throw e;
-    }
+  private write(key: string, rec: DispatchRecord, revision: number | undefined): Promise<boolean> {
+    return writeDispatch(this.deps.kv, key, rec, revision);
   }
 }
