@@ -17,6 +17,7 @@
  * file system is synced, so no run pays for writing back the previous run's dirty pages. Temp
  * dirs are removed at the end, also on Ctrl-C.
  */
+import { parseSizeArgs } from "./args.js";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
@@ -30,26 +31,6 @@ import { packTreeInto } from "../shared/pack/pack-tree.js";
 import { FsArtifactStore } from "../shared/store/fs-store.js";
 
 const MiB = 1 << 20;
-
-interface Args {
-  sizeMiB: number;
-}
-
-function parseArgs(argv: readonly string[]): Args {
-  let sizeMiB = 1024;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--size-mib") {
-      sizeMiB = Number(argv[++i]);
-      if (!Number.isInteger(sizeMiB) || sizeMiB < 8)
-        throw new StagefarmError(
-          "invalid_argument",
-          `--size-mib needs a whole number >= 8, got "${argv[i]}"`,
-        );
-    } else throw new StagefarmError("invalid_argument", `unknown argument "${a}" (usage: --size-mib N)`);
-  }
-  return { sizeMiB };
-}
 
 /** Text that zstd compresses well but not trivially: random words from a small vocabulary. */
 function textBlock(bytes: number): Buffer {
@@ -160,7 +141,7 @@ async function runToFile(tree: string, out: string, signal: AbortSignal): Promis
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseSizeArgs(process.argv.slice(2));
   const ac = new AbortController();
   const onSigint = (): void => ac.abort();
   process.once("SIGINT", onSigint);

@@ -12,6 +12,7 @@
  * keeps minio's defaults (64 MiB parts); the store uses its own (16 MiB). Temp dirs and the
  * server are removed at the end, also on Ctrl-C.
  */
+import { parseSizeArgs } from "./args.js";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -26,22 +27,6 @@ import { S3ArtifactStore } from "../shared/store/s3-store.js";
 import { startS3rver } from "../test/helpers/s3rver.js";
 
 const MiB = 1 << 20;
-
-function parseArgs(argv: readonly string[]): { sizeMiB: number } {
-  let sizeMiB = 1024;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--size-mib") {
-      sizeMiB = Number(argv[++i]);
-      if (!Number.isInteger(sizeMiB) || sizeMiB < 8)
-        throw new StagefarmError(
-          "invalid_argument",
-          `--size-mib needs a whole number >= 8, got "${argv[i]}"`,
-        );
-    } else throw new StagefarmError("invalid_argument", `unknown argument "${a}" (usage: --size-mib N)`);
-  }
-  return { sizeMiB };
-}
 
 async function writeRandom(file: string, bytes: number): Promise<void> {
   const out = createWriteStream(file);
@@ -62,7 +47,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { sizeMiB } = parseArgs(process.argv.slice(2));
+  const { sizeMiB } = parseSizeArgs(process.argv.slice(2));
   const ac = new AbortController();
   const onSigint = (): void => ac.abort();
   process.once("SIGINT", onSigint);

@@ -1,0 +1,18 @@
+import { StagefarmError } from "../shared/errors.js";
+
+/** Parses `[--size-mib N]` (default 1024, at least 8); anything else is refused. */
+export function parseSizeArgs(argv: readonly string[]): { sizeMiB: number } {
+  let sizeMiB = 1024;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--size-mib") {
+      sizeMiB = Number(argv[++i]);
+      if (!Number.isInteger(sizeMiB) || sizeMiB < 8)
+        throw new StagefarmError(
+          "invalid_argument",
+          `--size-mib needs a whole number >= 8, got "${argv[i]}"`,
+        );
+    } else throw new StagefarmError("invalid_argument", `unknown argument "${a}" (usage: --size-mib N)`);
+  }
+  return { sizeMiB };
+}
