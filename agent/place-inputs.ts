@@ -3,12 +3,15 @@
  * - an upstream tree with `unpack` (the default) is unpacked at its path;
  * - an upstream file, or any artifact with `unpack: false`, is written as a file;
  * - a pinned source is fetched into the store first (verified), then placed as a file, or
- *   unpacked with `unpack: true`.
+ *   unpacked with `unpack: true`;
+ * - a store artifact (`artifact: <digest>`, e.g. an imported seed) is placed the same way; one
+ *   missing from the store is a `not_found` error telling how to import it.
  * Every path is checked first (./workspace.ts): an earlier input holding a symlink such as
  * `var -> /` cannot redirect a later one outside the workspace. No device nodes are created.
  */
 import { rm } from "node:fs/promises";
 import type { Logger } from "pino";
+import { assertDigest } from "../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../shared/errors.js";
 import type { ArtifactRef, InputSpec, ResolvedStage } from "../shared/pipeline/types.js";
 import type { ArtifactStore } from "../shared/store/types.js";
@@ -32,6 +35,7 @@ export async function placeInputs(ctx: PlaceInputsContext): Promise<void> {
   for (const input of ctx.stage.inputs) {
     throwIfAborted(ctx.signal);
     if (input.t === "stage") await placeUpstream(ctx, input);
+    else if (input.t === "artifact") await placeArtifact(ctx, input);
     else await placeSource(ctx, input);
   }
 }
@@ -59,6 +63,35 @@ async function placeUpstream(
   } else {
     ctx.log.line(`placing input ${input.name} (${shortDigest(ref.digest)}) at ${input.path}`);
     await store.getBlobToFile(ref.digest, dest, signal);
+  }
+}
+
+async function placeArtifact(
+  ctx: PlaceInputsContext,
+  input: Extract<InputSpec, { t: "artifact" }>,
+): Promise<void> {
+  const { stage, store, signal } = ctx;
+  const what = `stage "${stage.name}" input "${input.name}" (artifact sha256 ${input.digest})`;
+  const digest = assertDigest(input.digest, what);
+  if (!(await store.statBlob(digest)))
+    throw new StagefarmError(
+      "not_found",
+      `${what}: not in the store (${store.describe}); import the file with \`stagefarm import FILE\` and pass the digest it prints`,
+      { details: { stage: stage.name, input: input.name, digest } },
+    );
+  const dest = await preparePlacement(ctx.workspace, input.path, what);
+  if (!input.unpack) {
+    ctx.log.line(`placing input ${input.name} (${shortDigest(digest)}) at ${input.path}`);
+    await store.getBlobToFile(digest, dest, signal);
+    return;
+  }
+  ctx.log.line(`unpacking input ${input.name} (${shortDigest(digest)}) into ${input.path}`);
+  const archive = privatePath(ctx.workspace, `input-${digest}`);
+  try {
+    await store.getBlobToFile(digest, archive, signal);
+    await unpackFile(archive, dest, { allowDevices: false, signal });
+  } finally {
+    await rm(archive, { force: true });
   }
 }
 

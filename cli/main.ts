@@ -8,6 +8,7 @@ import { exitCodeFor, StagefarmError } from "../shared/errors.js";
 import { createLogger, type Logger } from "../shared/log.js";
 import { registerAgent } from "./commands/agent.js";
 import { registerCache } from "./commands/cache.js";
+import { registerImport } from "./commands/import.js";
 import { registerCoordinator } from "./commands/coordinator.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRemote } from "./commands/remote.js";
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   registerValidate(program, ctx);
   registerPlan(program, ctx);
   registerCache(program, ctx);
+  registerImport(program, ctx);
   registerUp(program, ctx);
   registerCoordinator(program, ctx);
   registerAgent(program, ctx);

@@ -1,7 +1,8 @@
 /**
  * A dry run: which stages would run, which are cached, and each known cache key. A stage's key
  * is known only once every upstream output is known, i.e. when its upstream stages are cached;
- * otherwise it is computed "after upstream".
+ * otherwise it is computed "after upstream". A stage using a required param that was not given
+ * has no key either ("needs-param"); plan still shows the DAG and the expected durations.
  */
 import { computeCacheKey } from "../shared/cache-key/index.js";
 import type { Digest } from "../shared/digest.js";
@@ -18,7 +19,9 @@ export interface PlanRow {
   requires: string[];
   /** Known when all upstream outputs are known. */
   key?: Digest;
-  status: "cached" | "will-run" | "after-upstream";
+  status: "cached" | "will-run" | "after-upstream" | "needs-param";
+  /** Required params this stage uses that were not given (status "needs-param"). */
+  paramsMissing?: string[];
   /** Expected duration (recorded on the cache entry when cached, else the estimate). */
   expectedMs: number;
   description?: string;
@@ -54,7 +57,10 @@ export async function planRun(
       expectedMs: estimateMs(name),
     };
     const inputs = knownInputs(stage, outputs);
-    if (inputs !== undefined) {
+    if (stage.paramsMissing !== undefined) {
+      row.status = "needs-param";
+      row.paramsMissing = stage.paramsMissing;
+    } else if (inputs !== undefined) {
       row.key = computeCacheKey(stage, inputs);
       const hit = await lookupCache(store, row.key, logger);
       if (hit !== undefined) {

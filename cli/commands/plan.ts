@@ -1,7 +1,7 @@
 /** `stagefarm plan FILE`: the DAG in dependency order, cache keys and status, the critical path. */
 import type { Command } from "commander";
-import { planRun } from "../../coordinator/index.js";
-import { loadPipeline, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
+import { expectedDuration, loadStageHistory, planRun } from "../../coordinator/index.js";
+import { loadPipeline, missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import { collect } from "../config.js";
@@ -17,14 +17,26 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option("--json", "print the plan as JSON")
     .action(async (file: string, opts: { param: string[]; json?: boolean }) => {
       const spec = await loadPipeline(file);
-      const stages = resolvePipeline(spec, parseParamArgs(opts.param));
+      const params = parseParamArgs(opts.param);
+      const stages = resolvePipeline(spec, params, { allowMissing: true });
+      const missing = missingParams(spec, params);
       const cfg = ctx.config();
       const store = await FsArtifactStore.open(cfg.storeDir);
       try {
-        const est = new Map(spec.stages.map((s) => [s.name, s.estimateMs ?? 60_000]));
-        const plan = await planRun(store, stages, (n) => est.get(n) ?? 60_000, ctx.logger(cfg.logLevel));
+        const history = await loadStageHistory(store, spec.name);
+        const expected = new Map(
+          spec.stages.map((s) => [s.name, expectedDuration(history, s.name, s.estimateMs)]),
+        );
+        const plan = await planRun(
+          store,
+          stages,
+          (n) => expected.get(n)?.ms ?? 60_000,
+          ctx.logger(cfg.logLevel),
+        );
         if (opts.json === true) {
-          ctx.stdout.write(`${JSON.stringify({ pipeline: spec.name, ...plan })}\n`);
+          ctx.stdout.write(
+            `${JSON.stringify({ pipeline: spec.name, ...plan, paramsMissing: missing, expected: Object.fromEntries(expected) })}\n`,
+          );
           return;
         }
         const c = makeStyle(ctx.color(ctx.stdout));
@@ -40,16 +52,30 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           ),
         );
         plan.rows.forEach((r, i) => {
-          const key = r.key === undefined ? c.dim("after upstream") : shortDigest(r.key).padEnd(14);
+          const key =
+            r.key !== undefined
+              ? shortDigest(r.key).padEnd(14)
+              : c.dim((r.status === "needs-param" ? "needs param" : "after upstream").padEnd(14));
           const status =
             r.status === "cached"
               ? c.green("cached")
               : r.status === "will-run"
                 ? c.yellow("will run")
-                : c.dim("pending");
+                : r.status === "needs-param"
+                  ? c.yellow(`needs --param ${(r.paramsMissing ?? []).join(", ")}`)
+                  : c.dim("pending");
           const onPath = plan.criticalPath.path.includes(r.stage) ? c.bold("*") : " ";
+          const exp = expected.get(r.stage);
+          const from =
+            r.status === "cached"
+              ? ""
+              : exp?.from === "history"
+                ? c.dim(` (median of ${exp.runs} run${exp.runs === 1 ? "" : "s"})`)
+                : exp?.from === "estimate"
+                  ? c.dim(" (estimate)")
+                  : "";
           out.push(
-            `${onPath} ${String(i + 1).padStart(3)}  ${r.stage.padEnd(w)}  ${r.runner.padEnd(8)}  ${formatDuration(r.expectedMs).padStart(8)}  ${key}  ${status}` +
+            `${onPath} ${String(i + 1).padStart(3)}  ${r.stage.padEnd(w)}  ${r.runner.padEnd(8)}  ${formatDuration(r.expectedMs).padStart(8)}  ${key}  ${status}${from}` +
               (r.deps.length > 0 ? c.dim(`  ← ${r.deps.join(", ")}`) : "") +
               (r.requires.length > 0 ? c.dim(`  [requires ${r.requires.join(",")}]`) : ""),
           );
@@ -62,6 +88,14 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         out.push(
           `${cached} of ${plan.rows.length} stages cached; expected time to finish: ${formatDuration(plan.remainingMs)}`,
         );
+        if (missing.length > 0) {
+          out.push("");
+          out.push(c.yellow(`Required params without a value (give them to run): ${missing.join(", ")}`));
+          for (const p of spec.params.filter((x) => missing.includes(x.name)))
+            out.push(
+              `  --param ${p.name}=…${p.description === undefined ? "" : c.dim(`  ${p.description}`)}`,
+            );
+        }
         ctx.stdout.write(`${out.join("\n")}\n`);
       } finally {
         await store.close();

@@ -1,6 +1,6 @@
 /** `stagefarm validate FILE`: parse and check a pipeline; errors name file:line:col. */
 import type { Command } from "commander";
-import { loadPipeline, resolvePipeline, parseParamArgs } from "../../shared/pipeline/index.js";
+import { loadPipeline, missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
 import { collect } from "../config.js";
 import type { CliContext } from "../context.js";
 
@@ -13,14 +13,18 @@ export function registerValidate(program: Command, ctx: CliContext): void {
     .option("--json", "print the result as JSON")
     .action(async (file: string, opts: { param: string[]; json?: boolean }) => {
       const spec = await loadPipeline(file);
-      const stages = resolvePipeline(spec, parseParamArgs(opts.param));
+      const params = parseParamArgs(opts.param);
+      const stages = resolvePipeline(spec, params, { allowMissing: true });
+      const missing = missingParams(spec, params);
       if (opts.json === true)
         ctx.stdout.write(
-          `${JSON.stringify({ ok: true, pipeline: spec.name, file, stages: stages.length })}\n`,
+          `${JSON.stringify({ ok: true, pipeline: spec.name, file, stages: stages.length, paramsMissing: missing })}\n`,
         );
       else
         ctx.stdout.write(
-          `${file}: ok — pipeline ${spec.name}, ${stages.length} stages, ${spec.params.length} params\n`,
+          `${file}: ok — pipeline ${spec.name}, ${stages.length} stages, ${spec.params.length} params` +
+            (missing.length > 0 ? ` (required, give with --param to run: ${missing.join(", ")})` : "") +
+            "\n",
         );
     });
 }

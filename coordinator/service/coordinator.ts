@@ -23,6 +23,7 @@ import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
+import { checkArtifactInputs } from "../engine/artifact-inputs.js";
 import { executeRun } from "../engine/run-engine.js";
 import type { RunEvent } from "../engine/events.js";
 import type { CoordinatorMetrics } from "../metrics.js";
@@ -122,7 +123,8 @@ export class Coordinator implements AsyncDisposable {
   }): Promise<RunDoc> {
     if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
     const spec = parsePipeline(req.yaml, req.path);
-    resolvePipeline(spec, req.params); // validates params before anything is stored
+    // Validates params (and that imported artifacts exist) before anything is stored.
+    await checkArtifactInputs(resolvePipeline(spec, req.params), this.o.store);
     const doc: RunDoc = {
       v: 1,
       id: req.runId ?? newRunId(),

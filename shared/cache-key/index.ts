@@ -26,6 +26,6 @@ export function stageKeyReady(
   available: Readonly<Record<string, ArtifactRef | undefined>>,
 ): boolean {
   return stage.inputs.every(
-    (i) => i.t === "source" || (Object.hasOwn(available, i.name) && available[i.name] !== undefined),
+    (i) => i.t !== "stage" || (Object.hasOwn(available, i.name) && available[i.name] !== undefined),
   );
 }

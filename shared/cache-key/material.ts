@@ -4,7 +4,7 @@
  * downstream key unchanged (early cutoff).
  *
  * In: key schema version, runner kind + version, platform, the normalised script, the merged
- * env, each input (digest, kind, path, unpack), fetch sources (url, sha256), outputs (path,
+ * env, each input (digest, kind, path, unpack; a store artifact by its digest), fetch sources (url, sha256), outputs (path,
  * kind, exclude), runner data (`with`), clampMtime.
  * Out: stage and pipeline names, description, requires, timeout, retries, estimate, params the
  * stage does not use (values are already substituted), input `from` references, YAML formatting.
@@ -44,6 +44,11 @@ function inputMaterial(
   for (const input of stage.inputs) {
     if (input.t === "source") {
       out[input.name] = { digest: input.source.sha256, kind: "file", path: input.path, unpack: input.unpack };
+      continue;
+    }
+    if (input.t === "artifact") {
+      const digest = assertDigest(input.digest, `stage "${stage.name}" input "${input.name}" artifact`);
+      out[input.name] = { digest, kind: "file", path: input.path, unpack: input.unpack };
       continue;
     }
     const ref = Object.hasOwn(inputs, input.name) ? inputs[input.name] : undefined;

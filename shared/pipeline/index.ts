@@ -7,7 +7,7 @@ export { PipelineError, formatIssue, type PipelineIssue } from "./pipeline-error
 export { parsePipeline, DEFAULT_PLATFORM } from "./parse.js";
 export { loadPipeline } from "./load.js";
 export { resolvePipeline } from "./resolve.js";
-export { parseParamArgs, paramValues } from "./params.js";
+export { parseParamArgs, paramValues, missingParams, type ParamValueOptions } from "./params.js";
 export {
   stageDeps,
   topoOrder,

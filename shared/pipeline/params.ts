@@ -1,7 +1,8 @@
 /** Command-line param overrides (`--param NAME=VALUE`) and their check against a pipeline. */
 import { StagefarmError } from "../errors.js";
 import { didYouMean, listNames } from "./suggest.js";
-import type { PipelineSpec } from "./types.js";
+import { paramRefOf } from "./templates.js";
+import type { ParamSpec, PipelineSpec } from "./types.js";
 
 /** Parses `NAME=VALUE` strings (split at the first "="; the value may be empty or hold "="). */
 export function parseParamArgs(args: readonly string[]): Record<string, string> {
@@ -21,10 +22,22 @@ export function parseParamArgs(args: readonly string[]): Record<string, string> 
   return out;
 }
 
-/** The value of every param: the override when given, else the default. Unknown overrides throw. */
+export interface ParamValueOptions {
+  /**
+   * Leave required params that were not given out of the result instead of throwing (a plan
+   * shows the pipeline before every value is known).
+   */
+  allowMissing?: boolean;
+}
+
+/**
+ * The value of every param: the override when given, else the default. Unknown overrides throw,
+ * and so do required params without a value unless `allowMissing` (then they are left out).
+ */
 export function paramValues(
   spec: PipelineSpec,
   overrides: Readonly<Record<string, string>>,
+  opts: ParamValueOptions = {},
 ): Map<string, string> {
   const known = spec.params.map((p) => p.name);
   for (const name of Object.keys(overrides)) {
@@ -35,10 +48,44 @@ export function paramValues(
       { details: { param: name, known } },
     );
   }
-  return new Map(
-    spec.params.map((p) => [
-      p.name,
-      Object.hasOwn(overrides, p.name) ? (overrides[p.name] ?? p.default) : p.default,
-    ]),
-  );
+  const given = (p: ParamSpec): string | undefined =>
+    Object.hasOwn(overrides, p.name) ? overrides[p.name] : p.default;
+  const values = new Map<string, string>();
+  const missing = [];
+  for (const p of spec.params) {
+    let value = given(p);
+    // A default naming another param as a whole takes that param's value (one level).
+    const ref = value !== undefined && value === p.default ? paramRefOf(value) : undefined;
+    if (ref !== undefined) {
+      const target = spec.params.find((t) => t.name === ref);
+      value = target === undefined ? undefined : given(target);
+    }
+    if (value !== undefined) values.set(p.name, value);
+    else if (p.default === undefined) missing.push(p);
+  }
+  if (missing.length > 0 && opts.allowMissing !== true) {
+    const lines = missing.map((p) => `  --param ${p.name}=…${p.description ? `  (${p.description})` : ""}`);
+    throw new StagefarmError(
+      "invalid_argument",
+      `pipeline "${spec.name}" (${spec.file}) needs ${missing.length === 1 ? "a value for a required param" : `values for ${missing.length} required params`}:\n${lines.join("\n")}`,
+      { details: { missing: missing.map((p) => p.name) } },
+    );
+  }
+  return values;
+}
+
+/** Names of the required params that `overrides` leaves without a value. */
+export function missingParams(spec: PipelineSpec, overrides: Readonly<Record<string, string>>): string[] {
+  const unset = (name: string): boolean => {
+    const p = spec.params.find((x) => x.name === name);
+    return p !== undefined && p.default === undefined && !Object.hasOwn(overrides, name);
+  };
+  return spec.params
+    .filter((p) => {
+      if (Object.hasOwn(overrides, p.name)) return false;
+      if (p.default === undefined) return true;
+      const ref = paramRefOf(p.default);
+      return ref !== undefined && unset(ref);
+    })
+    .map((p) => p.name);
 }

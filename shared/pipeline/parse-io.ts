@@ -8,7 +8,7 @@ import { nameProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js"
 import type { Entry, YamlReader } from "./yaml-reader.js";
 import type { InputSpec, OutputKind, OutputSpec, PinnedSource, SourcePos } from "./types.js";
 
-const INPUT_KEYS = ["from", "url", "sha256", "path", "unpack"] as const;
+const INPUT_KEYS = ["from", "url", "sha256", "artifact", "path", "unpack"] as const;
 const OUTPUT_KEYS = ["path", "kind", "exclude"] as const;
 const SOURCE_KEYS = ["url", "sha256"] as const;
 const OUTPUT_KINDS: readonly OutputKind[] = ["tree", "file"];
@@ -45,7 +45,8 @@ function readPin(
   const url = urlEntry && r.string(urlEntry.value, urlEntry.key, `${where} url`);
   const sha = shaEntry && r.string(shaEntry.value, shaEntry.key, `${where} sha256`);
   let ok = url !== undefined && sha !== undefined;
-  if (url !== undefined && urlEntry !== undefined) {
+  // A URL starting with a param (a mirror) is only checked once the param is applied.
+  if (url !== undefined && urlEntry !== undefined && !url.trimStart().startsWith("${{")) {
     const problem = urlProblem(blankTemplates(url));
     if (problem !== undefined) r.error(urlEntry.value ?? urlEntry.key, `${where}: ${problem}`);
     ok &&= problem === undefined;
@@ -96,6 +97,31 @@ function readInput(r: YamlReader, e: Entry, stageWhere: string): InputSpec | und
   const unpackEntry = f.get("unpack");
   const unpack = unpackEntry && r.boolean(unpackEntry.value, unpackEntry.key, `${where} unpack`);
   const from = f.get("from");
+  const artifact = f.get("artifact");
+  const kinds = ["from", "artifact", "url"].filter((k) => f.has(k));
+  if (kinds.length > 1) {
+    const second = f.get(kinds[1] ?? "");
+    r.error(
+      second?.key ?? e.key,
+      `${where}: "${kinds[0] ?? ""}" and "${kinds[1] ?? ""}" cannot be combined (an input is an upstream output, a store artifact or a pinned source)`,
+    );
+    return undefined;
+  }
+  if (artifact !== undefined) {
+    const sha = f.get("sha256");
+    if (sha)
+      r.error(sha.key, `${where}: "sha256" belongs to a pinned source; "artifact" is the digest itself`);
+    const digest = r.string(artifact.value, artifact.key, `${where} artifact`);
+    if (digest !== undefined && !hasTemplates(digest)) {
+      const problem = sha256Problem(digest);
+      if (problem !== undefined) {
+        r.error(artifact.value ?? artifact.key, `${where} artifact: ${problem}`);
+        return undefined;
+      }
+    }
+    if (digest === undefined || path === undefined || sha) return undefined;
+    return { t: "artifact", name: e.name, digest, path, unpack: unpack ?? false, pos };
+  }
   if (from !== undefined) {
     for (const k of ["url", "sha256"]) {
       const extra = f.get(k);
@@ -107,7 +133,10 @@ function readInput(r: YamlReader, e: Entry, stageWhere: string): InputSpec | und
     return { t: "stage", name: e.name, ...ref, path, unpack: unpack ?? true, pos };
   }
   if (!f.has("url") && !f.has("sha256")) {
-    r.error(e.key, `${where}: needs "from" (an upstream output) or "url" + "sha256" (a pinned source)`);
+    r.error(
+      e.key,
+      `${where}: needs "from" (an upstream output), "artifact" (a digest in the store) or "url" + "sha256" (a pinned source)`,
+    );
     return undefined;
   }
   const source = readPin(r, f, e.key, where);

@@ -71,14 +71,32 @@ function readDuration(r: YamlReader, e: Entry, where: string): number | undefine
 }
 
 /** Runner-specific data as plain JSON-compatible values (no infinities, NaN or binary). */
+function isMergeKey(key: unknown): boolean {
+  return isScalar(key) && key.source === "<<";
+}
+
 function readWith(r: YamlReader, node: ParsedNode | undefined, at: ParsedNode, where: string): unknown {
   const n = r.deref(node);
   if (n === undefined) return null;
   if (isMap(n)) {
+    // YAML merge keys (`<<: *shared`) let stages share runner data; keys written here win.
+    const merged: Record<string, unknown> = {};
+    const own = n.clone() as typeof n;
+    own.items = n.items.filter((p) => !isMergeKey(p.key));
+    for (const pair of n.items) {
+      if (!isMergeKey(pair.key)) continue;
+      const v = r.deref(pair.value as ParsedNode | undefined);
+      const sources = v !== undefined && isSeq(v) ? v.items : [v];
+      for (const src of sources) {
+        const data = readWith(r, src, at, `${where} <<`);
+        if (data !== null && typeof data === "object" && !Array.isArray(data)) Object.assign(merged, data);
+        else r.error((src) ?? at, `${where}: "<<" merges mappings only`);
+      }
+    }
     const out: Array<[string, unknown]> = [];
-    for (const item of r.entries(n, at, where) ?? [])
+    for (const item of r.entries(own, at, where) ?? [])
       out.push([item.name, readWith(r, item.value, item.key, `${where}.${item.name}`)]);
-    return Object.fromEntries(out);
+    return { ...merged, ...Object.fromEntries(out) };
   }
   if (isSeq(n)) return n.items.map((item, i) => readWith(r, item, n, `${where}[${i}]`));
   if (isScalar(n)) {

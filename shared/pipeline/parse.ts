@@ -11,12 +11,12 @@ import { readEnv, readStage } from "./parse-stage.js";
 import { PipelineError } from "./pipeline-error.js";
 import { nameProblem, platformProblem } from "./rules.js";
 import { didYouMean, listNames } from "./suggest.js";
-import { hasTemplates, scanTemplates } from "./templates.js";
+import { hasTemplates, paramRefOf, scanTemplates } from "./templates.js";
 import type { ParamSpec, PipelineSpec, StageSpec } from "./types.js";
 import { YamlReader, type Entry } from "./yaml-reader.js";
 
 const TOP_KEYS = ["pipeline", "description", "platform", "params", "env", "stages"] as const;
-const PARAM_KEYS = ["default", "description"] as const;
+const PARAM_KEYS = ["default", "description", "required"] as const;
 export const DEFAULT_PLATFORM = "linux/x86_64";
 
 function readParam(r: YamlReader, e: Entry): ParamSpec | undefined {
@@ -28,16 +28,35 @@ function readParam(r: YamlReader, e: Entry): ParamSpec | undefined {
   let at: ParsedNode | undefined = value;
   if (value !== undefined && isMap(value)) {
     const f = r.fields(value, e.key, where, PARAM_KEYS);
-    const d = r.require(f, "default", e.key, where);
-    def = d && r.string(d.value, d.key, `${where} default`, true);
-    at = d?.value;
+    const req = f.get("required");
+    const required = req && r.boolean(req.value, req.key, `${where} required`);
+    const d = f.get("default");
+    if (required === true && d !== undefined) {
+      r.error(d.key, `${where}: a required param has no default (remove one of "required" and "default")`);
+      return undefined;
+    }
     const desc = f.get("description");
     description = desc && r.string(desc.value, desc.key, `${where} description`);
+    if (required === true)
+      return {
+        name: e.name,
+        ...(description === undefined ? {} : { description }),
+        pos: r.pos(e.key),
+      };
+    if (d === undefined) {
+      r.error(e.key, `${where}: needs "default" (or "required: true" when every run must give it)`);
+      return undefined;
+    }
+    def = r.string(d.value, d.key, `${where} default`, true);
+    at = d.value;
   } else {
     def = r.string(value, e.key, `${where} default`, true);
   }
-  if (def !== undefined && hasTemplates(def)) {
-    r.error(at ?? e.key, `${where}: a default cannot reference params`);
+  if (def !== undefined && hasTemplates(def) && paramRefOf(def) === undefined) {
+    r.error(
+      at ?? e.key,
+      `${where}: a default may only be another param as a whole ("\${{ params.NAME }}"), not text around it`,
+    );
     return undefined;
   }
   if (def === undefined) return undefined;
@@ -85,6 +104,7 @@ export function parsePipeline(text: string, file: string): PipelineSpec {
     keepSourceTokens: true,
     prettyErrors: false,
     uniqueKeys: true,
+    merge: true,
   });
   const r = new YamlReader(file, doc, lines);
   for (const err of doc.errors) {
@@ -142,6 +162,18 @@ export function parsePipeline(text: string, file: string): PipelineSpec {
     if (spec) stages.push(spec);
     if (node) nodes.push(node);
   }
+  const byName = new Map(params.map((p) => [p.name, p]));
+  for (const p of params) {
+    const ref = p.default === undefined ? undefined : paramRefOf(p.default);
+    const target = ref === undefined ? undefined : byName.get(ref);
+    if (ref === undefined || target === undefined) continue; // unknown names: checkTemplates
+    if (ref === p.name || (target.default !== undefined && paramRefOf(target.default) !== undefined))
+      r.errorAt(
+        p.pos,
+        `param "${p.name}": its default names param "${ref}", ${ref === p.name ? "itself" : "whose default is itself another param"} (one level only)`,
+      );
+  }
+
   r.issues.push(...checkGraph(nodes));
   checkTemplates(r, root, text, new Set(params.map((p) => p.name)));
 

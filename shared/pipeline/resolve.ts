@@ -5,7 +5,7 @@
  * are validated again after substitution.
  */
 import { StagefarmError } from "../errors.js";
-import { paramValues } from "./params.js";
+import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
 import { paramsIn, substitute } from "./templates.js";
 import type { InputSpec, OutputSpec, PinnedSource, PipelineSpec, ResolvedStage, StageSpec } from "./types.js";
@@ -14,16 +14,26 @@ type Check = (value: string) => string | undefined;
 
 class Substituter {
   readonly used = new Set<string>();
+  /** Required params without a value that this stage references (plan only). */
+  readonly missing = new Set<string>();
 
   constructor(
     private readonly values: ReadonlyMap<string, string>,
     private readonly where: string,
+    private readonly unset: ReadonlySet<string>,
   ) {}
 
   /** Substitutes params in `text`; `check` validates the result (e.g. a path rule). */
   text(text: string, field: string, check?: Check): string {
     const where = `${this.where} ${field}`;
-    for (const p of paramsIn(text)) this.used.add(p);
+    const refs = paramsIn(text);
+    for (const p of refs) this.used.add(p);
+    const unset = refs.filter((p) => this.unset.has(p));
+    if (unset.length > 0) {
+      // Left as written: the stage cannot be keyed or run until these are given.
+      for (const p of unset) this.missing.add(p);
+      return text;
+    }
     const out = substitute(text, this.values, where);
     const problem = check?.(out);
     if (problem !== undefined) {
@@ -53,7 +63,21 @@ class Substituter {
 function resolveInput(sub: Substituter, input: InputSpec): InputSpec {
   const field = `input "${input.name}"`;
   const path = sub.text(input.path, `${field} path`, pathProblem);
-  return input.t === "stage" ? { ...input, path } : { ...input, path, source: sub.pin(input.source, field) };
+  switch (input.t) {
+    case "stage":
+      return { ...input, path };
+    case "source":
+      return { ...input, path, source: sub.pin(input.source, field) };
+    case "artifact":
+      return { ...input, path, digest: sub.text(input.digest, `${field} artifact`, artifactProblem) };
+  }
+}
+
+function artifactProblem(value: string): string | undefined {
+  const problem = sha256Problem(value);
+  return problem === undefined
+    ? undefined
+    : `${problem}; give the digest \`stagefarm import FILE\` printed, or an output digest of another run`;
 }
 
 function resolveOutput(sub: Substituter, output: OutputSpec): OutputSpec {
@@ -69,8 +93,9 @@ function resolveStage(
   spec: PipelineSpec,
   stage: StageSpec,
   values: ReadonlyMap<string, string>,
+  unset: ReadonlySet<string>,
 ): ResolvedStage {
-  const sub = new Substituter(values, `${spec.file}: stage "${stage.name}"`);
+  const sub = new Substituter(values, `${spec.file}: stage "${stage.name}"`, unset);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...spec.env, ...stage.env })) env[k] = sub.text(v, `env "${k}"`);
   const resolved: ResolvedStage = {
@@ -92,27 +117,29 @@ function resolveStage(
     ...(stage.description === undefined
       ? {}
       : {
-          description: substitute(
-            stage.description,
-            values,
-            `${spec.file}: stage "${stage.name}" description`,
-          ),
+          description: paramsIn(stage.description).some((p) => unset.has(p))
+            ? stage.description
+            : substitute(stage.description, values, `${spec.file}: stage "${stage.name}" description`),
         }),
     ...(stage.estimateMs === undefined ? {} : { estimateMs: stage.estimateMs }),
   };
   resolved.paramsUsed = [...sub.used].sort();
+  if (sub.missing.size > 0) resolved.paramsMissing = [...sub.missing].sort();
   return resolved;
 }
 
 /**
  * Resolves every stage with `overrides` applied over param defaults. Throws `invalid_argument`
- * for an override of an unknown param (listing the known ones) or a value that makes a path,
- * URL or sha256 invalid.
+ * for an override of an unknown param (listing the known ones), a required param without a
+ * value (unless `allowMissing`: then the stages using it carry `paramsMissing`), or a value
+ * that makes a path, URL or sha256 invalid.
  */
 export function resolvePipeline(
   spec: PipelineSpec,
   overrides: Readonly<Record<string, string>>,
+  opts: ParamValueOptions = {},
 ): ResolvedStage[] {
-  const values = paramValues(spec, overrides);
-  return spec.stages.map((s) => resolveStage(spec, s, values));
+  const values = paramValues(spec, overrides, opts);
+  const unset = new Set(missingParams(spec, overrides));
+  return spec.stages.map((s) => resolveStage(spec, s, values, unset));
 }

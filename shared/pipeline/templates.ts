@@ -74,3 +74,11 @@ export function substitute(text: string, values: ReadonlyMap<string, string>, wh
     return value;
   });
 }
+
+/** The param `text` is as a whole (`${{ params.NAME }}` and nothing else), else undefined. */
+export function paramRefOf(text: string): string | undefined {
+  const { refs, unterminated } = scanTemplates(text);
+  const only = refs[0];
+  if (refs.length !== 1 || unterminated.length > 0 || only === undefined) return undefined;
+  return only.text === text.trim() ? only.param : undefined;
+}

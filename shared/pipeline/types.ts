@@ -32,7 +32,8 @@ export type OutputKind = "tree" | "file";
 
 export interface ParamSpec {
   name: string;
-  default: string;
+  /** Absent: the param is required (`required: true`); every run must give it. */
+  default?: string;
   description?: string;
   pos: SourcePos;
 }
@@ -63,6 +64,17 @@ export type InputSpec =
       source: PinnedSource;
       path: string;
       /** Pinned sources are placed as files unless `unpack: true` (then must be a tar archive). */
+      unpack: boolean;
+      pos: SourcePos;
+    }
+  | {
+      /** An artifact already in the store, by digest (`stagefarm import`, another run's output). */
+      t: "artifact";
+      name: string;
+      /** sha256 hex; usually a param (`${{ params.seed }}`), checked once params are applied. */
+      digest: string;
+      path: string;
+      /** Placed as a file unless `unpack: true` (then it must be a tar archive). */
       unpack: boolean;
       pos: SourcePos;
     };
@@ -137,6 +149,11 @@ export interface ResolvedStage {
   platform: string;
   /** Names of the params this stage referenced (after substitution, for display). */
   paramsUsed: string[];
+  /**
+   * Required params this stage references that were not given (only when resolved for a plan
+   * with `allowMissing`); their templates are left in place and the stage has no key yet.
+   */
+  paramsMissing?: string[];
   /** Free text shown by plan/run (params substituted). Not part of the cache key. */
   description?: string;
   /** Expected duration when there is no history (plan's critical path). Not part of the cache key. */

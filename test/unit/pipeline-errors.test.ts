@@ -49,7 +49,7 @@ void describe("parsePipeline: errors with positions", () => {
     const noPath = SHELL("    outputs:\n      o: { kind: tree }\n");
     assertOneError(noPath, "o:", 'stage "build" output "o": missing required field "path"');
     const noDefault = `params:\n  p: { description: y }\n${SHELL()}`;
-    assertOneError(noDefault, "p:", 'param "p": missing required field "default"');
+    assertOneError(noDefault, "p:", 'param "p": needs "default" (or "required: true"');
     const noSha = SHELL(`    inputs:\n      s: { url: "https://x/y" }\n`);
     assertOneError(noSha, "s: {", 'stage "build" input "s": missing required field "sha256"');
     const noScript = `stages:\n  build:\n    runner: shell\n`;
