@@ -12,7 +12,18 @@ export {
 } from "./process-group.js";
 export { createFetchRunner, type FetchRunnerOptions } from "./runners/fetch.js";
 export { createShellRunner, type ShellRunnerOptions } from "./runners/shell.js";
-export { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./runners/registry.js";
+export {
+  createRunnerRegistry,
+  defaultRunners,
+  type DefaultRunnerOptions,
+  type RunnerRegistry,
+} from "./runners/registry.js";
+export { createChrootRunner, type ChrootRunnerOptions } from "./runners/chroot.js";
+export { runInChroot, type ChrootExecOptions } from "./runners/chroot-exec.js";
+export { createEmergeRunner, type EmergeRunnerOptions } from "./runners/emerge.js";
+export { collectBinpkgs, snapshotPkgdir } from "./runners/binpkgs.js";
+export type { BinhostClient } from "./runners/binhost-seam.js";
+export { createCatalystRunner, type CatalystRunnerOptions } from "./runners/catalyst.js";
 export {
   scriptEnv,
   clampMtimeFor,

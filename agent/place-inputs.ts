@@ -59,7 +59,7 @@ async function placeUpstream(
   const dest = await preparePlacement(ctx.workspace, input.path, what);
   if (ref.kind === "tree" && input.unpack) {
     ctx.log.line(`unpacking input ${input.name} (${shortDigest(ref.digest)}) into ${input.path}`);
-    await unpackBlob(store, ref.digest, dest, { allowDevices: false, signal });
+    await naming(what, unpackBlob(store, ref.digest, dest, { allowDevices: false, signal }));
   } else {
     ctx.log.line(`placing input ${input.name} (${shortDigest(ref.digest)}) at ${input.path}`);
     await store.getBlobToFile(ref.digest, dest, signal);
@@ -89,7 +89,7 @@ async function placeArtifact(
   const archive = privatePath(ctx.workspace, `input-${digest}`);
   try {
     await store.getBlobToFile(digest, archive, signal);
-    await unpackFile(archive, dest, { allowDevices: false, signal });
+    await naming(what, unpackFile(archive, dest, { allowDevices: false, signal }));
   } finally {
     await rm(archive, { force: true });
   }
@@ -112,8 +112,19 @@ async function placeSource(
   const archive = privatePath(ctx.workspace, `input-${blob.digest}`);
   try {
     await store.getBlobToFile(blob.digest, archive, signal);
-    await unpackFile(archive, dest, { allowDevices: false, signal });
+    await naming(what, unpackFile(archive, dest, { allowDevices: false, signal }));
   } finally {
     await rm(archive, { force: true });
+  }
+}
+
+/** Unpack errors (an unsafe or corrupt archive) name the stage and input they belong to. */
+async function naming<T>(what: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err);
+    if (e.code === "cancelled") throw e;
+    throw new StagefarmError(e.code, `${what}: ${e.message}`, { cause: e, details: { ...e.details } });
   }
 }

@@ -7,7 +7,7 @@
  * coordinator/ and agent/ (which never import each other).
  */
 import { availableParallelism, hostname } from "node:os";
-import { AgentService, StageExecutor } from "../agent/index.js";
+import { AgentService, StageExecutor, type Runner } from "../agent/index.js";
 import {
   Coordinator,
   countStages,
@@ -41,6 +41,8 @@ export interface EmbeddedFarmOptions {
   /** Labels of the local agent; by default every label the pipelines run here require. */
   labels?: string[];
   metrics?: CoordinatorMetrics;
+  /** The local agent's runners (default: every kind, see agent/runners/registry.ts). */
+  runners?: Runner[];
 }
 
 /** In one process an agent never stalls: leases only matter if a stage wedges the event loop. */
@@ -105,6 +107,7 @@ export class EmbeddedFarm implements AsyncDisposable {
         store: this.store,
         workRoot: this.cfg.workDir,
         logger: this.logger.child({ component: "executor" }),
+        ...(this.opts.runners === undefined ? {} : { runners: this.opts.runners }),
       }),
       logger: this.logger,
       heartbeatMs: LOCAL_HEARTBEAT_MS,

@@ -83,7 +83,12 @@ function inputName(file) {
 const q = (s) => JSON.stringify(s);
 const lines = entries.map((e) => {
   const url = e.url ?? `\${{ params.live_bootstrap_mirror }}/${e.name}`;
-  return `      ${inputName(e.name)}: { url: ${q(url)}, sha256: ${e.sha}, path: ${q(`distfiles/${e.name}`)} }`;
+  return [
+    `      ${inputName(e.name)}:`,
+    `        url: ${q(url)}`,
+    `        sha256: ${e.sha}`,
+    `        path: ${q(`distfiles/${e.name}`)}`,
+  ].join("\n");
 });
 const block = lines.join("\n");
 const mirrored = entries.filter((e) => e.url === undefined).length;

@@ -30,6 +30,8 @@ export interface StageResult {
   /** Store path of the captured log (`logs/<run>/<stage>/<attempt>.log`). */
   logPath: string;
   durationMs: number;
+  /** The agent that produced it, when the worker knows (recorded on the cache entry). */
+  producer?: string;
 }
 
 /** Runs stage jobs: the local executor in embedded mode, the agent fleet when distributed. */

@@ -1,9 +1,12 @@
 /**
- * Which runner kinds this agent can run. The executor looks a stage's runner up here; kinds
- * the agent lacks (chroot/emerge/catalyst on a plain host) are a clear error, not a crash.
+ * Which runner kinds this agent can run. The executor looks a stage's runner up here; a kind
+ * the agent lacks is a clear error, not a crash.
  */
 import { StagefarmError } from "../../shared/errors.js";
 import type { RunnerKind } from "../../shared/pipeline/types.js";
+import { createCatalystRunner, type CatalystRunnerOptions } from "./catalyst.js";
+import { createChrootRunner, type ChrootRunnerOptions } from "./chroot.js";
+import { createEmergeRunner, type EmergeRunnerOptions } from "./emerge.js";
 import { createFetchRunner, type FetchRunnerOptions } from "./fetch.js";
 import { createShellRunner, type ShellRunnerOptions } from "./shell.js";
 import type { Runner } from "./types.js";
@@ -37,7 +40,24 @@ export function createRunnerRegistry(runners: readonly Runner[]): RunnerRegistry
   };
 }
 
-/** The runners every agent has: fetch and shell. */
-export function defaultRunners(opts: ShellRunnerOptions & FetchRunnerOptions = {}): Runner[] {
-  return [createFetchRunner(opts), createShellRunner(opts)];
+export type DefaultRunnerOptions = ShellRunnerOptions &
+  FetchRunnerOptions &
+  ChrootRunnerOptions &
+  EmergeRunnerOptions &
+  CatalystRunnerOptions;
+
+/**
+ * Every runner kind. fetch and shell run anywhere; chroot and emerge need root and util-linux's
+ * unshare/setpriv (agents labelled `chroot`); catalyst needs Catalyst installed (agents labelled
+ * `catalyst`). A stage reaches an agent only through its `requires` labels, and a runner whose
+ * tool is missing fails the stage with a clear error, never the agent.
+ */
+export function defaultRunners(opts: DefaultRunnerOptions = {}): Runner[] {
+  return [
+    createFetchRunner(opts),
+    createShellRunner(opts),
+    createChrootRunner(opts),
+    createEmergeRunner(opts),
+    createCatalystRunner(opts),
+  ];
 }

@@ -112,7 +112,7 @@ export class DispatchWorker implements StageWorker {
       const cur = await this.read(key);
       const rec = cur?.rec;
       if (rec !== undefined && rec.attempt === job.attempt && rec.t !== "cancelled") {
-        if (rec.t === "finished") return this.settle(key, rec.attempt, rec.result);
+        if (rec.t === "finished") return this.settle(key, rec.attempt, rec.result, rec.owner);
         if (rec.t === "running" && !this.leases.has(key))
           this.leases.grant(key, { dispatch: rec.dispatch, owner: rec.owner, token: rec.token });
         if (rec.t === "queued" && !this.published.has(`${key}#${rec.dispatch}`)) await this.publish(key, rec);
@@ -195,7 +195,7 @@ export class DispatchWorker implements StageWorker {
       const rec = cur?.rec;
       // The same result delivered again (the coordinator restarted before acking it): already applied.
       if (rec?.t === "finished" && rec.dispatch === ev.dispatch && rec.owner === ev.agentId) {
-        this.settle(key, rec.attempt, rec.result);
+        this.settle(key, rec.attempt, rec.result, rec.owner);
         return true;
       }
       if (
@@ -231,7 +231,7 @@ export class DispatchWorker implements StageWorker {
       };
       if (!(await this.write(key, next, cur.revision))) continue;
       this.leases.release(key);
-      this.settle(key, rec.attempt, ev.result);
+      this.settle(key, rec.attempt, ev.result, ev.agentId);
       return true;
     }
   }
@@ -362,11 +362,16 @@ export class DispatchWorker implements StageWorker {
     return (await this.read(stageKey(runId, stage)))?.rec;
   }
 
-  private settle(key: string, attempt: number, result: DispatchResult): void {
+  private settle(key: string, attempt: number, result: DispatchResult, owner: string): void {
     const w = this.waiters.get(key);
     if (w === undefined || w.attempt !== attempt) return;
     if (result.ok)
-      w.resolve({ outputs: result.outputs, logPath: result.logPath, durationMs: result.durationMs });
+      w.resolve({
+        outputs: result.outputs,
+        logPath: result.logPath,
+        durationMs: result.durationMs,
+        producer: owner,
+      });
     else {
       const code = isErrorCode(result.error.code) ? result.error.code : "internal";
       w.reject(new StagefarmError(code, result.error.message, { details: result.error.details }));

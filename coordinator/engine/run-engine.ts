@@ -267,7 +267,7 @@ class RunScheduler {
           log: result.logPath,
           createdAt: new Date().toISOString(),
           durationMs: result.durationMs,
-          producer: this.deps.producer ?? "local",
+          producer: result.producer ?? this.deps.producer ?? "local",
         });
         this.set(name, {
           t: "done",

@@ -7,6 +7,7 @@ import { isMap, isScalar, isSeq, type ParsedNode } from "yaml";
 import { StagefarmError } from "../errors.js";
 import { parseDurationMs } from "../util/duration.js";
 import type { GraphNode } from "./check-graph.js";
+import { hasWithSchema, withIssues } from "../runner-config/index.js";
 import { checkInputPaths, checkName, readInputs, readOutputs, readSources } from "./parse-io.js";
 import { envNameProblem, labelProblem } from "./rules.js";
 import { didYouMean } from "./suggest.js";
@@ -71,6 +72,30 @@ function readDuration(r: YamlReader, e: Entry, where: string): number | undefine
 }
 
 /** Runner-specific data as plain JSON-compatible values (no infinities, NaN or binary). */
+/** The YAML node at `path` under `node` (through aliases and merge keys), as far as it exists. */
+function nodeAt(
+  r: YamlReader,
+  node: ParsedNode | undefined,
+  path: ReadonlyArray<string | number>,
+): ParsedNode | undefined {
+  let cur = r.deref(node);
+  for (const k of path) {
+    if (cur === undefined) return undefined;
+    let next: ParsedNode | undefined;
+    if (isSeq(cur) && typeof k === "number") next = cur.items[k];
+    else if (isMap(cur)) {
+      const pair =
+        cur.items.find((p) => isScalar(p.key) && p.key.value === k) ??
+        cur.items.find((p) => isMergeKey(p.key));
+      next = pair?.value ?? undefined;
+      if (pair !== undefined && isMergeKey(pair.key)) return nodeAt(r, next, path.slice(path.indexOf(k)));
+    }
+    if (next === undefined) return cur;
+    cur = r.deref(next);
+  }
+  return cur;
+}
+
 function isMergeKey(key: unknown): boolean {
   return isScalar(key) && key.source === "<<";
 }
@@ -90,7 +115,7 @@ function readWith(r: YamlReader, node: ParsedNode | undefined, at: ParsedNode, w
       for (const src of sources) {
         const data = readWith(r, src, at, `${where} <<`);
         if (data !== null && typeof data === "object" && !Array.isArray(data)) Object.assign(merged, data);
-        else r.error((src) ?? at, `${where}: "<<" merges mappings only`);
+        else r.error(src ?? at, `${where}: "<<" merges mappings only`);
       }
     }
     const out: Array<[string, unknown]> = [];
@@ -184,6 +209,12 @@ export function readStage(
         `${where} with: expected a mapping, got ${r.describe(withEntry.value)}`,
       );
   }
+  if (runner !== undefined && hasWithSchema(runner))
+    for (const issue of withIssues(runner, withData, { allowTemplates: true }))
+      r.error(
+        nodeAt(r, withEntry?.value, issue.path) ?? withEntry?.key ?? e.key,
+        `${where} (runner ${runner}) ${issue.message}`,
+      );
 
   if (runner === "fetch") {
     const sourcesNode = r.deref(f.get("sources")?.value);

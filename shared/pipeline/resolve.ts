@@ -5,6 +5,7 @@
  * are validated again after substitution.
  */
 import { StagefarmError } from "../errors.js";
+import { withIssues } from "../runner-config/index.js";
 import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
 import { paramsIn, substitute } from "./templates.js";
@@ -125,6 +126,16 @@ function resolveStage(
   };
   resolved.paramsUsed = [...sub.used].sort();
   if (sub.missing.size > 0) resolved.paramsMissing = [...sub.missing].sort();
+  else {
+    // Parse time skipped values holding params; now that they are applied, check them too.
+    const issues = withIssues(stage.runner, resolved.with, { allowTemplates: false });
+    if (issues.length > 0)
+      throw new StagefarmError(
+        "invalid_argument",
+        `${spec.file}: stage "${stage.name}" (runner ${stage.runner}) after params were applied: ${issues.map((i) => i.message).join("; ")}`,
+        { details: { stage: stage.name, issues: issues.map((i) => i.message) } },
+      );
+  }
   return resolved;
 }
 

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { promisify } from "node:util";
+import { createShellRunner } from "../../agent/runners/shell.js";
 import { StageExecutor } from "../../agent/executor.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
@@ -292,9 +293,20 @@ void describe("StageExecutor", () => {
   });
 
   void test("a stage for a runner this agent lacks is invalid_argument", async () => {
-    const e = await failure(run(job(stage({ runner: "catalyst" }), {})));
+    const shellOnly = new StageExecutor({
+      store,
+      workRoot,
+      logger: silentLogger(),
+      runners: [createShellRunner()],
+    });
+    const e = await failure(
+      shellOnly.execute(job(stage({ runner: "catalyst" }), {}), {
+        signal: new AbortController().signal,
+        jobs: 1,
+      }),
+    );
     assert.equal(e.code, "invalid_argument");
-    assert.match(e.message, /^no runner for kind catalyst on this agent/);
+    assert.match(e.message, /^no runner for kind catalyst on this agent \(it has: shell\)/);
     assert.match(await text(await store.getLog(String(e.details["logPath"]))), /no runner for kind catalyst/);
   });
 

@@ -22,7 +22,7 @@ void describe("parsePipeline: errors with positions", () => {
   });
 
   void test("unknown keys at every level, with suggestions", () => {
-    const top = `stagse: {}\nstages: { a: { runner: emerge } }\n`;
+    const top = `stagse: {}\nstages: { a: { runner: shell, script: x } }\n`;
     assertOneError(top, "stagse", 'top level: unknown key "stagse" (did you mean "stages"?)');
     assertOneError(
       SHELL("    scirpt: x\n"),
@@ -153,7 +153,11 @@ void describe("parsePipeline: errors with positions", () => {
       "[1]",
       "expected a duration (e.g. 30m, 2h) or a number of seconds, got a sequence",
     );
-    assertOneError(`stages:\n  Build:\n    runner: emerge\n`, "Build", 'stage "Build": invalid name "Build"');
+    assertOneError(
+      `stages:\n  Build:\n    runner: shell\n    script: x\n`,
+      "Build",
+      'stage "Build": invalid name "Build"',
+    );
     assertOneError(
       SHELL("    outputs: { bin.x: out }\n"),
       "bin.x",

@@ -54,7 +54,8 @@ stages:
     inputs: { s: fetch.src }
     outputs: { html: out/html }
   pack:
-    runner: emerge
+    runner: shell
+    script: tar
     inputs: { bin: build.bin, html: docs.html }
     outputs: { tarball: { path: "out/\${{ params.version }}.tar", kind: file } }
     with: { packages: ["app-\${{ params.version }}"], depth: 2 }

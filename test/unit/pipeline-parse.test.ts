@@ -109,11 +109,12 @@ void describe("parsePipeline: a valid file", () => {
     assert.equal(release.timeoutMs, 3_600_000, "a bare number is seconds");
     assert.equal(release.clampMtime, true);
     assert.deepEqual(release.with, {
-      target: "stage3",
-      subarch: "amd64",
-      version_stamp: "${{ params.greeting }}-1",
-      options: ["a", "b"],
-      nested: { depth: 2, on: true },
+      spec: "releases/specs/amd64/stage3-openrc-23.spec",
+      snapshot: "snapshot.sqfs",
+      treeish: "abc123",
+      timestamp: "${{ params.greeting }}-1",
+      overrides: { version_stamp: "${{ params.greeting }}-1", options: ["a", "b"] },
+      catalyst_conf: { options: ["pkgcache"], jobs: 2, compression_mode: "pixz" },
     });
   });
 
@@ -128,6 +129,7 @@ void describe("parsePipeline: a valid file", () => {
         "  b:",
         "    runner: emerge",
         "    env: *common",
+        "    with: { emerge: [{ args: ['@world'] }] }",
       ].join("\n"),
       "some/where/bootstrap/pipeline.yaml",
     );
