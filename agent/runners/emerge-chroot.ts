@@ -2,7 +2,7 @@
  * Chroot mode of the emerge runner: each step (config writes, env-update, each invocation) is
  * one script run by `runInChroot` (./chroot-exec.ts) in the stage's rootfs: `env -i` with a
  * fixed base (PATH, HOME=/root, TERM, SHELL) plus the plan's env, a login shell unless
- * `login: false`, a minimal /dev, the host's resolv.conf (emerge fetches distfiles). One
+ * `login: false`, the stage's /dev (minimal unless `dev: devtmpfs`), the host's resolv.conf (emerge fetches distfiles). One
  * chroot per step keeps each step's exit status its own and lets a login shell re-read
  * /etc/profile after env-update, as the procedure does with `source /etc/profile`.
  */
@@ -14,6 +14,7 @@ export interface ChrootStepOptions {
   /** Absolute host path of the rootfs. */
   root: string;
   login: boolean;
+  dev: "minimal" | "devtmpfs";
   signal: AbortSignal;
   timeoutMs: number | undefined;
   killGraceMs: number | undefined;
@@ -37,7 +38,7 @@ export function runStepInChroot(
     script,
     env: { ...CHROOT_BASE_ENV, ...env },
     login: o.login,
-    dev: "minimal",
+    dev: o.dev,
     resolvConf: "host",
     binds: [],
     shell: "/bin/bash",

@@ -108,6 +108,7 @@ async function runEmerge(ctx: RunnerContext, opts: EmergeRunnerOptions): Promise
   ): ChrootStepOptions => ({
     root: rootfs,
     login: w.login,
+    dev: w.dev,
     signal: ctx.signal,
     timeoutMs,
     killGraceMs: opts.killGraceMs,

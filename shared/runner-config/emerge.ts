@@ -16,7 +16,7 @@
  *   EPREFIX is a prefix inside ROOT in both modes (absolute).
  *
  * Keys are snake_case as written in YAML:
- *   root?, login? (default true), configs[] { config_root, make_conf?, make_profile? ({link} |
+ *   root?, login? (default true), dev? ("minimal" | "devtmpfs", chroot mode), configs[] { config_root, make_conf?, make_profile? ({link} |
  *   {files}), package_use?, package_mask?, package_unmask?, package_accept_keywords?,
  *   package_license?, package_env?, env? {relpath: content} → etc/portage/env/<relpath>,
  *   profile? → etc/portage/profile/<relpath>, files? → etc/portage/<relpath> }, env_d?
@@ -161,6 +161,8 @@ export const emergeWithSchema = z
   .object({
     root: z.string().min(1).optional(),
     login: z.boolean().default(true),
+    /** Chroot mode: a minimal tmpfs /dev, or the host's devtmpfs (as the procedure's native steps). */
+    dev: z.enum(["minimal", "devtmpfs"]).default("minimal"),
     configs: z.array(configSchema).default([]),
     env_d: recordOf(z.string(), envDName).optional(),
     emerge: z.array(invocationSchema).min(1, "needs at least one invocation"),

@@ -59,6 +59,7 @@ void describe("emerge with: accepted", () => {
     const w = parse(CROSS);
     assert.equal(w.root, "rootfs");
     assert.equal(w.login, true);
+    assert.equal(w.dev, "minimal");
     assert.equal(w.pkgdir, "/var/cache/binpkgs");
     assert.equal(w.configs[0]?.config_root, "/cross");
     assert.equal(w.emerge[1]?.command, "./portage/bin/emerge");
@@ -67,6 +68,15 @@ void describe("emerge with: accepted", () => {
       EPREFIX: "/cross",
       USE: "headers-only",
     });
+  });
+
+  void test("chroot mode: /dev may be the host's devtmpfs, as the procedure's native steps have it", () => {
+    const w = parse({ root: "r", dev: "devtmpfs", emerge: [{ args: ["-e", "@system"] }] });
+    assert.equal(w.dev, "devtmpfs");
+    assert.throws(
+      () => parse({ root: "r", dev: "udev", emerge: [{ args: ["-e", "@system"] }] }),
+      /with\.dev/,
+    );
   });
 
   void test("chroot mode: config_root defaults to /", () => {
