@@ -7,7 +7,8 @@
  * are already present renames over the old copy: concurrent writers of one blob are safe, a
  * corrupt copy is healed, and the blob's mtime (its age for garbage collection) is refreshed.
  * Manifests are published with `link()`, which fails if the name exists: "only if absent"
- * without a lock. Every read re-hashes the bytes.
+ * without a lock. Every read re-hashes the bytes. Binhost objects are plain files at their
+ * paths, replaced by rename (./fs-objects.ts).
  */
 import { constants } from "node:fs";
 import { chmod, copyFile, link, mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises";
@@ -16,6 +17,13 @@ import type { Readable } from "node:stream";
 import { assertDigest, isDigest, sha256File, type Digest } from "../digest.js";
 import { StagefarmError, throwIfAborted } from "../errors.js";
 import { deleteLogFile, getLogFile, listLogFiles, putLogFile, type FsLogsLocation } from "./fs-logs.js";
+import {
+  deleteObjectFile,
+  getObjectFile,
+  listObjectFiles,
+  putObjectFile,
+  statObjectFile,
+} from "./fs-objects.js";
 import {
   errnoOf,
   randomName,
@@ -27,7 +35,15 @@ import {
 import { corruptBlobError, digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
 import { assertLogPath, blobPath, manifestPath } from "./layout.js";
 import { checkManifest, parseManifest } from "./manifest-schema.js";
-import type { ArtifactStore, BlobInfo, LogInfo, Manifest, PutOptions } from "./types.js";
+import type {
+  ArtifactStore,
+  BlobInfo,
+  LogInfo,
+  Manifest,
+  ObjectInfo,
+  ObjectStat,
+  PutOptions,
+} from "./types.js";
 
 const BLOB_MODE = 0o444;
 const CHUNK_BYTES = 1 << 20;
@@ -38,14 +54,15 @@ export class FsArtifactStore implements ArtifactStore, AsyncDisposable {
   /** Absolute path of the store root. */
   readonly root: string;
   readonly #tmpDir: string;
-  readonly #logs: FsLogsLocation;
+  /** Where logs and objects live (root, temp dir, description for messages). */
+  readonly #loc: FsLogsLocation;
   #closed = false;
 
   private constructor(root: string) {
     this.root = root;
     this.describe = `fs:${root}`;
     this.#tmpDir = join(root, "tmp");
-    this.#logs = { root, tmpDir: this.#tmpDir, describe: this.describe };
+    this.#loc = { root, tmpDir: this.#tmpDir, describe: this.describe };
   }
 
   /** Opens (creating if needed) a store rooted at `root`. */
@@ -230,22 +247,51 @@ export class FsArtifactStore implements ArtifactStore, AsyncDisposable {
 
   async putLog(path: string, data: Readable | string): Promise<void> {
     this.#assertOpen();
-    await putLogFile(this.#logs, path, data);
+    await putLogFile(this.#loc, path, data);
   }
 
   async getLog(path: string): Promise<Readable> {
     this.#assertOpen();
-    return await getLogFile(this.#logs, path);
+    return await getLogFile(this.#loc, path);
   }
 
   async *listLogs(prefix?: string): AsyncGenerator<LogInfo> {
     this.#assertOpen();
-    yield* listLogFiles(this.#logs, prefix);
+    yield* listLogFiles(this.#loc, prefix);
   }
 
   async deleteLog(path: string): Promise<void> {
     this.#assertOpen();
-    await deleteLogFile(this.#logs, path);
+    await deleteLogFile(this.#loc, path);
+  }
+
+  async putObject(
+    path: string,
+    data: Readable | Buffer | string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<ObjectStat> {
+    this.#assertOpen();
+    return await putObjectFile(this.#loc, path, data, opts.signal);
+  }
+
+  async getObject(path: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
+    this.#assertOpen();
+    return await getObjectFile(this.#loc, path, opts.signal);
+  }
+
+  async statObject(path: string): Promise<ObjectStat | undefined> {
+    this.#assertOpen();
+    return await statObjectFile(this.#loc, path);
+  }
+
+  async deleteObject(path: string): Promise<void> {
+    this.#assertOpen();
+    await deleteObjectFile(this.#loc, path);
+  }
+
+  async *listObjects(prefix: string): AsyncGenerator<ObjectInfo> {
+    this.#assertOpen();
+    yield* listObjectFiles(this.#loc, prefix);
   }
 
   /**

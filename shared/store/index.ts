@@ -2,10 +2,20 @@
  * The artifact store: the port (./types.ts), its filesystem implementation, layout helpers
  * shared with other implementations, and garbage collection.
  */
-export type { ArtifactStore, BlobInfo, LogInfo, Manifest, ManifestOutput, PutOptions } from "./types.js";
+export type {
+  ArtifactStore,
+  BlobInfo,
+  LogInfo,
+  Manifest,
+  ManifestOutput,
+  ObjectInfo,
+  ObjectStat,
+  PutOptions,
+} from "./types.js";
 export { FsArtifactStore } from "./fs-store.js";
 export { collectGarbage, DEFAULT_BLOB_GRACE_MS, type GcOptions, type GcReport } from "./gc.js";
 export { assertLogPath, assertLogPrefix, blobPath, manifestPath, LOGS_PREFIX } from "./layout.js";
+export { assertObjectPath, assertObjectPrefix, BINHOST_PREFIX } from "./object-paths.js";
 export { checkManifest, parseManifest } from "./manifest-schema.js";
 export { corruptBlobError, digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
 export type { S3ArtifactStore, S3StoreOptions } from "./s3-store.js";

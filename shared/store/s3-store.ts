@@ -10,6 +10,8 @@
  * - Manifests (./s3-manifests.ts) are written only if absent, after every blob they name:
  *   stat, then put. The coordinator is the single manifest writer (DESIGN.md), so no
  *   conditional put is needed.
+ * - Binhost objects (./s3-objects.ts) are plain objects at their paths, replaced by one PUT or
+ *   one multipart upload, which S3 makes visible atomically.
  * - Requests are retried with exponential backoff on transient failures only (./s3-retry.ts);
  *   an AbortSignal stops between attempts and destroys streams. A request already sent is let
  *   finish (bounded by the part size), so that clean-up after it sees the final state.
@@ -27,8 +29,17 @@ import { digestMismatchError, HashingTransform, VerifyingTransform } from "./has
 import { assertLogPath, assertLogPrefix, blobPath, LOGS_PREFIX } from "./layout.js";
 import { S3Bucket } from "./s3-bucket.js";
 import { S3Manifests } from "./s3-manifests.js";
+import { S3Objects } from "./s3-objects.js";
 import { uploadStream } from "./s3-upload.js";
-import type { ArtifactStore, BlobInfo, LogInfo, Manifest, PutOptions } from "./types.js";
+import type {
+  ArtifactStore,
+  BlobInfo,
+  LogInfo,
+  Manifest,
+  ObjectInfo,
+  ObjectStat,
+  PutOptions,
+} from "./types.js";
 
 export interface S3StoreOptions {
   logger?: Logger;
@@ -49,6 +60,7 @@ export class S3ArtifactStore implements ArtifactStore, AsyncDisposable {
   readonly #bucket: S3Bucket;
   readonly #log: Logger | undefined;
   readonly #manifests: S3Manifests;
+  readonly #objects: S3Objects;
   #closed = false;
 
   private constructor(bucket: S3Bucket, logger: Logger | undefined) {
@@ -56,6 +68,7 @@ export class S3ArtifactStore implements ArtifactStore, AsyncDisposable {
     this.describe = bucket.describe;
     this.#log = logger;
     this.#manifests = new S3Manifests(bucket);
+    this.#objects = new S3Objects(bucket, logger);
   }
 
   /** Connects to the bucket of `cfg`, creating it if absent. */
@@ -254,6 +267,41 @@ export class S3ArtifactStore implements ArtifactStore, AsyncDisposable {
     this.#assertOpen();
     assertLogPath(path);
     await this.#bucket.remove(path, `removing log ${path} from ${this.describe}`);
+  }
+
+  async putObject(
+    path: string,
+    data: Readable | Buffer | string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<ObjectStat> {
+    this.#assertOpen();
+    return await this.#objects.put(path, data, opts.signal);
+  }
+
+  async getObject(path: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
+    this.#assertOpen();
+    return await this.#objects.get(path, opts.signal);
+  }
+
+  async statObject(path: string): Promise<ObjectStat | undefined> {
+    this.#assertOpen();
+    return await this.#objects.stat(path);
+  }
+
+  async deleteObject(path: string): Promise<void> {
+    this.#assertOpen();
+    await this.#objects.delete(path);
+  }
+
+  async *listObjects(prefix: string): AsyncGenerator<ObjectInfo> {
+    this.#assertOpen();
+    yield* this.#objects.list(prefix);
+  }
+
+  /** A presigned GET URL for the object (it may not exist yet), valid `expirySeconds` (1 s to 7 days). */
+  async presignObject(path: string, expirySeconds: number): Promise<string> {
+    this.#assertOpen();
+    return await this.#objects.presign(path, expirySeconds);
   }
 
   /**

@@ -6,13 +6,15 @@
  *   cas/sha256/<2 hex>/<digest>   immutable blobs, addressed by the sha256 of their bytes
  *   ac/<cache-key>.json           action-cache manifests, written last and only if absent
  *   logs/<path>                   stage logs (plain text)
- *   binhost/<name>/…              portage binhosts (a later issue)
+ *   binhost/<name>/…              portage binhosts: plain objects (packages, Packages, Packages.gz)
  *
  * Invariants
  * - A blob is visible only once complete and verified (temp + rename / single PUT).
  * - A manifest is never visible before all the blobs it references (putManifest checks).
  * - Every read is verified against its digest; a mismatch throws `corrupt_artifact` and the
  *   bytes are never handed on as good.
+ * - Objects (`binhost/…`) are plain files at their paths, replaced atomically: a reader sees the
+ *   old bytes or the new ones, never a mix or a partial object.
  */
 import type { Readable } from "node:stream";
 import type { Digest } from "../digest.js";
@@ -63,6 +65,17 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
+export interface ObjectStat {
+  size: number;
+  /** When the object was last written. */
+  mtime: Date;
+}
+
+export interface ObjectInfo extends ObjectStat {
+  /** Store path, `binhost/…`. */
+  path: string;
+}
+
 export interface ArtifactStore {
   /** A short description for logs, e.g. "fs:/var/lib/stagefarm". */
   readonly describe: string;
@@ -96,6 +109,25 @@ export interface ArtifactStore {
   /** Logs whose store path starts with `prefix` (default `logs/`; it must start with `logs/`). */
   listLogs(prefix?: string): AsyncIterable<LogInfo>;
   deleteLog(path: string): Promise<void>;
+
+  /** Writes (or replaces) the object at `path` (`binhost/…`, see ./object-paths.ts) atomically:
+   *  readers see the previous bytes until the new ones are complete. An abort throws `cancelled`
+   *  and leaves the object either as it was or wholly replaced (never partly written). */
+  putObject(
+    path: string,
+    data: Readable | Buffer | string,
+    opts?: { signal?: AbortSignal },
+  ): Promise<ObjectStat>;
+  /** The object's bytes; throws `not_found` when absent. */
+  getObject(path: string, opts?: { signal?: AbortSignal }): Promise<Readable>;
+  statObject(path: string): Promise<ObjectStat | undefined>;
+  /** Removes the object; an absent one is not an error. */
+  deleteObject(path: string): Promise<void>;
+  /** Objects whose path starts with `prefix` (`binhost/`, or a path or partial name below it), in
+   *  no promised order. */
+  listObjects(prefix: string): AsyncIterable<ObjectInfo>;
+  /** A URL that lets anyone GET the object for `expirySeconds` (stores that can make one). */
+  presignObject?(path: string, expirySeconds: number): Promise<string | undefined>;
 
   close(): Promise<void>;
 }

@@ -4,6 +4,9 @@
  * disposer removing everything the store made:
  *
  *   artifactStoreConformance("fs", async () => { ... return { store, corrupt, [Symbol.asyncDispose] } });
+ *
+ * Options name what the server under a store cannot do (with the reason), so that the tests
+ * needing it are reported as skipped rather than made weaker.
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -15,6 +18,7 @@ import { describe, test } from "node:test";
 import { sha256, sha256File, type Digest } from "../../shared/digest.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { ArtifactStore, Manifest, ManifestOutput } from "../../shared/store/types.js";
+import { objectConformance, type ObjectServerLimits } from "./artifact-store-objects.js";
 
 export interface ArtifactStoreFixture {
   store: ArtifactStore;
@@ -22,6 +26,8 @@ export interface ArtifactStoreFixture {
   corrupt: (digest: Digest) => Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+export type ArtifactStoreConformanceOptions = ObjectServerLimits;
 
 const MiB = 1 << 20;
 
@@ -90,7 +96,11 @@ function manifest(
   };
 }
 
-export function artifactStoreConformance(name: string, factory: () => Promise<ArtifactStoreFixture>): void {
+export function artifactStoreConformance(
+  name: string,
+  factory: () => Promise<ArtifactStoreFixture>,
+  options: ArtifactStoreConformanceOptions = {},
+): void {
   async function withStore(fn: (f: ArtifactStoreFixture, scratch: string) => Promise<void>): Promise<void> {
     const scratch = await mkdtemp(join(tmpdir(), "sf-conf-"));
     try {
@@ -382,5 +392,7 @@ export function artifactStoreConformance(name: string, factory: () => Promise<Ar
         await assert.rejects(collect(store.listLogs("ac/")), isError("invalid_argument"));
         assert.deepEqual(await collect(store.listLogs()), []);
       }));
+
+    objectConformance((fn) => withStore((f) => fn(f.store)), options);
   });
 }

@@ -9,6 +9,10 @@
  * Plain s3rver answers ListMultipartUploads (`GET /bucket?uploads`, which the minio client sends
  * before every multipart upload) with 501 and has no AbortMultipartUpload. A middleware in front
  * answers the first with an empty list and the second with 204, removing the upload's parts.
+ *
+ * s3rver also ignores `encoding-type=url` on ListObjects and returns raw keys, which the minio
+ * client (asking for url encoding, as S3 clients do) then decodes: a `+` (dev-libs/libsigc++)
+ * would come back as a space. A second middleware encodes the listed keys as S3 and MinIO do.
  */
 import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -70,6 +74,38 @@ function multipartStubs(directory: string): Middleware {
   };
 }
 
+/** S3's url encoding of listed names: every byte but unreserved characters and "/". */
+function s3UrlEncode(s: string): string {
+  return encodeURIComponent(s)
+    .replace(/%2F/g, "/")
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function listingEncoding(): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== "GET" || ctx.query["encoding-type"] !== "url" || typeof ctx.body !== "string") return;
+    if (!ctx.body.includes("<ListBucketResult")) return;
+    const encoded = ctx.body.replace(
+      /<(Key|Prefix|StartAfter|NextMarker|Marker|Delimiter)>([^<]*)<\/\1>/g,
+      (_m, tag: string, text: string) => `<${tag}>${s3UrlEncode(unescapeXml(text))}</${tag}>`,
+    );
+    ctx.body = encoded.includes("<EncodingType>")
+      ? encoded
+      : encoded.replace("</Name>", "</Name><EncodingType>url</EncodingType>");
+  };
+}
+
+function unescapeXml(s: string): string {
+  return s
+    .replace(/&#(\d+);/g, (_m, n: string) => String.fromCharCode(Number(n)))
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, "&");
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { port: { type: "string" }, dir: { type: "string" } } });
   const port = Number(values.port ?? "0");
@@ -86,7 +122,7 @@ async function main(): Promise<void> {
     configureBuckets: [],
   });
   // Koa composes `middleware` when the server starts listening: this runs before s3rver's routes.
-  server.middleware.unshift(multipartStubs(directory));
+  server.middleware.unshift(multipartStubs(directory), listingEncoding());
   const address = await server.run();
   // The parent holds our stdin open: when it goes (even killed), so does this server.
   process.stdin.on("close", () => process.exit(0));

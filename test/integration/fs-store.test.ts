@@ -143,6 +143,48 @@ void describe("FsArtifactStore on disk", () => {
     assert.equal((await readdir(join(root, "cas", "sha256"), { recursive: true })).length, before);
   });
 
+  void test("binhost objects are plain files at their paths, replaced by rename", async () => {
+    const path = "binhost/main/dev-libs/libsigc++/libsigc++-2.12.1-r1-1.gpkg.tar";
+    const first = randomBytes(300 * 1024);
+    const put = await store.putObject(path, first);
+    const file = join(root, path);
+    assert.deepEqual(await readFile(file), first);
+    const st = await stat(file);
+    assert.equal(put.size, st.size);
+    assert.equal(put.mtime.getTime(), st.mtime.getTime());
+    // A reader that opened the old object keeps reading the old bytes after a replace.
+    const reading = await store.getObject(path);
+    const second = randomBytes(200 * 1024);
+    await store.putObject(path, Readable.from([second]));
+    const chunks: Buffer[] = [];
+    for await (const c of reading as AsyncIterable<Buffer>) chunks.push(c);
+    assert.deepEqual(Buffer.concat(chunks), first);
+    assert.deepEqual(await readFile(file), second);
+    assert.notEqual((await stat(file)).ino, st.ino, "replaced by a new file, not rewritten in place");
+    assert.deepEqual(await tmpFiles(), []);
+    await assert.rejects(
+      store.putObject(
+        path,
+        Readable.from(
+          (function* () {
+            yield Buffer.from("x");
+            throw new Error("gone");
+          })(),
+        ),
+      ),
+      /gone/,
+    );
+    assert.deepEqual(await tmpFiles(), []);
+    // A directory in the way of an object (or an object in the way of a directory) is refused.
+    await assert.rejects(
+      store.putObject("binhost/main/dev-libs", "x"),
+      isError("invalid_argument", "in the way"),
+    );
+    await assert.rejects(store.putObject(`${path}/below`, "x"), isError("invalid_argument", "in the way"));
+    await store.deleteObject(path);
+    await assert.rejects(stat(file), /ENOENT/);
+  });
+
   void test("a damaged manifest file is corrupt_artifact naming the file, never returned", async () => {
     const blob = await store.putBlob(Readable.from([Buffer.from("m-out")]));
     const key = sha256("damaged");

@@ -1,0 +1,15 @@
+/**
+ * The farm binhost's foundations: portage's `Packages` index format (read, write, sort), the
+ * index entry of a binary package, and portage's package-name rules and file layout.
+ */
+export {
+  nextTimestamp,
+  parsePackages,
+  renderPackages,
+  sortPackages,
+  withIndexDefaults,
+  type PackagesIndex,
+} from "./packages-index.js";
+export { stanzaFor, type StanzaSource } from "./stanza.js";
+export { isCategory, packagePath, splitPf, type BinpkgExtension } from "./names.js";
+export { evaluateDeps, normaliseSpace } from "./dep-reduce.js";

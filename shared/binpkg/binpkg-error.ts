@@ -1,0 +1,32 @@
+/** Errors of the binary package reader: every message names the package file. */
+import { StagefarmError } from "../errors.js";
+
+/** The package's bytes are damaged or not a binary package (`corrupt_artifact`). */
+export function corrupt(file: string, what: string, cause?: unknown): StagefarmError {
+  return new StagefarmError("corrupt_artifact", `binary package ${file}: ${what}`, {
+    cause,
+    details: { file },
+  });
+}
+
+/** The package is well-formed but unusable as asked (`invalid_argument`). */
+export function invalid(file: string, what: string, cause?: unknown): StagefarmError {
+  return new StagefarmError("invalid_argument", `binary package ${file}: ${what}`, {
+    cause,
+    details: { file },
+  });
+}
+
+/**
+ * Normalises a failure of reading `file`: our own errors pass through, an abort becomes
+ * `cancelled`, a missing file `not_found`; anything else is reported as damage.
+ */
+export function readFailure(file: string, err: unknown, signal: AbortSignal | undefined): StagefarmError {
+  if (err instanceof StagefarmError) return err;
+  if (signal?.aborted)
+    return new StagefarmError("cancelled", `reading binary package ${file} was cancelled`, { cause: err });
+  const e = StagefarmError.from(err);
+  if (e.code === "not_found" || e.code === "cancelled")
+    return new StagefarmError(e.code, `binary package ${file}: ${e.message}`, { cause: err });
+  return corrupt(file, e.message, err);
+}
