@@ -32,5 +32,23 @@ export {
 } from "./runners/script-env.js";
 export { checkScriptOutcome } from "./runners/script-outcome.js";
 export type { LogSink, Runner, RunnerContext, RunnerResult } from "./runners/types.js";
-export { AgentService, randomAgentId, type AgentServiceOptions } from "./service/agent-service.js";
+export {
+  AgentService,
+  randomAgentId,
+  type AgentServiceMetrics,
+  type AgentServiceOptions,
+  type ClaimResult,
+  type StageEnd,
+} from "./service/agent-service.js";
+export type { AgentMetrics, AgentMetricsOptions, TransferDirection, TransferMetrics } from "./metrics.js";
+export { createAgentMetrics } from "./create-metrics.js";
+export { meteredStore } from "./metered-store.js";
+export { startAgentHttpServer, type AgentHttpDeps, type AgentHttpHandle } from "./metrics-server.js";
 export { poolsFor } from "./service/pools.js";
+export {
+  FarmBinhostClient,
+  busBinhostTransport,
+  type BinhostTransport,
+  type BusBinhostTransportOptions,
+  type FarmBinhostClientOptions,
+} from "./binhost-client.js";

@@ -7,7 +7,7 @@
  * coordinator/ and agent/ (which never import each other).
  */
 import { availableParallelism, hostname } from "node:os";
-import { AgentService, StageExecutor, type Runner } from "../agent/index.js";
+import { AgentService, defaultRunners, StageExecutor, type Runner } from "../agent/index.js";
 import {
   Coordinator,
   countStages,
@@ -27,6 +27,7 @@ import { MemoryEventLog, MemoryJobQueue, MemoryKvStore } from "../shared/ports/i
 import { subjects } from "../shared/protocol/subjects.js";
 import { FsArtifactStore } from "../shared/store/index.js";
 import type { LocalConfig } from "./config.js";
+import { EmbeddedBinhost } from "./embedded-binhost.js";
 
 export interface EmbeddedRunOptions {
   params: Record<string, string>;
@@ -41,7 +42,8 @@ export interface EmbeddedFarmOptions {
   /** Labels of the local agent; by default every label the pipelines run here require. */
   labels?: string[];
   metrics?: CoordinatorMetrics;
-  /** The local agent's runners (default: every kind, see agent/runners/registry.ts). */
+  /** The local agent's runners (default: every kind, see agent/runners/registry.ts, the emerge
+   *  runner with a client of this farm's binhost: ./embedded-binhost.ts). */
   runners?: Runner[];
 }
 
@@ -56,6 +58,8 @@ export class EmbeddedFarm implements AsyncDisposable {
   private readonly bus = new MemoryBus();
   private readonly subjects = subjects("local");
   private readonly coordinator: Coordinator;
+  /** The farm binhost: its writer (given to the coordinator) and the local agents' client. */
+  readonly binhost: EmbeddedBinhost;
   private readonly agents = new Map<string, AgentService>();
   private closed: Promise<void> | undefined;
 
@@ -65,6 +69,7 @@ export class EmbeddedFarm implements AsyncDisposable {
     private readonly logger: Logger,
     private readonly opts: EmbeddedFarmOptions,
   ) {
+    this.binhost = new EmbeddedBinhost(store, logger);
     this.coordinator = new Coordinator({
       kv: this.kv,
       queue: this.queue,
@@ -79,6 +84,7 @@ export class EmbeddedFarm implements AsyncDisposable {
       agentOfflineMs: LOCAL_LEASE_MS,
       maxDispatchPerRun: 1000,
       stageJobs: Math.max(1, Math.floor(availableParallelism() / opts.slots)),
+      binhost: this.binhost.service,
     });
   }
 
@@ -107,7 +113,7 @@ export class EmbeddedFarm implements AsyncDisposable {
         store: this.store,
         workRoot: this.cfg.workDir,
         logger: this.logger.child({ component: "executor" }),
-        ...(this.opts.runners === undefined ? {} : { runners: this.opts.runners }),
+        runners: this.opts.runners ?? defaultRunners({ binhost: this.binhost.client(id) }),
       }),
       logger: this.logger,
       heartbeatMs: LOCAL_HEARTBEAT_MS,
@@ -180,6 +186,7 @@ export class EmbeddedFarm implements AsyncDisposable {
     this.closed ??= (async () => {
       await Promise.allSettled([...this.agents.values()].map((a) => a.close()));
       await this.coordinator.close();
+      await this.binhost.close();
       await Promise.allSettled([this.queue.close(), this.events.close(), this.kv.close(), this.bus.close()]);
       await this.store.close();
     })();

@@ -1,7 +1,9 @@
-import type { CoordinatorMetrics } from "./metrics.js";
+import type { CoordinatorMetrics, MetricsLimits } from "./metrics.js";
 
 /** Creates the coordinator's metrics, loading prom-client only for processes that serve /metrics. */
-export async function createMetrics(): Promise<CoordinatorMetrics> {
+export async function createMetrics(
+  opts: { limits?: Partial<MetricsLimits>; now?: () => number } = {},
+): Promise<CoordinatorMetrics> {
   const { CoordinatorMetrics } = await import("./metrics.js");
-  return new CoordinatorMetrics();
+  return new CoordinatorMetrics(opts);
 }

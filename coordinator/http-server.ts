@@ -1,12 +1,14 @@
 /**
- * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, and a small JSON API for
- * the embedded `stagefarm up` (`POST /api/v1/runs`, `GET /api/v1/runs[/ID]`). Binds to loopback
- * unless told otherwise.
+ * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, the farm binhosts
+ * (`/binhost/<name>/…`, see ./binhost/http.ts), and a small JSON API for the embedded
+ * `stagefarm up` (`POST /api/v1/runs`, `GET /api/v1/runs[/ID]`). Binds to loopback unless
+ * told otherwise.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { StagefarmError, type ErrorCode } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
+import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
 
@@ -21,6 +23,8 @@ export interface HttpServerDeps {
   submit?: (req: { pipeline: string; params: Record<string, string> }) => Promise<string>;
   /** False while draining: /readyz answers 503 and submissions are refused. */
   accepting: () => boolean;
+  /** Serve the binhosts of this store under /binhost/ (absent: those paths are 404). */
+  binhost?: BinhostHttpOptions;
 }
 
 export interface HttpServerHandle {
@@ -91,6 +95,12 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname;
+    if (deps.binhost !== undefined && path.startsWith("/binhost/")) {
+      // A package GET is a binpkg cache lookup: served (or redirected) is a hit, 404 a miss.
+      if (req.method === "GET" && !/\/Packages(\.gz)?$/.test(path))
+        res.once("finish", () => deps.metrics.binpkgLookup(res.statusCode < 400));
+      return serveBinhost(req, res, path, deps.binhost);
+    }
     if (req.method === "GET" && path === "/healthz") return send(res, 200, "ok\n", "text/plain");
     if (req.method === "GET" && path === "/readyz")
       return deps.accepting()

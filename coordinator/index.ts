@@ -17,7 +17,7 @@ export {
   type StageStateName,
 } from "./engine/stage-state.js";
 export { lookupCache } from "./engine/cache-lookup.js";
-export type { CoordinatorMetrics } from "./metrics.js";
+export type { CoordinatorMetrics, MetricsLimits, WaitingReason } from "./metrics.js";
 export { createMetrics } from "./create-metrics.js";
 export { newRunId } from "./run-id.js";
 export { RunRegistry, type RunRecord } from "./run-registry.js";
@@ -31,3 +31,28 @@ export { DispatchWorker } from "./dispatch/dispatch-worker.js";
 export { dispatchRecordSchema, stageKey, type DispatchRecord } from "./dispatch/dispatch-record.js";
 export type { ApiDeps } from "./api/stagefarm-api.js";
 export { loadStagefarmApi } from "./api/load.js";
+export {
+  BinhostService,
+  type BinhostServiceOptions,
+  type BinhostSummary,
+  type BinhostDetails,
+  type BinhostPackageInfo,
+  type BinhostGcReport,
+  type RemoveReport,
+  type SettingsPatch,
+} from "./binhost/binhost-service.js";
+export type { BinhostSettings, PackageRecord } from "./binhost/meta.js";
+export type { GcCandidate } from "./binhost/gc-plan.js";
+export { serveBinhost, parseBinhostUrlPath, type BinhostHttpOptions } from "./binhost/http.js";
+export { renderBinreposConf } from "./binhost/binrepos-conf.js";
+export { startBinhostServer, type BinhostServerHandle } from "./binhost/binhost-server.js";
+export {
+  expectedCriticalPath,
+  loadStatsReports,
+  percentile,
+  type ExpectedCriticalPath,
+  type PipelineStatsReport,
+  type StageStatsRow,
+} from "./stats/stage-stats.js";
+export { statsStoreFor, FsStatsStore, type StatsStore } from "./stats/stats-store.js";
+export type { PipelineStats, StageOutcome } from "./stats/stats-record.js";

@@ -30,6 +30,17 @@ import {
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import { poolsFor } from "./pools.js";
 
+export type ClaimResult = "granted" | "refused" | "error";
+export type StageEnd = "succeeded" | "failed" | "cancelled" | "released";
+
+/** What the agent reports to its metrics (../metrics.ts). */
+export interface AgentServiceMetrics {
+  claim(result: ClaimResult): void;
+  stageEnded(result: StageEnd): void;
+  runningStages(n: number, draining: boolean): void;
+  heartbeatSent(atMs: number): void;
+}
+
 export interface AgentServiceOptions {
   agentId: string;
   hostname: string;
@@ -45,6 +56,7 @@ export interface AgentServiceOptions {
   claimTimeoutMs: number;
   version: string;
   diskFreeBytes: () => Promise<number>;
+  metrics?: AgentServiceMetrics;
 }
 
 interface Running {
@@ -94,6 +106,11 @@ export class AgentService implements AsyncDisposable {
 
   get busy(): number {
     return this.running.size;
+  }
+
+  /** True once draining: no new work is taken. */
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   private async pull(): Promise<void> {
@@ -164,6 +181,7 @@ export class AgentService implements AsyncDisposable {
       );
       if (!reply.ok) throw new StagefarmError("internal", `malformed claim reply: ${reply.reason}`);
       if (!reply.value.ok) {
+        this.o.metrics?.claim("refused");
         this.log.info(
           { run: job.runId, stage: job.stageName, dispatch: job.dispatch, reason: reply.value.reason },
           "claim refused; job dropped",
@@ -173,6 +191,7 @@ export class AgentService implements AsyncDisposable {
       }
       token = reply.value.token;
     } catch (err: unknown) {
+      this.o.metrics?.claim("error");
       this.log.warn(
         { run: job.runId, stage: job.stageName, err: StagefarmError.from(err).message },
         "claim failed; job returned to the queue",
@@ -180,6 +199,7 @@ export class AgentService implements AsyncDisposable {
       msg.nak(1000);
       return;
     }
+    this.o.metrics?.claim("granted");
     msg.ack();
     await this.runClaimed(job, token);
   }
@@ -194,6 +214,7 @@ export class AgentService implements AsyncDisposable {
       abort: new AbortController(),
     };
     this.running.set(key, r);
+    this.o.metrics?.runningStages(this.running.size, this.draining);
     const base = {
       v: 1 as const,
       agentId: this.o.agentId,
@@ -219,15 +240,18 @@ export class AgentService implements AsyncDisposable {
           },
         );
         event = { t: "finished", ...base, at: Date.now(), result: { ok: true, ...result } };
+        this.o.metrics?.stageEnded("succeeded");
         log.info({ durationMs: result.durationMs }, "stage succeeded");
       } catch (err: unknown) {
         const e = StagefarmError.from(err);
         if (r.why === "cancel") {
+          this.o.metrics?.stageEnded("cancelled");
           log.info("stage cancelled by the coordinator");
           return;
         }
         if (r.why === "release") {
           event = { t: "released", ...base, at: Date.now() };
+          this.o.metrics?.stageEnded("released");
           log.warn("stage handed back while draining");
         } else {
           event = {
@@ -236,6 +260,7 @@ export class AgentService implements AsyncDisposable {
             at: Date.now(),
             result: { ok: false, error: { code: e.code, message: e.message, details: { ...e.details } } },
           };
+          this.o.metrics?.stageEnded("failed");
           log.warn({ code: e.code, err: e.message }, "stage failed");
         }
       }
@@ -244,6 +269,7 @@ export class AgentService implements AsyncDisposable {
       log.error({ err: StagefarmError.from(err).message }, "could not report the stage's outcome");
     } finally {
       this.running.delete(key);
+      this.o.metrics?.runningStages(this.running.size, this.draining);
       void this.heartbeat();
     }
   }
@@ -304,6 +330,7 @@ export class AgentService implements AsyncDisposable {
         sentAt: Date.now(),
       };
       this.o.bus.publish(this.o.subjects.heartbeat(this.o.agentId), encodeMessage(hb));
+      this.o.metrics?.heartbeatSent(hb.sentAt);
     } catch (err: unknown) {
       this.log.warn({ err: StagefarmError.from(err).message }, "heartbeat failed");
     }
@@ -316,6 +343,7 @@ export class AgentService implements AsyncDisposable {
   async drain(timeoutMs: number): Promise<void> {
     if (!this.draining) this.log.info({ running: this.running.size, timeoutMs }, "draining");
     this.draining = true;
+    this.o.metrics?.runningStages(this.running.size, true);
     this.stopPulling.abort();
     void this.heartbeat();
     const deadline = Date.now() + timeoutMs;

@@ -3,18 +3,51 @@
  * satisfy, runs them, uploads outputs to S3, reports to the coordinator. The first SIGTERM or
  * SIGINT drains (running stages finish or are handed back after --drain-timeout); a second
  * forces (running stages are handed back at once). Exit status 128+signo.
+ * With --binhost-url (where this host reaches the coordinator's HTTP server), emerge stages
+ * fetch from and publish to the farm binhost; without it they build without the binhost.
  */
 import { statfs } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { AgentService, StageExecutor } from "../../agent/index.js";
+import {
+  AgentService,
+  busBinhostTransport,
+  defaultRunners,
+  FarmBinhostClient,
+  StageExecutor,
+  createAgentMetrics,
+  meteredStore,
+  startAgentHttpServer,
+  type AgentHttpHandle,
+  type AgentMetrics,
+} from "../../agent/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { CliContext } from "../context.js";
 import { agentConfig, type FarmFlags } from "../distributed-config.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
+import { parseHostPort } from "./up.js";
 
 const CLOSE_DEADLINE_MS = 20_000;
+const VERSION = "0.1.0";
+
+/** --binhost-url / STAGEFARM_BINHOST_URL: an http(s) URL without query, or absent. */
+export function binhostUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const raw = flag ?? env["STAGEFARM_BINHOST_URL"];
+  if (raw === undefined || raw === "") return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "")
+    throw new StagefarmError(
+      "invalid_argument",
+      `--binhost-url must be the coordinator's HTTP address as this host reaches it, e.g. http://farm:9464 (got "${raw}")`,
+    );
+  return url.href.replace(/\/+$/, "");
+}
 
 async function diskFree(dir: string): Promise<number> {
   try {
@@ -40,8 +73,16 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .option("--slots <n>", "stages to run at once (env STAGEFARM_SLOTS; default 1)")
     .option("--work-dir <dir>", "where stage workspaces are made (env STAGEFARM_WORK_DIR)")
     .option(
+      "--binhost-url <url>",
+      "the coordinator's HTTP address for the farm binhost, e.g. http://farm:9464 (env STAGEFARM_BINHOST_URL)",
+    )
+    .option(
       "--drain-timeout <duration>",
       "on SIGTERM, wait this long before handing stages back (default 10m)",
+    )
+    .option(
+      "--http <host:port>",
+      "serve /metrics, /healthz and /readyz on this address (env STAGEFARM_AGENT_HTTP; default: none)",
     )
     .action(
       async (
@@ -51,12 +92,17 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           slots?: string;
           workDir?: string;
           drainTimeout?: string;
+          binhostUrl?: string;
+          http?: string;
         },
       ) => {
         // The root program owns `--work-dir` (commander hands it to the root even after `agent`),
         // so the flag reaches us through the local config, which already prefers it to the env.
         const workDir = opts.workDir ?? ctx.config().workDir;
         const cfg = agentConfig({ ...opts, workDir }, process.env, workDir);
+        const httpAddr = opts.http ?? process.env["STAGEFARM_AGENT_HTTP"];
+        const listenOn = httpAddr === undefined ? undefined : parseHostPort(httpAddr);
+        const binhostBase = binhostUrl(opts.binhostUrl, process.env);
         const logger = ctx.logger("info").child({ agent: cfg.id });
         const abort = new AbortController();
         let agent: AgentService | undefined;
@@ -79,10 +125,28 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             `stagefarm-agent-${cfg.id}`,
             abort.signal,
           );
+          const binhost =
+            binhostBase === undefined
+              ? undefined
+              : new FarmBinhostClient({
+                  transport: busBinhostTransport(farm.bus, farm.subjects),
+                  baseUrl: binhostBase,
+                  agentId: cfg.id,
+                });
+          const diskFreeBytes = (): Promise<number> => diskFree(cfg.workDir);
+          let metrics: AgentMetrics | undefined;
+          if (listenOn !== undefined)
+            metrics = await createAgentMetrics({
+              agentId: cfg.id,
+              version: VERSION,
+              slots: cfg.slots,
+              diskFreeBytes,
+            });
           const executor = new StageExecutor({
-            store: farm.store,
+            store: metrics === undefined ? farm.store : meteredStore(farm.store, metrics),
             workRoot: join(cfg.workDir, cfg.id),
             logger,
+            ...(binhost === undefined ? {} : { runners: defaultRunners({ binhost }) }),
           });
           agent = new AgentService({
             agentId: cfg.id,
@@ -97,12 +161,22 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             logger,
             heartbeatMs: cfg.heartbeatMs,
             claimTimeoutMs: 5000,
-            version: "0.1.0",
-            diskFreeBytes: () => diskFree(cfg.workDir),
+            version: VERSION,
+            diskFreeBytes,
+            ...(metrics === undefined ? {} : { metrics }),
           });
+          const service = agent;
+          let http: AgentHttpHandle | undefined;
+          if (metrics !== undefined && listenOn !== undefined)
+            http = await startAgentHttpServer({
+              ...listenOn,
+              metrics,
+              logger,
+              accepting: () => !service.isDraining,
+            });
           agent.start();
           ctx.stdout.write(
-            `stagefarm agent ${cfg.id}: labels ${cfg.labels.join(",")}, ${cfg.slots} slots, store ${farm.store.describe}\n`,
+            `stagefarm agent ${cfg.id}: labels ${cfg.labels.join(",")}, ${cfg.slots} slots, store ${farm.store.describe}${http === undefined ? "" : `, HTTP on ${http.url}`}\n`,
           );
           await new Promise<void>((resolve) =>
             abort.signal.addEventListener("abort", () => resolve(), { once: true }),
@@ -116,6 +190,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             ),
           );
           await agent.close();
+          await http?.close();
         } catch (err: unknown) {
           if (!abort.signal.aborted) throw StagefarmError.from(err);
         } finally {

@@ -5,7 +5,13 @@
  * leaves runs to the next start (they are not cancelled); the exit status is 128+signo.
  */
 import type { Command } from "commander";
-import { Coordinator, createMetrics, loadStagefarmApi, startHttpServer } from "../../coordinator/index.js";
+import {
+  BinhostService,
+  Coordinator,
+  createMetrics,
+  loadStagefarmApi,
+  startHttpServer,
+} from "../../coordinator/index.js";
 import type { CliContext } from "../context.js";
 import { coordinatorConfig, type FarmFlags } from "../distributed-config.js";
 import type { FarmConnection as FarmConnectionT } from "../farm-connection.js";
@@ -13,6 +19,13 @@ import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 import { parseHostPort } from "./up.js";
+
+type CoordinatorFlags = FarmFlags & {
+  listen?: string;
+  http?: string;
+  leaseTtl?: string;
+  binhostRedirect?: boolean;
+};
 
 export function registerCoordinator(program: Command, ctx: CliContext): void {
   program
@@ -30,11 +43,17 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
       "HTTP listen address for /healthz, /readyz, /metrics (default 127.0.0.1:9464)",
     )
     .option(
+      "--binhost-redirect",
+      "answer binhost package downloads with a redirect to a presigned S3 URL (env STAGEFARM_BINHOST_REDIRECT=1)",
+    )
+    .option(
       "--lease-ttl <duration>",
       "how long an agent may go without heartbeat before its stage is dispatched again (default 30s)",
     )
-    .action(async (opts: FarmFlags & { listen?: string; http?: string; leaseTtl?: string }) => {
+    .action(async (opts: CoordinatorFlags) => {
       const cfg = coordinatorConfig(opts, process.env);
+      const binhostRedirect =
+        opts.binhostRedirect === true || process.env["STAGEFARM_BINHOST_REDIRECT"] === "1";
       const logger = ctx.logger("info").child({ process: "coordinator" });
       const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
       const { ServerCredentials } = await import("@grpc/grpc-js");
@@ -60,6 +79,8 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           "stagefarm-coordinator",
           stop.signal,
         );
+        // The binhosts' single writer: agents publish through it over NATS.
+        const binhost = new BinhostService({ store: farm.store, logger });
         await using coordinator = new Coordinator({
           kv: farm.kv,
           queue: farm.queue,
@@ -74,6 +95,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           agentOfflineMs: cfg.leaseTtlMs,
           maxDispatchPerRun: 1000,
           stageJobs: 1,
+          binhost,
         });
         await coordinator.start();
         const api = createGrpcServer(
@@ -89,6 +111,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           metrics,
           logger,
           accepting: () => !stop.signal.aborted,
+          binhost: { store: farm.store, redirect: binhostRedirect },
         });
         try {
           logger.info(
@@ -103,6 +126,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           );
         } finally {
           await http.close();
+          await binhost.close();
         }
       } finally {
         shutdown.dispose();

@@ -1,6 +1,7 @@
 /**
  * `stagefarm up`: the embedded farm as a long-lived process. HTTP on loopback: `/healthz`,
- * `/readyz`, `/metrics`, and `POST /api/v1/runs {"pipeline": FILE, "params": {…}}`.
+ * `/readyz`, `/metrics`, the binhosts (`/binhost/<name>/…`, also the sync-uri its emerge
+ * stages get) and `POST /api/v1/runs {"pipeline": FILE, "params": {…}}`.
  * First SIGINT/SIGTERM drains (no new runs, running ones finish), the second cancels them.
  */
 import type { Command } from "commander";
@@ -46,6 +47,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         runs,
         logger,
         accepting: () => accepting,
+        binhost: { store: farm.store },
         submit: async ({ pipeline, params }) => {
           const spec = await loadPipeline(pipeline);
           const id = newRunId();
@@ -63,6 +65,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           return id;
         },
       });
+      farm.binhost.serveAt(http.url);
       logger.info({ url: http.url, store: farm.store.describe }, "stagefarm up: listening");
       ctx.stdout.write(`stagefarm up: listening on ${http.url} (store ${farm.store.describe})\n`);
       let stop: () => void = () => undefined;

@@ -7,6 +7,9 @@ import type { Heartbeat } from "../../shared/protocol/messages.js";
 
 export type AgentState = "idle" | "busy" | "draining" | "offline";
 
+/** Why a queued stage waits: no online agent has its labels; all that do are busy; or neither. */
+export type QueuedReason = "no_matching_agent" | "agents_busy" | "queued";
+
 export interface AgentInfo {
   hb: Heartbeat;
   lastSeen: number;
@@ -57,16 +60,23 @@ export class AgentRegistry {
 
   /** Why a queued stage needing `requires` has not been picked up. */
   waitingReason(requires: readonly string[]): string {
+    const why = this.queuedReason(requires);
+    const labels = requires.length === 0 ? "(any)" : requires.join(",");
+    if (why.kind === "no_matching_agent") return `no agent with labels ${labels}`;
+    if (why.kind === "agents_busy") return `all matching agents busy (${why.matching} with labels ${labels})`;
+    return "queued";
+  }
+
+  /** The reason of {@link waitingReason} as a fixed kind (a metric label), with the matching agents. */
+  queuedReason(requires: readonly string[]): { kind: QueuedReason; matching: number } {
     const matching = this.list().filter(
       (a) => a.state !== "offline" && requires.every((l) => a.hb.labels.includes(l)),
     );
-    const labels = requires.length === 0 ? "(any)" : requires.join(",");
-    if (matching.length === 0) return `no agent with labels ${labels}`;
+    if (matching.length === 0) return { kind: "no_matching_agent", matching: 0 };
     const free = matching.filter(
       (a) => a.state === "idle" || (a.state === "busy" && a.hb.running.length < a.hb.slots),
     );
-    if (free.length === 0) return `all matching agents busy (${matching.length} with labels ${labels})`;
-    return "queued";
+    return { kind: free.length === 0 ? "agents_busy" : "queued", matching: matching.length };
   }
 
   private info(a: { hb: Heartbeat; lastSeen: number; drainRequested: boolean }): AgentInfo {

@@ -30,7 +30,7 @@ import {
   type JobMessage,
 } from "../../shared/protocol/messages.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
-import type { AgentRegistry } from "./agent-registry.js";
+import type { AgentInfo, AgentRegistry, QueuedReason } from "./agent-registry.js";
 import { LeaseTable } from "./lease-table.js";
 import {
   readDispatch,
@@ -43,7 +43,23 @@ import {
 export interface DispatchMetrics {
   staleResult(): void;
   leaseExpired(): void;
+  /** A stage was claimed after waiting `seconds` in its pool's queue. */
+  queueWait?(pool: string, seconds: number): void;
+  /** Hands the metrics a way to read the dispatcher's state at scrape time. */
+  observeDispatch?(source: () => DispatchSnapshot): void;
 }
+
+/** What the dispatcher holds right now (read by metrics at scrape time). */
+export interface DispatchSnapshot {
+  agents: AgentInfo[];
+  /** Stages published and not claimed yet, by stage key: their pool and why they wait. */
+  queued: Map<string, { pool: string; reason: QueuedReason }>;
+  /** Stages an agent claimed, by stage key: when. */
+  claimed: Map<string, number>;
+}
+
+/** A stage this coordinator waits for: queued in a pool, or claimed by an agent. */
+type Tracked = { t: "queued"; pool: string; requires: string[] } | { t: "claimed"; at: number };
 
 export interface DispatchDeps {
   kv: KvStore;
@@ -68,6 +84,8 @@ export class DispatchWorker implements StageWorker {
   private readonly leases: LeaseTable;
   /** Dispatches this process has published (a queued record found after a restart is republished). */
   private readonly published = new Set<string>();
+  /** The stages `execute` waits for, as the metrics see them. */
+  private readonly tracked = new Map<string, Tracked>();
   private readonly log: Logger;
   private readonly now: () => number;
   private stopping = false;
@@ -77,6 +95,24 @@ export class DispatchWorker implements StageWorker {
     this.log = deps.logger.child({ component: "dispatch" });
     this.now = deps.now ?? Date.now;
     this.leases = new LeaseTable(deps.leaseMs, this.now);
+    deps.metrics?.observeDispatch?.(() => this.snapshot());
+  }
+
+  /** Queued and claimed stages and the fleet, for metrics. */
+  snapshot(): DispatchSnapshot {
+    const queued = new Map<string, { pool: string; reason: QueuedReason }>();
+    const claimed = new Map<string, number>();
+    for (const [key, t] of this.tracked)
+      if (t.t === "queued")
+        queued.set(key, { pool: t.pool, reason: this.deps.agents.queuedReason(t.requires).kind });
+      else claimed.set(key, t.at);
+    return { agents: this.deps.agents.list(), queued, claimed };
+  }
+
+  private track(key: string, rec: DispatchRecord): void {
+    if (rec.t === "queued") this.tracked.set(key, { t: "queued", pool: rec.pool, requires: rec.requires });
+    else if (rec.t === "running") this.tracked.set(key, { t: "claimed", at: rec.claimedAt });
+    else this.tracked.delete(key);
   }
 
   async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
@@ -102,6 +138,7 @@ export class DispatchWorker implements StageWorker {
     } finally {
       opts.signal.removeEventListener("abort", onAbort);
       this.waiters.delete(key);
+      this.tracked.delete(key);
     }
   }
 
@@ -113,6 +150,7 @@ export class DispatchWorker implements StageWorker {
       const rec = cur?.rec;
       if (rec !== undefined && rec.attempt === job.attempt && rec.t !== "cancelled") {
         if (rec.t === "finished") return this.settle(key, rec.attempt, rec.result, rec.owner);
+        this.track(key, rec);
         if (rec.t === "running" && !this.leases.has(key))
           this.leases.grant(key, { dispatch: rec.dispatch, owner: rec.owner, token: rec.token });
         if (rec.t === "queued" && !this.published.has(`${key}#${rec.dispatch}`)) await this.publish(key, rec);
@@ -141,6 +179,7 @@ export class DispatchWorker implements StageWorker {
         queuedAt: this.now(),
       };
       if (!(await this.write(key, next, cur?.revision))) continue;
+      this.track(key, next);
       await this.publish(key, next);
       return;
     }
@@ -173,6 +212,8 @@ export class DispatchWorker implements StageWorker {
       const next: DispatchRecord = { ...rec, t: "running", owner: req.agentId, token, claimedAt: this.now() };
       if (!(await this.write(key, next, cur.revision))) continue;
       this.leases.grant(key, { dispatch: rec.dispatch, owner: req.agentId, token });
+      if (this.tracked.has(key)) this.track(key, next);
+      this.deps.metrics?.queueWait?.(rec.pool, Math.max(0, next.claimedAt - rec.queuedAt) / 1000);
       this.log.info({ key, dispatch: rec.dispatch, agent: req.agentId }, "stage claimed");
       return { ok: true, token, leaseMs: this.deps.leaseMs };
     }
@@ -231,6 +272,7 @@ export class DispatchWorker implements StageWorker {
       };
       if (!(await this.write(key, next, cur.revision))) continue;
       this.leases.release(key);
+      this.tracked.delete(key);
       this.settle(key, rec.attempt, ev.result, ev.agentId);
       return true;
     }
@@ -305,6 +347,7 @@ export class DispatchWorker implements StageWorker {
     };
     if (!(await this.write(key, next, revision))) return false;
     this.leases.release(key);
+    if (this.tracked.has(key)) this.track(key, next);
     this.log.warn({ key, dispatch, previousOwner: rec.owner }, `stage dispatched again: ${why}`);
     await this.publish(key, next);
     return true;
@@ -333,6 +376,7 @@ export class DispatchWorker implements StageWorker {
         };
         if (!(await this.write(key, next, cur.revision))) continue;
         this.leases.release(key);
+        this.tracked.delete(key);
         if (rec.t === "running")
           this.deps.bus.publish(
             this.deps.subjects.control(rec.owner),

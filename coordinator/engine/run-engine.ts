@@ -23,6 +23,8 @@ import type { Logger } from "../../shared/log.js";
 import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
+import { statsStoreFor } from "../stats/stats-store.js";
+import type { StageOutcome } from "../stats/stats-record.js";
 import { lookupCache } from "./cache-lookup.js";
 import type { RunEvent, RunEventListener } from "./events.js";
 import {
@@ -37,6 +39,8 @@ import {
 export interface EngineMetrics {
   stageFinished(pipeline: string, stage: string, result: StageStatus["t"], durationMs: number): void;
   cacheLookup(hit: boolean): void;
+  /** Every state change of a stage (gauges of waiting and running stages). */
+  stageState?(runId: string, pipeline: string, stage: string, status: StageStatus): void;
 }
 
 export interface RunEngineDeps {
@@ -146,6 +150,8 @@ class RunScheduler {
     }
     const counts = countStages(this.states.values());
     const outcome: RunOutcome = req.signal.aborted ? "cancelled" : counts.failed > 0 ? "failed" : "succeeded";
+    // A cancelled (or abandoned, to be resumed) run is not recorded: it would count twice.
+    if (!req.signal.aborted) await this.recordStats();
     const durationMs = Date.now() - this.started;
     this.emit({ t: "run-finished", runId: req.runId, pipeline: req.pipeline, outcome, counts, durationMs });
     return { runId: req.runId, pipeline: req.pipeline, outcome, counts, states: this.states, durationMs };
@@ -167,6 +173,7 @@ class RunScheduler {
             ? `upstream stage ${bad} failed`
             : `upstream stage ${bad} did not run`;
         this.set(name, { t: "skipped", reason: why });
+        this.deps.metrics?.stageFinished(this.req.pipeline, name, "skipped", 0);
         continue;
       }
       const pending = ups.filter((u) => outputsOf(this.state(u)) === undefined);
@@ -361,8 +368,25 @@ class RunScheduler {
     return s;
   }
 
+  /** Adds this run's cache hits, executions and failures to the store's stage statistics. */
+  private async recordStats(): Promise<void> {
+    const stats = statsStoreFor(this.deps.store);
+    if (stats === undefined) return;
+    const outcomes: StageOutcome[] = [];
+    for (const [stage, s] of this.states)
+      if (s.t === "cached") outcomes.push({ stage, t: "cached" });
+      else if (s.t === "done") outcomes.push({ stage, t: "done", key: s.key, ms: s.durationMs });
+      else if (s.t === "failed" && s.attempt > 0) outcomes.push({ stage, t: "failed" });
+    try {
+      await stats.addRun(this.req.pipeline, outcomes, new Date(this.started));
+    } catch (err: unknown) {
+      this.log.warn({ err: StagefarmError.from(err).message }, "could not record stage statistics");
+    }
+  }
+
   private set(name: string, status: StageStatus): void {
     this.states.set(name, status);
+    this.deps.metrics?.stageState?.(this.req.runId, this.req.pipeline, name, status);
     this.emit({ t: "stage", runId: this.req.runId, pipeline: this.req.pipeline, stage: name, status });
   }
 

@@ -26,6 +26,8 @@ import { DispatchWorker } from "../dispatch/dispatch-worker.js";
 import { checkArtifactInputs } from "../engine/artifact-inputs.js";
 import { executeRun } from "../engine/run-engine.js";
 import type { RunEvent } from "../engine/events.js";
+import type { BinhostService } from "../binhost/binhost-service.js";
+import { serveBinhostRequests } from "../binhost/bus-handlers.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { newRunId } from "../run-id.js";
 import { runDocSchema, runKey, stageDocOf, type RunDoc, type StageDoc } from "./run-doc.js";
@@ -46,6 +48,8 @@ export interface CoordinatorOptions {
   maxDispatchPerRun: number;
   /** Build jobs granted to a stage (MAKEOPTS) — agents may lower it to their slots. */
   stageJobs: number;
+  /** The binhosts' single writer: answers agents' publish requests (absent: not served). */
+  binhost?: BinhostService;
 }
 
 interface ActiveRun {
@@ -98,6 +102,8 @@ export class Coordinator implements AsyncDisposable {
         else this.log.warn({ reason: hb.reason }, "malformed heartbeat ignored");
       }),
     );
+    if (this.o.binhost !== undefined)
+      this.subs.push(...serveBinhostRequests(bus, subjects, this.o.binhost, this.log));
     this.leaseTimer = setInterval(() => {
       this.worker
         .checkLeases()

@@ -9,6 +9,7 @@
  *   agent ─────── started/finished ──► <prefix>.events.<agent>   (JetStream, durable)
  *   agent ─────── log chunks ────────► <prefix>.logs.<run>.<stage> (core NATS, live tail)
  *   coordinator ── cancel/drain ─────► <prefix>.control.<agent>  (core NATS)
+ *   agent ─────── binhost publish ───► <prefix>.binhost.publish  (request/reply, ./binhost.ts)
  *
  * The JetStream ack is not the lease. An agent acks a job message only after the coordinator
  * granted its claim; the coordinator accepts a result only from the owner of the current

@@ -7,6 +7,10 @@ export interface Subjects {
   events(agentId: string): string;
   logs(runId: string, stage: string): string;
   control(agentId: string): string;
+  /** Request/reply: an agent asks the coordinator to publish uploaded packages (./binhost.ts). */
+  binhostPublish: string;
+  /** Request/reply: the binrepos.conf stanza of a binhost. */
+  binhostConf: string;
 }
 
 export function subjects(prefix = "sf"): Subjects {
@@ -18,5 +22,7 @@ export function subjects(prefix = "sf"): Subjects {
     events: (a) => `${prefix}.events.${a}`,
     logs: (r, s) => `${prefix}.logs.${r}.${s}`,
     control: (a) => `${prefix}.control.${a}`,
+    binhostPublish: `${prefix}.binhost.publish`,
+    binhostConf: `${prefix}.binhost.conf`,
   };
 }

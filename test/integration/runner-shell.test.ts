@@ -231,7 +231,8 @@ void describe("shell runner", () => {
     );
     const running = runner.run(ctx);
     await waitFor("the script to start", () => output().includes("started"));
-    assert.equal((await processesWith(m)).length, 1);
+    // The background sleep may still be between fork and exec when "started" is printed.
+    await waitFor("the background sleep", async () => (await processesWith(m)).length === 1);
     const t0 = Date.now();
     controller.abort();
     await assert.rejects(running, (e: unknown) => e instanceof StagefarmError && e.code === "cancelled");

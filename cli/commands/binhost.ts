@@ -1,0 +1,207 @@
+/**
+ * `stagefarm binhost ls|show|rm|gc|conf|set`: the farm binhosts of the embedded farm's store
+ * (like `stagefarm cache`). Changes go through a BinhostService of this process: run `rm`,
+ * `gc` and `set` while no `stagefarm up` or `run` writes the same store (the service in that
+ * process is the binhost's single writer and does not see this one).
+ */
+import type { Command } from "commander";
+import { BinhostService, type BinhostGcReport } from "../../coordinator/index.js";
+import { StagefarmError } from "../../shared/errors.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
+import type { CliContext } from "../context.js";
+import { collect, positiveInt } from "../config.js";
+import { makeStyle } from "../output.js";
+import { formatBytes } from "./cache.js";
+
+const DEFAULT_URL = "http://127.0.0.1:9464";
+
+async function withService<T>(ctx: CliContext, fn: (s: BinhostService) => Promise<T>): Promise<T> {
+  const cfg = ctx.config();
+  const store = await FsArtifactStore.open(cfg.storeDir);
+  const service = new BinhostService({ store, logger: ctx.logger(cfg.logLevel) });
+  try {
+    return await fn(service);
+  } finally {
+    await service.close();
+    await store.close();
+  }
+}
+
+function when(timestamp: number): string {
+  return timestamp === 0 ? "never" : new Date(timestamp * 1000).toISOString().replace(".000Z", "Z");
+}
+
+function parseBool(flag: string): (v: string) => boolean {
+  return (v) => {
+    if (/^(yes|true|1)$/i.test(v)) return true;
+    if (/^(no|false|0)$/i.test(v)) return false;
+    throw new StagefarmError("invalid_argument", `${flag} takes yes or no, got "${v}"`);
+  };
+}
+
+function headerPairs(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new StagefarmError("invalid_argument", `--header takes KEY=VALUE, got "${p}"`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
+
+function printGc(ctx: CliContext, r: BinhostGcReport): void {
+  const verb = r.dryRun ? "would remove" : "removed";
+  for (const c of r.removed)
+    ctx.stdout.write(`${verb} ${c.path} (${c.cpv}, BUILD_ID ${c.buildId}, ${formatBytes(c.size)})\n`);
+  for (const o of r.orphans) ctx.stdout.write(`${verb} ${o} (not in the index)\n`);
+  ctx.stdout.write(
+    `${verb} ${r.removed.length} build(s) and ${r.orphans.length} unindexed file(s), ${formatBytes(r.bytesFreed)}; kept ${r.kept} (newest ${r.keep} per CPV and USE)${r.dryRun ? "" : `; TIMESTAMP ${r.timestamp}`}\n`,
+  );
+}
+
+export function registerBinhost(program: Command, ctx: CliContext): void {
+  const bh = program
+    .command("binhost")
+    .description("inspect and maintain the farm binhosts (portage binary packages) in the store");
+
+  bh.command("ls")
+    .description("list binhosts")
+    .option("--json", "one JSON object per line")
+    .action(async (opts: { json?: boolean }) =>
+      withService(ctx, async (s) => {
+        const all = await s.list();
+        if (opts.json === true) {
+          for (const b of all) ctx.stdout.write(`${JSON.stringify(b)}\n`);
+          return;
+        }
+        const c = makeStyle(ctx.color(ctx.stdout));
+        for (const b of all)
+          ctx.stdout.write(
+            `${b.name.padEnd(24)} ${String(b.packages).padStart(6)} packages  ${formatBytes(b.bytes).padStart(10)}  ${c.dim(`updated ${when(b.timestamp)}`)}\n`,
+          );
+        ctx.stdout.write(`${all.length} binhost(s) in ${s.store.describe}\n`);
+      }),
+    );
+
+  bh.command("show")
+    .description("show a binhost's index header, settings and packages with who published them")
+    .argument("<name>", "binhost name")
+    .option("--json", "print everything as JSON")
+    .action(async (name: string, opts: { json?: boolean }) =>
+      withService(ctx, async (s) => {
+        const d = await s.show(name);
+        if (opts.json === true) {
+          ctx.stdout.write(`${JSON.stringify(d)}\n`);
+          return;
+        }
+        const c = makeStyle(ctx.color(ctx.stdout));
+        const width = Math.max(0, ...d.entries.map((e) => e.path.length));
+        const lines = [
+          `binhost:  ${d.name} (${d.packages} packages, ${formatBytes(d.bytes)}, TIMESTAMP ${d.timestamp} = ${when(d.timestamp)})`,
+          `settings: priority ${d.settings.priority}, verify-signature ${d.settings.verifySignature ? "true" : "false"}${d.settings.location === undefined ? "" : `, location ${d.settings.location}`}`,
+          "header:",
+          ...Object.entries(d.header).map(([k, v]) => `  ${k}: ${v}`),
+          "packages:",
+          ...d.entries.map((e) => {
+            const by =
+              e.record === undefined ? "" : [e.record.stage, e.record.agent].filter((x) => x).join(" on ");
+            return `  ${e.path.padEnd(width)}  ${formatBytes(e.size).padStart(10)}  ${c.dim(by === "" ? "(no record)" : `by ${by}`)}`;
+          }),
+        ];
+        ctx.stdout.write(`${lines.join("\n")}\n`);
+      }),
+    );
+
+  bh.command("rm")
+    .description("remove a package (its PATH) or every build of a CPV from a binhost")
+    .argument("<name>", "binhost name")
+    .argument(
+      "<path-or-cpv>",
+      "e.g. dev-libs/libsigc++/libsigc++-2.12.1-1.gpkg.tar or dev-libs/libsigc++-2.12.1",
+    )
+    .option("--json", "print the report as JSON")
+    .action(async (name: string, target: string, opts: { json?: boolean }) =>
+      withService(ctx, async (s) => {
+        const r = await s.remove(name, target);
+        if (opts.json === true) {
+          ctx.stdout.write(`${JSON.stringify(r)}\n`);
+          return;
+        }
+        for (const p of r.removed) ctx.stdout.write(`removed ${p}\n`);
+        ctx.stdout.write(`removed ${r.removed.length} package(s) from ${name}; TIMESTAMP ${r.timestamp}\n`);
+      }),
+    );
+
+  bh.command("gc")
+    .description("keep the newest N builds per CPV and USE, remove the rest (try --dry-run first)")
+    .argument("<name>", "binhost name")
+    .option("--keep <n>", "builds to keep per CPV and USE", positiveInt("--keep"), 1)
+    .option("-n, --dry-run", "only show what would be removed")
+    .option("--json", "print the report as JSON")
+    .action(async (name: string, opts: { keep: number; dryRun?: boolean; json?: boolean }) =>
+      withService(ctx, async (s) => {
+        const r = await s.gc(name, { keep: opts.keep, dryRun: opts.dryRun === true });
+        if (opts.json === true) ctx.stdout.write(`${JSON.stringify(r)}\n`);
+        else printGc(ctx, r);
+      }),
+    );
+
+  bh.command("conf")
+    .description("print a binrepos.conf stanza for a binhost (put it in /etc/portage/binrepos.conf/)")
+    .argument("<name>", "binhost name")
+    .option(
+      "--url <base>",
+      `where the farm's HTTP server is reachable (env STAGEFARM_BINHOST_URL; default ${DEFAULT_URL})`,
+    )
+    .action(async (name: string, opts: { url?: string }) =>
+      withService(ctx, async (s) => {
+        const base = opts.url ?? process.env["STAGEFARM_BINHOST_URL"] ?? DEFAULT_URL;
+        ctx.stdout.write(await s.binreposConf(name, base, { create: false }));
+      }),
+    );
+
+  bh.command("set")
+    .description("configure a binhost: index header keys and the binrepos.conf values `conf` prints")
+    .argument("<name>", "binhost name")
+    .option("--header <KEY=VALUE>", "set an index header key, e.g. ARCH=amd64 (repeatable)", collect, [])
+    .option("--unset-header <KEY>", "remove a configured header key (repeatable)", collect, [])
+    .option("--priority <n>", "binrepos.conf priority", (v: string) => {
+      if (!/^-?\d+$/.test(v))
+        throw new StagefarmError("invalid_argument", `--priority must be an integer, got "${v}"`);
+      return Number(v);
+    })
+    .option("--verify-signature <yes|no>", "binrepos.conf verify-signature", parseBool("--verify-signature"))
+    .option("--location <dir>", "binrepos.conf location (where clients keep this binhost's packages)")
+    .option("--no-location", "remove the location")
+    .option("--json", "print the settings as JSON")
+    .action(
+      async (
+        name: string,
+        opts: {
+          header: string[];
+          unsetHeader: string[];
+          priority?: number;
+          verifySignature?: boolean;
+          location?: string | false;
+          json?: boolean;
+        },
+      ) =>
+        withService(ctx, async (s) => {
+          const header: Record<string, string | null> = headerPairs(opts.header);
+          for (const k of opts.unsetHeader) header[k] = null;
+          const settings = await s.configure(name, {
+            header,
+            ...(opts.priority === undefined ? {} : { priority: opts.priority }),
+            ...(opts.verifySignature === undefined ? {} : { verifySignature: opts.verifySignature }),
+            ...(opts.location === undefined
+              ? {}
+              : { location: opts.location === false ? null : opts.location }),
+          });
+          ctx.stdout.write(
+            opts.json === true
+              ? `${JSON.stringify(settings)}\n`
+              : `binhost ${name}: ${JSON.stringify(settings)}\n`,
+          );
+        }),
+    );
+}

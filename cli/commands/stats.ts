@@ -1,0 +1,112 @@
+/**
+ * `stagefarm stats [PIPELINE] [--json]`: per stage the executions, p50/p90 duration and cache
+ * hit ratio from recorded history (the store's cache manifests and the engine's
+ * `stats/<pipeline>.json`), for every pipeline or one (a name, or a pipeline file). Given a
+ * file, also the expected critical path: each stage at its p50 (its `estimate:` without
+ * history), and the same path's pessimistic total with stages at their p90.
+ */
+import { stat } from "node:fs/promises";
+import type { Command } from "commander";
+import {
+  expectedCriticalPath,
+  loadStatsReports,
+  type ExpectedCriticalPath,
+  type PipelineStatsReport,
+  type StageStatsRow,
+} from "../../coordinator/index.js";
+import { loadPipeline, topoOrder, type PipelineSpec } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
+import { formatDuration } from "../../shared/util/duration.js";
+import type { CliContext } from "../context.js";
+import { makeStyle } from "../output.js";
+
+/** A pipeline file when the argument names one (an existing file, or a .yaml/.yml path). */
+async function isPipelineFile(arg: string): Promise<boolean> {
+  if (/\.ya?ml$/i.test(arg)) return true;
+  return (await stat(arg).catch(() => undefined))?.isFile() === true;
+}
+
+interface Shown extends PipelineStatsReport {
+  file?: string;
+  criticalPath?: ExpectedCriticalPath;
+}
+
+/** The report for a pipeline file: a row per stage of the file, in dependency order. */
+function forFile(spec: PipelineSpec, report: PipelineStatsReport | undefined): Shown {
+  const rows = new Map((report?.stages ?? []).map((r) => [r.stage, r]));
+  return {
+    pipeline: spec.name,
+    file: spec.file,
+    runs: report?.runs ?? 0,
+    stages: topoOrder(spec.stages).map(
+      (name) => rows.get(name) ?? { stage: name, executions: 0, hits: 0, failures: 0, lookups: 0 },
+    ),
+    criticalPath: expectedCriticalPath(spec.stages, report),
+  };
+}
+
+function ms(v: number | undefined): string {
+  return v === undefined ? "—" : formatDuration(v);
+}
+
+function hitText(r: StageStatsRow): string {
+  return r.hitRatio === undefined ? "—" : `${Math.round(r.hitRatio * 100)}% of ${r.lookups}`;
+}
+
+export function registerStats(program: Command, ctx: CliContext): void {
+  program
+    .command("stats")
+    .description("per stage durations (p50/p90), executions and cache hit ratio from recorded history")
+    .argument("[pipeline]", "a pipeline name, or a pipeline file (adds its expected critical path)")
+    .option("--json", "print the statistics as JSON")
+    .action(async (arg: string | undefined, opts: { json?: boolean }) => {
+      const spec = arg !== undefined && (await isPipelineFile(arg)) ? await loadPipeline(arg) : undefined;
+      const name = spec?.name ?? arg;
+      const store = await FsArtifactStore.open(ctx.config().storeDir);
+      let shown: Shown[];
+      try {
+        const reports = await loadStatsReports(store, name);
+        shown = spec !== undefined ? [forFile(spec, reports[0])] : reports;
+      } finally {
+        await store.close();
+      }
+      if (opts.json === true) {
+        ctx.stdout.write(`${JSON.stringify({ store: store.describe, pipelines: shown })}\n`);
+        return;
+      }
+      const c = makeStyle(ctx.color(ctx.stdout));
+      const out: string[] = [];
+      if (shown.length === 0)
+        out.push(
+          name === undefined
+            ? `No recorded history in ${store.describe}: run a pipeline first.`
+            : `No recorded history for pipeline ${name} in ${store.describe}.`,
+        );
+      for (const p of shown) {
+        if (out.length > 0) out.push("");
+        const runs = p.runs === 0 ? "no recorded runs" : `${p.runs} recorded run${p.runs === 1 ? "" : "s"}`;
+        out.push(c.bold(`Pipeline ${p.pipeline} — ${runs}${p.file === undefined ? "" : ` (${p.file})`}`));
+        const w = Math.max(5, ...p.stages.map((r) => r.stage.length));
+        out.push(
+          c.dim(
+            `  ${"stage".padEnd(w)}  ${"runs".padStart(5)}  ${"p50".padStart(8)}  ${"p90".padStart(8)}  ${"fails".padStart(5)}  cache hits`,
+          ),
+        );
+        for (const r of p.stages)
+          out.push(
+            `  ${r.stage.padEnd(w)}  ${String(r.executions).padStart(5)}  ${ms(r.p50Ms).padStart(8)}  ${ms(r.p90Ms).padStart(8)}  ${String(r.failures).padStart(5)}  ${hitText(r)}`,
+          );
+        const cp = p.criticalPath;
+        if (cp !== undefined) {
+          const guessed = cp.path.filter((s) => cp.from[s] !== "history");
+          out.push("");
+          out.push(
+            `Expected critical path: ${cp.path.join(" → ")} — ${formatDuration(cp.p50Ms)} at p50, ${formatDuration(cp.p90Ms)} at p90`,
+          );
+          if (guessed.length > 0)
+            out.push(c.dim(`  without history (estimate or 1m): ${guessed.join(", ")}`));
+        }
+      }
+      ctx.stdout.write(`${out.join("\n")}\n`);
+    });
+}

@@ -1,0 +1,137 @@
+/**
+ * The farm binhost through the CLI's embedded farm, with the emerge double as the stages'
+ * emerge: `stagefarm run` publishes what the first stage built and gives the next stage a
+ * binrepos.conf pointing at a loopback server it started for the binhost; `stagefarm up`
+ * serves the binhost on its own HTTP server and gives that address to the stages it runs.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parsePackages } from "../../shared/binhost/index.js";
+import { CliSandbox, lastJsonLine, repoRoot } from "../helpers/cli.js";
+
+const DOUBLE = join(repoRoot, "test/doubles/emerge-double.sh");
+
+function pipeline(name: string, atom: string): string {
+  const stage = (extra: string) => `
+    runner: emerge
+    env: { ROOT: gentoo, PORTAGE_CONFIGROOT: cfg }${extra}
+    with:
+      configs: [{ config_root: cfg, make_conf: "" }]
+      emerge: [{ command: ${DOUBLE}, args: ["-1", "${atom}"] }]
+      binhost: { name: farm }
+    outputs:
+      record: gentoo/usr/share/${atom.split("/")[1] ?? ""}`;
+  return `pipeline: ${name}
+stages:
+  first:${stage("")}
+  second:${stage(`
+    inputs:
+      prev: first.record`)}
+`;
+}
+
+/** The text of the newest log of `stage` in the sandbox's store. */
+async function stageLog(sb: CliSandbox, stage: string): Promise<string> {
+  const root = join(sb.dir, "store/logs");
+  const found: string[] = [];
+  for (const run of await readdir(root))
+    for (const s of await readdir(join(root, run)).catch(() => []))
+      if (s === stage) for (const f of await readdir(join(root, run, s))) found.push(join(root, run, s, f));
+  const texts = await Promise.all(found.map((f) => readFile(f, "utf8")));
+  return texts.join("\n");
+}
+
+async function poll<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+void test("stagefarm run: the first stage publishes, the second gets a binrepos.conf for the binhost; up serves it", async () => {
+  await using sb = await CliSandbox.create();
+  const file = join(sb.dir, "pipeline.yaml");
+  await writeFile(file, pipeline("binhost-e2e", "dev-libs/libsigc++"));
+  const r = await sb.run(["run", file]);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+
+  const first = await stageLog(sb, "first");
+  assert.match(
+    first,
+    /binhost "farm": published dev-libs\/libsigc\+\+\/libsigc\+\+-1\.0-1\.gpkg\.tar as dev-libs\/libsigc\+\+\/libsigc\+\+-1\.0-1\.gpkg\.tar/,
+  );
+  const second = await stageLog(sb, "second");
+  const uri =
+    /emerge-double: binrepos\.conf: binrepos\.conf\/stagefarm-farm\.conf sync-uri=(http:\/\/127\.0\.0\.1:\d+\/binhost\/farm)/.exec(
+      second,
+    )?.[1];
+  assert.ok(uri !== undefined, second);
+  assert.match(
+    second,
+    /emerge-double: would fetch dev-libs\/libsigc\+\+-1\.0 from http:\/\/127\.0\.0\.1:\d+\/binhost\/farm/,
+  );
+  assert.match(second, /\(BUILD_ID 2; its own 1 was taken\)/);
+
+  const shown = lastJsonLine((await sb.run(["binhost", "show", "farm", "--json"])).stdout) as {
+    entries: Array<{ path: string; record?: { stage?: string; agent?: string } }>;
+  };
+  assert.deepEqual(
+    shown.entries.map((e) => [e.path, e.record?.stage, e.record?.agent]),
+    [
+      ["dev-libs/libsigc++/libsigc++-1.0-1.gpkg.tar", "binhost-e2e/first", "local-1"],
+      ["dev-libs/libsigc++/libsigc++-1.0-2.gpkg.tar", "binhost-e2e/second", "local-1"],
+    ],
+  );
+
+  // `stagefarm up` serves the same binhost, and its stages get its own address.
+  const child = sb.spawn(["up", "--http", "127.0.0.1:0"]);
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  try {
+    const base = await poll(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, "up to listen");
+    const index = await fetch(`${base}/binhost/farm/Packages`);
+    assert.equal(index.status, 200);
+    assert.equal(parsePackages(await index.text()).packages.length, 2);
+    const pkg = await fetch(`${base}/binhost/farm/dev-libs/libsigc%2B%2B/libsigc++-1.0-2.gpkg.tar`);
+    assert.equal(pkg.status, 200);
+    assert.equal(
+      (await fetch(`${base}/binhost/farm/dev-libs/libsigc++/libsigc++-1.0-3.gpkg.tar`)).status,
+      404,
+    );
+
+    const other = join(sb.dir, "other.yaml");
+    await writeFile(other, pipeline("binhost-up", "sys-libs/zlib"));
+    const res = await fetch(`${base}/api/v1/runs`, {
+      method: "POST",
+      body: JSON.stringify({ pipeline: other }),
+    });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as { id: string };
+    const run = await poll(
+      async () => {
+        const j = (await (await fetch(`${base}/api/v1/runs/${id}`)).json()) as { status: string };
+        return j.status === "running" ? undefined : j;
+      },
+      120_000,
+      "the run to finish",
+    );
+    assert.equal(run.status, "succeeded");
+    assert.ok((await stageLog(sb, "second")).includes(`sync-uri=${base}/binhost/farm`));
+    const after = parsePackages(await (await fetch(`${base}/binhost/farm/Packages`)).text());
+    assert.equal(after.packages.length, 4);
+    child.kill("SIGTERM");
+    assert.equal(await exited, 143);
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
