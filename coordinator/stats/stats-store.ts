@@ -7,12 +7,14 @@
  *   two runs (or two processes) ending at once both count; a lock left by a crashed process is
  *   taken over after {@link STALE_LOCK_MS}.
  * - Garbage collection (`cache gc`) does not touch `stats/`.
- * - The ArtifactStore port has no place for mutable records, so an S3 store keeps none for now
- *   (`statsStoreFor` returns undefined; the metrics carry hit ratios for a farm).
+ * - Any other store (S3) keeps the same records as objects `stats/<pipeline>.json`
+ *   (ObjectStatsStore): the coordinator is their only writer, so an in-process queue orders
+ *   the read-modify-writes, and a put replaces the object whole.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { text } from "node:stream/consumers";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
 import { FsArtifactStore, type ArtifactStore } from "../../shared/store/index.js";
@@ -29,9 +31,11 @@ export interface StatsStore {
   addRun(pipeline: string, outcomes: readonly StageOutcome[], startedAt: Date): Promise<void>;
 }
 
-/** The statistics records of `store`, when it can keep them (a filesystem store). */
+/** The statistics records of `store`: files beside a filesystem store, objects in any other. */
 export function statsStoreFor(store: ArtifactStore): StatsStore | undefined {
-  return store instanceof FsArtifactStore ? new FsStatsStore(join(store.root, "stats")) : undefined;
+  return store instanceof FsArtifactStore
+    ? new FsStatsStore(join(store.root, "stats"))
+    : new ObjectStatsStore(store);
 }
 
 /** A file name for any pipeline name: URI-encoded, or hashed when that is too long for a file name. */
@@ -125,5 +129,49 @@ export class FsStatsStore implements StatsStore {
     } finally {
       await rm(lock, { force: true });
     }
+  }
+}
+
+/** Stats records as store objects (`stats/<file>`), for stores without a local root (S3). */
+export class ObjectStatsStore implements StatsStore {
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly store: ArtifactStore) {}
+
+  async read(pipeline: string): Promise<PipelineStats | undefined> {
+    const path = `stats/${fileName(pipeline)}`;
+    if ((await this.store.statObject(path)) === undefined) return undefined;
+    const body = await this.store.getObject(path);
+    return parseStats(await text(body), path);
+  }
+
+  async list(): Promise<PipelineStats[]> {
+    const out: PipelineStats[] = [];
+    const paths: string[] = [];
+    for await (const o of this.store.listObjects("stats/")) if (o.path.endsWith(".json")) paths.push(o.path);
+    for (const path of paths.sort()) {
+      try {
+        out.push(parseStats(await text(await this.store.getObject(path)), path));
+      } catch {
+        // removed meanwhile or damaged: `read` of its pipeline reports it
+      }
+    }
+    return out;
+  }
+
+  addRun(pipeline: string, outcomes: readonly StageOutcome[], startedAt: Date): Promise<void> {
+    const next = this.#queue.then(async () => {
+      let cur: PipelineStats;
+      try {
+        cur = (await this.read(pipeline)) ?? emptyStats(pipeline);
+      } catch (err: unknown) {
+        if (StagefarmError.from(err).code !== "corrupt_artifact") throw err;
+        cur = emptyStats(pipeline);
+      }
+      const record = addRun(cur, outcomes, { startedAt, at: new Date() });
+      await this.store.putObject(`stats/${fileName(pipeline)}`, `${JSON.stringify(record)}\n`);
+    });
+    this.#queue = next.catch(() => undefined);
+    return next;
   }
 }

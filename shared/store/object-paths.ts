@@ -1,7 +1,8 @@
 /**
- * Paths of plain store objects (binhost files), shared by every ArtifactStore implementation.
+ * Paths of plain store objects, shared by every ArtifactStore implementation: binhost files
+ * (`binhost/<name>/<file…>`) and the coordinator's stage statistics (`stats/<file>`).
  *
- * An object path is a store path under `binhost/` (`binhost/<name>/<file…>`): '/'-separated
+ * An object path is a store path under one of those prefixes: '/'-separated
  * non-empty segments, none `.` or `..`, no backslash, NUL or other control character. Any
  * other character is allowed, `+` included (`dev-libs/libsigc++/…`). The same string is the
  * file path below the filesystem store's root and the S3 key below the bucket prefix.
@@ -9,6 +10,7 @@
 import { StagefarmError } from "../errors.js";
 
 export const BINHOST_PREFIX = "binhost/";
+export const STATS_PREFIX = "stats/";
 
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN = /[\\\u0000-\u001f\u007f]/;
@@ -25,11 +27,19 @@ function badSegments(rest: string, allowPartialLast: boolean): string | undefine
 /** Checks an object path: `binhost/<name>/<file…>`, normalised (see the module comment). */
 export function assertObjectPath(path: string): string {
   const bad = (why: string): StagefarmError =>
-    new StagefarmError("invalid_argument", `invalid binhost object path "${path}": ${why}`, {
+    new StagefarmError("invalid_argument", `invalid object path "${path}": ${why}`, {
       details: { path },
     });
+  if (path.startsWith(STATS_PREFIX)) {
+    const rest = path.slice(STATS_PREFIX.length);
+    const why =
+      badSegments(rest, false) ??
+      (rest.includes("/") ? "stats records are files directly under stats/" : undefined);
+    if (why !== undefined) throw bad(why);
+    return path;
+  }
   if (!path.startsWith(BINHOST_PREFIX))
-    throw bad(`it must be a relative store path starting with "${BINHOST_PREFIX}"`);
+    throw bad(`it must be a relative store path starting with "${BINHOST_PREFIX}" or "${STATS_PREFIX}"`);
   const rest = path.slice(BINHOST_PREFIX.length);
   const why = badSegments(rest, false);
   if (why !== undefined) throw bad(why);
@@ -44,11 +54,12 @@ export function assertObjectPath(path: string): string {
  */
 export function assertObjectPrefix(prefix: string): string {
   if (prefix === "binhost" || prefix === BINHOST_PREFIX) return BINHOST_PREFIX;
+  if (prefix === "stats" || prefix === STATS_PREFIX) return STATS_PREFIX;
   const why = prefix.startsWith(BINHOST_PREFIX)
     ? badSegments(prefix.slice(BINHOST_PREFIX.length), true)
     : `it must start with "${BINHOST_PREFIX}"`;
   if (why !== undefined)
-    throw new StagefarmError("invalid_argument", `invalid binhost object prefix "${prefix}": ${why}`, {
+    throw new StagefarmError("invalid_argument", `invalid object prefix "${prefix}": ${why}`, {
       details: { prefix },
     });
   return prefix;
