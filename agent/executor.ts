@@ -10,8 +10,15 @@
  *   `logPathFor(run, stage, attempt)` at the end (also after a failure or a cancel during the
  *   run; not when the job was cancelled before it started).
  * - It only ever rejects with a StagefarmError; a failure carries `logPath` in its details.
+ * - A stage with `limits` runs its runner inside a cgroup of its own (./cgroup.ts), named like
+ *   its workspace and removed with it; a host that cannot enforce the limits fails the stage
+ *   before the runner starts, and a stage the kernel killed at its memory limit fails with
+ *   "killed: memory limit … exceeded".
+ * - The stage sees nothing of the agent: the runners build its environment from the stage's
+ *   env alone (./runners/script-env.ts), and no credential is passed to a runner.
  */
 import { createReadStream } from "node:fs";
+import { basename } from "node:path";
 import type { Logger } from "pino";
 import { StagefarmError } from "../shared/errors.js";
 import {
@@ -21,12 +28,16 @@ import {
   type StageResult,
   type StageWorker,
 } from "../shared/job.js";
+import { describeLimits, formatBytes, hasLimits, limitsRunnerProblem } from "../shared/pipeline/limits.js";
+import type { ResolvedStage } from "../shared/pipeline/types.js";
 import type { ArtifactStore } from "../shared/store/types.js";
 import { formatDuration } from "../shared/util/duration.js";
+import { CgroupManager, type StageCgroup } from "./cgroup.js";
+import { runInStageCgroup } from "./cgroup-scope.js";
 import { collectOutputs } from "./collect-outputs.js";
 import { placeInputs } from "./place-inputs.js";
 import { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./runners/registry.js";
-import type { Runner } from "./runners/types.js";
+import type { Runner, RunnerContext, RunnerResult } from "./runners/types.js";
 import { StageLog } from "./stage-log.js";
 import { createWorkspace, privatePath, removeWorkspace } from "./workspace.js";
 
@@ -41,15 +52,19 @@ export interface StageExecutorDeps {
   killGraceMs?: number;
   /** Keep the workspace of a failed attempt for debugging (default false). */
   keepFailedWorkspace?: boolean;
+  /** Makes the cgroups of stages with `limits` (default: one found from /proc/self on first use). */
+  cgroups?: CgroupManager;
 }
 
 export class StageExecutor implements StageWorker {
   readonly #deps: StageExecutorDeps;
   readonly #runners: RunnerRegistry;
+  readonly #cgroups: CgroupManager;
 
   constructor(deps: StageExecutorDeps) {
     this.#deps = deps;
     this.#runners = createRunnerRegistry(deps.runners ?? defaultRunners({ killGraceMs: deps.killGraceMs }));
+    this.#cgroups = deps.cgroups ?? new CgroupManager({ logger: deps.logger });
   }
 
   async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
@@ -75,8 +90,7 @@ export class StageExecutor implements StageWorker {
       const ctx = { stage, workspace, store: this.#deps.store, log, logger, signal: opts.signal };
       await placeInputs({ ...ctx, artifacts: job.inputs });
       if (opts.signal.aborted) throw new StagefarmError("cancelled", `stage "${stage.name}" was cancelled`);
-      log.line(`running ${stage.runner} runner`);
-      const result = await runner.run({ ...ctx, jobs: opts.jobs });
+      const result = await this.#runLimited(runner, { ...ctx, jobs: opts.jobs }, log, basename(workspace));
       const outputs = await collectOutputs({ ...ctx, stored: result.stored });
       const durationMs = Math.round(performance.now() - started);
       log.line(`stage ${stage.name} succeeded in ${formatDuration(durationMs)}`);
@@ -89,6 +103,43 @@ export class StageExecutor implements StageWorker {
     } finally {
       if (workspace !== undefined && !(failed && this.#deps.keepFailedWorkspace))
         await this.#remove(workspace, logger);
+    }
+  }
+
+  /**
+   * Runs the runner, inside a cgroup of its own when the stage has limits: created first (the
+   * stage fails here when the host cannot enforce them), removed after, whatever happened.
+   */
+  async #runLimited(runner: Runner, ctx: RunnerContext, log: StageLog, name: string): Promise<RunnerResult> {
+    const { stage } = ctx;
+    if (!hasLimits(stage.limits)) {
+      log.line(`running ${stage.runner} runner`);
+      return await runner.run(ctx);
+    }
+    const problem = limitsRunnerProblem(stage.runner, stage.with);
+    if (problem !== undefined)
+      throw new StagefarmError("invalid_pipeline", `stage "${stage.name}": ${problem}`);
+    const cgroup = await this.#cgroups.create(name, stage.limits, `stage "${stage.name}"`);
+    try {
+      log.line(
+        `running ${stage.runner} runner with limits ${describeLimits(stage.limits)} (${cgroup.describe})`,
+      );
+      const result = await runInStageCgroup(cgroup, () => runner.run(ctx));
+      const kills = await cgroup.oomKills();
+      if (kills > 0)
+        log.line(
+          `the kernel killed ${kills} process(es) of this stage at its memory limit; the script still succeeded`,
+        );
+      return result;
+    } catch (err: unknown) {
+      throw await memoryLimitError(stage, cgroup, StagefarmError.from(err));
+    } finally {
+      await cgroup.close().catch((err: unknown) => {
+        ctx.logger.error(
+          { err: StagefarmError.from(err), cgroup: cgroup.describe },
+          "could not remove stage cgroup",
+        );
+      });
     }
   }
 
@@ -134,4 +185,24 @@ export class StageExecutor implements StageWorker {
       logger.error({ err: StagefarmError.from(err), workspace }, "could not remove stage workspace");
     }
   }
+}
+
+/** A failure of a stage whose processes the kernel killed at its memory limit says so. */
+async function memoryLimitError(
+  stage: ResolvedStage,
+  cgroup: StageCgroup,
+  err: StagefarmError,
+): Promise<StagefarmError> {
+  const limit = stage.limits?.memoryBytes;
+  if (limit === undefined || err.code === "cancelled" || err.code === "timeout") return err;
+  const kills = await cgroup.oomKills();
+  if (kills === 0) return err;
+  return new StagefarmError(
+    "stage_failed",
+    `stage "${stage.name}" killed: memory limit ${formatBytes(limit)} exceeded`,
+    {
+      cause: err,
+      details: { ...err.details, memoryLimitBytes: limit, oomKills: kills },
+    },
+  );
 }

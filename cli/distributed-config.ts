@@ -3,6 +3,7 @@
  * with one schema. Secrets in URLs never appear in error messages.
  */
 import { hostname } from "node:os";
+import type { Command } from "commander";
 import { z } from "zod";
 import { StagefarmError } from "../shared/errors.js";
 import { parseDurationMs } from "../shared/util/duration.js";
@@ -11,6 +12,26 @@ export interface FarmFlags {
   nats?: string;
   s3?: string;
   prefix?: string;
+  /** NATS credentials file (nkey seed or USER:PASSWORD), CA, client certificate and key. */
+  natsCreds?: string;
+  natsCa?: string;
+  natsCert?: string;
+  natsKey?: string;
+}
+
+/** Adds the NATS credential and TLS options (`FarmFlags.nats*`) to a farm command. */
+export function addNatsOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--nats-creds <file>",
+      "NATS credentials: an nkey seed (stagefarm nats user) or USER:PASSWORD, mode 0600 (env STAGEFARM_NATS_CREDS)",
+    )
+    .option(
+      "--nats-ca <file>",
+      "CA that signed the NATS server's certificate; enables TLS (env STAGEFARM_NATS_CA)",
+    )
+    .option("--nats-cert <file>", "client certificate for mutual TLS with NATS (env STAGEFARM_NATS_CERT)")
+    .option("--nats-key <file>", "key of --nats-cert, mode 0600 (env STAGEFARM_NATS_KEY)");
 }
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, "expected HOST:PORT");
@@ -39,6 +60,10 @@ const farmSchema = z.object({
     .string({ error: "--s3 (or STAGEFARM_S3_URL) is required: http://ACCESS:SECRET@HOST:PORT/BUCKET" })
     .regex(/^https?:\/\//, "--s3 must be an http(s):// URL"),
   prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "--prefix: letters, digits, _ and -"),
+  natsCredsFile: z.string().min(1).optional(),
+  natsCaFile: z.string().min(1).optional(),
+  natsCertFile: z.string().min(1).optional(),
+  natsKeyFile: z.string().min(1).optional(),
 });
 
 function farm(flags: FarmFlags, env: NodeJS.ProcessEnv): z.input<typeof farmSchema> {
@@ -46,6 +71,10 @@ function farm(flags: FarmFlags, env: NodeJS.ProcessEnv): z.input<typeof farmSche
     natsUrl: flags.nats ?? env["STAGEFARM_NATS_URL"] ?? "nats://127.0.0.1:4222",
     s3Url: (flags.s3 ?? env["STAGEFARM_S3_URL"]) as string,
     prefix: flags.prefix ?? env["STAGEFARM_PREFIX"] ?? "sf",
+    natsCredsFile: given(flags.natsCreds ?? env["STAGEFARM_NATS_CREDS"]),
+    natsCaFile: given(flags.natsCa ?? env["STAGEFARM_NATS_CA"]),
+    natsCertFile: given(flags.natsCert ?? env["STAGEFARM_NATS_CERT"]),
+    natsKeyFile: given(flags.natsKey ?? env["STAGEFARM_NATS_KEY"]),
   };
 }
 
@@ -123,4 +152,98 @@ export function agentConfig(
 
 export function clientAddress(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   return parse(hostPort, flag ?? env["STAGEFARM_COORDINATOR"] ?? "127.0.0.1:7420", "--coordinator");
+}
+
+function given(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
+
+/** TLS and access flags of the processes that serve (`stagefarm coordinator`, `stagefarm up`). */
+export interface ServeSecurityFlags {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  auth?: string;
+  insecure?: boolean;
+  plainHttp?: boolean;
+}
+
+const serveSecuritySchema = z
+  .object({
+    plainHttp: z.boolean(),
+    tlsCert: z.string().optional(),
+    tlsKey: z.string().optional(),
+    tlsClientCa: z.string().optional(),
+    authFile: z.string().optional(),
+    insecure: z.boolean(),
+  })
+  .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), {
+    message: "--tls-cert and --tls-key go together",
+  })
+  .refine((c) => c.tlsClientCa === undefined || c.tlsCert !== undefined, {
+    message: "--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key",
+  });
+export type ServeSecurity = z.infer<typeof serveSecuritySchema>;
+
+/**
+ * Env: STAGEFARM_TLS_CERT, STAGEFARM_TLS_KEY, STAGEFARM_TLS_CLIENT_CA, STAGEFARM_AUTH,
+ * STAGEFARM_INSECURE=1, STAGEFARM_PLAIN_HTTP=1.
+ */
+export function serveSecurity(flags: ServeSecurityFlags, env: NodeJS.ProcessEnv): ServeSecurity {
+  return parse(
+    serveSecuritySchema,
+    {
+      tlsCert: given(flags.tlsCert ?? env["STAGEFARM_TLS_CERT"]),
+      tlsKey: given(flags.tlsKey ?? env["STAGEFARM_TLS_KEY"]),
+      tlsClientCa: given(flags.tlsClientCa ?? env["STAGEFARM_TLS_CLIENT_CA"]),
+      authFile: given(flags.auth ?? env["STAGEFARM_AUTH"]),
+      insecure: flags.insecure === true || env["STAGEFARM_INSECURE"] === "1",
+      plainHttp: flags.plainHttp === true || env["STAGEFARM_PLAIN_HTTP"] === "1",
+    },
+    "TLS and access",
+  );
+}
+
+/** Connection flags of the commands that call a coordinator (`submit`, `runs`, `logs`, …). */
+export interface ClientFlags {
+  coordinator?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  token?: string;
+  tls?: boolean;
+  insecure?: boolean;
+}
+
+export interface ClientConfig {
+  address: string;
+  /** Present when the connection uses TLS: the files of the CA and the client certificate. */
+  tls: { ca?: string; cert?: string; key?: string } | undefined;
+  token: string | undefined;
+  insecure: boolean;
+}
+
+/**
+ * Env: STAGEFARM_COORDINATOR, STAGEFARM_CA, STAGEFARM_CERT, STAGEFARM_KEY, STAGEFARM_TOKEN,
+ * STAGEFARM_TLS=1 (TLS trusting the system's CAs), STAGEFARM_INSECURE=1. TLS is on when a CA,
+ * certificate or key is given.
+ */
+export function clientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv): ClientConfig {
+  const ca = given(flags.ca ?? env["STAGEFARM_CA"]);
+  const cert = given(flags.cert ?? env["STAGEFARM_CERT"]);
+  const key = given(flags.key ?? env["STAGEFARM_KEY"]);
+  if ((cert === undefined) !== (key === undefined))
+    throw new StagefarmError(
+      "invalid_argument",
+      "--cert and --key (STAGEFARM_CERT, STAGEFARM_KEY) go together",
+    );
+  const tlsOn = ca !== undefined || cert !== undefined || flags.tls === true || env["STAGEFARM_TLS"] === "1";
+  return {
+    address: clientAddress(flags.coordinator, env),
+    tls: tlsOn
+      ? { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert, key }) }
+      : undefined,
+    token: given(flags.token ?? env["STAGEFARM_TOKEN"]),
+    insecure: flags.insecure === true || env["STAGEFARM_INSECURE"] === "1",
+  };
 }

@@ -55,9 +55,10 @@ export class EmbeddedFarm implements AsyncDisposable {
   private readonly kv = new MemoryKvStore();
   private readonly queue = new MemoryJobQueue({ ackWaitMs: LOCAL_LEASE_MS });
   private readonly events = new MemoryEventLog({ ackWaitMs: LOCAL_LEASE_MS });
-  private readonly bus = new MemoryBus();
-  private readonly subjects = subjects("local");
-  private readonly coordinator: Coordinator;
+  /** The bus, subjects and coordinator are public for the HTTP dashboard (`stagefarm up`). */
+  readonly bus = new MemoryBus();
+  readonly subjects = subjects("local");
+  readonly coordinator: Coordinator;
   /** The farm binhost: its writer (given to the coordinator) and the local agents' client. */
   readonly binhost: EmbeddedBinhost;
   private readonly agents = new Map<string, AgentService>();

@@ -9,7 +9,9 @@ import { createLogger, type Logger } from "../shared/log.js";
 import { registerAgent } from "./commands/agent.js";
 import { registerBinhost } from "./commands/binhost.js";
 import { registerCache } from "./commands/cache.js";
+import { registerCerts } from "./commands/certs.js";
 import { registerImport } from "./commands/import.js";
+import { registerNats } from "./commands/nats.js";
 import { registerCoordinator } from "./commands/coordinator.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRemote } from "./commands/remote.js";
@@ -55,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
   registerCoordinator(program, ctx);
   registerAgent(program, ctx);
   registerRemote(program, ctx);
+  registerCerts(program, ctx);
+  registerNats(program, ctx);
   try {
     await program.parseAsync(argv);
     return exitCode;

@@ -1,14 +1,19 @@
 /**
  * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, the farm binhosts
  * (`/binhost/<name>/…`, see ./binhost/http.ts), and a small JSON API for the embedded
- * `stagefarm up` (`POST /api/v1/runs`, `GET /api/v1/runs[/ID]`). Binds to loopback unless
- * told otherwise.
+ * `stagefarm up` (`POST /api/v1/runs`, `GET /api/v1/runs[/ID]`), and the web dashboard (`/ui/`,
+ * `/api/dashboard/`, see ./dashboard/dashboard.ts) when given its deps. Binds to loopback unless
+ * told otherwise. With `auth`, every request passes its access rules (./auth/http-auth.ts)
+ * before routing; with `tls`, it serves HTTPS.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { StagefarmError, type ErrorCode } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
+import type { HttpAuth } from "./auth/http-auth.js";
 import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
+import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
 
@@ -25,6 +30,12 @@ export interface HttpServerDeps {
   accepting: () => boolean;
   /** Serve the binhosts of this store under /binhost/ (absent: those paths are 404). */
   binhost?: BinhostHttpOptions;
+  /** The web dashboard: `/ui/` and `/api/dashboard/` (./dashboard/dashboard.ts); absent: not served. */
+  dashboard?: DashboardDeps;
+  /** Access rules (tokens and roles); absent: every request is served (loopback, zero-config). */
+  auth?: HttpAuth;
+  /** Serve HTTPS with this PEM certificate and key. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface HttpServerHandle {
@@ -92,9 +103,33 @@ function parseSubmit(body: unknown): { pipeline: string; params: Record<string, 
 
 export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerHandle> {
   const log = deps.logger.child({ component: "http" });
+  const dashboard =
+    deps.dashboard === undefined
+      ? undefined
+      : createDashboard({
+          ...deps.dashboard,
+          logger: deps.logger,
+          metrics: deps.metrics,
+          accepting: deps.accepting,
+        });
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname;
+    const refused = deps.auth?.check(req, path);
+    if (refused !== undefined) {
+      const peer = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
+      log.warn(
+        { method: req.method, path, peer, failure: refused.code, reason: refused.message },
+        "refused a request",
+      );
+      res.writeHead(refused.status, {
+        ...refused.headers,
+        "content-type": "application/json",
+        "cache-control": "no-store",
+      });
+      res.end(`${JSON.stringify({ error: refused.message, code: refused.code })}\n`);
+      return;
+    }
     if (deps.binhost !== undefined && path.startsWith("/binhost/")) {
       // A package GET is a binpkg cache lookup: served (or redirected) is a hit, 404 a miss.
       if (req.method === "GET" && !/\/Packages(\.gz)?$/.test(path))
@@ -110,6 +145,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       const m = await deps.metrics.exposition();
       return send(res, 200, m.body, m.contentType);
     }
+    if (dashboard !== undefined && (await dashboard.handle(req, res, url))) return;
     const { runs, submit } = deps;
     if (runs === undefined || submit === undefined)
       return send(res, 404, { error: `no route ${req.method ?? "?"} ${path}`, code: "not_found" });
@@ -130,7 +166,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     }
     return send(res, 404, { error: `no route ${req.method ?? "?"} ${path}`, code: "not_found" });
   };
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       const e = StagefarmError.from(err);
       const status = statusFor(e.code);
@@ -138,21 +174,29 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       if (!res.headersSent) send(res, status, { error: e.message, code: e.code });
       else res.end();
     });
-  });
+  };
+  const server: Server =
+    deps.tls === undefined
+      ? createServer(listener)
+      : createHttpsServer({ ...deps.tls, minVersion: "TLSv1.2" }, listener);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(deps.port, deps.host, () => {
       server.off("error", reject);
       resolve();
     });
+  }).catch((err: unknown) => {
+    dashboard?.close();
+    throw err;
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   let closed: Promise<void> | undefined;
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${deps.tls === undefined ? "http" : "https"}://${host}:${addr.port}`,
     close: () =>
       (closed ??= new Promise<void>((resolve) => {
+        dashboard?.close();
         server.close(() => resolve());
         server.closeAllConnections();
       })),

@@ -13,6 +13,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AgentInfo, QueuedReason } from "./dispatch/agent-registry.js";
 import type { DispatchMetrics, DispatchSnapshot } from "./dispatch/dispatch-worker.js";
+import { REJECT_REASONS, type RejectReason } from "./dispatch/message-guard.js";
 import { stageKey } from "./dispatch/dispatch-record.js";
 import type { EngineMetrics } from "./engine/run-engine.js";
 import { isTerminal, type StageStatus } from "./engine/stage-state.js";
@@ -80,6 +81,7 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
   readonly runsTotal: { inc(labels: { pipeline: string; outcome: string }): void };
   private readonly leasesExpired: Counter;
   private readonly staleResults: Counter;
+  private readonly rejectedMessages: Counter<"reason">;
   private readonly durationLabels: StageLabels;
   private readonly runningLabels: StageLabels;
   private readonly countLabels: StageLabels;
@@ -153,6 +155,13 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
       help: "Results rejected because the reporting agent did not own the current dispatch.",
       registers,
     });
+    this.rejectedMessages = new Counter({
+      name: "stagefarm_messages_rejected_total",
+      help: "Agent messages rejected, by reason (malformed, no_identity, identity_mismatch: the payload names another agent than the subject, bad_ticket: a claim without the job's ticket).",
+      labelNames: ["reason"] as const,
+      registers,
+    });
+    for (const reason of REJECT_REASONS) this.rejectedMessages.inc({ reason }, 0);
     this.scrapeGauges(registers);
   }
 
@@ -305,6 +314,10 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
 
   staleResult(): void {
     this.staleResults.inc();
+  }
+
+  messageRejected(reason: RejectReason): void {
+    this.rejectedMessages.inc({ reason });
   }
 
   queueWait(pool: string, seconds: number): void {

@@ -19,6 +19,9 @@
  *   /proc/self/fd/9.
  * - The shell runs under `env -i` with exactly `env`, `umask 022`, cwd `/`, as a login shell
  *   when `login`; `set -e` (and pipefail where the shell has it) before the script.
+ * - With limits (../cgroup-scope.ts), the process tree starts inside the stage's cgroup: the
+ *   joining wrapper runs first and execs setpriv, so the namespaces, the mounts' helpers and
+ *   the script are all confined.
  * - After the process ended, the caller waits until no process is left in the namespace (so no
  *   mount is left), then the created mount points and the private directory are removed.
  * - Returns the outcome like runInProcessGroup (never throws for a non-zero exit of the script).
@@ -28,6 +31,7 @@
 import { access, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError } from "../../shared/errors.js";
+import { assertConfined, confine } from "../cgroup-scope.js";
 import { runInProcessGroup, type ProcessOutcome } from "../process-group.js";
 import {
   checkBinds,
@@ -90,7 +94,8 @@ export async function runInChroot(opts: ChrootExecOptions): Promise<ProcessOutco
       { mode: 0o600 },
     );
     const tail = new LogTail(8 * 1024);
-    const outcome = await runInProcessGroup("setpriv", namespaceArgs(setupFile), {
+    const cmd = confine("setpriv", namespaceArgs(setupFile));
+    const outcome = await runInProcessGroup(cmd.file, cmd.args, {
       cwd: "/",
       env: { PATH: BASE_PATH, LC_ALL: "C" },
       signal: opts.signal,
@@ -102,6 +107,7 @@ export async function runInChroot(opts: ChrootExecOptions): Promise<ProcessOutco
       },
     });
     await awaitGone(initFile);
+    await assertConfined(cmd, outcome, `the chroot run in ${root}`);
     if (!outcome.cancelled && !outcome.timedOut && !(await exists(startedFile)))
       throw new StagefarmError(
         "internal",

@@ -2,10 +2,12 @@
  * The `shell` runner: runs the stage's script with `bash -e -o pipefail` in the workspace, in
  * its own process group (see ../process-group.ts), with an environment made only of the
  * stage's env and a minimal base (./script-env.ts). The script is written to the workspace's
- * private area; its output goes to the stage log as produced.
+ * private area; its output goes to the stage log as produced. With limits, bash starts inside
+ * the stage's cgroup (../cgroup-scope.ts).
  */
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { StagefarmError } from "../../shared/errors.js";
+import { assertConfined, confine } from "../cgroup-scope.js";
 import { runInProcessGroup } from "../process-group.js";
 import { privatePath } from "../workspace.js";
 import { LogTail } from "./log-tail.js";
@@ -36,7 +38,8 @@ async function runShell(ctx: RunnerContext, opts: ShellRunnerOptions): Promise<R
   await chmod(scriptPath, 0o755);
 
   const tail = new LogTail();
-  const outcome = await runInProcessGroup("/bin/bash", ["-e", "-o", "pipefail", scriptPath], {
+  const cmd = confine("/bin/bash", ["-e", "-o", "pipefail", scriptPath]);
+  const outcome = await runInProcessGroup(cmd.file, cmd.args, {
     cwd: workspace,
     env: scriptEnv(stage, { workspace, tmpDir, jobs: ctx.jobs }),
     signal: ctx.signal,
@@ -47,6 +50,7 @@ async function runShell(ctx: RunnerContext, opts: ShellRunnerOptions): Promise<R
       tail.push(chunk);
     },
   });
+  await assertConfined(cmd, outcome, `stage "${stage.name}"`);
   checkScriptOutcome(stage.name, outcome, { timeoutMs: stage.timeoutMs, logTail: tail.lines(30) });
   return {};
 }

@@ -9,6 +9,8 @@
  * - drain(): stop pulling; running stages finish, or are handed back (`released`) when the
  *   drain timeout passes; a second signal forces.
  * - A failing stage is reported, never thrown: nothing a stage does takes the agent down.
+ * - Everything it sends goes on subjects carrying its id (shared/protocol/subjects.ts), which
+ *   NATS permissions tie to its user; a claim repeats the job's ticket.
  */
 import { randomUUID } from "node:crypto";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
@@ -168,13 +170,14 @@ export class AgentService implements AsyncDisposable {
       const reply = decodeMessage(
         claimReplySchema,
         await this.o.bus.request(
-          this.o.subjects.claim,
+          this.o.subjects.claim(this.o.agentId),
           encodeMessage({
             v: 1,
             agentId: this.o.agentId,
             runId: job.runId,
             stage: job.stageName,
             dispatch: job.dispatch,
+            ...(job.ticket === undefined ? {} : { ticket: job.ticket }),
           }),
           { timeoutMs: this.o.claimTimeoutMs },
         ),
@@ -227,7 +230,7 @@ export class AgentService implements AsyncDisposable {
     try {
       await this.report({ t: "started", ...base, at: Date.now() });
       const stage = job.stage as unknown as ResolvedStage;
-      const logSubject = this.o.subjects.logs(job.runId, job.stageName);
+      const logSubject = this.o.subjects.agentLogs(this.o.agentId, job.runId, job.stageName);
       const enc = new TextEncoder();
       let event: AgentEvent;
       try {
@@ -274,12 +277,16 @@ export class AgentService implements AsyncDisposable {
     }
   }
 
-  /** Appends an event to the durable stream, retrying through outages (its msgId deduplicates). */
+  /**
+   * Appends an event to the durable stream (event subject: this agent's id, so the NATS subject
+   * is `<prefix>.events.<agent>`), retrying through outages (its msgId deduplicates; it holds the
+   * claim's token, so another agent cannot pre-empt it with a duplicate).
+   */
   private async report(ev: AgentEvent): Promise<void> {
-    const msgId = `${ev.agentId}.${ev.runId}.${ev.stage}.${ev.dispatch}.${ev.t}`;
+    const msgId = `${ev.agentId}.${ev.runId}.${ev.stage}.${ev.dispatch}.${ev.t}.${ev.token}`;
     for (let i = 0; ; i++) {
       try {
-        await this.o.events.append(this.o.subjects.events(this.o.agentId), encodeMessage(ev), { msgId });
+        await this.o.events.append(this.o.agentId, encodeMessage(ev), { msgId });
         return;
       } catch (err: unknown) {
         if (i >= 60) throw err;

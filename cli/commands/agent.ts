@@ -24,7 +24,7 @@ import {
 } from "../../agent/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { CliContext } from "../context.js";
-import { agentConfig, type FarmFlags } from "../distributed-config.js";
+import { addNatsOptions, agentConfig, type FarmFlags } from "../distributed-config.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
 import { parseHostPort } from "./up.js";
 
@@ -59,9 +59,7 @@ async function diskFree(dir: string): Promise<number> {
 }
 
 export function registerAgent(program: Command, ctx: CliContext): void {
-  program
-    .command("agent")
-    .description("run a build agent of a distributed farm (NATS + S3)")
+  addNatsOptions(program.command("agent").description("run a build agent of a distributed farm (NATS + S3)"))
     .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
     .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
     .option(
@@ -118,13 +116,8 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           },
         );
         try {
-          const { FarmConnection } = await import("../farm-connection.js");
-          await using farm = await FarmConnection.open(
-            cfg,
-            logger,
-            `stagefarm-agent-${cfg.id}`,
-            abort.signal,
-          );
+          const { AgentConnection } = await import("../farm-connection.js");
+          await using farm = await AgentConnection.open(cfg, cfg.id, logger, abort.signal);
           const binhost =
             binhostBase === undefined
               ? undefined

@@ -1,8 +1,12 @@
 /**
  * `stagefarm coordinator`: the distributed farm's coordinator. gRPC API on --listen, HTTP
- * (`/healthz`, `/readyz`, `/metrics`) on --http, state and dispatch over NATS, artifacts in S3.
+ * (`/healthz`, `/readyz`, `/metrics`, the web dashboard under `/ui/`) on --http, state and
+ * dispatch over NATS, artifacts in S3.
  * Runs found unfinished in NATS KV at start are resumed. SIGTERM/SIGINT stops serving and
  * leaves runs to the next start (they are not cancelled); the exit status is 128+signo.
+ * Security (../serve-security.ts): TLS on both listeners with --tls-cert/--tls-key, client
+ * certificates for gRPC with --tls-client-ca, tokens and roles from --auth; a listener off
+ * loopback without TLS or --auth is refused unless --insecure.
  */
 import type { Command } from "commander";
 import {
@@ -12,24 +16,33 @@ import {
   loadStagefarmApi,
   startHttpServer,
 } from "../../coordinator/index.js";
+import { httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
 import type { CliContext } from "../context.js";
-import { coordinatorConfig, type FarmFlags } from "../distributed-config.js";
+import {
+  addNatsOptions,
+  coordinatorConfig,
+  serveSecurity,
+  type FarmFlags,
+  type ServeSecurityFlags,
+} from "../distributed-config.js";
 import type { FarmConnection as FarmConnectionT } from "../farm-connection.js";
+import { addServeSecurityOptions, grpcHostPort, loadServeSecurity } from "../serve-security.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 import { parseHostPort } from "./up.js";
 
-type CoordinatorFlags = FarmFlags & {
-  listen?: string;
-  http?: string;
-  leaseTtl?: string;
-  binhostRedirect?: boolean;
-};
+type CoordinatorFlags = FarmFlags &
+  ServeSecurityFlags & {
+    listen?: string;
+    http?: string;
+    leaseTtl?: string;
+    binhostRedirect?: boolean;
+  };
 
 export function registerCoordinator(program: Command, ctx: CliContext): void {
-  program
-    .command("coordinator")
+  // `stagefarm certs` makes what --tls-* and --auth read (here until cli/main.ts registers it).
+  addServeSecurityOptions(addNatsOptions(program.command("coordinator")), { clientCa: true })
     .description("run the coordinator of a distributed farm (gRPC API, NATS, S3)")
     .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
     .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
@@ -40,7 +53,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
     .option("--listen <host:port>", "gRPC listen address (env STAGEFARM_LISTEN; default 127.0.0.1:7420)")
     .option(
       "--http <host:port>",
-      "HTTP listen address for /healthz, /readyz, /metrics (default 127.0.0.1:9464)",
+      "HTTP listen address for /healthz, /readyz, /metrics and the dashboard /ui/ (default 127.0.0.1:9464)",
     )
     .option(
       "--binhost-redirect",
@@ -52,9 +65,15 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
     )
     .action(async (opts: CoordinatorFlags) => {
       const cfg = coordinatorConfig(opts, process.env);
+      const httpAddr = parseHostPort(cfg.http);
+      const security = await loadServeSecurity(serveSecurity(opts, process.env), [
+        { what: "gRPC", flag: "--listen", ...grpcHostPort(cfg.listen) },
+        { what: "HTTP", flag: "--http", ...httpAddr, http: true },
+      ]);
       const binhostRedirect =
         opts.binhostRedirect === true || process.env["STAGEFARM_BINHOST_REDIRECT"] === "1";
       const logger = ctx.logger("info").child({ process: "coordinator" });
+      for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
       const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
       const { ServerCredentials } = await import("@grpc/grpc-js");
       const { StagefarmService } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
@@ -101,17 +120,18 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         const api = createGrpcServer(
           StagefarmService,
           createStagefarmApi({ coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects }),
-          { logger },
+          { logger, authorizer: rpcAuthorizer(security.auth) },
         );
-        await using grpc = await listen(api, cfg.listen, ServerCredentials.createInsecure());
-        const { host, port } = parseHostPort(cfg.http);
+        await using grpc = await listen(api, cfg.listen, security.tls ?? ServerCredentials.createInsecure());
         const http = await startHttpServer({
-          host,
-          port,
+          ...httpAddr,
+          auth: httpAuth(security.auth),
+          ...(security.httpTls === undefined ? {} : { tls: security.httpTls }),
           metrics,
           logger,
           accepting: () => !stop.signal.aborted,
           binhost: { store: farm.store, redirect: binhostRedirect },
+          dashboard: { coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects },
         });
         try {
           logger.info(

@@ -2,9 +2,13 @@
  * Commands against a remote coordinator over gRPC: submit (with --watch), runs, run show,
  * logs, cancel, retry, agents, drain, and the remote cache. `--coordinator HOST:PORT` or
  * STAGEFARM_COORDINATOR (default 127.0.0.1:7420). gRPC is loaded only by these commands.
+ * Security: `--ca` (TLS; `--tls` for the system's CAs), `--cert`/`--key` (mutual TLS) and
+ * `--token`, each with an environment fallback (STAGEFARM_CA, _CERT, _KEY, _TOKEN). A token is
+ * never sent in clear text to a coordinator on another host unless `--insecure`.
  */
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
 import type { Run, StageRun } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
@@ -13,26 +17,88 @@ import { parseParamArgs } from "../../shared/pipeline/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import { collect } from "../config.js";
 import type { CliContext } from "../context.js";
-import { clientAddress } from "../distributed-config.js";
+import { clientConfig, type ClientFlags } from "../distributed-config.js";
 import { makeStyle, shortDigest, type Style } from "../output.js";
 import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from "./remote-format.js";
 
 type Client = GrpcClient<typeof StagefarmService>;
 
-async function connect(flag: string | undefined): Promise<Client> {
-  const address = clientAddress(flag, process.env);
-  const { createGrpcClient } = await import("../../shared/grpc/index.js");
-  const { credentials } = await import("@grpc/grpc-js");
-  const { StagefarmService: service } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
-  return createGrpcClient(service, address, credentials.createInsecure());
+/** Adds --coordinator and the TLS and token options to a command that calls a coordinator. */
+function connectionOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--coordinator <host:port>",
+      "coordinator gRPC address (env STAGEFARM_COORDINATOR; default 127.0.0.1:7420)",
+    )
+    .option("--ca <file>", "CA of the coordinator's certificate; connects with TLS (env STAGEFARM_CA)")
+    .option("--cert <file>", "client certificate, when the coordinator requires one (env STAGEFARM_CERT)")
+    .option("--key <file>", "key of --cert, mode 0600 (env STAGEFARM_KEY)")
+    .option("--tls", "connect with TLS trusting the system's CAs (env STAGEFARM_TLS=1)")
+    .option("--token <token>", "API token (env STAGEFARM_TOKEN, better: a command line is visible to others)")
+    .option("--insecure", "send the token in clear text to a coordinator on another host");
 }
 
-async function withClient<T>(flag: string | undefined, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = await connect(flag);
+async function readPem(file: string, what: string): Promise<Buffer> {
   try {
-    return await fn(c);
+    return await readFile(file);
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err, "invalid_argument");
+    throw new StagefarmError(e.code, `cannot read ${what} ${file}: ${e.message}`, { cause: err });
+  }
+}
+
+async function connect(flags: ClientFlags): Promise<{ client: Client; tls: boolean }> {
+  const cfg = clientConfig(flags, process.env);
+  const host = cfg.address.slice(0, cfg.address.lastIndexOf(":"));
+  if (cfg.token !== undefined && cfg.tls === undefined && !isLoopbackHost(host) && !cfg.insecure)
+    throw new StagefarmError(
+      "invalid_argument",
+      `refusing to send a token in clear text to ${cfg.address}: pass --ca (the farm CA; or --tls), or --insecure`,
+    );
+  const { clientSecurity, createGrpcClient, readSecretFile } = await import("../../shared/grpc/index.js");
+  const { Metadata } = await import("@grpc/grpc-js");
+  const { StagefarmService: service } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+  const t = cfg.tls;
+  const security = clientSecurity(
+    t === undefined
+      ? undefined
+      : {
+          ...(t.ca === undefined ? {} : { ca: await readPem(t.ca, "CA") }),
+          ...(t.cert === undefined ? {} : { cert: await readPem(t.cert, "client certificate") }),
+          ...(t.key === undefined ? {} : { key: await readSecretFile(t.key, "client key") }),
+        },
+  );
+  const metadata = new Metadata();
+  if (cfg.token !== undefined) metadata.set("authorization", `Bearer ${cfg.token}`);
+  const client = createGrpcClient(service, cfg.address, security.credentials, {
+    metadata,
+    channelOptions: security.channelOptions,
+  });
+  return { client, tls: t !== undefined };
+}
+
+/** What to check when no connection could be made (the coordinator's log says why it refused one). */
+function connectionHint(err: unknown, tls: boolean): unknown {
+  if (
+    !(err instanceof StagefarmError) ||
+    err.code !== "unavailable" ||
+    !/No connection established/.test(err.message)
+  )
+    return err;
+  const hint = tls
+    ? "check --ca (the CA of the coordinator's certificate) and, if it requires client certificates, --cert and --key; the coordinator logs why it refused a TLS connection"
+    : "is the coordinator running there, and does it use TLS (then pass --ca)?";
+  return new StagefarmError("unavailable", `${err.message}\n${hint}`, { details: err.details, cause: err });
+}
+
+async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
+  const { client, tls } = await connect(flags);
+  try {
+    return await fn(client);
+  } catch (err: unknown) {
+    throw connectionHint(err, tls);
   } finally {
-    c.close();
+    client.close();
   }
 }
 
@@ -69,31 +135,21 @@ function printRun(r: Run, ctx: CliContext, c: Style): void {
 const exitFor = (status: string): number => (status === "succeeded" ? 0 : status === "cancelled" ? 130 : 1);
 
 export function registerRemote(program: Command, ctx: CliContext): void {
-  const coord = [
-    "--coordinator <host:port>",
-    "coordinator gRPC address (env STAGEFARM_COORDINATOR; default 127.0.0.1:7420)",
-  ] as const;
-
-  program
-    .command("submit")
+  connectionOptions(program.command("submit"))
     .description("submit a pipeline to a remote coordinator")
     .argument("<file>", "pipeline YAML file")
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("-w, --watch", "follow the run: progress and logs; the exit status says how it ended")
     .option("--json", "print the run (or, with --watch, the summary) as JSON on the last line")
-    .option(...coord)
     .action(
-      async (
-        file: string,
-        opts: { param: string[]; watch?: boolean; json?: boolean; coordinator?: string },
-      ) => {
+      async (file: string, opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags) => {
         const yaml = await readFile(file, "utf8").catch((err: unknown) => {
           throw new StagefarmError(
             "not_found",
             `cannot read pipeline ${file}: ${StagefarmError.from(err).message}`,
           );
         });
-        await withClient(opts.coordinator, async (client) => {
+        await withClient(opts, async (client) => {
           const { run } = await client.submitRun({
             pipelineYaml: yaml,
             pipelinePath: file,
@@ -116,15 +172,13 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       },
     );
 
-  program
-    .command("runs")
+  connectionOptions(program.command("runs"))
     .description("list runs on the coordinator")
     .option("--status <status>", "only runs with this status (running, succeeded, failed, cancelled)")
     .option("--pipeline <name>", "only runs of this pipeline")
     .option("--json", "print JSON")
-    .option(...coord)
-    .action(async (opts: { status?: string; pipeline?: string; json?: boolean; coordinator?: string }) =>
-      withClient(opts.coordinator, async (client) => {
+    .action(async (opts: { status?: string; pipeline?: string; json?: boolean } & ClientFlags) =>
+      withClient(opts, async (client) => {
         const status = opts.status === undefined ? undefined : runStatusNumber(opts.status);
         if (status === 0)
           throw new StagefarmError(
@@ -146,22 +200,20 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       }),
     );
 
-  program
-    .command("logs")
+  connectionOptions(program.command("logs"))
     .description("print a stage's log (with -f, follow it while it runs)")
     .argument("<run>", "run id")
     .argument("<stage>", "stage name")
     .option("-f, --follow", "keep printing while the stage runs")
     .option("--attempt <n>", "attempt number (default the latest)")
     .option("--json", "one JSON object per chunk: {stage, attempt, offset, text}")
-    .option(...coord)
     .action(
       async (
         run: string,
         stage: string,
-        opts: { follow?: boolean; attempt?: string; json?: boolean; coordinator?: string },
+        opts: { follow?: boolean; attempt?: string; json?: boolean } & ClientFlags,
       ) =>
-        withClient(opts.coordinator, async (client) => {
+        withClient(opts, async (client) => {
           const dec = new TextDecoder();
           for await (const res of client.tailLogs({
             runId: run,
@@ -180,14 +232,12 @@ export function registerRemote(program: Command, ctx: CliContext): void {
         }),
     );
 
-  program
-    .command("cancel")
+  connectionOptions(program.command("cancel"))
     .description("cancel a run: running stages are stopped on their agents")
     .argument("<run>", "run id")
     .option("--json", "print JSON")
-    .option(...coord)
-    .action(async (id: string, opts: { json?: boolean; coordinator?: string }) =>
-      withClient(opts.coordinator, async (client) => {
+    .action(async (id: string, opts: { json?: boolean } & ClientFlags) =>
+      withClient(opts, async (client) => {
         const { run } = await client.cancelRun({ runId: id });
         if (run === undefined) throw new StagefarmError("internal", "no run returned");
         if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
@@ -195,15 +245,13 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       }),
     );
 
-  program
-    .command("retry")
+  connectionOptions(program.command("retry"))
     .description("run a failed stage (and what it blocked) again; finished stages come from the cache")
     .argument("<run>", "run id")
     .argument("<stage>", "stage name")
     .option("--json", "print JSON")
-    .option(...coord)
-    .action(async (id: string, stage: string, opts: { json?: boolean; coordinator?: string }) =>
-      withClient(opts.coordinator, async (client) => {
+    .action(async (id: string, stage: string, opts: { json?: boolean } & ClientFlags) =>
+      withClient(opts, async (client) => {
         const { run } = await client.retryStage({ runId: id, stage });
         if (run === undefined) throw new StagefarmError("internal", "no run returned");
         if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
@@ -211,13 +259,11 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       }),
     );
 
-  program
-    .command("agents")
+  connectionOptions(program.command("agents"))
     .description("list the agents connected to the coordinator")
     .option("--json", "print JSON")
-    .option(...coord)
-    .action(async (opts: { json?: boolean; coordinator?: string }) =>
-      withClient(opts.coordinator, async (client) => {
+    .action(async (opts: { json?: boolean } & ClientFlags) =>
+      withClient(opts, async (client) => {
         const { agents } = await client.listAgents({});
         const { AgentState } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
         const rows = agents.map((a) => ({
@@ -242,14 +288,12 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       }),
     );
 
-  program
-    .command("drain")
+  connectionOptions(program.command("drain"))
     .description("stop giving stages to an agent; its running stages finish")
     .argument("<agent>", "agent id")
-    .option(...coord)
     .option("--json", "print the agent as JSON")
-    .action(async (id: string, opts: { json?: boolean; coordinator?: string }) =>
-      withClient(opts.coordinator, async (client) => {
+    .action(async (id: string, opts: { json?: boolean } & ClientFlags) =>
+      withClient(opts, async (client) => {
         const { agent } = await client.drainAgent({ agentId: id });
         if (opts.json === true)
           ctx.stdout.write(
@@ -263,10 +307,10 @@ export function registerRemote(program: Command, ctx: CliContext): void {
 /** `stagefarm run show ID`: one run from the coordinator. */
 export async function showRun(
   id: string,
-  opts: { json?: boolean; coordinator?: string },
+  opts: { json?: boolean } & ClientFlags,
   ctx: CliContext,
 ): Promise<void> {
-  await withClient(opts.coordinator, async (client) => {
+  await withClient(opts, async (client) => {
     const { run } = await client.getRun({ runId: id });
     if (run === undefined) throw new StagefarmError("not_found", `no run ${id}`);
     if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);

@@ -1,16 +1,21 @@
 /**
  * `stagefarm up`: the embedded farm as a long-lived process. HTTP on loopback: `/healthz`,
  * `/readyz`, `/metrics`, the binhosts (`/binhost/<name>/…`, also the sync-uri its emerge
- * stages get) and `POST /api/v1/runs {"pipeline": FILE, "params": {…}}`.
+ * stages get), `POST /api/v1/runs {"pipeline": FILE, "params": {…}}` and the web dashboard
+ * (`/ui/`, `/api/dashboard/`).
  * First SIGINT/SIGTERM drains (no new runs, running ones finish), the second cancels them.
+ * Off loopback it needs --tls-cert/--tls-key and --auth (tokens and roles), or --insecure.
  */
 import type { Command } from "commander";
 import { createMetrics, newRunId, RunRegistry, startHttpServer } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { loadPipeline } from "../../shared/pipeline/index.js";
+import { loadPipeline, parsePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
 import { positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
+import { httpAuth } from "../../coordinator/auth/index.js";
+import { serveSecurity, type ServeSecurityFlags } from "../distributed-config.js";
 import { EmbeddedFarm } from "../embedded.js";
+import { addServeSecurityOptions, loadServeSecurity } from "../serve-security.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
 
 export function parseHostPort(text: string): { host: string; port: number } {
@@ -25,44 +30,79 @@ export function parseHostPort(text: string): { host: string; port: number } {
 }
 
 export function registerUp(program: Command, ctx: CliContext): void {
-  program
-    .command("up")
-    .description("run the embedded farm as a service with /healthz, /metrics and a JSON API")
+  addServeSecurityOptions(program.command("up"), { clientCa: false })
+    .description("run the embedded farm as a service with a web dashboard, /healthz, /metrics and a JSON API")
     .option("--http <host:port>", "HTTP listen address (loopback by default)", "127.0.0.1:9464")
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
-    .action(async (opts: { http: string; jobs: number }) => {
+    .action(async (opts: { http: string; jobs: number } & ServeSecurityFlags) => {
       const { host, port } = parseHostPort(opts.http);
+      const security = await loadServeSecurity(serveSecurity(opts, process.env), [
+        { what: "HTTP", flag: "--http", host, port, http: true },
+      ]);
       const cfg = ctx.config();
       const logger = ctx.logger(cfg.logLevel === "warn" ? "info" : cfg.logLevel);
+      for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
       const metrics = await createMetrics();
       await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, slots: opts.jobs });
       const runs = new RunRegistry();
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
       let accepting = true;
+      const start = (spec: PipelineSpec, params: Record<string, string>) => {
+        const id = newRunId();
+        runs.add(id, spec.name, params);
+        const run = farm.run(spec, { params, signal: abort.signal, onEvent: runs.onEvent, runId: id });
+        const p = run
+          .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
+          .catch((err: unknown) => {
+            const rec = runs.get(id);
+            if (rec !== undefined) rec.status = "failed";
+            logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start");
+          })
+          .finally(() => active.delete(p));
+        active.add(p);
+        return { id, run };
+      };
+      /** Resolves once the coordinator has taken the run (its first event), or rejects with why not. */
+      const accepted = (id: string, run: Promise<unknown>): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const off = farm.coordinator.onEvent((e) => {
+            if (e.runId !== id) return;
+            off();
+            resolve(id);
+          });
+          run.then(
+            () => {
+              off();
+              resolve(id);
+            },
+            (err: unknown) => {
+              off();
+              reject(StagefarmError.from(err));
+            },
+          );
+        });
       const http = await startHttpServer({
         host,
         port,
+        auth: httpAuth(security.auth),
+        ...(security.httpTls === undefined ? {} : { tls: security.httpTls }),
         metrics,
         runs,
         logger,
         accepting: () => accepting,
         binhost: { store: farm.store },
-        submit: async ({ pipeline, params }) => {
-          const spec = await loadPipeline(pipeline);
-          const id = newRunId();
-          runs.add(id, spec.name, params);
-          const p = farm
-            .run(spec, { params, signal: abort.signal, onEvent: runs.onEvent, runId: id })
-            .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
-            .catch((err: unknown) => {
-              const rec = runs.get(id);
-              if (rec !== undefined) rec.status = "failed";
-              logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start");
-            })
-            .finally(() => active.delete(p));
-          active.add(p);
-          return id;
+        submit: async ({ pipeline, params }) => start(await loadPipeline(pipeline), params).id,
+        // The dashboard submits pipeline text; runs go through the farm so its agent offers their labels.
+        dashboard: {
+          coordinator: farm.coordinator,
+          store: farm.store,
+          bus: farm.bus,
+          subjects: farm.subjects,
+          submit: ({ yaml, path, params }) => {
+            const { id, run } = start(parsePipeline(yaml, path), params);
+            return accepted(id, run);
+          },
         },
       });
       farm.binhost.serveAt(http.url);

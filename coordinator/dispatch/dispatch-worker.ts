@@ -4,8 +4,10 @@
  *
  * - dispatch: write `queued(N)` to KV (compare-and-set), then publish the job on the pool's
  *   work-queue subject (msgId `<run>.<stage>.<N>`, so a republish after a crash is deduplicated);
- * - claim: an agent asks for dispatch N; the first asker while the record is `queued(N)` gets
- *   `running(N, owner, token)` and a lease; everyone else is told no (and drops the message);
+ * - claim: an agent asks for dispatch N with the job's ticket (a random secret of the dispatch,
+ *   known only to agents that could read the job); the first asker while the record is
+ *   `queued(N)` gets `running(N, owner, token)` and a lease; everyone else is told no (and
+ *   drops the message); a claim without the ticket is refused and counted (`bad_ticket`);
  * - heartbeats extend the lease in memory; an expired lease makes dispatch N+1 and the old
  *   owner's late result is rejected and counted;
  * - results arrive on the durable event stream; only the owner with the token of the current
@@ -31,6 +33,7 @@ import {
 } from "../../shared/protocol/messages.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { AgentInfo, AgentRegistry, QueuedReason } from "./agent-registry.js";
+import type { RejectReason } from "./message-guard.js";
 import { LeaseTable } from "./lease-table.js";
 import {
   readDispatch,
@@ -47,6 +50,8 @@ export interface DispatchMetrics {
   queueWait?(pool: string, seconds: number): void;
   /** Hands the metrics a way to read the dispatcher's state at scrape time. */
   observeDispatch?(source: () => DispatchSnapshot): void;
+  /** An agent's message was rejected (./message-guard.ts). */
+  messageRejected?(reason: RejectReason): void;
 }
 
 /** What the dispatcher holds right now (read by metrics at scrape time). */
@@ -168,6 +173,7 @@ export class DispatchWorker implements StageWorker {
         attempt: job.attempt,
         dispatch,
         jobs,
+        ticket: newTicket(),
       };
       const next: DispatchRecord = {
         t: "queued",
@@ -201,6 +207,14 @@ export class DispatchWorker implements StageWorker {
         return { ok: false, reason: `no dispatch for ${req.runId}/${req.stage}` };
       if (rec.dispatch !== req.dispatch)
         return { ok: false, reason: `dispatch ${req.dispatch} is stale (current is ${rec.dispatch})` };
+      if (rec.job.ticket !== undefined && rec.job.ticket !== req.ticket) {
+        this.deps.metrics?.messageRejected?.("bad_ticket");
+        this.log.warn(
+          { key, dispatch: rec.dispatch, agent: req.agentId, reason: "bad_ticket" },
+          `refused a claim by agent ${req.agentId} without the job's ticket: it claims a job it did not receive (a job of a pool it may not read?)`,
+        );
+        return { ok: false, reason: "the claim does not carry the job's ticket" };
+      }
       if (rec.t === "running")
         return rec.owner === req.agentId
           ? { ok: true, token: rec.token, leaseMs: this.deps.leaseMs }
@@ -342,7 +356,7 @@ export class DispatchWorker implements StageWorker {
       attempt: rec.attempt,
       pool: rec.pool,
       requires: rec.requires,
-      job: { ...rec.job, dispatch },
+      job: { ...rec.job, dispatch, ticket: newTicket() },
       queuedAt: this.now(),
     };
     if (!(await this.write(key, next, revision))) return false;
@@ -429,4 +443,9 @@ export class DispatchWorker implements StageWorker {
   private write(key: string, rec: DispatchRecord, revision: number | undefined): Promise<boolean> {
     return writeDispatch(this.deps.kv, key, rec, revision);
   }
+}
+
+/** The secret a claim must repeat: only agents that received the job know it. */
+function newTicket(): string {
+  return randomBytes(16).toString("hex");
 }

@@ -5,6 +5,9 @@
  * Start order: claims and heartbeats are served first, then runs found `running` in KV are
  * resumed (their stages attach to the dispatch records in KV), then agent events are consumed.
  * Shutdown abandons runs without cancelling them: they stay `running` in KV for the next start.
+ *
+ * Every claim, heartbeat, event and binhost request is bound to the agent id of its subject
+ * (../dispatch/message-guard.ts): one naming another agent is rejected and counted.
  */
 import { setMaxListeners } from "node:events";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
@@ -19,10 +22,11 @@ import {
   encodeMessage,
   heartbeatSchema,
 } from "../../shared/protocol/messages.js";
-import type { Subjects } from "../../shared/protocol/subjects.js";
+import { subjects as subjectsOf, type Subjects } from "../../shared/protocol/subjects.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
+import { MessageGuard } from "../dispatch/message-guard.js";
 import { checkArtifactInputs } from "../engine/artifact-inputs.js";
 import { executeRun } from "../engine/run-engine.js";
 import type { RunEvent } from "../engine/events.js";
@@ -61,6 +65,7 @@ interface ActiveRun {
 export class Coordinator implements AsyncDisposable {
   readonly agents: AgentRegistry;
   readonly worker: DispatchWorker;
+  private readonly guard: MessageGuard;
   private readonly log: Logger;
   private readonly active = new Map<string, ActiveRun>();
   private readonly subs: Subscription[] = [];
@@ -76,6 +81,7 @@ export class Coordinator implements AsyncDisposable {
   constructor(private readonly o: CoordinatorOptions) {
     this.log = o.logger.child({ component: "coordinator" });
     this.agents = new AgentRegistry(o.agentOfflineMs);
+    this.guard = new MessageGuard(o.subjects, o.logger, o.metrics);
     this.worker = new DispatchWorker({
       kv: o.kv,
       queue: o.queue,
@@ -91,19 +97,39 @@ export class Coordinator implements AsyncDisposable {
   async start(): Promise<void> {
     const { bus, subjects } = this.o;
     this.subs.push(
-      bus.serve(subjects.claim, async (data) => {
+      bus.serve(subjects.claims, async (data, subject) => {
         const req = decodeMessage(claimRequestSchema, data);
-        if (!req.ok) return encodeMessage({ ok: false, reason: `malformed claim: ${req.reason}` });
+        if (!req.ok) {
+          this.guard.malformed("claim", subject, req.reason);
+          return encodeMessage({ ok: false, reason: `malformed claim: ${req.reason}` });
+        }
+        if (!this.guard.bind("claim", subject, req.value.agentId))
+          return encodeMessage({
+            ok: false,
+            reason: `a claim on ${subject} may not name ${req.value.agentId}`,
+          });
         return encodeMessage(await this.worker.handleClaim(req.value));
       }),
-      bus.subscribe(subjects.heartbeats, (data) => {
+      bus.subscribe(subjects.heartbeats, (data, subject) => {
         const hb = decodeMessage(heartbeatSchema, data);
-        if (hb.ok) this.worker.handleHeartbeat(hb.value);
-        else this.log.warn({ reason: hb.reason }, "malformed heartbeat ignored");
+        if (!hb.ok) this.guard.malformed("heartbeat", subject, hb.reason);
+        else if (this.guard.bind("heartbeat", subject, hb.value.agentId))
+          this.worker.handleHeartbeat(hb.value);
       }),
     );
-    if (this.o.binhost !== undefined)
-      this.subs.push(...serveBinhostRequests(bus, subjects, this.o.binhost, this.log));
+    if (this.o.binhost !== undefined) {
+      // Agents' requests, bound to the sender; and the unbound subjects, for processes without an
+      // agent identity (the shipped NATS permissions grant those to no agent).
+      const bound = {
+        ...subjects,
+        binhostPublish: subjects.binhostPublishAll,
+        binhostConf: subjects.binhostConfAll,
+      };
+      this.subs.push(
+        ...serveBinhostRequests(this.guard.binhostBus(bus), bound, this.o.binhost, this.log),
+        ...serveBinhostRequests(bus, subjectsOf(subjects.prefix), this.o.binhost, this.log),
+      );
+    }
     this.leaseTimer = setInterval(() => {
       this.worker
         .checkLeases()
@@ -318,13 +344,11 @@ export class Coordinator implements AsyncDisposable {
     while (!signal.aborted) {
       try {
         for await (const ev of this.o.events.consume("coordinator", { signal })) {
+          // The event log's subject of an agent's events is its id (`<prefix>.events.<agent>` on NATS).
+          const subject = this.o.subjects.events(ev.subject);
           const d = decodeMessage(agentEventSchema, ev.payload);
-          if (!d.ok) {
-            this.log.warn({ subject: ev.subject, reason: d.reason }, "malformed agent event dropped");
-            ev.ack();
-            continue;
-          }
-          await this.worker.handleEvent(d.value);
+          if (!d.ok) this.guard.malformed("event", subject, d.reason);
+          else if (this.guard.bind("event", subject, d.value.agentId)) await this.worker.handleEvent(d.value);
           ev.ack();
         }
       } catch (err: unknown) {

@@ -34,8 +34,13 @@ export class MemoryBus implements MessageBus {
     data: Uint8Array,
     opts: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<Uint8Array> {
-    const list = this.responders.get(subject) ?? [];
-    // Like a NATS queue group: one responder answers (round robin).
+    // Like a NATS queue group: one responder answers (round robin). Responders may serve a
+    // pattern (`sf.claim.*`), as on NATS.
+    const exact = this.responders.get(subject);
+    const list =
+      exact !== undefined && exact.length > 0
+        ? exact
+        : ([...this.responders].find(([p, l]) => l.length > 0 && subjectMatches(p, subject))?.[1] ?? []);
     const responder = list.shift();
     if (responder === undefined || this.closed)
       throw new StagefarmError("unavailable", `no responder for ${subject}`);

@@ -79,6 +79,12 @@ function toError(
     return new StagefarmError("unavailable", `the call was cut off: ${err.details} (${c.where(method)})`, {
       details: { grpcStatus: Status[Status.CANCELLED] },
     });
+  if (err.code === Status.RESOURCE_EXHAUSTED && /larger than max/i.test(err.details))
+    return new StagefarmError(
+      "invalid_argument",
+      `the request is larger than the server accepts: ${err.details} (${c.where(method)})`,
+      { details: { grpcStatus: Status[Status.RESOURCE_EXHAUSTED] } },
+    );
   return fromGrpcStatus(err, c.where(method));
 }
 

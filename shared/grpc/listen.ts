@@ -1,11 +1,13 @@
 /**
- * Binding a GrpcServer to an address, and shutting it down in order: open streams end with
- * `unavailable` at once, unary calls get `graceMs` to finish, then those still running are
- * answered `unavailable`, and connections still open a second later are cut.
+ * Binding a GrpcServer to an address, in plain text (grpc-js's own binding) or with TLS
+ * (./tls.ts), and shutting it down in order: open streams end with `unavailable` at once, unary
+ * calls get `graceMs` to finish, then those still running are answered `unavailable`, and
+ * connections still open a second later are cut.
  */
-import type { ServerCredentials } from "@grpc/grpc-js";
+import { ServerCredentials } from "@grpc/grpc-js";
 import { StagefarmError } from "../errors.js";
 import type { GrpcServer } from "./server.js";
+import { listenTls, type ServerTls, type TlsFront } from "./tls.js";
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
@@ -42,7 +44,8 @@ function bind(server: GrpcServer, address: string, credentials: ServerCredential
 /** How long calls answered at the end of the grace get to flush before connections are cut. */
 const FORCE_AFTER_MS = 1000;
 
-function shutdown(server: GrpcServer, graceMs: number): Promise<void> {
+function shutdown(server: GrpcServer, graceMs: number, front: TlsFront | undefined): Promise<void> {
+  front?.stopAccepting();
   server.endStreams();
   return new Promise<void>((resolve) => {
     let force: NodeJS.Timeout | undefined;
@@ -50,6 +53,7 @@ function shutdown(server: GrpcServer, graceMs: number): Promise<void> {
       server.endAll();
       force = setTimeout(() => {
         server.raw.forceShutdown();
+        front?.destroyAll();
         resolve();
       }, FORCE_AFTER_MS);
     }, graceMs);
@@ -58,21 +62,41 @@ function shutdown(server: GrpcServer, graceMs: number): Promise<void> {
       if (force !== undefined) clearTimeout(force);
       // tryShutdown fails only when the server is not serving; make sure nothing is left anyway.
       if (err !== undefined) server.raw.forceShutdown();
+      // Connections still in their TLS handshake never reached grpc-js.
+      front?.destroyAll();
       resolve();
     });
   });
 }
 
-/** Binds `server` to `address` (e.g. "127.0.0.1:0") and starts serving. */
+function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(":");
+  const port = Number(address.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new StagefarmError("invalid_argument", `expected HOST:PORT, got "${address}"`);
+  return { host: address.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+/**
+ * Binds `server` to `address` (e.g. "127.0.0.1:0") and starts serving: with grpc-js
+ * credentials (`ServerCredentials.createInsecure()`), or with TLS from PEM bytes.
+ */
 export async function listen(
   server: GrpcServer,
   address: string,
-  credentials: ServerCredentials,
+  security: ServerCredentials | ServerTls,
 ): Promise<GrpcListener> {
-  const port = await bind(server, address, credentials);
+  let port: number;
+  let front: TlsFront | undefined;
+  if (security instanceof ServerCredentials) port = await bind(server, address, security);
+  else {
+    const { host, port: wanted } = splitHostPort(address);
+    front = await listenTls(server, host, wanted, security, server.log);
+    port = front.port;
+  }
   let closed: Promise<void> | undefined;
   const close = (graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> => {
-    closed ??= shutdown(server, graceMs);
+    closed ??= shutdown(server, graceMs, front);
     return closed;
   };
   return {

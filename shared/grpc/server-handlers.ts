@@ -17,12 +17,14 @@ import {
 import type {
   handleServerStreamingCall,
   handleUnaryCall,
+  Metadata,
   ServerUnaryCall,
   ServerWritableStream,
 } from "@grpc/grpc-js";
 import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { drained, untilAborted } from "./abort.js";
+import type { Principal } from "./auth.js";
 import { toGrpcStatus } from "./status.js";
 import type { HandlerContext, ServerStreamingImpl, UnaryImpl } from "./types.js";
 
@@ -42,6 +44,8 @@ export interface CallTracker {
   readonly closing: boolean;
   add(call: TrackedCall): void;
   delete(call: TrackedCall): void;
+  /** The caller the auth interceptor accepted for the call with this metadata. */
+  principalOf(metadata: Metadata): Principal | undefined;
 }
 
 interface CallScope {
@@ -62,6 +66,7 @@ function deadlineMs(
 function openScope(
   call: ServerUnaryCall<Message, Message> | ServerWritableStream<Message, Message>,
   method: DescMethod,
+  tracker: CallTracker,
 ): CallScope {
   const controller = new AbortController();
   const abort = (reason: StagefarmError): void => {
@@ -77,7 +82,13 @@ function openScope(
     timer = setTimeout(fire, Math.max(0, deadline - Date.now()));
   }
   return {
-    ctx: { signal: controller.signal, metadata: call.metadata, peer: call.getPeer(), method },
+    ctx: {
+      signal: controller.signal,
+      metadata: call.metadata,
+      peer: call.getPeer(),
+      method,
+      principal: tracker.principalOf(call.metadata),
+    },
     abort,
     finish: () => {
       if (timer !== undefined) clearTimeout(timer);
@@ -101,7 +112,7 @@ export function unaryHandler(
   log: Logger,
 ): handleUnaryCall<Message, Message> {
   return (call, callback) => {
-    const scope = openScope(call, method);
+    const scope = openScope(call, method, tracker);
     let answered = false;
     const fail = (err: unknown): void => {
       if (answered) return;
@@ -189,7 +200,7 @@ export function serverStreamingHandler(
       );
       return;
     }
-    const scope = openScope(call, method);
+    const scope = openScope(call, method, tracker);
     const tracked: TrackedCall = { streaming: true, end: (reason) => scope.abort(reason) };
     tracker.add(tracked);
     const run = async (): Promise<void> => {

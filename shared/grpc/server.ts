@@ -1,17 +1,21 @@
 /**
  * A grpc-js server serving protobuf-es services implemented as async functions (see types.ts).
  * RPCs the implementation leaves out are answered UNIMPLEMENTED by grpc-js; client and bidi
- * streaming RPCs are not supported and are left out the same way.
+ * streaming RPCs are not supported and are left out the same way. Every call passes one
+ * interceptor (auth-interceptor.ts) that asks the `authorizer`, when there is one, before the
+ * handler runs; adding a service the authorizer has no rule for fails.
  *
- *   const server = createGrpcServer(StagefarmService, impl, { logger });
+ *   const server = createGrpcServer(StagefarmService, impl, { logger, authorizer });
  *   const listener = await listen(server, "127.0.0.1:0", ServerCredentials.createInsecure());
  *   …
  *   await listener.close(5000);
  */
-import type { DescMessage, DescService } from "@bufbuild/protobuf";
-import { Server, type ServerOptions } from "@grpc/grpc-js";
+import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import { Server, type Metadata, type ServerOptions } from "@grpc/grpc-js";
 import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { CallAuthorizer, Principal } from "./auth.js";
+import { authInterceptor } from "./auth-interceptor.js";
 import { deserializer, methodPath, serializer } from "./service-definition.js";
 import {
   serverStreamingHandler,
@@ -28,23 +32,41 @@ export interface GrpcServerOptions {
   /** How often the server pings an idle connection to find clients that are gone (default 2 min:
    *  a watch may stay open for hours). */
   keepaliveTimeMs?: number;
+  /** Decides who may call what; absent, every call is served (loopback, zero-config). */
+  authorizer?: CallAuthorizer;
 }
 
 export class GrpcServer implements CallTracker {
   /** The grpc-js server, e.g. to add grpc-js services such as health checking. */
   readonly raw: Server;
-  private readonly log: Logger;
+  readonly log: Logger;
   private readonly calls = new Set<TrackedCall>();
+  private readonly methods = new Map<string, DescMethod>();
+  private readonly principals = new WeakMap<Metadata, Principal>();
+  private readonly authorizer: CallAuthorizer | undefined;
   private shuttingDown = false;
 
   constructor(opts: GrpcServerOptions) {
     this.log = opts.logger.child({ component: "grpc-server" });
+    this.authorizer = opts.authorizer;
     const options: ServerOptions = {
       "grpc.max_receive_message_length": opts.maxReceiveMessageLength ?? 4 * 1024 * 1024,
       "grpc.keepalive_time_ms": opts.keepaliveTimeMs ?? 120_000,
       "grpc.keepalive_timeout_ms": 20_000,
+      interceptors: [
+        authInterceptor({
+          methods: this.methods,
+          authorizer: opts.authorizer,
+          principals: this.principals,
+          log: this.log,
+        }),
+      ],
     };
     this.raw = new Server(options);
+  }
+
+  principalOf(metadata: Metadata): Principal | undefined {
+    return this.principals.get(metadata);
   }
 
   get closing(): boolean {
@@ -53,6 +75,7 @@ export class GrpcServer implements CallTracker {
 
   /** Serves `service` with the functions of `impl` (by RPC local name). */
   addService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
+    this.authorizer?.checkCovers(service);
     for (const method of service.methods) {
       const fn: unknown = Reflect.get(impl, method.localName);
       if (fn === undefined) continue;
@@ -79,6 +102,7 @@ export class GrpcServer implements CallTracker {
         );
       }
       if (!ok) throw new StagefarmError("invalid_argument", `${path} is already served`);
+      this.methods.set(path, method);
     }
   }
 

@@ -13,6 +13,7 @@
  * | unavailable                              | UNAVAILABLE          | transient; the client may retry                   |
  * | conflict                                 | ABORTED              | a compare-and-set lost; re-read, then decide      |
  * | internal, and anything not a StagefarmError | INTERNAL          | generic message; the error is logged with a reference |
+ * | an AuthError (code invalid_argument)     | UNAUTHENTICATED or PERMISSION_DENIED, by its `failure`  |
  *
  * The exact code travels in the `stagefarm-error-code` trailer, so the client restores it. A status
  * without that trailer (from grpc-js itself: deadline, cancel, connection failure, unimplemented
@@ -25,6 +26,7 @@ import { randomBytes } from "node:crypto";
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import { StagefarmError, type ErrorCode } from "../errors.js";
 import { PipelineError } from "../pipeline/pipeline-error.js";
+import { AuthError } from "./auth.js";
 import {
   readErrorCode,
   readErrorDetails,
@@ -116,14 +118,21 @@ export function toGrpcStatus(err: unknown, opts: ToStatusOptions = {}): GrpcStat
   writeErrorCode(metadata, err.code);
   if (err instanceof PipelineError) writePipelineIssues(metadata, err);
   else writeErrorDetails(metadata, err.details);
-  return { code: grpcStatusFor(err.code), details: truncateMessage(err.message), metadata };
+  const code =
+    err instanceof AuthError
+      ? err.failure === "unauthenticated"
+        ? Status.UNAUTHENTICATED
+        : Status.PERMISSION_DENIED
+      : grpcStatusFor(err.code);
+  return { code, details: truncateMessage(err.message), metadata };
 }
 
 /**
  * Converts a received error status back into a StagefarmError: the exact code, message and
  * details the server sent, or, for a status grpc-js made itself, the mapped code with `where`
  * (e.g. the method and address) added to the message. A pipeline's issues come back as a
- * PipelineError. `details.grpcStatus` names the status (e.g. "UNIMPLEMENTED").
+ * PipelineError, UNAUTHENTICATED and PERMISSION_DENIED as an AuthError. `details.grpcStatus` names
+ * the status (e.g. "UNIMPLEMENTED").
  */
 export function fromGrpcStatus(
   s: { code: number; details: string; metadata?: Metadata | undefined },
@@ -137,10 +146,14 @@ export function fromGrpcStatus(
     const issues = readPipelineIssues(s.metadata);
     if (issues !== undefined && issues.length > 0) return new PipelineError(issues);
   }
+  const message = where === undefined || sent !== undefined ? s.details : `${s.details} (${where})`;
+  if (status === Status.UNAUTHENTICATED || status === Status.PERMISSION_DENIED) {
+    const failure = status === Status.UNAUTHENTICATED ? "unauthenticated" : "permission_denied";
+    return new AuthError(failure, message, { details: { ...readErrorDetails(s.metadata), grpcStatus } });
+  }
   if (sent !== undefined) {
     const details = { ...readErrorDetails(s.metadata), grpcStatus };
     return new StagefarmError(sent, s.details, { details });
   }
-  const message = where === undefined ? s.details : `${s.details} (${where})`;
   return new StagefarmError(errorCodeForStatus(status), message, { details: { grpcStatus } });
 }

@@ -21,6 +21,7 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import type { Metadata } from "@grpc/grpc-js";
+import type { Principal } from "./auth.js";
 
 export interface HandlerContext {
   /** Aborted when the client cancels, the deadline passes, the server shuts down or the call ends. */
@@ -31,6 +32,8 @@ export interface HandlerContext {
   readonly peer: string;
   /** The RPC being served. */
   readonly method: DescMethod;
+  /** Who called, as the server's authorizer accepted them (absent on a server without one). */
+  readonly principal: Principal | undefined;
 }
 
 export type UnaryImpl<I extends DescMessage, O extends DescMessage> = (

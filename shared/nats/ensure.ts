@@ -1,8 +1,10 @@
 /**
  * Idempotent set-up of JetStream streams, consumers and KV buckets: create when missing,
  * update the editable settings that differ, and fail clearly on a setting that cannot change
- * (retention, storage). Safe to call at every start of every process.
+ * (retention, storage). Safe to call at every start of every process. Processes that may not
+ * manage streams (agents under NATS permissions) wait for them instead (`waitForStream`).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type {
   ConsumerConfig,
   ConsumerInfo,
@@ -14,6 +16,7 @@ import type {
   StreamInfo,
 } from "nats";
 import { StagefarmError } from "../errors.js";
+import type { Logger } from "../log.js";
 import { fromNats, isNotFound } from "./errors.js";
 
 /** The settings a stagefarm stream declares; the rest keep the server's defaults. */
@@ -55,6 +58,32 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
     return await jsm.streams.update(spec.name, update);
   } catch (err: unknown) {
     throw fromNats(err, what);
+  }
+}
+
+/**
+ * Waits until the stream exists (another process creates it: the coordinator), polling with
+ * backoff up to 2 s; says so once in the log. Only reads the stream's info.
+ */
+export async function waitForStream(
+  jsm: JetStreamManager,
+  name: string,
+  opts: { logger: Logger; signal?: AbortSignal },
+): Promise<StreamInfo> {
+  const what = `waiting for JetStream stream ${name}`;
+  let backoffMs = 100;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await jsm.streams.info(name);
+    } catch (err: unknown) {
+      if (!isNotFound(err)) throw fromNats(err, what);
+    }
+    if (attempt === 1)
+      opts.logger.warn({ stream: name }, "stream not created yet; waiting for the coordinator to create it");
+    await sleep(backoffMs, undefined, opts.signal === undefined ? {} : { signal: opts.signal }).catch(() => {
+      throw new StagefarmError("cancelled", `${what}: cancelled`);
+    });
+    backoffMs = Math.min(backoffMs * 2, 2_000);
   }
 }
 

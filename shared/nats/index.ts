@@ -1,6 +1,7 @@
 /**
  * NATS JetStream implementations of the ports (`shared/ports/`) and the connection helpers:
- * connect with logged reconnects, idempotent stream/consumer/bucket set-up.
+ * connect (credentials, TLS) with logged reconnects, idempotent stream/consumer/bucket set-up,
+ * the farm users' permissions.
  */
 export {
   connectNats,
@@ -9,7 +10,24 @@ export {
   type NatsConnectOptions,
   type NatsUrl,
 } from "./connect.js";
-export { ensureConsumer, ensureKv, ensureStream, type ConsumerSpec, type StreamSpec } from "./ensure.js";
+export {
+  checkNatsTlsFiles,
+  createNkeyUser,
+  describeNatsAuth,
+  parseNatsCredentials,
+  readNatsCredentials,
+  readPrivateFile,
+  type NatsAuth,
+  type NatsTlsFiles,
+} from "./credentials.js";
+export {
+  ensureConsumer,
+  ensureKv,
+  ensureStream,
+  waitForStream,
+  type ConsumerSpec,
+  type StreamSpec,
+} from "./ensure.js";
 export { fromNats } from "./errors.js";
 export {
   DEFAULT_PREFIX,
@@ -18,7 +36,16 @@ export {
   jobConsumerName,
   jobStreamName,
   jobSubject,
+  kvBucketName,
+  kvStreamName,
 } from "./names.js";
+export {
+  agentPermissions,
+  coordinatorPermissions,
+  natsUserBlock,
+  type NatsPermissions,
+  type NatsUser,
+} from "./permissions.js";
 export { NatsKvStore, type NatsKvStoreOptions } from "./nats-kv-store.js";
 export { NatsJobQueue, type NatsJobQueueOptions } from "./nats-job-queue.js";
 export { NatsEventLog, type NatsEventLogOptions } from "./nats-event-log.js";

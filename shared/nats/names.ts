@@ -4,6 +4,7 @@
  *
  *   jobs:   stream `<PREFIX>_JOBS`, subjects `<prefix>.jobs.<pool>`, durable `<prefix>_jobs_<pool>` per pool
  *   events: stream `<PREFIX>_EVENTS`, subjects `<prefix>.events.<subject>`, durables named by readers
+ *   state:  KV bucket `<prefix>_state` (stream `KV_<prefix>_state`)
  */
 import { createHash } from "node:crypto";
 import { StagefarmError } from "../errors.js";
@@ -46,4 +47,14 @@ export function eventStreamName(prefix: string): string {
 
 export function eventSubjectPrefix(prefix: string): string {
   return `${prefix}.events`;
+}
+
+/** The farm's KV bucket (runs and dispatch records). */
+export function kvBucketName(prefix: string): string {
+  return `${prefix}_state`;
+}
+
+/** The stream behind a KV bucket. */
+export function kvStreamName(bucket: string): string {
+  return `KV_${bucket}`;
 }

@@ -2,7 +2,8 @@
  * The {@link EventLog} over JetStream: a limits-retention stream (`<PREFIX>_EVENTS`, subjects
  * `<prefix>.events.<subject>`, events kept `maxAgeMs`) read through durable pull consumers
  * with explicit acks, so a reader that stops (or a coordinator that restarts) gets every
- * unacked event again once its ack wait has run out.
+ * unacked event again once its ack wait has run out. Opened with `manage: false` (agents under
+ * NATS permissions, which only append), it creates nothing and waits for the stream instead.
  */
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType } from "nats";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, NatsConnection } from "nats";
@@ -18,7 +19,7 @@ import {
   type LoggedEvent,
 } from "../ports/event-log.js";
 import { assertDurableName, assertKey } from "../ports/names.js";
-import { ensureConsumer, ensureStream } from "./ensure.js";
+import { ensureConsumer, ensureStream, waitForStream } from "./ensure.js";
 import { fromNats } from "./errors.js";
 import { assertNamePrefix, DEFAULT_PREFIX, eventStreamName, eventSubjectPrefix } from "./names.js";
 
@@ -36,6 +37,10 @@ export interface NatsEventLogOptions {
   storage?: "file" | "memory";
   replicas?: number;
   logger?: Logger;
+  /** Create and update the stream (default true); with false, `open` waits for it. */
+  manage?: boolean;
+  /** Aborts waiting for the stream in `open` (with `manage: false`). */
+  signal?: AbortSignal;
 }
 
 export class NatsEventLog implements EventLog {
@@ -70,6 +75,13 @@ export class NatsEventLog implements EventLog {
       jsm = await nc.jetstreamManager();
     } catch (err: unknown) {
       throw fromNats(err, "opening the JetStream event log");
+    }
+    if (opts.manage === false) {
+      await waitForStream(jsm, eventStreamName(prefix), {
+        logger: opts.logger ?? silentLogger(),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      });
+      return new NatsEventLog(nc, jsm, prefix, opts);
     }
     await ensureStream(jsm, {
       name: eventStreamName(prefix),

@@ -15,6 +15,12 @@
  * No `max_deliver` is set: a job is redelivered until someone acks or terms it. (On 2.9 a
  * work-queue message that reached max_deliver would stay in the stream, counted by `depth`,
  * until removed by hand.) Counting attempts is the coordinator's job.
+ *
+ * A managing queue (the default; the coordinator) creates the stream, and a pool's consumer
+ * before the pool's first job is published. A queue opened with `manage: false` (an agent
+ * under NATS permissions: deploy/nats/) creates nothing: it waits for the stream at open and
+ * pulls only from consumers that exist, needing no more than STREAM.INFO, CONSUMER.INFO,
+ * CONSUMER.MSG.NEXT and acks of its pools (shared/nats/permissions.ts).
  */
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType } from "nats";
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection, Subscription } from "nats";
@@ -26,7 +32,7 @@ import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/dedupe-window.js";
 import type { ConsumeOptions, JobQueue, PublishOptions, QueueMessage } from "../ports/job-queue.js";
 import { assertPool } from "../ports/names.js";
 import { Notifier } from "../ports/notifier.js";
-import { ensureConsumer, ensureStream } from "./ensure.js";
+import { ensureConsumer, ensureStream, waitForStream } from "./ensure.js";
 import { fromNats, isNotFound } from "./errors.js";
 import { Reconnects } from "./reconnects.js";
 import { assertNamePrefix, DEFAULT_PREFIX, jobConsumerName, jobStreamName, jobSubject } from "./names.js";
@@ -48,6 +54,13 @@ export interface NatsJobQueueOptions {
   storage?: "file" | "memory";
   replicas?: number;
   logger?: Logger;
+  /**
+   * Create and update the stream and the pools' consumers (default true). With false, `open`
+   * waits for the stream and `consume` uses only consumers that exist.
+   */
+  manage?: boolean;
+  /** Aborts waiting for the stream in `open` (with `manage: false`). */
+  signal?: AbortSignal;
 }
 
 const POLL_TIMEOUT_MS = 2000;
@@ -69,6 +82,9 @@ export class NatsJobQueue implements JobQueue {
   readonly #pulls = new Set<Promise<unknown>>();
   readonly #subs = new Set<Subscription>();
   readonly #reconnects: Reconnects;
+  readonly #manage: boolean;
+  /** Pools whose consumer this queue made sure of (managing queues, before publishing). */
+  readonly #ensured = new Map<string, Promise<void>>();
 
   private constructor(
     nc: NatsConnection,
@@ -88,6 +104,7 @@ export class NatsJobQueue implements JobQueue {
     this.#idlePollMs = opts.idlePollMs ?? 1000;
     this.#log = (opts.logger ?? silentLogger()).child({ component: "job-queue", stream: this.#stream });
     this.#reconnects = new Reconnects(nc, this.#log);
+    this.#manage = opts.manage ?? true;
   }
 
   /** Opens the queue on `nc`, creating or updating its stream. The connection stays the caller's. */
@@ -103,20 +120,27 @@ export class NatsJobQueue implements JobQueue {
     } catch (err: unknown) {
       throw fromNats(err, "opening the JetStream job queue");
     }
-    await ensureStream(jsm, {
-      name: jobStreamName(prefix),
-      subjects: [jobSubject(prefix, ">")],
-      retention: RetentionPolicy.Workqueue,
-      storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File,
-      num_replicas: opts.replicas ?? 1,
-      duplicate_window: nanos(positive(opts.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS, "dedupeWindowMs")),
-    });
+    if (opts.manage === false)
+      await waitForStream(jsm, jobStreamName(prefix), {
+        logger: opts.logger ?? silentLogger(),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      });
+    else
+      await ensureStream(jsm, {
+        name: jobStreamName(prefix),
+        subjects: [jobSubject(prefix, ">")],
+        retention: RetentionPolicy.Workqueue,
+        storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File,
+        num_replicas: opts.replicas ?? 1,
+        duplicate_window: nanos(positive(opts.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS, "dedupeWindowMs")),
+      });
     return new NatsJobQueue(nc, jsm, pollJsm, prefix, opts);
   }
 
   async publish(pool: string, payload: Uint8Array, opts: PublishOptions = {}): Promise<void> {
     this.#checkOpen();
     assertPool(pool);
+    if (this.#manage) await this.#ensurePoolConsumer(pool);
     try {
       await this.#js.publish(jobSubject(this.#prefix, pool), payload, {
         msgID: opts.msgId,
@@ -137,7 +161,8 @@ export class NatsJobQueue implements JobQueue {
     const hinted = new Set<string>();
     const subs = order.map((pool) =>
       this.#nc.subscribe(jobSubject(this.#prefix, pool), {
-        callback: () => {
+        callback: (err) => {
+          if (err !== null) return; // e.g. a subscription the user may not make: no hint
           hinted.add(pool);
           wake.notify();
         },
@@ -147,6 +172,8 @@ export class NatsJobQueue implements JobQueue {
     const unsubscribe = this.#reconnects.subscribe(() => wake.notify());
     let inFlight = 0;
     let candidates: string[] = [];
+    /** Pools this connection's NATS user may not pull (logged once, then left alone). */
+    const forbidden = new Set<string>();
     let fruitless = false;
     const release = (): void => {
       inFlight -= 1;
@@ -158,7 +185,7 @@ export class NatsJobQueue implements JobQueue {
           await wake.wait(signal);
           continue;
         }
-        const pool = order.find((p) => hinted.has(p)) ?? candidates.shift();
+        const pool = order.find((p) => hinted.has(p) && !forbidden.has(p)) ?? candidates.shift();
         if (pool === undefined) {
           if (fruitless) {
             // The pools listed last time gave nothing (their jobs are in flight or delayed).
@@ -166,13 +193,13 @@ export class NatsJobQueue implements JobQueue {
             await wake.wait(signal, this.#idlePollMs);
             continue;
           }
-          candidates = await this.#poolsWithJobs(order, signal, wake);
+          candidates = (await this.#poolsWithJobs(order, signal, wake)).filter((p) => !forbidden.has(p));
           if (candidates.length > 0) fruitless = true;
           else if (hinted.size === 0) await wake.wait(signal, this.#idlePollMs);
           continue;
         }
         hinted.delete(pool);
-        const pulled = await this.#pullOne(pool, consumers, signal, wake);
+        const pulled = await this.#pullOne(pool, consumers, signal, wake, forbidden);
         if (!pulled) continue;
         fruitless = false;
         if (signal.aborted) {
@@ -215,18 +242,34 @@ export class NatsJobQueue implements JobQueue {
       throw new StagefarmError("cancelled", `the job queue on stream ${this.#stream} is closed`);
   }
 
-  async #consumer(pool: string): Promise<Consumer> {
-    const durable = jobConsumerName(this.#prefix, pool);
+  /** Creates the pool's consumer once per queue, so that agents that may not create it find it. */
+  async #ensurePoolConsumer(pool: string): Promise<void> {
+    let ensured = this.#ensured.get(pool);
+    if (ensured === undefined) {
+      ensured = this.#ensureConsumer(pool);
+      this.#ensured.set(pool, ensured);
+      ensured.catch(() => this.#ensured.delete(pool)); // tried again on the next publish
+    }
+    await ensured;
+  }
+
+  async #ensureConsumer(pool: string): Promise<void> {
     await ensureConsumer(this.#jsm, this.#stream, {
-      durable_name: durable,
+      durable_name: jobConsumerName(this.#prefix, pool),
       filter_subject: jobSubject(this.#prefix, pool),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(this.#ackWaitMs),
     });
+  }
+
+  /** The pool's consumer; undefined when it does not exist and this queue may not create it. */
+  async #consumer(pool: string): Promise<Consumer | undefined> {
+    if (this.#manage) await this.#ensureConsumer(pool);
     try {
-      return await this.#js.consumers.get(this.#stream, durable);
+      return await this.#js.consumers.get(this.#stream, jobConsumerName(this.#prefix, pool));
     } catch (err: unknown) {
+      if (!this.#manage && isNotFound(err)) return undefined;
       throw fromNats(err, `opening the consumer of pool ${pool}`);
     }
   }
@@ -266,11 +309,17 @@ export class NatsJobQueue implements JobQueue {
     consumers: Map<string, Consumer>,
     signal: AbortSignal,
     wake: Notifier,
+    forbidden: Set<string>,
   ): Promise<JsMsg | undefined> {
     const pull = (async (): Promise<JsMsg | undefined> => {
       let consumer = consumers.get(pool);
       if (!consumer) {
         consumer = await this.#consumer(pool);
+        if (consumer === undefined) {
+          // Not created yet (no job was ever published to the pool): look again later.
+          await wake.wait(signal, this.#pullExpiresMs);
+          return undefined;
+        }
         consumers.set(pool, consumer);
       }
       const messages = await consumer.fetch({ max_messages: 1, expires: this.#pullExpiresMs });
@@ -283,6 +332,15 @@ export class NatsJobQueue implements JobQueue {
       return await pull;
     } catch (err: unknown) {
       const error = fromNats(err, `pulling a job from pool ${pool}`);
+      if (error.details["natsCode"] === "PERMISSIONS_VIOLATION") {
+        // Labels beyond the user's permissions (deploy/nats/): serve the other pools.
+        forbidden.add(pool);
+        this.#log.error(
+          { pool, err: error.message },
+          "this NATS user may not pull this pool: its jobs are left to other agents (make the user's block again with the agent's current labels)",
+        );
+        return undefined;
+      }
       if (this.#nc.isClosed() || error.code === "invalid_argument") throw error;
       this.#log.warn({ pool, err: error.message }, "pull failed, retrying");
       if (isNotFound(err)) consumers.delete(pool); // re-created on the next pull

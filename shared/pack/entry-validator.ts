@@ -6,7 +6,9 @@
  * - absolute member paths, ".." components, NUL bytes, empty pax `path`/`linkpath` records;
  * - a pax global header that renames entries (`path`, `linkpath`, … : GNU tar applies it to
  *   every later member, so the names checked would not be the names written);
- * - hardlinks whose target is absolute, has "..", or is not an earlier regular file;
+ * - hardlinks whose target is absolute, has "..", or is not an earlier regular file, and
+ *   hardlinks with a size (GNU tar ignores it and reads what tar-stream skips as data as the
+ *   next header: a member the check would never see);
  * - symlinks with an empty target, or a relative target that climbs above the root (lexically
  *   at the member, and again at the end with the archive's other links followed);
  * - members whose path goes through an earlier symlink (or non-directory): a write through a link;
@@ -37,6 +39,11 @@ export interface EntryHeader {
 
 type Kind = "dir" | "file" | "symlink" | "special";
 
+/** The name GNU tar extracts a member under: a GNU sparse member's real name, else its name. */
+export function shownName(h: EntryHeader): string {
+  return h.pax?.["GNU.sparse.name"] ?? h.name;
+}
+
 /** Keys a pax global header may carry: none of them changes what or where an entry is. */
 const GLOBAL_PAX_ALLOWED: ReadonlySet<string> = new Set(["comment", "charset", "hdrcharset"]);
 
@@ -62,7 +69,7 @@ export class EntryValidator {
   /** Checks one entry; `globalPax` is the pax global header in force, if any. */
   check(h: EntryHeader, globalPax: Readonly<Record<string, string>> | null): void {
     const pax = h.pax ?? {};
-    const shown = pax["GNU.sparse.name"] ?? h.name;
+    const shown = shownName(h);
     if (globalPax !== null) {
       const bad = Object.keys(globalPax).filter((k) => !GLOBAL_PAX_ALLOWED.has(k));
       if (bad.length > 0)
@@ -94,7 +101,7 @@ export class EntryValidator {
       );
     if (before === "symlink" && kind === "symlink") this.#links.delete(member);
 
-    if (h.type === "link") this.#checkHardlink(shown, h.linkname ?? "");
+    if (h.type === "link") this.#checkHardlink(shown, h.linkname ?? "", h.size);
     if (h.type === "symlink") this.#checkSymlink(shown, member, h.linkname ?? "");
     if (h.type === "file") this.bytes += h.size;
     this.#kinds.set(member, kind);
@@ -146,7 +153,12 @@ export class EntryValidator {
     }
   }
 
-  #checkHardlink(shown: string, linkname: string): void {
+  #checkHardlink(shown: string, linkname: string, size: number): void {
+    if (size !== 0)
+      this.#refuse(
+        shown,
+        `it is a hardlink with ${size} bytes of data (GNU tar ignores a link's size and would read them as the next member)`,
+      );
     const problem = memberNameProblem(linkname);
     if (problem !== undefined)
       this.#refuse(shown, `it is a hardlink and its target "${clip(linkname)}": ${problem}`);

@@ -3,7 +3,9 @@
  * magic bytes call for, parses the tar stream with tar-stream (pax and GNU long-name headers
  * included) and runs every header through the {@link EntryValidator}, extracting nothing.
  * Damaged input (a truncated or corrupt compressed stream, bytes that are not tar) is refused
- * with `unsafe_archive` and a message saying which.
+ * with `unsafe_archive` and a message saying which. Meanwhile GNU tar lists the same file
+ * (./gnu-listing.ts): an archive GNU tar would read as other members than the check saw is
+ * refused too, so what was checked is what extraction writes.
  */
 import { createReadStream } from "node:fs";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
@@ -11,7 +13,8 @@ import { pipeline } from "node:stream/promises";
 import { extract as tarExtract, type Extract, type Header } from "tar-stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
 import { decompressCommand, detectCompression, type Compression } from "./compression.js";
-import { EntryValidator, type EntryHeader } from "./entry-validator.js";
+import { EntryValidator, shownName, type EntryHeader } from "./entry-validator.js";
+import { compareListings, startGnuListing } from "./gnu-listing.js";
 import { describeExit, startTool, succeeded } from "./tool-process.js";
 
 export interface UnpackOptions {
@@ -42,17 +45,40 @@ export async function scanWithCompression(
 ): Promise<{ result: ScanResult; compression: Compression }> {
   throwIfAborted(opts.signal);
   const compression = await detectCompression(file, label);
+  const listing = await startGnuListing(file, compression, opts.signal);
+  try {
+    const result = await checkEntries(file, compression, label, opts);
+    const gnu = await listing.result;
+    if (opts.signal?.aborted)
+      throw new StagefarmError("cancelled", `checking ${label} was cancelled`, { cause: opts.signal.reason });
+    compareListings(label, result.what, result.names, gnu);
+    return { result: { entries: result.entries, bytes: result.bytes }, compression };
+  } finally {
+    await listing.stop();
+  }
+}
+
+/** The tar-stream pass: every entry through the validator; the names it saw, in order. */
+async function checkEntries(
+  file: string,
+  compression: Compression,
+  label: string,
+  opts: UnpackOptions,
+): Promise<{ entries: number; bytes: number; names: string[]; what: string }> {
   const command = decompressCommand(compression, file);
   const tool = command ? await startTool(command.file, command.args, { signal: opts.signal }) : undefined;
   const source: Readable = tool ? tool.stdout : createReadStream(file, { highWaterMark: 1 << 20 });
   const counter = new ByteCounter();
   const extract = tarExtract();
   const validator = new EntryValidator(label, opts);
+  const names: string[] = [];
 
   const feeding = pipeline(source, counter, extract);
   const parsing = (async () => {
     for await (const entry of extract) {
-      validator.check(toEntryHeader(entry.header), globalPaxOf(extract));
+      const header = toEntryHeader(entry.header);
+      validator.check(header, globalPaxOf(extract));
+      names.push(shownName(header));
       entry.resume();
     }
   })();
@@ -72,7 +98,7 @@ export async function scanWithCompression(
   if (failure !== undefined) throw unsafe(label, `${what} ${describeTarFailure(failure)}`, failure);
   if (counter.bytes === 0) throw unsafe(label, `${what} is empty: not a tar archive`);
   validator.finish();
-  return { result: { entries: validator.entries, bytes: validator.bytes }, compression };
+  return { entries: validator.entries, bytes: validator.bytes, names, what };
 }
 
 function unsafe(label: string, message: string, cause?: unknown): StagefarmError {

@@ -8,6 +8,7 @@ import { StagefarmError } from "../errors.js";
 import { parseDurationMs } from "../util/duration.js";
 import type { GraphNode } from "./check-graph.js";
 import { hasWithSchema, withIssues } from "../runner-config/index.js";
+import { limitsRunnerProblem, readLimits } from "./limits.js";
 import { checkInputPaths, checkName, readInputs, readOutputs, readSources } from "./parse-io.js";
 import { envNameProblem, labelProblem } from "./rules.js";
 import { didYouMean } from "./suggest.js";
@@ -27,6 +28,7 @@ const STAGE_KEYS = [
   "retries",
   "estimate",
   "clamp_mtime",
+  "limits",
   "with",
 ] as const;
 
@@ -241,6 +243,12 @@ export function readStage(
         `${where}: "sources" is only for runner "fetch" (pin a download with an input that has url and sha256)`,
       );
   }
+  const limitsEntry = f.get("limits");
+  const limits = limitsEntry === undefined ? undefined : readLimits(r, limitsEntry, where);
+  if (limitsEntry !== undefined && runner !== undefined) {
+    const problem = limitsRunnerProblem(runner, withData);
+    if (problem !== undefined) r.error(limitsEntry.key, `${where}: ${problem}`);
+  }
   if ((runner === "shell" || runner === "chroot") && script === undefined && !f.has("script"))
     r.error(e.key, `${where}: runner "${runner}" needs a "script"`);
   if (script !== undefined && script.trim() === "" && runner !== "fetch")
@@ -270,6 +278,7 @@ export function readStage(
     retries,
     ...(estimateMs === undefined ? {} : { estimateMs }),
     clampMtime,
+    ...(limits === undefined ? {} : { limits }),
     pos: r.pos(e.key),
   };
   return { spec, node };

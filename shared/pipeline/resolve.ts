@@ -123,6 +123,7 @@ function resolveStage(
             : substitute(stage.description, values, `${spec.file}: stage "${stage.name}" description`),
         }),
     ...(stage.estimateMs === undefined ? {} : { estimateMs: stage.estimateMs }),
+    ...(stage.limits === undefined ? {} : { limits: { ...stage.limits } }),
   };
   resolved.paramsUsed = [...sub.used].sort();
   if (sub.missing.size > 0) resolved.paramsMissing = [...sub.missing].sort();

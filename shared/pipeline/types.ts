@@ -90,6 +90,18 @@ export interface OutputSpec {
   pos: SourcePos;
 }
 
+/**
+ * Resource limits of one stage's processes (`limits: { memory: "8G", cpu: 2 }`), enforced by
+ * the agent with cgroups. Not part of the cache key: a limit decides whether a build fits, never
+ * what it produces.
+ */
+export interface StageLimits {
+  /** Memory (RAM) the stage's processes may use together, in bytes. */
+  memoryBytes?: number;
+  /** CPU time per wall-clock time (0.5: half a CPU, 2: two CPUs). */
+  cpu?: number;
+}
+
 export interface StageSpec {
   name: string;
   runner: RunnerKind;
@@ -112,6 +124,8 @@ export interface StageSpec {
   estimateMs?: number;
   /** Clamp every mtime in tree outputs to SOURCE_DATE_EPOCH (default true: reproducible). */
   clampMtime: boolean;
+  /** Memory and CPU limits (shell, chroot and emerge-in-chroot stages). */
+  limits?: StageLimits;
   pos: SourcePos;
 }
 
@@ -158,6 +172,8 @@ export interface ResolvedStage {
   description?: string;
   /** Expected duration when there is no history (plan's critical path). Not part of the cache key. */
   estimateMs?: number;
+  /** Memory and CPU limits enforced by the agent. Not part of the cache key. */
+  limits?: StageLimits;
 }
 
 /** Digest + kind of an artifact that fills an input or an output. */

@@ -1,19 +1,24 @@
 /**
  * The coordinator ⇄ agent protocol over NATS (distributed mode). JSON payloads validated with
- * zod on receipt: a malformed message is refused and counted, never trusted. See
- * docs/protocol.md for the sequence; in short:
+ * zod on receipt: a malformed message is refused and counted, never trusted. Subjects
+ * (./subjects.ts) carry the sending agent's id, which NATS permissions tie to its user:
  *
  *   coordinator ── job ──────────────► <prefix>.jobs.<pool>      (JetStream work queue)
- *   agent ─────── claim request ─────► <prefix>.claim            (request/reply: the lease)
+ *   agent ─────── claim request ─────► <prefix>.claim.<agent>    (request/reply: the lease)
  *   agent ─────── heartbeat ─────────► <prefix>.hb.<agent>       (core NATS, every few s)
  *   agent ─────── started/finished ──► <prefix>.events.<agent>   (JetStream, durable)
- *   agent ─────── log chunks ────────► <prefix>.logs.<run>.<stage> (core NATS, live tail)
+ *   agent ─────── log chunks ────────► <prefix>.logs.<agent>.<run>.<stage> (core NATS, live tail)
  *   coordinator ── cancel/drain ─────► <prefix>.control.<agent>  (core NATS)
- *   agent ─────── binhost publish ───► <prefix>.binhost.publish  (request/reply, ./binhost.ts)
+ *   agent ─────── binhost publish ───► <prefix>.binhost.publish.<agent> (request/reply, ./binhost.ts)
  *
  * The JetStream ack is not the lease. An agent acks a job message only after the coordinator
  * granted its claim; the coordinator accepts a result only from the owner of the current
  * dispatch with its token (compare-and-set on the stage record in KV).
+ *
+ * Identity: the coordinator rejects (and counts) any message whose `agentId` differs from the
+ * id in its subject. A claim must carry the job's `ticket`, a secret of that dispatch that only
+ * agents allowed to read its pool have seen: an agent cannot claim a job of a pool it may not
+ * consume by guessing the run and stage.
  */
 import { z } from "zod";
 
@@ -21,6 +26,7 @@ const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/);
 const digest = z.string().regex(/^[0-9a-f]{64}$/);
 const agentId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const runId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
+const ticket = z.string().regex(/^[0-9a-f]{32}$/);
 
 export const outputSchema = z.object({
   digest,
@@ -41,6 +47,8 @@ export const jobSchema = z.object({
   /** The coordinator's dispatch number for this stage in this run (new after a lease expiry). */
   dispatch: z.number().int().positive(),
   jobs: z.number().int().positive(),
+  /** A random secret of this dispatch, repeated in the claim (absent in jobs queued by older versions). */
+  ticket: ticket.optional(),
 });
 export type JobMessage = z.infer<typeof jobSchema>;
 
@@ -50,6 +58,8 @@ export const claimRequestSchema = z.object({
   runId,
   stage: name,
   dispatch: z.number().int().positive(),
+  /** The ticket of the job being claimed. */
+  ticket: ticket.optional(),
 });
 export type ClaimRequest = z.infer<typeof claimRequestSchema>;
 

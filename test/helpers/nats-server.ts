@@ -6,6 +6,10 @@
  *
  *   await using nats = await startNatsServer();
  *   const nc = await connect({ servers: nats.url });
+ *
+ * With `config` the server reads that configuration file (accounts, users, permissions, TLS,
+ * JetStream with its store directory; ./nats-auth.ts renders the shipped deploy/nats/ one); the
+ * listen address and ports still come from the harness (command-line flags override the file).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -23,6 +27,11 @@ export interface NatsServerOptions {
   pass?: string;
   /** How long to wait for the server to become healthy (default 10 s). */
   startTimeoutMs?: number;
+  /**
+   * A configuration file (`-c`) enabling JetStream in `storeDir` (which stays the caller's);
+   * the harness's address and ports override the file's.
+   */
+  config?: { file: string; storeDir: string };
 }
 
 export interface NatsServerHandle extends AsyncDisposable {
@@ -85,9 +94,7 @@ class NatsServer implements NatsServerHandle {
       String(this.port),
       "-m",
       String(this.monitorPort),
-      "-js",
-      "-sd",
-      this.storeDir,
+      ...(this.opts.config === undefined ? ["-js", "-sd", this.storeDir] : ["-c", this.opts.config.file]),
     ];
     if (this.opts.user !== undefined) args.push("--user", this.opts.user, "--pass", this.opts.pass ?? "");
     const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -181,14 +188,14 @@ class NatsServer implements NatsServerHandle {
     try {
       await this.stop();
     } finally {
-      await rm(this.storeDir, { recursive: true, force: true });
+      if (this.opts.config === undefined) await rm(this.storeDir, { recursive: true, force: true });
     }
   }
 }
 
 /** Starts `nats-server` with JetStream on random loopback ports and a fresh store directory. */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
-  const storeDir = await mkdtemp(join(tmpdir(), "sf-nats-"));
+  const storeDir = opts.config?.storeDir ?? (await mkdtemp(join(tmpdir(), "sf-nats-")));
   try {
     const port = await freePort();
     let monitorPort = await freePort();
@@ -197,7 +204,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     await server.start();
     return server;
   } catch (err: unknown) {
-    await rm(storeDir, { recursive: true, force: true });
+    if (opts.config === undefined) await rm(storeDir, { recursive: true, force: true });
     throw err;
   }
 }

@@ -1,0 +1,218 @@
+/**
+ * `stagefarm certs`: credentials for a small farm, made with `openssl` (no crypto of our own).
+ *
+ * - `certs init DIR [--hosts a,b] [--days N]`: a CA and, signed by it, certificates for the
+ *   coordinator (`server`: serverAuth and clientAuth, SANs localhost, 127.0.0.1, ::1 and
+ *   --hosts), the agents (`agent`) and command-line users (`client`), each with its key. EC
+ *   P-256 keys, mode 0600 in a 0700 directory; an existing CA is never overwritten.
+ * - `certs token --role R --name N [--expires DATE|DURATION]`: a new API token, printed once,
+ *   and the line to add under `tokens:` in the coordinator's auth file (only its sha256).
+ * - `certs binhost-password --user U`: a random password for `/binhost/` and its
+ *   `binhost_auth` line.
+ */
+import { randomBytes } from "node:crypto";
+import { access, chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { execa } from "execa";
+import { generateToken, isRole, ROLES, sha256Hex } from "../../coordinator/auth/index.js";
+import { StagefarmError } from "../../shared/errors.js";
+import { parseDurationMs } from "../../shared/util/duration.js";
+import type { CliContext } from "../context.js";
+
+export interface CertsInitOptions {
+  /** Extra names or addresses of the coordinator, for its certificate's SANs. */
+  hosts?: readonly string[];
+  /** Validity of the leaf certificates in days (default 825); the CA gets 10 years. */
+  days?: number;
+  /** The openssl executable (default "openssl"). */
+  openssl?: string;
+  signal?: AbortSignal;
+}
+
+/** The files `certs init` writes, by role. */
+export const CERT_FILES = {
+  ca: { cert: "ca.crt", key: "ca.key" },
+  server: { cert: "server.crt", key: "server.key" },
+  agent: { cert: "agent.crt", key: "agent.key" },
+  client: { cert: "client.crt", key: "client.key" },
+} as const;
+
+const CA_DAYS = 3650;
+
+function checkHost(h: string): string {
+  if (isIP(h) !== 0 || /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(h))
+    return h;
+  throw new StagefarmError("invalid_argument", `--hosts: "${h}" is neither a host name nor an IP address`);
+}
+
+function sanList(hosts: readonly string[]): string {
+  const all = [...new Set(["localhost", "127.0.0.1", "::1", ...hosts.map(checkHost)])];
+  return all.map((h) => (isIP(h) !== 0 ? `IP:${h}` : `DNS:${h}`)).join(",");
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Creates the CA and the server, agent and client certificates in `dir`; returns the files written. */
+export async function certsInit(dir: string, opts: CertsInitOptions = {}): Promise<string[]> {
+  const days = opts.days ?? 825;
+  if (!Number.isInteger(days) || days < 1)
+    throw new StagefarmError("invalid_argument", "--days must be a positive number of days");
+  for (const { cert, key } of Object.values(CERT_FILES))
+    for (const f of [cert, key])
+      if (await exists(join(dir, f)))
+        throw new StagefarmError(
+          "invalid_argument",
+          `${join(dir, f)} exists: certs init never replaces keys or certificates (choose an empty DIR)`,
+        );
+  const openssl = opts.openssl ?? "openssl";
+  const run = async (args: string[]): Promise<void> => {
+    try {
+      await execa(openssl, args, {
+        cwd: dir,
+        ...(opts.signal === undefined ? {} : { cancelSignal: opts.signal }),
+      });
+    } catch (err: unknown) {
+      const e = err as { stderr?: unknown; shortMessage?: unknown };
+      const why =
+        typeof e.stderr === "string" && e.stderr.trim() !== "" ? e.stderr.trim() : String(e.shortMessage);
+      throw new StagefarmError("internal", `openssl ${args[0] ?? ""} failed: ${why}`, { cause: err });
+    }
+  };
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  const written: string[] = [];
+  const keep = async (file: string, mode: number): Promise<void> => {
+    await chmod(join(dir, file), mode);
+    written.push(join(dir, file));
+  };
+  // prettier-ignore
+  await run([
+    "req", "-x509", ...ec, "-keyout", CERT_FILES.ca.key, "-out", CERT_FILES.ca.cert,
+    "-days", String(CA_DAYS), "-subj", "/CN=stagefarm CA",
+    "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+    "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  await keep(CERT_FILES.ca.key, 0o600);
+  await keep(CERT_FILES.ca.cert, 0o644);
+  const leaves: Array<{ name: keyof typeof CERT_FILES; cn: string; ext: string }> = [
+    {
+      name: "server",
+      cn: "stagefarm coordinator",
+      ext: `subjectAltName=${sanList(opts.hosts ?? [])}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+    },
+    { name: "agent", cn: "stagefarm agent", ext: "extendedKeyUsage=clientAuth\n" },
+    { name: "client", cn: "stagefarm client", ext: "extendedKeyUsage=clientAuth\n" },
+  ];
+  for (const leaf of leaves) {
+    const { cert, key } = CERT_FILES[leaf.name];
+    const csr = `${leaf.name}.csr`;
+    const ext = `${leaf.name}.ext`;
+    await writeFile(
+      join(dir, ext),
+      `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n${leaf.ext}`,
+    );
+    try {
+      await run(["req", "-new", ...ec, "-keyout", key, "-out", csr, "-subj", `/CN=${leaf.cn}`]);
+      await keep(key, 0o600);
+      // prettier-ignore
+      await run([
+        "x509", "-req", "-in", csr, "-CA", CERT_FILES.ca.cert, "-CAkey", CERT_FILES.ca.key,
+        "-set_serial", `0x${randomBytes(16).toString("hex")}`,
+        "-days", String(days), "-sha256", "-extfile", ext, "-out", cert,
+      ]);
+      await keep(cert, 0o644);
+    } finally {
+      await rm(join(dir, csr), { force: true });
+      await rm(join(dir, ext), { force: true });
+    }
+  }
+  return written;
+}
+
+/** `--expires`: an ISO date/time, or a duration from now (`90d`, `12h`). */
+export function expiryOf(text: string, now = Date.now()): string {
+  const asDate = Date.parse(text);
+  if (/^\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(asDate)) return new Date(asDate).toISOString();
+  return new Date(now + parseDurationMs(text)).toISOString();
+}
+
+export function registerCerts(program: Command, ctx: CliContext): void {
+  const certs = program.command("certs").description("make TLS certificates and API tokens for a farm");
+
+  certs
+    .command("init")
+    .description("create a CA and the coordinator (server), agent and client certificates with openssl")
+    .argument("<dir>", "directory for the files (created with mode 0700)")
+    .option("--hosts <a,b>", "the coordinator's host names and addresses, besides localhost")
+    .option("--days <n>", "validity of the certificates in days (default 825; the CA 10 years)")
+    .action(async (dir: string, opts: { hosts?: string; days?: string }) => {
+      const hosts = (opts.hosts ?? "")
+        .split(",")
+        .map((h) => h.trim())
+        .filter((h) => h !== "");
+      const files = await certsInit(dir, { hosts, days: opts.days === undefined ? 825 : Number(opts.days) });
+      ctx.stdout.write(
+        [
+          ...files.map((f) => `wrote ${f}`),
+          "",
+          "coordinator: --tls-cert server.crt --tls-key server.key [--tls-client-ca ca.crt]",
+          "clients:     --ca ca.crt [--cert client.crt --key client.key]  (or STAGEFARM_CA, _CERT, _KEY)",
+          "keep ca.key offline once the certificates you need are made",
+          "",
+        ].join("\n"),
+      );
+    });
+
+  certs
+    .command("token")
+    .description("create an API token: printed once, with the line for the coordinator's auth file")
+    .requiredOption("--role <role>", `${ROLES.join(", ")}`)
+    .requiredOption("--name <name>", "who or what uses it (letters, digits, _ . @ -)")
+    .option("--expires <when>", "an ISO date, or a duration from now such as 90d")
+    .option("--json", "print {name, role, token, sha256, expires} as JSON")
+    .action((opts: { role: string; name: string; expires?: string; json?: boolean }) => {
+      if (!isRole(opts.role))
+        throw new StagefarmError("invalid_argument", `--role must be one of ${ROLES.join(", ")}`);
+      if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(opts.name))
+        throw new StagefarmError("invalid_argument", "--name: letters, digits and _ . @ - (at most 64)");
+      const token = generateToken();
+      const expires = opts.expires === undefined ? undefined : expiryOf(opts.expires);
+      const entry = {
+        name: opts.name,
+        role: opts.role,
+        sha256: sha256Hex(token),
+        ...(expires === undefined ? {} : { expires }),
+      };
+      if (opts.json === true) {
+        ctx.stdout.write(`${JSON.stringify({ ...entry, token })}\n`);
+        return;
+      }
+      const line = Object.entries(entry)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(", ");
+      ctx.stdout.write(
+        `token for ${opts.name} (shown once; give it as STAGEFARM_TOKEN):\n${token}\n\n` +
+          `add under tokens: in the coordinator's auth file:\n  - { ${line} }\n`,
+      );
+    });
+
+  certs
+    .command("binhost-password")
+    .description("create a password for HTTP basic auth on /binhost/, with its auth file line")
+    .requiredOption("--user <user>", "the user name portage sends")
+    .action((opts: { user: string }) => {
+      const password = randomBytes(24).toString("base64url");
+      ctx.stdout.write(
+        `password for ${opts.user} (shown once; portage: sync-uri = https://${opts.user}:PASSWORD@HOST/binhost/NAME):\n${password}\n\n` +
+          `add to the coordinator's auth file:\nbinhost_auth: { user: ${opts.user}, sha256: ${sha256Hex(password)} }\n`,
+      );
+    });
+}

@@ -1,0 +1,160 @@
+/**
+ * The HTTP server's access rules, checked before routing (coordinator/http-server.ts): the
+ * same tokens and roles as the gRPC API.
+ *
+ * Credentials: `Authorization: Bearer sft_…`, or the cookie `stagefarm_token` (for the dashboard's
+ * page and EventSource, which cannot set headers). A request authenticated by the cookie that
+ * changes something must come from this origin (its `Origin` matches `Host`): no cross-site
+ * request rides on a browser's cookie. `/binhost/` takes HTTP basic auth when the auth file sets
+ * `binhost_auth` (portage puts user:password in its sync-uri), else anyone may read it.
+ *
+ * Rules, first match wins (HTTP_RULES): `/healthz`, `/readyz`, `/` and the dashboard's static
+ * files under `/ui` are open; `/metrics` needs a viewer unless `metrics: open`; POST under
+ * `/api/v1/runs` or `/api/dashboard/runs` (submit, cancel, retry) needs a submitter; draining an
+ * agent an admin; any other GET or HEAD a viewer; any other write an admin.
+ */
+import type { IncomingMessage } from "node:http";
+import { AuthError, type Principal } from "../../shared/grpc/auth.js";
+import type { Authenticator } from "./authenticator.js";
+import type { Role } from "./roles.js";
+import { parseAuthorization, tokenCredential, type Credential } from "./tokens.js";
+
+export type HttpAccess = "open" | "metrics" | "binhost" | Role;
+
+export interface HttpRule {
+  /** Methods the rule applies to (all when absent). */
+  methods?: readonly string[];
+  path: RegExp;
+  access: HttpAccess;
+}
+
+const READ = ["GET", "HEAD"] as const;
+
+export const HTTP_RULES: readonly HttpRule[] = [
+  { path: /^\/(healthz|readyz)$/, access: "open" },
+  { path: /^\/metrics$/, methods: READ, access: "metrics" },
+  { path: /^\/binhost\//, methods: READ, access: "binhost" },
+  { path: /^\/(ui(\/.*)?)?$/, methods: READ, access: "open" },
+  { path: /^\/api\/v1\/runs(\/.*)?$/, methods: ["POST"], access: "submitter" },
+  { path: /^\/api\/dashboard\/agents\/[^/]+\/drain$/, methods: ["POST"], access: "admin" },
+  { path: /^\/api\/dashboard\/runs(\/.*)?$/, methods: ["POST"], access: "submitter" },
+  { path: /^\//, methods: READ, access: "viewer" },
+  { path: /^\//, access: "admin" },
+];
+
+export const TOKEN_COOKIE = "stagefarm_token";
+
+export interface HttpRefusal {
+  status: 401 | 403;
+  /** The reason, for the response body and the log (never a secret). */
+  message: string;
+  code: "unauthenticated" | "permission_denied";
+  headers: Record<string, string>;
+}
+
+export interface HttpAuth {
+  /** undefined when the request may proceed, else what to answer. */
+  check(req: IncomingMessage, path: string): HttpRefusal | undefined;
+}
+
+function accessFor(method: string, path: string): HttpAccess {
+  for (const r of HTTP_RULES)
+    if ((r.methods === undefined || r.methods.includes(method)) && r.path.test(path)) return r.access;
+  return "admin";
+}
+
+function cookieToken(req: IncomingMessage): string | undefined {
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i).trim() === TOKEN_COOKIE)
+      return decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return undefined;
+}
+
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+function basicCredentials(header: string | undefined): { user: string; password: string } | undefined {
+  const m = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(header ?? "");
+  if (m === null) return undefined;
+  const text = Buffer.from(m[1] ?? "", "base64").toString("utf8");
+  const i = text.indexOf(":");
+  return i < 0 ? undefined : { user: text.slice(0, i), password: text.slice(i + 1) };
+}
+
+function refusal(err: AuthError, challenge: string): HttpRefusal {
+  return err.failure === "unauthenticated"
+    ? { status: 401, message: err.message, code: err.failure, headers: { "www-authenticate": challenge } }
+    : { status: 403, message: err.message, code: err.failure, headers: {} };
+}
+
+const BEARER = 'Bearer realm="stagefarm"';
+const BASIC = 'Basic realm="stagefarm binhost", charset="UTF-8"';
+
+export function httpAuth(auth: Authenticator): HttpAuth {
+  const credentialOf = (req: IncomingMessage): { cred: Credential; viaCookie: boolean } => {
+    if (req.headers.authorization !== undefined)
+      return { cred: parseAuthorization(req.headers.authorization), viaCookie: false };
+    const cookie = cookieToken(req);
+    return cookie === undefined
+      ? { cred: { t: "none" }, viaCookie: false }
+      : { cred: tokenCredential(cookie), viaCookie: true };
+  };
+
+  const binhost = (req: IncomingMessage): HttpRefusal | undefined => {
+    if (auth.binhostOpen()) return undefined;
+    const basic = basicCredentials(req.headers.authorization);
+    if (basic !== undefined)
+      return auth.checkBinhostPassword(basic.user, basic.password)
+        ? undefined
+        : refusal(new AuthError("unauthenticated", "wrong binhost user or password"), BASIC);
+    // A valid farm token of any role reads the binhost too.
+    const cred = parseAuthorization(req.headers.authorization);
+    if (cred.t === "token") {
+      try {
+        auth.authenticate(cred);
+        return undefined;
+      } catch (err: unknown) {
+        if (!(err instanceof AuthError)) throw err;
+      }
+    }
+    return refusal(new AuthError("unauthenticated", "the binhost needs a user and password"), BASIC);
+  };
+
+  return {
+    check(req, path) {
+      const method = req.method ?? "GET";
+      const access = accessFor(method, path);
+      if (access === "open" || (access === "metrics" && auth.openMetrics)) return undefined;
+      if (access === "binhost") return binhost(req);
+      const need: Role = access === "metrics" ? "viewer" : access;
+      try {
+        const { cred, viaCookie } = credentialOf(req);
+        const who: Principal = auth.authenticate(cred);
+        if (
+          viaCookie &&
+          !READ.includes(method as (typeof READ)[number]) &&
+          auth.enforcing &&
+          !sameOrigin(req)
+        )
+          throw new AuthError(
+            "permission_denied",
+            "cross-site request refused: its Origin is not this server",
+          );
+        auth.require(who, need, `${method} ${path}`);
+        return undefined;
+      } catch (err: unknown) {
+        if (err instanceof AuthError) return refusal(err, BEARER);
+        throw err;
+      }
+    },
+  };
+}

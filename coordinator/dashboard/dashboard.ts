@@ -1,0 +1,438 @@
+/**
+ * The web dashboard on the coordinator's HTTP server (embedded `stagefarm up` and `stagefarm
+ * coordinator --http`). The page (web/, built to dist/web/) is served under `/ui/`; it reads
+ * the gRPC API's protobuf messages as proto3 JSON and follows server-sent events, all under
+ * `/api/dashboard/`. Actions call the same Coordinator methods the gRPC handlers call. No
+ * second RPC stack: where the API has a message, that message is what goes over the wire.
+ *
+ * Routes (role: who may use them once the server authenticates requests; see `dashboardRole`):
+ *
+ *   GET  /api/dashboard/runs?status=&pipeline=&pageSize=&pageToken=   ListRunsResponse (summaries)   viewer
+ *   POST /api/dashboard/runs                SubmitRunRequest → 202 SubmitRunResponse                submitter
+ *   GET  /api/dashboard/runs/ID             GetRunResponse (every stage with its attempts)          viewer
+ *   GET  /api/dashboard/runs/ID/events      SSE: `run` (RunEvent with the whole run), `stage`        viewer
+ *   POST /api/dashboard/runs/ID/cancel      CancelRunResponse                                       submitter
+ *   POST /api/dashboard/runs/ID/stages/S/retry   RetryStageResponse                                 submitter
+ *   GET  /api/dashboard/runs/ID/stages/S/key     the cache key material (./key-material.ts)         viewer
+ *   GET  /api/dashboard/runs/ID/stages/S/log[/search|/events]   (./log-routes.ts)                  viewer
+ *   GET  /api/dashboard/agents              ListAgentsResponse                                      viewer
+ *   POST /api/dashboard/agents/A/drain      DrainAgentResponse                                      admin
+ *   GET  /api/dashboard/cache               cache and binhost summary (./cache-summary.ts)          viewer
+ *   GET  /api/dashboard/events              SSE: `hello`, `run` (RunEvent with a summary), `agents`  viewer
+ *
+ * Event ids and resuming: ./event-hub.ts. POSTs must be same-origin JSON (./http-util.ts).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  CancelRunResponseSchema,
+  DrainAgentResponseSchema,
+  GetRunResponseSchema,
+  ListAgentsResponseSchema,
+  ListRunsResponseSchema,
+  RetryStageResponseSchema,
+  SubmitRunRequestSchema,
+  SubmitRunResponseSchema,
+} from "../../proto/gen/stagefarm/v1/service_pb.js";
+import { RunEventSchema, RunStatus } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import type { MessageBus } from "../../shared/bus/index.js";
+import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
+import type { Logger } from "../../shared/log.js";
+import type { Subjects } from "../../shared/protocol/subjects.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
+import { agentMessage } from "../api/run-message.js";
+import type { CoordinatorMetrics } from "../metrics.js";
+import type { Coordinator } from "../service/coordinator.js";
+import { CacheSummaries } from "./cache-summary.js";
+import { EventHub, type HubEvent } from "./event-hub.js";
+import { assertSameOrigin, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
+import { keyMaterialOf } from "./key-material.js";
+import { LiveLogs } from "./live-logs.js";
+import { serveLiveLog, serveLogSearch, serveStoredLog } from "./log-routes.js";
+import { RunTracker } from "./run-tracker.js";
+import { SseStream } from "./sse.js";
+import { StaticFiles } from "./static-files.js";
+
+/** The roles of coordinator/auth/roles.ts. */
+export type DashboardRole = "viewer" | "submitter" | "admin";
+
+export interface SubmitRequest {
+  yaml: string;
+  path: string;
+  params: Record<string, string>;
+}
+
+export interface DashboardDeps {
+  coordinator: Coordinator;
+  store: ArtifactStore;
+  bus: MessageBus;
+  subjects: Subjects;
+  /** Starts a run and resolves with its id (default: `coordinator.submit`). The embedded farm
+   *  passes its own, which also starts a local agent with the labels the pipeline needs. */
+  submit?: (req: SubmitRequest) => Promise<string>;
+  /** The built page (default: dist/web/ beside this module). */
+  staticDir?: string;
+}
+
+export interface Dashboard {
+  /** Serves the request if it is the dashboard's (`/`, `/ui/…`, `/api/dashboard/…`); false otherwise. */
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  close(): void;
+}
+
+const API = "/api/dashboard";
+
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, p: string[]) => Promise<void> | void;
+
+interface Route {
+  method: "GET" | "POST";
+  re: RegExp;
+  role: DashboardRole;
+  handler: Handler;
+}
+
+const RUN = "([A-Za-z0-9-]+)";
+const SEG = "([^/]+)";
+
+/** The role a dashboard request needs, or undefined when the path is not the dashboard's API. */
+export function dashboardRole(method: string, path: string): DashboardRole | undefined {
+  if (!path.startsWith(`${API}/`)) return undefined;
+  if (method !== "POST") return "viewer";
+  return /^\/api\/dashboard\/agents\/[^/]+\/drain$/.test(path) ? "admin" : "submitter";
+}
+
+function statusFor(code: ErrorCode): number {
+  switch (code) {
+    case "invalid_argument":
+    case "invalid_pipeline":
+      return 400;
+    case "not_found":
+      return 404;
+    case "conflict":
+      return 409;
+    case "unavailable":
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+const STATUS_NAMES: Record<string, RunStatus> = {
+  running: RunStatus.RUNNING,
+  succeeded: RunStatus.SUCCEEDED,
+  failed: RunStatus.FAILED,
+  cancelled: RunStatus.CANCELLED,
+};
+
+function parseStatuses(v: string | null): Set<RunStatus> {
+  const out = new Set<RunStatus>();
+  for (const raw of (v ?? "").split(",")) {
+    const name = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^run_status_/, "");
+    if (name === "") continue;
+    const s = STATUS_NAMES[name];
+    if (s === undefined) throw new StagefarmError("invalid_argument", `unknown run status "${raw}"`);
+    out.add(s);
+  }
+  return out;
+}
+
+export function createDashboard(
+  deps: DashboardDeps & { logger: Logger; metrics?: CoordinatorMetrics; accepting: () => boolean },
+): Dashboard {
+  const { coordinator } = deps;
+  const log = deps.logger.child({ component: "dashboard" });
+  const hub = new EventHub();
+  const globals = new Set<SseStream>();
+  let agentsJson = "";
+  const agentsMessage = (): JsonValue =>
+    toJson(
+      ListAgentsResponseSchema,
+      create(ListAgentsResponseSchema, { agents: coordinator.agents.list().map(agentMessage) }),
+    );
+  const tracker = new RunTracker(coordinator, hub, log, () => {
+    if (globals.size === 0) return;
+    const json = agentsMessage();
+    const text = JSON.stringify(json);
+    if (text === agentsJson) return;
+    agentsJson = text;
+    for (const s of globals) s.send("agents", json);
+  });
+  const live = new LiveLogs(deps.bus, deps.subjects, (l) => coordinator.onEvent(l));
+  const cache = new CacheSummaries(deps.store, deps.metrics);
+  const files = new StaticFiles(deps.staticDir);
+  const logDeps = { coordinator, store: deps.store, live };
+  const submit = deps.submit ?? (async (r: SubmitRequest) => (await coordinator.submit(r)).id);
+
+  const sendHub = (sse: SseStream, e: HubEvent): void => void sse.send(e.name, e.data, hub.id(e.seq));
+
+  /** Live events after `after` that `filter` takes, without losing any published meanwhile. */
+  const follow = (sse: SseStream, after: number, filter: (e: HubEvent) => boolean): void => {
+    let last = after;
+    const off = hub.subscribe((e) => {
+      if (filter(e) && e.seq > last) {
+        last = e.seq;
+        sendHub(sse, e);
+      }
+    });
+    sse.signal.addEventListener("abort", off, { once: true });
+    for (const e of hub.after(after, filter))
+      if (e.seq > last) {
+        last = e.seq;
+        sendHub(sse, e);
+      }
+  };
+
+  const runEvents: Handler = async (req, res, url, [id = ""]) => {
+    const filter = (e: HubEvent): boolean => e.scope === "run" && e.runId === id;
+    const from = hub.resumeFrom(SseStream.lastEventId(req, url));
+    if (from !== undefined) {
+      follow(new SseStream(req, res), from, filter);
+      return;
+    }
+    // Not resumable: the whole run first (a 404 before the stream opens when there is none).
+    const { run, seq } = await tracker.run(id);
+    const sse = new SseStream(req, res);
+    const event = create(RunEventSchema, {
+      runId: id,
+      at: timestampNow(),
+      event: { case: "run", value: run },
+    });
+    sse.send("run", toJson(RunEventSchema, event), hub.id(seq));
+    follow(sse, seq, filter);
+  };
+
+  const globalEvents: Handler = (req, res, url) => {
+    const from = hub.resumeFrom(SseStream.lastEventId(req, url));
+    const sse = new SseStream(req, res);
+    const at = hub.current;
+    sse.send("hello", { resumed: from !== undefined }, from === undefined ? hub.id(at) : undefined);
+    sse.send("agents", agentsMessage());
+    globals.add(sse);
+    sse.signal.addEventListener("abort", () => globals.delete(sse), { once: true });
+    follow(sse, from ?? at, (e) => e.scope === "global");
+  };
+
+  const withRun =
+    (
+      fn: (
+        req: IncomingMessage,
+        res: ServerResponse,
+        url: URL,
+        id: string,
+        stage: string,
+      ) => Promise<void> | void,
+    ): Handler =>
+    async (req, res, url, [id = "", stage = ""]) => {
+      const doc = await coordinator.getRun(id);
+      const name = segment(stage, "stage name");
+      if (doc.stages[name] === undefined)
+        throw new StagefarmError("not_found", `run ${id} has no stage ${name}`);
+      await fn(req, res, url, id, name);
+    };
+
+  const routes: Route[] = [
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/runs$`),
+      role: "viewer",
+      handler: async (_req, res, url) => {
+        const statuses = parseStatuses(url.searchParams.get("status"));
+        const pipeline = url.searchParams.get("pipeline") ?? "";
+        const size = Math.min(intParam(url, "pageSize", 50) || 50, 500);
+        const start = intParam(url, "pageToken", 0);
+        const all = (await tracker.summaries()).filter(
+          (r) =>
+            (statuses.size === 0 || statuses.has(r.status)) && (pipeline === "" || r.pipeline === pipeline),
+        );
+        const page = all.slice(start, start + size);
+        sendMessage(
+          res,
+          200,
+          ListRunsResponseSchema,
+          create(ListRunsResponseSchema, {
+            runs: page,
+            nextPageToken: start + size < all.length ? String(start + size) : "",
+          }),
+        );
+      },
+    },
+    {
+      method: "POST",
+      re: new RegExp(`^${API}/runs$`),
+      role: "submitter",
+      handler: async (req, res) => {
+        assertSameOrigin(req);
+        if (!deps.accepting()) throw new StagefarmError("unavailable", "draining: not accepting runs");
+        let body;
+        try {
+          body = fromJson(SubmitRunRequestSchema, (await readJsonBody(req)) as JsonValue);
+        } catch (err: unknown) {
+          if (err instanceof StagefarmError) throw err;
+          throw new StagefarmError("invalid_argument", `not a SubmitRunRequest: ${String(err)}`, {
+            cause: err,
+          });
+        }
+        if (body.pipelineYaml.trim() === "")
+          throw new StagefarmError("invalid_argument", "pipelineYaml is required");
+        const id = await submit({
+          yaml: body.pipelineYaml,
+          path: body.pipelinePath === "" ? "pipeline.yaml" : body.pipelinePath,
+          params: { ...body.params },
+        });
+        const { run } = await tracker.run(id);
+        sendMessage(
+          res,
+          202,
+          SubmitRunResponseSchema,
+          create(SubmitRunResponseSchema, { run: { ...run, stages: [] } }),
+        );
+      },
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/runs/${RUN}$`),
+      role: "viewer",
+      handler: async (_req, res, _url, [id = ""]) => {
+        const { run } = await tracker.run(id);
+        sendMessage(res, 200, GetRunResponseSchema, create(GetRunResponseSchema, { run }));
+      },
+    },
+    { method: "GET", re: new RegExp(`^${API}/runs/${RUN}/events$`), role: "viewer", handler: runEvents },
+    {
+      method: "POST",
+      re: new RegExp(`^${API}/runs/${RUN}/cancel$`),
+      role: "submitter",
+      handler: async (req, res, _url, [id = ""]) => {
+        assertSameOrigin(req);
+        await coordinator.cancel(id);
+        const { run } = await tracker.run(id);
+        sendMessage(res, 200, CancelRunResponseSchema, create(CancelRunResponseSchema, { run }));
+      },
+    },
+    {
+      method: "POST",
+      re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/retry$`),
+      role: "submitter",
+      handler: withRun(async (req, res, _url, id, stage) => {
+        assertSameOrigin(req);
+        await coordinator.retry(id, stage);
+        tracker.invalidate(id);
+        const { run } = await tracker.run(id);
+        sendMessage(res, 200, RetryStageResponseSchema, create(RetryStageResponseSchema, { run }));
+      }),
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/key$`),
+      role: "viewer",
+      handler: withRun(async (_req, res, _url, id, stage) =>
+        sendJson(res, 200, keyMaterialOf(await coordinator.getRun(id), stage)),
+      ),
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log$`),
+      role: "viewer",
+      handler: withRun(async (req, res, url, id, stage) =>
+        serveStoredLog(logDeps, req, res, await coordinator.getRun(id), stage, url),
+      ),
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log/search$`),
+      role: "viewer",
+      handler: withRun(async (req, res, url, id, stage) =>
+        serveLogSearch(logDeps, req, res, await coordinator.getRun(id), stage, url),
+      ),
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log/events$`),
+      role: "viewer",
+      handler: withRun(async (req, res, url, id, stage) =>
+        serveLiveLog(logDeps, req, res, await coordinator.getRun(id), stage, url),
+      ),
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/agents$`),
+      role: "viewer",
+      handler: (_req, res) => sendJson(res, 200, agentsMessage()),
+    },
+    {
+      method: "POST",
+      re: new RegExp(`^${API}/agents/${SEG}/drain$`),
+      role: "admin",
+      handler: (req, res, _url, [raw = ""]) => {
+        assertSameOrigin(req);
+        const id = segment(raw, "agent id");
+        const a = coordinator.drain(id) ? coordinator.agents.get(id) : undefined;
+        if (a === undefined) throw new StagefarmError("not_found", `no agent ${id} has connected`);
+        sendMessage(
+          res,
+          200,
+          DrainAgentResponseSchema,
+          create(DrainAgentResponseSchema, { agent: agentMessage(a) }),
+        );
+      },
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/cache$`),
+      role: "viewer",
+      handler: async (_req, res) => sendJson(res, 200, await cache.get()),
+    },
+    { method: "GET", re: new RegExp(`^${API}/events$`), role: "viewer", handler: globalEvents },
+  ];
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
+    let allowed = false;
+    for (const r of routes) {
+      const m = r.re.exec(path);
+      if (m === null) continue;
+      allowed = true;
+      if (r.method === method) return r.handler(req, res, url, m.slice(1));
+    }
+    throw allowed
+      ? new StagefarmError("invalid_argument", `method ${req.method ?? "?"} not allowed on ${path}`)
+      : new StagefarmError("not_found", `no route ${req.method ?? "?"} ${path}`);
+  }
+
+  return {
+    async handle(req, res, url) {
+      const path = url.pathname;
+      if (path === "/" || path === "/ui") {
+        res.writeHead(302, { location: "/ui/" });
+        res.end();
+        return true;
+      }
+      if (path.startsWith("/ui/")) {
+        if (req.method !== "GET" && req.method !== "HEAD") return false;
+        await files.serve(req, res, path.slice("/ui/".length));
+        return true;
+      }
+      if (!path.startsWith(`${API}/`)) return false;
+      try {
+        await route(req, res, url);
+      } catch (err: unknown) {
+        const e = StagefarmError.from(err);
+        const status = statusFor(e.code);
+        if (status >= 500) log.error({ err: e.message, code: e.code, path }, "dashboard request failed");
+        if (!res.headersSent) sendJson(res, status, { error: e.message, code: e.code });
+        else res.end();
+      }
+      return true;
+    },
+    close() {
+      tracker.close();
+      live.close();
+      for (const s of globals) s.close();
+    },
+  };
+}

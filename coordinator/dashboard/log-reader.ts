@@ -1,0 +1,132 @@
+/**
+ * Stored stage logs (`logs/<run>/<stage>/<attempt>.log`) for the dashboard, read by byte range
+ * so a log of hundreds of megabytes is never loaded whole: the page asks for its tail, then for
+ * earlier windows. The filesystem store is read at the offset; other stores are streamed from
+ * the start and the bytes before the range skipped (the store port has no ranged read yet).
+ *
+ * Search streams the log once and returns the matching lines with their byte offsets, so the
+ * page can open a window around any of them.
+ */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable, Transform, type TransformCallback } from "node:stream";
+import { StagefarmError } from "../../shared/errors.js";
+import { assertLogPath, FsArtifactStore, type ArtifactStore } from "../../shared/store/index.js";
+
+export interface StoredLog {
+  path: string;
+  size: number;
+  /** Bytes `[start, end)`. */
+  read(start: number, end: number): Promise<Readable>;
+}
+
+/** Skips `skip` bytes, passes `take`, then ends (and lets the source go). */
+function window(skip: number, take: number): Transform {
+  let pos = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      const from = Math.max(0, skip - pos);
+      const to = Math.min(chunk.length, skip + take - pos);
+      pos += chunk.length;
+      if (to > from) this.push(chunk.subarray(from, to));
+      if (pos >= skip + take) this.push(null);
+      cb();
+    },
+  });
+}
+
+export async function openStoredLog(store: ArtifactStore, path: string): Promise<StoredLog | undefined> {
+  assertLogPath(path);
+  if (store instanceof FsArtifactStore) {
+    const file = join(store.root, path);
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) return undefined;
+      return {
+        path,
+        size: st.size,
+        read: (start, end) =>
+          Promise.resolve(
+            end > start
+              ? createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 })
+              : Readable.from([]),
+          ),
+      };
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new StagefarmError("unavailable", `cannot read log ${path}`, { cause: err });
+    }
+  }
+  let size: number | undefined;
+  for await (const l of store.listLogs(path)) if (l.path === path) size = l.size;
+  if (size === undefined) return undefined;
+  return {
+    path,
+    size,
+    read: async (start, end) => {
+      const src = await store.getLog(path);
+      const out = window(start, Math.max(0, end - start));
+      src.pipe(out);
+      out.once("end", () => src.destroy());
+      out.once("close", () => src.destroy());
+      return out;
+    },
+  };
+}
+
+export interface LogMatch {
+  /** Byte offset of the line's first byte. */
+  offset: number;
+  line: string;
+}
+
+const MAX_LINE = 2000;
+
+/**
+ * Lines containing `query` (case-insensitive) from `from` on, at most `limit`; `next` is where
+ * to continue when the limit was reached.
+ */
+export async function searchLog(
+  log: StoredLog,
+  query: string,
+  opts: { from: number; limit: number; signal: AbortSignal },
+): Promise<{ matches: LogMatch[]; next?: number }> {
+  // latin1 maps bytes 1:1 to characters, so string positions are byte offsets.
+  const needle = Buffer.from(query, "utf8").toString("latin1").toLowerCase();
+  const matches: LogMatch[] = [];
+  let base = opts.from;
+  let carry: Buffer = Buffer.alloc(0);
+  const stream = await log.read(opts.from, log.size);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (opts.signal.aborted) throw new StagefarmError("cancelled", "log search cancelled");
+      const buf = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
+      const lastNl = buf.lastIndexOf(10);
+      const whole = lastNl < 0 ? 0 : lastNl + 1;
+      const text = buf.toString("latin1", 0, whole).toLowerCase();
+      let at = text.indexOf(needle);
+      while (at >= 0) {
+        const start = text.lastIndexOf("\n", at) + 1;
+        const end = text.indexOf("\n", at);
+        const line = buf.subarray(start, Math.min(end, start + MAX_LINE)).toString("utf8");
+        matches.push({ offset: base + start, line });
+        if (matches.length >= opts.limit) return { matches, next: base + end + 1 };
+        at = text.indexOf(needle, end + 1);
+      }
+      carry = buf.subarray(whole);
+      base += whole;
+      // A line longer than 1 MiB is searched in pieces.
+      if (carry.length > 1 << 20) {
+        carry = Buffer.from(carry.subarray(carry.length - needle.length));
+        base = base + (buf.length - whole) - carry.length;
+      }
+    }
+    const rest = carry.toString("latin1").toLowerCase();
+    if (needle !== "" && rest.includes(needle))
+      matches.push({ offset: base, line: carry.subarray(0, MAX_LINE).toString("utf8") });
+    return { matches };
+  } finally {
+    stream.destroy();
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * Builds the `Run` and `StageRun` messages the dashboard shows, from the coordinator's run
+ * document plus what dispatch knows: the agent of each attempt, when it was claimed, why a
+ * queued stage waits. On top of ../api/run-message.ts (the gRPC API's conversion) it fills
+ * `StageRun.attempts`, the stage times of finished stages, and `Run.error`.
+ *
+ * Attempts: the run document keeps only the latest attempt's number and outcome; earlier
+ * attempts failed (a retry follows only a failure). Their agents and times are known when the
+ * dashboard saw them happen (the attempt journal, ./run-tracker.ts) and unknown otherwise.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  AttemptOutcome,
+  AttemptSchema,
+  RunSchema,
+  StageCountsSchema,
+  StageState,
+  type Attempt,
+  type Run,
+  type StageRun,
+} from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { logPathFor } from "../../shared/job.js";
+import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline/index.js";
+import { runStatusOf, stageMessage } from "../api/run-message.js";
+import type { DispatchRecord } from "../dispatch/dispatch-record.js";
+import type { RunDoc, StageDoc } from "../service/run-doc.js";
+
+/** The static part of a run: its stages in file order, their runners, edges and labels. */
+export interface RunShape {
+  names: string[];
+  runner: Map<string, string>;
+  deps: Map<string, string[]>;
+  requires: Map<string, string[]>;
+}
+
+export function shapeOf(doc: RunDoc): RunShape {
+  const spec = parsePipeline(doc.yaml, doc.path);
+  let requires = new Map(spec.stages.map((s) => [s.name, s.requires]));
+  try {
+    requires = new Map(resolvePipeline(spec, doc.params).map((s) => [s.name, s.requires]));
+  } catch {
+    // Params that no longer resolve: keep the labels as written.
+  }
+  return {
+    names: spec.stages.map((s) => s.name),
+    runner: new Map(spec.stages.map((s) => [s.name, s.runner])),
+    deps: new Map(spec.stages.map((s) => [s.name, stageDeps(s)])),
+    requires,
+  };
+}
+
+/** One attempt as the dashboard saw it happen. */
+export interface AttemptRecord {
+  number: number;
+  agent?: string;
+  startedAtMs?: number;
+  finishedAtMs?: number;
+  outcome: AttemptOutcome;
+  error?: string;
+}
+
+/** What dispatch adds to a stage document. */
+export interface StageExtras {
+  /** The stage's dispatch record (its latest attempt). */
+  record?: DispatchRecord | undefined;
+  /** For a queued dispatch: why no agent took it yet. */
+  queuedReason?: string | undefined;
+  /** Attempts seen live, by number. */
+  journal?: ReadonlyMap<number, AttemptRecord> | undefined;
+}
+
+function outcomeOfDoc(s: StageDoc): AttemptOutcome {
+  switch (s.state) {
+    case "done":
+      return AttemptOutcome.SUCCEEDED;
+    case "failed":
+      return s.error?.code === "timeout" ? AttemptOutcome.TIMED_OUT : AttemptOutcome.FAILED;
+    case "cancelled":
+      return AttemptOutcome.CANCELLED;
+    default:
+      return AttemptOutcome.RUNNING;
+  }
+}
+
+function attemptsOf(runId: string, name: string, s: StageDoc, x: StageExtras): Attempt[] {
+  const rec = x.record;
+  const seen = [...(x.journal?.keys() ?? [])];
+  // A `ready` stage holds the number of the attempt it has not started yet.
+  const current = s.state === "ready" ? (s.attempt ?? 1) - 1 : (s.attempt ?? 0);
+  const last = Math.max(current, rec !== undefined && s.state !== "ready" ? rec.attempt : 0, ...seen);
+  const out: Attempt[] = [];
+  for (let n = 1; n <= last; n++) {
+    const j = x.journal?.get(n);
+    const isLast = n === last && s.state !== "ready" && s.state !== "waiting";
+    const r = rec?.attempt === n ? rec : undefined;
+    let agent = j?.agent ?? "";
+    let startedAt = j?.startedAtMs;
+    let finishedAt = j?.finishedAtMs;
+    let outcome = j?.outcome ?? (isLast ? outcomeOfDoc(s) : AttemptOutcome.FAILED);
+    let error = j?.error ?? "";
+    if (r?.t === "running") {
+      agent ||= r.owner;
+      startedAt ??= r.claimedAt;
+    } else if (r?.t === "finished") {
+      agent ||= r.owner;
+      finishedAt ??= r.finishedAt;
+      const ms = r.result.ok ? r.result.durationMs : isLast ? s.durationMs : undefined;
+      if (startedAt === undefined && ms !== undefined) startedAt = r.finishedAt - ms;
+      if (!r.result.ok) error ||= r.result.error.message;
+    }
+    if (isLast) {
+      outcome = outcomeOfDoc(s) === AttemptOutcome.RUNNING ? outcome : outcomeOfDoc(s);
+      if (s.error !== undefined) error ||= s.error.message;
+      // Dispatched but not claimed yet: the attempt has not started on any agent.
+      if (s.state === "running" && (r?.t === "queued" || (r === undefined && agent === "")))
+        startedAt = undefined;
+    }
+    const a = create(AttemptSchema, {
+      number: n,
+      agent,
+      outcome,
+      error,
+      logPath: isLast && s.logPath !== undefined ? s.logPath : logPathFor(runId, name, n),
+    });
+    if (startedAt !== undefined) a.startedAt = timestampFromMs(startedAt);
+    if (finishedAt !== undefined) a.finishedAt = timestampFromMs(finishedAt);
+    out.push(a);
+  }
+  return out;
+}
+
+export function buildStage(
+  runId: string,
+  name: string,
+  s: StageDoc,
+  shape: RunShape | undefined,
+  x: StageExtras = {},
+): StageRun {
+  const m = stageMessage(name, s, shape?.runner.get(name) ?? "", shape?.deps.get(name) ?? [], {
+    record: x.record,
+    reason: x.queuedReason,
+  });
+  m.attempts = attemptsOf(runId, name, s, x);
+  const last = m.attempts[m.attempts.length - 1];
+  if (m.startedAt === undefined && last?.startedAt !== undefined && s.state !== "ready")
+    m.startedAt = last.startedAt;
+  if (m.finishedAt === undefined && last?.finishedAt !== undefined && s.state !== "running")
+    m.finishedAt = last.finishedAt;
+  if (m.state === StageState.RUNNING && m.agent === "" && last?.agent) m.agent = last.agent;
+  return m;
+}
+
+const COUNT_KEYS = {
+  [StageState.UNSPECIFIED]: "waiting",
+  [StageState.WAITING]: "waiting",
+  [StageState.READY]: "ready",
+  [StageState.RUNNING]: "running",
+  [StageState.CACHED]: "cached",
+  [StageState.DONE]: "done",
+  [StageState.FAILED]: "failed",
+  [StageState.SKIPPED]: "skipped",
+  [StageState.CANCELLED]: "cancelled",
+} as const;
+
+function runError(doc: RunDoc, stages: readonly StageRun[]): string {
+  if (doc.status === "cancelled") return "cancelled";
+  if (doc.status !== "failed") return "";
+  const failed = stages.filter((s) => s.state === StageState.FAILED);
+  const first = failed[0];
+  if (first === undefined) return "failed";
+  const more = failed.length > 1 ? ` (and ${failed.length - 1} more failed stages)` : "";
+  return `stage ${first.name} failed: ${first.error}${more}`;
+}
+
+/** The run with every stage (`stages` in file order), or a summary without them. */
+export function buildRun(doc: RunDoc, stages: readonly StageRun[], opts: { withStages: boolean }): Run {
+  const counts = {
+    total: 0,
+    waiting: 0,
+    ready: 0,
+    running: 0,
+    cached: 0,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    cancelled: 0,
+  };
+  for (const s of stages) {
+    counts.total++;
+    counts[COUNT_KEYS[s.state]]++;
+  }
+  const run = create(RunSchema, {
+    id: doc.id,
+    pipeline: doc.pipeline,
+    pipelinePath: doc.path,
+    params: doc.params,
+    status: runStatusOf(doc.status),
+    createdAt: timestampFromMs(doc.createdAt),
+    stages: opts.withStages ? [...stages] : [],
+    stageCounts: create(StageCountsSchema, counts),
+    error: runError(doc, stages),
+  });
+  if (doc.finishedAt !== undefined) run.finishedAt = timestampFromMs(doc.finishedAt);
+  return run;
+}
+
+/** A summary from the document alone (the runs list): no pipeline parse, no dispatch records. */
+export function summaryOf(doc: RunDoc): Run {
+  const stages = Object.entries(doc.stages).map(([name, s]) => buildStage(doc.id, name, s, undefined));
+  return buildRun(doc, stages, { withStages: false });
+}

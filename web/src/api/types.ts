@@ -1,0 +1,279 @@
+/**
+ * The dashboard's view of the API's protobuf messages (proto/stagefarm/v1/*.proto). The server
+ * sends them as proto3 JSON (`toJson`): lowerCamelCase fields, enum value names, RFC 3339
+ * timestamps, 64-bit integers as strings, and fields at their default value left out. The
+ * `*Json` types are that wire shape; the functions below turn them into plain values with the
+ * defaults filled in, so the views never see a missing field.
+ */
+
+export type StageStateName =
+  "waiting" | "ready" | "running" | "cached" | "done" | "failed" | "skipped" | "cancelled";
+export type RunStatusName = "running" | "succeeded" | "failed" | "cancelled" | "unknown";
+export type OutcomeName = "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost" | "unknown";
+export type AgentStateName = "idle" | "busy" | "draining" | "offline" | "unknown";
+
+export interface OutputRefJson {
+  name?: string;
+  digest?: string;
+  size?: string;
+  kind?: string;
+}
+export interface AttemptJson {
+  number?: number;
+  agent?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  outcome?: string;
+  error?: string;
+  logPath?: string;
+}
+export interface StageRunJson {
+  name?: string;
+  state?: string;
+  cacheKey?: string;
+  reason?: string;
+  attempt?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  outputs?: OutputRefJson[];
+  error?: string;
+  runner?: string;
+  agent?: string;
+  attempts?: AttemptJson[];
+  dependsOn?: string[];
+}
+export interface StageCountsJson {
+  total?: number;
+  waiting?: number;
+  ready?: number;
+  running?: number;
+  cached?: number;
+  done?: number;
+  failed?: number;
+  skipped?: number;
+  cancelled?: number;
+}
+export interface RunJson {
+  id?: string;
+  pipeline?: string;
+  params?: Record<string, string>;
+  status?: string;
+  createdAt?: string;
+  finishedAt?: string;
+  stages?: StageRunJson[];
+  pipelinePath?: string;
+  stageCounts?: StageCountsJson;
+  error?: string;
+}
+export interface RunEventJson {
+  runId?: string;
+  at?: string;
+  stage?: StageRunJson;
+  run?: RunJson;
+  status?: string;
+}
+export interface LogChunkJson {
+  stage?: string;
+  attempt?: number;
+  /** base64 */
+  data?: string;
+  offset?: string;
+}
+export interface AgentJson {
+  id?: string;
+  hostname?: string;
+  labels?: string[];
+  slots?: number;
+  busySlots?: number;
+  state?: string;
+  currentStages?: string[];
+  lastHeartbeat?: string;
+  diskFreeBytes?: string;
+  version?: string;
+}
+export interface CacheEntryJson {
+  key?: string;
+  pipeline?: string;
+  stage?: string;
+  runner?: string;
+  outputs?: OutputRefJson[];
+  log?: string;
+  createdAt?: string;
+  durationMs?: string;
+  producer?: string;
+}
+
+export interface Output {
+  name: string;
+  digest: string;
+  size: number;
+  kind: string;
+}
+export interface Attempt {
+  number: number;
+  agent: string;
+  startedAt?: number;
+  finishedAt?: number;
+  outcome: OutcomeName;
+  error: string;
+  logPath: string;
+}
+export interface Stage {
+  name: string;
+  state: StageStateName;
+  cacheKey: string;
+  reason: string;
+  attempt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  outputs: Output[];
+  error: string;
+  runner: string;
+  agent: string;
+  attempts: Attempt[];
+  dependsOn: string[];
+}
+export type Counts = Required<StageCountsJson>;
+export interface Run {
+  id: string;
+  pipeline: string;
+  params: Record<string, string>;
+  status: RunStatusName;
+  createdAt?: number;
+  finishedAt?: number;
+  stages: Stage[];
+  pipelinePath: string;
+  counts: Counts;
+  error: string;
+}
+export interface Agent {
+  id: string;
+  hostname: string;
+  labels: string[];
+  slots: number;
+  busySlots: number;
+  state: AgentStateName;
+  currentStages: string[];
+  lastHeartbeat?: number;
+  diskFreeBytes: number;
+  version: string;
+}
+
+/** `STAGE_STATE_RUNNING` → `running` (unknown names keep the given fallback). */
+function enumName<T extends string>(
+  value: string | undefined,
+  prefix: string,
+  known: readonly T[],
+  fallback: T,
+): T {
+  const v = (value ?? "").replace(prefix, "").toLowerCase();
+  return (known as readonly string[]).includes(v) ? (v as T) : fallback;
+}
+
+const STATES: readonly StageStateName[] = [
+  "waiting",
+  "ready",
+  "running",
+  "cached",
+  "done",
+  "failed",
+  "skipped",
+  "cancelled",
+];
+const STATUSES: readonly RunStatusName[] = ["running", "succeeded", "failed", "cancelled"];
+const OUTCOMES: readonly OutcomeName[] = ["running", "succeeded", "failed", "timed_out", "cancelled", "lost"];
+const AGENT_STATES: readonly AgentStateName[] = ["idle", "busy", "draining", "offline"];
+
+export function time(v: string | undefined): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function outputOf(j: OutputRefJson): Output {
+  return { name: j.name ?? "", digest: j.digest ?? "", size: Number(j.size ?? "0"), kind: j.kind ?? "" };
+}
+
+export function stageOf(j: StageRunJson): Stage {
+  return {
+    name: j.name ?? "",
+    state: enumName(j.state, "STAGE_STATE_", STATES, "waiting"),
+    cacheKey: j.cacheKey ?? "",
+    reason: j.reason ?? "",
+    attempt: j.attempt ?? 0,
+    startedAt: time(j.startedAt),
+    finishedAt: time(j.finishedAt),
+    outputs: (j.outputs ?? []).map(outputOf),
+    error: j.error ?? "",
+    runner: j.runner ?? "",
+    agent: j.agent ?? "",
+    attempts: (j.attempts ?? []).map((a) => ({
+      number: a.number ?? 0,
+      agent: a.agent ?? "",
+      startedAt: time(a.startedAt),
+      finishedAt: time(a.finishedAt),
+      outcome: enumName(a.outcome, "ATTEMPT_OUTCOME_", OUTCOMES, "unknown"),
+      error: a.error ?? "",
+      logPath: a.logPath ?? "",
+    })),
+    dependsOn: j.dependsOn ?? [],
+  };
+}
+
+export function countsOf(j: StageCountsJson | undefined): Counts {
+  return {
+    total: j?.total ?? 0,
+    waiting: j?.waiting ?? 0,
+    ready: j?.ready ?? 0,
+    running: j?.running ?? 0,
+    cached: j?.cached ?? 0,
+    done: j?.done ?? 0,
+    failed: j?.failed ?? 0,
+    skipped: j?.skipped ?? 0,
+    cancelled: j?.cancelled ?? 0,
+  };
+}
+
+export function runOf(j: RunJson): Run {
+  return {
+    id: j.id ?? "",
+    pipeline: j.pipeline ?? "",
+    params: j.params ?? {},
+    status: enumName(j.status, "RUN_STATUS_", STATUSES, "unknown"),
+    createdAt: time(j.createdAt),
+    finishedAt: time(j.finishedAt),
+    stages: (j.stages ?? []).map(stageOf),
+    pipelinePath: j.pipelinePath ?? "",
+    counts: countsOf(j.stageCounts),
+    error: j.error ?? "",
+  };
+}
+
+export function agentOf(j: AgentJson): Agent {
+  return {
+    id: j.id ?? "",
+    hostname: j.hostname ?? "",
+    labels: j.labels ?? [],
+    slots: j.slots ?? 0,
+    busySlots: j.busySlots ?? 0,
+    state: enumName(j.state, "AGENT_STATE_", AGENT_STATES, "unknown"),
+    currentStages: j.currentStages ?? [],
+    lastHeartbeat: time(j.lastHeartbeat),
+    diskFreeBytes: Number(j.diskFreeBytes ?? "0"),
+    version: j.version ?? "",
+  };
+}
+
+/** Stage events carry the stage's state; its runner and edges come with the run snapshot. */
+export function mergeStage(old: Stage | undefined, next: Stage): Stage {
+  if (old === undefined) return next;
+  return {
+    ...next,
+    runner: next.runner || old.runner,
+    dependsOn: next.dependsOn.length > 0 ? next.dependsOn : old.dependsOn,
+  };
+}
+
+export function isTerminal(s: StageStateName): boolean {
+  return s === "cached" || s === "done" || s === "failed" || s === "skipped" || s === "cancelled";
+}

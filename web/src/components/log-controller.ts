@@ -1,0 +1,313 @@
+/**
+ * Shows one attempt's log in an element, never all of a large one: the stored log is read by
+ * byte range (its last {@link WINDOW} bytes, then earlier windows on demand, or a window around
+ * a search hit); while the attempt runs its output follows live over server-sent events, and
+ * at most {@link MAX_LINES} lines stay on the page. Lines are rendered by ansi_up, which
+ * escapes HTML before it adds colour spans: log text never becomes markup.
+ */
+import { AnsiUp } from "ansi_up";
+import { getLogRange } from "../api/client";
+import { LiveStream, type LiveStatus } from "../api/live";
+import type { LogChunkJson } from "../api/types";
+
+export const WINDOW = 64 << 10;
+const MAX_LINES = 20_000;
+
+export type LogMode = "loading" | "stored" | "live" | "waiting" | "ended" | "error";
+
+export interface LogState {
+  mode: LogMode;
+  /** Offset of the first byte shown. */
+  start: number;
+  /** Offset after the last byte shown. */
+  end: number;
+  /** Size of the stored log, when it is stored. */
+  size?: number;
+  /** Live output that began before this coordinator saw the attempt start. */
+  partial: boolean;
+  live: LiveStatus | undefined;
+  hits: number;
+  message: string;
+}
+
+export interface LogUrls {
+  range: string;
+  events: string;
+}
+
+function base64Bytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+export class LogController {
+  private readonly decoder = new TextDecoder("utf-8");
+  private ansi = new AnsiUp();
+  private readonly partialEl: HTMLDivElement;
+  private lineBytes: number[] = [];
+  private pending: Uint8Array = new Uint8Array(0);
+  private stream: LiveStream | undefined;
+  private abort = new AbortController();
+  private query = "";
+  private current = -1;
+  private follow = true;
+  private disposed = false;
+  state: LogState = {
+    mode: "loading",
+    start: 0,
+    end: 0,
+    partial: false,
+    live: undefined,
+    hits: 0,
+    message: "",
+  };
+
+  constructor(
+    private readonly el: HTMLElement,
+    private readonly urls: LogUrls,
+    private readonly onState: (s: LogState) => void,
+    /** The attempt is running: follow it live (the stream ends at once if it is over). */
+    preferLive = false,
+  ) {
+    this.partialEl = document.createElement("div");
+    this.partialEl.className = "ln partial";
+    el.replaceChildren(this.partialEl);
+    el.addEventListener("scroll", this.onScroll);
+    if (preferLive) this.openLive();
+    else void this.loadStored(true);
+  }
+
+  private set(patch: Partial<LogState>): void {
+    this.state = { ...this.state, ...patch };
+    if (!this.disposed) this.onState(this.state);
+  }
+
+  private readonly onScroll = (): void => {
+    this.follow = this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight < 24;
+  };
+
+  /** The stored log's tail; without one (the attempt still runs), the live stream. */
+  private async loadStored(thenLive: boolean): Promise<void> {
+    try {
+      const r = await getLogRange(this.urls.range, -WINDOW, undefined, this.abort.signal);
+      if (this.disposed) return;
+      if (r === undefined) {
+        if (thenLive) this.openLive();
+        else this.set({ mode: "error", message: "the log of this attempt was not stored" });
+        return;
+      }
+      this.renderWindow(r.start, r.data);
+      this.set({ mode: "stored", size: r.size, live: undefined });
+      this.scrollToEnd();
+    } catch (err: unknown) {
+      if (!this.disposed)
+        this.set({ mode: "error", message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private openLive(): void {
+    this.set({ mode: "waiting" });
+    this.stream = new LiveStream(
+      this.urls.events,
+      {
+        hello: (d) => {
+          const h = d as { start?: number; end?: number; partial?: boolean };
+          this.set({ mode: "live", partial: h.partial === true });
+        },
+        waiting: () => this.set({ mode: "waiting" }),
+        log: (d) => {
+          const c = d as LogChunkJson;
+          const offset = Number(c.offset ?? "0");
+          const data = base64Bytes(c.data ?? "");
+          if (this.state.end === 0 && this.lineBytes.length === 0 && this.pending.length === 0)
+            this.state = { ...this.state, start: offset, end: offset };
+          else if (offset !== this.state.end) this.renderWindow(offset, new Uint8Array(0));
+          this.append(data);
+        },
+        gap: (d) => {
+          const g = d as { to?: number };
+          this.renderWindow(g.to ?? this.state.end, new Uint8Array(0));
+        },
+        end: (d) => {
+          this.stream?.close();
+          this.stream = undefined;
+          // A cancelled attempt's log may not be stored: keep what came live.
+          if ((d as { stored?: boolean }).stored === true) void this.loadStored(false);
+          else
+            this.set({
+              mode: "ended",
+              live: undefined,
+              message: "the attempt ended; its log was not stored",
+            });
+        },
+        problem: (d) => {
+          const p = d as { error?: string };
+          this.set({ mode: "error", message: p.error ?? "log stream failed" });
+          this.stream?.close();
+        },
+      },
+      (live) => this.set({ live }),
+    );
+  }
+
+  /** Replaces what is shown by the bytes starting at `start`. */
+  private renderWindow(start: number, data: Uint8Array): void {
+    this.ansi = new AnsiUp();
+    this.lineBytes = [];
+    this.pending = new Uint8Array(0);
+    const html: string[] = [];
+    let from = 0;
+    for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, from)) {
+      html.push(this.lineHtml(data.subarray(from, i)));
+      this.lineBytes.push(i + 1 - from);
+      from = i + 1;
+    }
+    this.pending = data.slice(from);
+    this.el.replaceChildren(this.partialEl);
+    this.partialEl.insertAdjacentHTML("beforebegin", html.join(""));
+    this.partialEl.innerHTML = this.previewHtml();
+    this.state = { ...this.state, start, end: start + data.length };
+    this.trim();
+    this.applySearch();
+  }
+
+  private append(data: Uint8Array): void {
+    const all = this.pending.length === 0 ? data : concat(this.pending, data);
+    const html: string[] = [];
+    let from = 0;
+    for (let i = all.indexOf(10); i >= 0; i = all.indexOf(10, from)) {
+      html.push(this.lineHtml(all.subarray(from, i)));
+      this.lineBytes.push(i + 1 - from);
+      from = i + 1;
+    }
+    this.pending = all.slice(from);
+    if (html.length > 0) this.partialEl.insertAdjacentHTML("beforebegin", html.join(""));
+    this.partialEl.innerHTML = this.previewHtml();
+    this.state = { ...this.state, end: this.state.end + data.length };
+    this.trim();
+    if (this.query !== "") this.applySearch();
+    else this.set({});
+    if (this.follow) this.scrollToEnd();
+  }
+
+  private lineHtml(bytes: Uint8Array): string {
+    let text = this.decoder.decode(bytes).replace(/\r$/, "");
+    // A carriage return rewrites the line (progress output): show what the terminal would.
+    const cr = text.lastIndexOf("\r");
+    if (cr >= 0) text = text.slice(cr + 1);
+    return `<div class="ln">${this.ansi.ansi_to_html(text)}</div>`;
+  }
+
+  private previewHtml(): string {
+    if (this.pending.length === 0) return "";
+    const text = this.decoder.decode(this.pending);
+    const cr = text.lastIndexOf("\r");
+    // A throwaway converter: the line is rendered again, with the shared state, once complete.
+    return new AnsiUp().ansi_to_html(cr >= 0 ? text.slice(cr + 1) : text);
+  }
+
+  /** Keeps at most MAX_LINES lines on the page, dropping the oldest. */
+  private trim(): void {
+    const extra = this.lineBytes.length - MAX_LINES;
+    if (extra <= 0) return;
+    let bytes = 0;
+    for (let i = 0; i < extra; i++) {
+      this.el.firstElementChild?.remove();
+      bytes += this.lineBytes[i] ?? 0;
+    }
+    this.lineBytes = this.lineBytes.slice(extra);
+    this.state = { ...this.state, start: this.state.start + bytes };
+  }
+
+  private scrollToEnd(): void {
+    this.el.scrollTop = this.el.scrollHeight;
+  }
+
+  /** Shows the window before the current one, plus what is shown now (up to 2 windows). */
+  async loadEarlier(): Promise<void> {
+    if (this.state.start <= 0 || this.stream !== undefined) return;
+    const from = Math.max(0, this.state.start - WINDOW);
+    const r = await getLogRange(
+      this.urls.range,
+      from,
+      Math.min(this.state.end, from + 2 * WINDOW),
+      this.abort.signal,
+    );
+    if (r === undefined || this.disposed) return;
+    const top = this.el.scrollHeight - this.el.scrollTop;
+    this.renderWindow(r.start, r.data);
+    this.set({ size: r.size });
+    this.el.scrollTop = this.el.scrollHeight - top;
+  }
+
+  /** Shows a window around `offset` (a search hit in the stored log) and marks its line. */
+  async jumpTo(offset: number): Promise<void> {
+    this.stream?.close();
+    this.stream = undefined;
+    const from = Math.max(0, offset - WINDOW / 2);
+    const r = await getLogRange(this.urls.range, from, offset + WINDOW / 2, this.abort.signal);
+    if (r === undefined || this.disposed) return;
+    this.renderWindow(r.start, r.data);
+    this.set({ mode: "stored", size: r.size, live: undefined });
+    let at = r.start;
+    let line = 0;
+    // The first line may be cut at the window's start: it only counts once it ends after `at`.
+    while (line < this.lineBytes.length && at + (this.lineBytes[line] ?? 0) <= offset)
+      at += this.lineBytes[line++] ?? 0;
+    const el = this.el.children[line];
+    if (el instanceof HTMLElement) {
+      el.classList.add("jump");
+      el.scrollIntoView({ block: "center" });
+    }
+    this.follow = false;
+  }
+
+  /** Marks the lines containing `q` (case-insensitive); returns their count. */
+  search(q: string): number {
+    this.query = q.toLowerCase();
+    this.current = -1;
+    return this.applySearch();
+  }
+
+  private applySearch(): number {
+    let hits = 0;
+    for (const el of Array.from(this.el.children)) {
+      const hit = this.query !== "" && (el.textContent ?? "").toLowerCase().includes(this.query);
+      el.classList.toggle("hit", hit);
+      el.classList.remove("current");
+      if (hit) hits++;
+    }
+    this.set({ hits });
+    return hits;
+  }
+
+  /** Scrolls to the next marked line. */
+  next(): void {
+    const hits = Array.from(this.el.querySelectorAll(".ln.hit"));
+    if (hits.length === 0) return;
+    hits[this.current]?.classList.remove("current");
+    this.current = (this.current + 1) % hits.length;
+    const el = hits[this.current];
+    if (el instanceof HTMLElement) {
+      el.classList.add("current");
+      el.scrollIntoView({ block: "center" });
+      this.follow = false;
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.abort.abort();
+    this.stream?.close();
+    this.el.removeEventListener("scroll", this.onScroll);
+  }
+}
