@@ -115,16 +115,16 @@ void describe("renderCatalystConf", () => {
     const conf = renderCatalystConf({
       pipeline: { options: ["pkgcache", "keepwork"], jobs: 8, storedir: "/var/tmp/catalyst" },
       defaults: { digests: ["blake2b", "sha512"], options: ["pkgcache"], jobs: 2 },
-      forced: { storedir: "/work/ws/.stagefarm/catalyst/store" },
+      forced: { storedir: "/var/lib/stagefarm/work/ws/.stagefarm/catalyst/store" },
     });
     assert.deepEqual(JSON.parse(JSON.stringify(parseToml(conf.text))), {
       digests: ["blake2b", "sha512"],
       jobs: 8,
       options: ["pkgcache", "keepwork"],
-      storedir: "/work/ws/.stagefarm/catalyst/store",
+      storedir: "/var/lib/stagefarm/work/ws/.stagefarm/catalyst/store",
     });
     assert.deepEqual(conf.forced, [
-      { key: "storedir", value: "/work/ws/.stagefarm/catalyst/store", overridden: "/var/tmp/catalyst" },
+      { key: "storedir", value: "/var/lib/stagefarm/work/ws/.stagefarm/catalyst/store", overridden: "/var/tmp/catalyst" },
     ]);
     assert.match(conf.text, /^# catalyst.conf written by stagefarm/);
   });
