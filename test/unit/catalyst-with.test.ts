@@ -124,7 +124,11 @@ void describe("renderCatalystConf", () => {
       storedir: "/var/lib/stagefarm/work/ws/.stagefarm/catalyst/store",
     });
     assert.deepEqual(conf.forced, [
-      { key: "storedir", value: "/var/lib/stagefarm/work/ws/.stagefarm/catalyst/store", overridden: "/var/tmp/catalyst" },
+      {
+        key: "storedir",
+        value: "/var/lib/stagefarm/work/ws/.stagefarm/catalyst/store",
+        overridden: "/var/tmp/catalyst",
+      },
     ]);
     assert.match(conf.text, /^# catalyst.conf written by stagefarm/);
   });
