@@ -37,7 +37,7 @@ async function built(): Promise<void> {
   });
 }
 
-async function waitText(page: Page, selector: string, re: RegExp, timeout = 20_000): Promise<void> {
+async function waitText(page: Page, selector: string, re: RegExp, timeout = 60_000): Promise<void> {
   await page.waitForFunction(
     ({ selector, source, flags }) =>
       new RegExp(source, flags).test(
@@ -48,7 +48,7 @@ async function waitText(page: Page, selector: string, re: RegExp, timeout = 20_0
   );
 }
 
-async function countIs(page: Page, selector: string, n: number, timeout = 30_000): Promise<void> {
+async function countIs(page: Page, selector: string, n: number, timeout = 60_000): Promise<void> {
   await page.waitForFunction(
     ({ selector, n }) =>
       (globalThis as unknown as PageGlobal).document.querySelectorAll(selector).length === n,
@@ -90,7 +90,7 @@ function wide(layers: number, width: number): string {
   return `${lines.join("\n")}\n`;
 }
 
-describe("dashboard under bad input", { timeout: 150_000 }, () => {
+describe("dashboard under bad input", { timeout: 300_000 }, () => {
   // One browser for the suite (each test opens its own page): starting Chromium takes seconds here.
   let browser: TestBrowser;
   before(async () => {

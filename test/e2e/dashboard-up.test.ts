@@ -83,7 +83,7 @@ async function waitText(
   page: Page,
   selector: string,
   text: string | RegExp,
-  timeout = 20_000,
+  timeout = 60_000,
 ): Promise<void> {
   const re = typeof text === "string" ? new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")) : text;
   await page.waitForFunction(
@@ -110,7 +110,7 @@ async function stageStates(page: Page): Promise<Record<string, string>> {
   return Object.fromEntries(names.map((n, i) => [n, states[i] ?? ""]));
 }
 
-test("the dashboard of stagefarm up, in a real browser", { timeout: 120_000 }, async () => {
+test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, async () => {
   await access(join(repoRoot, "dist/web/index.html")).catch(() => {
     throw new Error("dist/web/index.html is missing: run `npm run build` (it builds the dashboard)");
   });
@@ -148,7 +148,7 @@ test("the dashboard of stagefarm up, in a real browser", { timeout: 120_000 }, a
           'g.node[data-stage][data-state="done"]',
         ).length === 4,
       undefined,
-      { timeout: 40_000 },
+      { timeout: 90_000 },
     );
     await waitText(page, "[data-testid=run-status]", "succeeded");
     assert.deepEqual(await stageStates(page), { src: "done", build: "done", docs: "done", package: "done" });
