@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { Authenticator, checkExposure, loadAuthConfig } from "../coordinator/auth/index.js";
 import { StagefarmError } from "../shared/errors.js";
-import { readSecretFile } from "../shared/grpc/secret-file.js";
+import { readSecretFile } from "../shared/secret-file.js";
 import type { ServeSecurity } from "./distributed-config.js";
 
 export interface ServeSecurityOptionSet {

@@ -39,7 +39,12 @@ export class RunRegistry {
     const rec = this.runs.get(e.runId);
     if (rec === undefined) return;
     if (e.t === "stage") rec.stages.set(e.stage, e.status);
-    else if (e.t === "run-finished") {
+    else if (e.t === "run-started") {
+      // Started again (a stage retried): running until it finishes again.
+      rec.status = "running";
+      delete rec.finishedAt;
+      delete rec.counts;
+    } else if (e.t === "run-finished") {
       rec.status = e.outcome;
       rec.counts = e.counts;
       rec.finishedAt = new Date().toISOString();

@@ -20,6 +20,7 @@ import { createReadStream } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { splitPackagesBlocks } from "../../shared/binhost/index.js";
 import type { Digest } from "../../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../../shared/errors.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
@@ -180,29 +181,27 @@ export async function readPackagesIndex(path: string): Promise<IndexBlock[] | un
   return parsePackagesIndex(text);
 }
 
+/**
+ * The package blocks of a `Packages` text, each with its text as written. Lenient, unlike
+ * `parsePackages` (shared/binhost), on purpose: the blocks are only copied, never rewritten, so
+ * a quirk of the file must not fail a build that succeeded (a block without CPV, such as the
+ * header, is skipped; a malformed line is copied but read for no key; blocks after a second
+ * blank line are still read); a package it cannot place gets a derived stanza instead.
+ */
 export function parsePackagesIndex(text: string): IndexBlock[] {
   const blocks: IndexBlock[] = [];
-  let lines: string[] = [];
-  const flush = (): void => {
-    if (lines.length === 0) return;
+  for (const block of splitPackagesBlocks(text)) {
     const keys = new Map<string, string>();
-    for (const line of lines) {
+    for (const line of block.lines) {
       const m = /^([A-Z0-9_]+): ?(.*)$/.exec(line);
       if (m?.[1] !== undefined && m[2] !== undefined) keys.set(m[1], m[2]);
     }
     const cpv = keys.get("CPV");
-    if (cpv !== undefined) {
-      const explicit = keys.get("PATH");
-      const paths = explicit !== undefined ? [explicit] : [`${cpv}.tbz2`, `${cpv}.gpkg.tar`];
-      blocks.push({ text: lines.map((l) => `${l}\n`).join(""), paths });
-    }
-    lines = [];
-  };
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") flush();
-    else lines.push(line);
+    if (cpv === undefined) continue;
+    const explicit = keys.get("PATH");
+    const paths = explicit !== undefined ? [explicit] : [`${cpv}.tbz2`, `${cpv}.gpkg.tar`];
+    blocks.push({ text: block.lines.map((l) => `${l}\n`).join(""), paths });
   }
-  flush();
   return blocks;
 }
 

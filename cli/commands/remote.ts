@@ -14,7 +14,9 @@ import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.j
 import { StagefarmError } from "../../shared/errors.js";
 import type { GrpcClient } from "../../shared/grpc/types.js";
 import { parseParamArgs } from "../../shared/pipeline/index.js";
+import { readSecretFile } from "../../shared/secret-file.js";
 import { formatDuration } from "../../shared/util/duration.js";
+import { positiveInt } from "../config.js";
 import { collect } from "../config.js";
 import type { CliContext } from "../context.js";
 import { clientConfig, type ClientFlags } from "../distributed-config.js";
@@ -55,7 +57,7 @@ async function connect(flags: ClientFlags): Promise<{ client: Client; tls: boole
       "invalid_argument",
       `refusing to send a token in clear text to ${cfg.address}: pass --ca (the farm CA; or --tls), or --insecure`,
     );
-  const { clientSecurity, createGrpcClient, readSecretFile } = await import("../../shared/grpc/index.js");
+  const { clientSecurity, createGrpcClient } = await import("../../shared/grpc/index.js");
   const { Metadata } = await import("@grpc/grpc-js");
   const { StagefarmService: service } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
   const t = cfg.tls;
@@ -206,12 +208,17 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .argument("<stage>", "stage name")
     .option("-f, --follow", "keep printing while the stage runs")
     .option("--attempt <n>", "attempt number (default the latest)")
+    .option(
+      "-c, --bytes <n>",
+      "start N bytes before the end of the stored log (like tail -c)",
+      positiveInt("--bytes"),
+    )
     .option("--json", "one JSON object per chunk: {stage, attempt, offset, text}")
     .action(
       async (
         run: string,
         stage: string,
-        opts: { follow?: boolean; attempt?: string; json?: boolean } & ClientFlags,
+        opts: { follow?: boolean; attempt?: string; bytes?: number; json?: boolean } & ClientFlags,
       ) =>
         withClient(opts, async (client) => {
           const dec = new TextDecoder();
@@ -220,6 +227,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
             stage,
             follow: opts.follow === true,
             attempt: Number(opts.attempt ?? 0),
+            fromOffset: opts.bytes === undefined ? 0n : -BigInt(opts.bytes),
           })) {
             const chunk = res.chunk;
             if (chunk === undefined) continue;

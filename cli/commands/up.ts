@@ -45,13 +45,15 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const metrics = await createMetrics();
       await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, slots: opts.jobs });
       const runs = new RunRegistry();
+      // Every run's events, including those of runs started again by a retry from the dashboard.
+      const offRuns = farm.coordinator.onEvent(runs.onEvent);
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
       let accepting = true;
       const start = (spec: PipelineSpec, params: Record<string, string>) => {
         const id = newRunId();
         runs.add(id, spec.name, params);
-        const run = farm.run(spec, { params, signal: abort.signal, onEvent: runs.onEvent, runId: id });
+        const run = farm.run(spec, { params, signal: abort.signal, runId: id });
         const p = run
           .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
           .catch((err: unknown) => {
@@ -114,7 +116,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         (sig) => {
           accepting = false;
           logger.info(
-            { signal: sig, running: active.size },
+            { signal: sig, running: running().length },
             "draining: waiting for running runs (again to cancel them)",
           );
           stop();
@@ -122,12 +124,25 @@ export function registerUp(program: Command, ctx: CliContext): void {
         (sig) => {
           logger.warn({ signal: sig }, "cancelling running runs");
           abort.abort(new Error(`received ${sig}`));
+          for (const id of farm.coordinator.activeRunIds())
+            farm.coordinator
+              .cancel(id)
+              .catch((err: unknown) =>
+                logger.error({ run: id, err: StagefarmError.from(err).message }, "cancelling the run failed"),
+              );
         },
       );
+      // Runs started here, and runs the coordinator runs without a `start` of ours (a stage
+      // retried from the dashboard runs its run again).
+      const running = (): Promise<unknown>[] => [
+        ...active,
+        ...farm.coordinator.activeRunIds().map((id) => farm.coordinator.settled(id)),
+      ];
       try {
         await stopped;
-        while (active.size > 0) await Promise.allSettled([...active]);
+        for (let r = running(); r.length > 0; r = running()) await Promise.allSettled(r);
       } finally {
+        offRuns();
         shutdown.dispose();
         await http.close();
       }

@@ -203,18 +203,24 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       });
       try {
         const path = s.logPath ?? logPathFor(id, stage, attempt);
-        let offset = 0n;
+        let offset = req.fromOffset;
         try {
-          const stream = await deps.store.getLog(path);
+          if (offset < 0n) {
+            // `tail -c`: that many bytes before the stored log's end.
+            let size = 0n;
+            for await (const l of deps.store.listLogs(path)) if (l.path === path) size = BigInt(l.size);
+            offset = size + offset < 0n ? 0n : size + offset;
+          }
+          const stream = await deps.store.getLog(path, { start: Number(offset) });
           for await (const chunk of stream as AsyncIterable<Buffer>) {
             const data = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-            if (offset + BigInt(data.length) > req.fromOffset)
-              yield { chunk: { stage, attempt, data, offset } };
+            yield { chunk: { stage, attempt, data, offset } };
             offset += BigInt(data.length);
           }
           return;
         } catch (err: unknown) {
           if (StagefarmError.from(err).code !== "not_found") throw err;
+          offset = 0n; // the live log, from its start
           if (!req.follow)
             throw new StagefarmError(
               "not_found",

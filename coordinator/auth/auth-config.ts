@@ -15,7 +15,7 @@
 import { parse } from "yaml";
 import { z } from "zod";
 import { StagefarmError } from "../../shared/errors.js";
-import { readSecretFile } from "../../shared/grpc/secret-file.js";
+import { readSecretFile } from "../../shared/secret-file.js";
 import { ROLES } from "./roles.js";
 
 const sha256 = z

@@ -1,18 +1,14 @@
 /**
  * Stored stage logs (`logs/<run>/<stage>/<attempt>.log`) for the dashboard, read by byte range
  * so a log of hundreds of megabytes is never loaded whole: the page asks for its tail, then for
- * earlier windows. The filesystem store is read at the offset; other stores are streamed from
- * the start and the bytes before the range skipped (the store port has no ranged read yet).
+ * earlier windows: ranged reads of the store (a file read at an offset, an S3 ranged GET).
  *
  * Search streams the log once and returns the matching lines with their byte offsets, so the
  * page can open a window around any of them.
  */
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
-import { join } from "node:path";
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import type { Readable } from "node:stream";
 import { StagefarmError } from "../../shared/errors.js";
-import { assertLogPath, FsArtifactStore, type ArtifactStore } from "../../shared/store/index.js";
+import { assertLogPath, type ArtifactStore } from "../../shared/store/index.js";
 
 export interface StoredLog {
   path: string;
@@ -21,58 +17,12 @@ export interface StoredLog {
   read(start: number, end: number): Promise<Readable>;
 }
 
-/** Skips `skip` bytes, passes `take`, then ends (and lets the source go). */
-function window(skip: number, take: number): Transform {
-  let pos = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      const from = Math.max(0, skip - pos);
-      const to = Math.min(chunk.length, skip + take - pos);
-      pos += chunk.length;
-      if (to > from) this.push(chunk.subarray(from, to));
-      if (pos >= skip + take) this.push(null);
-      cb();
-    },
-  });
-}
-
 export async function openStoredLog(store: ArtifactStore, path: string): Promise<StoredLog | undefined> {
   assertLogPath(path);
-  if (store instanceof FsArtifactStore) {
-    const file = join(store.root, path);
-    try {
-      const st = await stat(file);
-      if (!st.isFile()) return undefined;
-      return {
-        path,
-        size: st.size,
-        read: (start, end) =>
-          Promise.resolve(
-            end > start
-              ? createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 })
-              : Readable.from([]),
-          ),
-      };
-    } catch (err: unknown) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw new StagefarmError("unavailable", `cannot read log ${path}`, { cause: err });
-    }
-  }
   let size: number | undefined;
   for await (const l of store.listLogs(path)) if (l.path === path) size = l.size;
   if (size === undefined) return undefined;
-  return {
-    path,
-    size,
-    read: async (start, end) => {
-      const src = await store.getLog(path);
-      const out = window(start, Math.max(0, end - start));
-      src.pipe(out);
-      out.once("end", () => src.destroy());
-      out.once("close", () => src.destroy());
-      return out;
-    },
-  };
+  return { path, size, read: (start, end) => store.getLog(path, { start, end }) };
 }
 
 export interface LogMatch {

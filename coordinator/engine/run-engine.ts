@@ -66,6 +66,9 @@ export interface RunRequest {
   retryBackoffMs?: (failedAttempt: number) => number;
   /** Expected duration of a stage, for critical-path-first ordering. */
   estimateMs?: (stage: string) => number;
+  /** Attempts a stage made before this execution (a retried run): its attempts are numbered
+   *  after them, so each has its own dispatch and log, and its `retries` count afresh. */
+  priorAttempts?: (stage: string) => number;
 }
 
 export interface RunResult {
@@ -208,6 +211,10 @@ class RunScheduler {
     return next;
   }
 
+  private prior(name: string): number {
+    return this.req.priorAttempts?.(name) ?? 0;
+  }
+
   /** All upstream outputs known: compute the key and consult the action cache. */
   private async resolveReady(name: string): Promise<void> {
     const stage = this.stage(name);
@@ -225,7 +232,7 @@ class RunScheduler {
       this.set(name, { t: "failed", attempt: 0, error: StagefarmError.from(err), durationMs: 0 });
       return;
     }
-    this.set(name, { t: "ready", key, attempt: 1, readyAt: Date.now() });
+    this.set(name, { t: "ready", key, attempt: this.prior(name) + 1, readyAt: Date.now() });
   }
 
   private inputsOf(stage: ResolvedStage): Record<string, ArtifactRef> {
@@ -317,7 +324,7 @@ class RunScheduler {
       return;
     }
     if (error.code === "corrupt_artifact") await this.dropCorrupt(stage, error);
-    if (RETRYABLE.has(error.code) && attempt <= stage.retries) {
+    if (RETRYABLE.has(error.code) && attempt - this.prior(name) <= stage.retries) {
       const retryAt = Date.now() + (this.req.retryBackoffMs ?? defaultRetryBackoffMs)(attempt);
       this.log.warn(
         { stage: name, attempt, err: error.message, retryAt: new Date(retryAt).toISOString() },

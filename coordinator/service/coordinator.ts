@@ -221,7 +221,11 @@ export class Coordinator implements AsyncDisposable {
     const next: RunDoc = { ...doc, status: "running" };
     delete next.finishedAt;
     await this.o.kv.put(runKey(id), encodeMessage(next));
-    this.launch(next, spec);
+    // Failed stages run as their next attempt (the failed one keeps its record and log).
+    const prior = new Map(
+      Object.entries(doc.stages).map(([name, st]) => [name, st.state === "failed" ? (st.attempt ?? 0) : 0]),
+    );
+    this.launch(next, spec, (name) => prior.get(name) ?? 0);
     return next;
   }
 
@@ -229,6 +233,11 @@ export class Coordinator implements AsyncDisposable {
     const known = this.agents.requestDrain(agentId);
     if (known) this.o.bus.publish(this.o.subjects.control(agentId), encodeMessage({ t: "drain" }));
     return known;
+  }
+
+  /** The runs executing now (submitted, resumed or retried). */
+  activeRunIds(): string[] {
+    return [...this.active.keys()];
   }
 
   /** Resolves when the run is no longer active (test and CLI helper). */
@@ -249,7 +258,7 @@ export class Coordinator implements AsyncDisposable {
     }
   }
 
-  private launch(doc: RunDoc, spec: PipelineSpec): void {
+  private launch(doc: RunDoc, spec: PipelineSpec, priorAttempts?: (stage: string) => number): void {
     const abort = new AbortController();
     // Every stage in flight listens on the run's signal: thousands in a large run are expected.
     setMaxListeners(0, abort.signal);
@@ -277,6 +286,7 @@ export class Coordinator implements AsyncDisposable {
         stageJobs: this.o.stageJobs,
         signal: abort.signal,
         estimateMs: (n) => estimates.get(n) ?? 60_000,
+        ...(priorAttempts === undefined ? {} : { priorAttempts }),
         onEvent: (e) => this.onRunEvent(doc, e, executed),
       },
     )

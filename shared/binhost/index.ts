@@ -1,13 +1,16 @@
 /**
- * The farm binhost's foundations: portage's `Packages` index format (read, write, sort), the
- * index entry of a binary package, and portage's package-name rules and file layout.
+ * The farm binhost's foundations: portage's `Packages` index format (split into blocks, read,
+ * write, sort), the index entry of a binary package, and portage's package-name rules and file
+ * layout.
  */
 export {
   nextTimestamp,
   parsePackages,
   renderPackages,
   sortPackages,
+  splitPackagesBlocks,
   withIndexDefaults,
+  type PackagesBlock,
   type PackagesIndex,
 } from "./packages-index.js";
 export { stanzaFor, type StanzaSource } from "./stanza.js";

@@ -76,6 +76,40 @@ function shown(line: string): string {
   return JSON.stringify(line.length > 60 ? `${line.slice(0, 60)}…` : line);
 }
 
+/** One block of a `Packages` text: its lines as written, in file order. */
+export interface PackagesBlock {
+  /** Line number (1-based) of the block's first line. */
+  line: number;
+  /** The block's lines, without their "\n". */
+  lines: string[];
+}
+
+/**
+ * Splits the text of a `Packages` file into its blocks, in file order: the runs of non-empty
+ * lines (portage's reader ends a block at an empty line; a line of spaces is not empty). Checks
+ * nothing and drops the empty lines between blocks, however many; in a well-formed index the
+ * first block is the header. {@link parsePackages} builds on it, and the agent uses it to copy
+ * emerge's own package blocks verbatim (agent/runners/binpkgs.ts).
+ */
+export function splitPackagesBlocks(text: string): PackagesBlock[] {
+  const lines = text.split("\n");
+  if (text.endsWith("\n")) lines.pop(); // the last "\n" ends the last line, it starts no other
+  const blocks: PackagesBlock[] = [];
+  let current: PackagesBlock | undefined;
+  lines.forEach((line, i) => {
+    if (line === "") {
+      current = undefined;
+      return;
+    }
+    if (current === undefined) {
+      current = { line: i + 1, lines: [] };
+      blocks.push(current);
+    }
+    current.lines.push(line);
+  });
+  return blocks;
+}
+
 /**
  * Reads a `Packages` file. Strict: every line is `KEY: value` or the blank line ending a block,
  * the file ends with a newline, a key appears once per block, each package has a CPV and the
@@ -86,40 +120,38 @@ export function parsePackages(text: string, source = "Packages"): PackagesIndex 
     new StagefarmError("invalid_argument", `${source} line ${line}: ${why}`, {
       details: { source, line },
     });
+  const blankAt = (line: number): StagefarmError =>
+    fail(
+      line,
+      line === 1
+        ? "the index starts with a blank line instead of its header"
+        : "a second blank line in a row (portage stops reading the index there)",
+    );
   if (text === "") throw fail(1, "the index is empty (it needs at least a header block)");
   if (!text.endsWith("\n")) throw fail(text.split("\n").length, "the last line does not end with a newline");
   const blocks: Array<{ start: number; fields: Record<string, string>; lines: Record<string, number> }> = [];
-  let current: (typeof blocks)[number] | undefined;
-  text
-    .slice(0, -1)
-    .split("\n")
-    .forEach((line, i) => {
-      const n = i + 1;
+  /** Where the next block must start: line 1, or right after the blank line ending the last one. */
+  let next = 1;
+  for (const block of splitPackagesBlocks(text)) {
+    if (block.line > next) throw blankAt(next);
+    const parsed: (typeof blocks)[number] = { start: block.line, fields: {}, lines: {} };
+    block.lines.forEach((line, i) => {
+      const n = block.line + i;
       if (line.includes("\r")) throw fail(n, "carriage return in the line (the index uses LF line ends)");
-      if (line === "") {
-        if (current === undefined)
-          throw fail(
-            n,
-            n === 1
-              ? "the index starts with a blank line instead of its header"
-              : "a second blank line in a row (portage stops reading the index there)",
-          );
-        current = undefined;
-        return;
-      }
       const m = LINE.exec(line);
       const [, key = "", value = ""] = m ?? [];
       if (m === null) throw fail(n, `expected "KEY: value", got ${shown(line)}`);
-      if (current === undefined) {
-        current = { start: n, fields: {}, lines: {} };
-        blocks.push(current);
-      }
-      const seen = current.lines[key];
+      const seen = parsed.lines[key];
       if (seen !== undefined)
         throw fail(n, `${key} appears a second time in the block (first on line ${seen})`);
-      current.fields[key] = value;
-      current.lines[key] = n;
+      parsed.fields[key] = value;
+      parsed.lines[key] = n;
     });
+    blocks.push(parsed);
+    next = block.line + block.lines.length + 1;
+  }
+  const lineCount = text.split("\n").length - 1;
+  if (lineCount >= next) throw blankAt(next);
   const [head, ...rest] = blocks;
   if (head === undefined) throw fail(1, "the index has no header block");
   const version = head.fields.VERSION;

@@ -4,7 +4,7 @@
  * conversion between StagefarmError and gRPC status (with the exact code, a pipeline's issues
  * and error details in trailers), TLS with optional mutual TLS, and one interceptor that asks an
  * authorizer before every call. Importing this loads @grpc/grpc-js: import it only where gRPC is
- * used (not on the CLI's embedded fast path); `./auth.js` and `./secret-file.js` load no grpc-js.
+ * used (not on the CLI's embedded fast path); `./auth.js` loads no grpc-js.
  */
 export type {
   CallOptions,
@@ -39,4 +39,3 @@ export {
   type Principal,
 } from "./auth.js";
 export { clientSecurity, type ClientTls, type ServerTls } from "./tls.js";
-export { readSecretFile } from "./secret-file.js";

@@ -6,14 +6,13 @@
  *   USER:PASSWORD    a user and password of the server's configuration
  *
  * (lines starting with `#` and blank lines are ignored). A secret file (credentials, TLS key)
- * that other users may read or write is refused, naming the file and the fix; its content never
- * appears in an error.
+ * is read with `readSecretFile` (../secret-file.ts): refused, naming the file and the fix, when
+ * other users may read or write it; its content never appears in an error.
  */
-import { open, readFile, type FileHandle } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { nkeys } from "nats";
 import { StagefarmError } from "../errors.js";
-
-const MAX_SECRET_BYTES = 64 * 1024;
+import { readSecretFile } from "../secret-file.js";
 
 interface KeyPair {
   getPublicKey(): string;
@@ -35,40 +34,6 @@ export interface NatsTlsFiles {
 /** How a credential is named in logs and errors: the user, or the nkey's public key. */
 export function describeNatsAuth(auth: NatsAuth): string {
   return auth.kind === "nkey" ? `nkey ${auth.publicKey}` : `user ${auth.user}`;
-}
-
-/**
- * The content of `path`, a secret: refused unless it is a regular file of at most 64 KiB that
- * no other user may read or write (checked on the opened file). `what` names it in errors.
- */
-export async function readPrivateFile(path: string, what: string): Promise<Buffer> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, "r");
-  } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(
-      e.code === "not_found" ? "invalid_argument" : e.code,
-      `${what} ${path} cannot be read: ${e.message}`,
-      { cause: err },
-    );
-  }
-  try {
-    const st = await fh.stat();
-    const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
-    if (!st.isFile()) throw new StagefarmError("invalid_argument", `${what} ${path} is not a regular file`);
-    if ((st.mode & 0o077) !== 0)
-      throw new StagefarmError(
-        "invalid_argument",
-        `${what} ${path} is accessible by other users (mode ${mode}): run \`chmod 600 ${path}\` (it holds a secret)`,
-        { details: { file: path, mode } },
-      );
-    if (st.size > MAX_SECRET_BYTES)
-      throw new StagefarmError("invalid_argument", `${what} ${path} is too large`);
-    return await fh.readFile();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Parses the text of a credentials file (see the module comment). */
@@ -102,7 +67,7 @@ export function parseNatsCredentials(text: string, source: string): NatsAuth {
 
 /** Reads a credentials file, refusing one that other users may access. */
 export async function readNatsCredentials(path: string): Promise<NatsAuth> {
-  const text = (await readPrivateFile(path, "NATS credentials file")).toString("utf8");
+  const text = (await readSecretFile(path, "NATS credentials file")).toString("utf8");
   return parseNatsCredentials(text, path);
 }
 
@@ -113,7 +78,7 @@ export async function checkNatsTlsFiles(tls: NatsTlsFiles): Promise<void> {
       "invalid_argument",
       "--nats-cert and --nats-key go together (a client certificate and its key, for mutual TLS)",
     );
-  if (tls.keyFile !== undefined) await readPrivateFile(tls.keyFile, "NATS TLS key");
+  if (tls.keyFile !== undefined) await readSecretFile(tls.keyFile, "NATS TLS key");
   for (const [what, file] of [
     ["NATS CA file", tls.caFile],
     ["NATS TLS certificate", tls.certFile],

@@ -16,7 +16,6 @@ export {
   describeNatsAuth,
   parseNatsCredentials,
   readNatsCredentials,
-  readPrivateFile,
   type NatsAuth,
   type NatsTlsFiles,
 } from "./credentials.js";

@@ -5,11 +5,11 @@
  */
 import { mkdir, open, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { StagefarmError } from "../errors.js";
 import { errnoOf, randomName, unlinkIfExists, walkFiles, withContext, writeNewFile } from "./fs-util.js";
-import { assertLogPath, assertLogPrefix, LOGS_PREFIX } from "./layout.js";
-import type { LogInfo } from "./types.js";
+import { assertLogPath, assertLogPrefix, checkRange, LOGS_PREFIX } from "./layout.js";
+import type { ByteRange, LogInfo } from "./types.js";
 
 export interface FsLogsLocation {
   root: string;
@@ -33,13 +33,22 @@ export async function putLogFile(loc: FsLogsLocation, path: string, data: Readab
   }
 }
 
-export async function getLogFile(loc: FsLogsLocation, path: string): Promise<Readable> {
+export async function getLogFile(loc: FsLogsLocation, path: string, range?: ByteRange): Promise<Readable> {
   assertLogPath(path);
   const target = join(loc.root, path);
+  const r = checkRange(range);
   try {
     // Open first so that a missing log is reported here, not as a stream error later.
     const fh = await open(target, "r");
-    return fh.createReadStream({ highWaterMark: 1 << 20 });
+    if (r.end !== undefined && r.end <= r.start) {
+      await fh.close();
+      return Readable.from([]);
+    }
+    return fh.createReadStream({
+      highWaterMark: 1 << 20,
+      start: r.start,
+      ...(r.end === undefined ? {} : { end: r.end - 1 }),
+    });
   } catch (err: unknown) {
     if (errnoOf(err) === "ENOENT" || errnoOf(err) === "ENOTDIR")
       throw new StagefarmError("not_found", `log ${path} not found in ${loc.describe}`, { cause: err });

@@ -38,6 +38,7 @@ import { checkManifest, parseManifest } from "./manifest-schema.js";
 import type {
   ArtifactStore,
   BlobInfo,
+  ByteRange,
   LogInfo,
   Manifest,
   ObjectInfo,
@@ -250,9 +251,9 @@ export class FsArtifactStore implements ArtifactStore, AsyncDisposable {
     await putLogFile(this.#loc, path, data);
   }
 
-  async getLog(path: string): Promise<Readable> {
+  async getLog(path: string, range?: ByteRange): Promise<Readable> {
     this.#assertOpen();
-    return await getLogFile(this.#loc, path);
+    return await getLogFile(this.#loc, path, range);
   }
 
   async *listLogs(prefix?: string): AsyncGenerator<LogInfo> {

@@ -5,6 +5,7 @@
 export type {
   ArtifactStore,
   BlobInfo,
+  ByteRange,
   LogInfo,
   Manifest,
   ManifestOutput,

@@ -4,6 +4,7 @@
  */
 import { assertDigest, type Digest } from "../digest.js";
 import { StagefarmError } from "../errors.js";
+import type { ByteRange } from "./types.js";
 
 /** The layout key of a blob: `cas/sha256/<first 2 hex>/<digest>`. */
 export function blobPath(digest: Digest): string {
@@ -18,6 +19,18 @@ export function manifestPath(key: Digest): string {
 }
 
 export const LOGS_PREFIX = "logs/";
+
+/** Checks a byte range (whole non-negative numbers); no range is the whole log. */
+export function checkRange(range: ByteRange | undefined): ByteRange {
+  const r = range ?? { start: 0 };
+  const ok = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+  if (!ok(r.start) || (r.end !== undefined && !ok(r.end)))
+    throw new StagefarmError(
+      "invalid_argument",
+      `invalid byte range ${r.start}-${r.end ?? ""}: offsets are whole numbers from 0`,
+    );
+  return r;
+}
 
 /**
  * Checks a log path: a store path under `logs/` made of non-empty segments, none of them `.`

@@ -181,6 +181,11 @@ export class S3Bucket {
     return this.call(what, (c) => c.getObject(this.bucket, this.key(path)), opts);
   }
 
+  /** Bytes `[start, start + length)` of the object (a ranged GET; to its end without a length). */
+  openRange(path: string, start: number, length: number | undefined, what: string): Promise<Readable> {
+    return this.call(what, (c) => c.getPartialObject(this.bucket, this.key(path), start, length));
+  }
+
   async putBuffer(path: string, data: Buffer, what: string, opts: CallOptions = {}): Promise<void> {
     await this.call(what, (c) => c.putObject(this.bucket, this.key(path), data, data.length), opts);
   }

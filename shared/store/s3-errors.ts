@@ -154,3 +154,10 @@ export function toS3StoreError(err: unknown, ctx: S3ErrorContext): StagefarmErro
     details: { store: ctx.store, s3Code: s3ErrorCode(err), attempts: ctx.attempts },
   });
 }
+
+/** A ranged GET whose start lies at or past the object's end (S3's 416 InvalidRange). */
+export function isInvalidRange(err: unknown): boolean {
+  const cause = err instanceof StagefarmError ? err.cause : err;
+  const code = s3ErrorCode(cause);
+  return code === "InvalidRange" || code === "HTTP 416";
+}

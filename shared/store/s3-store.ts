@@ -18,7 +18,7 @@
  */
 import { mkdir, rename, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { addAbortSignal, Writable, type Readable } from "node:stream";
+import { addAbortSignal, Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describeS3, type S3Config } from "../config/s3-url.js";
 import { assertDigest, sha256File, type Digest } from "../digest.js";
@@ -26,14 +26,16 @@ import { StagefarmError, throwIfAborted } from "../errors.js";
 import type { Logger } from "../log.js";
 import { randomName, unlinkIfExists, withContext, writeNewFile } from "./fs-util.js";
 import { digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
-import { assertLogPath, assertLogPrefix, blobPath, LOGS_PREFIX } from "./layout.js";
+import { assertLogPath, assertLogPrefix, blobPath, checkRange, LOGS_PREFIX } from "./layout.js";
 import { S3Bucket } from "./s3-bucket.js";
+import { isInvalidRange } from "./s3-errors.js";
 import { S3Manifests } from "./s3-manifests.js";
 import { S3Objects } from "./s3-objects.js";
 import { uploadStream } from "./s3-upload.js";
 import type {
   ArtifactStore,
   BlobInfo,
+  ByteRange,
   LogInfo,
   Manifest,
   ObjectInfo,
@@ -244,14 +246,34 @@ export class S3ArtifactStore implements ArtifactStore, AsyncDisposable {
     }
   }
 
-  async getLog(path: string): Promise<Readable> {
+  async getLog(path: string, range?: ByteRange): Promise<Readable> {
     this.#assertOpen();
     assertLogPath(path);
+    const r = checkRange(range);
+    const what = `reading log ${path} from ${this.describe}`;
     try {
-      return await this.#bucket.open(path, `reading log ${path} from ${this.describe}`);
+      if (r.start === 0 && r.end === undefined) return await this.#bucket.open(path, what);
+      if (r.end !== undefined && r.end <= r.start) {
+        // Nothing to read, but a missing log is still reported.
+        if ((await this.#bucket.stat(path, what)) === undefined)
+          throw new StagefarmError("not_found", `log ${path} not found`);
+        return Readable.from([]);
+      }
+      return await this.#bucket.openRange(
+        path,
+        r.start,
+        r.end === undefined ? undefined : r.end - r.start,
+        what,
+      );
     } catch (err: unknown) {
       if (err instanceof StagefarmError && err.code === "not_found")
         throw new StagefarmError("not_found", `log ${path} not found in ${this.describe}`, { cause: err });
+      // A start at or past the end: S3 answers 416 (InvalidRange); the range holds no bytes.
+      if (isInvalidRange(err)) {
+        if ((await this.#bucket.stat(path, what)) === undefined)
+          throw new StagefarmError("not_found", `log ${path} not found in ${this.describe}`, { cause: err });
+        return Readable.from([]);
+      }
       throw err;
     }
   }

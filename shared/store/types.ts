@@ -28,6 +28,12 @@ export interface BlobInfo {
   mtime?: Date;
 }
 
+/** Bytes `[start, end)` of a log; `end` defaults to its end. Past the end reads nothing. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
 export interface LogInfo {
   /** Store path, `logs/…`. */
   path: string;
@@ -104,8 +110,9 @@ export interface ArtifactStore {
   deleteManifest(key: Digest): Promise<void>;
 
   putLog(path: string, data: Readable | string): Promise<void>;
-  /** Throws `not_found` when absent. */
-  getLog(path: string): Promise<Readable>;
+  /** The log's bytes, or only those in `range` (a ranged read: a tail of a log of hundreds of
+   *  megabytes costs its own size, not the log's). Throws `not_found` when absent. */
+  getLog(path: string, range?: ByteRange): Promise<Readable>;
   /** Logs whose store path starts with `prefix` (default `logs/`; it must start with `logs/`). */
   listLogs(prefix?: string): AsyncIterable<LogInfo>;
   deleteLog(path: string): Promise<void>;

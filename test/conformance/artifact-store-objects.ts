@@ -7,32 +7,11 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { test } from "node:test";
-import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
+import { collect, isError, readAll } from "./store-assert.js";
 
 const KiB = 1024;
 const SIGC = "binhost/main/dev-libs/libsigc++/libsigc++-2.12.1-r1-1.gpkg.tar";
-
-function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof StagefarmError, `expected a StagefarmError, got ${String(err)}`);
-    assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
-    for (const m of mentions) assert.ok(err.message.includes(m), `"${err.message}" should mention "${m}"`);
-    return true;
-  };
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 /** Version `v` of a replaced object: `sizeOf(v)` bytes, all equal to `v`. */
 const sizeOf = (v: number): number => 64 * KiB + v * 4099;

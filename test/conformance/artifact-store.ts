@@ -16,9 +16,10 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import { sha256, sha256File, type Digest } from "../../shared/digest.js";
-import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { ArtifactStore, Manifest, ManifestOutput } from "../../shared/store/types.js";
+import { logConformance } from "./artifact-store-logs.js";
 import { objectConformance, type ObjectServerLimits } from "./artifact-store-objects.js";
+import { collect, isError, readAll } from "./store-assert.js";
 
 export interface ArtifactStoreFixture {
   store: ArtifactStore;
@@ -30,27 +31,6 @@ export interface ArtifactStoreFixture {
 export type ArtifactStoreConformanceOptions = ObjectServerLimits;
 
 const MiB = 1 << 20;
-
-function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof StagefarmError, `expected a StagefarmError, got ${String(err)}`);
-    assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
-    for (const m of mentions) assert.ok(err.message.includes(m), `"${err.message}" should mention "${m}"`);
-    return true;
-  };
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 /** `count` MiB of varied bytes, as 1 MiB chunks (each a rotation of one random block). */
 function* bigChunks(block: Buffer, count: number): Generator<Buffer> {
@@ -337,62 +317,7 @@ export function artifactStoreConformance(
         assert.ok(listed.every((m) => m.outputs.out?.digest === blob.digest));
       }));
 
-    void test("logs round-trip, list by prefix and delete", () =>
-      withStore(async ({ store }) => {
-        await store.putLog("logs/run1/build/1.log", "line 1\nline 2\n");
-        await store.putLog(
-          "logs/run1/test/1.log",
-          Readable.from([Buffer.from("streamed "), Buffer.from("log\n")]),
-        );
-        await store.putLog("logs/run2/build/1.log", "other run\n");
-        assert.equal(
-          (await readAll(await store.getLog("logs/run1/build/1.log"))).toString(),
-          "line 1\nline 2\n",
-        );
-        assert.equal(
-          (await readAll(await store.getLog("logs/run1/test/1.log"))).toString(),
-          "streamed log\n",
-        );
-        await store.putLog("logs/run1/build/1.log", "replaced\n");
-        assert.equal((await readAll(await store.getLog("logs/run1/build/1.log"))).toString(), "replaced\n");
-        const run1 = await collect(store.listLogs("logs/run1/"));
-        assert.deepEqual(run1.map((l) => [l.path, l.size]).sort(), [
-          ["logs/run1/build/1.log", 9],
-          ["logs/run1/test/1.log", 13],
-        ]);
-        assert.equal((await collect(store.listLogs())).length, 3);
-        assert.deepEqual(
-          (await collect(store.listLogs("logs/run2"))).map((l) => l.path),
-          ["logs/run2/build/1.log"],
-        );
-        await store.deleteLog("logs/run1/test/1.log");
-        await store.deleteLog("logs/run1/test/1.log"); // absent: no error
-        await assert.rejects(
-          store.getLog("logs/run1/test/1.log"),
-          isError("not_found", "logs/run1/test/1.log"),
-        );
-      }));
-
-    void test("log paths outside logs/ are refused", () =>
-      withStore(async ({ store }) => {
-        for (const bad of [
-          "../etc/passwd",
-          "/etc/passwd",
-          "logs/../ac/x.json",
-          "other/x.log",
-          "logs/a//b",
-          "logs/",
-          "logs/a/./b",
-        ]) {
-          await assert.rejects(store.putLog(bad, "x"), isError("invalid_argument", bad), bad);
-          await assert.rejects(store.getLog(bad), isError("invalid_argument"), bad);
-          await assert.rejects(store.deleteLog(bad), isError("invalid_argument"), bad);
-        }
-        await assert.rejects(collect(store.listLogs("logs/../ac")), isError("invalid_argument"));
-        await assert.rejects(collect(store.listLogs("ac/")), isError("invalid_argument"));
-        assert.deepEqual(await collect(store.listLogs()), []);
-      }));
-
+    logConformance((fn) => withStore((f) => fn(f.store)));
     objectConformance((fn) => withStore((f) => fn(f.store)), options);
   });
 }

@@ -94,11 +94,8 @@ void test("stagefarm run: the first stage publishes, the second gets a binrepos.
 
   // `stagefarm up` serves the same binhost, and its stages get its own address.
   const child = sb.spawn(["up", "--http", "127.0.0.1:0"]);
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
   try {
-    const base = await poll(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, "up to listen");
+    const base = (await child.waitForOutput(/listening on (http:\/\/\S+)/, 20_000))[1];
     const index = await fetch(`${base}/binhost/farm/Packages`);
     assert.equal(index.status, 200);
     assert.equal(parsePackages(await index.text()).packages.length, 2);
@@ -129,9 +126,8 @@ void test("stagefarm run: the first stage publishes, the second gets a binrepos.
     assert.ok((await stageLog(sb, "second")).includes(`sync-uri=${base}/binhost/farm`));
     const after = parsePackages(await (await fetch(`${base}/binhost/farm/Packages`)).text());
     assert.equal(after.packages.length, 4);
-    child.kill("SIGTERM");
-    assert.equal(await exited, 143);
+    assert.equal(await child.stop("SIGTERM"), 143, child.describe());
   } finally {
-    child.kill("SIGKILL");
+    child.kill();
   }
 });

@@ -110,134 +110,116 @@ async function stageStates(page: Page): Promise<Record<string, string>> {
   return Object.fromEntries(names.map((n, i) => [n, states[i] ?? ""]));
 }
 
-// Hangs on a fresh CI machine (passes where it was written): under investigation, issue 8 stays
-// open until it passes there. The resilience and distributed browser tests cover the page.
-const HANGS_ON_FRESH_MACHINE = "hangs on a fresh CI machine; see the session note of issue 8";
+test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, async () => {
+  await access(join(repoRoot, "dist/web/index.html")).catch(() => {
+    throw new Error("dist/web/index.html is missing: run `npm run build` (it builds the dashboard)");
+  });
+  await using sb = await CliSandbox.create();
+  const child = sb.spawn(["up", "--http", "127.0.0.1:0", "--jobs", "2"]);
+  try {
+    const base = (await child.waitForOutput(/listening on (http:\/\/\S+)/, 20_000))[1];
+    await using browser = await TestBrowser.launch();
+    const page = await browser.page();
+    await page.goto(`${base}/`);
+    await page.waitForSelector("text=No runs yet");
 
-test(
-  "the dashboard of stagefarm up, in a real browser",
-  { timeout: 300_000, skip: HANGS_ON_FRESH_MACHINE },
-  async () => {
-    await access(join(repoRoot, "dist/web/index.html")).catch(() => {
-      throw new Error("dist/web/index.html is missing: run `npm run build` (it builds the dashboard)");
+    // Submit through the page.
+    await page.click("[data-testid=new-run]");
+    await page.fill("[data-testid=pipeline-yaml]", PIPELINE);
+    await page.fill("[data-testid=pipeline-path]", `${MARKUP}.yaml`);
+    await page.fill("[data-testid=pipeline-params]", `note=${MARKUP}`);
+    await page.click("[data-testid=submit-run]");
+    await page.waitForURL(/#\/runs\/r[0-9]/);
+    const runId = decodeURIComponent(/#\/runs\/([^/]+)/.exec(page.url())?.[1] ?? "");
+
+    // The graph follows the run to the end.
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as PageGlobal).document.querySelectorAll(
+          'g.node[data-stage][data-state="done"]',
+        ).length === 4,
+      undefined,
+      { timeout: 90_000 },
+    );
+    await waitText(page, "[data-testid=run-status]", "succeeded");
+    assert.deepEqual(await stageStates(page), {
+      src: "done",
+      build: "done",
+      docs: "done",
+      package: "done",
     });
-    await using sb = await CliSandbox.create();
-    const child = sb.spawn(["up", "--http", "127.0.0.1:0", "--jobs", "2"]);
-    let out = "";
-    child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-    try {
-      const deadline = Date.now() + 20_000;
-      let base: string | undefined;
-      while (base === undefined && Date.now() < deadline) {
-        base = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-        if (base === undefined) await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(base !== undefined, `stagefarm up did not start: ${out}`);
-      await using browser = await TestBrowser.launch();
-      const page = await browser.page();
-      await page.goto(`${base}/`);
-      await page.waitForSelector("text=No runs yet");
+    const critical = await attrs(page, "g.node.critical", "data-stage");
+    assert.deepEqual(critical.sort(), ["build", "package", "src"], "src → build → package took longest");
+    assert.equal(await page.textContent("[data-testid=run-params]"), `note=${MARKUP}`);
 
-      // Submit through the page.
-      await page.click("[data-testid=new-run]");
-      await page.fill("[data-testid=pipeline-yaml]", PIPELINE);
-      await page.fill("[data-testid=pipeline-path]", `${MARKUP}.yaml`);
-      await page.fill("[data-testid=pipeline-params]", `note=${MARKUP}`);
-      await page.click("[data-testid=submit-run]");
-      await page.waitForURL(/#\/runs\/r[0-9]/);
-      const runId = decodeURIComponent(/#\/runs\/([^/]+)/.exec(page.url())?.[1] ?? "");
+    // A stage: its log (ANSI colour, markup as text), attempts, outputs, cache key.
+    await page.click('g.node[data-stage="build"]');
+    await waitText(page, "[data-testid=log]", "compiling step 3");
+    const log = (await page.textContent("[data-testid=log]")) ?? "";
+    assert.ok(log.includes(`red error text and <b>markup</b> ${MARKUP}`), log);
+    const red = await page.textContent("[data-testid=log] span[style*='color']");
+    assert.equal(red, "red error text");
+    await waitText(page, "[data-testid=attempts]", /1\s*local-1/);
+    await waitText(page, "[data-testid=outputs]", /bin\s*tree\s*[0-9a-f]{64}/);
+    await page.click("details.key-details summary");
+    await waitText(page, "[data-testid=key-material]", "recomputed: same key");
+    await page.fill("[data-testid=log-search]", "COMPILING");
+    await waitText(page, "[data-testid=log-hits]", "3 lines shown match");
+    await page.screenshot({ path: await artifactPath("dashboard-run.png"), fullPage: true });
 
-      // The graph follows the run to the end.
-      await page.waitForFunction(
-        () =>
-          (globalThis as unknown as PageGlobal).document.querySelectorAll(
-            'g.node[data-stage][data-state="done"]',
-          ).length === 4,
-        undefined,
-        { timeout: 90_000 },
-      );
-      await waitText(page, "[data-testid=run-status]", "succeeded");
-      assert.deepEqual(await stageStates(page), {
-        src: "done",
-        build: "done",
-        docs: "done",
-        package: "done",
-      });
-      const critical = await attrs(page, "g.node.critical", "data-stage");
-      assert.deepEqual(critical.sort(), ["build", "package", "src"], "src → build → package took longest");
-      assert.equal(await page.textContent("[data-testid=run-params]"), `note=${MARKUP}`);
+    // The runs list and its filters; the param's markup is text.
+    await page.goto(`${base}/ui/#/runs?status=succeeded`);
+    await page.waitForSelector(`tr[data-run="${runId}"]`);
+    assert.match(
+      (await page.textContent(`tr[data-run="${runId}"]`)) ?? "",
+      /note=<img src=x onerror=alert\(1\)>/,
+    );
+    await page.goto(`${base}/ui/#/runs?status=failed`);
+    await page.waitForSelector("text=No runs match these filters");
 
-      // A stage: its log (ANSI colour, markup as text), attempts, outputs, cache key.
-      await page.click('g.node[data-stage="build"]');
-      await waitText(page, "[data-testid=log]", "compiling step 3");
-      const log = (await page.textContent("[data-testid=log]")) ?? "";
-      assert.ok(log.includes(`red error text and <b>markup</b> ${MARKUP}`), log);
-      const red = await page.textContent("[data-testid=log] span[style*='color']");
-      assert.equal(red, "red error text");
-      await waitText(page, "[data-testid=attempts]", /1\s*local-1/);
-      await waitText(page, "[data-testid=outputs]", /bin\s*tree\s*[0-9a-f]{64}/);
-      await page.click("details.key-details summary");
-      await waitText(page, "[data-testid=key-material]", "recomputed: same key");
-      await page.fill("[data-testid=log-search]", "COMPILING");
-      await waitText(page, "[data-testid=log-hits]", "3 lines shown match");
-      await page.screenshot({ path: await artifactPath("dashboard-run.png"), fullPage: true });
+    // A running run: followed live, cancelled from the page, its stage retried.
+    const res = await fetch(`${base}/api/dashboard/runs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ pipelineYaml: SLOW, pipelinePath: "slow.yaml" }),
+    });
+    assert.equal(res.status, 202);
+    const slowId = ((await res.json()) as { run: { id: string } }).run.id;
+    await page.goto(`${base}/ui/#/runs/${slowId}/stages/sleeper`);
+    await page.waitForSelector('g.node[data-stage="sleeper"][data-state="running"]');
+    await waitText(page, "[data-testid=log]", "going to sleep");
+    await waitText(page, "[data-testid=log-status]", /^live/);
+    await page.click("[data-testid=cancel-run]");
+    await page.click("[data-testid=confirm-cancel]");
+    await waitText(page, "[data-testid=run-status]", "cancelled");
+    await page.waitForSelector('g.node[data-stage="sleeper"][data-state="cancelled"]');
+    await page.click("[data-testid=retry-stage]");
+    await waitText(page, "[data-testid=run-status]", "running");
+    await page.waitForSelector('g.node[data-stage="sleeper"][data-state="running"]');
+    await page.click("[data-testid=cancel-run]");
+    await page.click("[data-testid=confirm-cancel]");
+    await waitText(page, "[data-testid=run-status]", "cancelled");
 
-      // The runs list and its filters; the param's markup is text.
-      await page.goto(`${base}/ui/#/runs?status=succeeded`);
-      await page.waitForSelector(`tr[data-run="${runId}"]`);
-      assert.match(
-        (await page.textContent(`tr[data-run="${runId}"]`)) ?? "",
-        /note=<img src=x onerror=alert\(1\)>/,
-      );
-      await page.goto(`${base}/ui/#/runs?status=failed`);
-      await page.waitForSelector("text=No runs match these filters");
+    // The cache and the agents.
+    await page.goto(`${base}/ui/#/cache`);
+    await page.waitForSelector("[data-testid=cache-entries]");
+    assert.equal(await page.locator("[data-testid=cache-entries] tbody tr").count(), 4);
+    await page.goto(`${base}/ui/#/agents`);
+    await page.waitForSelector('tr[data-agent="local-1"]');
+    await page.click('tr[data-agent="local-1"] [data-testid=drain]');
+    await page.click('tr[data-agent="local-1"] [data-testid=confirm-drain]');
+    await waitText(page, 'tr[data-agent="local-1"]', "draining");
 
-      // A running run: followed live, cancelled from the page, its stage retried.
-      const res = await fetch(`${base}/api/dashboard/runs`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ pipelineYaml: SLOW, pipelinePath: "slow.yaml" }),
-      });
-      assert.equal(res.status, 202);
-      const slowId = ((await res.json()) as { run: { id: string } }).run.id;
-      await page.goto(`${base}/ui/#/runs/${slowId}/stages/sleeper`);
-      await page.waitForSelector('g.node[data-stage="sleeper"][data-state="running"]');
-      await waitText(page, "[data-testid=log]", "going to sleep");
-      await waitText(page, "[data-testid=log-status]", /^live/);
-      await page.click("[data-testid=cancel-run]");
-      await page.click("[data-testid=confirm-cancel]");
-      await waitText(page, "[data-testid=run-status]", "cancelled");
-      await page.waitForSelector('g.node[data-stage="sleeper"][data-state="cancelled"]');
-      await page.click("[data-testid=retry-stage]");
-      await waitText(page, "[data-testid=run-status]", "running");
-      await page.waitForSelector('g.node[data-stage="sleeper"][data-state="running"]');
-      await page.click("[data-testid=cancel-run]");
-      await page.click("[data-testid=confirm-cancel]");
-      await waitText(page, "[data-testid=run-status]", "cancelled");
+    assert.equal(await page.locator("img").count(), 0, "no markup became an element");
+    assert.deepEqual(browser.problems, {
+      dialogs: [],
+      pageErrors: [],
+      consoleErrors: [],
+      failedResponses: [],
+    });
 
-      // The cache and the agents.
-      await page.goto(`${base}/ui/#/cache`);
-      await page.waitForSelector("[data-testid=cache-entries]");
-      assert.equal(await page.locator("[data-testid=cache-entries] tbody tr").count(), 4);
-      await page.goto(`${base}/ui/#/agents`);
-      await page.waitForSelector('tr[data-agent="local-1"]');
-      await page.click('tr[data-agent="local-1"] [data-testid=drain]');
-      await page.click('tr[data-agent="local-1"] [data-testid=confirm-drain]');
-      await waitText(page, 'tr[data-agent="local-1"]', "draining");
-
-      assert.equal(await page.locator("img").count(), 0, "no markup became an element");
-      assert.deepEqual(browser.problems, {
-        dialogs: [],
-        pageErrors: [],
-        consoleErrors: [],
-        failedResponses: [],
-      });
-
-      child.kill("SIGTERM");
-      assert.equal(await exited, 143);
-    } finally {
-      child.kill("SIGKILL");
-    }
-  },
-);
+    assert.equal(await child.stop("SIGTERM"), 143, child.describe());
+  } finally {
+    child.kill();
+  }
+});

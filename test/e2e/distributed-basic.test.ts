@@ -66,6 +66,10 @@ describe("distributed farm (processes)", () => {
       const log = await farm.cli(["logs", first.run, "join"]);
       assert.equal(log.code, 0, log.stderr);
       assert.ok(log.stdout.includes(expected), `join log:\n${log.stdout}`);
+      // The tail of the stored log: a ranged read from the store.
+      const tail = await farm.cli(["logs", first.run, "join", "--bytes", "20"]);
+      assert.equal(tail.code, 0, tail.stderr);
+      assert.equal(tail.stdout, log.stdout.slice(-20));
 
       const again = await farm.cliJson<RunSummary>(["submit", file, "--watch", "--json"]);
       assert.equal(again.status, "succeeded");

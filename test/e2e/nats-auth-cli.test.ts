@@ -129,7 +129,7 @@ describe("the CLI under the shipped NATS permissions", () => {
         assert.equal(ended.code, 2, refused.output);
         assert.match(
           refused.output,
-          /NATS credentials file .*loose\.creds is accessible by other users \(mode 0644\): run `chmod 600 /,
+          /NATS credentials file .*loose\.creds is accessible to other users \(mode 0644\): run `chmod 600 /,
         );
 
         // build-1's user running as build-9: the server refuses build-9's inbox; the agent does not start.

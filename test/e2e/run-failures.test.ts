@@ -114,22 +114,17 @@ test("Ctrl-C cancels running stages, kills their processes, and the next run wor
     `stages:\n  slow:\n    runner: shell\n    script: |\n      bash -c 'exec -a ${marker} sleep 300' &\n      bash -c 'exec -a ${marker} sleep 301'\n    outputs: { o: out }\n`,
   );
   const child = sb.spawn(["run", file]);
-  let stdout = "";
-  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   try {
     await waitFor(
       async () => (await processesWith(marker)).length > 0,
       30_000,
       "the stage's processes to start",
     );
-    child.kill("SIGINT");
-    const code = await exited;
-    assert.equal(code, 130);
-    assert.match(stdout, /cancelling/);
+    assert.equal(await child.stop("SIGINT"), 130, child.describe());
+    assert.match(child.stdout, /cancelling/);
     await waitFor(async () => (await processesWith(marker)).length === 0, 10_000, "no stage process left");
   } finally {
-    child.kill("SIGKILL");
+    child.kill();
     for (const pid of await processesWith(marker)) process.kill(pid, "SIGKILL");
   }
   await writeFile(

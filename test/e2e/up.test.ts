@@ -3,6 +3,8 @@
  * JSON API; a run submitted over HTTP completes and shows in the metrics; SIGTERM drains.
  */
 import assert from "node:assert/strict";
+import { access, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { test } from "node:test";
 import { CliSandbox } from "../helpers/cli.js";
 
@@ -23,11 +25,8 @@ async function poll<T>(
 test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
   await using sb = await CliSandbox.create();
   const child = sb.spawn(["up", "--http", "127.0.0.1:0"]);
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   try {
-    const base = await poll(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, "up to listen");
+    const base = (await child.waitForOutput(/listening on (http:\/\/\S+)/, 20_000))[1];
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
 
@@ -68,9 +67,90 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
     assert.match(metrics, /stagefarm_stages_total\{pipeline="demo",result="done"\} 6/);
     assert.match(metrics, /stagefarm_runs_active 0/);
 
-    child.kill("SIGTERM");
-    assert.equal(await exited, 143);
+    assert.equal(await child.stop("SIGTERM"), 143, child.describe());
   } finally {
-    child.kill("SIGKILL");
+    child.kill();
+  }
+});
+
+/** A run of `yaml` through the dashboard's API that failed, then its stage `s` retried after
+ *  `fix()`; resolves once the retried stage has started (it creates `started`). */
+async function retriedRun(
+  base: string,
+  yaml: string,
+  fix: () => Promise<void>,
+  started: string,
+): Promise<void> {
+  const post = (path: string, body: unknown): Promise<Response> =>
+    fetch(`${base}/api/dashboard${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: base },
+      body: JSON.stringify(body),
+    });
+  const res = await post("/runs", { pipelineYaml: yaml, pipelinePath: "flaky.yaml" });
+  assert.equal(res.status, 202);
+  const id = ((await res.json()) as { run: { id: string } }).run.id;
+  const status = await poll(
+    async () => {
+      const r = (await (await fetch(`${base}/api/v1/runs/${id}`)).json()) as { status: string };
+      return r.status === "running" ? undefined : r.status;
+    },
+    60_000,
+    "the first attempt to fail",
+  );
+  assert.equal(status, "failed");
+  await fix();
+  assert.equal((await post(`/runs/${id}/stages/s/retry`, {})).status, 200);
+  await poll(
+    () =>
+      access(started).then(
+        () => true,
+        () => undefined,
+      ),
+    60_000,
+    "the retried stage to start",
+  );
+}
+
+test("SIGTERM drains a run retried from the dashboard too; a second signal cancels it", async () => {
+  await using sb = await CliSandbox.create();
+  const fixed = join(sb.dir, "fixed");
+  const started = join(sb.dir, "started");
+  const finished = join(sb.dir, "finished");
+  // Fails until `fixed` exists; then takes a while and records that it finished.
+  const yaml = `pipeline: flaky
+stages:
+  s:
+    runner: shell
+    script: |
+      test -f ${fixed} || { echo "not fixed yet"; exit 1; }
+      touch ${started}; sleep 3; mkdir -p out; touch ${finished}
+    outputs:
+      o: out
+`;
+  const fix = () => writeFile(fixed, "");
+  const up = sb.spawn(["up", "--http", "127.0.0.1:0"]);
+  try {
+    const base = (await up.waitForOutput(/listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+    await retriedRun(base, yaml, fix, started);
+    // The retried run (started by the coordinator, not by a submission) finishes first.
+    assert.equal(await up.stop("SIGTERM"), 143, up.describe());
+    await access(finished);
+  } finally {
+    up.kill();
+  }
+
+  await Promise.all([fixed, started, finished].map((f) => rm(f)));
+  const again = sb.spawn(["up", "--http", "127.0.0.1:0"]);
+  try {
+    const base = (await again.waitForOutput(/listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+    // Another script: not the cache entry of the first server's run.
+    await retriedRun(base, yaml.replace("sleep 3", "sleep 4"), fix, started);
+    again.child.kill("SIGTERM");
+    await again.waitForOutput(/draining/, 10_000, "stderr");
+    assert.equal(await again.stop("SIGTERM"), 143, again.describe());
+    await assert.rejects(access(finished), "the second signal cancelled the stage before it finished");
+  } finally {
+    again.kill();
   }
 });

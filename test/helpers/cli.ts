@@ -45,16 +45,91 @@ export class CliSandbox implements AsyncDisposable {
     });
   }
 
-  spawn(args: string[]): ChildProcess {
-    return spawn(process.execPath, [cliPath, ...args], {
-      cwd: repoRoot,
-      env: this.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  /** Starts the CLI as a long-lived process (`up`, `run`), its output collected. */
+  spawn(args: string[]): CliProcess {
+    return new CliProcess(
+      spawn(process.execPath, [cliPath, ...args], {
+        cwd: repoRoot,
+        env: this.env,
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+const STDERR_TAIL = 64 << 10;
+
+/**
+ * A running CLI process. Both pipes are always read (a child whose stderr pipe fills up blocks
+ * in its next log write, and a test waiting on it would hang), stdout whole and the tail of
+ * stderr kept for failure messages. Waits are bounded and fail with what the process printed.
+ */
+export class CliProcess {
+  stdout = "";
+  #stderr = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.on("data", (d: Buffer) => (this.stdout += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => {
+      this.#stderr = (this.#stderr + d.toString()).slice(-STDERR_TAIL);
+    });
+    this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+  }
+
+  /** The last 64 KiB the process wrote to stderr (its log). */
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** What the process printed, for an assertion message. */
+  describe(): string {
+    return `stdout:\n${this.stdout.slice(-4000)}\nstderr (tail):\n${this.#stderr.slice(-4000)}`;
+  }
+
+  /** Waits until stdout (or stderr) matches `re`; fails after `timeoutMs` or when the process
+   *  exits first, with what it printed. */
+  async waitForOutput(
+    re: RegExp,
+    timeoutMs: number,
+    stream: "stdout" | "stderr" = "stdout",
+  ): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    for (;;) {
+      const m = re.exec(stream === "stdout" ? this.stdout : this.#stderr);
+      if (m !== null) return m;
+      if (exited) throw new Error(`the process exited before printing ${String(re)}\n${this.describe()}`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${String(re)} on ${stream} after ${timeoutMs} ms\n${this.describe()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Sends `signal` and waits for the exit status; SIGKILLs and fails after `timeoutMs`. */
+  async stop(signal: NodeJS.Signals, timeoutMs = 30_000): Promise<number | null> {
+    this.child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), timeoutMs)));
+    try {
+      const code = await Promise.race([this.exited, late]);
+      if (code === "late") {
+        this.child.kill("SIGKILL");
+        throw new Error(`the process did not exit within ${timeoutMs} ms of ${signal}\n${this.describe()}`);
+      }
+      return code;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 }
 

@@ -22,7 +22,7 @@ import {
 } from "../../coordinator/auth/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { AuthError } from "../../shared/grpc/auth.js";
-import { readSecretFile } from "../../shared/grpc/secret-file.js";
+import { readSecretFile } from "../../shared/secret-file.js";
 import { createLogger } from "../../shared/log.js";
 import { authFileText, makeTokens, writeAuthFile } from "../helpers/auth-fixtures.js";
 
@@ -60,7 +60,7 @@ describe("secret files", () => {
     const sub = join(dir, "a-dir");
     await mkdir(sub, { mode: 0o700 });
     await assert.rejects(readSecretFile(sub, "TLS key"), /TLS key .*a-dir is not a regular file/);
-    await assert.rejects(readSecretFile(join(dir, "none"), "TLS key"), /cannot open TLS key .*none/);
+    await assert.rejects(readSecretFile(join(dir, "none"), "TLS key"), /TLS key .*none cannot be read/);
   });
 
   test("invalid auth files are refused with the place of each problem", () => {

@@ -1,10 +1,12 @@
 /**
  * The distributed coordinator and agents over the in-process ports: stages spread over agents,
  * labels route stages to pools, a vanished agent's lease expires and its stage runs elsewhere,
- * a late result is rejected, a coordinator restart resumes runs, cancel reaches the process.
+ * a late result is rejected, a coordinator restart resumes runs, cancel reaches the process, a
+ * retried failed stage runs as its next attempt.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { RunDoc } from "../../coordinator/index.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
@@ -171,5 +173,32 @@ describe("distributed farm over in-process ports", () => {
       10_000,
       "the agent to stop the stage",
     );
+  });
+  test("retry runs a failed stage as its next attempt, keeping the failed attempt's log", async () => {
+    await using farm = await MemoryFarm.create();
+    farm.addAgent("a1", ["x86_64"]);
+    const fixed = join(farm.dir, "fixed");
+    const yaml = `stages:\n  flaky:\n    runner: shell\n    script: test -f ${fixed} && mkdir -p out && echo ok > out/x\n    outputs: { x: out/x }\n  after:\n    runner: shell\n    inputs: { x: { from: flaky.x, unpack: false } }\n    script: mkdir -p out && cp inputs/x out/y\n    outputs: { y: out/y }\n`;
+    const run = await farm.coordinator.submit({ yaml, path: "f.yaml", params: {} });
+    const failed = await finished(farm, run.id);
+    assert.equal(failed.status, "failed");
+    assert.equal(failed.stages["flaky"]?.attempt, 1);
+    assert.equal(failed.stages["after"]?.state, "skipped");
+
+    await writeFile(fixed, "");
+    await farm.coordinator.retry(run.id, "flaky");
+    const doc = await finished(farm, run.id);
+    assert.equal(doc.status, "succeeded");
+    assert.deepEqual(
+      [doc.stages["flaky"]?.state, doc.stages["flaky"]?.attempt, doc.stages["flaky"]?.logPath],
+      ["done", 2, `logs/${run.id}/flaky/2.log`],
+    );
+    assert.equal(doc.stages["after"]?.state, "done");
+    const rec = await farm.coordinator.worker.record(run.id, "flaky");
+    assert.ok(rec?.t === "finished" && rec.attempt === 2 && rec.result.ok);
+    // Both attempts' logs are kept.
+    const logs = [];
+    for await (const l of farm.store.listLogs(`logs/${run.id}/flaky/`)) logs.push(l.path);
+    assert.deepEqual(logs.sort(), [`logs/${run.id}/flaky/1.log`, `logs/${run.id}/flaky/2.log`]);
   });
 });

@@ -136,7 +136,7 @@ describe("NATS credentials and TLS (shipped config)", () => {
         assert.ok(err instanceof StagefarmError && err.code === "invalid_argument");
         assert.match(
           err.message,
-          /NATS credentials file .*agent\.creds is accessible by other users \(mode 0644\): run `chmod 600 /,
+          /NATS credentials file .*agent\.creds is accessible to other users \(mode 0644\): run `chmod 600 /,
         );
         assert.ok(!err.message.includes(seed));
         return true;

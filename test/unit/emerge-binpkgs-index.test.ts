@@ -1,9 +1,10 @@
-/** Reading portage's Packages index (the real reference one) and package paths. */
+/** Reading portage's Packages index leniently (the real reference one) and package paths. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { cpvFromPath, isBinpkgFile, parsePackagesIndex } from "../../agent/runners/binpkgs.js";
+import { parsePackages, splitPackagesBlocks } from "../../shared/binhost/index.js";
 
 /** The real reference index, copied verbatim into the fixtures (see its README). */
 const REFERENCE = fileURLToPath(new URL("../../../test/fixtures/binhost/Packages", import.meta.url));
@@ -29,6 +30,27 @@ void describe("Packages index", () => {
         text: "CPV: sys-apps/sed-4.9\nSIZE: 3\n",
         paths: ["sys-apps/sed-4.9.tbz2", "sys-apps/sed-4.9.gpkg.tar"],
       },
+    ]);
+  });
+
+  void test("the blocks are the ones the strict parser reads, in the same order", async () => {
+    const text = await readFile(REFERENCE, "utf8");
+    const strict = parsePackages(text);
+    assert.deepEqual(
+      parsePackagesIndex(text).map((b) => b.paths[0]),
+      strict.packages.map((p) => p.PATH),
+    );
+  });
+
+  void test("splitting: blocks with their first line; only an empty line ends a block", () => {
+    assert.deepEqual(splitPackagesBlocks("VERSION: 0\n\nCPV: a/b-1\n \nSIZE: 1\n\n\nCPV: a/c-1"), [
+      { line: 1, lines: ["VERSION: 0"] },
+      { line: 3, lines: ["CPV: a/b-1", " ", "SIZE: 1"] },
+      { line: 8, lines: ["CPV: a/c-1"] },
+    ]);
+    assert.deepEqual(splitPackagesBlocks(""), []);
+    assert.deepEqual(parsePackagesIndex("CPV: a/b-1\n \nPATH: a/b/b-1-1.gpkg.tar\n"), [
+      { text: "CPV: a/b-1\n \nPATH: a/b/b-1-1.gpkg.tar\n", paths: ["a/b/b-1-1.gpkg.tar"] },
     ]);
   });
 

@@ -1,0 +1,141 @@
+/**
+ * The catalyst runner's failures through the stage executor, with the catalyst double
+ * (test/doubles/catalyst-double.ts) in place of Catalyst: a missing seed, a releng edit that no
+ * longer applies, an unknown placeholder, a failing or cancelled catalyst, a shared pkgcache, a
+ * seed Catalyst cannot unpack, a version mismatch. Each names the stage and the cause, and the
+ * workspace is removed.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CatalystBench, catalystStage, SPECS, STAGE_EDITS } from "../helpers/catalyst-bench.js";
+
+void describe("catalyst runner with the catalyst double", () => {
+  let bench: CatalystBench;
+  before(async () => {
+    bench = await CatalystBench.create();
+  });
+  after(async () => {
+    await bench.close();
+  });
+
+  void test("a missing seed: with.seed unset while the spec needs one", async () => {
+    const s = catalystStage("stage1", { spec: `${SPECS}/stage1-systemd-23.spec`, seed: undefined });
+    const { e } = await bench.failure(s);
+    assert.equal(e.code, "invalid_pipeline");
+    assert.match(
+      e.message,
+      /^stage "stage1": missing seed: the spec's source_subpath is "23\.0-default\/stage3-amd64-systemd-latest" but with\.seed is not set/,
+    );
+  });
+
+  void test("a missing seed: with.seed names no file", async () => {
+    const s = catalystStage("stage1", { spec: `${SPECS}/stage1-systemd-23.spec`, seed: "seed/other.tar.xz" });
+    const { e } = await bench.failure(s);
+    assert.match(
+      e.message,
+      /^stage "stage1": missing seed: with\.seed "seed\/other\.tar\.xz" is not a file in the workspace/,
+    );
+  });
+
+  void test("a releng edit that no longer applies fails before catalyst runs", async () => {
+    const file = "releases/portage/stages/package.mask/releng/rust";
+    const s = catalystStage("stage1", {
+      spec: `${SPECS}/stage1-systemd-23.spec`,
+      releng_edits: [STAGE_EDITS[1], { file, replace: [{ from: "dev-lang/rust-bin", to: "dev-lang/rust" }] }],
+    });
+    const { e, log } = await bench.failure(s);
+    assert.equal(e.code, "invalid_pipeline");
+    assert.equal(
+      e.message,
+      `stage "stage1" releng edit 2 (${file}): edit no longer applies: replace[0]: text not found: "dev-lang/rust-bin"`,
+    );
+    assert.doesNotMatch(log, /running .*catalyst-double/);
+  });
+
+  void test("an unknown placeholder in the (edited) template names file:line:col", async () => {
+    const spec = `${SPECS}/stage1-systemd-23.spec`;
+    const s = catalystStage("stage1", {
+      spec,
+      releng_edits: [{ file: spec, append: "livecd/volid: Gentoo-@ARCH@-@DATESTAMP@" }],
+    });
+    const { e } = await bench.failure(s);
+    assert.equal(e.code, "invalid_pipeline");
+    assert.match(e.message, new RegExp(`^releng/${spec}:13:22: unknown placeholder @ARCH@\n`));
+  });
+
+  void test("a failing catalyst fails the stage naming its status and last lines", async () => {
+    const s = catalystStage("stage1", {
+      spec: `${SPECS}/stage1-systemd-23.spec`,
+      overrides: { source_subpath: "default/stage3-bootstrap" },
+    });
+    const { e, log } = await bench.failure(s, ["--double-fail", "emerge failed for sys-libs/glibc-2.41"]);
+    assert.equal(e.code, "stage_failed");
+    assert.match(e.message, /^stage "stage1" failed: catalyst exited with status 1; its last lines:\n/);
+    assert.match(e.message, /!!! emerge failed for sys-libs\/glibc-2\.41/);
+    assert.equal(e.details["exitCode"], 1);
+    assert.match(String(e.details["logTail"]), /build aborted due to error/);
+    assert.match(log, /stage failed \(stage_failed\)/);
+  });
+
+  void test("cancelling a running catalyst kills it and removes the workspace", async () => {
+    const s = catalystStage("stage1", {
+      spec: `${SPECS}/stage1-systemd-23.spec`,
+      overrides: { source_subpath: "default/stage3-bootstrap" },
+    });
+    const controller = new AbortController();
+    let live = "";
+    const onLog = (chunk: string): void => {
+      live += chunk;
+      if (live.includes("Running action sequence")) controller.abort();
+    };
+    const { e, log } = await bench.failure(s, ["--double-sleep-ms", "60000"], {
+      signal: controller.signal,
+      onLog,
+    });
+    assert.equal(e.code, "cancelled");
+    assert.match(log, /Running action sequence/);
+    assert.doesNotMatch(log, /completed successfully/);
+  });
+
+  void test("a spec setting pkgcache_path is refused", async () => {
+    const s = catalystStage("stage1", {
+      spec: `${SPECS}/stage1-systemd-23.spec`,
+      overrides: { source_subpath: "default/stage3-bootstrap", pkgcache_path: "/var/cache/shared" },
+    });
+    const { e } = await bench.failure(s);
+    assert.equal(e.code, "invalid_pipeline");
+    assert.match(
+      e.message,
+      /sets pkgcache_path; the catalyst runner keeps the package cache in its own storedir/,
+    );
+  });
+
+  void test("a seed Catalyst cannot unpack (zstd) is refused, recognised by its bytes", async () => {
+    await writeFile(join(bench.dir, "seed.zst"), Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
+    const blob = await bench.store.putBlobFile(join(bench.dir, "seed.zst"));
+    const s = catalystStage("stage1", {
+      spec: `${SPECS}/stage1-systemd-23.spec`,
+      overrides: { source_subpath: "default/stage3-bootstrap" },
+      seed: "seed/seed",
+    });
+    s.inputs = s.inputs.map((i) => (i.name === "seed" ? { ...i, path: "seed/seed" } : i));
+    const { e } = await bench.failure(s, [], {
+      seed: { digest: blob.digest, size: blob.size, kind: "file" },
+    });
+    assert.equal(e.code, "invalid_pipeline");
+    assert.match(
+      e.message,
+      /^stage "stage1": the seed seed is zstd-compressed, which Catalyst cannot unpack \(it accepts \.tar\.bz2 /,
+    );
+  });
+
+  void test("a catalyst version other than the required one is refused before building", async () => {
+    const s = catalystStage("stage1", { spec: `${SPECS}/stage1-systemd-23.spec`, catalyst_version: "4.1.0" });
+    const { e, log } = await bench.failure(s, ["--double-version", "4.0.3"]);
+    assert.equal(e.code, "invalid_argument");
+    assert.equal(e.message, 'stage "stage1" requires catalyst 4.1.0, but this agent has catalyst 4.0.3');
+    assert.doesNotMatch(log, /rendered spec/);
+  });
+});
