@@ -28,7 +28,7 @@ import { stageKey } from "../dispatch/dispatch-record.js";
 import type { RunEvent } from "../engine/events.js";
 import type { StageStatus } from "../engine/stage-state.js";
 import type { Coordinator } from "../service/coordinator.js";
-import { stageDocOf, type RunDoc, type StageDoc } from "../service/run-doc.js";
+import { nextStageDoc, type RunDoc, type StageDoc } from "../service/run-doc.js";
 import type { EventHub } from "./event-hub.js";
 import { buildRun, buildStage, shapeOf, summaryOf, type AttemptRecord, type RunShape } from "./run-view.js";
 
@@ -224,10 +224,8 @@ export class RunTracker {
   private async onStage(t: Tracked, name: string, status: StageStatus): Promise<void> {
     const before = t.doc.stages[name];
     // A stage this run executed before (a retry, a restart) is a cache hit now: still `done`.
-    const doc =
-      status.t === "cached" && before?.state === "done" && before.key === status.key
-        ? before
-        : stageDocOf(status);
+    const doc = nextStageDoc(before, status, before);
+    const executedBefore = status.t === "cached" && doc.state === "done";
     const j = t.journal.get(name) ?? new Map<number, AttemptRecord>();
     t.journal.set(name, j);
     const now = Date.now();
@@ -258,7 +256,7 @@ export class RunTracker {
         if (a.outcome === AttemptOutcome.RUNNING) end(a.number, AttemptOutcome.CANCELLED);
     t.reasons.delete(name);
     if (status.t === "running") t.records.delete(name);
-    else if ((doc !== before && DISPATCHED.has(doc.state)) || status.t === "ready") {
+    else if ((!executedBefore && DISPATCHED.has(doc.state)) || status.t === "ready") {
       const rec = await this.coordinator.worker.record(t.doc.id, name);
       if (rec !== undefined) {
         t.records.set(name, rec);

@@ -4,9 +4,9 @@
  * queued stage waits. On top of ../api/run-message.ts (the gRPC API's conversion) it fills
  * `StageRun.attempts`, the stage times of finished stages, and `Run.error`.
  *
- * Attempts: the run document keeps only the latest attempt's number and outcome; earlier
- * attempts failed (a retry follows only a failure). Their agents and times are known when the
- * dashboard saw them happen (the attempt journal, ./run-tracker.ts) and unknown otherwise.
+ * Attempts: the run document keeps every finished attempt (agent, times, outcome, error); the
+ * attempt journal (./run-tracker.ts) adds what the dashboard saw live (the running attempt's
+ * agent from its claim), and the dispatch record the latest attempt's.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -24,7 +24,7 @@ import { logPathFor } from "../../shared/job.js";
 import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline/index.js";
 import { runStatusOf, stageMessage } from "../api/run-message.js";
 import type { DispatchRecord } from "../dispatch/dispatch-record.js";
-import type { RunDoc, StageDoc } from "../service/run-doc.js";
+import type { AttemptDoc, RunDoc, StageDoc } from "../service/run-doc.js";
 
 /** The static part of a run: its stages in file order, their runners, edges and labels. */
 export interface RunShape {
@@ -83,22 +83,39 @@ function outcomeOfDoc(s: StageDoc): AttemptOutcome {
   }
 }
 
+const OUTCOMES: Record<AttemptDoc["outcome"], AttemptOutcome> = {
+  succeeded: AttemptOutcome.SUCCEEDED,
+  failed: AttemptOutcome.FAILED,
+  timed_out: AttemptOutcome.TIMED_OUT,
+  cancelled: AttemptOutcome.CANCELLED,
+};
+
 function attemptsOf(runId: string, name: string, s: StageDoc, x: StageExtras): Attempt[] {
   const rec = x.record;
   const seen = [...(x.journal?.keys() ?? [])];
   // A `ready` stage holds the number of the attempt it has not started yet.
   const current = s.state === "ready" ? (s.attempt ?? 1) - 1 : (s.attempt ?? 0);
-  const last = Math.max(current, rec !== undefined && s.state !== "ready" ? rec.attempt : 0, ...seen);
+  const stored = new Map((s.attempts ?? []).map((a) => [a.n, a]));
+  const last = Math.max(
+    current,
+    rec !== undefined && s.state !== "ready" ? rec.attempt : 0,
+    ...seen,
+    ...stored.keys(),
+  );
   const out: Attempt[] = [];
   for (let n = 1; n <= last; n++) {
     const j = x.journal?.get(n);
+    const d = stored.get(n);
     const isLast = n === last && s.state !== "ready" && s.state !== "waiting";
     const r = rec?.attempt === n ? rec : undefined;
-    let agent = j?.agent ?? "";
-    let startedAt = j?.startedAtMs;
-    let finishedAt = j?.finishedAtMs;
-    let outcome = j?.outcome ?? (isLast ? outcomeOfDoc(s) : AttemptOutcome.FAILED);
-    let error = j?.error ?? "";
+    let agent = j?.agent ?? d?.agent ?? "";
+    let startedAt = j?.startedAtMs ?? d?.startedAt;
+    let finishedAt = j?.finishedAtMs ?? d?.finishedAt;
+    let outcome =
+      j?.outcome ??
+      (d === undefined ? undefined : OUTCOMES[d.outcome]) ??
+      (isLast ? outcomeOfDoc(s) : AttemptOutcome.FAILED);
+    let error = j?.error ?? d?.error ?? "";
     if (r?.t === "running") {
       agent ||= r.owner;
       startedAt ??= r.claimedAt;

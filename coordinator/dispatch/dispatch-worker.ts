@@ -432,7 +432,12 @@ export class DispatchWorker implements StageWorker {
       });
     else {
       const code = isErrorCode(result.error.code) ? result.error.code : "internal";
-      w.reject(new StagefarmError(code, result.error.message, { details: result.error.details }));
+      // The agent goes with the failure: a run's attempt history names where each one ran.
+      w.reject(
+        new StagefarmError(code, result.error.message, {
+          details: { ...result.error.details, agent: owner },
+        }),
+      );
     }
   }
 

@@ -290,6 +290,7 @@ class RunScheduler {
           attempt: s.attempt,
           durationMs: result.durationMs,
           logPath: result.logPath,
+          ...(result.producer === undefined ? {} : { agent: result.producer }),
         });
         this.deps.metrics?.stageFinished(this.req.pipeline, name, "done", result.durationMs);
       })
@@ -330,7 +331,7 @@ class RunScheduler {
         { stage: name, attempt, err: error.message, retryAt: new Date(retryAt).toISOString() },
         "stage failed; retrying",
       );
-      this.set(name, { t: "ready", key, attempt: attempt + 1, readyAt: Date.now(), retryAt });
+      this.set(name, { t: "ready", key, attempt: attempt + 1, readyAt: Date.now(), retryAt, failure: error });
       return;
     }
     this.log.error({ stage: name, attempt, code: error.code, err: error.message }, "stage failed");

@@ -24,6 +24,7 @@ export type StageStatus =
       attempt: number;
       readyAt: number;
       /** In retry backoff until then. */ retryAt?: number;
+      /** Why the previous attempt failed (a retry). */ failure?: StagefarmError;
     }
   | { t: "running"; key: Digest; attempt: number; startedAt: number }
   | { t: "cached"; key: Digest; outputs: Record<string, ManifestOutput>; durationMs: number }
@@ -34,6 +35,8 @@ export type StageStatus =
       attempt: number;
       durationMs: number;
       logPath: string;
+      /** The agent that ran it. */
+      agent?: string;
     }
   | { t: "failed"; key?: Digest; attempt: number; error: StagefarmError; durationMs: number }
   | { t: "skipped"; reason: string }

@@ -34,7 +34,7 @@ import type { BinhostService } from "../binhost/binhost-service.js";
 import { serveBinhostRequests } from "../binhost/bus-handlers.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { newRunId } from "../run-id.js";
-import { runDocSchema, runKey, stageDocOf, type RunDoc, type StageDoc } from "./run-doc.js";
+import { nextStageDoc, runDocSchema, runKey, type RunDoc, type StageDoc } from "./run-doc.js";
 
 export interface CoordinatorOptions {
   kv: KvStore;
@@ -309,11 +309,7 @@ export class Coordinator implements AsyncDisposable {
   private onRunEvent(doc: RunDoc, e: RunEvent, executed: ReadonlyMap<string, StageDoc>): void {
     if (this.closing !== undefined) return; // abandoned, not cancelled: KV keeps the run running
     if (e.t === "stage") {
-      const before = executed.get(e.stage);
-      doc.stages[e.stage] =
-        e.status.t === "cached" && before !== undefined && before.key === e.status.key
-          ? before
-          : stageDocOf(e.status);
+      doc.stages[e.stage] = nextStageDoc(doc.stages[e.stage], e.status, executed.get(e.stage));
     } else if (e.t === "run-finished") {
       doc.status = e.outcome;
       doc.finishedAt = Date.now();

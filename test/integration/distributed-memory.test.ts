@@ -9,6 +9,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { RunDoc } from "../../coordinator/index.js";
+import { buildStage } from "../../coordinator/dashboard/run-view.js";
+import { AttemptOutcome } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
 
 async function until<T>(
@@ -200,5 +202,33 @@ describe("distributed farm over in-process ports", () => {
     const logs = [];
     for await (const l of farm.store.listLogs(`logs/${run.id}/flaky/`)) logs.push(l.path);
     assert.deepEqual(logs.sort(), [`logs/${run.id}/flaky/1.log`, `logs/${run.id}/flaky/2.log`]);
+
+    // The run's record keeps both attempts with their agents, and a restarted coordinator
+    // shows them (the dashboard's view of the stage, built from the record alone).
+    const history = (d: RunDoc) =>
+      (d.stages["flaky"]?.attempts ?? []).map((a) => [
+        a.n,
+        a.outcome,
+        a.agent,
+        a.error?.includes("status 1"),
+      ]);
+    const expected = [
+      [1, "failed", "a1", true],
+      [2, "succeeded", "a1", undefined],
+    ];
+    assert.deepEqual(history(doc), expected);
+    await farm.restartCoordinator();
+    const reloaded = await farm.coordinator.getRun(run.id);
+    assert.deepEqual(history(reloaded), expected);
+    const flaky = reloaded.stages["flaky"];
+    assert.ok(flaky !== undefined);
+    const view = buildStage(run.id, "flaky", flaky, undefined);
+    assert.deepEqual(
+      view.attempts.map((a) => [a.number, a.agent, a.outcome, a.startedAt !== undefined, a.logPath]),
+      [
+        [1, "a1", AttemptOutcome.FAILED, true, `logs/${run.id}/flaky/1.log`],
+        [2, "a1", AttemptOutcome.SUCCEEDED, true, `logs/${run.id}/flaky/2.log`],
+      ],
+    );
   });
 });
