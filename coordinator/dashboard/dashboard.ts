@@ -34,10 +34,8 @@ import {
   SubmitRunRequestSchema,
   SubmitRunResponseSchema,
 } from "../../proto/gen/stagefarm/v1/service_pb.js";
-import { RunEventSchema, RunStatus } from "../../proto/gen/stagefarm/v1/run_pb.js";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { MessageBus } from "../../shared/bus/index.js";
-import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
+import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { ArtifactStore } from "../../shared/store/index.js";
@@ -45,13 +43,23 @@ import { agentMessage } from "../api/run-message.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import type { Coordinator } from "../service/coordinator.js";
 import { CacheSummaries } from "./cache-summary.js";
-import { EventHub, type HubEvent } from "./event-hub.js";
-import { assertSameOrigin, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
+import { EventHub } from "./event-hub.js";
+import {
+  assertSameOrigin,
+  httpStatusFor,
+  intParam,
+  readJsonBody,
+  segment,
+  sendJson,
+  sendMessage,
+} from "./http-util.js";
 import { keyMaterialOf } from "./key-material.js";
 import { LiveLogs } from "./live-logs.js";
 import { serveLiveLog, serveLogSearch, serveStoredLog } from "./log-routes.js";
 import { RunTracker } from "./run-tracker.js";
-import { SseStream } from "./sse.js";
+import { parseRunStatuses } from "./run-view.js";
+import type { SseStream } from "./sse.js";
+import { eventStreams } from "./event-streams.js";
 import { StaticFiles } from "./static-files.js";
 
 /** The roles of coordinator/auth/roles.ts. */
@@ -102,44 +110,6 @@ export function dashboardRole(method: string, path: string): DashboardRole | und
   return /^\/api\/dashboard\/agents\/[^/]+\/drain$/.test(path) ? "admin" : "submitter";
 }
 
-function statusFor(code: ErrorCode): number {
-  switch (code) {
-    case "invalid_argument":
-    case "invalid_pipeline":
-      return 400;
-    case "not_found":
-      return 404;
-    case "conflict":
-      return 409;
-    case "unavailable":
-      return 503;
-    default:
-      return 500;
-  }
-}
-
-const STATUS_NAMES: Record<string, RunStatus> = {
-  running: RunStatus.RUNNING,
-  succeeded: RunStatus.SUCCEEDED,
-  failed: RunStatus.FAILED,
-  cancelled: RunStatus.CANCELLED,
-};
-
-function parseStatuses(v: string | null): Set<RunStatus> {
-  const out = new Set<RunStatus>();
-  for (const raw of (v ?? "").split(",")) {
-    const name = raw
-      .trim()
-      .toLowerCase()
-      .replace(/^run_status_/, "");
-    if (name === "") continue;
-    const s = STATUS_NAMES[name];
-    if (s === undefined) throw new StagefarmError("invalid_argument", `unknown run status "${raw}"`);
-    out.add(s);
-  }
-  return out;
-}
-
 export function createDashboard(
   deps: DashboardDeps & { logger: Logger; metrics?: CoordinatorMetrics; accepting: () => boolean },
 ): Dashboard {
@@ -167,54 +137,7 @@ export function createDashboard(
   const logDeps = { coordinator, store: deps.store, live };
   const submit = deps.submit ?? (async (r: SubmitRequest) => (await coordinator.submit(r)).id);
 
-  const sendHub = (sse: SseStream, e: HubEvent): void => void sse.send(e.name, e.data, hub.id(e.seq));
-
-  /** Live events after `after` that `filter` takes, without losing any published meanwhile. */
-  const follow = (sse: SseStream, after: number, filter: (e: HubEvent) => boolean): void => {
-    let last = after;
-    const off = hub.subscribe((e) => {
-      if (filter(e) && e.seq > last) {
-        last = e.seq;
-        sendHub(sse, e);
-      }
-    });
-    sse.signal.addEventListener("abort", off, { once: true });
-    for (const e of hub.after(after, filter))
-      if (e.seq > last) {
-        last = e.seq;
-        sendHub(sse, e);
-      }
-  };
-
-  const runEvents: Handler = async (req, res, url, [id = ""]) => {
-    const filter = (e: HubEvent): boolean => e.scope === "run" && e.runId === id;
-    const from = hub.resumeFrom(SseStream.lastEventId(req, url));
-    if (from !== undefined) {
-      follow(new SseStream(req, res), from, filter);
-      return;
-    }
-    // Not resumable: the whole run first (a 404 before the stream opens when there is none).
-    const { run, seq } = await tracker.run(id);
-    const sse = new SseStream(req, res);
-    const event = create(RunEventSchema, {
-      runId: id,
-      at: timestampNow(),
-      event: { case: "run", value: run },
-    });
-    sse.send("run", toJson(RunEventSchema, event), hub.id(seq));
-    follow(sse, seq, filter);
-  };
-
-  const globalEvents: Handler = (req, res, url) => {
-    const from = hub.resumeFrom(SseStream.lastEventId(req, url));
-    const sse = new SseStream(req, res);
-    const at = hub.current;
-    sse.send("hello", { resumed: from !== undefined }, from === undefined ? hub.id(at) : undefined);
-    sse.send("agents", agentsMessage());
-    globals.add(sse);
-    sse.signal.addEventListener("abort", () => globals.delete(sse), { once: true });
-    follow(sse, from ?? at, (e) => e.scope === "global");
-  };
+  const { runEvents, globalEvents } = eventStreams({ hub, tracker, globals, agentsMessage });
 
   const withRun =
     (
@@ -240,7 +163,7 @@ export function createDashboard(
       re: new RegExp(`^${API}/runs$`),
       role: "viewer",
       handler: async (_req, res, url) => {
-        const statuses = parseStatuses(url.searchParams.get("status"));
+        const statuses = parseRunStatuses(url.searchParams.get("status"));
         const pipeline = url.searchParams.get("pipeline") ?? "";
         const size = Math.min(intParam(url, "pageSize", 50) || 50, 500);
         const start = intParam(url, "pageToken", 0);
@@ -422,7 +345,7 @@ export function createDashboard(
         await route(req, res, url);
       } catch (err: unknown) {
         const e = StagefarmError.from(err);
-        const status = statusFor(e.code);
+        const status = httpStatusFor(e.code);
         if (status >= 500) log.error({ err: e.message, code: e.code, path }, "dashboard request failed");
         if (!res.headersSent) sendJson(res, status, { error: e.message, code: e.code });
         else res.end();

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { StagefarmError } from "../../shared/errors.js";
+import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 
 const MAX_BODY = 4 << 20;
 
@@ -80,4 +80,21 @@ export function intParam(url: URL, name: string, fallback: number): number {
   if (!Number.isSafeInteger(n) || n < 0)
     throw new StagefarmError("invalid_argument", `query parameter ${name} must be a non-negative integer`);
   return n;
+}
+
+/** The HTTP status of a failed request. */
+export function httpStatusFor(code: ErrorCode): number {
+  switch (code) {
+    case "invalid_argument":
+    case "invalid_pipeline":
+      return 400;
+    case "not_found":
+      return 404;
+    case "conflict":
+      return 409;
+    case "unavailable":
+      return 503;
+    default:
+      return 500;
+  }
 }

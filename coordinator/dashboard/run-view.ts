@@ -14,12 +14,14 @@ import {
   AttemptOutcome,
   AttemptSchema,
   RunSchema,
+  RunStatus,
   StageCountsSchema,
   StageState,
   type Attempt,
   type Run,
   type StageRun,
 } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { StagefarmError } from "../../shared/errors.js";
 import { logPathFor } from "../../shared/job.js";
 import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline/index.js";
 import { runStatusOf, stageMessage } from "../api/run-message.js";
@@ -226,4 +228,27 @@ export function buildRun(doc: RunDoc, stages: readonly StageRun[], opts: { withS
 export function summaryOf(doc: RunDoc): Run {
   const stages = Object.entries(doc.stages).map(([name, s]) => buildStage(doc.id, name, s, undefined));
   return buildRun(doc, stages, { withStages: false });
+}
+
+const STATUS_NAMES: Record<string, RunStatus> = {
+  running: RunStatus.RUNNING,
+  succeeded: RunStatus.SUCCEEDED,
+  failed: RunStatus.FAILED,
+  cancelled: RunStatus.CANCELLED,
+};
+
+/** The run statuses a `status=` filter names (comma-separated; `RUN_STATUS_` optional). */
+export function parseRunStatuses(v: string | null): Set<RunStatus> {
+  const out = new Set<RunStatus>();
+  for (const raw of (v ?? "").split(",")) {
+    const name = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^run_status_/, "");
+    if (name === "") continue;
+    const s = STATUS_NAMES[name];
+    if (s === undefined) throw new StagefarmError("invalid_argument", `unknown run status "${raw}"`);
+    out.add(s);
+  }
+  return out;
 }

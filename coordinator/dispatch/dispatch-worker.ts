@@ -18,7 +18,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../shared/log.js";
-import { isErrorCode, StagefarmError } from "../../shared/errors.js";
+import { StagefarmError } from "../../shared/errors.js";
 import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../../shared/job.js";
 import type { MessageBus } from "../../shared/bus/index.js";
 import type { JobQueue, KvStore } from "../../shared/ports/index.js";
@@ -32,16 +32,13 @@ import {
   type JobMessage,
 } from "../../shared/protocol/messages.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
-import type { AgentInfo, AgentRegistry, QueuedReason } from "./agent-registry.js";
+import type { AgentRegistry } from "./agent-registry.js";
 import type { RejectReason } from "./message-guard.js";
 import { LeaseTable } from "./lease-table.js";
-import {
-  readDispatch,
-  stageKey,
-  writeDispatch,
-  type DispatchRecord,
-  type DispatchResult,
-} from "./dispatch-record.js";
+import { readDispatch, stageKey, writeDispatch, type DispatchRecord } from "./dispatch-record.js";
+import { StageWaits, type DispatchSnapshot } from "./stage-waits.js";
+
+export type { DispatchSnapshot } from "./stage-waits.js";
 
 export interface DispatchMetrics {
   staleResult(): void;
@@ -53,18 +50,6 @@ export interface DispatchMetrics {
   /** An agent's message was rejected (./message-guard.ts). */
   messageRejected?(reason: RejectReason): void;
 }
-
-/** What the dispatcher holds right now (read by metrics at scrape time). */
-export interface DispatchSnapshot {
-  agents: AgentInfo[];
-  /** Stages published and not claimed yet, by stage key: their pool and why they wait. */
-  queued: Map<string, { pool: string; reason: QueuedReason }>;
-  /** Stages an agent claimed, by stage key: when. */
-  claimed: Map<string, number>;
-}
-
-/** A stage this coordinator waits for: queued in a pool, or claimed by an agent. */
-type Tracked = { t: "queued"; pool: string; requires: string[] } | { t: "claimed"; at: number };
 
 export interface DispatchDeps {
   kv: KvStore;
@@ -78,19 +63,11 @@ export interface DispatchDeps {
   now?: () => number;
 }
 
-interface Waiter {
-  attempt: number;
-  resolve(r: StageResult): void;
-  reject(e: StagefarmError): void;
-}
-
 export class DispatchWorker implements StageWorker {
-  private readonly waiters = new Map<string, Waiter>();
+  private readonly waits = new StageWaits();
   private readonly leases: LeaseTable;
   /** Dispatches this process has published (a queued record found after a restart is republished). */
   private readonly published = new Set<string>();
-  /** The stages `execute` waits for, as the metrics see them. */
-  private readonly tracked = new Map<string, Tracked>();
   private readonly log: Logger;
   private readonly now: () => number;
   private stopping = false;
@@ -105,31 +82,17 @@ export class DispatchWorker implements StageWorker {
 
   /** Queued and claimed stages and the fleet, for metrics. */
   snapshot(): DispatchSnapshot {
-    const queued = new Map<string, { pool: string; reason: QueuedReason }>();
-    const claimed = new Map<string, number>();
-    for (const [key, t] of this.tracked)
-      if (t.t === "queued")
-        queued.set(key, { pool: t.pool, reason: this.deps.agents.queuedReason(t.requires).kind });
-      else claimed.set(key, t.at);
-    return { agents: this.deps.agents.list(), queued, claimed };
-  }
-
-  private track(key: string, rec: DispatchRecord): void {
-    if (rec.t === "queued") this.tracked.set(key, { t: "queued", pool: rec.pool, requires: rec.requires });
-    else if (rec.t === "running") this.tracked.set(key, { t: "claimed", at: rec.claimedAt });
-    else this.tracked.delete(key);
+    return this.waits.snapshot(this.deps.agents);
   }
 
   async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
     const key = stageKey(job.runId, job.stage.name);
     opts.signal.throwIfAborted();
-    const done = new Promise<StageResult>((resolve, reject) => {
-      this.waiters.set(key, { attempt: job.attempt, resolve, reject });
-    });
+    const done = this.waits.wait(key, job.attempt);
     const onAbort = (): void => {
       if (this.stopping) {
         // The coordinator is shutting down: abandon the wait, leave KV and the agent alone.
-        this.waiters.get(key)?.reject(new StagefarmError("unavailable", "coordinator shutting down"));
+        this.waits.reject(key, new StagefarmError("unavailable", "coordinator shutting down"));
         return;
       }
       this.cancel(job.runId, job.stage.name, job.attempt).catch((err: unknown) =>
@@ -142,8 +105,7 @@ export class DispatchWorker implements StageWorker {
       return await done;
     } finally {
       opts.signal.removeEventListener("abort", onAbort);
-      this.waiters.delete(key);
-      this.tracked.delete(key);
+      this.waits.forget(key);
     }
   }
 
@@ -154,8 +116,8 @@ export class DispatchWorker implements StageWorker {
       const cur = await this.read(key);
       const rec = cur?.rec;
       if (rec !== undefined && rec.attempt === job.attempt && rec.t !== "cancelled") {
-        if (rec.t === "finished") return this.settle(key, rec.attempt, rec.result, rec.owner);
-        this.track(key, rec);
+        if (rec.t === "finished") return this.waits.settle(key, rec.attempt, rec.result, rec.owner);
+        this.waits.track(key, rec);
         if (rec.t === "running" && !this.leases.has(key))
           this.leases.grant(key, { dispatch: rec.dispatch, owner: rec.owner, token: rec.token });
         if (rec.t === "queued" && !this.published.has(`${key}#${rec.dispatch}`)) await this.publish(key, rec);
@@ -185,7 +147,7 @@ export class DispatchWorker implements StageWorker {
         queuedAt: this.now(),
       };
       if (!(await this.write(key, next, cur?.revision))) continue;
-      this.track(key, next);
+      this.waits.track(key, next);
       await this.publish(key, next);
       return;
     }
@@ -226,7 +188,7 @@ export class DispatchWorker implements StageWorker {
       const next: DispatchRecord = { ...rec, t: "running", owner: req.agentId, token, claimedAt: this.now() };
       if (!(await this.write(key, next, cur.revision))) continue;
       this.leases.grant(key, { dispatch: rec.dispatch, owner: req.agentId, token });
-      if (this.tracked.has(key)) this.track(key, next);
+      this.waits.retrack(key, next);
       this.deps.metrics?.queueWait?.(rec.pool, Math.max(0, next.claimedAt - rec.queuedAt) / 1000);
       this.log.info({ key, dispatch: rec.dispatch, agent: req.agentId }, "stage claimed");
       return { ok: true, token, leaseMs: this.deps.leaseMs };
@@ -250,7 +212,7 @@ export class DispatchWorker implements StageWorker {
       const rec = cur?.rec;
       // The same result delivered again (the coordinator restarted before acking it): already applied.
       if (rec?.t === "finished" && rec.dispatch === ev.dispatch && rec.owner === ev.agentId) {
-        this.settle(key, rec.attempt, rec.result, rec.owner);
+        this.waits.settle(key, rec.attempt, rec.result, rec.owner);
         return true;
       }
       if (
@@ -286,8 +248,8 @@ export class DispatchWorker implements StageWorker {
       };
       if (!(await this.write(key, next, cur.revision))) continue;
       this.leases.release(key);
-      this.tracked.delete(key);
-      this.settle(key, rec.attempt, ev.result, ev.agentId);
+      this.waits.untrack(key);
+      this.waits.settle(key, rec.attempt, ev.result, ev.agentId);
       return true;
     }
   }
@@ -361,7 +323,7 @@ export class DispatchWorker implements StageWorker {
     };
     if (!(await this.write(key, next, revision))) return false;
     this.leases.release(key);
-    if (this.tracked.has(key)) this.track(key, next);
+    this.waits.retrack(key, next);
     this.log.warn({ key, dispatch, previousOwner: rec.owner }, `stage dispatched again: ${why}`);
     await this.publish(key, next);
     return true;
@@ -390,7 +352,7 @@ export class DispatchWorker implements StageWorker {
         };
         if (!(await this.write(key, next, cur.revision))) continue;
         this.leases.release(key);
-        this.tracked.delete(key);
+        this.waits.untrack(key);
         if (rec.t === "running")
           this.deps.bus.publish(
             this.deps.subjects.control(rec.owner),
@@ -399,16 +361,13 @@ export class DispatchWorker implements StageWorker {
       }
       break;
     }
-    const w = this.waiters.get(key);
-    if (w !== undefined && w.attempt === attempt)
-      w.reject(new StagefarmError("cancelled", `stage ${stage} cancelled`));
+    this.waits.reject(key, new StagefarmError("cancelled", `stage ${stage} cancelled`), attempt);
   }
 
   /** Stops waiting for results without touching KV (the next coordinator resumes the runs). */
   shutdown(): void {
     this.stopping = true;
-    for (const w of this.waiters.values())
-      w.reject(new StagefarmError("unavailable", "coordinator shutting down"));
+    this.waits.rejectAll(new StagefarmError("unavailable", "coordinator shutting down"));
   }
 
   /** Stages queued for a pool, with the reason they wait (for the API and metrics). */
@@ -418,27 +377,6 @@ export class DispatchWorker implements StageWorker {
 
   async record(runId: string, stage: string): Promise<DispatchRecord | undefined> {
     return (await this.read(stageKey(runId, stage)))?.rec;
-  }
-
-  private settle(key: string, attempt: number, result: DispatchResult, owner: string): void {
-    const w = this.waiters.get(key);
-    if (w === undefined || w.attempt !== attempt) return;
-    if (result.ok)
-      w.resolve({
-        outputs: result.outputs,
-        logPath: result.logPath,
-        durationMs: result.durationMs,
-        producer: owner,
-      });
-    else {
-      const code = isErrorCode(result.error.code) ? result.error.code : "internal";
-      // The agent goes with the failure: a run's attempt history names where each one ran.
-      w.reject(
-        new StagefarmError(code, result.error.message, {
-          details: { ...result.error.details, agent: owner },
-        }),
-      );
-    }
   }
 
   private read(key: string): ReturnType<typeof readDispatch> {
