@@ -42,6 +42,7 @@ export {
 } from "./service/agent-service.js";
 export type { AgentMetrics, AgentMetricsOptions, TransferDirection, TransferMetrics } from "./metrics.js";
 export { createAgentMetrics } from "./create-metrics.js";
+export { diskFreeBytes } from "./disk-free.js";
 export { meteredStore } from "./metered-store.js";
 export { startAgentHttpServer, type AgentHttpDeps, type AgentHttpHandle } from "./metrics-server.js";
 export { poolsFor } from "./service/pools.js";

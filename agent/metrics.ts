@@ -28,10 +28,12 @@ export interface AgentMetricsOptions {
   slots: number;
   /** Free bytes in the work directory, read at scrape time. */
   diskFreeBytes: () => Promise<number>;
+  /** Register into this registry (the embedded farm's, beside the coordinator's metrics). */
+  registry?: Registry;
 }
 
 export class AgentMetrics implements AgentServiceMetrics, TransferMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly claims: Counter<"result">;
   private readonly stages: Counter<"result">;
   private readonly heartbeats: Counter;
@@ -42,6 +44,7 @@ export class AgentMetrics implements AgentServiceMetrics, TransferMetrics {
   private readonly transferSeconds: Histogram<"direction">;
 
   constructor(opts: AgentMetricsOptions) {
+    this.registry = opts.registry ?? new Registry();
     const registers = [this.registry];
     const info = new Gauge({
       name: "stagefarm_agent_info",

@@ -7,7 +7,15 @@
  * coordinator/ and agent/ (which never import each other).
  */
 import { availableParallelism, hostname } from "node:os";
-import { AgentService, defaultRunners, StageExecutor, type Runner } from "../agent/index.js";
+import {
+  AgentService,
+  defaultRunners,
+  diskFreeBytes,
+  meteredStore,
+  StageExecutor,
+  type AgentMetrics,
+  type Runner,
+} from "../agent/index.js";
 import {
   Coordinator,
   countStages,
@@ -42,6 +50,9 @@ export interface EmbeddedFarmOptions {
   /** Labels of the local agent; by default every label the pipelines run here require. */
   labels?: string[];
   metrics?: CoordinatorMetrics;
+  /** The local agents' metrics (one set for all of them: from outside, the embedded farm is
+   *  one agent), and their transfers metered. */
+  agentMetrics?: AgentMetrics;
   /** The local agent's runners (default: every kind, see agent/runners/registry.ts, the emerge
    *  runner with a client of this farm's binhost: ./embedded-binhost.ts). */
   runners?: Runner[];
@@ -111,7 +122,10 @@ export class EmbeddedFarm implements AsyncDisposable {
       bus: this.bus,
       subjects: this.subjects,
       executor: new StageExecutor({
-        store: this.store,
+        store:
+          this.opts.agentMetrics === undefined
+            ? this.store
+            : meteredStore(this.store, this.opts.agentMetrics),
         workRoot: this.cfg.workDir,
         logger: this.logger.child({ component: "executor" }),
         runners: this.opts.runners ?? defaultRunners({ binhost: this.binhost.client(id) }),
@@ -120,7 +134,8 @@ export class EmbeddedFarm implements AsyncDisposable {
       heartbeatMs: LOCAL_HEARTBEAT_MS,
       claimTimeoutMs: 30_000,
       version: "embedded",
-      diskFreeBytes: () => Promise.resolve(0),
+      diskFreeBytes: () => diskFreeBytes(this.cfg.workDir),
+      ...(this.opts.agentMetrics === undefined ? {} : { metrics: this.opts.agentMetrics }),
     });
     agent.start();
     this.agents.set(key, agent);

@@ -21,12 +21,13 @@ import { registerUp } from "./commands/up.js";
 import { registerValidate } from "./commands/validate.js";
 import { localConfig, type GlobalFlags, type LocalConfig } from "./config.js";
 import type { CliContext } from "./context.js";
+import { STAGEFARM_VERSION } from "../shared/version.js";
 
 async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command("stagefarm")
     .description("stagefarm: cached, distributed Gentoo bootstrap and release builds")
-    .version("0.1.0")
+    .version(STAGEFARM_VERSION)
     .option("--store <dir>", "artifact store directory of the embedded farm (env STAGEFARM_STORE)")
     .option("--work-dir <dir>", "where stage workspaces are created (env STAGEFARM_WORK_DIR)")
     .option("--log-level <level>", "log level for stderr logs (env STAGEFARM_LOG_LEVEL; default warn)")

@@ -6,7 +6,6 @@
  * With --binhost-url (where this host reaches the coordinator's HTTP server), emerge stages
  * fetch from and publish to the farm binhost; without it they build without the binhost.
  */
-import { statfs } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -17,19 +16,20 @@ import {
   FarmBinhostClient,
   StageExecutor,
   createAgentMetrics,
+  diskFreeBytes,
   meteredStore,
   startAgentHttpServer,
   type AgentHttpHandle,
   type AgentMetrics,
 } from "../../agent/index.js";
 import { StagefarmError } from "../../shared/errors.js";
+import { STAGEFARM_VERSION } from "../../shared/version.js";
 import type { CliContext } from "../context.js";
 import { addNatsOptions, agentConfig, type FarmFlags } from "../distributed-config.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
 import { parseHostPort } from "./up.js";
 
 const CLOSE_DEADLINE_MS = 20_000;
-const VERSION = "0.1.0";
 
 /** --binhost-url / STAGEFARM_BINHOST_URL: an http(s) URL without query, or absent. */
 export function binhostUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
@@ -47,15 +47,6 @@ export function binhostUrl(flag: string | undefined, env: NodeJS.ProcessEnv): st
       `--binhost-url must be the coordinator's HTTP address as this host reaches it, e.g. http://farm:9464 (got "${raw}")`,
     );
   return url.href.replace(/\/+$/, "");
-}
-
-async function diskFree(dir: string): Promise<number> {
-  try {
-    const s = await statfs(dir);
-    return s.bavail * s.bsize;
-  } catch {
-    return 0;
-  }
 }
 
 export function registerAgent(program: Command, ctx: CliContext): void {
@@ -126,14 +117,14 @@ export function registerAgent(program: Command, ctx: CliContext): void {
                   baseUrl: binhostBase,
                   agentId: cfg.id,
                 });
-          const diskFreeBytes = (): Promise<number> => diskFree(cfg.workDir);
+          const diskFree = (): Promise<number> => diskFreeBytes(cfg.workDir);
           let metrics: AgentMetrics | undefined;
           if (listenOn !== undefined)
             metrics = await createAgentMetrics({
               agentId: cfg.id,
-              version: VERSION,
+              version: STAGEFARM_VERSION,
               slots: cfg.slots,
-              diskFreeBytes,
+              diskFreeBytes: diskFree,
             });
           const executor = new StageExecutor({
             store: metrics === undefined ? farm.store : meteredStore(farm.store, metrics),
@@ -154,8 +145,8 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             logger,
             heartbeatMs: cfg.heartbeatMs,
             claimTimeoutMs: 5000,
-            version: VERSION,
-            diskFreeBytes,
+            version: STAGEFARM_VERSION,
+            diskFreeBytes: diskFree,
             ...(metrics === undefined ? {} : { metrics }),
           });
           const service = agent;

@@ -7,8 +7,10 @@
  * Off loopback it needs --tls-cert/--tls-key and --auth (tokens and roles), or --insecure.
  */
 import type { Command } from "commander";
+import { createAgentMetrics, diskFreeBytes } from "../../agent/index.js";
 import { createMetrics, newRunId, RunRegistry, startHttpServer } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
+import { STAGEFARM_VERSION } from "../../shared/version.js";
 import { loadPipeline, parsePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
 import { positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
@@ -43,7 +45,15 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const logger = ctx.logger(cfg.logLevel === "warn" ? "info" : cfg.logLevel);
       for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
       const metrics = await createMetrics();
-      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, slots: opts.jobs });
+      // The local agent's metrics (claims, stages, transfers, free disk) beside the coordinator's.
+      const agentMetrics = await createAgentMetrics({
+        agentId: "local",
+        version: STAGEFARM_VERSION,
+        slots: opts.jobs,
+        diskFreeBytes: () => diskFreeBytes(cfg.workDir),
+        registry: metrics.registry,
+      });
+      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs });
       const runs = new RunRegistry();
       // Every run's events, including those of runs started again by a retry from the dashboard.
       const offRuns = farm.coordinator.onEvent(runs.onEvent);

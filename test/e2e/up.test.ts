@@ -1,12 +1,14 @@
 /**
  * `stagefarm up`: the embedded engine as a long-lived process with /healthz, /metrics and the
- * JSON API; a run submitted over HTTP completes and shows in the metrics; SIGTERM drains.
+ * JSON API; a run submitted over HTTP completes and shows in the metrics (the coordinator's and
+ * the local agent's, valid for promtool); SIGTERM drains, a retried run included.
  */
 import assert from "node:assert/strict";
 import { access, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CliSandbox } from "../helpers/cli.js";
+import { promtool } from "../helpers/prometheus.js";
 
 async function poll<T>(
   fn: () => Promise<T | undefined> | T | undefined,
@@ -66,6 +68,17 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
     assert.match(metrics, /stagefarm_cache_lookups_total\{kind="stage",result="miss"\} 6/);
     assert.match(metrics, /stagefarm_stages_total\{pipeline="demo",result="done"\} 6/);
     assert.match(metrics, /stagefarm_runs_active 0/);
+    // The local agent's own metrics, in the same exposition.
+    assert.match(metrics, /stagefarm_agent_info\{agent="local",version="[0-9.]+"\} 1/);
+    assert.match(metrics, /stagefarm_agent_stages_total\{result="succeeded"\} 6/);
+    assert.match(metrics, /stagefarm_agent_claims_total\{result="granted"\} 6/);
+    assert.match(metrics, /stagefarm_agent_running_stages 0/);
+    const uploaded = Number(/stagefarm_artifact_bytes_total\{direction="upload"\} (\d+)/.exec(metrics)?.[1]);
+    assert.ok(uploaded > 0, "the stages' outputs and logs were uploaded");
+    const free = Number(/stagefarm_agent_work_dir_free_bytes (\d+)/.exec(metrics)?.[1]);
+    assert.ok(free > 0, "free space of the work directory");
+    const check = await promtool(["check", "metrics"], metrics);
+    assert.equal(check.code, 0, `${check.stdout}${check.stderr}`);
 
     assert.equal(await child.stop("SIGTERM"), 143, child.describe());
   } finally {
