@@ -1,46 +1,35 @@
 /**
- * Recorded stage durations: every action-cache manifest records the pipeline, the stage and how
- * long the execution that produced it took. A plan expects a stage to take the median of its
- * recorded executions (any key: a param change still takes about as long), and falls back to
- * the pipeline's `estimate:` when there is no history.
+ * Expected stage durations for `stagefarm plan`: a stage is expected to take the p50 of its
+ * recorded executions, counted as `stagefarm stats` counts them (the engine's `stats/` record,
+ * plus older action-cache manifests; any key, as a param change still takes about as long),
+ * else its `estimate:`, else 1 minute. One source for `plan` and `stats --critical-path`.
  */
 import type { ArtifactStore } from "../shared/store/types.js";
+import { loadStatsReports, type PipelineStatsReport } from "./stats/stage-stats.js";
 
-export interface StageHistory {
-  /** Recorded durations of each stage of the pipeline, oldest first. */
-  durations: Map<string, number[]>;
+export interface ExpectedDuration {
+  ms: number;
+  from: "history" | "estimate" | "default";
+  /** Executions the p50 is taken over. */
+  runs: number;
 }
 
-export async function loadStageHistory(store: ArtifactStore, pipeline: string): Promise<StageHistory> {
-  const rows: Array<{ stage: string; at: string; ms: number }> = [];
-  for await (const m of store.listManifests())
-    if (m.pipeline === pipeline) rows.push({ stage: m.stage, at: m.createdAt, ms: m.durationMs });
-  rows.sort((a, b) => a.at.localeCompare(b.at));
-  const durations = new Map<string, number[]>();
-  for (const r of rows) {
-    const list = durations.get(r.stage) ?? [];
-    list.push(r.ms);
-    durations.set(r.stage, list);
-  }
-  return { durations };
+/** The statistics of `pipeline` (undefined when it has none). */
+export async function loadPipelineReport(
+  store: ArtifactStore,
+  pipeline: string,
+): Promise<PipelineStatsReport | undefined> {
+  return (await loadStatsReports(store, pipeline)).find((r) => r.pipeline === pipeline);
 }
 
-/** The median of `values` (the lower middle value for an even count); undefined when empty. */
-export function median(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
-}
-
-/** Expected duration of a stage: the median of its history, else its estimate, else 1 minute. */
+/** Expected duration of a stage: its p50, else its estimate, else 1 minute. */
 export function expectedDuration(
-  history: StageHistory,
+  report: PipelineStatsReport | undefined,
   stage: string,
   estimateMs: number | undefined,
-): { ms: number; from: "history" | "estimate" | "default"; runs: number } {
-  const recorded = history.durations.get(stage) ?? [];
-  const m = median(recorded);
-  if (m !== undefined) return { ms: m, from: "history", runs: recorded.length };
+): ExpectedDuration {
+  const row = report?.stages.find((r) => r.stage === stage);
+  if (row?.p50Ms !== undefined) return { ms: row.p50Ms, from: "history", runs: row.executions };
   if (estimateMs !== undefined) return { ms: estimateMs, from: "estimate", runs: 0 };
   return { ms: 60_000, from: "default", runs: 0 };
 }

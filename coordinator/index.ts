@@ -23,7 +23,7 @@ export { newRunId } from "./run-id.js";
 export { RunRegistry, type RunRecord } from "./run-registry.js";
 export { startHttpServer, type HttpServerDeps, type HttpServerHandle } from "./http-server.js";
 export { planRun, type Plan, type PlanRow } from "./plan.js";
-export { loadStageHistory, expectedDuration, median, type StageHistory } from "./history.js";
+export { expectedDuration, loadPipelineReport, type ExpectedDuration } from "./history.js";
 export { Coordinator, type CoordinatorOptions } from "./service/coordinator.js";
 export { runDocSchema, type RunDoc, type StageDoc } from "./service/run-doc.js";
 export { AgentRegistry, type AgentInfo, type AgentState } from "./dispatch/agent-registry.js";

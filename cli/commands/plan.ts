@@ -1,6 +1,6 @@
 /** `stagefarm plan FILE`: the DAG in dependency order, cache keys and status, the critical path. */
 import type { Command } from "commander";
-import { expectedDuration, loadStageHistory, planRun } from "../../coordinator/index.js";
+import { expectedDuration, loadPipelineReport, planRun } from "../../coordinator/index.js";
 import { loadPipeline, missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
@@ -23,9 +23,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const cfg = ctx.config();
       const store = await FsArtifactStore.open(cfg.storeDir);
       try {
-        const history = await loadStageHistory(store, spec.name);
+        const report = await loadPipelineReport(store, spec.name);
         const expected = new Map(
-          spec.stages.map((s) => [s.name, expectedDuration(history, s.name, s.estimateMs)]),
+          spec.stages.map((s) => [s.name, expectedDuration(report, s.name, s.estimateMs)]),
         );
         const plan = await planRun(
           store,
