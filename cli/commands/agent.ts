@@ -46,6 +46,13 @@ export function binhostUrl(flag: string | undefined, env: NodeJS.ProcessEnv): st
       "invalid_argument",
       `--binhost-url must be the coordinator's HTTP address as this host reaches it, e.g. http://farm:9464 (got "${raw}")`,
     );
+  // The URL goes into the binrepos.conf of the roots the stages build (and so into their
+  // tarballs): it must not carry credentials.
+  if (url.username !== "" || url.password !== "")
+    throw new StagefarmError(
+      "invalid_argument",
+      `--binhost-url must not carry credentials (they would be written into every built root's binrepos.conf): stages fetch from the binhost anonymously, so a farm whose stages use it leaves binhost_auth out of the coordinator's auth file`,
+    );
   return url.href.replace(/\/+$/, "");
 }
 
