@@ -9,11 +9,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { StagefarmError, type ErrorCode } from "../shared/errors.js";
+import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
 import type { HttpAuth } from "./auth/http-auth.js";
 import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
 import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
+import { httpStatusFor } from "./dashboard/http-util.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
 
@@ -44,22 +45,6 @@ export interface HttpServerHandle {
 }
 
 const MAX_BODY = 1 << 20;
-
-function statusFor(code: ErrorCode): number {
-  switch (code) {
-    case "invalid_argument":
-    case "invalid_pipeline":
-      return 400;
-    case "not_found":
-      return 404;
-    case "conflict":
-      return 409;
-    case "unavailable":
-      return 503;
-    default:
-      return 500;
-  }
-}
 
 function send(res: ServerResponse, status: number, body: unknown, type = "application/json"): void {
   const text = type === "application/json" ? `${JSON.stringify(body)}\n` : String(body);
@@ -169,7 +154,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       const e = StagefarmError.from(err);
-      const status = statusFor(e.code);
+      const status = httpStatusFor(e.code);
       if (status >= 500) log.error({ err: e.message, code: e.code, path: req.url }, "request failed");
       if (!res.headersSent) send(res, status, { error: e.message, code: e.code });
       else res.end();
