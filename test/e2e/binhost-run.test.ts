@@ -10,6 +10,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { CliSandbox, lastJsonLine, repoRoot } from "../helpers/cli.js";
+import { poll } from "../helpers/poll.js";
 
 const DOUBLE = join(repoRoot, "test/doubles/emerge-double.sh");
 
@@ -41,20 +42,6 @@ async function stageLog(sb: CliSandbox, stage: string): Promise<string> {
       if (s === stage) for (const f of await readdir(join(root, run, s))) found.push(join(root, run, s, f));
   const texts = await Promise.all(found.map((f) => readFile(f, "utf8")));
   return texts.join("\n");
-}
-
-async function poll<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 void test("stagefarm run: the first stage publishes, the second gets a binrepos.conf for the binhost; up serves it", async () => {
@@ -119,8 +106,7 @@ void test("stagefarm run: the first stage publishes, the second gets a binrepos.
         const j = (await (await fetch(`${base}/api/v1/runs/${id}`)).json()) as { status: string };
         return j.status === "running" ? undefined : j;
       },
-      120_000,
-      "the run to finish",
+      { timeoutMs: 120_000, what: "the run to finish", intervalMs: 100 },
     );
     assert.equal(run.status, "succeeded");
     assert.ok((await stageLog(sb, "second")).includes(`sync-uri=${base}/binhost/farm`));

@@ -151,6 +151,10 @@ test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, a
     const critical = await attrs(page, "g.node.critical", "data-stage");
     assert.deepEqual(critical.sort(), ["build", "package", "src"], "src → build → package took longest");
     assert.equal(await page.textContent("[data-testid=run-params]"), `note=${MARKUP}`);
+    // The timeline: a bar per attempt on the agent's row, named where the bar is wide enough.
+    assert.equal(await page.locator("[data-testid=gantt] rect.bar").count(), 4);
+    const labels = await page.locator("[data-testid=gantt] text.bar-label").allTextContents();
+    assert.ok(labels.includes("build"), `bar labels: ${labels.join(", ")}`);
 
     // A stage: its log (ANSI colour, markup as text), attempts, outputs, cache key.
     await page.click('g.node[data-stage="build"]');

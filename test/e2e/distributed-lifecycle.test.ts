@@ -10,20 +10,13 @@ import { sha256 } from "../../shared/digest.js";
 import {
   fanoutExpected,
   fanoutPipeline,
-  listProcesses,
   until,
   withFarm,
   type FarmProcess,
   type FarmProcesses,
   type RunSummary,
 } from "../helpers/farm-processes.js";
-
-/** Processes whose command line contains `marker` (only as argv[0] when `argv0` is set). */
-async function processesWith(marker: string, argv0 = false): Promise<string[]> {
-  return (await listProcesses())
-    .filter((p) => (argv0 ? p.argv[0] === marker : p.argv.some((a) => a.includes(marker))))
-    .map((p) => `${p.pid}: ${p.argv.join(" ")}`);
-}
+import { processesWith } from "../helpers/leak-probes.js";
 
 /** Starts `submit FILE --watch --json`; resolves with the client and the run's id. */
 async function submitWatching(
@@ -60,7 +53,7 @@ stages:
       assert.deepEqual([running.results["long"]?.state, running.results["long"]?.agent], ["running", "a1"]);
       const pids = await until(
         async () => {
-          const p = await processesWith(marker, true);
+          const p = await processesWith(marker, { match: "argv0" });
           return p.length > 0 ? p : undefined;
         },
         20_000,
@@ -72,7 +65,7 @@ stages:
       assert.equal(cancelled.status, "cancelled");
       assert.equal(cancelled.results["long"]?.state, "cancelled");
       await until(
-        async () => ((await processesWith(marker)).length === 0 ? true : undefined),
+        async () => ((await processesWith(marker, { match: "substring" })).length === 0 ? true : undefined),
         20_000,
         `no process with ${marker} to be left`,
       );

@@ -5,10 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CliSandbox, lastJsonLine } from "../helpers/cli.js";
+import { processesWith, waitFor } from "../helpers/leak-probes.js";
 
 const pipeline = (failing: boolean) => `pipeline: branches
 stages:
@@ -82,29 +83,6 @@ test("an invalid pipeline is refused with file:line:col and exit status 2", asyn
   assert.equal(v.code, 2);
 });
 
-async function processesWith(marker: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const d of await readdir("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const cmd = await readFile(`/proc/${d}/cmdline`, "utf8");
-      if (cmd.includes(marker)) pids.push(Number(d));
-    } catch {
-      // the process exited while we looked
-    }
-  }
-  return pids;
-}
-
-async function waitFor(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 test("Ctrl-C cancels running stages, kills their processes, and the next run works", async () => {
   await using sb = await CliSandbox.create();
   const marker = `sf-marker-${randomUUID()}`;
@@ -116,16 +94,20 @@ test("Ctrl-C cancels running stages, kills their processes, and the next run wor
   const child = sb.spawn(["run", file]);
   try {
     await waitFor(
-      async () => (await processesWith(marker)).length > 0,
-      30_000,
       "the stage's processes to start",
+      async () => (await processesWith(marker, { match: "substring" })).length > 0,
+      30_000,
     );
     assert.equal(await child.stop("SIGINT"), 130, child.describe());
     assert.match(child.stdout, /cancelling/);
-    await waitFor(async () => (await processesWith(marker)).length === 0, 10_000, "no stage process left");
+    await waitFor(
+      "no stage process left",
+      async () => (await processesWith(marker, { match: "substring" })).length === 0,
+      10_000,
+    );
   } finally {
     child.kill();
-    for (const pid of await processesWith(marker)) process.kill(pid, "SIGKILL");
+    for (const pid of await processesWith(marker, { match: "substring" })) process.kill(pid, "SIGKILL");
   }
   await writeFile(
     file,

@@ -8,21 +8,8 @@ import { access, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CliSandbox } from "../helpers/cli.js";
+import { poll } from "../helpers/poll.js";
 import { promtool } from "../helpers/prometheus.js";
-
-async function poll<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
   await using sb = await CliSandbox.create();
@@ -54,8 +41,7 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
         };
         return r.status === "running" ? undefined : r;
       },
-      120_000,
-      "the run to finish",
+      { timeoutMs: 120_000, what: "the run to finish", intervalMs: 100 },
     );
     assert.equal(run.status, "succeeded");
     assert.equal(run.stageCounts?.["executed"], 6);
@@ -108,8 +94,7 @@ async function retriedRun(
       const r = (await (await fetch(`${base}/api/v1/runs/${id}`)).json()) as { status: string };
       return r.status === "running" ? undefined : r.status;
     },
-    60_000,
-    "the first attempt to fail",
+    { timeoutMs: 60_000, what: "the first attempt to fail", intervalMs: 100 },
   );
   assert.equal(status, "failed");
   await fix();
@@ -120,8 +105,7 @@ async function retriedRun(
         () => true,
         () => undefined,
       ),
-    60_000,
-    "the retried stage to start",
+    { timeoutMs: 60_000, what: "the retried stage to start", intervalMs: 100 },
   );
 }
 

@@ -1,25 +1,39 @@
 /**
  * Probes for what a run may leave behind on this machine: processes with a marker argument on
  * their command line, processes in a mount namespace, mount points of the host's namespace under
- * a directory; and waiting for a condition with a deadline.
+ * a directory; and waiting for a condition with a deadline (./poll.ts).
  */
 import { randomInt } from "node:crypto";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { StagefarmError } from "../../shared/errors.js";
+import { poll } from "./poll.js";
 
 /** A `sleep` duration no other process on the machine has on its command line. */
 export function marker(): string {
   return `299.${randomInt(100_000_000, 999_999_999)}`;
 }
 
-/** Pids of the live processes with `text` as one argument of their command line. */
-export async function processesWith(text: string): Promise<number[]> {
+/**
+ * Where `processesWith` looks for its text on a command line: as one whole argument (the default),
+ * as argv[0] (a program started with `exec -a TEXT`), or inside any argument.
+ */
+export type CmdlineMatch = "argument" | "argv0" | "substring";
+
+const matchers: Record<CmdlineMatch, (argv: string[], text: string) => boolean> = {
+  argument: (argv, text) => argv.includes(text),
+  argv0: (argv, text) => argv[0] === text,
+  substring: (argv, text) => argv.some((a) => a.includes(text)),
+};
+
+/** Pids of the live processes with `text` on their command line (zombies have an empty one). */
+export async function processesWith(text: string, opts: { match?: CmdlineMatch } = {}): Promise<number[]> {
+  const matches = matchers[opts.match ?? "argument"];
   const found: number[] = [];
   for (const name of await readdir("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8");
-      if (cmdline.split("\0").includes(text)) found.push(Number(name));
+      if (matches(cmdline.split("\0"), text)) found.push(Number(name));
     } catch (err: unknown) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== "ENOENT" && code !== "ESRCH") throw StagefarmError.from(err);
@@ -34,11 +48,7 @@ export async function waitFor(
   cond: () => Promise<boolean> | boolean,
   timeoutMs = 5000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await poll(cond, { timeoutMs, what, intervalMs: 20 });
 }
 
 /** Pids of the live processes in mount namespace `mountNs` (e.g. "mnt:[4026532451]"). */

@@ -46,6 +46,7 @@ import {
   makeTokens,
   type TlsFixtures,
 } from "../helpers/auth-fixtures.js";
+import { poll } from "../helpers/poll.js";
 
 type Client = GrpcClient<typeof StagefarmService>;
 type Impl = Partial<ServiceImpl<typeof StagefarmService>>;
@@ -321,7 +322,7 @@ describe("gRPC over TLS", () => {
     await serve({ authorizer, tls: { ...fx.server } }, async ({ client, logs }) => {
       const r = await call(client(), listRuns, bearer(tokens.viewer));
       assert.ok(r instanceof StagefarmError && r.code === "unavailable", failureOf(r));
-      await waitFor(() => refusedTls(logs).length > 0, "a log line");
+      await poll(() => refusedTls(logs).length > 0, { timeoutMs: 5000, what: "a log line" });
       assert.match(String(refusedTls(logs)[0]?.["reason"]), /not a TLS \(HTTP\/2\) client/);
     });
   });
@@ -357,7 +358,7 @@ describe("gRPC over TLS", () => {
         await serve({ authorizer, tls: mtls(), seen }, async ({ client, logs }) => {
           const r = await call(client(tls()), StagefarmService.method.getRun, bearer(tokens.admin));
           assert.ok(r instanceof StagefarmError && r.code === "unavailable", failureOf(r));
-          await waitFor(() => refusedTls(logs).length > 0, "a log line");
+          await poll(() => refusedTls(logs).length > 0, { timeoutMs: 5000, what: "a log line" });
           const lines = refusedTls(logs);
           assert.match(String(lines[0]?.["reason"]), why);
           assert.match(String(lines[0]?.["peer"]), /^127\.0\.0\.1:\d+$/);
@@ -371,11 +372,3 @@ describe("gRPC over TLS", () => {
       });
   });
 });
-
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

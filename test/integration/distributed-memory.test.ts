@@ -12,29 +12,15 @@ import type { RunDoc } from "../../coordinator/index.js";
 import { buildStage } from "../../coordinator/dashboard/run-view.js";
 import { AttemptOutcome } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
-
-async function until<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { poll } from "../helpers/poll.js";
 
 async function finished(farm: MemoryFarm, id: string): Promise<RunDoc> {
-  return until(
+  return poll(
     async () => {
       const d = await farm.coordinator.getRun(id);
       return d.status === "running" ? undefined : d;
     },
-    60_000,
-    `run ${id} to finish`,
+    { timeoutMs: 60_000, what: `run ${id} to finish` },
   );
 }
 
@@ -84,16 +70,14 @@ describe("distributed farm over in-process ports", () => {
     farm.addAgent("plain", ["x86_64"]);
     const yaml = `stages:\n  cat:\n    runner: shell\n    requires: [catalyst]\n    script: mkdir -p out && echo hi > out/x\n    outputs: { x: out/x }\n`;
     const run = await farm.coordinator.submit({ yaml, path: "c.yaml", params: {} });
-    await until(
+    await poll(
       async () => ((await farm.coordinator.worker.record(run.id, "cat"))?.t === "queued" ? true : undefined),
-      5000,
-      "queued",
+      { timeoutMs: 5000, what: "queued" },
     );
-    await until(
-      () => (farm.coordinator.agents.list().length > 0 ? true : undefined),
-      5000,
-      "an agent heartbeat",
-    );
+    await poll(() => (farm.coordinator.agents.list().length > 0 ? true : undefined), {
+      timeoutMs: 5000,
+      what: "an agent heartbeat",
+    });
     const rec = await farm.coordinator.worker.record(run.id, "cat");
     assert.ok(rec !== undefined);
     assert.equal(farm.coordinator.worker.queuedReason(rec), "no agent with labels catalyst");
@@ -109,11 +93,10 @@ describe("distributed farm over in-process ports", () => {
     const yaml = `stages:\n  slow:\n    runner: shell\n    script: mkdir -p out && sleep 2 && echo done > out/x\n    outputs: { x: out/x }\n`;
     const victim = farm.addAgent("victim", ["x86_64"]);
     const run = await farm.coordinator.submit({ yaml, path: "s.yaml", params: {} });
-    await until(
+    await poll(
       async () =>
         (await farm.coordinator.worker.record(run.id, "slow"))?.t === "running" ? true : undefined,
-      10_000,
-      "claim",
+      { timeoutMs: 10_000, what: "claim" },
     );
     // Simulate a stall: the victim stops heartbeating but its stage keeps running and reports late.
     victim.stopHeartbeats();
@@ -125,7 +108,10 @@ describe("distributed farm over in-process ports", () => {
       rec?.t === "finished" && rec.owner === "rescuer" && rec.dispatch === 2,
       JSON.stringify({ ...rec, job: undefined }),
     );
-    await until(() => (victim.busy === 0 ? true : undefined), 10_000, "the victim's late finish");
+    await poll(() => (victim.busy === 0 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "the victim's late finish",
+    });
     // The victim's late result must have been rejected: the record still names the rescuer.
     const after = await farm.coordinator.worker.record(run.id, "slow");
     assert.ok(after?.t === "finished" && after.owner === "rescuer");
@@ -136,11 +122,10 @@ describe("distributed farm over in-process ports", () => {
     farm.addAgent("a1", ["x86_64"]);
     farm.addAgent("a2", ["x86_64"]);
     const run = await farm.coordinator.submit({ yaml: fanout(4, "0.5"), path: "fan.yaml", params: {} });
-    await until(
+    await poll(
       async () =>
         (await farm.coordinator.worker.record(run.id, "leaf0"))?.t === "running" ? true : undefined,
-      10_000,
-      "leaves running",
+      { timeoutMs: 10_000, what: "leaves running" },
     );
     await farm.restartCoordinator();
     const doc = await finished(farm, run.id);
@@ -161,20 +146,21 @@ describe("distributed farm over in-process ports", () => {
     farm.addAgent("a1", ["x86_64"]);
     const yaml = `stages:\n  long:\n    runner: shell\n    script: sleep 60\n    outputs: { x: out }\n`;
     const run = await farm.coordinator.submit({ yaml, path: "l.yaml", params: {} });
-    await until(
+    await poll(
       async () =>
         (await farm.coordinator.worker.record(run.id, "long"))?.t === "running" ? true : undefined,
-      10_000,
-      "running",
+      { timeoutMs: 10_000, what: "running" },
     );
-    await until(() => (farm.agents.get("a1")?.busy === 1 ? true : undefined), 10_000, "agent busy");
+    await poll(() => (farm.agents.get("a1")?.busy === 1 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "agent busy",
+    });
     const doc = await farm.coordinator.cancel(run.id);
     assert.equal(doc.status, "cancelled");
-    await until(
-      () => (farm.agents.get("a1")?.busy === 0 ? true : undefined),
-      10_000,
-      "the agent to stop the stage",
-    );
+    await poll(() => (farm.agents.get("a1")?.busy === 0 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "the agent to stop the stage",
+    });
   });
   test("retry runs a failed stage as its next attempt, keeping the failed attempt's log", async () => {
     await using farm = await MemoryFarm.create();

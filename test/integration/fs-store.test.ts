@@ -8,12 +8,12 @@ import { chmod, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import { blobPath, FsArtifactStore, manifestPath, type Manifest } from "../../shared/store/index.js";
 import { artifactStoreConformance } from "../conformance/artifact-store.js";
+import { poll } from "../helpers/poll.js";
 
 async function corruptFile(file: string): Promise<void> {
   await chmod(file, 0o644);
@@ -45,14 +45,6 @@ function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => bool
     for (const m of mentions) assert.ok(err.message.includes(m), `"${err.message}" should mention "${m}"`);
     return true;
   };
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
 }
 
 function manifest(key: Digest, outputs: Manifest["outputs"] = {}): Manifest {
@@ -133,10 +125,13 @@ void describe("FsArtifactStore on disk", () => {
       },
     });
     const pending = store.putBlob(endless, { signal: ac.signal });
-    await waitFor("the temp file to hold data", async () => {
-      for (const f of await tmpFiles()) if ((await stat(join(root, "tmp", f))).size > 0) return true;
-      return false;
-    });
+    await poll(
+      async () => {
+        for (const f of await tmpFiles()) if ((await stat(join(root, "tmp", f))).size > 0) return true;
+        return false;
+      },
+      { timeoutMs: 5000, what: "the temp file to hold data" },
+    );
     ac.abort();
     await assert.rejects(pending, isError("cancelled"));
     assert.deepEqual(await tmpFiles(), []);

@@ -23,6 +23,7 @@ import {
 } from "../../shared/grpc/index.js";
 import { RunSchema, RunStatus, StageState, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { StagefarmService, type SubmitRunRequest } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import { poll } from "../helpers/poll.js";
 
 type Impl = Partial<ServiceImpl<typeof StagefarmService>>;
 
@@ -59,14 +60,6 @@ async function withServer(impl: Impl, fn: (h: Harness) => Promise<void>): Promis
   // Warnings and errors only where a test provokes them (a handler's internal error).
   const unexpected = logs.filter((l) => Number(l.level) >= 40 && l.msg !== "internal error in a handler");
   assert.deepEqual(unexpected, []);
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Resolves when the signal aborts. */
@@ -283,9 +276,12 @@ describe("grpc adapter", () => {
         let n = 0;
         for await (const _ of client.watchRun({ runId: "r" })) if (++n === 5) break;
         assert.equal(n, 5);
-        await waitFor("the server's signal to abort", () => serverSignal?.aborted === true);
+        await poll(() => serverSignal?.aborted === true, {
+          timeoutMs: 5000,
+          what: "the server's signal to abort",
+        });
         assert.ok(serverSignal?.reason instanceof StagefarmError);
-        await waitFor("the handler to stop", () => handlerStopped);
+        await poll(() => handlerStopped, { timeoutMs: 5000, what: "the handler to stop" });
       },
     );
   });
@@ -312,7 +308,10 @@ describe("grpc adapter", () => {
         };
         const err = await rejection(iterate());
         assert.equal(err.code, "cancelled");
-        await waitFor("the server's signal to abort", () => serverSignal?.aborted === true);
+        await poll(() => serverSignal?.aborted === true, {
+          timeoutMs: 5000,
+          what: "the server's signal to abort",
+        });
       },
     );
   });
@@ -332,7 +331,10 @@ describe("grpc adapter", () => {
         const err = await rejection(client.getRun({ runId: "r" }, { deadlineMs: 150 }));
         assert.equal(err.code, "timeout");
         assert.ok(Date.now() - started < 3000);
-        await waitFor("the handler's signal to abort", () => serverSignal?.aborted === true);
+        await poll(() => serverSignal?.aborted === true, {
+          timeoutMs: 5000,
+          what: "the handler's signal to abort",
+        });
       },
     );
   });
@@ -356,7 +358,7 @@ describe("grpc adapter", () => {
       const stream = client.watchRun({ runId: "r" })[Symbol.asyncIterator]();
       assert.equal((await stream.next()).done, false);
       const hung = rejection(client.listAgents({}));
-      await waitFor("the unary call to start", () => unaryStarted);
+      await poll(() => unaryStarted, { timeoutMs: 5000, what: "the unary call to start" });
 
       const graceMs = 400;
       const started = Date.now();

@@ -11,7 +11,6 @@ import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
-import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
@@ -19,6 +18,7 @@ import { packTree, packTreeToFile, unpackBlob } from "../../shared/pack/index.js
 import { packTreeInto } from "../../shared/pack/pack-tree.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { listTarZst, readXattrs, snapshotTree, writeFileWithXattrs } from "../helpers/tar-fixtures.js";
+import { poll } from "../helpers/poll.js";
 
 const MiB = 1 << 20;
 
@@ -253,7 +253,7 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
     const expected = await packTree(dir, store);
     const got = await packTreeInto(dir, async (data) => {
       // Start reading only once tar has finished writing everything (it fits in the buffers).
-      await waitFor("tar to exit", async () => (await tarPids(dir)).length === 0);
+      await poll(async () => (await tarPids(dir)).length === 0, { timeoutMs: 10_000, what: "tar to exit" });
       const h = createHash("sha256");
       let size = 0;
       for await (const chunk of data as AsyncIterable<Buffer>) {
@@ -312,7 +312,10 @@ describe("packTree (GNU tar + zstd, deterministic)", () => {
     assert.ok((await processesInGroup(pgid)).length >= 2, "tar and the zstd it started run in one group");
     ac.abort();
     await assert.rejects(packing, isError("cancelled", dir));
-    await waitFor("tar's process group to be gone", async () => (await processesInGroup(pgid)).length === 0);
+    await poll(async () => (await processesInGroup(pgid)).length === 0, {
+      timeoutMs: 10_000,
+      what: "tar's process group to be gone",
+    });
     assert.equal(await countBlobs(store), blobsBefore);
     await fs.rm(dir, { recursive: true, force: true });
   });
@@ -356,14 +359,6 @@ async function countBlobs(store: FsArtifactStore): Promise<number> {
   return n;
 }
 
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}
-
 /** Pids of the live tar processes packing `dir`. */
 async function tarPids(dir: string): Promise<number[]> {
   const pids: number[] = [];
@@ -378,12 +373,7 @@ async function tarPids(dir: string): Promise<number[]> {
 
 /** The pid of the tar packing `dir` (it leads its own process group). */
 async function waitForTar(dir: string): Promise<number> {
-  let pid: number | undefined;
-  await waitFor(`tar to start on ${dir}`, async () => {
-    pid = (await tarPids(dir))[0];
-    return pid !== undefined;
-  });
-  return pid ?? -1;
+  return poll(async () => (await tarPids(dir))[0], { timeoutMs: 10_000, what: `tar to start on ${dir}` });
 }
 
 /** Pids of the live processes whose process group is `pgid`. */

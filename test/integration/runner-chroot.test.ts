@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomInt } from "node:crypto";
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +21,7 @@ import { packTree, unpackBlob } from "../../shared/pack/index.js";
 import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { debootstrapRootfs } from "../helpers/debootstrap.js";
+import { hostMountsUnder, marker, processesWith } from "../helpers/leak-probes.js";
 
 const pos = { file: "pipeline.yaml", line: 1, col: 1 };
 
@@ -55,33 +55,6 @@ function rootfsInput(name = "base", path = "rootfs"): InputSpec {
 
 function output(name: string, path: string, extra: Partial<OutputSpec> = {}): OutputSpec {
   return { name, path, exclude: [], pos, ...extra };
-}
-
-function marker(): string {
-  return `299.${randomInt(100_000_000, 999_999_999)}`;
-}
-
-async function processesWith(textArg: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8");
-      if (cmdline.split("\0").includes(textArg)) found.push(Number(name));
-    } catch (err: unknown) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ESRCH") throw StagefarmError.from(err);
-    }
-  }
-  return found;
-}
-
-async function hostMountsUnder(dir: string): Promise<string[]> {
-  const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
-  return mountinfo
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
 }
 
 void describe("chroot runner", { timeout: 900_000 }, () => {

@@ -14,6 +14,7 @@ import { unpackFile } from "../../shared/pack/index.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { debootstrapCache } from "../helpers/debootstrap.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";
+import { hostMountsUnder } from "../helpers/leak-probes.js";
 
 /** The stub env-update: env.d → /etc/profile.env, as exports a login shell reads. */
 const ENV_UPDATE_STUB = `#!/bin/bash
@@ -24,14 +25,6 @@ for f in /etc/env.d/*; do
 done
 echo "env-update stub: wrote /etc/profile.env"
 `;
-
-async function hostMountsUnder(dir: string): Promise<string[]> {
-  const text = await readFile("/proc/self/mountinfo", "utf8");
-  return text
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
-}
 
 async function record(root: string, pn: string): Promise<Record<string, string>> {
   const text = await readFile(join(root, "usr/share", pn, "installed-by-double"), "utf8");

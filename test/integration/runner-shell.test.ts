@@ -1,8 +1,7 @@
 /** The shell runner against real bash processes: results, environment, and process cleanup. */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomInt } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkScriptOutcome } from "../../agent/runners/script-outcome.js";
@@ -12,6 +11,7 @@ import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
 import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { marker, processesWith, waitFor } from "../helpers/leak-probes.js";
 
 function shellStage(script: string, over: Partial<ResolvedStage> = {}): ResolvedStage {
   return {
@@ -32,39 +32,6 @@ function shellStage(script: string, over: Partial<ResolvedStage> = {}): Resolved
     paramsUsed: [],
     ...over,
   };
-}
-
-/** A `sleep` duration no other process on the machine has on its command line. */
-function marker(): string {
-  return `299.${randomInt(100_000_000, 999_999_999)}`;
-}
-
-/** Pids of live processes whose command line contains `text` (zombies have an empty one). */
-async function processesWith(text: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8");
-      if (cmdline.split("\0").includes(text)) found.push(Number(name));
-    } catch (err: unknown) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ESRCH") throw StagefarmError.from(err);
-    }
-  }
-  return found;
-}
-
-async function waitFor(
-  what: string,
-  cond: () => Promise<boolean> | boolean,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Kills leftovers of a failed test so it cannot leak processes into the next. */

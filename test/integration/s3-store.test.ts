@@ -10,7 +10,6 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
-import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { inspect } from "node:util";
 import { Client } from "minio";
@@ -22,6 +21,7 @@ import { blobPath } from "../../shared/store/index.js";
 import { S3ArtifactStore } from "../../shared/store/s3-store.js";
 import { artifactStoreConformance } from "../conformance/artifact-store.js";
 import { startS3rver, type S3rverHandle } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const MiB = 1 << 20;
 let s3: S3rverHandle | undefined;
@@ -123,14 +123,6 @@ function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => bool
 /** Everything an error shows (message, details, properties, causes), to look for leaked secrets. */
 function everythingShown(err: unknown): string {
   return inspect(err, { depth: 10, showHidden: true });
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
 }
 
 /** `count` MiB of varied bytes (rotations of one block), as views of the block: the source
@@ -318,7 +310,10 @@ void describe("S3ArtifactStore through outages", () => {
     await own.stop();
     const content = randomBytes(64 * 1024);
     const pending = store.putBlob(Readable.from([content]), { expected: sha256(content) });
-    await waitFor("a failed attempt", () => entries.some((e) => e.msg === "S3 request failed, retrying"));
+    await poll(() => entries.some((e) => e.msg === "S3 request failed, retrying"), {
+      timeoutMs: 10_000,
+      what: "a failed attempt",
+    });
     await own.restart();
     const info = await pending;
     assert.equal(info.digest, sha256(content));

@@ -1,7 +1,8 @@
 /**
  * A timeline of the run's attempts per agent (a Gantt chart): one row per agent, a bar per
  * attempt from its claim to its end (running ones grow to now), coloured by outcome; stages an
- * agent ran at the same time stack in lanes. Clicking a bar opens the stage.
+ * agent ran at the same time stack in lanes; a bar wide enough carries its stage's name. Clicking
+ * a bar opens the stage.
  */
 import type { RefObject } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -22,6 +23,8 @@ const LABEL_W = 150;
 const LANE_H = 16;
 const ROW_GAP = 8;
 const MAX_BARS = 3000;
+/** Width of a character of a bar's label (10 px sans-serif), for fitting names in bars. */
+const CHAR_W = 6;
 
 /** The chart's width follows its container's. */
 function useWidth(): [RefObject<HTMLDivElement | null>, number] {
@@ -36,6 +39,14 @@ function useWidth(): [RefObject<HTMLDivElement | null>, number] {
     return () => ro.disconnect();
   }, []);
   return [ref, width];
+}
+
+/** The stage's name (and attempt, after the first) as fits in a bar `width` pixels wide, or "". */
+function barLabel(stage: string, attempt: number, width: number): string {
+  const text = attempt > 1 ? `${stage} #${attempt}` : stage;
+  const fits = Math.floor((width - 8) / CHAR_W);
+  if (fits < 3) return "";
+  return text.length <= fits ? text : `${text.slice(0, fits - 1)}…`;
 }
 
 export function Gantt(props: { stages: readonly Stage[]; now: number; onSelect: (name: string) => void }) {
@@ -107,20 +118,29 @@ export function Gantt(props: { stages: readonly Stage[]; now: number; onSelect: 
             <text class="agent" x={6} y={top + 12}>
               {agent.length > 20 ? `${agent.slice(0, 19)}…` : agent}
             </text>
-            {row.bars.map((b) => (
-              <rect
-                key={`${b.stage}#${b.attempt}`}
-                class={`bar outcome-${b.outcome}`}
-                x={x(b.start)}
-                y={top + b.lane * LANE_H}
-                width={Math.max(2, x(b.end) - x(b.start))}
-                height={LANE_H - 3}
-                rx={2}
-                onClick={() => props.onSelect(b.stage)}
-              >
-                <title>{`${b.stage} #${b.attempt} on ${agent}: ${b.outcome.replace("_", " ")}, ${fmtDuration(b.end - b.start)}`}</title>
-              </rect>
-            ))}
+            {row.bars.map((b) => {
+              const w = Math.max(2, x(b.end) - x(b.start));
+              const label = barLabel(b.stage, b.attempt, w);
+              return (
+                <g key={`${b.stage}#${b.attempt}`} onClick={() => props.onSelect(b.stage)}>
+                  <rect
+                    class={`bar outcome-${b.outcome}`}
+                    x={x(b.start)}
+                    y={top + b.lane * LANE_H}
+                    width={w}
+                    height={LANE_H - 3}
+                    rx={2}
+                  >
+                    <title>{`${b.stage} #${b.attempt} on ${agent}: ${b.outcome.replace("_", " ")}, ${fmtDuration(b.end - b.start)}`}</title>
+                  </rect>
+                  {label === "" ? null : (
+                    <text class="bar-label" x={x(b.start) + 4} y={top + b.lane * LANE_H + 10}>
+                      {label}
+                    </text>
+                  )}
+                </g>
+              );
+            })}
           </g>
         ))}
       </svg>
