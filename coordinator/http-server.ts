@@ -93,6 +93,12 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       ? undefined
       : createDashboard({
           ...deps.dashboard,
+          // Without an auth file every request may do everything.
+          whoami: (req) => deps.auth?.whoami(req) ?? { name: "anyone", role: "admin" },
+          session: {
+            signIn: (token) => deps.auth?.signIn(token) ?? { name: "anyone", role: "admin" },
+            secure: deps.tls !== undefined,
+          },
           logger: deps.logger,
           metrics: deps.metrics,
           accepting: deps.accepting,

@@ -3,7 +3,8 @@
  * same tokens and roles as the gRPC API.
  *
  * Credentials: `Authorization: Bearer sft_…`, or the cookie `stagefarm_token` (for the dashboard's
- * page and EventSource, which cannot set headers). A request authenticated by the cookie that
+ * page and EventSource, which cannot set headers; the page's sign-in, `POST /api/dashboard/session`
+ * with the token, sets it HttpOnly and SameSite=Strict). A request authenticated by the cookie that
  * changes something must come from this origin (its `Origin` matches `Host`): no cross-site
  * request rides on a browser's cookie. `/binhost/` takes HTTP basic auth when the auth file sets
  * `binhost_auth` (portage puts user:password in its sync-uri), else anyone may read it.
@@ -36,6 +37,8 @@ export const HTTP_RULES: readonly HttpRule[] = [
   { path: /^\/binhost\//, methods: READ, access: "binhost" },
   { path: /^\/(ui(\/.*)?)?$/, methods: READ, access: "open" },
   { path: /^\/api\/v1\/runs(\/.*)?$/, methods: ["POST"], access: "submitter" },
+  // Signing in and out of the dashboard (the token is checked by the handler itself).
+  { path: /^\/api\/dashboard\/session$/, methods: ["POST", "DELETE"], access: "open" },
   { path: /^\/api\/dashboard\/agents\/[^/]+\/drain$/, methods: ["POST"], access: "admin" },
   { path: /^\/api\/dashboard\/runs(\/.*)?$/, methods: ["POST"], access: "submitter" },
   { path: /^\//, methods: READ, access: "viewer" },
@@ -55,6 +58,10 @@ export interface HttpRefusal {
 export interface HttpAuth {
   /** undefined when the request may proceed, else what to answer. */
   check(req: IncomingMessage, path: string): HttpRefusal | undefined;
+  /** Who the request's credentials name (undefined when they name no one). */
+  whoami(req: IncomingMessage): Principal | undefined;
+  /** Who `token` names, for the dashboard's sign-in; throws AuthError when it names no one. */
+  signIn(token: string): Principal;
 }
 
 function accessFor(method: string, path: string): HttpAccess {
@@ -130,6 +137,17 @@ export function httpAuth(auth: Authenticator): HttpAuth {
   };
 
   return {
+    signIn(token) {
+      return auth.authenticate(tokenCredential(token));
+    },
+    whoami(req) {
+      try {
+        return auth.authenticate(credentialOf(req).cred);
+      } catch (err: unknown) {
+        if (err instanceof AuthError) return undefined;
+        throw err;
+      }
+    },
     check(req, path) {
       const method = req.method ?? "GET";
       const access = accessFor(method, path);

@@ -5,7 +5,8 @@
  * `/api/dashboard/`. Actions call the same Coordinator methods the gRPC handlers call. No
  * second RPC stack: where the API has a message, that message is what goes over the wire.
  *
- * Routes (role: who may use them once the server authenticates requests; see `dashboardRole`):
+ * Routes, with the role each needs once the server authenticates requests (the rules are
+ * coordinator/auth/http-auth.ts's HTTP_RULES; `whoami` tells the page which actions to offer):
  *
  *   GET  /api/dashboard/runs?status=&pipeline=&pageSize=&pageToken=   ListRunsResponse (summaries)   viewer
  *   POST /api/dashboard/runs                SubmitRunRequest → 202 SubmitRunResponse                submitter
@@ -19,6 +20,9 @@
  *   POST /api/dashboard/agents/A/drain      DrainAgentResponse                                      admin
  *   GET  /api/dashboard/cache               cache and binhost summary (./cache-summary.ts)          viewer
  *   GET  /api/dashboard/events              SSE: `hello`, `run` (RunEvent with a summary), `agents`  viewer
+ *   GET  /api/dashboard/whoami              {name, role} of the caller's credentials                viewer
+ *   POST /api/dashboard/session             {token} → sets the token cookie (HttpOnly), {name, role}  open
+ *   DELETE /api/dashboard/session           clears it (signing out)                                 open
  *
  * Event ids and resuming: ./event-hub.ts. POSTs must be same-origin JSON (./http-util.ts).
  */
@@ -39,7 +43,9 @@ import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { ArtifactStore } from "../../shared/store/index.js";
+import { AuthError } from "../../shared/grpc/auth.js";
 import { agentMessage } from "../api/run-message.js";
+import { TOKEN_COOKIE } from "../auth/http-auth.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import type { Coordinator } from "../service/coordinator.js";
 import { CacheSummaries } from "./cache-summary.js";
@@ -62,9 +68,6 @@ import type { SseStream } from "./sse.js";
 import { eventStreams } from "./event-streams.js";
 import { StaticFiles } from "./static-files.js";
 
-/** The roles of coordinator/auth/roles.ts. */
-export type DashboardRole = "viewer" | "submitter" | "admin";
-
 export interface SubmitRequest {
   yaml: string;
   path: string;
@@ -81,6 +84,10 @@ export interface DashboardDeps {
   submit?: (req: SubmitRequest) => Promise<string>;
   /** The built page (default: dist/web/ beside this module). */
   staticDir?: string;
+  /** Who a request's credentials name, for `whoami` (set by the HTTP server). */
+  whoami?: (req: IncomingMessage) => { name: string; role: string };
+  /** Signing in: who a token names (throws AuthError), and whether the cookie is HTTPS-only. */
+  session?: { signIn: (token: string) => { name: string; role: string }; secure: boolean };
 }
 
 export interface Dashboard {
@@ -94,20 +101,17 @@ const API = "/api/dashboard";
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, p: string[]) => Promise<void> | void;
 
 interface Route {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   re: RegExp;
-  role: DashboardRole;
   handler: Handler;
 }
 
 const RUN = "([A-Za-z0-9-]+)";
 const SEG = "([^/]+)";
 
-/** The role a dashboard request needs, or undefined when the path is not the dashboard's API. */
-export function dashboardRole(method: string, path: string): DashboardRole | undefined {
-  if (!path.startsWith(`${API}/`)) return undefined;
-  if (method !== "POST") return "viewer";
-  return /^\/api\/dashboard\/agents\/[^/]+\/drain$/.test(path) ? "admin" : "submitter";
+/** The dashboard's token cookie: HttpOnly (no script reads it), SameSite=Strict, for the whole site. */
+function sessionCookie(token: string, secure: boolean, maxAgeS = 30 * 24 * 3600): string {
+  return `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure ? "; Secure" : ""}`;
 }
 
 export function createDashboard(
@@ -161,7 +165,6 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/runs$`),
-      role: "viewer",
       handler: async (_req, res, url) => {
         const statuses = parseRunStatuses(url.searchParams.get("status"));
         const pipeline = url.searchParams.get("pipeline") ?? "";
@@ -186,7 +189,6 @@ export function createDashboard(
     {
       method: "POST",
       re: new RegExp(`^${API}/runs$`),
-      role: "submitter",
       handler: async (req, res) => {
         assertSameOrigin(req);
         if (!deps.accepting()) throw new StagefarmError("unavailable", "draining: not accepting runs");
@@ -218,17 +220,15 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/runs/${RUN}$`),
-      role: "viewer",
       handler: async (_req, res, _url, [id = ""]) => {
         const { run } = await tracker.run(id);
         sendMessage(res, 200, GetRunResponseSchema, create(GetRunResponseSchema, { run }));
       },
     },
-    { method: "GET", re: new RegExp(`^${API}/runs/${RUN}/events$`), role: "viewer", handler: runEvents },
+    { method: "GET", re: new RegExp(`^${API}/runs/${RUN}/events$`), handler: runEvents },
     {
       method: "POST",
       re: new RegExp(`^${API}/runs/${RUN}/cancel$`),
-      role: "submitter",
       handler: async (req, res, _url, [id = ""]) => {
         assertSameOrigin(req);
         await coordinator.cancel(id);
@@ -239,7 +239,6 @@ export function createDashboard(
     {
       method: "POST",
       re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/retry$`),
-      role: "submitter",
       handler: withRun(async (req, res, _url, id, stage) => {
         assertSameOrigin(req);
         await coordinator.retry(id, stage);
@@ -251,7 +250,6 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/key$`),
-      role: "viewer",
       handler: withRun(async (_req, res, _url, id, stage) =>
         sendJson(res, 200, keyMaterialOf(await coordinator.getRun(id), stage)),
       ),
@@ -259,7 +257,6 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log$`),
-      role: "viewer",
       handler: withRun(async (req, res, url, id, stage) =>
         serveStoredLog(logDeps, req, res, await coordinator.getRun(id), stage, url),
       ),
@@ -267,7 +264,6 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log/search$`),
-      role: "viewer",
       handler: withRun(async (req, res, url, id, stage) =>
         serveLogSearch(logDeps, req, res, await coordinator.getRun(id), stage, url),
       ),
@@ -275,7 +271,6 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log/events$`),
-      role: "viewer",
       handler: withRun(async (req, res, url, id, stage) =>
         serveLiveLog(logDeps, req, res, await coordinator.getRun(id), stage, url),
       ),
@@ -283,13 +278,11 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/agents$`),
-      role: "viewer",
       handler: (_req, res) => sendJson(res, 200, agentsMessage()),
     },
     {
       method: "POST",
       re: new RegExp(`^${API}/agents/${SEG}/drain$`),
-      role: "admin",
       handler: (req, res, _url, [raw = ""]) => {
         assertSameOrigin(req);
         const id = segment(raw, "agent id");
@@ -306,10 +299,49 @@ export function createDashboard(
     {
       method: "GET",
       re: new RegExp(`^${API}/cache$`),
-      role: "viewer",
       handler: async (_req, res) => sendJson(res, 200, await cache.get()),
     },
-    { method: "GET", re: new RegExp(`^${API}/events$`), role: "viewer", handler: globalEvents },
+    { method: "GET", re: new RegExp(`^${API}/events$`), handler: globalEvents },
+    {
+      method: "POST",
+      re: new RegExp(`^${API}/session$`),
+      handler: async (req, res) => {
+        assertSameOrigin(req);
+        const body = (await readJsonBody(req)) as { token?: unknown };
+        if (typeof body.token !== "string" || body.token.trim() === "")
+          throw new StagefarmError(
+            "invalid_argument",
+            "a token is required (stagefarm certs token makes one)",
+          );
+        let who: { name: string; role: string };
+        try {
+          who = (deps.session?.signIn ?? (() => ({ name: "anyone", role: "admin" })))(body.token.trim());
+        } catch (err: unknown) {
+          if (!(err instanceof AuthError)) throw err;
+          sendJson(res, 401, { error: err.message, code: "unauthenticated" });
+          return;
+        }
+        res.setHeader("set-cookie", sessionCookie(body.token.trim(), deps.session?.secure === true));
+        sendJson(res, 200, { name: who.name, role: who.role });
+      },
+    },
+    {
+      method: "DELETE",
+      re: new RegExp(`^${API}/session$`),
+      handler: (req, res) => {
+        assertSameOrigin(req);
+        res.setHeader("set-cookie", sessionCookie("", deps.session?.secure === true, 0));
+        sendJson(res, 200, {});
+      },
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/whoami$`),
+      handler: (req, res) => {
+        const who = deps.whoami?.(req) ?? { name: "anyone", role: "admin" };
+        sendJson(res, 200, { name: who.name, role: who.role });
+      },
+    },
   ];
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

@@ -6,6 +6,7 @@
  * `fetch` body, for tests that check the stream itself.
  */
 import { get as httpGet } from "node:http";
+import type { HttpAuth } from "../../coordinator/auth/index.js";
 import { createMetrics, startHttpServer, type HttpServerHandle } from "../../coordinator/index.js";
 import { createLogger, silentLogger } from "../../shared/log.js";
 import { MemoryFarm, type MemoryFarmOptions } from "./memory-farm.js";
@@ -18,6 +19,7 @@ export class DashboardFarm implements AsyncDisposable {
     http: HttpServerHandle,
     readonly port: number,
     private readonly staticDir: string | undefined,
+    private readonly auth: HttpAuth | undefined,
   ) {
     this.http = http;
   }
@@ -26,12 +28,14 @@ export class DashboardFarm implements AsyncDisposable {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  static async create(opts: MemoryFarmOptions & { staticDir?: string } = {}): Promise<DashboardFarm> {
+  static async create(
+    opts: MemoryFarmOptions & { staticDir?: string; auth?: HttpAuth } = {},
+  ): Promise<DashboardFarm> {
     const farm = await MemoryFarm.create(opts);
     try {
-      const http = await DashboardFarm.serve(farm, 0, opts.staticDir);
+      const http = await DashboardFarm.serve(farm, 0, opts.staticDir, opts.auth);
       const port = Number(new URL(http.url).port);
-      return new DashboardFarm(farm, http, port, opts.staticDir);
+      return new DashboardFarm(farm, http, port, opts.staticDir, opts.auth);
     } catch (err: unknown) {
       await farm[Symbol.asyncDispose]();
       throw err;
@@ -42,10 +46,12 @@ export class DashboardFarm implements AsyncDisposable {
     farm: MemoryFarm,
     port: number,
     staticDir: string | undefined,
+    auth: HttpAuth | undefined,
   ): Promise<HttpServerHandle> {
     return startHttpServer({
       host: "127.0.0.1",
       port,
+      ...(auth === undefined ? {} : { auth }),
       metrics: await createMetrics(),
       logger: process.env["SF_TEST_LOG"] === "1" ? createLogger({ level: "debug" }) : silentLogger(),
       accepting: () => true,
@@ -69,7 +75,7 @@ export class DashboardFarm implements AsyncDisposable {
     await this.http.close();
     await this.farm.restartCoordinator();
     if (opts.downMs !== undefined) await new Promise((r) => setTimeout(r, opts.downMs));
-    this.http = await DashboardFarm.serve(this.farm, this.port, this.staticDir);
+    this.http = await DashboardFarm.serve(this.farm, this.port, this.staticDir, this.auth);
   }
 
   async submit(yaml: string, params: Record<string, string> = {}, path = "pipeline.yaml"): Promise<string> {

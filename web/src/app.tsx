@@ -1,12 +1,15 @@
-/** The dashboard's frame: navigation and the page the hash route names (./router.ts). */
+/** The dashboard's frame: navigation, who the page acts as, and the page the hash route names (./router.ts). */
+import { useCaller } from "./api/whoami";
 import { AgentsPage } from "./pages/agents-page";
 import { CachePage } from "./pages/cache-page";
 import { RunPage } from "./pages/run-page";
 import { RunsPage } from "./pages/runs-page";
+import { CallerBadge, SignIn } from "./pages/sign-in";
 import { useRoute } from "./router";
 
 export function App() {
   const route = useRoute();
+  const caller = useCaller();
   const tab = route.page === "run" ? "runs" : route.page;
   return (
     <>
@@ -23,9 +26,15 @@ export function App() {
         <a href="#/cache" class={tab === "cache" ? "on" : ""}>
           Cache
         </a>
+        <span class="spacer" />
+        {typeof caller === "object" ? <CallerBadge who={caller} /> : null}
       </nav>
       <main>
-        {route.page === "runs" ? (
+        {caller === undefined ? null : caller === "sign-in" ? (
+          <SignIn />
+        ) : route.page === "sign-in" ? (
+          <SignIn reason="Sign in for more than this page's access." />
+        ) : route.page === "runs" ? (
           <RunsPage status={route.status} pipeline={route.pipeline} />
         ) : route.page === "run" ? (
           <RunPage key={route.id} id={route.id} stage={route.stage} />

@@ -8,7 +8,8 @@ export type Route =
   | { page: "runs"; status: string; pipeline: string }
   | { page: "run"; id: string; stage?: string }
   | { page: "agents" }
-  | { page: "cache" };
+  | { page: "cache" }
+  | { page: "sign-in" };
 
 export function parseRoute(hash: string): Route {
   const [path = "", query = ""] = hash.replace(/^#/, "").split("?");
@@ -27,6 +28,7 @@ export function parseRoute(hash: string): Route {
       : { page: "run", id: dec(parts[1]) };
   if (parts[0] === "agents") return { page: "agents" };
   if (parts[0] === "cache") return { page: "cache" };
+  if (parts[0] === "sign-in") return { page: "sign-in" };
   return { page: "runs", status: q.get("status") ?? "", pipeline: q.get("pipeline") ?? "" };
 }
 

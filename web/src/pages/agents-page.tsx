@@ -1,18 +1,20 @@
 /**
  * The agents: labels, slots in use, the stages they run, last heartbeat, disk free; kept
  * current by the global event stream. Draining (no new stages; running ones finish) asks for
- * confirmation and needs the admin role once the server checks roles.
+ * confirmation and needs the admin role (other roles see the button disabled, with why).
  */
 import { useEffect, useState } from "preact/hooks";
 import { apiUrl, errorText, getJson, postJson } from "../api/client";
 import { LiveStream, type LiveStatus } from "../api/live";
 import { agentOf, type Agent, type AgentJson } from "../api/types";
+import { permits, useWhoami } from "../api/whoami";
 import { ConnPill } from "../components/progress";
 import { fmtAgo, fmtBytes } from "../format";
 import { runHref } from "../router";
 
 function DrainButton(props: { agent: Agent; onDone: (a: Agent) => void; onError: (e: string) => void }) {
   const [confirming, setConfirming] = useState(false);
+  const may = permits(useWhoami(), "admin");
   const { agent } = props;
   if (agent.state === "draining" || agent.state === "offline") return null;
   const drain = (): void => {
@@ -33,7 +35,13 @@ function DrainButton(props: { agent: Agent; onDone: (a: Agent) => void; onError:
       </button>
     </>
   ) : (
-    <button type="button" onClick={() => setConfirming(true)} data-testid="drain">
+    <button
+      type="button"
+      onClick={() => setConfirming(true)}
+      disabled={!may.ok}
+      title={may.why}
+      data-testid="drain"
+    >
       drain
     </button>
   );

@@ -8,6 +8,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, apiUrl, errorText, getJson, postJson } from "../api/client";
 import { LiveStream, type LiveStatus } from "../api/live";
+import { permits, useWhoami } from "../api/whoami";
 import {
   countsOf,
   mergeStage,
@@ -87,6 +88,7 @@ export function RunPage(props: { id: string; stage: string | undefined }) {
   const [conn, setConn] = useState<LiveStatus | undefined>(undefined);
   const [now, setNow] = useState(Date.now());
   const [confirming, setConfirming] = useState(false);
+  const mayCancel = permits(useWhoami(), "submitter");
   const [busy, setBusy] = useState(false);
   const pending = useRef(new Map<string, Stage>());
   const frame = useRef<number | undefined>(undefined);
@@ -215,6 +217,8 @@ export function RunPage(props: { id: string; stage: string | undefined }) {
                 type="button"
                 class="danger"
                 onClick={() => setConfirming(true)}
+                disabled={!mayCancel.ok}
+                title={mayCancel.why}
                 data-testid="cancel-run"
               >
                 cancel run

@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { apiUrl, errorText, getJson, postJson } from "../api/client";
 import { LiveStream, type LiveStatus } from "../api/live";
+import { permits, useWhoami } from "../api/whoami";
 import { runOf, type Run, type RunEventJson, type RunJson } from "../api/types";
 import { ConnPill, Progress, StatusBadge } from "../components/progress";
 import { fmtDuration, fmtTime } from "../format";
@@ -32,6 +33,7 @@ function SubmitForm() {
   const [params, setParams] = useState("");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const maySubmit = permits(useWhoami(), "submitter");
   const submit = (e: Event): void => {
     e.preventDefault();
     setError("");
@@ -52,7 +54,14 @@ function SubmitForm() {
   };
   if (!open)
     return (
-      <button type="button" class="action" onClick={() => setOpen(true)} data-testid="new-run">
+      <button
+        type="button"
+        class="action"
+        onClick={() => setOpen(true)}
+        disabled={!maySubmit.ok}
+        title={maySubmit.why}
+        data-testid="new-run"
+      >
         new run
       </button>
     );

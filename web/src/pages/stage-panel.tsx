@@ -6,6 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { apiUrl, errorText, getJson, postJson } from "../api/client";
 import type { Run, RunJson, Stage } from "../api/types";
+import { permits, useWhoami } from "../api/whoami";
 import { LogView } from "../components/log-view";
 import { fmtBytes, fmtDuration, fmtTime, shortDigest } from "../format";
 import { STATE_LABEL } from "../graph/stage-graph";
@@ -202,6 +203,7 @@ export function StagePanel(props: {
   const [error, setError] = useState("");
   useEffect(() => setPicked(0), [s.name]);
   const attempt = picked || latest;
+  const mayRetry = permits(useWhoami(), "submitter");
   const canRetry =
     run.status !== "running" && (s.state === "failed" || s.state === "skipped" || s.state === "cancelled");
   const retry = (): void => {
@@ -231,7 +233,14 @@ export function StagePanel(props: {
         )}
         <span class="spacer" />
         {canRetry ? (
-          <button type="button" class="action" disabled={busy} onClick={retry} data-testid="retry-stage">
+          <button
+            type="button"
+            class="action"
+            disabled={busy || !mayRetry.ok}
+            title={mayRetry.why}
+            onClick={retry}
+            data-testid="retry-stage"
+          >
             retry stage
           </button>
         ) : null}
