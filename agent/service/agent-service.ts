@@ -208,7 +208,9 @@ export class AgentService implements AsyncDisposable {
   }
 
   private async runClaimed(job: JobMessage, token: string): Promise<void> {
-    const key = `${job.runId}/${job.stageName}`;
+    // By dispatch: a stage cancelled and dispatched again (a retry) can reach this agent while
+    // its previous dispatch is still winding down; each is cancelled and ended on its own.
+    const key = runningKey(job.runId, job.stageName, job.dispatch);
     const r: Running = {
       runId: job.runId,
       stage: job.stageName,
@@ -310,8 +312,8 @@ export class AgentService implements AsyncDisposable {
       void this.drain(Number.POSITIVE_INFINITY);
       return;
     }
-    const r = this.running.get(`${c.runId}/${c.stage}`);
-    if (r === undefined || r.dispatch !== c.dispatch) return;
+    const r = this.running.get(runningKey(c.runId, c.stage, c.dispatch));
+    if (r === undefined) return;
     r.why = "cancel";
     r.abort.abort(new StagefarmError("cancelled", "cancelled by the coordinator"));
   }
@@ -387,4 +389,8 @@ export class AgentService implements AsyncDisposable {
 /** A random agent id (hostname-based ids are set by the CLI). */
 export function randomAgentId(): string {
   return `agent-${randomUUID().slice(0, 8)}`;
+}
+
+function runningKey(runId: string, stage: string, dispatch: number): string {
+  return `${runId}/${stage}#${dispatch}`;
 }

@@ -12,6 +12,7 @@ import type { RunDoc } from "../../coordinator/index.js";
 import { buildStage } from "../../coordinator/dashboard/run-view.js";
 import { AttemptOutcome } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
+import { marker, processesWith } from "../helpers/leak-probes.js";
 import { poll } from "../helpers/poll.js";
 
 async function finished(farm: MemoryFarm, id: string): Promise<RunDoc> {
@@ -216,5 +217,42 @@ describe("distributed farm over in-process ports", () => {
         [2, "a1", AttemptOutcome.SUCCEEDED, true, `logs/${run.id}/flaky/2.log`],
       ],
     );
+  });
+  test("a stage retried while its cancelled dispatch winds down on the same agent: each is cancelled on its own", async () => {
+    await using farm = await MemoryFarm.create();
+    const agent = farm.addAgent("a1", ["x86_64"], 2);
+    const m = marker();
+    // On SIGTERM the script takes 2 s to end: the first dispatch is still ending when the second starts.
+    const yaml = `stages:\n  s:\n    runner: shell\n    script: |\n      trap 'sleep 2; exit 1' TERM\n      sleep ${m} &\n      wait\n    outputs: { o: out }\n`;
+    const run = await farm.coordinator.submit({ yaml, path: "s.yaml", params: {} });
+    const running = (dispatch: number) =>
+      poll(
+        async () => {
+          const rec = await farm.coordinator.worker.record(run.id, "s");
+          return rec?.t === "running" && rec.dispatch === dispatch ? true : undefined;
+        },
+        { timeoutMs: 10_000, what: `dispatch ${dispatch} running` },
+      );
+    await running(1);
+    await poll(async () => (await processesWith(m)).length === 1 || undefined, {
+      timeoutMs: 10_000,
+      what: "the sleep",
+    });
+    assert.equal((await farm.coordinator.cancel(run.id)).status, "cancelled");
+    await farm.coordinator.retry(run.id, "s");
+    await running(2);
+    assert.equal(agent.busy, 2, "the first dispatch is still ending while the second runs");
+    await poll(() => agent.busy === 1 || undefined, { timeoutMs: 10_000, what: "the first dispatch to end" });
+    // The second dispatch is still known to the agent: cancelling it stops its process.
+    await poll(async () => (await processesWith(m)).length === 1 || undefined, {
+      timeoutMs: 10_000,
+      what: "one sleep",
+    });
+    assert.equal((await farm.coordinator.cancel(run.id)).status, "cancelled");
+    await poll(async () => (await processesWith(m)).length === 0 || undefined, {
+      timeoutMs: 10_000,
+      what: "the retried stage's process to be killed",
+    });
+    await poll(() => agent.busy === 0 || undefined, { timeoutMs: 10_000, what: "the agent to be idle" });
   });
 });
