@@ -221,9 +221,12 @@ export class Coordinator implements AsyncDisposable {
     const next: RunDoc = { ...doc, status: "running" };
     delete next.finishedAt;
     await this.o.kv.put(runKey(id), encodeMessage(next));
-    // Failed stages run as their next attempt (the failed one keeps its record and log).
+    // Stages run as their next attempt: a failed or cancelled one keeps its record and its log.
     const prior = new Map(
-      Object.entries(doc.stages).map(([name, st]) => [name, st.state === "failed" ? (st.attempt ?? 0) : 0]),
+      Object.entries(doc.stages).map(([name, st]) => [
+        name,
+        Math.max(st.attempt ?? 0, ...(st.attempts ?? []).map((a) => a.n)),
+      ]),
     );
     this.launch(next, spec, (name) => prior.get(name) ?? 0);
     return next;

@@ -254,5 +254,14 @@ describe("distributed farm over in-process ports", () => {
       what: "the retried stage's process to be killed",
     });
     await poll(() => agent.busy === 0 || undefined, { timeoutMs: 10_000, what: "the agent to be idle" });
+    // The retry was the stage's second attempt: both are in the run's record.
+    const doc = await farm.coordinator.getRun(run.id);
+    assert.deepEqual(
+      doc.stages["s"]?.attempts?.map((a) => [a.n, a.outcome, a.agent]),
+      [
+        [1, "cancelled", undefined],
+        [2, "cancelled", undefined],
+      ],
+    );
   });
 });
