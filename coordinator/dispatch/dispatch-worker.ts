@@ -332,6 +332,7 @@ export class DispatchWorker implements StageWorker {
   /** Cancels the current dispatch of a stage (run cancelled): tells its agent, fails the waiter. */
   async cancel(runId: string, stage: string, attempt: number): Promise<void> {
     const key = stageKey(runId, stage);
+    let owner: string | undefined;
     for (;;) {
       const cur = await this.read(key);
       const rec = cur?.rec;
@@ -341,6 +342,7 @@ export class DispatchWorker implements StageWorker {
         rec.attempt === attempt &&
         (rec.t === "queued" || rec.t === "running")
       ) {
+        owner = rec.t === "running" ? rec.owner : undefined;
         const next: DispatchRecord = {
           t: "cancelled",
           dispatch: rec.dispatch,
@@ -361,7 +363,9 @@ export class DispatchWorker implements StageWorker {
       }
       break;
     }
-    this.waits.reject(key, new StagefarmError("cancelled", `stage ${stage} cancelled`), attempt);
+    // The agent that was running it goes with the cancellation (the run's attempt history).
+    const details = owner === undefined ? {} : { agent: owner };
+    this.waits.reject(key, new StagefarmError("cancelled", `stage ${stage} cancelled`, { details }), attempt);
   }
 
   /** Stops waiting for results without touching KV (the next coordinator resumes the runs). */

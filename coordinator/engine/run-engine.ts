@@ -320,7 +320,12 @@ class RunScheduler {
     const error = StagefarmError.from(err);
     const durationMs = Date.now() - startedAt;
     if (this.req.signal.aborted || error.code === "cancelled") {
-      this.set(name, { t: "cancelled", reason: "run cancelled" });
+      const agent = error.details["agent"];
+      this.set(name, {
+        t: "cancelled",
+        reason: "run cancelled",
+        ...(typeof agent === "string" ? { agent } : {}),
+      });
       this.deps.metrics?.stageFinished(this.req.pipeline, name, "cancelled", durationMs);
       return;
     }

@@ -40,7 +40,7 @@ export type StageStatus =
     }
   | { t: "failed"; key?: Digest; attempt: number; error: StagefarmError; durationMs: number }
   | { t: "skipped"; reason: string }
-  | { t: "cancelled"; reason: string };
+  | { t: "cancelled"; reason: string; /** The agent that was running it, if one was. */ agent?: string };
 
 export type StageStateName = StageStatus["t"];
 

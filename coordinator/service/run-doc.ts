@@ -124,7 +124,13 @@ function endedAttempt(before: StageDoc | undefined, s: StageStatus, now: number)
       return s.failure === undefined ? undefined : failed(s.attempt - 1, s.failure);
     case "cancelled":
       return before?.state === "running" && before.attempt !== undefined
-        ? { n: before.attempt, outcome: "cancelled", ...from, finishedAt: now }
+        ? {
+            n: before.attempt,
+            outcome: "cancelled",
+            ...(s.agent === undefined ? {} : { agent: s.agent }),
+            ...from,
+            finishedAt: now,
+          }
         : undefined;
     default:
       return undefined;

@@ -259,8 +259,8 @@ describe("distributed farm over in-process ports", () => {
     assert.deepEqual(
       doc.stages["s"]?.attempts?.map((a) => [a.n, a.outcome, a.agent]),
       [
-        [1, "cancelled", undefined],
-        [2, "cancelled", undefined],
+        [1, "cancelled", "a1"],
+        [2, "cancelled", "a1"],
       ],
     );
   });
