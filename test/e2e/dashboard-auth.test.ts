@@ -141,8 +141,8 @@ describe("the dashboard behind tokens", { timeout: 300_000 }, () => {
     await page.click('tr[data-agent="a1"] [data-testid=drain]:not([disabled])');
     await page.click('tr[data-agent="a1"] [data-testid=confirm-drain]');
     await page.waitForSelector('tr[data-agent="a1"] >> text=draining');
-    assert.deepEqual(browser.problems.pageErrors, []);
-    assert.deepEqual(browser.problems.dialogs, []);
+    assert.deepEqual(browser.problemsOf(page).pageErrors, []);
+    assert.deepEqual(browser.problemsOf(page).dialogs, []);
     await page.close();
   });
 });

@@ -127,8 +127,8 @@ describe("dashboard under bad input", { timeout: 300_000 }, () => {
       headers: { "content-type": "application/json" },
     });
     await waitText(page, "[data-testid=run-status]", /cancelled/);
-    assert.deepEqual(browser.problems.dialogs, []);
-    assert.deepEqual(browser.problems.pageErrors, []);
+    assert.deepEqual(browser.problemsOf(page).dialogs, []);
+    assert.deepEqual(browser.problemsOf(page).pageErrors, []);
   });
 
   test("a coordinator restart under an open page: reconnecting, then live, and the run goes on", async () => {
@@ -157,8 +157,8 @@ stages:
     await waitText(page, "[data-testid=conn]", /^live$/, 30_000);
     await page.waitForSelector('g.node[data-stage="after"][data-state="done"]', { timeout: 30_000 });
     await waitText(page, "[data-testid=run-status]", /succeeded/);
-    assert.deepEqual(browser.problems.dialogs, []);
-    assert.deepEqual(browser.problems.pageErrors, []);
+    assert.deepEqual(browser.problemsOf(page).dialogs, []);
+    assert.deepEqual(browser.problemsOf(page).pageErrors, []);
   });
 
   test("a 200 MB log: only its tail is fetched, and search jumps into it", async () => {
@@ -197,8 +197,8 @@ stages:
     await page.click("text=load earlier");
     await waitText(page, "[data-testid=log-status]", /bytes 95\.\d MiB/);
     assert.ok(logBytes < 1 << 20, `the page fetched ${logBytes} bytes of the log`);
-    assert.deepEqual(browser.problems.dialogs, []);
-    assert.deepEqual(browser.problems.pageErrors, []);
+    assert.deepEqual(browser.problemsOf(page).dialogs, []);
+    assert.deepEqual(browser.problemsOf(page).pageErrors, []);
   });
 
   test("markup in stage names, reasons, errors, agents and params shows as text", async () => {
@@ -297,7 +297,7 @@ stages:
       /pipe <img src=x onerror=alert\(1\)>/,
     );
     assert.equal(await page.locator("img").count(), 0, "no markup became an element");
-    assert.deepEqual(browser.problems.dialogs, []);
-    assert.deepEqual(browser.problems.pageErrors, []);
+    assert.deepEqual(browser.problemsOf(page).dialogs, []);
+    assert.deepEqual(browser.problemsOf(page).pageErrors, []);
   });
 });

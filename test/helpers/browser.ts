@@ -42,6 +42,15 @@ export class TestBrowser implements AsyncDisposable {
     failedResponses: [],
   };
 
+  private readonly byPage = new WeakMap<Page, PageProblems>();
+
+  /** What happened on one page (tests sharing a browser look only at their own page). */
+  problemsOf(page: Page): PageProblems {
+    const p = this.byPage.get(page);
+    if (p === undefined) throw new StagefarmError("invalid_argument", "not a page of this browser");
+    return p;
+  }
+
   private constructor(
     readonly context: BrowserContext,
     private readonly dataDir: string,
@@ -76,16 +85,23 @@ export class TestBrowser implements AsyncDisposable {
   /** A new tab that records dialogs, page errors and console errors into `problems`. */
   async page(): Promise<Page> {
     const page = await this.context.newPage();
+    const own: PageProblems = { dialogs: [], pageErrors: [], consoleErrors: [], failedResponses: [] };
+    this.byPage.set(page, own);
+    // Each problem goes to the page's own lists and to the browser's (every page's).
+    const add = (kind: keyof PageProblems, text: string): void => {
+      own[kind].push(text);
+      this.problems[kind].push(text);
+    };
     page.on("dialog", (d) => {
-      this.problems.dialogs.push(`${d.type()}: ${d.message()}`);
+      add("dialogs", `${d.type()}: ${d.message()}`);
       void d.dismiss().catch(() => undefined);
     });
-    page.on("pageerror", (e) => this.problems.pageErrors.push(e.message));
+    page.on("pageerror", (e) => add("pageErrors", e.message));
     page.on("console", (m) => {
-      if (m.type() === "error") this.problems.consoleErrors.push(m.text());
+      if (m.type() === "error") add("consoleErrors", m.text());
     });
     page.on("response", (r) => {
-      if (r.status() >= 400) this.problems.failedResponses.push(`${r.status()} ${r.url()}`);
+      if (r.status() >= 400) add("failedResponses", `${r.status()} ${r.url()}`);
     });
     return page;
   }

@@ -235,6 +235,10 @@ export class LogController {
   /** Shows the window before the current one, plus what is shown now (up to 2 windows). */
   async loadEarlier(): Promise<void> {
     if (this.state.start <= 0 || this.stream !== undefined) return;
+    await this.guard(() => this.readEarlier());
+  }
+
+  private async readEarlier(): Promise<void> {
     const from = Math.max(0, this.state.start - WINDOW);
     const r = await getLogRange(
       this.urls.range,
@@ -251,6 +255,10 @@ export class LogController {
 
   /** Shows a window around `offset` (a search hit in the stored log) and marks its line. */
   async jumpTo(offset: number): Promise<void> {
+    await this.guard(() => this.readAround(offset));
+  }
+
+  private async readAround(offset: number): Promise<void> {
     this.stream?.close();
     this.stream = undefined;
     const from = Math.max(0, offset - WINDOW / 2);
@@ -269,6 +277,16 @@ export class LogController {
       el.scrollIntoView({ block: "center" });
     }
     this.follow = false;
+  }
+
+  /** Runs a read the user asked for; a failure shows in the log's status, never escapes. */
+  private async guard(read: () => Promise<void>): Promise<void> {
+    try {
+      await read();
+    } catch (err: unknown) {
+      if (!this.disposed && !this.abort.signal.aborted)
+        this.set({ mode: "error", message: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   /** Marks the lines containing `q` (case-insensitive); returns their count. */
