@@ -8,8 +8,9 @@
  */
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
-import type { Run, StageRun } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { AttemptOutcome, type Run, type StageRun } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { GrpcClient } from "../../shared/grpc/types.js";
@@ -125,11 +126,27 @@ function stageLine(s: StageRun, c: Style): string {
   return `${colour(state.padEnd(9))} ${s.name}${extra}${s.cacheKey !== "" ? c.dim(` key ${shortDigest(s.cacheKey)}`) : ""}`;
 }
 
+/** A stage's attempts, when there is more to say than its state (several, or one that failed). */
+function attemptLines(s: StageRun, c: Style): string[] {
+  const a = s.attempts;
+  if (a.length === 0 || (a.length === 1 && a[0]?.outcome === AttemptOutcome.SUCCEEDED)) return [];
+  return a.map((t) => {
+    const outcome = (AttemptOutcome[t.outcome] ?? "unknown").toLowerCase().replace("_", " ");
+    const took =
+      t.startedAt !== undefined && t.finishedAt !== undefined
+        ? `, ${formatDuration(timestampMs(t.finishedAt) - timestampMs(t.startedAt))}`
+        : "";
+    return c.dim(
+      `      attempt ${t.number}${t.agent === "" ? "" : ` on ${t.agent}`}: ${outcome}${took}${t.error === "" ? "" : ` (${t.error})`}`,
+    );
+  });
+}
+
 function printRun(r: Run, ctx: CliContext, c: Style): void {
   const lines = [
     c.bold(`run ${r.id}: ${r.pipeline} (${r.pipelinePath}) — ${runStatusName(r.status)}`),
     ...Object.entries(r.params).map(([k, v]) => c.dim(`  param ${k}=${v}`)),
-    ...r.stages.map((s) => `  ${stageLine(s, c)}`),
+    ...r.stages.flatMap((s) => [`  ${stageLine(s, c)}`, ...attemptLines(s, c)]),
   ];
   ctx.stdout.write(`${lines.join("\n")}\n`);
 }

@@ -15,6 +15,7 @@ import { parsePipeline, stageDeps } from "../../shared/pipeline/index.js";
 import type { AgentInfo } from "../dispatch/agent-registry.js";
 import type { DispatchRecord } from "../dispatch/dispatch-record.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
+import { attemptsOf } from "./attempts.js";
 
 const STAGE_STATES: Record<StageDoc["state"], StageState> = {
   waiting: StageState.WAITING,
@@ -98,6 +99,7 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
   const stages = spec.stages.map((st) => {
     const s = doc.stages[st.name] ?? { state: "waiting" as const, reason: "waiting" };
     const m = stageMessage(st.name, s, st.runner, stageDeps(st), dispatch.get(st.name));
+    m.attempts = attemptsOf(doc.id, st.name, s, { record: dispatch.get(st.name)?.record });
     counts.total++;
     const key = (Object.entries(STAGE_STATES).find(([, v]) => v === m.state)?.[0] ??
       "waiting") as keyof typeof counts;

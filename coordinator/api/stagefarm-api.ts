@@ -202,7 +202,11 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         if (e.runId === id && e.t === "run-finished") live.end();
       });
       try {
-        const path = s.logPath ?? logPathFor(id, stage, attempt);
+        // The latest attempt's log is where its record says; an earlier one's at its own path.
+        const path =
+          attempt === (s.attempt ?? 1) && s.logPath !== undefined
+            ? s.logPath
+            : logPathFor(id, stage, attempt);
         let offset = req.fromOffset;
         try {
           if (offset < 0n) {

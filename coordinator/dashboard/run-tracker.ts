@@ -30,7 +30,8 @@ import type { StageStatus } from "../engine/stage-state.js";
 import type { Coordinator } from "../service/coordinator.js";
 import { nextStageDoc, type RunDoc, type StageDoc } from "../service/run-doc.js";
 import type { EventHub } from "./event-hub.js";
-import { buildRun, buildStage, shapeOf, summaryOf, type AttemptRecord, type RunShape } from "./run-view.js";
+import type { AttemptRecord } from "../api/attempts.js";
+import { buildRun, buildStage, shapeOf, summaryOf, type RunShape } from "./run-view.js";
 
 const TICK_MS = 1000;
 const FINISHED_CACHE = 50;

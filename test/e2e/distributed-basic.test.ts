@@ -2,10 +2,14 @@
  * The distributed farm as separate processes (nats-server, s3rver, `stagefarm coordinator`,
  * `stagefarm agent`s) driven by the CLI: stages spread over agents with artifacts crossing
  * them through S3 and a fully cached rerun; label routing with its waiting reason; a bad
- * pipeline refused with file:line:col while the coordinator stays healthy.
+ * pipeline refused with file:line:col while the coordinator stays healthy; a failed stage
+ * retried from the CLI, with both attempts shown.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { sha256 } from "../../shared/digest.js";
 import {
@@ -152,6 +156,53 @@ stages:
       const s = await farm.cliJson<RunSummary>(["submit", good, "--watch", "--json"]);
       assert.equal(s.status, "succeeded");
       assert.equal(s.results["a"]?.agent, "a1");
+    });
+  });
+  test("a failed stage retried from the CLI runs as attempt 2; run show lists both attempts", async () => {
+    await withFarm({ agents: [{ id: "a1" }] }, async (farm) => {
+      const dir = await mkdtemp(join(tmpdir(), "sf-retry-"));
+      try {
+        const fixed = join(dir, "fixed");
+        const file = await farm.writePipeline(
+          "flaky.yaml",
+          `pipeline: flaky
+stages:
+  flaky:
+    runner: shell
+    script: test -f ${fixed} && mkdir -p out && echo ok > out/x
+    outputs: { x: out/x }
+`,
+        );
+        const { run } = await farm.cliJson<{ run: string }>(["submit", file, "--json"]);
+        const status = (want: string) =>
+          until(
+            async () => {
+              const s = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
+              return s.status === want ? s : undefined;
+            },
+            30_000,
+            `the run to be ${want}`,
+          );
+        await status("failed");
+        await writeFile(fixed, "");
+        const retried = await farm.cli(["retry", run, "flaky"]);
+        assert.equal(retried.code, 0, retried.stderr);
+        const done = await status("succeeded");
+        assert.equal(done.results["flaky"]?.state, "done");
+        const shown = await farm.cli(["run", "show", run]);
+        assert.equal(shown.code, 0, shown.stderr);
+        assert.match(
+          shown.stdout,
+          /attempt 1 on a1: failed, [^\n]*\(stage "flaky" failed: script exited with status 1\)/,
+        );
+        assert.match(shown.stdout, /attempt 2 on a1: succeeded/);
+        // Each attempt kept its own log.
+        const log = await farm.cli(["logs", run, "flaky", "--attempt", "1"]);
+        assert.equal(log.code, 0, log.stderr);
+        assert.match(log.stdout, /attempt 1/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -1,0 +1,108 @@
+/**
+ * A stage's attempts as the API shows them (`StageRun.attempts`, for `stagefarm run show` and
+ * the dashboard): the finished ones from the run document (agent, times, outcome, error), the
+ * latest from its dispatch record (the running attempt's agent and claim time), and what the
+ * dashboard saw live (its journal).
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { AttemptOutcome, AttemptSchema, type Attempt } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { logPathFor } from "../../shared/job.js";
+import type { DispatchRecord } from "../dispatch/dispatch-record.js";
+import type { AttemptDoc, StageDoc } from "../service/run-doc.js";
+
+/** One attempt as the dashboard saw it happen. */
+export interface AttemptRecord {
+  number: number;
+  agent?: string;
+  startedAtMs?: number;
+  finishedAtMs?: number;
+  outcome: AttemptOutcome;
+  error?: string;
+}
+
+/** Where a stage's attempts are known from, besides its document. */
+export interface AttemptSources {
+  /** The stage's dispatch record (its latest attempt). */
+  record?: DispatchRecord | undefined;
+  /** Attempts seen live, by number (the dashboard's journal). */
+  journal?: ReadonlyMap<number, AttemptRecord> | undefined;
+}
+
+function outcomeOfDoc(s: StageDoc): AttemptOutcome {
+  switch (s.state) {
+    case "done":
+      return AttemptOutcome.SUCCEEDED;
+    case "failed":
+      return s.error?.code === "timeout" ? AttemptOutcome.TIMED_OUT : AttemptOutcome.FAILED;
+    case "cancelled":
+      return AttemptOutcome.CANCELLED;
+    default:
+      return AttemptOutcome.RUNNING;
+  }
+}
+
+const OUTCOMES: Record<AttemptDoc["outcome"], AttemptOutcome> = {
+  succeeded: AttemptOutcome.SUCCEEDED,
+  failed: AttemptOutcome.FAILED,
+  timed_out: AttemptOutcome.TIMED_OUT,
+  cancelled: AttemptOutcome.CANCELLED,
+};
+
+/** The stage's attempts, oldest first, as `Attempt` messages. */
+export function attemptsOf(runId: string, name: string, s: StageDoc, x: AttemptSources = {}): Attempt[] {
+  const rec = x.record;
+  const seen = [...(x.journal?.keys() ?? [])];
+  // A `ready` stage holds the number of the attempt it has not started yet.
+  const current = s.state === "ready" ? (s.attempt ?? 1) - 1 : (s.attempt ?? 0);
+  const stored = new Map((s.attempts ?? []).map((a) => [a.n, a]));
+  const last = Math.max(
+    current,
+    rec !== undefined && s.state !== "ready" ? rec.attempt : 0,
+    ...seen,
+    ...stored.keys(),
+  );
+  const out: Attempt[] = [];
+  for (let n = 1; n <= last; n++) {
+    const j = x.journal?.get(n);
+    const d = stored.get(n);
+    const isLast = n === last && s.state !== "ready" && s.state !== "waiting";
+    const r = rec?.attempt === n ? rec : undefined;
+    let agent = j?.agent ?? d?.agent ?? "";
+    let startedAt = j?.startedAtMs ?? d?.startedAt;
+    let finishedAt = j?.finishedAtMs ?? d?.finishedAt;
+    let outcome =
+      j?.outcome ??
+      (d === undefined ? undefined : OUTCOMES[d.outcome]) ??
+      (isLast ? outcomeOfDoc(s) : AttemptOutcome.FAILED);
+    let error = j?.error ?? d?.error ?? "";
+    if (r?.t === "running") {
+      agent ||= r.owner;
+      startedAt ??= r.claimedAt;
+    } else if (r?.t === "finished") {
+      agent ||= r.owner;
+      finishedAt ??= r.finishedAt;
+      const ms = r.result.ok ? r.result.durationMs : isLast ? s.durationMs : undefined;
+      if (startedAt === undefined && ms !== undefined) startedAt = r.finishedAt - ms;
+      if (!r.result.ok) error ||= r.result.error.message;
+    }
+    if (isLast) {
+      outcome = outcomeOfDoc(s) === AttemptOutcome.RUNNING ? outcome : outcomeOfDoc(s);
+      if (s.error !== undefined) error ||= s.error.message;
+      // Dispatched but not claimed yet: the attempt has not started on any agent.
+      if (s.state === "running" && (r?.t === "queued" || (r === undefined && agent === "")))
+        startedAt = undefined;
+    }
+    const a = create(AttemptSchema, {
+      number: n,
+      agent,
+      outcome,
+      error,
+      logPath: isLast && s.logPath !== undefined ? s.logPath : logPathFor(runId, name, n),
+    });
+    if (startedAt !== undefined) a.startedAt = timestampFromMs(startedAt);
+    if (finishedAt !== undefined) a.finishedAt = timestampFromMs(finishedAt);
+    out.push(a);
+  }
+  return out;
+}
