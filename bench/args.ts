@@ -1,8 +1,8 @@
 import { StagefarmError } from "../shared/errors.js";
 
-/** Parses `[--size-mib N]` (default 1024, at least 8); anything else is refused. */
-export function parseSizeArgs(argv: readonly string[]): { sizeMiB: number } {
-  let sizeMiB = 1024;
+/** Parses `[--size-mib N]` (default `defaultMiB`, at least 8); anything else is refused. */
+export function parseSizeArgs(argv: readonly string[], defaultMiB = 1024): { sizeMiB: number } {
+  let sizeMiB = defaultMiB;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--size-mib") {

@@ -73,9 +73,8 @@ async function compare(store: ArtifactStore, size: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { sizeMiB } = parseSizeArgs(
-    process.argv.slice(2).length === 0 ? ["--size-mib", "256"] : process.argv.slice(2),
-  );
+  const { sizeMiB } = parseSizeArgs(process.argv.slice(2), 256);
+
   const work = await mkdtemp(join(tmpdir(), "sf-bench-log-"));
   try {
     const file = join(work, "build.log");
