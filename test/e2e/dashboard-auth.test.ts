@@ -2,8 +2,9 @@
  * The dashboard on a farm that checks tokens, in Chromium: the page asks for a token, signing in
  * sets an HttpOnly cookie, the navigation says who the page acts as, actions the role may not
  * take are disabled with the role they need (the server refuses them too), an admin drains an
- * agent, and signing out asks for a token again. The session API refuses bad tokens and
- * cross-site or non-JSON requests; without an auth file the caller is an admin.
+ * agent, and signing out asks for a token again; anonymous viewers read and may sign in for
+ * more. The session API refuses bad tokens and cross-site or non-JSON requests; without an auth
+ * file the caller is an admin.
  */
 import assert from "node:assert/strict";
 import { access } from "node:fs/promises";
@@ -16,7 +17,8 @@ import { repoRoot } from "../helpers/cli.js";
 import { DashboardFarm } from "../helpers/dashboard-farm.js";
 
 const tokens = makeTokens();
-const auth = () => httpAuth(Authenticator.fromConfig(parseAuthConfig(authFileText(tokens), "auth.yaml")));
+const auth = (extra = "") =>
+  httpAuth(Authenticator.fromConfig(parseAuthConfig(authFileText(tokens, extra), "auth.yaml")));
 
 function session(
   base: string,
@@ -101,6 +103,7 @@ describe("the dashboard behind tokens", { timeout: 300_000 }, () => {
 
   test("sign in, see what the role allows, sign out", async () => {
     await using d = await DashboardFarm.create({ auth: auth() });
+    await browser.context.clearCookies();
     d.farm.addAgent("a1", []);
     const page = await browser.page();
     await page.goto(`${d.base}/ui/`);
@@ -143,6 +146,26 @@ describe("the dashboard behind tokens", { timeout: 300_000 }, () => {
     await page.waitForSelector('tr[data-agent="a1"] >> text=draining');
     assert.deepEqual(browser.problemsOf(page).pageErrors, []);
     assert.deepEqual(browser.problemsOf(page).dialogs, []);
+    await page.close();
+  });
+  test("anonymous viewers read without a token and may sign in for more", async () => {
+    await using d = await DashboardFarm.create({ auth: auth("anonymous: viewer\n") });
+    // Cookies are per host, not per port: the previous test's sign-in would apply here.
+    await browser.context.clearCookies();
+    d.farm.addAgent("a1", []);
+    const page = await browser.page();
+    await page.goto(`${d.base}/ui/#/agents`);
+    const drain = page.locator('tr[data-agent="a1"] [data-testid=drain]');
+    await drain.waitFor();
+    assert.equal(await drain.isDisabled(), true);
+    assert.match((await page.textContent("[data-testid=caller]")) ?? "", /anonymous · viewer/);
+    await page.click("[data-testid=caller] >> text=sign in");
+    await page.fill("[data-testid=token]", tokens.admin);
+    await page.click("[data-testid=sign-in]");
+    await page.waitForSelector("[data-testid=caller] >> text=ada · admin");
+    await page.goto(`${d.base}/ui/#/agents`);
+    await page.waitForSelector('tr[data-agent="a1"] [data-testid=drain]:not([disabled])');
+    assert.deepEqual(browser.problemsOf(page).pageErrors, []);
     await page.close();
   });
 });

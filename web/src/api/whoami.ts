@@ -19,17 +19,19 @@ export interface Whoami {
 export type Caller = Whoami | "sign-in" | "unknown";
 
 let loading: Promise<Caller> | undefined;
+/** The answer once it came: components mounted later start with it (no enabled-then-disabled flash). */
+let known: Caller | undefined;
 
 export function loadCaller(): Promise<Caller> {
-  loading ??= getJson<Whoami>(apiUrl("whoami")).catch((err: unknown) =>
-    err instanceof ApiError && err.status === 401 ? "sign-in" : "unknown",
-  );
+  loading ??= getJson<Whoami>(apiUrl("whoami"))
+    .catch((err: unknown): Caller => (err instanceof ApiError && err.status === 401 ? "sign-in" : "unknown"))
+    .then((c) => (known = c));
   return loading;
 }
 
 /** The caller, once known (undefined while loading). */
 export function useCaller(): Caller | undefined {
-  const [who, setWho] = useState<Caller | undefined>(undefined);
+  const [who, setWho] = useState<Caller | undefined>(known);
   useEffect(() => {
     let live = true;
     void loadCaller().then((w) => {
