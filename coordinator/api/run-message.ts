@@ -8,10 +8,18 @@ import {
   StageRunSchema,
   StageState,
   type Run,
+  type StageCounts,
   type StageRun,
 } from "../../proto/gen/stagefarm/v1/run_pb.js";
-import { AgentSchema, AgentState, type Agent } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import {
+  AgentSchema,
+  AgentState,
+  CacheEntrySchema,
+  type Agent,
+  type CacheEntry,
+} from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { parsePipeline, stageDeps } from "../../shared/pipeline/index.js";
+import type { Manifest } from "../../shared/store/index.js";
 import type { AgentInfo } from "../dispatch/agent-registry.js";
 import type { DispatchRecord } from "../dispatch/dispatch-record.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
@@ -83,8 +91,20 @@ export function stageMessage(
   return create(StageRunSchema, init);
 }
 
-export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchView> = new Map()): Run {
-  const spec = parsePipeline(doc.yaml, doc.path);
+const COUNT_KEYS = {
+  [StageState.UNSPECIFIED]: "waiting",
+  [StageState.WAITING]: "waiting",
+  [StageState.READY]: "ready",
+  [StageState.RUNNING]: "running",
+  [StageState.CACHED]: "cached",
+  [StageState.DONE]: "done",
+  [StageState.FAILED]: "failed",
+  [StageState.SKIPPED]: "skipped",
+  [StageState.CANCELLED]: "cancelled",
+} as const;
+
+/** How many of the run's stages are in each state. */
+export function stageCounts(stages: readonly StageRun[]): StageCounts {
   const counts = {
     total: 0,
     waiting: 0,
@@ -96,14 +116,39 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
     skipped: 0,
     cancelled: 0,
   };
+  for (const s of stages) {
+    counts.total++;
+    counts[COUNT_KEYS[s.state]]++;
+  }
+  return create(StageCountsSchema, counts);
+}
+
+/** An action-cache manifest as the API's `CacheEntry`. */
+export function cacheEntryMessage(m: Manifest): CacheEntry {
+  return create(CacheEntrySchema, {
+    key: m.key,
+    pipeline: m.pipeline,
+    stage: m.stage,
+    runner: m.runner,
+    outputs: Object.entries(m.outputs).map(([name, o]) => ({
+      name,
+      digest: o.digest,
+      size: BigInt(o.size),
+      kind: o.kind,
+    })),
+    log: m.log ?? "",
+    createdAt: timestampFromMs(Date.parse(m.createdAt)),
+    durationMs: BigInt(m.durationMs),
+    producer: m.producer,
+  });
+}
+
+export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchView> = new Map()): Run {
+  const spec = parsePipeline(doc.yaml, doc.path);
   const stages = spec.stages.map((st) => {
     const s = doc.stages[st.name] ?? { state: "waiting" as const, reason: "waiting" };
     const m = stageMessage(st.name, s, st.runner, stageDeps(st), dispatch.get(st.name));
     m.attempts = attemptsOf(doc.id, st.name, s, { record: dispatch.get(st.name)?.record });
-    counts.total++;
-    const key = (Object.entries(STAGE_STATES).find(([, v]) => v === m.state)?.[0] ??
-      "waiting") as keyof typeof counts;
-    counts[key]++;
     return m;
   });
   const init: MessageInitShape<typeof RunSchema> = {
@@ -114,7 +159,7 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
     status: RUN_STATUSES[doc.status],
     createdAt: timestampFromMs(doc.createdAt),
     stages,
-    stageCounts: create(StageCountsSchema, counts),
+    stageCounts: stageCounts(stages),
   };
   if (doc.finishedAt !== undefined) init.finishedAt = timestampFromMs(doc.finishedAt);
   return create(RunSchema, init);

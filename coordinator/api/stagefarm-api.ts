@@ -4,9 +4,9 @@
  * are StagefarmErrors, turned into gRPC status once by the adapter (shared/grpc).
  */
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs, timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { LogChunkSchema, RunEventSchema, type RunStatus } from "../../proto/gen/stagefarm/v1/run_pb.js";
-import { CacheEntrySchema, type StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import type { MessageBus } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { ServiceImpl } from "../../shared/grpc/types.js";
@@ -17,7 +17,14 @@ import type { RunEvent } from "../engine/events.js";
 import type { Coordinator } from "../service/coordinator.js";
 import type { RunDoc } from "../service/run-doc.js";
 import { AsyncQueue } from "./async-queue.js";
-import { agentMessage, runMessage, runStatusOf, stageMessage, type DispatchView } from "./run-message.js";
+import {
+  agentMessage,
+  cacheEntryMessage,
+  runMessage,
+  runStatusOf,
+  stageMessage,
+  type DispatchView,
+} from "./run-message.js";
 
 export interface ApiDeps {
   coordinator: Coordinator;
@@ -31,25 +38,6 @@ const MAX_PAGE = 500;
 function required(value: string, field: string): string {
   if (value.length === 0) throw new StagefarmError("invalid_argument", `${field} is required`);
   return value;
-}
-
-function manifestMessage(m: Manifest) {
-  return create(CacheEntrySchema, {
-    key: m.key,
-    pipeline: m.pipeline,
-    stage: m.stage,
-    runner: m.runner,
-    outputs: Object.entries(m.outputs).map(([name, o]) => ({
-      name,
-      digest: o.digest,
-      size: BigInt(o.size),
-      kind: o.kind,
-    })),
-    log: m.log ?? "",
-    createdAt: timestampFromMs(Date.parse(m.createdAt)),
-    durationMs: BigInt(m.durationMs),
-    producer: m.producer,
-  });
 }
 
 export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmService> {
@@ -284,7 +272,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         throw new StagefarmError("invalid_argument", "invalid page_token");
       const page = all.slice(start, start + pageSize);
       return {
-        entries: page.map(manifestMessage),
+        entries: page.map(cacheEntryMessage),
         nextPageToken: start + pageSize < all.length ? String(start + pageSize) : "",
       };
     },
@@ -305,7 +293,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
           "invalid_argument",
           `key prefix ${prefix} is ambiguous (${found.length} entries)`,
         );
-      return { entry: manifestMessage(m) };
+      return { entry: cacheEntryMessage(m) };
     },
 
     async collectCache(req, ctx) {

@@ -5,10 +5,10 @@
  * per binhost its size and newest packages. Reading every manifest is a walk of the store, so
  * the answer is kept for {@link TTL_MS}.
  */
-import { create, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { toJson, type JsonValue } from "@bufbuild/protobuf";
 import { CacheEntrySchema } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import type { ArtifactStore, Manifest } from "../../shared/store/index.js";
+import { cacheEntryMessage } from "../api/run-message.js";
 import { listBinhosts, showBinhost } from "../binhost/views.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { statsStoreFor } from "../stats/stats-store.js";
@@ -46,25 +46,7 @@ export interface CacheSummary {
 }
 
 function entryJson(m: Manifest): JsonValue {
-  return toJson(
-    CacheEntrySchema,
-    create(CacheEntrySchema, {
-      key: m.key,
-      pipeline: m.pipeline,
-      stage: m.stage,
-      runner: m.runner,
-      outputs: Object.entries(m.outputs).map(([name, o]) => ({
-        name,
-        digest: o.digest,
-        size: BigInt(o.size),
-        kind: o.kind,
-      })),
-      log: m.log ?? "",
-      createdAt: timestampFromMs(Date.parse(m.createdAt)),
-      durationMs: BigInt(m.durationMs),
-      producer: m.producer,
-    }),
-  );
+  return toJson(CacheEntrySchema, cacheEntryMessage(m));
 }
 
 async function lookups(metrics: CoordinatorMetrics | undefined): Promise<CacheSummary["lookups"]> {

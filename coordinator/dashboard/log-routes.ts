@@ -24,7 +24,7 @@ import type { Coordinator } from "../service/coordinator.js";
 import type { RunDoc } from "../service/run-doc.js";
 import { intParam, sendJson } from "./http-util.js";
 import type { LiveLog, LiveLogs } from "./live-logs.js";
-import { openStoredLog, searchLog } from "./log-reader.js";
+import { openStoredLog, searchLog, type StoredLog } from "./log-reader.js";
 import { SseStream } from "./sse.js";
 
 const FIRST_WINDOW = 64 << 10;
@@ -73,6 +73,21 @@ export function parseRange(
   return [start, end];
 }
 
+/** The stored log of the attempt `?attempt=` names (0 or absent: the latest); not_found without one. */
+async function storedLog(
+  deps: LogRouteDeps,
+  doc: RunDoc,
+  stage: string,
+  url: URL,
+): Promise<{ attempt: number; log: StoredLog }> {
+  const attempt = intParam(url, "attempt", 0) || latestAttempt(doc, stage);
+  if (attempt < 1) throw new StagefarmError("not_found", `stage ${stage} of run ${doc.id} has not run`);
+  const log = await openStoredLog(deps.store, logPath(doc, stage, attempt));
+  if (log === undefined)
+    throw new StagefarmError("not_found", `no stored log for ${doc.id}/${stage} attempt ${attempt} yet`);
+  return { attempt, log };
+}
+
 export async function serveStoredLog(
   deps: LogRouteDeps,
   req: IncomingMessage,
@@ -81,11 +96,7 @@ export async function serveStoredLog(
   stage: string,
   url: URL,
 ): Promise<void> {
-  const attempt = intParam(url, "attempt", 0) || latestAttempt(doc, stage);
-  if (attempt < 1) throw new StagefarmError("not_found", `stage ${stage} of run ${doc.id} has not run`);
-  const log = await openStoredLog(deps.store, logPath(doc, stage, attempt));
-  if (log === undefined)
-    throw new StagefarmError("not_found", `no stored log for ${doc.id}/${stage} attempt ${attempt} yet`);
+  const { attempt, log } = await storedLog(deps, doc, stage, url);
   const range = parseRange(req.headers.range, log.size);
   const headers = {
     "content-type": "text/plain; charset=utf-8",
@@ -131,10 +142,7 @@ export async function serveLogSearch(
   const q = url.searchParams.get("q") ?? "";
   if (q.length === 0 || q.length > 200)
     throw new StagefarmError("invalid_argument", "search text must have 1 to 200 characters");
-  const attempt = intParam(url, "attempt", 0) || latestAttempt(doc, stage);
-  const log = await openStoredLog(deps.store, logPath(doc, stage, attempt));
-  if (log === undefined)
-    throw new StagefarmError("not_found", `no stored log for ${doc.id}/${stage} attempt ${attempt} yet`);
+  const { attempt, log } = await storedLog(deps, doc, stage, url);
   const abort = new AbortController();
   req.once("close", () => abort.abort());
   const found = await searchLog(log, q, {

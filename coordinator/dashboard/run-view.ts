@@ -13,14 +13,13 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   RunSchema,
   RunStatus,
-  StageCountsSchema,
   StageState,
   type Run,
   type StageRun,
 } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline/index.js";
-import { runStatusOf, stageMessage } from "../api/run-message.js";
+import { runStatusOf, stageCounts, stageMessage } from "../api/run-message.js";
 import { attemptsOf, type AttemptSources } from "../api/attempts.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
 
@@ -75,18 +74,6 @@ export function buildStage(
   return m;
 }
 
-const COUNT_KEYS = {
-  [StageState.UNSPECIFIED]: "waiting",
-  [StageState.WAITING]: "waiting",
-  [StageState.READY]: "ready",
-  [StageState.RUNNING]: "running",
-  [StageState.CACHED]: "cached",
-  [StageState.DONE]: "done",
-  [StageState.FAILED]: "failed",
-  [StageState.SKIPPED]: "skipped",
-  [StageState.CANCELLED]: "cancelled",
-} as const;
-
 function runError(doc: RunDoc, stages: readonly StageRun[]): string {
   if (doc.status === "cancelled") return "cancelled";
   if (doc.status !== "failed") return "";
@@ -99,21 +86,6 @@ function runError(doc: RunDoc, stages: readonly StageRun[]): string {
 
 /** The run with every stage (`stages` in file order), or a summary without them. */
 export function buildRun(doc: RunDoc, stages: readonly StageRun[], opts: { withStages: boolean }): Run {
-  const counts = {
-    total: 0,
-    waiting: 0,
-    ready: 0,
-    running: 0,
-    cached: 0,
-    done: 0,
-    failed: 0,
-    skipped: 0,
-    cancelled: 0,
-  };
-  for (const s of stages) {
-    counts.total++;
-    counts[COUNT_KEYS[s.state]]++;
-  }
   const run = create(RunSchema, {
     id: doc.id,
     pipeline: doc.pipeline,
@@ -122,7 +94,7 @@ export function buildRun(doc: RunDoc, stages: readonly StageRun[], opts: { withS
     status: runStatusOf(doc.status),
     createdAt: timestampFromMs(doc.createdAt),
     stages: opts.withStages ? [...stages] : [],
-    stageCounts: create(StageCountsSchema, counts),
+    stageCounts: stageCounts(stages),
     error: runError(doc, stages),
   });
   if (doc.finishedAt !== undefined) run.finishedAt = timestampFromMs(doc.finishedAt);
