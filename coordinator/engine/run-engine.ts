@@ -17,15 +17,15 @@
  */
 import { computeCacheKey } from "../../shared/cache-key/index.js";
 import type { Digest } from "../../shared/digest.js";
-import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
+import { StagefarmError } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
 import type { Logger } from "../../shared/log.js";
 import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
-import { statsStoreFor } from "../stats/stats-store.js";
-import type { StageOutcome } from "../stats/stats-record.js";
+import { recordRunStats } from "../stats/run-stats.js";
 import { lookupCache } from "./cache-lookup.js";
+import { defaultRetryBackoffMs, dropCorruptInput, RETRYABLE } from "./failure-policy.js";
 import type { RunEvent, RunEventListener } from "./events.js";
 import {
   countStages,
@@ -78,13 +78,6 @@ export interface RunResult {
   counts: StageCounts;
   states: ReadonlyMap<string, StageStatus>;
   durationMs: number;
-}
-
-/** Errors that a stage's `retries` may retry; the rest are deterministic or user-caused. */
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["stage_failed", "timeout", "unavailable", "internal"]);
-
-export function defaultRetryBackoffMs(failedAttempt: number): number {
-  return Math.min(10_000 * 2 ** (failedAttempt - 1), 600_000);
 }
 
 /** Resolves after `ms`, or at once when the signal aborts. */
@@ -154,7 +147,8 @@ class RunScheduler {
     const counts = countStages(this.states.values());
     const outcome: RunOutcome = req.signal.aborted ? "cancelled" : counts.failed > 0 ? "failed" : "succeeded";
     // A cancelled (or abandoned, to be resumed) run is not recorded: it would count twice.
-    if (!req.signal.aborted) await this.recordStats();
+    if (!req.signal.aborted)
+      await recordRunStats(this.deps.store, this.req.pipeline, this.states, this.started, this.log);
     const durationMs = Date.now() - this.started;
     this.emit({ t: "run-finished", runId: req.runId, pipeline: req.pipeline, outcome, counts, durationMs });
     return { runId: req.runId, pipeline: req.pipeline, outcome, counts, states: this.states, durationMs };
@@ -329,7 +323,13 @@ class RunScheduler {
       this.deps.metrics?.stageFinished(this.req.pipeline, name, "cancelled", durationMs);
       return;
     }
-    if (error.code === "corrupt_artifact") await this.dropCorrupt(stage, error);
+    if (error.code === "corrupt_artifact")
+      await dropCorruptInput(
+        this.deps.store,
+        (this.upstream.get(stage.name) ?? []).map((up) => [up, this.state(up)] as const),
+        error,
+        this.log,
+      );
     if (RETRYABLE.has(error.code) && attempt - this.prior(name) <= stage.retries) {
       const retryAt = Date.now() + (this.req.retryBackoffMs ?? defaultRetryBackoffMs)(attempt);
       this.log.warn(
@@ -344,31 +344,6 @@ class RunScheduler {
     this.deps.metrics?.stageFinished(this.req.pipeline, name, "failed", durationMs);
   }
 
-  /**
-   * A corrupt input blob is never used again: remove it and the manifests of the upstream stages
-   * that named it, so the next run rebuilds them instead of failing the same way.
-   */
-  private async dropCorrupt(stage: ResolvedStage, error: StagefarmError): Promise<void> {
-    const digest = error.details["digest"];
-    if (typeof digest !== "string") return;
-    for (const up of this.upstream.get(stage.name) ?? []) {
-      const s = this.state(up);
-      const outs = outputsOf(s);
-      if (
-        (s.t === "cached" || s.t === "done") &&
-        outs !== undefined &&
-        Object.values(outs).some((o) => o.digest === digest)
-      ) {
-        await this.deps.store.deleteManifest(s.key);
-        this.log.warn(
-          { stage: up, key: s.key, digest },
-          "removed the cache entry holding a corrupt artifact",
-        );
-      }
-    }
-    await this.deps.store.deleteBlob(digest);
-  }
-
   private state(name: string): StageStatus {
     const s = this.states.get(name);
     if (s === undefined) throw new StagefarmError("internal", `no state for stage ${name}`);
@@ -379,22 +354,6 @@ class RunScheduler {
     const s = this.byName.get(name);
     if (s === undefined) throw new StagefarmError("internal", `unknown stage ${name}`);
     return s;
-  }
-
-  /** Adds this run's cache hits, executions and failures to the store's stage statistics. */
-  private async recordStats(): Promise<void> {
-    const stats = statsStoreFor(this.deps.store);
-    if (stats === undefined) return;
-    const outcomes: StageOutcome[] = [];
-    for (const [stage, s] of this.states)
-      if (s.t === "cached") outcomes.push({ stage, t: "cached" });
-      else if (s.t === "done") outcomes.push({ stage, t: "done", key: s.key, ms: s.durationMs });
-      else if (s.t === "failed" && s.attempt > 0) outcomes.push({ stage, t: "failed" });
-    try {
-      await stats.addRun(this.req.pipeline, outcomes, new Date(this.started));
-    } catch (err: unknown) {
-      this.log.warn({ err: StagefarmError.from(err).message }, "could not record stage statistics");
-    }
   }
 
   private set(name: string, status: StageStatus): void {

@@ -1,0 +1,47 @@
+/**
+ * What the engine does with a failed stage: which errors its `retries` may retry, how long it
+ * waits before the next attempt, and, for a corrupt input, dropping the blob and the cache
+ * entries that named it so the next run rebuilds them instead of failing the same way.
+ */
+import type { ErrorCode, StagefarmError } from "../../shared/errors.js";
+import type { Logger } from "../../shared/log.js";
+import type { ArtifactStore } from "../../shared/store/types.js";
+import { outputsOf, type StageStatus } from "./stage-state.js";
+
+/** Errors that a stage's `retries` may retry; the rest are deterministic or user-caused. */
+export const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
+  "stage_failed",
+  "timeout",
+  "unavailable",
+  "internal",
+]);
+
+export function defaultRetryBackoffMs(failedAttempt: number): number {
+  return Math.min(10_000 * 2 ** (failedAttempt - 1), 600_000);
+}
+
+/**
+ * A corrupt input blob is never used again: remove it and the manifests of the upstream stages
+ * (`upstream`, with their states) that named it.
+ */
+export async function dropCorruptInput(
+  store: ArtifactStore,
+  upstream: ReadonlyArray<readonly [string, StageStatus]>,
+  error: StagefarmError,
+  log: Logger,
+): Promise<void> {
+  const digest = error.details["digest"];
+  if (typeof digest !== "string") return;
+  for (const [up, s] of upstream) {
+    const outs = outputsOf(s);
+    if (
+      (s.t === "cached" || s.t === "done") &&
+      outs !== undefined &&
+      Object.values(outs).some((o) => o.digest === digest)
+    ) {
+      await store.deleteManifest(s.key);
+      log.warn({ stage: up, key: s.key, digest }, "removed the cache entry holding a corrupt artifact");
+    }
+  }
+  await store.deleteBlob(digest);
+}
