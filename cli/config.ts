@@ -3,7 +3,7 @@
  * schema. Nothing below the CLI reads process.env.
  */
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { StagefarmError } from "../shared/errors.js";
 
@@ -21,13 +21,29 @@ const schema = z.object({
 
 export type LocalConfig = z.infer<typeof schema>;
 
+/** An environment variable's value, with set-but-empty treated as unset (as service managers leave them). */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+/**
+ * The XDG base directory `name` (e.g. XDG_CACHE_HOME), or `$HOME/<fallback>`. Per the XDG Base
+ * Directory spec an unset or empty variable means the default, and a relative path is invalid
+ * and ignored (it would put the cache under whatever the current directory is).
+ */
+export function xdgDir(env: NodeJS.ProcessEnv, name: string, fallback: string, home = homedir()): string {
+  const v = envValue(env, name);
+  return v !== undefined && isAbsolute(v) ? v : join(home, fallback);
+}
+
 /** Resolves the embedded farm's directories: flag, then environment, then ~/.cache/stagefarm. */
 export function localConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv): LocalConfig {
-  const base = join(env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "stagefarm");
+  const base = join(xdgDir(env, "XDG_CACHE_HOME", ".cache"), "stagefarm");
   const parsed = schema.safeParse({
-    storeDir: resolve(flags.store ?? env["STAGEFARM_STORE"] ?? join(base, "store")),
-    workDir: resolve(flags.workDir ?? env["STAGEFARM_WORK_DIR"] ?? join(base, "work")),
-    logLevel: flags.logLevel ?? env["STAGEFARM_LOG_LEVEL"] ?? "warn",
+    storeDir: resolve(flags.store ?? envValue(env, "STAGEFARM_STORE") ?? join(base, "store")),
+    workDir: resolve(flags.workDir ?? envValue(env, "STAGEFARM_WORK_DIR") ?? join(base, "work")),
+    logLevel: flags.logLevel ?? envValue(env, "STAGEFARM_LOG_LEVEL") ?? "warn",
   });
   if (!parsed.success)
     throw new StagefarmError("invalid_argument", `invalid configuration: ${z.prettifyError(parsed.error)}`);
