@@ -63,10 +63,15 @@ if (!isRoot || !onPath("apt-get")) {
 
 console.error(`test-deps: installing ${missing.join(" ")}`);
 const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-for (const args of [["update", "-qq"], ["install", "-y", "-qq", ...missing]]) {
+for (const args of [
+  ["update", "-qq"],
+  ["install", "-y", "-qq", ...missing],
+]) {
   const r = spawnSync("apt-get", args, { stdio: ["ignore", "ignore", "inherit"], env });
   if (r.status !== 0) {
-    console.error(`test-deps: apt-get ${args[0]} failed (exit ${r.status ?? r.signal}); run by hand:\n  ${line}`);
+    console.error(
+      `test-deps: apt-get ${args[0]} failed (exit ${r.status ?? r.signal}); run by hand:\n  ${line}`,
+    );
     process.exit(1);
   }
 }
