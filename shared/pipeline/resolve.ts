@@ -2,13 +2,22 @@
  * resolvePipeline: applies param values to a parsed pipeline and returns one ResolvedStage per
  * stage (file order) — what the cache key and the runners see. Pipeline env is merged under each
  * stage's env. Values that only become known now (paths, URLs, sha256 pins holding templates)
- * are validated again after substitution.
+ * are validated again after substitution, and every param value is checked for where it lands
+ * (./template-context.ts: none in code, one line in line-based files, no quote-breaking
+ * characters in shell-syntax files, no NUL anywhere).
  */
 import { StagefarmError } from "../errors.js";
 import { withIssues } from "../runner-config/index.js";
 import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
-import { DATA, SCRIPT, templateValueProblem, type TemplateContext } from "./template-context.js";
+import {
+  codeRefusal,
+  DATA,
+  envContext,
+  SCRIPT,
+  templateValueProblem,
+  type TemplateContext,
+} from "./template-context.js";
 import { paramsIn, substitute } from "./templates.js";
 import { withTemplateContext } from "../runner-config/template-contexts.js";
 import type { InputSpec, OutputSpec, PinnedSource, PipelineSpec, ResolvedStage, StageSpec } from "./types.js";
@@ -37,14 +46,18 @@ class Substituter {
     for (const p of refs) {
       const value = this.values.get(p);
       const problem =
-        ctx.t === "code" || value !== undefined ? templateValueProblem(ctx, value ?? "") : undefined;
+        ctx.t === "code"
+          ? codeRefusal(ctx, `\${{ params.${p} }}`, p)
+          : value === undefined
+            ? undefined
+            : templateValueProblem(ctx, value);
       if (problem !== undefined)
         throw new StagefarmError(
           "invalid_argument",
-          `${where}: param "${p}" cannot be used here: ${problem}`,
-          {
-            details: { param: p, field },
-          },
+          ctx.t === "code"
+            ? `${where}: ${problem}`
+            : `${where}: param "${p}" cannot be used here: ${problem}`,
+          { details: { param: p, field } },
         );
     }
     const unset = refs.filter((p) => this.unset.has(p));
@@ -124,7 +137,8 @@ function resolveStage(
 ): ResolvedStage {
   const sub = new Substituter(values, `${spec.file}: stage "${stage.name}"`, unset);
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...spec.env, ...stage.env })) env[k] = sub.text(v, `env "${k}"`);
+  for (const [k, v] of Object.entries({ ...spec.env, ...stage.env }))
+    env[k] = sub.text(v, `env "${k}"`, undefined, envContext(k));
   const resolved: ResolvedStage = {
     pipeline: spec.name,
     name: stage.name,

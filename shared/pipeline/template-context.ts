@@ -31,6 +31,34 @@ export type TemplateContext =
 
 export const DATA: TemplateContext = { t: "data" };
 
+/**
+ * Environment variables whose value is code to bash or the dynamic loader before a line of the
+ * script runs (a file to source, shell options, a prompt expanded by `set -x`, libraries to
+ * load): a param there would run whatever it names.
+ */
+const CODE_ENV: ReadonlySet<string> = new Set([
+  "BASH_ENV",
+  "ENV",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "PS4",
+  "PROMPT_COMMAND",
+  "LD_PRELOAD",
+  "LD_AUDIT",
+  "LD_LIBRARY_PATH",
+  "GCONV_PATH",
+]);
+
+/** The context of an `env` value: data, but for the variables in {@link CODE_ENV}. */
+export function envContext(name: string): TemplateContext {
+  if (!CODE_ENV.has(name)) return DATA;
+  return {
+    t: "code",
+    what: `env ${name} (bash or the dynamic loader reads it as code)`,
+    instead: "set it literally",
+  };
+}
+
 /** The param's name as an environment variable name (`live-bootstrap` → `LIVE_BOOTSTRAP`). */
 export function envNameFor(param: string): string {
   const name = param.toUpperCase().replace(/[^A-Z0-9_]/g, "_");

@@ -52,6 +52,14 @@ function assertRefused(text: string, params: Record<string, string>, ...fragment
   );
 }
 
+function assertRefused2(fn: () => unknown, fragment: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof StagefarmError && err.code === "invalid_argument", String(err));
+    assert.ok(err.message.includes(fragment), err.message);
+    return true;
+  });
+}
+
 void describe("templates where they would become code are refused at parse time", () => {
   void test("in a script: at the template, saying how to pass it through env", () => {
     const text = `${PARAMS}stages:\n  docs:\n    runner: shell\n    script: |\n      mkdir -p out\n      echo 'hello \\- print "\${{ params.greeting }}, NAME!"'\n`;
@@ -264,6 +272,20 @@ void describe("values that would break out of a config file are refused once par
     for (const value of HOSTILE)
       assert.equal(resolvePipeline(parsePipeline(env, FILE), { greeting: value })[0]?.env["G"], value);
     assertRefused(env, { greeting: "a\0b" }, "NUL");
+  });
+});
+
+void describe("resolve refuses templates in code even in a spec the parser did not check", () => {
+  void test("a script, and env variables bash or the loader read as code", () => {
+    const spec = parsePipeline(`${PARAMS}stages:\n  s:\n    runner: shell\n    script: "true"\n`, FILE);
+    const [stage] = spec.stages;
+    assert.ok(stage !== undefined);
+    const withScript = { ...spec, stages: [{ ...stage, script: "echo ${{ params.greeting }}" }] };
+    assertRefused2(() => resolvePipeline(withScript, {}), "inside a script would become shell code");
+    const bashEnv = `${PARAMS}stages:\n  s:\n    runner: shell\n    env: { BASH_ENV: "/x/\${{ params.greeting }}" }\n    script: "true"\n`;
+    assertRefused(bashEnv, {}, 'env "BASH_ENV": ${{ params.greeting }} in env BASH_ENV', "set it literally");
+    const ldPreload = `${PARAMS}env: { LD_PRELOAD: "\${{ params.greeting }}" }\nstages:\n  s:\n    runner: shell\n    script: "true"\n`;
+    assertRefused(ldPreload, { greeting: "/tmp/evil.so" }, "in env LD_PRELOAD");
   });
 });
 
