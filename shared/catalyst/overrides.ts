@@ -21,6 +21,8 @@ export function overrideValueProblem(value: string | readonly string[]): string 
   for (const v of items) {
     if (v.trim() === "") return "values must not be empty";
     if (/[\n\r]/.test(v)) return "values must be on one line (use a list for several lines)";
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    if (/[\u0000-\u001f\u007f]/.test(v)) return "values must not contain control characters";
     if (v.includes("#")) return 'values must not contain "#" (Catalyst reads the rest as a comment)';
     if (typeof value !== "string" && /\s/.test(v.trim()))
       return `list items must be single words, got ${JSON.stringify(v)}`;

@@ -7,6 +7,7 @@ import { isMap, isScalar, isSeq, type ParsedNode } from "yaml";
 import { StagefarmError } from "../errors.js";
 import { parseDurationMs } from "../util/duration.js";
 import type { GraphNode } from "./check-graph.js";
+import { checkTemplateContexts } from "./check-template-contexts.js";
 import { hasWithSchema, withIssues } from "../runner-config/index.js";
 import { limitsRunnerProblem, readLimits } from "./limits.js";
 import { checkInputPaths, checkName, readInputs, readOutputs, readSources } from "./parse-io.js";
@@ -217,6 +218,16 @@ export function readStage(
         nodeAt(r, withEntry?.value, issue.path) ?? withEntry?.key ?? e.key,
         `${where} (runner ${runner}) ${issue.message}`,
       );
+  const scriptNode = r.deref(f.get("script")?.value);
+  checkTemplateContexts(r, {
+    where,
+    runner,
+    ...(script !== undefined && scriptNode !== undefined
+      ? { script: { node: scriptNode, text: script } }
+      : {}),
+    with: withData,
+    locate: (path) => nodeAt(r, withEntry?.value, path),
+  });
 
   if (runner === "fetch") {
     const sourcesNode = r.deref(f.get("sources")?.value);

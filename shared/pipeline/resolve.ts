@@ -2,13 +2,24 @@
  * resolvePipeline: applies param values to a parsed pipeline and returns one ResolvedStage per
  * stage (file order) — what the cache key and the runners see. Pipeline env is merged under each
  * stage's env. Values that only become known now (paths, URLs, sha256 pins holding templates)
- * are validated again after substitution.
+ * are validated again after substitution, and every param value is checked for where it lands
+ * (./template-context.ts: none in code, one line in line-based files, no quote-breaking
+ * characters in shell-syntax files, no NUL anywhere).
  */
 import { StagefarmError } from "../errors.js";
 import { withIssues } from "../runner-config/index.js";
 import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
+import {
+  codeRefusal,
+  DATA,
+  envContext,
+  SCRIPT,
+  templateValueProblem,
+  type TemplateContext,
+} from "./template-context.js";
 import { paramsIn, substitute } from "./templates.js";
+import { withTemplateContext } from "../runner-config/template-contexts.js";
 import type { InputSpec, OutputSpec, PinnedSource, PipelineSpec, ResolvedStage, StageSpec } from "./types.js";
 
 type Check = (value: string) => string | undefined;
@@ -24,11 +35,31 @@ class Substituter {
     private readonly unset: ReadonlySet<string>,
   ) {}
 
-  /** Substitutes params in `text`; `check` validates the result (e.g. a path rule). */
-  text(text: string, field: string, check?: Check): string {
+  /**
+   * Substitutes params in `text`; `check` validates the result (e.g. a path rule), `ctx` what
+   * each param's value may hold where it lands (./template-context.ts).
+   */
+  text(text: string, field: string, check?: Check, ctx: TemplateContext = DATA): string {
     const where = `${this.where} ${field}`;
     const refs = paramsIn(text);
     for (const p of refs) this.used.add(p);
+    for (const p of refs) {
+      const value = this.values.get(p);
+      const problem =
+        ctx.t === "code"
+          ? codeRefusal(ctx, `\${{ params.${p} }}`, p)
+          : value === undefined
+            ? undefined
+            : templateValueProblem(ctx, value);
+      if (problem !== undefined)
+        throw new StagefarmError(
+          "invalid_argument",
+          ctx.t === "code"
+            ? `${where}: ${problem}`
+            : `${where}: param "${p}" cannot be used here: ${problem}`,
+          { details: { param: p, field } },
+        );
+    }
     const unset = refs.filter((p) => this.unset.has(p));
     if (unset.length > 0) {
       // Left as written: the stage cannot be keyed or run until these are given.
@@ -51,12 +82,20 @@ class Substituter {
     };
   }
 
-  /** Strings inside runner-specific data; keys are left alone. */
-  data(value: unknown, field: string): unknown {
-    if (typeof value === "string") return this.text(value, field);
-    if (Array.isArray(value)) return value.map((v, i) => this.data(v, `${field}[${i}]`));
+  /** Strings inside runner-specific data, each checked for its context; keys are left alone. */
+  data(
+    value: unknown,
+    field: string,
+    context: (path: Array<string | number>) => TemplateContext,
+    path: Array<string | number> = [],
+  ): unknown {
+    if (typeof value === "string") return this.text(value, field, undefined, context(path));
+    if (Array.isArray(value))
+      return value.map((v, i) => this.data(v, `${field}[${i}]`, context, [...path, i]));
     if (value !== null && typeof value === "object")
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.data(v, `${field}.${k}`)]));
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, this.data(v, `${field}.${k}`, context, [...path, k])]),
+      );
     return value;
   }
 }
@@ -98,7 +137,8 @@ function resolveStage(
 ): ResolvedStage {
   const sub = new Substituter(values, `${spec.file}: stage "${stage.name}"`, unset);
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...spec.env, ...stage.env })) env[k] = sub.text(v, `env "${k}"`);
+  for (const [k, v] of Object.entries({ ...spec.env, ...stage.env }))
+    env[k] = sub.text(v, `env "${k}"`, undefined, envContext(k));
   const resolved: ResolvedStage = {
     pipeline: spec.name,
     name: stage.name,
@@ -107,9 +147,12 @@ function resolveStage(
     inputs: stage.inputs.map((i) => resolveInput(sub, i)),
     outputs: stage.outputs.map((o) => resolveOutput(sub, o)),
     env,
-    ...(stage.script === undefined ? {} : { script: sub.text(stage.script, "script") }),
+    ...(stage.script === undefined ? {} : { script: sub.text(stage.script, "script", undefined, SCRIPT) }),
     sources: stage.sources.map((s) => ({ name: s.name, source: sub.pin(s.source, `source "${s.name}"`) })),
-    with: sub.data(stage.with, "with") as Record<string, unknown>,
+    with: sub.data(stage.with, "with", (path) => withTemplateContext(stage.runner, path)) as Record<
+      string,
+      unknown
+    >,
     timeoutMs: stage.timeoutMs,
     retries: stage.retries,
     clampMtime: stage.clampMtime,

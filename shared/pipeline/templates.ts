@@ -1,6 +1,8 @@
 /**
  * `${{ params.NAME }}` templates in pipeline strings. Substitution is a single pass: a param's
  * value is inserted as is and never scanned for templates again. There is no escape syntax.
+ * Because a value is inserted as is, where a template may stand and what its value may hold
+ * depends on where the text goes: ./template-context.ts (params never become code).
  */
 import { StagefarmError } from "../errors.js";
 

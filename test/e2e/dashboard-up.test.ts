@@ -24,17 +24,19 @@ params:
 stages:
   src:
     runner: shell
+    env: { NOTE: "\${{ params.note }}" }
     script: |
       mkdir -p out
-      echo "source \${{ params.note }}" > out/a.txt
+      echo "source $NOTE" > out/a.txt
     outputs:
       tree: out
   build:
     runner: shell
     inputs:
       src: src.tree
+    env: { NOTE: "\${{ params.note }}" }
     script: |
-      printf '\\033[31mred error text\\033[0m and <b>markup</b> %s\\n' '\${{ params.note }}'
+      printf '\\033[31mred error text\\033[0m and <b>markup</b> %s\\n' "$NOTE"
       for i in 1 2 3; do echo "compiling step $i"; sleep 0.4; done
       mkdir -p out && cp -r inputs/src out/
     outputs:

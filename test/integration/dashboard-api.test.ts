@@ -19,8 +19,9 @@ params:
 stages:
   src:
     runner: shell
+    env: { NOTE: "\${{ params.note }}" }
     script: |
-      mkdir -p out && echo "\${{ params.note }}" > out/a.txt
+      mkdir -p out && echo "$NOTE" > out/a.txt
     outputs: { tree: out }
   build:
     runner: shell

@@ -253,6 +253,25 @@ void describe("cache key stays the same when no output can change", () => {
     assert.equal(keyOf(renamed, "link"), keyOf(BASE, "link"));
   });
 
+  void test("a param passed through env changes exactly the stages whose env holds it", () => {
+    // compile passes cflags as env (params never become script text); link does not use it.
+    for (const cflags of ["-O3", "$(id) `id` '\"", "-O2\n-g"]) {
+      assert.notEqual(keyOf(BASE, "compile", { params: { cflags } }), base, JSON.stringify(cflags));
+      assert.equal(keyOf(BASE, "link", { params: { cflags } }), keyOf(BASE, "link"), JSON.stringify(cflags));
+    }
+    assert.notEqual(
+      keyOf(BASE, "compile", { params: { cflags: "-O3" } }),
+      keyOf(BASE, "compile", { params: { cflags: "-O3 " } }),
+      "every byte of the value counts",
+    );
+    const both = edit(
+      BASE,
+      "    script: ld -o out/app inputs/obj\n",
+      '    env: { FLAGS: "${{ params.cflags }}" }\n    script: ld -o out/app inputs/obj\n',
+    );
+    assert.notEqual(keyOf(both, "link", { params: { cflags: "-O3" } }), keyOf(both, "link"));
+  });
+
   void test("an upstream rebuild that produces identical bytes (early cutoff)", () => {
     const rebuilt = edit(BASE, "      make\n", "      make V=1\n");
     assert.notEqual(keyOf(rebuilt, "compile"), base, "the upstream stage itself is rebuilt");

@@ -182,8 +182,8 @@ void describe("parsePipeline: errors with positions", () => {
     assertOneError(messy, "./out", 'path "./out/" is not normalised', 'write "out"');
   });
 
-  void test("unknown params are reported at the template, even inside a block script", () => {
-    const text = `params:\n  cflags: -O2\nstages:\n  b:\n    runner: shell\n    script: |\n      make\n      cc \${{ params.cflag }} x.c\n`;
+  void test("unknown params are reported at the template, even inside a block scalar", () => {
+    const text = `params:\n  cflags: -O2\nstages:\n  b:\n    runner: shell\n    script: make\n    env:\n      FLAGS: |\n        -pipe\n        \${{ params.cflag }} -g\n`;
     assertOneError(
       text,
       "${{ params.cflag",

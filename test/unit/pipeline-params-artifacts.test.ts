@@ -17,11 +17,13 @@ stages:
     inputs:
       seed: { artifact: "\${{ params.seed }}", path: seed.tar.xz }
       cd: { artifact: "\${{ params.cd_seed }}", path: cd.tar, unpack: true }
-    script: echo \${{ params.tag }}
+    env: { TAG: "\${{ params.tag }}" }
+    script: echo "$TAG"
     outputs: { out: out }
   other:
     runner: shell
-    script: echo \${{ params.tag }}
+    env: { TAG: "\${{ params.tag }}" }
+    script: echo "$TAG"
 `;
 
 void describe("required params, param defaults and artifact inputs", () => {
@@ -46,7 +48,7 @@ void describe("required params, param defaults and artifact inputs", () => {
     const other = stages.find((s) => s.name === "other");
     assert.deepEqual(build?.paramsMissing, ["cd_seed", "seed"]);
     assert.equal(other?.paramsMissing, undefined);
-    assert.equal(other?.script, "echo v1");
+    assert.equal(other?.env["TAG"], "v1");
   });
 
   void test("a default naming another param takes its value; an override wins", () => {

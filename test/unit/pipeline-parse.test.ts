@@ -91,8 +91,12 @@ void describe("parsePipeline: a valid file", () => {
       [patch.path, patch.unpack, patch.source.url],
       ["patches/a.patch", false, "file:///srv/patches/a.patch"],
     );
-    assert.deepEqual(compile.env, { CFLAGS: "${{ params.cflags }}", MAKEJOBS: "8" });
-    assert.equal(compile.script, 'make\necho "${{ params.greeting }}" > out/greeting\n');
+    assert.deepEqual(compile.env, {
+      CFLAGS: "${{ params.cflags }}",
+      MAKEJOBS: "8",
+      GREETING: "${{ params.greeting }}",
+    });
+    assert.equal(compile.script, 'make\necho "$GREETING" > out/greeting\n');
     assert.deepEqual(compile.outputs[0], {
       name: "bin",
       path: "out/hello",
