@@ -1,7 +1,9 @@
 /**
  * `stagefarm up`: the embedded farm as a long-lived process. HTTP on loopback: `/healthz`,
  * `/readyz`, `/metrics`, the binhosts (`/binhost/<name>/…`, also the sync-uri its emerge
- * stages get), `POST /api/v1/runs {"pipeline": FILE, "params": {…}}` and the web dashboard
+ * stages get), `POST /api/v1/runs {"pipelineYaml": TEXT, "pipelinePath": "name.yaml",
+ * "params": {…}}` (the pipeline's text: the server reads no file a client names; it is parsed
+ * off the event loop within bounds, see coordinator/submission/) and the web dashboard
  * (`/ui/`, `/api/dashboard/`).
  * First SIGINT/SIGTERM drains (no new runs, running ones finish), the second cancels them.
  * Off loopback it needs --tls-cert/--tls-key and --auth (tokens and roles), or --insecure.
@@ -11,7 +13,7 @@ import { createAgentMetrics, diskFreeBytes } from "../../agent/index.js";
 import { createMetrics, newRunId, RunRegistry, startHttpServer } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { STAGEFARM_VERSION } from "../../shared/version.js";
-import { loadPipeline, parsePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
+import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import { positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
 import { httpAuth } from "../../coordinator/auth/index.js";
@@ -98,21 +100,24 @@ export function registerUp(program: Command, ctx: CliContext): void {
         host,
         port,
         auth: httpAuth(security.auth),
+        hostNames: security.httpHostNames,
         ...(security.httpTls === undefined ? {} : { tls: security.httpTls }),
         metrics,
         runs,
         logger,
         accepting: () => accepting,
         binhost: { store: farm.store },
-        submit: async ({ pipeline, params }) => start(await loadPipeline(pipeline), params).id,
-        // The dashboard submits pipeline text; runs go through the farm so its agent offers their labels.
+        // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
+        // its agent offers their labels.
+        submit: async ({ yaml, path, params }) =>
+          start(await farm.coordinator.parseSubmission(yaml, path), params).id,
         dashboard: {
           coordinator: farm.coordinator,
           store: farm.store,
           bus: farm.bus,
           subjects: farm.subjects,
-          submit: ({ yaml, path, params }) => {
-            const { id, run } = start(parsePipeline(yaml, path), params);
+          submit: async ({ yaml, path, params }) => {
+            const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
             return accepted(id, run);
           },
         },

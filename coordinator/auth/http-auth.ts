@@ -56,6 +56,8 @@ export interface HttpRefusal {
 }
 
 export interface HttpAuth {
+  /** Whether tokens are checked (an auth file was given). */
+  readonly enforcing: boolean;
   /** undefined when the request may proceed, else what to answer. */
   check(req: IncomingMessage, path: string): HttpRefusal | undefined;
   /** Who the request's credentials name (undefined when they name no one). */
@@ -137,6 +139,9 @@ export function httpAuth(auth: Authenticator): HttpAuth {
   };
 
   return {
+    get enforcing() {
+      return auth.enforcing;
+    },
     signIn(token) {
       return auth.authenticate(tokenCredential(token));
     },
