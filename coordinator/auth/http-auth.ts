@@ -16,6 +16,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { AuthError, type Principal } from "../../shared/grpc/auth.js";
+import { excerpt } from "../../shared/util/excerpt.js";
 import type { Authenticator } from "./authenticator.js";
 import type { Role } from "./roles.js";
 import { parseAuthorization, tokenCredential, type Credential } from "./tokens.js";
@@ -172,7 +173,7 @@ export function httpAuth(auth: Authenticator): HttpAuth {
             "permission_denied",
             "cross-site request refused: its Origin is not this server",
           );
-        auth.require(who, need, `${method} ${path}`);
+        auth.require(who, need, `${excerpt(method, 20)} ${excerpt(path)}`);
         return undefined;
       } catch (err: unknown) {
         if (err instanceof AuthError) return refusal(err, BEARER);
