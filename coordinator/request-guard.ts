@@ -74,8 +74,7 @@ export function requestGuard(policy: HostPolicy): RequestGuard {
   if (isLoopback(listen)) for (const h of ["127.0.0.1", "localhost", "::1"]) builtIn.add(h);
   const names = new Set(policy.names.map((n) => n.toLowerCase().replace(/\.$/, "")));
   const defaultPort = policy.scheme === "https" ? "443" : "80";
-  const portOk = (port: string | undefined): boolean =>
-    Number(port ?? defaultPort) === policy.port;
+  const portOk = (port: string | undefined): boolean => Number(port ?? defaultPort) === policy.port;
   const accepted = [...builtIn].map((h) => `${h.includes(":") ? `[${h}]` : h}:${policy.port}`);
   const hint = `accepted: ${[...accepted, ...names].join(", ")}${
     wildcard ? ", any IP address" : ""

@@ -55,6 +55,11 @@ export class SubmissionParser {
     this.slots = new Semaphore(this.limits.concurrency, this.limits.maxWaiting);
   }
 
+  /** Parses running in a worker now. */
+  get parsing(): number {
+    return this.running.size;
+  }
+
   /** The spec of `yaml` (labelled `path` in messages), parsed in a worker within the limits. */
   async parse(yaml: string, path: string): Promise<PipelineSpec> {
     const bytes = Buffer.byteLength(yaml, "utf8");
@@ -104,7 +109,10 @@ export class SubmissionParser {
       worker.once("message", (r: WorkerReply) =>
         finish(() => {
           if (r.ok) resolve(r.spec);
-          else reject(r.issues === undefined ? new StagefarmError(r.code, r.message) : new PipelineError(r.issues));
+          else
+            reject(
+              r.issues === undefined ? new StagefarmError(r.code, r.message) : new PipelineError(r.issues),
+            );
         }),
       );
       worker.once("error", (err: unknown) =>

@@ -13,7 +13,8 @@ function reply(): WorkerReply {
   try {
     return { ok: true, spec: parsePipeline(yaml, path) };
   } catch (err: unknown) {
-    if (err instanceof PipelineError) return { ok: false, code: err.code, message: err.message, issues: [...err.issues] };
+    if (err instanceof PipelineError)
+      return { ok: false, code: err.code, message: err.message, issues: [...err.issues] };
     const e = StagefarmError.from(err);
     return { ok: false, code: e.code, message: e.message };
   }
