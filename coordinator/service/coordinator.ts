@@ -201,7 +201,8 @@ export class Coordinator implements AsyncDisposable {
   async getRun(id: string): Promise<RunDoc> {
     const a = this.active.get(id);
     if (a !== undefined) return structuredClone(a.doc);
-    const e = await this.o.kv.get(runKey(id));
+    // An id no run can have (a caller's garbage) is not found, not a malformed KV key.
+    const e = /^[A-Za-z0-9_-]{1,128}$/.test(id) ? await this.o.kv.get(runKey(id)) : undefined;
     if (e === undefined) throw new StagefarmError("not_found", `no run ${quoted(id)}`);
     const d = decodeMessage(runDocSchema, e.value);
     if (!d.ok) throw new StagefarmError("internal", `run ${id} record is unreadable: ${d.reason}`);
