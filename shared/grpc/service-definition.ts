@@ -64,7 +64,7 @@ export function grpcMethodDefinition(method: DescMethod): MethodDefinition<Messa
     requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
     responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
     requestSerialize: serializer(method.input),
-    requestDeserialize: requestDeserializer(method.input),
+    requestDeserialize: deserializer(method.input),
     responseSerialize: serializer(method.output),
     responseDeserialize: deserializer(method.output),
     originalName: method.localName,
