@@ -22,7 +22,12 @@ async function withApi(
   const createStagefarmApi = await loadStagefarmApi();
   const server = createGrpcServer(
     StagefarmService,
-    createStagefarmApi({ coordinator: farm.coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects }),
+    createStagefarmApi({
+      coordinator: farm.coordinator,
+      store: farm.store,
+      bus: farm.bus,
+      subjects: farm.subjects,
+    }),
     { logger: silentLogger() },
   );
   const listener = await listen(server, "127.0.0.1:0", ServerCredentials.createInsecure());
@@ -86,9 +91,9 @@ describe("gRPC API: bad requests", () => {
   test("an alias bomb is refused while other calls are answered", async () => {
     await withApi(async (client) => {
       let settled = false;
-      const submit = rejection(client.submitRun({ pipelineYaml: aliasBomb(), pipelinePath: "bomb.yaml" })).finally(
-        () => (settled = true),
-      );
+      const submit = rejection(
+        client.submitRun({ pipelineYaml: aliasBomb(), pipelinePath: "bomb.yaml" }),
+      ).finally(() => (settled = true));
       const listed = await client.listRuns({});
       assert.deepEqual(listed.runs, []);
       assert.equal(settled, false, "ListRuns was answered while the bomb was being parsed");
@@ -99,7 +104,9 @@ describe("gRPC API: bad requests", () => {
 
   test("pipeline_path is a label: no file is read", async () => {
     await withApi(async (client) => {
-      const err = await rejection(client.submitRun({ pipelineYaml: "nope: 1\n", pipelinePath: "/etc/passwd" }));
+      const err = await rejection(
+        client.submitRun({ pipelineYaml: "nope: 1\n", pipelinePath: "/etc/passwd" }),
+      );
       assert.equal(err.code, "invalid_pipeline");
       assert.doesNotMatch(err.message, /root:/);
       assert.match(err.message, /^etc\/passwd:1:1: error: /m);
