@@ -76,8 +76,10 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
           metrics: deps.metrics,
           accepting: deps.accepting,
         });
-  let guard: RequestGuard | undefined;
+  // The guard knows the bound port once listening.
+  const bound: { guard?: RequestGuard } = {};
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const guard = bound.guard;
     if (guard === undefined) throw new StagefarmError("unavailable", "the server is starting");
     guard.checkHost(req);
     const url = guard.target(req);
@@ -160,7 +162,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     throw err;
   });
   const addr = server.address() as AddressInfo;
-  guard = requestGuard({
+  bound.guard = requestGuard({
     listenHost: deps.host,
     port: addr.port,
     scheme: deps.tls === undefined ? "http" : "https",

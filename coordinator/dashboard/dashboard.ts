@@ -52,14 +52,7 @@ import type { CoordinatorMetrics } from "../metrics.js";
 import type { Coordinator } from "../service/coordinator.js";
 import { CacheSummaries } from "./cache-summary.js";
 import { EventHub } from "./event-hub.js";
-import {
-  httpStatusFor,
-  intParam,
-  readJsonBody,
-  segment,
-  sendJson,
-  sendMessage,
-} from "./http-util.js";
+import { httpStatusFor, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
 import { keyMaterialOf } from "./key-material.js";
 import { LiveLogs } from "./live-logs.js";
 import { serveLiveLog, serveLogSearch, serveStoredLog } from "./log-routes.js";
@@ -350,7 +343,10 @@ export function createDashboard(
       if (r.method === method) return r.handler(req, res, url, m.slice(1));
     }
     throw allowed
-      ? new StagefarmError("invalid_argument", `method ${excerpt(req.method ?? "?", 20)} not allowed on ${quoted(path)}`)
+      ? new StagefarmError(
+          "invalid_argument",
+          `method ${excerpt(req.method ?? "?", 20)} not allowed on ${quoted(path)}`,
+        )
       : new StagefarmError("not_found", `no route ${excerpt(req.method ?? "?", 20)} ${quoted(path)}`);
   }
 

@@ -125,7 +125,8 @@ export function parseRunStatuses(v: string | null): Set<RunStatus> {
       .replace(/^run_status_/, "");
     if (name === "") continue;
     const s = STATUS_NAMES[name];
-    if (s === undefined) throw new StagefarmError("invalid_argument", `unknown run status ${quoted(raw, 40)}`);
+    if (s === undefined)
+      throw new StagefarmError("invalid_argument", `unknown run status ${quoted(raw, 40)}`);
     out.add(s);
   }
   return out;

@@ -26,7 +26,9 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
         body,
       });
     assert.equal((await post("{not json")).status, 400);
-    const invalid = await post(JSON.stringify({ pipelineYaml: "stages: [1, 2]\n", pipelinePath: "bad.yaml" }));
+    const invalid = await post(
+      JSON.stringify({ pipelineYaml: "stages: [1, 2]\n", pipelinePath: "bad.yaml" }),
+    );
     assert.equal(invalid.status, 400);
     assert.equal(((await invalid.json()) as { code: string }).code, "invalid_pipeline");
 

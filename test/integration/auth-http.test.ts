@@ -160,11 +160,7 @@ describe("HTTP API behind tokens", () => {
     await serve("", async ({ url, submitted }) => {
       const cookie = { cookie: `theme=dark; stagefarm_token=${tokens.submitter}` };
       assert.equal((await get(`${url}/api/v1/runs`, cookie)).status, 200);
-      const foreign = await post(
-        `${url}/api/v1/runs`,
-        SUBMIT,
-        { ...cookie, origin: "https://evil.example" },
-      );
+      const foreign = await post(`${url}/api/v1/runs`, SUBMIT, { ...cookie, origin: "https://evil.example" });
       assert.equal(foreign.status, 403);
       assert.match(((await foreign.json()) as { error: string }).error, /cross-site request refused/);
       const none = await post(`${url}/api/v1/runs`, SUBMIT, cookie);
