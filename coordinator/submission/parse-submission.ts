@@ -4,7 +4,8 @@
  * {@link SubmissionParser}: the text is refused above {@link SubmissionLimits.maxBytes} before
  * anything reads it; then a `worker_threads` Worker runs the ordinary parser with a heap limit
  * and a wall-clock deadline, after which it is terminated and the submission refused
- * (`invalid_pipeline`). At most `concurrency` parses run at once and `maxWaiting` wait; more is
+ * (`invalid_pipeline`). Workers are kept between parses (at most `concurrency` of them) and
+ * replaced after one is terminated. At most `concurrency` parses run at once and `maxWaiting` wait; more is
  * `unavailable`. So a hostile document (an alias bomb, 40k keys) costs a worker, never the
  * server's event loop: health checks, other requests and signals are served meanwhile.
  *
@@ -15,7 +16,7 @@ import { Worker } from "node:worker_threads";
 import { StagefarmError } from "../../shared/errors.js";
 import { PipelineError, type PipelineSpec } from "../../shared/pipeline/index.js";
 import { Semaphore } from "./semaphore.js";
-import type { WorkerReply } from "./worker-reply.js";
+import type { WorkerReply, WorkerRequest } from "./worker-reply.js";
 
 export interface SubmissionLimits {
   /** Largest pipeline text in UTF-8 bytes (default 1 MiB). */
@@ -47,7 +48,9 @@ function mib(bytes: number): string {
 export class SubmissionParser {
   private readonly limits: SubmissionLimits;
   private readonly slots: Semaphore;
+  /** Workers parsing now, and workers waiting for the next parse. */
   private readonly running = new Set<Worker>();
+  private readonly idle: Worker[] = [];
   private closed = false;
 
   constructor(limits: Partial<SubmissionLimits> = {}) {
@@ -77,26 +80,45 @@ export class SubmissionParser {
     }
   }
 
-  private inWorker(yaml: string, path: string): Promise<PipelineSpec> {
-    const { timeoutMs, heapMb } = this.limits;
+  /** An idle worker, or a new one (the parser loads once per worker, not once per parse). */
+  private take(): Worker {
+    const idle = this.idle.pop();
+    if (idle !== undefined) return idle;
+    const { heapMb } = this.limits;
     const worker = new Worker(WORKER, {
-      workerData: { yaml, path },
       resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: Math.min(32, heapMb) },
     });
+    // An idle worker keeps no process alive; a busy one has its deadline timer for that.
+    worker.unref();
+    // A worker that dies while idle leaves the pool (its 'error' is followed by 'exit'; a busy
+    // worker's are handled by its parse).
+    worker.on("error", () => undefined);
+    worker.once("exit", () => {
+      const i = this.idle.indexOf(worker);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+    return worker;
+  }
+
+  private inWorker(yaml: string, path: string): Promise<PipelineSpec> {
+    const { timeoutMs, heapMb } = this.limits;
+    const worker = this.take();
     this.running.add(worker);
     return new Promise<PipelineSpec>((resolve, reject) => {
       let settled = false;
-      const finish = (fn: () => void): void => {
+      const finish = (keep: boolean, fn: () => void): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        worker.off("message", onMessage).off("error", onError).off("exit", onExit);
         this.running.delete(worker);
+        if (keep && !this.closed) this.idle.push(worker);
+        else void worker.terminate();
         fn();
-        void worker.terminate();
       };
       const timer = setTimeout(
         () =>
-          finish(() =>
+          finish(false, () =>
             reject(
               new StagefarmError(
                 "invalid_pipeline",
@@ -106,17 +128,16 @@ export class SubmissionParser {
           ),
         timeoutMs,
       );
-      worker.once("message", (r: WorkerReply) =>
-        finish(() => {
+      const onMessage = (r: WorkerReply): void =>
+        finish(true, () => {
           if (r.ok) resolve(r.spec);
           else
             reject(
               r.issues === undefined ? new StagefarmError(r.code, r.message) : new PipelineError(r.issues),
             );
-        }),
-      );
-      worker.once("error", (err: unknown) =>
-        finish(() =>
+        });
+      const onError = (err: unknown): void =>
+        finish(false, () =>
           reject(
             (err as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY"
               ? new StagefarmError(
@@ -126,17 +147,18 @@ export class SubmissionParser {
                 )
               : StagefarmError.from(err),
           ),
-        ),
-      );
-      worker.once("exit", (code) =>
-        finish(() =>
+        );
+      const onExit = (code: number): void =>
+        finish(false, () =>
           reject(
             this.closed
               ? new StagefarmError("unavailable", "the server is shutting down")
               : new StagefarmError("internal", `the pipeline parser exited (${code}) without an answer`),
           ),
-        ),
-      );
+        );
+      worker.on("message", onMessage).on("error", onError).on("exit", onExit);
+      const req: WorkerRequest = { yaml, path };
+      worker.postMessage(req);
     });
   }
 
@@ -144,6 +166,7 @@ export class SubmissionParser {
   async close(): Promise<void> {
     this.closed = true;
     this.slots.close(new StagefarmError("unavailable", "the server is shutting down"));
-    await Promise.allSettled([...this.running].map((w) => w.terminate()));
+    const all = [...this.running, ...this.idle.splice(0)];
+    await Promise.allSettled(all.map((w) => w.terminate()));
   }
 }

@@ -1,15 +1,16 @@
 /**
- * The worker thread of ./parse-submission.ts: parses one submitted pipeline (`workerData`:
- * `{ yaml, path }`) with the ordinary parser and posts back the spec (plain data: it crosses
- * the thread boundary by structured clone) or the error as plain data.
+ * The worker thread of ./parse-submission.ts: parses each submitted pipeline it is sent
+ * (`{ yaml, path }`) with the ordinary parser and posts back the spec (plain data: it crosses
+ * the thread boundary by structured clone) or the error as plain data. It stays up between
+ * parses (loading the parser costs more than most parses); the pool ends it when a parse
+ * overruns its deadline or its heap.
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort } from "node:worker_threads";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, PipelineError } from "../../shared/pipeline/index.js";
-import type { WorkerReply } from "./worker-reply.js";
+import type { WorkerReply, WorkerRequest } from "./worker-reply.js";
 
-function reply(): WorkerReply {
-  const { yaml, path } = workerData as { yaml: string; path: string };
+function reply({ yaml, path }: WorkerRequest): WorkerReply {
   try {
     return { ok: true, spec: parsePipeline(yaml, path) };
   } catch (err: unknown) {
@@ -20,4 +21,4 @@ function reply(): WorkerReply {
   }
 }
 
-parentPort?.postMessage(reply());
+parentPort?.on("message", (req: WorkerRequest) => parentPort?.postMessage(reply(req)));

@@ -1,6 +1,11 @@
-/** What the parse worker (./parse-worker.ts) posts back: the spec, or the error as plain data. */
+/** The messages between ./parse-submission.ts and its worker (./parse-worker.ts). */
 import type { ErrorCode } from "../../shared/errors.js";
 import type { PipelineIssue, PipelineSpec } from "../../shared/pipeline/index.js";
+
+export interface WorkerRequest {
+  yaml: string;
+  path: string;
+}
 
 export type WorkerReply =
   | { ok: true; spec: PipelineSpec }

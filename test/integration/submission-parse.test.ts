@@ -79,6 +79,9 @@ describe("SubmissionParser", () => {
       const { err, ticks } = await refusedWhileTicking(parser.parse(aliasBomb(), "bomb.yaml"));
       assert.equal(err.code, "invalid_pipeline");
       assert.ok(ticks > 3, `the event loop ran meanwhile (${ticks} ticks)`);
+      // The worker that overran was replaced: the next submission parses.
+      const ok = "stages:\n  a:\n    runner: shell\n    script: echo\n";
+      assert.equal((await parser.parse(ok, "ok.yaml")).stages[0]?.name, "a");
     } finally {
       await parser.close();
     }
