@@ -22,6 +22,7 @@ import { quoted } from "../shared/util/excerpt.js";
 import { parseSubmitBody, SUBMIT_BODY_MAX_BYTES } from "./api-v1.js";
 import type { SubmitRequest } from "./dashboard/dashboard.js";
 import { requestGuard, type RequestGuard } from "./request-guard.js";
+import type { NamedPipelines } from "./submission/named-pipelines.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
 
 export interface HttpServerDeps {
@@ -34,6 +35,8 @@ export interface HttpServerDeps {
   /** Starts a run of the submitted pipeline text; resolves with its id once accepted (the run
    *  continues in the background). */
   submit?: (req: SubmitRequest) => Promise<string>;
+  /** Pipelines offered by name (`up --pipelines DIR`); absent: `pipelineName` is refused. */
+  namedPipelines?: NamedPipelines;
   /** Names clients reach this server by besides its listen address (`--http-host-name`). */
   hostNames?: readonly string[];
   /** False while draining: /readyz answers 503 and submissions are refused. */
@@ -76,6 +79,14 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
           metrics: deps.metrics,
           accepting: deps.accepting,
         });
+  const named = async (name: string, params: Record<string, string>): Promise<SubmitRequest> => {
+    if (deps.namedPipelines === undefined)
+      throw new StagefarmError(
+        "invalid_argument",
+        'this server offers no pipelines by name (start it with --pipelines DIR); send "pipelineYaml"',
+      );
+    return { ...(await deps.namedPipelines.read(name)), params };
+  };
   // The guard knows the bound port once listening.
   const bound: { guard?: RequestGuard } = {};
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -125,7 +136,8 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     if (path === "/api/v1/runs" && req.method === "POST") {
       if (!deps.accepting())
         return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
-      const id = await submit(parseSubmitBody(await readJsonBody(req, SUBMIT_BODY_MAX_BYTES)));
+      const body = parseSubmitBody(await readJsonBody(req, SUBMIT_BODY_MAX_BYTES));
+      const id = await submit(body.t === "text" ? body : await named(body.name, body.params));
       return send(res, 202, { id });
     }
     const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);

@@ -31,6 +31,7 @@ export {
   type SubmissionLimits,
 } from "./submission/parse-submission.js";
 export { pipelineLabel } from "./submission/pipeline-label.js";
+export { NamedPipelines, type NamedPipeline } from "./submission/named-pipelines.js";
 export { runDocSchema, type RunDoc, type StageDoc } from "./service/run-doc.js";
 export { AgentRegistry, type AgentInfo, type AgentState } from "./dispatch/agent-registry.js";
 export { DispatchWorker } from "./dispatch/dispatch-worker.js";
