@@ -53,20 +53,20 @@ export class NamedPipelines {
         `pipelineName ${quoted(name, 64)} is not a pipeline name (letters, digits, ".", "_", "-")`,
       );
     for (const rel of [`${name}.yaml`, `${name}/pipeline.yaml`]) {
-      const text = await this.readWithin(rel);
-      if (text === "too large")
+      const found = await this.readWithin(rel);
+      if (found === "too large")
         throw new StagefarmError(
           "invalid_pipeline",
           `pipeline ${quoted(name)} is larger than this server accepts`,
         );
-      if (text !== undefined) return { yaml: text, path: rel };
+      if (found !== undefined) return { yaml: found.text, path: rel };
     }
     // Missing, outside the directory, not a regular file or unreadable: all the same to a client.
     throw new StagefarmError("not_found", `this server offers no pipeline named ${quoted(name)}`);
   }
 
   /** The text of the regular file `rel` below the root (symlinks resolved), or undefined. */
-  private async readWithin(rel: string): Promise<string | "too large" | undefined> {
+  private async readWithin(rel: string): Promise<{ text: string } | "too large" | undefined> {
     try {
       const real = await realpath(join(this.root, rel));
       if (!real.startsWith(`${this.root}${sep}`)) return undefined;
@@ -75,7 +75,7 @@ export class NamedPipelines {
         const st = await f.stat();
         if (!st.isFile()) return undefined;
         if (st.size > this.maxBytes) return "too large";
-        return await f.readFile("utf8");
+        return { text: await f.readFile("utf8") };
       } finally {
         await f.close();
       }
