@@ -166,11 +166,21 @@ export interface ServeSecurityFlags {
   auth?: string;
   insecure?: boolean;
   plainHttp?: boolean;
+  /** --http-host-name, repeatable. */
+  httpHostName?: string[];
 }
+
+const hostName = z
+  .string()
+  .regex(
+    /^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$|^\[[0-9A-Fa-f:.]+\]$/,
+    "--http-host-name must be a DNS name or an IP address (no port, no scheme)",
+  );
 
 const serveSecuritySchema = z
   .object({
     plainHttp: z.boolean(),
+    httpHostNames: z.array(hostName),
     tlsCert: z.string().optional(),
     tlsKey: z.string().optional(),
     tlsClientCa: z.string().optional(),
@@ -187,7 +197,7 @@ export type ServeSecurity = z.infer<typeof serveSecuritySchema>;
 
 /**
  * Env: STAGEFARM_TLS_CERT, STAGEFARM_TLS_KEY, STAGEFARM_TLS_CLIENT_CA, STAGEFARM_AUTH,
- * STAGEFARM_INSECURE=1, STAGEFARM_PLAIN_HTTP=1.
+ * STAGEFARM_INSECURE=1, STAGEFARM_PLAIN_HTTP=1, STAGEFARM_HTTP_HOST_NAMES (comma-separated).
  */
 export function serveSecurity(flags: ServeSecurityFlags, env: NodeJS.ProcessEnv): ServeSecurity {
   return parse(
@@ -199,6 +209,12 @@ export function serveSecurity(flags: ServeSecurityFlags, env: NodeJS.ProcessEnv)
       authFile: given(flags.auth ?? env["STAGEFARM_AUTH"]),
       insecure: flags.insecure === true || env["STAGEFARM_INSECURE"] === "1",
       plainHttp: flags.plainHttp === true || env["STAGEFARM_PLAIN_HTTP"] === "1",
+      httpHostNames:
+        flags.httpHostName ??
+        (env["STAGEFARM_HTTP_HOST_NAMES"] ?? "")
+          .split(",")
+          .map((n) => n.trim())
+          .filter((n) => n !== ""),
     },
     "TLS and access",
   );

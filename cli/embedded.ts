@@ -179,7 +179,8 @@ export class EmbeddedFarm implements AsyncDisposable {
     };
     try {
       opts.signal.throwIfAborted();
-      await this.coordinator.submit({ yaml: spec.source, path: spec.file, params: opts.params, runId });
+      // The spec is parsed already (by the caller, or off the event loop for a submission).
+      await this.coordinator.submit({ yaml: spec.source, path: spec.file, params: opts.params, runId, spec });
       opts.signal.addEventListener("abort", cancel, { once: true });
       const end = await done;
       await this.coordinator.settled(runId);

@@ -38,6 +38,14 @@ export function addServeSecurityOptions(cmd: Command, set: ServeSecurityOptionSe
     .option(
       "--plain-http",
       "serve --http without TLS even with --tls-cert, e.g. for portage clients without the farm CA (env STAGEFARM_PLAIN_HTTP=1)",
+    )
+    .option(
+      "--http-host-name <name>",
+      "a DNS name clients reach --http by (repeatable; env STAGEFARM_HTTP_HOST_NAMES, comma-separated). " +
+        "Requests whose Host header names anything else are refused (DNS rebinding): accepted are the " +
+        "listen address, 127.0.0.1/localhost/[::1] on loopback, any IP address on 0.0.0.0 or ::, and these " +
+        "names; on 0.0.0.0 or :: with --auth any Host is accepted",
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     );
 }
 
@@ -49,6 +57,8 @@ export interface LoadedSecurity {
   auth: Authenticator;
   /** What --insecure let through, to log as warnings. */
   risks: string[];
+  /** Names the HTTP listener answers to besides its address (--http-host-name). */
+  httpHostNames: string[];
 }
 
 async function readPem(file: string, what: string): Promise<Buffer> {
@@ -94,5 +104,5 @@ export async function loadServeSecurity(
       ? Authenticator.open()
       : Authenticator.fromConfig(await loadAuthConfig(sec.authFile));
   const httpTls = tls === undefined || sec.plainHttp ? undefined : { cert: tls.cert, key: tls.key };
-  return { tls, httpTls, auth, risks };
+  return { tls, httpTls, auth, risks, httpHostNames: sec.httpHostNames };
 }

@@ -1,10 +1,12 @@
 /**
  * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, the farm binhosts
  * (`/binhost/<name>/…`, see ./binhost/http.ts), and a small JSON API for the embedded
- * `stagefarm up` (`POST /api/v1/runs`, `GET /api/v1/runs[/ID]`), and the web dashboard (`/ui/`,
- * `/api/dashboard/`, see ./dashboard/dashboard.ts) when given its deps. Binds to loopback unless
- * told otherwise. With `auth`, every request passes its access rules (./auth/http-auth.ts)
- * before routing; with `tls`, it serves HTTPS.
+ * `stagefarm up` (`POST /api/v1/runs` with the pipeline's text, see ./api-v1.ts;
+ * `GET /api/v1/runs[/ID]`), and the web dashboard (`/ui/`, `/api/dashboard/`, see
+ * ./dashboard/dashboard.ts) when given its deps. Binds to loopback unless told otherwise.
+ * Every request passes ./request-guard.ts (a parseable target, a Host of this server, and for
+ * writes same-origin JSON) and, with `auth`, its access rules (./auth/http-auth.ts) before
+ * routing; with `tls`, it serves HTTPS.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
@@ -14,8 +16,13 @@ import type { Logger } from "../shared/log.js";
 import type { HttpAuth } from "./auth/http-auth.js";
 import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
 import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
-import { httpStatusFor } from "./dashboard/http-util.js";
+import { httpStatusFor, readJsonBody } from "./dashboard/http-util.js";
 import type { CoordinatorMetrics } from "./metrics.js";
+import { quoted } from "../shared/util/excerpt.js";
+import { parseSubmitBody, SUBMIT_BODY_MAX_BYTES } from "./api-v1.js";
+import type { SubmitRequest } from "./dashboard/dashboard.js";
+import { requestGuard, type RequestGuard } from "./request-guard.js";
+import type { NamedPipelines } from "./submission/named-pipelines.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
 
 export interface HttpServerDeps {
@@ -25,8 +32,13 @@ export interface HttpServerDeps {
   /** The embedded JSON API (`stagefarm up`); absent on the distributed coordinator (it has gRPC). */
   runs?: RunRegistry;
   logger: Logger;
-  /** Starts a run; resolves with its id once accepted (the run continues in the background). */
-  submit?: (req: { pipeline: string; params: Record<string, string> }) => Promise<string>;
+  /** Starts a run of the submitted pipeline text; resolves with its id once accepted (the run
+   *  continues in the background). */
+  submit?: (req: SubmitRequest) => Promise<string>;
+  /** Pipelines offered by name (`up --pipelines DIR`); absent: `pipelineName` is refused. */
+  namedPipelines?: NamedPipelines;
+  /** Names clients reach this server by besides its listen address (`--http-host-name`). */
+  hostNames?: readonly string[];
   /** False while draining: /readyz answers 503 and submissions are refused. */
   accepting: () => boolean;
   /** Serve the binhosts of this store under /binhost/ (absent: those paths are 404). */
@@ -44,46 +56,10 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-const MAX_BODY = 1 << 20;
-
 function send(res: ServerResponse, status: number, body: unknown, type = "application/json"): void {
   const text = type === "application/json" ? `${JSON.stringify(body)}\n` : String(body);
   res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
   res.end(text);
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new StagefarmError("invalid_argument", "request body larger than 1 MiB");
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-  } catch (err: unknown) {
-    throw new StagefarmError("invalid_argument", "request body is not valid JSON", { cause: err });
-  }
-}
-
-function parseSubmit(body: unknown): { pipeline: string; params: Record<string, string> } {
-  if (typeof body !== "object" || body === null)
-    throw new StagefarmError("invalid_argument", "expected a JSON object");
-  const { pipeline, params } = body as Record<string, unknown>;
-  if (typeof pipeline !== "string" || pipeline.length === 0)
-    throw new StagefarmError("invalid_argument", '"pipeline" must be the path of a pipeline file');
-  const out: Record<string, string> = {};
-  if (params !== undefined) {
-    if (typeof params !== "object" || params === null)
-      throw new StagefarmError("invalid_argument", '"params" must be an object');
-    for (const [k, v] of Object.entries(params)) {
-      if (typeof v !== "string")
-        throw new StagefarmError("invalid_argument", `param "${k}" must be a string`);
-      out[k] = v;
-    }
-  }
-  return { pipeline, params: out };
 }
 
 export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerHandle> {
@@ -103,8 +79,21 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
           metrics: deps.metrics,
           accepting: deps.accepting,
         });
+  const named = async (name: string, params: Record<string, string>): Promise<SubmitRequest> => {
+    if (deps.namedPipelines === undefined)
+      throw new StagefarmError(
+        "invalid_argument",
+        'this server offers no pipelines by name (start it with --pipelines DIR); send "pipelineYaml"',
+      );
+    return { ...(await deps.namedPipelines.read(name)), params };
+  };
+  // The guard knows the bound port once listening.
+  const bound: { guard?: RequestGuard } = {};
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const guard = bound.guard;
+    if (guard === undefined) throw new StagefarmError("unavailable", "the server is starting");
+    guard.checkHost(req);
+    const url = guard.target(req);
     const path = url.pathname;
     const refused = deps.auth?.check(req, path);
     if (refused !== undefined) {
@@ -121,6 +110,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       res.end(`${JSON.stringify({ error: refused.message, code: refused.code })}\n`);
       return;
     }
+    guard.checkWrite(req);
     if (deps.binhost !== undefined && path.startsWith("/binhost/")) {
       // A package GET is a binpkg cache lookup: served (or redirected) is a hit, 404 a miss.
       if (req.method === "GET" && !/\/Packages(\.gz)?$/.test(path))
@@ -138,30 +128,33 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     }
     if (dashboard !== undefined && (await dashboard.handle(req, res, url))) return;
     const { runs, submit } = deps;
-    if (runs === undefined || submit === undefined)
-      return send(res, 404, { error: `no route ${req.method ?? "?"} ${path}`, code: "not_found" });
+    const noRoute = () =>
+      send(res, 404, { error: `no route ${req.method ?? "?"} ${quoted(path)}`, code: "not_found" });
+    if (runs === undefined || submit === undefined) return noRoute();
     if (path === "/api/v1/runs" && req.method === "GET")
       return send(res, 200, { runs: runs.list().map(runToJson) });
     if (path === "/api/v1/runs" && req.method === "POST") {
       if (!deps.accepting())
         return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
-      const id = await submit(parseSubmit(await readJson(req)));
+      const body = parseSubmitBody(await readJsonBody(req, SUBMIT_BODY_MAX_BYTES));
+      const id = await submit(body.t === "text" ? body : await named(body.name, body.params));
       return send(res, 202, { id });
     }
     const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);
     if (m !== null && req.method === "GET") {
       const rec = runs.get(m[1] ?? "");
       return rec === undefined
-        ? send(res, 404, { error: `no run ${m[1]}`, code: "not_found" })
+        ? send(res, 404, { error: `no run ${quoted(m[1] ?? "")}`, code: "not_found" })
         : send(res, 200, runToJson(rec));
     }
-    return send(res, 404, { error: `no route ${req.method ?? "?"} ${path}`, code: "not_found" });
+    return noRoute();
   };
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       const e = StagefarmError.from(err);
       const status = httpStatusFor(e.code);
       if (status >= 500) log.error({ err: e.message, code: e.code, path: req.url }, "request failed");
+      else log.debug({ err: e.message, code: e.code }, "request refused");
       if (!res.headersSent) send(res, status, { error: e.message, code: e.code });
       else res.end();
     });
@@ -181,6 +174,13 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     throw err;
   });
   const addr = server.address() as AddressInfo;
+  bound.guard = requestGuard({
+    listenHost: deps.host,
+    port: addr.port,
+    scheme: deps.tls === undefined ? "http" : "https",
+    names: deps.hostNames ?? [],
+    authEnforced: deps.auth?.enforcing === true,
+  });
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   let closed: Promise<void> | undefined;
   return {

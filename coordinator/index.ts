@@ -25,6 +25,13 @@ export { startHttpServer, type HttpServerDeps, type HttpServerHandle } from "./h
 export { planRun, type Plan, type PlanRow } from "./plan.js";
 export { expectedDuration, loadPipelineReport, type ExpectedDuration } from "./history.js";
 export { Coordinator, type CoordinatorOptions } from "./service/coordinator.js";
+export {
+  SubmissionParser,
+  DEFAULT_SUBMISSION_LIMITS,
+  type SubmissionLimits,
+} from "./submission/parse-submission.js";
+export { pipelineLabel } from "./submission/pipeline-label.js";
+export { NamedPipelines, type NamedPipeline } from "./submission/named-pipelines.js";
 export { runDocSchema, type RunDoc, type StageDoc } from "./service/run-doc.js";
 export { AgentRegistry, type AgentInfo, type AgentState } from "./dispatch/agent-registry.js";
 export { DispatchWorker } from "./dispatch/dispatch-worker.js";

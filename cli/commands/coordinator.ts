@@ -126,6 +126,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         const http = await startHttpServer({
           ...httpAddr,
           auth: httpAuth(security.auth),
+          hostNames: security.httpHostNames,
           ...(security.httpTls === undefined ? {} : { tls: security.httpTls }),
           metrics,
           logger,

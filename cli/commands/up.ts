@@ -1,17 +1,27 @@
 /**
  * `stagefarm up`: the embedded farm as a long-lived process. HTTP on loopback: `/healthz`,
  * `/readyz`, `/metrics`, the binhosts (`/binhost/<name>/…`, also the sync-uri its emerge
- * stages get), `POST /api/v1/runs {"pipeline": FILE, "params": {…}}` and the web dashboard
+ * stages get), `POST /api/v1/runs {"pipelineYaml": TEXT, "pipelinePath": "name.yaml",
+ * "params": {…}}` (the pipeline's text: the server reads no file a client names; it is parsed
+ * off the event loop within bounds, see coordinator/submission/) or, with `--pipelines DIR`,
+ * `{"pipelineName": "demo", "params": {…}}` (one of DIR's pipelines), and the web dashboard
  * (`/ui/`, `/api/dashboard/`).
  * First SIGINT/SIGTERM drains (no new runs, running ones finish), the second cancels them.
  * Off loopback it needs --tls-cert/--tls-key and --auth (tokens and roles), or --insecure.
  */
 import type { Command } from "commander";
 import { createAgentMetrics, diskFreeBytes } from "../../agent/index.js";
-import { createMetrics, newRunId, RunRegistry, startHttpServer } from "../../coordinator/index.js";
+import {
+  createMetrics,
+  DEFAULT_SUBMISSION_LIMITS,
+  NamedPipelines,
+  newRunId,
+  RunRegistry,
+  startHttpServer,
+} from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { STAGEFARM_VERSION } from "../../shared/version.js";
-import { loadPipeline, parsePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
+import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import { positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
 import { httpAuth } from "../../coordinator/auth/index.js";
@@ -36,11 +46,19 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .description("run the embedded farm as a service with a web dashboard, /healthz, /metrics and a JSON API")
     .option("--http <host:port>", "HTTP listen address (loopback by default)", "127.0.0.1:9464")
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
-    .action(async (opts: { http: string; jobs: number } & ServeSecurityFlags) => {
+    .option(
+      "--pipelines <dir>",
+      'offer the pipelines in DIR (NAME.yaml or NAME/pipeline.yaml) by name: POST /api/v1/runs {"pipelineName": NAME}',
+    )
+    .action(async (opts: { http: string; jobs: number; pipelines?: string } & ServeSecurityFlags) => {
       const { host, port } = parseHostPort(opts.http);
       const security = await loadServeSecurity(serveSecurity(opts, process.env), [
         { what: "HTTP", flag: "--http", host, port, http: true },
       ]);
+      const namedPipelines =
+        opts.pipelines === undefined
+          ? undefined
+          : await NamedPipelines.open(opts.pipelines, DEFAULT_SUBMISSION_LIMITS.maxBytes);
       const cfg = ctx.config();
       const logger = ctx.logger(cfg.logLevel === "warn" ? "info" : cfg.logLevel);
       for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
@@ -98,21 +116,25 @@ export function registerUp(program: Command, ctx: CliContext): void {
         host,
         port,
         auth: httpAuth(security.auth),
+        hostNames: security.httpHostNames,
         ...(security.httpTls === undefined ? {} : { tls: security.httpTls }),
         metrics,
         runs,
         logger,
         accepting: () => accepting,
         binhost: { store: farm.store },
-        submit: async ({ pipeline, params }) => start(await loadPipeline(pipeline), params).id,
-        // The dashboard submits pipeline text; runs go through the farm so its agent offers their labels.
+        ...(namedPipelines === undefined ? {} : { namedPipelines }),
+        // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
+        // its agent offers their labels.
+        submit: async ({ yaml, path, params }) =>
+          start(await farm.coordinator.parseSubmission(yaml, path), params).id,
         dashboard: {
           coordinator: farm.coordinator,
           store: farm.store,
           bus: farm.bus,
           subjects: farm.subjects,
-          submit: ({ yaml, path, params }) => {
-            const { id, run } = start(parsePipeline(yaml, path), params);
+          submit: async ({ yaml, path, params }) => {
+            const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
             return accepted(id, run);
           },
         },

@@ -11,6 +11,7 @@ import type { MessageBus } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { ServiceImpl } from "../../shared/grpc/types.js";
 import { logPathFor } from "../../shared/job.js";
+import { quoted } from "../../shared/util/excerpt.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import { collectGarbage, type ArtifactStore, type Manifest } from "../../shared/store/index.js";
 import type { RunEvent } from "../engine/events.js";
@@ -172,7 +173,8 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       const stage = required(req.stage, "stage");
       const doc = await coordinator.getRun(id);
       const s = doc.stages[stage];
-      if (s === undefined) throw new StagefarmError("not_found", `run ${id} has no stage ${stage}`);
+      if (s === undefined)
+        throw new StagefarmError("not_found", `run ${quoted(id)} has no stage ${quoted(stage)}`);
       const attempt = req.attempt === 0 ? (s.attempt ?? 1) : req.attempt;
       const live = new AsyncQueue<Uint8Array>();
       const sub = req.follow
@@ -216,7 +218,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
           if (!req.follow)
             throw new StagefarmError(
               "not_found",
-              `no log for ${id}/${stage} attempt ${attempt} yet (use --follow)`,
+              `no log for ${quoted(`${id}/${stage}`)} attempt ${attempt} yet (use --follow)`,
             );
         }
         if (s.state !== "running" && s.state !== "ready" && s.state !== "waiting") return;
@@ -252,7 +254,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       return Promise.resolve().then(() => {
         const id = required(req.agentId, "agent_id");
         const a = coordinator.drain(id) ? coordinator.agents.get(id) : undefined;
-        if (a === undefined) throw new StagefarmError("not_found", `no agent ${id} has connected`);
+        if (a === undefined) throw new StagefarmError("not_found", `no agent ${quoted(id)} has connected`);
         return { agent: agentMessage(a) };
       });
     },
@@ -282,7 +284,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       if (!/^[0-9a-f]{4,64}$/.test(prefix))
         throw new StagefarmError(
           "invalid_argument",
-          `"${prefix}" is not a cache key (at least 4 hex characters)`,
+          `${quoted(prefix, 70)} is not a cache key (at least 4 hex characters)`,
         );
       const found: Manifest[] = [];
       for await (const m of deps.store.listManifests()) if (m.key.startsWith(prefix)) found.push(m);

@@ -16,6 +16,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { AuthError, type Principal } from "../../shared/grpc/auth.js";
+import { excerpt } from "../../shared/util/excerpt.js";
 import type { Authenticator } from "./authenticator.js";
 import type { Role } from "./roles.js";
 import { parseAuthorization, tokenCredential, type Credential } from "./tokens.js";
@@ -56,6 +57,8 @@ export interface HttpRefusal {
 }
 
 export interface HttpAuth {
+  /** Whether tokens are checked (an auth file was given). */
+  readonly enforcing: boolean;
   /** undefined when the request may proceed, else what to answer. */
   check(req: IncomingMessage, path: string): HttpRefusal | undefined;
   /** Who the request's credentials name (undefined when they name no one). */
@@ -137,6 +140,9 @@ export function httpAuth(auth: Authenticator): HttpAuth {
   };
 
   return {
+    get enforcing() {
+      return auth.enforcing;
+    },
     signIn(token) {
       return auth.authenticate(tokenCredential(token));
     },
@@ -167,7 +173,7 @@ export function httpAuth(auth: Authenticator): HttpAuth {
             "permission_denied",
             "cross-site request refused: its Origin is not this server",
           );
-        auth.require(who, need, `${method} ${path}`);
+        auth.require(who, need, `${excerpt(method, 20)} ${excerpt(path)}`);
         return undefined;
       } catch (err: unknown) {
         if (err instanceof AuthError) return refusal(err, BEARER);

@@ -17,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StagefarmError } from "../../shared/errors.js";
+import { excerpt } from "../../shared/util/excerpt.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { isBinhostName, isServedPath, objectPath } from "./paths.js";
 import { timestampOf } from "./state.js";
@@ -31,7 +32,7 @@ export interface BinhostHttpOptions {
 
 function notFound(res: ServerResponse, what: string, head: boolean): void {
   res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
-  res.end(head ? undefined : `not found: ${what}\n`);
+  res.end(head ? undefined : `not found: ${excerpt(what)}\n`);
 }
 
 /** The binhost name and the path below it, or undefined for anything that cannot be served. */

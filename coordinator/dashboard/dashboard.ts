@@ -24,7 +24,8 @@
  *   POST /api/dashboard/session             {token} → sets the token cookie (HttpOnly), {name, role}  open
  *   DELETE /api/dashboard/session           clears it (signing out)                                 open
  *
- * Event ids and resuming: ./event-hub.ts. POSTs must be same-origin JSON (./http-util.ts).
+ * Event ids and resuming: ./event-hub.ts. Writes must be same-origin JSON (../request-guard.ts
+ * checks every one before routing).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
@@ -40,6 +41,7 @@ import {
 } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import type { MessageBus } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
+import { excerpt, quoted } from "../../shared/util/excerpt.js";
 import type { Logger } from "../../shared/log.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { ArtifactStore } from "../../shared/store/index.js";
@@ -50,15 +52,7 @@ import type { CoordinatorMetrics } from "../metrics.js";
 import type { Coordinator } from "../service/coordinator.js";
 import { CacheSummaries } from "./cache-summary.js";
 import { EventHub } from "./event-hub.js";
-import {
-  assertSameOrigin,
-  httpStatusFor,
-  intParam,
-  readJsonBody,
-  segment,
-  sendJson,
-  sendMessage,
-} from "./http-util.js";
+import { httpStatusFor, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
 import { keyMaterialOf } from "./key-material.js";
 import { LiveLogs } from "./live-logs.js";
 import { serveLiveLog, serveLogSearch, serveStoredLog } from "./log-routes.js";
@@ -157,7 +151,7 @@ export function createDashboard(
       const doc = await coordinator.getRun(id);
       const name = segment(stage, "stage name");
       if (doc.stages[name] === undefined)
-        throw new StagefarmError("not_found", `run ${id} has no stage ${name}`);
+        throw new StagefarmError("not_found", `run ${quoted(id)} has no stage ${quoted(name)}`);
       await fn(req, res, url, id, name);
     };
 
@@ -190,14 +184,13 @@ export function createDashboard(
       method: "POST",
       re: new RegExp(`^${API}/runs$`),
       handler: async (req, res) => {
-        assertSameOrigin(req);
         if (!deps.accepting()) throw new StagefarmError("unavailable", "draining: not accepting runs");
         let body;
         try {
           body = fromJson(SubmitRunRequestSchema, (await readJsonBody(req)) as JsonValue);
         } catch (err: unknown) {
           if (err instanceof StagefarmError) throw err;
-          throw new StagefarmError("invalid_argument", `not a SubmitRunRequest: ${String(err)}`, {
+          throw new StagefarmError("invalid_argument", `not a SubmitRunRequest: ${excerpt(String(err))}`, {
             cause: err,
           });
         }
@@ -230,7 +223,6 @@ export function createDashboard(
       method: "POST",
       re: new RegExp(`^${API}/runs/${RUN}/cancel$`),
       handler: async (req, res, _url, [id = ""]) => {
-        assertSameOrigin(req);
         await coordinator.cancel(id);
         const { run } = await tracker.run(id);
         sendMessage(res, 200, CancelRunResponseSchema, create(CancelRunResponseSchema, { run }));
@@ -240,7 +232,6 @@ export function createDashboard(
       method: "POST",
       re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/retry$`),
       handler: withRun(async (req, res, _url, id, stage) => {
-        assertSameOrigin(req);
         await coordinator.retry(id, stage);
         tracker.invalidate(id);
         const { run } = await tracker.run(id);
@@ -284,10 +275,9 @@ export function createDashboard(
       method: "POST",
       re: new RegExp(`^${API}/agents/${SEG}/drain$`),
       handler: (req, res, _url, [raw = ""]) => {
-        assertSameOrigin(req);
         const id = segment(raw, "agent id");
         const a = coordinator.drain(id) ? coordinator.agents.get(id) : undefined;
-        if (a === undefined) throw new StagefarmError("not_found", `no agent ${id} has connected`);
+        if (a === undefined) throw new StagefarmError("not_found", `no agent ${quoted(id)} has connected`);
         sendMessage(
           res,
           200,
@@ -306,7 +296,6 @@ export function createDashboard(
       method: "POST",
       re: new RegExp(`^${API}/session$`),
       handler: async (req, res) => {
-        assertSameOrigin(req);
         const body = (await readJsonBody(req)) as { token?: unknown };
         if (typeof body.token !== "string" || body.token.trim() === "")
           throw new StagefarmError(
@@ -329,7 +318,6 @@ export function createDashboard(
       method: "DELETE",
       re: new RegExp(`^${API}/session$`),
       handler: (req, res) => {
-        assertSameOrigin(req);
         res.setHeader("set-cookie", sessionCookie("", deps.session?.secure === true, 0));
         sendJson(res, 200, {});
       },
@@ -355,8 +343,11 @@ export function createDashboard(
       if (r.method === method) return r.handler(req, res, url, m.slice(1));
     }
     throw allowed
-      ? new StagefarmError("invalid_argument", `method ${req.method ?? "?"} not allowed on ${path}`)
-      : new StagefarmError("not_found", `no route ${req.method ?? "?"} ${path}`);
+      ? new StagefarmError(
+          "invalid_argument",
+          `method ${excerpt(req.method ?? "?", 20)} not allowed on ${quoted(path)}`,
+        )
+      : new StagefarmError("not_found", `no route ${excerpt(req.method ?? "?", 20)} ${quoted(path)}`);
   }
 
   return {

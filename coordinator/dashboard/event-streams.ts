@@ -47,6 +47,8 @@ export function eventStreams(deps: EventStreamDeps): { runEvents: Handler; globa
     const filter = (e: HubEvent): boolean => e.scope === "run" && e.runId === id;
     const from = hub.resumeFrom(SseStream.lastEventId(req, url));
     if (from !== undefined) {
+      // Resuming still needs the run: a 404 before the stream opens, never an empty stream.
+      await tracker.run(id);
       follow(new SseStream(req, res), from, filter);
       return;
     }

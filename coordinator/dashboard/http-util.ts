@@ -1,8 +1,8 @@
 /**
  * HTTP helpers of the dashboard's API: protobuf messages sent as JSON (`toJson`, the proto3
  * JSON mapping: lowerCamelCase fields, enum names, RFC 3339 timestamps, 64-bit integers as
- * strings, default values left out), JSON bodies read with a size limit, and the one check
- * every state-changing request passes (see {@link assertSameOrigin}).
+ * strings, default values left out) and JSON bodies read with a size limit. Every
+ * state-changing request has passed ../request-guard.ts (same-origin JSON) before it gets here.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -29,29 +29,14 @@ export function sendMessage<D extends DescMessage>(
   sendJson(res, status, toJson(schema, msg));
 }
 
-/**
- * State-changing requests must be JSON sent by a page of this origin: a cross-site form or
- * `fetch` cannot send `content-type: application/json` without a CORS preflight, which this
- * server never grants, and browsers mark cross-site requests with `Sec-Fetch-Site`.
- */
-export function assertSameOrigin(req: IncomingMessage): void {
-  const site = req.headers["sec-fetch-site"];
-  if (site === "cross-site" || site === "same-site")
-    throw new StagefarmError("invalid_argument", "cross-site requests are refused");
-  const type = req.headers["content-type"] ?? "";
-  if (!/^application\/json\b/i.test(type))
-    throw new StagefarmError(
-      "invalid_argument",
-      "state-changing requests must send content-type application/json",
-    );
-}
-
-export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+/** A JSON request body of at most `maxBytes` (default 4 MiB); an empty body is `{}`. */
+export async function readJsonBody(req: IncomingMessage, maxBytes = MAX_BODY): Promise<unknown> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) throw new StagefarmError("invalid_argument", "request body larger than 4 MiB");
+    if (size > maxBytes)
+      throw new StagefarmError("invalid_argument", `request body larger than ${maxBytes >> 20} MiB`);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString("utf8");

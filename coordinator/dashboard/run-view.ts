@@ -18,6 +18,7 @@ import {
   type StageRun,
 } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
+import { quoted } from "../../shared/util/excerpt.js";
 import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline/index.js";
 import { runStatusOf, stageCounts, stageMessage } from "../api/run-message.js";
 import { attemptsOf, type AttemptSources } from "../api/attempts.js";
@@ -124,7 +125,8 @@ export function parseRunStatuses(v: string | null): Set<RunStatus> {
       .replace(/^run_status_/, "");
     if (name === "") continue;
     const s = STATUS_NAMES[name];
-    if (s === undefined) throw new StagefarmError("invalid_argument", `unknown run status "${raw}"`);
+    if (s === undefined)
+      throw new StagefarmError("invalid_argument", `unknown run status ${quoted(raw, 40)}`);
     out.add(s);
   }
   return out;

@@ -13,7 +13,7 @@ import { setMaxListeners } from "node:events";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
-import { parsePipeline, resolvePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
+import { resolvePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
 import type { EventLog, JobQueue, KvStore } from "../../shared/ports/index.js";
 import {
   agentEventSchema,
@@ -34,6 +34,9 @@ import type { BinhostService } from "../binhost/binhost-service.js";
 import { serveBinhostRequests } from "../binhost/bus-handlers.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { newRunId } from "../run-id.js";
+import { SubmissionParser, type SubmissionLimits } from "../submission/parse-submission.js";
+import { pipelineLabel } from "../submission/pipeline-label.js";
+import { quoted } from "../../shared/util/excerpt.js";
 import { nextStageDoc, runDocSchema, runKey, type RunDoc, type StageDoc } from "./run-doc.js";
 
 export interface CoordinatorOptions {
@@ -54,6 +57,8 @@ export interface CoordinatorOptions {
   stageJobs: number;
   /** The binhosts' single writer: answers agents' publish requests (absent: not served). */
   binhost?: BinhostService;
+  /** Bounds of parsing a submitted pipeline (../submission/parse-submission.ts). */
+  submissionLimits?: Partial<SubmissionLimits>;
 }
 
 interface ActiveRun {
@@ -77,9 +82,11 @@ export class Coordinator implements AsyncDisposable {
   /** Per run, the chain of KV writes of its doc (serialised, latest state wins). */
   private readonly writes = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
+  private readonly parser: SubmissionParser;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.log = o.logger.child({ component: "coordinator" });
+    this.parser = new SubmissionParser(o.submissionLimits);
     this.agents = new AgentRegistry(o.agentOfflineMs);
     this.guard = new MessageGuard(o.subjects, o.logger, o.metrics);
     this.worker = new DispatchWorker({
@@ -147,21 +154,37 @@ export class Coordinator implements AsyncDisposable {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Parses a pipeline a client submitted, off the event loop and within bounds
+   * (../submission/parse-submission.ts); `path` is only a label (made harmless here).
+   */
+  parseSubmission(yaml: string, path: string): Promise<PipelineSpec> {
+    if (this.closing !== undefined)
+      return Promise.reject(new StagefarmError("unavailable", "coordinator is shutting down"));
+    return this.parser.parse(yaml, pipelineLabel(path));
+  }
+
+  /**
+   * Starts a run of a submitted pipeline's text. `spec` is the text already parsed by
+   * {@link parseSubmission} (or, for `stagefarm run`, from the user's own file); without it the
+   * text is parsed by parseSubmission.
+   */
   async submit(req: {
     yaml: string;
     path: string;
     params: Record<string, string>;
     runId?: string;
+    spec?: PipelineSpec;
   }): Promise<RunDoc> {
     if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
-    const spec = parsePipeline(req.yaml, req.path);
+    const spec = req.spec ?? (await this.parseSubmission(req.yaml, req.path));
     // Validates params (and that imported artifacts exist) before anything is stored.
     await checkArtifactInputs(resolvePipeline(spec, req.params), this.o.store);
     const doc: RunDoc = {
       v: 1,
       id: req.runId ?? newRunId(),
       pipeline: spec.name,
-      path: req.path,
+      path: req.spec === undefined ? pipelineLabel(req.path) : req.path,
       yaml: req.yaml,
       params: req.params,
       status: "running",
@@ -178,8 +201,9 @@ export class Coordinator implements AsyncDisposable {
   async getRun(id: string): Promise<RunDoc> {
     const a = this.active.get(id);
     if (a !== undefined) return structuredClone(a.doc);
-    const e = await this.o.kv.get(runKey(id));
-    if (e === undefined) throw new StagefarmError("not_found", `no run ${id}`);
+    // An id no run can have (a caller's garbage) is not found, not a malformed KV key.
+    const e = /^[A-Za-z0-9_-]{1,128}$/.test(id) ? await this.o.kv.get(runKey(id)) : undefined;
+    if (e === undefined) throw new StagefarmError("not_found", `no run ${quoted(id)}`);
     const d = decodeMessage(runDocSchema, e.value);
     if (!d.ok) throw new StagefarmError("internal", `run ${id} record is unreadable: ${d.reason}`);
     return d.value;
@@ -211,13 +235,14 @@ export class Coordinator implements AsyncDisposable {
     if (this.active.has(id)) throw new StagefarmError("invalid_argument", `run ${id} is still running`);
     const doc = await this.getRun(id);
     const s = doc.stages[stage];
-    if (s === undefined) throw new StagefarmError("not_found", `run ${id} has no stage ${stage}`);
+    if (s === undefined) throw new StagefarmError("not_found", `run ${id} has no stage ${quoted(stage)}`);
     if (s.state !== "failed" && s.state !== "skipped" && s.state !== "cancelled")
       throw new StagefarmError(
         "invalid_argument",
         `stage ${stage} of run ${id} is ${s.state}; only failed, skipped or cancelled stages are retried`,
       );
-    const spec = parsePipeline(doc.yaml, doc.path);
+    // Stored text parses like a submission: off the event loop, within the same bounds.
+    const spec = await this.parser.parse(doc.yaml, doc.path);
     const next: RunDoc = { ...doc, status: "running" };
     delete next.finishedAt;
     await this.o.kv.put(runKey(id), encodeMessage(next));
@@ -252,7 +277,7 @@ export class Coordinator implements AsyncDisposable {
     for (const doc of await this.listRuns()) {
       if (doc.status !== "running" || this.active.has(doc.id)) continue;
       try {
-        const spec = parsePipeline(doc.yaml, doc.path);
+        const spec = await this.parser.parse(doc.yaml, doc.path);
         this.log.info({ run: doc.id, pipeline: doc.pipeline }, "resuming run after restart");
         this.launch(doc, spec);
       } catch (err: unknown) {
@@ -371,6 +396,7 @@ export class Coordinator implements AsyncDisposable {
   async close(): Promise<void> {
     this.closing ??= (async () => {
       this.worker.shutdown();
+      const parser = this.parser.close();
       if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
       for (const s of this.subs) s.unsubscribe();
       this.stop.abort();
@@ -379,6 +405,7 @@ export class Coordinator implements AsyncDisposable {
       await Promise.allSettled([...this.active.values()].map((a) => a.done));
       await Promise.allSettled(this.loops);
       await Promise.allSettled([...this.writes.values()]);
+      await parser;
     })();
     return this.closing;
   }

@@ -10,6 +10,7 @@
  * - Statuses grpc-js sends by itself without reaching a handler (a request larger than the
  *   server accepts) are logged too, so the operator sees why a client failed.
  */
+import { quoted } from "../util/excerpt.js";
 import type { DescMethod } from "@bufbuild/protobuf";
 import {
   Metadata,
@@ -64,7 +65,10 @@ export function authInterceptor(opts: AuthInterceptorOptions): ServerInterceptor
             const peer = call.getPeer();
             try {
               if (method === undefined)
-                throw new AuthError("permission_denied", `${def.path} is not served through the adapter`);
+                throw new AuthError(
+                  "permission_denied",
+                  `${quoted(def.path)} is not served through the adapter`,
+                );
               if (authorizer !== undefined) {
                 const principal = authorizer.authorize({ method, authorization: authorizationOf(md), peer });
                 principals.set(md, principal);

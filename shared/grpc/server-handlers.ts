@@ -22,9 +22,11 @@ import type {
   ServerWritableStream,
 } from "@grpc/grpc-js";
 import { StagefarmError } from "../errors.js";
+import { excerpt } from "../util/excerpt.js";
 import type { Logger } from "../log.js";
 import { drained, untilAborted } from "./abort.js";
 import type { Principal } from "./auth.js";
+import { malformedReason } from "./service-definition.js";
 import { toGrpcStatus } from "./status.js";
 import type { HandlerContext, ServerStreamingImpl, UnaryImpl } from "./types.js";
 
@@ -98,6 +100,17 @@ function openScope(
   };
 }
 
+/** INVALID_ARGUMENT for a request that did not decode (./service-definition.ts), else undefined. */
+function malformedError(request: Message, method: DescMethod): StagefarmError | undefined {
+  const reason = malformedReason(request);
+  return reason === undefined
+    ? undefined
+    : new StagefarmError(
+        "invalid_argument",
+        `the request is not a valid ${method.input.typeName} message (${excerpt(reason, 80)})`,
+      );
+}
+
 function statusFor(err: unknown, method: DescMethod, log: Logger): ReturnType<typeof toGrpcStatus> {
   return toGrpcStatus(err, {
     onInternal: (ref, cause) =>
@@ -131,6 +144,8 @@ export function unaryHandler(
     tracker.add(tracked);
     const run = async (): Promise<void> => {
       try {
+        const bad = malformedError(call.request, method);
+        if (bad !== undefined) throw bad;
         const res: MessageInitShape<DescMessage> = await impl(call.request, scope.ctx);
         if (answered) return;
         answered = true;
@@ -157,6 +172,8 @@ async function pump(
   let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   let done = false;
   try {
+    const bad = malformedError(call.request, method);
+    if (bad !== undefined) throw bad;
     iterator = impl(call.request, ctx)[Symbol.asyncIterator]();
     for (;;) {
       const next = await untilAborted(iterator.next(), signal);

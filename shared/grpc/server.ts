@@ -16,7 +16,7 @@ import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CallAuthorizer, Principal } from "./auth.js";
 import { authInterceptor } from "./auth-interceptor.js";
-import { deserializer, methodPath, serializer } from "./service-definition.js";
+import { methodPath, requestDeserializer, serializer } from "./service-definition.js";
 import {
   serverStreamingHandler,
   unaryHandler,
@@ -86,7 +86,7 @@ export class GrpcServer implements CallTracker {
         );
       const path = methodPath(method);
       const serialize = serializer(method.output);
-      const deserialize = deserializer(method.input);
+      const deserialize = requestDeserializer(method.input);
       let ok: boolean;
       if (method.methodKind === "unary") {
         const handler = unaryHandler(method, fn as UnaryImpl<DescMessage, DescMessage>, this, this.log);

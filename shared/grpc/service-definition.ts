@@ -4,8 +4,13 @@
  * Uint8Array view of the received Buffer: decoding a Buffer would make every `bytes` field a
  * Buffer (protobuf-es slices its input), which then differs from a Uint8Array in `equals`,
  * JSON and tests.
+ *
+ * A request that does not decode is not an error inside grpc-js (which would answer INTERNAL):
+ * the server's deserializer gives an empty message marked as malformed, and the handler
+ * (./server-handlers.ts) answers INVALID_ARGUMENT for it without calling the implementation.
  */
 import {
+  create,
   fromBinary,
   toBinary,
   type DescMessage,
@@ -29,6 +34,27 @@ export function serializer(schema: DescMessage): (msg: Message) => Buffer {
 
 export function deserializer(schema: DescMessage): (buf: Buffer) => Message {
   return (buf) => fromBinary(schema, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+}
+
+const malformed = new WeakMap<Message, string>();
+
+/** The server side's deserializer: a request that does not decode becomes a marked empty message. */
+export function requestDeserializer(schema: DescMessage): (buf: Buffer) => Message {
+  const decode = deserializer(schema);
+  return (buf) => {
+    try {
+      return decode(buf);
+    } catch (err: unknown) {
+      const msg = create(schema);
+      malformed.set(msg, err instanceof Error ? err.message : String(err));
+      return msg;
+    }
+  };
+}
+
+/** Why a received request did not decode, or undefined when it did. */
+export function malformedReason(msg: Message): string | undefined {
+  return malformed.get(msg);
 }
 
 /** One RPC as grpc-js describes it. */

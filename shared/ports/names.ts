@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { StagefarmError } from "../errors.js";
+import { quoted } from "../util/excerpt.js";
 
 const TOKEN = /^[A-Za-z0-9_=-]+$/;
 const POOL = /^[A-Za-z0-9_=%+-]+$/;
@@ -30,7 +31,7 @@ export function assertKey(key: string, what = "key"): void {
   if (!isDotted(key))
     throw new StagefarmError(
       "invalid_argument",
-      `invalid ${what} "${key}": use tokens of letters, digits, "_", "=" or "-" joined by "." (e.g. stages.r42.build)`,
+      `invalid ${what} ${quoted(key)}: use tokens of letters, digits, "_", "=" or "-" joined by "." (e.g. stages.r42.build)`,
       { details: { [what]: key } },
     );
 }
@@ -50,7 +51,7 @@ export function assertPool(pool: string): void {
   if (pool.length === 0 || pool.length > MAX_POOL || !POOL.test(pool))
     throw new StagefarmError(
       "invalid_argument",
-      `invalid pool "${pool}": a pool is one token of letters, digits, "_", "=", "%", "+" or "-" (make it with poolName(labels))`,
+      `invalid pool ${quoted(pool)}: a pool is one token of letters, digits, "_", "=", "%", "+" or "-" (make it with poolName(labels))`,
       { details: { pool } },
     );
 }
@@ -60,7 +61,7 @@ export function assertDurableName(name: string): void {
   if (name.length === 0 || name.length > 64 || !DURABLE.test(name))
     throw new StagefarmError(
       "invalid_argument",
-      `invalid durable consumer name "${name}": use 1-64 letters, digits, "_" or "-"`,
+      `invalid durable consumer name ${quoted(name)}: use 1-64 letters, digits, "_" or "-"`,
       { details: { durable: name } },
     );
 }

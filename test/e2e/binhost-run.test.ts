@@ -93,11 +93,13 @@ void test("stagefarm run: the first stage publishes, the second gets a binrepos.
       404,
     );
 
-    const other = join(sb.dir, "other.yaml");
-    await writeFile(other, pipeline("binhost-up", "sys-libs/zlib"));
     const res = await fetch(`${base}/api/v1/runs`, {
       method: "POST",
-      body: JSON.stringify({ pipeline: other }),
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        pipelineYaml: pipeline("binhost-up", "sys-libs/zlib"),
+        pipelinePath: "other.yaml",
+      }),
     });
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };

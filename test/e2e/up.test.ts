@@ -4,10 +4,10 @@
  * the local agent's, valid for promtool); SIGTERM drains, a retried run included.
  */
 import assert from "node:assert/strict";
-import { access, rm, writeFile } from "node:fs/promises";
+import { access, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CliSandbox } from "../helpers/cli.js";
+import { CliSandbox, repoRoot } from "../helpers/cli.js";
 import { poll } from "../helpers/poll.js";
 import { promtool } from "../helpers/prometheus.js";
 
@@ -19,18 +19,23 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
 
-    const bad = await fetch(`${base}/api/v1/runs`, { method: "POST", body: "{not json" });
-    assert.equal(bad.status, 400);
-    const missing = await fetch(`${base}/api/v1/runs`, {
-      method: "POST",
-      body: JSON.stringify({ pipeline: "pipelines/nope.yaml" }),
-    });
-    assert.equal(missing.status, 404);
+    const post = (body: string): Promise<Response> =>
+      fetch(`${base}/api/v1/runs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+    assert.equal((await post("{not json")).status, 400);
+    const invalid = await post(
+      JSON.stringify({ pipelineYaml: "stages: [1, 2]\n", pipelinePath: "bad.yaml" }),
+    );
+    assert.equal(invalid.status, 400);
+    assert.equal(((await invalid.json()) as { code: string }).code, "invalid_pipeline");
 
-    const res = await fetch(`${base}/api/v1/runs`, {
-      method: "POST",
-      body: JSON.stringify({ pipeline: "pipelines/demo/pipeline.yaml", params: {} }),
-    });
+    const yaml = await readFile(join(repoRoot, "pipelines/demo/pipeline.yaml"), "utf8");
+    const res = await post(
+      JSON.stringify({ pipelineYaml: yaml, pipelinePath: "demo/pipeline.yaml", params: {} }),
+    );
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };
     const run = await poll(

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AgentService, StageExecutor } from "../../agent/index.js";
-import { Coordinator } from "../../coordinator/index.js";
+import { Coordinator, type SubmissionLimits } from "../../coordinator/index.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import { createLogger, silentLogger } from "../../shared/log.js";
 import { MemoryEventLog, MemoryJobQueue, MemoryKvStore } from "../../shared/ports/index.js";
@@ -19,6 +19,8 @@ export interface MemoryFarmOptions {
   leaseMs?: number;
   heartbeatMs?: number;
   ackWaitMs?: number;
+  /** Bounds of parsing submissions (default: the coordinator's). */
+  submissionLimits?: Partial<SubmissionLimits>;
 }
 
 export class MemoryFarm implements AsyncDisposable {
@@ -33,7 +35,8 @@ export class MemoryFarm implements AsyncDisposable {
   private constructor(
     readonly dir: string,
     readonly store: FsArtifactStore,
-    private readonly opts: Required<MemoryFarmOptions>,
+    private readonly opts: Required<Omit<MemoryFarmOptions, "submissionLimits">> &
+      Pick<MemoryFarmOptions, "submissionLimits">,
   ) {
     this.queue = new MemoryJobQueue({ ackWaitMs: opts.ackWaitMs });
     this.coordinator = this.newCoordinator();
@@ -46,6 +49,7 @@ export class MemoryFarm implements AsyncDisposable {
       leaseMs: opts.leaseMs ?? 2000,
       heartbeatMs: opts.heartbeatMs ?? 200,
       ackWaitMs: opts.ackWaitMs ?? 2000,
+      ...(opts.submissionLimits === undefined ? {} : { submissionLimits: opts.submissionLimits }),
     });
     await farm.coordinator.start();
     return farm;
@@ -65,6 +69,7 @@ export class MemoryFarm implements AsyncDisposable {
       agentOfflineMs: this.opts.heartbeatMs * 5,
       maxDispatchPerRun: 100,
       stageJobs: 1,
+      ...(this.opts.submissionLimits === undefined ? {} : { submissionLimits: this.opts.submissionLimits }),
     });
   }
 

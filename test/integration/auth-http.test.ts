@@ -45,8 +45,8 @@ async function serve(extra: string, fn: (s: Served) => Promise<void>): Promise<v
     runs: new RunRegistry(),
     logger: captureLogger(logs),
     accepting: () => true,
-    submit: ({ pipeline }) => {
-      submitted.push(pipeline);
+    submit: ({ path }) => {
+      submitted.push(path);
       return Promise.resolve("run-1");
     },
     auth: httpAuth(auth),
@@ -70,6 +70,9 @@ function post(url: string, body: unknown, headers: Record<string, string> = {}):
     signal: AbortSignal.timeout(5000),
   });
 }
+
+/** A submission as `POST /api/v1/runs` takes it: the pipeline's text and a display name. */
+const SUBMIT = { pipelineYaml: "stages: {}\n", pipelinePath: "p.yaml" };
 
 const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 const basic = (user: string, pass: string): Record<string, string> => ({
@@ -96,14 +99,14 @@ describe("HTTP API behind tokens", () => {
     await serve("", async ({ url, submitted }) => {
       assert.equal((await get(`${url}/api/v1/runs`, bearer(tokens.viewer))).status, 200);
       assert.equal((await get(`${url}/metrics`, bearer(tokens.viewer))).status, 200);
-      const denied = await post(`${url}/api/v1/runs`, { pipeline: "p.yaml" }, bearer(tokens.viewer));
+      const denied = await post(`${url}/api/v1/runs`, SUBMIT, bearer(tokens.viewer));
       assert.equal(denied.status, 403);
       assert.deepEqual(await denied.json(), {
         error: "token val has role viewer; POST /api/v1/runs needs submitter",
         code: "permission_denied",
       });
       assert.deepEqual(submitted, []);
-      const ok = await post(`${url}/api/v1/runs`, { pipeline: "p.yaml" }, bearer(tokens.submitter));
+      const ok = await post(`${url}/api/v1/runs`, SUBMIT, bearer(tokens.submitter));
       assert.equal(ok.status, 202);
       assert.deepEqual(submitted, ["p.yaml"]);
       // The dashboard's actions: cancel needs a submitter, drain an admin (404: no dashboard here).
@@ -145,7 +148,7 @@ describe("HTTP API behind tokens", () => {
     await serve("anonymous: viewer\nmetrics: open\n", async ({ url }) => {
       assert.equal((await get(`${url}/api/v1/runs`)).status, 200);
       assert.equal((await get(`${url}/metrics`)).status, 200);
-      assert.equal((await post(`${url}/api/v1/runs`, { pipeline: "p.yaml" })).status, 403);
+      assert.equal((await post(`${url}/api/v1/runs`, SUBMIT)).status, 403);
     });
     await serve("metrics: open\n", async ({ url }) => {
       assert.equal((await get(`${url}/metrics`)).status, 200);
@@ -157,17 +160,13 @@ describe("HTTP API behind tokens", () => {
     await serve("", async ({ url, submitted }) => {
       const cookie = { cookie: `theme=dark; stagefarm_token=${tokens.submitter}` };
       assert.equal((await get(`${url}/api/v1/runs`, cookie)).status, 200);
-      const foreign = await post(
-        `${url}/api/v1/runs`,
-        { pipeline: "p.yaml" },
-        { ...cookie, origin: "https://evil.example" },
-      );
+      const foreign = await post(`${url}/api/v1/runs`, SUBMIT, { ...cookie, origin: "https://evil.example" });
       assert.equal(foreign.status, 403);
       assert.match(((await foreign.json()) as { error: string }).error, /cross-site request refused/);
-      const none = await post(`${url}/api/v1/runs`, { pipeline: "p.yaml" }, cookie);
+      const none = await post(`${url}/api/v1/runs`, SUBMIT, cookie);
       assert.equal(none.status, 403);
       assert.deepEqual(submitted, []);
-      const same = await post(`${url}/api/v1/runs`, { pipeline: "p.yaml" }, { ...cookie, origin: url });
+      const same = await post(`${url}/api/v1/runs`, SUBMIT, { ...cookie, origin: url });
       assert.equal(same.status, 202);
     });
   });

@@ -118,7 +118,10 @@ void describe("binhost HTTP", () => {
         const h = await fetch(`${http.url}${path}`, { method: "HEAD" });
         assert.equal(h.status, 404, `HEAD ${path}`);
       }
-      assert.equal((await fetch(`${base}/Packages`, { method: "POST" })).status, 405);
+      // A write that passes the server's same-origin JSON check still has no binhost route.
+      const post = { method: "POST", headers: { "content-type": "application/json" }, body: "{}" };
+      assert.equal((await fetch(`${base}/Packages`, post)).status, 405);
+      assert.equal((await fetch(`${base}/Packages`, { method: "POST" })).status, 400);
       // The rest of the server still answers.
       assert.equal((await fetch(`${http.url}/healthz`)).status, 200);
     } finally {
