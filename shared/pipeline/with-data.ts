@@ -9,32 +9,46 @@
  * is held to YAML_BOUNDS.maxDepth. Past either bound the conversion stops with one error.
  */
 import { isMap, isScalar, isSeq, type ParsedNode } from "yaml";
+import { YAML_BOUNDS } from "../yaml/index.js";
 import type { YamlReader } from "./yaml-reader.js";
 
 export function isMergeKey(key: unknown): boolean {
   return isScalar(key) && key.source === "<<";
 }
 
-/** The YAML node at `path` under `node` (through aliases and merge keys), as far as it exists. */
+/**
+ * The YAML node at `path` under `node` (through aliases and merge keys), as far as it exists.
+ * Merge keys are followed at most YAML_BOUNDS.maxDepth times: a mapping that merges itself
+ * (`&w { <<: *w }`) ends the walk instead of recursing forever.
+ */
 export function nodeAt(
   r: YamlReader,
   node: ParsedNode | undefined,
   path: ReadonlyArray<string | number>,
 ): ParsedNode | undefined {
   let cur = r.deref(node);
-  for (const [i, k] of path.entries()) {
-    if (cur === undefined) return undefined;
+  let merges = 0;
+  for (let i = 0; i < path.length && cur !== undefined;) {
+    const k = path[i];
     let next: ParsedNode | undefined;
     if (isSeq(cur) && typeof k === "number") next = cur.items[k];
     else if (isMap(cur)) {
-      const pair =
-        cur.items.find((p) => isScalar(p.key) && p.key.value === k) ??
-        cur.items.find((p) => isMergeKey(p.key));
-      next = pair?.value ?? undefined;
-      if (pair !== undefined && isMergeKey(pair.key)) return nodeAt(r, next, path.slice(i));
+      const own = cur.items.find((p) => !isMergeKey(p.key) && isScalar(p.key) && p.key.value === k);
+      const merge = own === undefined ? cur.items.find((p) => isMergeKey(p.key)) : undefined;
+      if (merge !== undefined && merges < YAML_BOUNDS.maxDepth) {
+        // The key comes from a merged mapping: look in the (first) one merged.
+        merges += 1;
+        const source = r.deref(merge.value ?? undefined);
+        const first = source !== undefined && isSeq(source) ? r.deref(source.items[0]) : source;
+        if (first === undefined || first === cur) return cur;
+        cur = first;
+        continue;
+      }
+      next = own?.value ?? undefined;
     }
     if (next === undefined) return cur;
     cur = r.deref(next);
+    i += 1;
   }
   return cur;
 }
