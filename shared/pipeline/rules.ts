@@ -30,10 +30,18 @@ export function nameProblem(name: string): string | undefined {
   return `invalid name ${quoted(name, 60)} (use lowercase letters, digits, "_" and "-", starting with a letter or digit)`;
 }
 
-/** Workspace-relative paths: relative, normalised, no `..`. */
+/** Longest workspace-relative path (Linux's PATH_MAX is 4096 bytes, the workspace's own included). */
+export const MAX_PATH_CHARS = 1024;
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARS = /[\u0001-\u001f\u007f]/;
+
+/** Workspace-relative paths: relative, normalised, no `..`, no control characters, bounded. */
 export function pathProblem(path: string): string | undefined {
   if (path.length === 0) return "path must not be empty";
+  if (path.length > MAX_PATH_CHARS)
+    return `path ${quoted(path, 60)} is longer than ${MAX_PATH_CHARS} characters`;
   if (path.includes("\0")) return `path ${quoted(path)} must not contain a NUL byte`;
+  if (CONTROL_CHARS.test(path)) return `path ${quoted(path)} must not contain control characters`;
   if (path.startsWith("/")) return `path ${quoted(path)} must be relative to the workspace, not absolute`;
   const parts = path.split("/");
   if (parts.includes("..")) return `path ${quoted(path)} must not contain ".." components`;

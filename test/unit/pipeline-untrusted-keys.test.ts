@@ -85,3 +85,18 @@ void describe("a file that is not a pipeline", () => {
     assert.ok(line.length < 300, line);
   });
 });
+
+void describe("workspace paths", () => {
+  void test("control characters and overlong paths are refused, echoed escaped", () => {
+    assertOneError(
+      SHELL('    outputs:\n      o: "out\\e[2Jx"\n'),
+      '"out',
+      'path "out\\u{1b}[2Jx" must not contain control characters',
+    );
+    assertOneError(
+      SHELL(`    outputs:\n      o: ${"a/".repeat(600)}b\n`),
+      "a/a/",
+      "is longer than 1024 characters",
+    );
+  });
+});
