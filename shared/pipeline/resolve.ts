@@ -5,6 +5,7 @@
  * are validated again after substitution.
  */
 import { StagefarmError } from "../errors.js";
+import { quoted } from "../util/excerpt.js";
 import { withIssues } from "../runner-config/index.js";
 import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
@@ -38,7 +39,7 @@ class Substituter {
     const out = substitute(text, this.values, where);
     const problem = check?.(out);
     if (problem !== undefined) {
-      const via = out === text ? "" : ` (after substituting params into "${text}")`;
+      const via = out === text ? "" : ` (after substituting params into ${quoted(text)})`;
       throw new StagefarmError("invalid_argument", `${where}: ${problem}${via}`);
     }
     return out;
