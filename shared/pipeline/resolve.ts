@@ -98,8 +98,10 @@ function resolveStage(
   unset: ReadonlySet<string>,
 ): ResolvedStage {
   const sub = new Substituter(values, `${spec.file}: stage "${stage.name}"`, unset);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...spec.env, ...stage.env })) env[k] = sub.text(v, `env "${k}"`);
+  // Built with fromEntries (define, not assign): no key can fall into Object.prototype's setter.
+  const env: Record<string, string> = Object.fromEntries(
+    Object.entries({ ...spec.env, ...stage.env }).map(([k, v]) => [k, sub.text(v, `env "${k}"`)]),
+  );
   const resolved: ResolvedStage = {
     pipeline: spec.name,
     name: stage.name,

@@ -14,6 +14,8 @@ import {
   resolvePipeline,
 } from "../../shared/pipeline/index.js";
 import { MAX_REPORTED_ISSUES } from "../../shared/pipeline/pipeline-error.js";
+import { scriptEnv } from "../../agent/runners/script-env.js";
+import { cacheKeyMaterial, computeCacheKey } from "../../shared/cache-key/index.js";
 import { FILE, SHELL, assertOneError } from "../helpers/pipeline-assert.js";
 
 const RESERVED = ["__proto__", "constructor", "prototype"] as const;
@@ -98,5 +100,28 @@ void describe("workspace paths", () => {
       "a/a/",
       "is longer than 1024 characters",
     );
+  });
+});
+
+void describe("a spec that holds such a key anyway (e.g. read back from JSON) keeps it downstream", () => {
+  void test("resolve, cache key and runner env keep an own __proto__ key instead of dropping it", () => {
+    const spec = parsePipeline(SHELL(), FILE);
+    const build = spec.stages[0];
+    assert.ok(build);
+    const env = JSON.parse('{"__proto__": "x", "A": "1"}') as Record<string, string>;
+    const [stage] = resolvePipeline({ ...spec, stages: [{ ...build, env }] }, {});
+    assert.ok(stage);
+    assert.deepEqual(Object.keys(stage.env).sort(), ["A", "__proto__"]);
+    assert.equal(Object.getOwnPropertyDescriptor(stage.env, "__proto__")?.value, "x");
+    const material = cacheKeyMaterial(stage, {});
+    assert.ok(
+      JSON.stringify(material).includes('"__proto__":"x"'),
+      "the key is part of the cache key material",
+    );
+    const [plain] = resolvePipeline(spec, {});
+    assert.ok(plain);
+    assert.notEqual(computeCacheKey(stage, {}), computeCacheKey(plain, {}));
+    const runEnv = scriptEnv(stage, { workspace: "/w", tmpDir: "/w/tmp", jobs: 1 });
+    assert.equal(Object.getOwnPropertyDescriptor(runEnv, "__proto__")?.value, "x");
   });
 });
