@@ -75,7 +75,7 @@ export class YamlReader {
     const { maxExpandedNodes, maxDepth } = this.bounds;
     const problem =
       this.expanded > maxExpandedNodes
-        ? `aliases and merge keys expand to more than ${maxExpandedNodes} values (the alias expansion limit); write the data out or share less`
+        ? `with aliases and merge keys expanded, the data has more than ${maxExpandedNodes} values (the alias expansion limit); share less through aliases`
         : depth > maxDepth
           ? `with aliases expanded, the data nests more than ${maxDepth} levels deep (the nesting depth limit)`
           : undefined;
