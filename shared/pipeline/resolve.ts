@@ -5,7 +5,8 @@
  * are validated again after substitution.
  */
 import { StagefarmError } from "../errors.js";
-import { quoted } from "../util/excerpt.js";
+import { excerpt, quoted } from "../util/excerpt.js";
+import { MAX_REPORTED_ISSUES } from "./pipeline-error.js";
 import { withIssues } from "../runner-config/index.js";
 import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
@@ -133,12 +134,16 @@ function resolveStage(
   else {
     // Parse time skipped values holding params; now that they are applied, check them too.
     const issues = withIssues(stage.runner, resolved.with, { allowTemplates: false });
-    if (issues.length > 0)
+    if (issues.length > 0) {
+      // Bounded and escaped like a PipelineError's list: param values are not to be trusted.
+      const shown = issues.slice(0, MAX_REPORTED_ISSUES).map((i) => excerpt(i.message, 400));
+      const more = issues.length - shown.length;
       throw new StagefarmError(
         "invalid_argument",
-        `${spec.file}: stage "${stage.name}" (runner ${stage.runner}) after params were applied: ${issues.map((i) => i.message).join("; ")}`,
-        { details: { stage: stage.name, issues: issues.map((i) => i.message) } },
+        `${excerpt(spec.file, 200)}: stage "${stage.name}" (runner ${stage.runner}) after params were applied: ${shown.join("; ")}${more > 0 ? `; and ${more} more` : ""}`,
+        { details: { stage: stage.name, issues: shown } },
       );
+    }
   }
   return resolved;
 }
