@@ -63,6 +63,21 @@ void describe("pipeline files that are not regular files or are too large", { ti
     );
   });
 
+  void test("a few hundred bytes of alias bomb: validate finishes and exits 2 naming the limit", async () => {
+    await using sb = await CliSandbox.create();
+    let levels = "      l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+    for (let i = 1; i < 10; i++)
+      levels += `      l${i}: &l${i} [${Array(10)
+        .fill(`*l${i - 1}`)
+        .join(",")}]\n`;
+    const bomb = join(sb.dir, "bomb.yaml");
+    await writeFile(bomb, `stages:\n  a:\n    runner: shell\n    script: make\n    with:\n${levels}`);
+    const r = await sb.run(["validate", bomb]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /bomb\.yaml:\d+:\d+: error: .*\(the alias expansion limit\)/);
+    assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+  });
+
   void test("submit refuses the same files before connecting anywhere", async () => {
     await using sb = await CliSandbox.create();
     assertRefused(
