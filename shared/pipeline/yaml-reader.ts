@@ -6,17 +6,15 @@
 import {
   isAlias,
   isMap,
-  isNode,
   isScalar,
   isSeq,
-  visit,
   type Alias,
   type Document,
   type LineCounter,
   type ParsedNode,
 } from "yaml";
 import { quoted } from "../util/excerpt.js";
-import { YAML_BOUNDS, type YamlBounds } from "../yaml/index.js";
+import { anchorTargets, YAML_BOUNDS, type YamlBounds } from "../yaml/index.js";
 import type { PipelineIssue } from "./pipeline-error.js";
 import { reservedKeyProblem } from "./rules.js";
 import { didYouMean } from "./suggest.js";
@@ -30,24 +28,6 @@ export interface Entry {
 }
 
 export type Fields = Map<string, Entry>;
-
-/**
- * The node each alias of `doc` names: the closest anchor of that name before it, in document
- * order. One walk of the document; yaml's own `Alias.resolve` walks the whole document on each
- * call, which makes a document of many aliases quadratic.
- */
-function anchorTargets(doc: Document.Parsed): Map<Alias, ParsedNode> {
-  const latest = new Map<string, ParsedNode>();
-  const out = new Map<Alias, ParsedNode>();
-  visit(doc, (_key, node) => {
-    if (isAlias(node)) {
-      const target = latest.get(node.source);
-      if (target !== undefined) out.set(node, target);
-    } else if (isNode(node) && node.anchor !== undefined && node.range !== undefined && node.range !== null)
-      latest.set(node.anchor, node as ParsedNode);
-  });
-  return out;
-}
 
 export class YamlReader {
   readonly issues: PipelineIssue[] = [];

@@ -5,3 +5,4 @@
 export { YAML_BOUNDS, type YamlBounds, type BoundsProblem } from "./bounds.js";
 export { readYamlDocument, type ReadYamlOptions, type ReadYamlResult } from "./read.js";
 export { parseYamlData } from "./data.js";
+export { anchorTargets } from "./anchors.js";
