@@ -6,6 +6,9 @@
  *   `expected`, so bytes that do not match are never stored (`digest_mismatch`, naming the URL,
  *   the expected and the actual digest; never retried).
  * - file://: the local file is stored with the same check.
+ * - The URL is checked with the parser's own rule (shared/pipeline/rules.ts: the one list of
+ *   schemes, no user or password) before anything else, and every message and log line shows
+ *   it through `redactUrl`.
  * - 404/410 → `not_found`; other HTTP errors → `unavailable` with the status. Network errors,
  *   5xx, 408 and 429 are retried (default 3 times, exponential backoff, abortable).
  */
@@ -16,8 +19,10 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { assertDigest, sha256File } from "../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../shared/errors.js";
+import { urlProblem } from "../shared/pipeline/rules.js";
 import type { PinnedSource } from "../shared/pipeline/types.js";
 import type { ArtifactStore, BlobInfo } from "../shared/store/types.js";
+import { redactUrl } from "../shared/util/redact-url.js";
 import type { LogSink } from "./runners/types.js";
 
 export interface FetchOptions {
@@ -36,27 +41,21 @@ export async function fetchToStore(
   store: ArtifactStore,
   opts: FetchOptions,
 ): Promise<BlobInfo> {
-  const expected = assertDigest(source.sha256, `sha256 of ${source.url}`);
+  // Refused before the store is asked: the same URL must not pass here and fail elsewhere.
+  const shown = redactUrl(source.url);
+  const problem = urlProblem(source.url);
+  if (problem !== undefined) throw new StagefarmError("invalid_argument", `source ${problem}`);
+  const expected = assertDigest(source.sha256, `sha256 of ${shown}`);
   throwIfAborted(opts.signal);
   const have = await store.statBlob(expected);
   if (have) {
-    opts.log?.write(`>>> ${source.url}: already in the store (sha256 ${expected.slice(0, 12)}…)\n`);
+    opts.log?.write(`>>> ${shown}: already in the store (sha256 ${expected.slice(0, 12)}…)\n`);
     return have;
   }
-  let url: URL;
-  try {
-    url = new URL(source.url);
-  } catch (err: unknown) {
-    throw new StagefarmError("invalid_argument", `invalid source URL "${source.url}"`, { cause: err });
-  }
-  opts.log?.write(`>>> fetching ${source.url}\n`);
+  const url = new URL(source.url); // urlProblem parsed it
+  opts.log?.write(`>>> fetching ${shown}\n`);
   if (url.protocol === "file:") return storeLocalFile(url, expected, store, opts.signal);
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw new StagefarmError(
-      "invalid_argument",
-      `unsupported source URL scheme "${url.protocol}" in ${source.url}`,
-    );
-  return downloadWithRetries(source.url, expected, store, opts);
+  return downloadWithRetries(source.url, shown, expected, store, opts);
 }
 
 async function storeLocalFile(
@@ -67,12 +66,12 @@ async function storeLocalFile(
 ): Promise<BlobInfo> {
   const path = fileURLToPath(url);
   try {
-    return checked(url.href, expected, await store.putBlobFile(path, { expected, signal }));
+    return checked(redactUrl(url.href), expected, await store.putBlobFile(path, { expected, signal }));
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
     if (e.code === "digest_mismatch") {
       const actual = await sha256File(path, signal);
-      throw mismatch(url.href, expected, actual.digest, e);
+      throw mismatch(redactUrl(url.href), expected, actual.digest, e);
     }
     if (e.code === "not_found")
       throw new StagefarmError("not_found", `source file ${path} does not exist`, { cause: e });
@@ -80,8 +79,10 @@ async function storeLocalFile(
   }
 }
 
+/** `url` is fetched; `shown` (redacted) is what messages and logs name. */
 async function downloadWithRetries(
   url: string,
+  shown: string,
   expected: string,
   store: ArtifactStore,
   opts: FetchOptions,
@@ -90,19 +91,22 @@ async function downloadWithRetries(
   const baseDelay = opts.retryDelayMs ?? 1000;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await downloadOnce(url, expected, store, opts.signal);
+      return await downloadOnce(url, shown, expected, store, opts.signal);
     } catch (err: unknown) {
       if (opts.signal.aborted)
-        throw new StagefarmError("cancelled", `download of ${url} cancelled`, { cause: err });
+        throw new StagefarmError("cancelled", `download of ${shown} cancelled`, { cause: err });
       const e = StagefarmError.from(err);
       if (!e.retryable || attempt >= retries) throw e;
       const delay = baseDelay * 2 ** attempt;
-      opts.logger.warn({ url, attempt: attempt + 1, delayMs: delay, err: e }, "download failed, retrying");
+      opts.logger.warn(
+        { url: shown, attempt: attempt + 1, delayMs: delay, err: e },
+        "download failed, retrying",
+      );
       opts.log?.write(`>>> ${e.message}; retrying in ${delay} ms\n`);
       try {
         await sleep(delay, undefined, { signal: opts.signal });
       } catch (sleepErr: unknown) {
-        throw new StagefarmError("cancelled", `download of ${url} cancelled`, { cause: sleepErr });
+        throw new StagefarmError("cancelled", `download of ${shown} cancelled`, { cause: sleepErr });
       }
     }
   }
@@ -112,6 +116,7 @@ const RETRIED_STATUSES = new Set([408, 429]);
 
 async function downloadOnce(
   url: string,
+  shown: string,
   expected: string,
   store: ArtifactStore,
   signal: AbortSignal,
@@ -120,7 +125,7 @@ async function downloadOnce(
   try {
     res = await fetch(url, { signal, redirect: "follow" });
   } catch (err: unknown) {
-    throw new StagefarmError("unavailable", `cannot download ${url}: ${describeNetworkError(err)}`, {
+    throw new StagefarmError("unavailable", `cannot download ${shown}: ${describeNetworkError(err)}`, {
       cause: err,
     });
   }
@@ -128,25 +133,25 @@ async function downloadOnce(
     await res.body?.cancel();
     const status = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
     if (res.status === 404 || res.status === 410)
-      throw new StagefarmError("not_found", `cannot download ${url}: ${status}`, {
+      throw new StagefarmError("not_found", `cannot download ${shown}: ${status}`, {
         details: { status: res.status },
       });
     const transient = res.status >= 500 || RETRIED_STATUSES.has(res.status);
     throw new StagefarmError(
       transient ? "unavailable" : "invalid_argument",
-      `cannot download ${url}: ${status}`,
+      `cannot download ${shown}: ${status}`,
       {
         details: { status: res.status },
       },
     );
   }
   const hash = createHash("sha256");
-  const body = Readable.from(hashedChunks(url, res.body, hash));
+  const body = Readable.from(hashedChunks(shown, res.body, hash));
   try {
-    return checked(url, expected, await store.putBlob(body, { expected, signal }));
+    return checked(shown, expected, await store.putBlob(body, { expected, signal }));
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
-    if (e.code === "digest_mismatch") throw mismatch(url, expected, hash.digest("hex"), e);
+    if (e.code === "digest_mismatch") throw mismatch(shown, expected, hash.digest("hex"), e);
     throw e;
   } finally {
     body.destroy();

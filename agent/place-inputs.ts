@@ -15,6 +15,7 @@ import { assertDigest } from "../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../shared/errors.js";
 import type { ArtifactRef, InputSpec, ResolvedStage } from "../shared/pipeline/types.js";
 import type { ArtifactStore } from "../shared/store/types.js";
+import { redactUrl } from "../shared/util/redact-url.js";
 import { unpackBlob, unpackFile } from "../shared/pack/index.js";
 import { fetchToStore } from "./fetch-source.js";
 import { shortDigest, type StageLog } from "./stage-log.js";
@@ -100,7 +101,7 @@ async function placeSource(
   input: Extract<InputSpec, { t: "source" }>,
 ): Promise<void> {
   const { stage, store, signal } = ctx;
-  const what = `stage "${stage.name}" input "${input.name}" (${input.source.url})`;
+  const what = `stage "${stage.name}" input "${input.name}" (${redactUrl(input.source.url)})`;
   const blob = await fetchToStore(input.source, store, { signal, logger: ctx.logger, log: ctx.log });
   const dest = await preparePlacement(ctx.workspace, input.path, what);
   if (!input.unpack) {

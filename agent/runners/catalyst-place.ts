@@ -7,8 +7,10 @@
 import { copyFile, link, lstat, mkdir, open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
+  pathNameProblem,
   seedExtensionFromMagic,
   seedExtensionFromName,
+  subpathProblem,
   SEED_EXTENSIONS,
 } from "../../shared/catalyst/index.js";
 import { StagefarmError } from "../../shared/errors.js";
@@ -76,6 +78,10 @@ export async function placeSeed(opts: {
   sourceSubpath: string;
   stage: string;
 }): Promise<string> {
+  // Checked by the schema and specLayout already; placing is where a bad one would do harm.
+  const problem = subpathProblem(opts.sourceSubpath);
+  if (problem !== undefined)
+    throw new StagefarmError("invalid_pipeline", `stage "${opts.stage}": source_subpath ${problem}`);
   const ext = await seedExtension(opts.seed, opts.stage);
   const rel = join("builds", `${opts.sourceSubpath}.${ext}`);
   await linkOrCopy(opts.seed, join(opts.storedir, rel));
@@ -88,6 +94,12 @@ export async function placeSnapshot(opts: {
   storedir: string;
   name: string;
 }): Promise<string> {
+  const problem = pathNameProblem(opts.name);
+  if (problem !== undefined)
+    throw new StagefarmError(
+      "invalid_pipeline",
+      `the snapshot's file name in storedir/snapshots: ${problem}`,
+    );
   const rel = join("snapshots", opts.name);
   await linkOrCopy(opts.snapshot, join(opts.storedir, rel));
   return rel;

@@ -23,6 +23,8 @@ import {
   type AgentMetrics,
 } from "../../agent/index.js";
 import { StagefarmError } from "../../shared/errors.js";
+import { quoted } from "../../shared/util/excerpt.js";
+import { redactUrl } from "../../shared/util/redact-url.js";
 import { STAGEFARM_VERSION } from "../../shared/version.js";
 import type { CliContext } from "../context.js";
 import { addNatsOptions, agentConfig, type FarmFlags } from "../distributed-config.js";
@@ -44,7 +46,7 @@ export function binhostUrl(flag: string | undefined, env: NodeJS.ProcessEnv): st
   if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "")
     throw new StagefarmError(
       "invalid_argument",
-      `--binhost-url must be the coordinator's HTTP address as this host reaches it, e.g. http://farm:9464 (got "${raw}")`,
+      `--binhost-url must be the coordinator's HTTP address as this host reaches it, e.g. http://farm:9464 (got ${quoted(redactUrl(raw))})`,
     );
   // The URL goes into the binrepos.conf of the roots the stages build (and so into their
   // tarballs): it must not carry credentials.

@@ -14,7 +14,7 @@ import { AttemptOutcome, type Run, type StageRun } from "../../proto/gen/stagefa
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { GrpcClient } from "../../shared/grpc/types.js";
-import { parseParamArgs } from "../../shared/pipeline/index.js";
+import { parseParamArgs, readPipelineFile } from "../../shared/pipeline/index.js";
 import { readSecretFile } from "../../shared/secret-file.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import { positiveInt } from "../config.js";
@@ -162,12 +162,8 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .option("--json", "print the run (or, with --watch, the summary) as JSON on the last line")
     .action(
       async (file: string, opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags) => {
-        const yaml = await readFile(file, "utf8").catch((err: unknown) => {
-          throw new StagefarmError(
-            "not_found",
-            `cannot read pipeline ${file}: ${StagefarmError.from(err).message}`,
-          );
-        });
+        // A regular file within the size limit only (no /dev/zero, FIFO or directory).
+        const yaml = await readPipelineFile(file);
         await withClient(opts, async (client) => {
           const { run } = await client.submitRun({
             pipelineYaml: yaml,

@@ -12,10 +12,10 @@
  * The file holds no secret but decides who owns the farm: like a key, it must not be readable or
  * writable by other users (`chmod 600`), else it is refused.
  */
-import { parse } from "yaml";
 import { z } from "zod";
 import { StagefarmError } from "../../shared/errors.js";
 import { readSecretFile } from "../../shared/secret-file.js";
+import { parseYamlData } from "../../shared/yaml/index.js";
 import { ROLES } from "./roles.js";
 
 const sha256 = z
@@ -61,14 +61,8 @@ export type TokenEntry = AuthConfig["tokens"][number];
 
 /** Parses an auth file's text; `file` names it in errors. */
 export function parseAuthConfig(text: string, file: string): AuthConfig {
-  let raw: unknown;
-  try {
-    raw = parse(text) ?? {};
-  } catch (err: unknown) {
-    throw new StagefarmError("invalid_argument", `auth file ${file}: ${StagefarmError.from(err).message}`, {
-      cause: err,
-    });
-  }
+  // Bounded like every YAML document (size, depth, keys, aliases): see shared/yaml/bounds.ts.
+  const raw = parseYamlData(text, `auth file ${file}`) ?? {};
   const r = authFileSchema.safeParse(raw);
   if (!r.success)
     throw new StagefarmError(

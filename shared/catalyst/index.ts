@@ -59,3 +59,12 @@ export {
   SIDE_FILE_SUFFIXES,
   type SpecLayout,
 } from "./layout.js";
+export {
+  nameProblem as pathNameProblem,
+  subpathProblem,
+  specPathValueProblem,
+  SPEC_NAME_KEYS,
+  SPEC_SUBPATH_KEYS,
+  MAX_NAME_CHARS,
+  MAX_SUBPATH_CHARS,
+} from "./path-rules.js";

@@ -15,6 +15,8 @@
  */
 import { posix } from "node:path";
 import { StagefarmError } from "../errors.js";
+import { quoted } from "../util/excerpt.js";
+import { nameProblem, subpathProblem } from "./path-rules.js";
 import { specString, type SpecValue } from "./spec.js";
 
 /** Seed extensions Catalyst's default decompressors accept, longest first for suffix matching. */
@@ -71,15 +73,23 @@ export function seedExtensionFromMagic(head: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** A spec value used as a path below storedir: relative, without `..`. */
+/** A spec value used as a path below storedir: relative, of names (path-rules.ts), no `..`. */
 function relativeValue(value: string, key: string, file: string): string {
-  const norm = posix.normalize(value);
-  if (value.startsWith("/") || norm === ".." || norm.startsWith("../") || norm === ".")
+  const norm = posix.normalize(value).replace(/\/+$/, "");
+  if (value.startsWith("/") || subpathProblem(norm) !== undefined)
     throw new StagefarmError(
       "invalid_pipeline",
-      `${file}: "${key}" must be a relative path below storedir, got ${JSON.stringify(value)}`,
+      `${file}: "${key}" must be a relative path below storedir, got ${quoted(value)}${value.startsWith("/") ? "" : ` (${subpathProblem(norm) ?? ""})`}`,
     );
-  return norm.replace(/\/+$/, "");
+  return norm;
+}
+
+/** A spec value used as one name in a file name. */
+function nameValue(value: string, key: string, file: string): string {
+  const problem = nameProblem(value);
+  if (problem !== undefined)
+    throw new StagefarmError("invalid_pipeline", `${file}: "${key}" becomes part of a file name: ${problem}`);
+  return value;
 }
 
 /** The settings of a rendered spec that decide Catalyst's file layout. */
@@ -109,18 +119,11 @@ export function specLayout(settings: ReadonlyMap<string, SpecValue>, file: strin
       );
     return v;
   };
-  const target = need("target");
-  const subarch = need("subarch");
+  const target = nameValue(need("target"), "target", file);
+  const subarch = nameValue(need("subarch"), "subarch", file);
   const relType = relativeValue(need("rel_type"), "rel_type", file);
-  const versionStamp = need("version_stamp");
-  const treeish = need("snapshot_treeish");
-  if (versionStamp.includes("/") || target.includes("/") || subarch.includes("/"))
-    throw new StagefarmError(
-      "invalid_pipeline",
-      `${file}: target, subarch and version_stamp must not contain "/"`,
-    );
-  if (treeish.includes("/"))
-    throw new StagefarmError("invalid_pipeline", `${file}: snapshot_treeish must not contain "/"`);
+  const versionStamp = nameValue(need("version_stamp"), "version_stamp", file);
+  const treeish = nameValue(need("snapshot_treeish"), "snapshot_treeish", file);
   const source = specString(settings, "source_subpath", file);
   const isoValue = specString(settings, "livecd/iso", file);
   const pkgcache = settings.get("pkgcache_path");
@@ -145,7 +148,16 @@ export function pkgcacheSubpath(layout: SpecLayout, options: readonly string[]):
   return options.includes("versioned_cache") ? `${unversioned}-${layout.versionStamp}` : unversioned;
 }
 
-/** The snapshot file name Catalyst opens for a spec. */
+/**
+ * The snapshot file name Catalyst opens for a spec; `invalid_pipeline` when the repo name or the
+ * tree-ish is not one name (a `repo_name: ../x` would place the snapshot outside storedir).
+ */
 export function snapshotFileName(repoName: string, treeish: string): string {
+  const problem = nameProblem(repoName) ?? nameProblem(treeish);
+  if (problem !== undefined)
+    throw new StagefarmError(
+      "invalid_pipeline",
+      `the snapshot file name <repo_name>-<treeish>.sqfs would not be one name: ${problem}`,
+    );
   return `${repoName}-${treeish}.sqfs`;
 }

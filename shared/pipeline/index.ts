@@ -6,6 +6,7 @@ export * from "./types.js";
 export { PipelineError, formatIssue, type PipelineIssue } from "./pipeline-error.js";
 export { parsePipeline, DEFAULT_PLATFORM } from "./parse.js";
 export { loadPipeline } from "./load.js";
+export { readPipelineFile } from "./read-file.js";
 export { resolvePipeline } from "./resolve.js";
 export { parseParamArgs, paramValues, missingParams, type ParamValueOptions } from "./params.js";
 export {

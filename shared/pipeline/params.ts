@@ -1,5 +1,7 @@
 /** Command-line param overrides (`--param NAME=VALUE`) and their check against a pipeline. */
 import { StagefarmError } from "../errors.js";
+import { quoted } from "../util/excerpt.js";
+import { reservedKeyProblem } from "./rules.js";
 import { didYouMean, listNames } from "./suggest.js";
 import { paramRefOf } from "./templates.js";
 import type { ParamSpec, PipelineSpec } from "./types.js";
@@ -12,11 +14,20 @@ export function parseParamArgs(args: readonly string[]): Record<string, string> 
     if (eq <= 0)
       throw new StagefarmError(
         "invalid_argument",
-        eq === 0 ? `--param "${arg}": the name before "=" is empty` : `--param "${arg}": expected NAME=VALUE`,
+        eq === 0
+          ? `--param ${quoted(arg)}: the name before "=" is empty`
+          : `--param ${quoted(arg)}: expected NAME=VALUE`,
       );
     const name = arg.slice(0, eq);
+    // `out["__proto__"] = v` would be swallowed by Object.prototype's setter: refuse, never drop.
+    const reserved = reservedKeyProblem(name);
+    if (reserved !== undefined)
+      throw new StagefarmError(
+        "invalid_argument",
+        `--param ${quoted(name)}: no param has this name; ${reserved}`,
+      );
     if (Object.hasOwn(out, name))
-      throw new StagefarmError("invalid_argument", `--param "${name}" is given twice`);
+      throw new StagefarmError("invalid_argument", `--param ${quoted(name)} is given twice`);
     out[name] = arg.slice(eq + 1);
   }
   return out;
@@ -44,7 +55,7 @@ export function paramValues(
     if (known.includes(name)) continue;
     throw new StagefarmError(
       "invalid_argument",
-      `unknown param "${name}"${didYouMean(name, known)}; pipeline "${spec.name}" (${spec.file}) has params: ${listNames(known)}`,
+      `unknown param ${quoted(name, 60)}${didYouMean(name, known)}; pipeline "${spec.name}" (${spec.file}) has params: ${listNames(known)}`,
       { details: { param: name, known } },
     );
   }

@@ -144,18 +144,31 @@ function readInput(r: YamlReader, e: Entry, stageWhere: string): InputSpec | und
   return { t: "source", name: e.name, source, path, unpack: unpack ?? false, pos };
 }
 
-/** Two inputs may not be placed at the same path or one inside the other. */
+/**
+ * Two inputs may not be placed at the same path or one inside the other. Each input is checked
+ * against the earlier ones through maps of their paths and of their parent directories, so the
+ * cost grows with the number of inputs times their depth, not with the square of the number.
+ * Paths holding templates are checked once params are applied.
+ */
 export function checkInputPaths(r: YamlReader, inputs: readonly InputSpec[], where: string): void {
-  inputs.forEach((b, i) => {
-    const a = inputs
-      .slice(0, i)
-      .find((x) => x.path === b.path || b.path.startsWith(`${x.path}/`) || x.path.startsWith(`${b.path}/`));
-    if (a !== undefined && !hasTemplates(a.path) && !hasTemplates(b.path))
+  const at = new Map<string, InputSpec>(); // the first input placed at a path
+  const under = new Map<string, InputSpec>(); // the first input placed below a directory
+  for (const b of inputs) {
+    if (hasTemplates(b.path)) continue;
+    const parts = b.path.split("/");
+    const parents = parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join("/"));
+    const candidates = [at.get(b.path), under.get(b.path), ...parents.map((p) => at.get(p))];
+    const a = candidates
+      .filter((x): x is InputSpec => x !== undefined)
+      .sort((x, y) => inputs.indexOf(x) - inputs.indexOf(y))[0];
+    if (a !== undefined)
       r.errorAt(
         b.pos,
         `${where} input "${b.name}": path "${b.path}" overlaps input "${a.name}" at "${a.path}"`,
       );
-  });
+    if (!at.has(b.path)) at.set(b.path, b);
+    for (const p of parents) if (!under.has(p)) under.set(p, b);
+  }
 }
 
 export function readInputs(r: YamlReader, e: Entry, stageWhere: string): InputSpec[] {

@@ -3,7 +3,7 @@
  * `sources` (each becomes a file output of the same name) and no script; shell and chroot need
  * a script. Cross-stage checks (references, cycles) are in check-graph.ts.
  */
-import { isMap, isScalar, isSeq, type ParsedNode } from "yaml";
+import { isMap, isScalar } from "yaml";
 import { StagefarmError } from "../errors.js";
 import { parseDurationMs } from "../util/duration.js";
 import type { GraphNode } from "./check-graph.js";
@@ -14,6 +14,7 @@ import { checkInputPaths, checkName, readInputs, readOutputs, readSources } from
 import { envNameProblem, labelProblem } from "./rules.js";
 import { didYouMean } from "./suggest.js";
 import { RUNNER_KINDS, type OutputSpec, type RunnerKind, type StageSpec } from "./types.js";
+import { nodeAt, readWith } from "./with-data.js";
 import type { Entry, YamlReader } from "./yaml-reader.js";
 
 const STAGE_KEYS = [
@@ -72,71 +73,6 @@ function readDuration(r: YamlReader, e: Entry, where: string): number | undefine
     r.error(node ?? e.key, `${where}: ${StagefarmError.from(err).message}`);
   }
   return undefined;
-}
-
-/** Runner-specific data as plain JSON-compatible values (no infinities, NaN or binary). */
-/** The YAML node at `path` under `node` (through aliases and merge keys), as far as it exists. */
-function nodeAt(
-  r: YamlReader,
-  node: ParsedNode | undefined,
-  path: ReadonlyArray<string | number>,
-): ParsedNode | undefined {
-  let cur = r.deref(node);
-  for (const k of path) {
-    if (cur === undefined) return undefined;
-    let next: ParsedNode | undefined;
-    if (isSeq(cur) && typeof k === "number") next = cur.items[k];
-    else if (isMap(cur)) {
-      const pair =
-        cur.items.find((p) => isScalar(p.key) && p.key.value === k) ??
-        cur.items.find((p) => isMergeKey(p.key));
-      next = pair?.value ?? undefined;
-      if (pair !== undefined && isMergeKey(pair.key)) return nodeAt(r, next, path.slice(path.indexOf(k)));
-    }
-    if (next === undefined) return cur;
-    cur = r.deref(next);
-  }
-  return cur;
-}
-
-function isMergeKey(key: unknown): boolean {
-  return isScalar(key) && key.source === "<<";
-}
-
-function readWith(r: YamlReader, node: ParsedNode | undefined, at: ParsedNode, where: string): unknown {
-  const n = r.deref(node);
-  if (n === undefined) return null;
-  if (isMap(n)) {
-    // YAML merge keys (`<<: *shared`) let stages share runner data; keys written here win.
-    const merged: Record<string, unknown> = {};
-    const own = n.clone() as typeof n;
-    own.items = n.items.filter((p) => !isMergeKey(p.key));
-    for (const pair of n.items) {
-      if (!isMergeKey(pair.key)) continue;
-      const v = r.deref(pair.value as ParsedNode | undefined);
-      const sources = v !== undefined && isSeq(v) ? v.items : [v];
-      for (const src of sources) {
-        const data = readWith(r, src, at, `${where} <<`);
-        if (data !== null && typeof data === "object" && !Array.isArray(data)) Object.assign(merged, data);
-        else r.error(src ?? at, `${where}: "<<" merges mappings only`);
-      }
-    }
-    const out: Array<[string, unknown]> = [];
-    for (const item of r.entries(own, at, where) ?? [])
-      out.push([item.name, readWith(r, item.value, item.key, `${where}.${item.name}`)]);
-    return { ...merged, ...Object.fromEntries(out) };
-  }
-  if (isSeq(n)) return n.items.map((item, i) => readWith(r, item, n, `${where}[${i}]`));
-  if (isScalar(n)) {
-    const v = n.value;
-    if (v === null || typeof v === "string" || typeof v === "boolean") return v;
-    if (typeof v === "number" && Number.isFinite(v)) return v;
-  }
-  r.error(
-    n,
-    `${where}: unsupported value ${r.describe(n)} (use strings, finite numbers, booleans, lists, mappings)`,
-  );
-  return null;
 }
 
 function readRunner(r: YamlReader, e: Entry | undefined, where: string): RunnerKind | undefined {
@@ -212,7 +148,8 @@ export function readStage(
         `${where} with: expected a mapping, got ${r.describe(withEntry.value)}`,
       );
   }
-  if (runner !== undefined && hasWithSchema(runner))
+  // Past an expansion bound the data is cut short: checking it would only add noise.
+  if (runner !== undefined && hasWithSchema(runner) && !r.expansionExceeded)
     for (const issue of withIssues(runner, withData, { allowTemplates: true }))
       r.error(
         nodeAt(r, withEntry?.value, issue.path) ?? withEntry?.key ?? e.key,

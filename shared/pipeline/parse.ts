@@ -4,7 +4,8 @@
  * duplicate keys do not, so they are reported together with everything else.
  */
 import { basename, dirname, resolve } from "node:path";
-import { LineCounter, isMap, parseDocument, type ParsedNode } from "yaml";
+import { isMap, type ParsedNode } from "yaml";
+import { readYamlDocument } from "../yaml/index.js";
 import { checkGraph, type GraphNode } from "./check-graph.js";
 import { checkName } from "./parse-io.js";
 import { readEnv, readStage } from "./parse-stage.js";
@@ -97,25 +98,23 @@ function defaultName(file: string): string {
   return basename(dirname(resolve(file)));
 }
 
+/**
+ * Parses and validates a pipeline. The text is held to YAML_BOUNDS (size, nesting depth, keys,
+ * alias expansion) before any node is built; a document past one is refused with one error at
+ * the place it breaks the bound.
+ */
 export function parsePipeline(text: string, file: string): PipelineSpec {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter: lines,
-    keepSourceTokens: true,
-    prettyErrors: false,
-    uniqueKeys: true,
-    merge: true,
-  });
-  const r = new YamlReader(file, doc, lines);
-  for (const err of doc.errors) {
-    const dupKey = err.code === "DUPLICATE_KEY";
-    const key = dupKey ? /^[^\s:]+|^"[^"]*"|^'[^']*'/.exec(text.slice(err.pos[0]))?.[0] : undefined;
-    r.error(
-      err.pos[0],
-      key === undefined ? err.message : `duplicate key ${key.replace(/^['"]?/, '"').replace(/['"]?$/, '"')}`,
-    );
+  const read = readYamlDocument(text, { keepSourceTokens: true, merge: true });
+  if (read.t === "refused") {
+    const { line, col } = read.lines.linePos(read.problem.offset);
+    throw new PipelineError([
+      { pos: { file, line: Math.max(line, 1), col: Math.max(col, 1) }, message: read.problem.message },
+    ]);
   }
-  if (doc.errors.some((e) => e.code !== "DUPLICATE_KEY")) throw new PipelineError(r.issues);
+  const { doc, lines } = read;
+  const r = new YamlReader(file, doc, lines);
+  for (const err of doc.errors) r.error(err.pos[0], err.message);
+  if (doc.errors.length > 0) throw new PipelineError(r.issues);
   const root = doc.contents;
   if (root === null || !isMap(root)) {
     r.error(root ?? 0, `top level: expected a mapping with "stages", got ${r.describe(root ?? undefined)}`);

@@ -7,6 +7,8 @@
  * characters in shell-syntax files, no NUL anywhere).
  */
 import { StagefarmError } from "../errors.js";
+import { excerpt, quoted } from "../util/excerpt.js";
+import { MAX_REPORTED_ISSUES } from "./pipeline-error.js";
 import { withIssues } from "../runner-config/index.js";
 import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
@@ -69,7 +71,7 @@ class Substituter {
     const out = substitute(text, this.values, where);
     const problem = check?.(out);
     if (problem !== undefined) {
-      const via = out === text ? "" : ` (after substituting params into "${text}")`;
+      const via = out === text ? "" : ` (after substituting params into ${quoted(text)})`;
       throw new StagefarmError("invalid_argument", `${where}: ${problem}${via}`);
     }
     return out;
@@ -136,9 +138,13 @@ function resolveStage(
   unset: ReadonlySet<string>,
 ): ResolvedStage {
   const sub = new Substituter(values, `${spec.file}: stage "${stage.name}"`, unset);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...spec.env, ...stage.env }))
-    env[k] = sub.text(v, `env "${k}"`, undefined, envContext(k));
+  // Built with fromEntries (define, not assign): no key can fall into Object.prototype's setter.
+  const env: Record<string, string> = Object.fromEntries(
+    Object.entries({ ...spec.env, ...stage.env }).map(([k, v]) => [
+      k,
+      sub.text(v, `env "${k}"`, undefined, envContext(k)),
+    ]),
+  );
   const resolved: ResolvedStage = {
     pipeline: spec.name,
     name: stage.name,
@@ -173,12 +179,16 @@ function resolveStage(
   else {
     // Parse time skipped values holding params; now that they are applied, check them too.
     const issues = withIssues(stage.runner, resolved.with, { allowTemplates: false });
-    if (issues.length > 0)
+    if (issues.length > 0) {
+      // Bounded and escaped like a PipelineError's list: param values are not to be trusted.
+      const shown = issues.slice(0, MAX_REPORTED_ISSUES).map((i) => excerpt(i.message, 400));
+      const more = issues.length - shown.length;
       throw new StagefarmError(
         "invalid_argument",
-        `${spec.file}: stage "${stage.name}" (runner ${stage.runner}) after params were applied: ${issues.map((i) => i.message).join("; ")}`,
-        { details: { stage: stage.name, issues: issues.map((i) => i.message) } },
+        `${excerpt(spec.file, 200)}: stage "${stage.name}" (runner ${stage.runner}) after params were applied: ${shown.join("; ")}${more > 0 ? `; and ${more} more` : ""}`,
+        { details: { stage: stage.name, issues: shown } },
       );
+    }
   }
   return resolved;
 }

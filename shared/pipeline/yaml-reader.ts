@@ -3,8 +3,20 @@
  * of throwing, so one pass reports every problem. Values are read field by field; each reader
  * reports a wrong type ("expected a string, got a mapping") at the offending node.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type ParsedNode } from "yaml";
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type Alias,
+  type Document,
+  type LineCounter,
+  type ParsedNode,
+} from "yaml";
+import { quoted } from "../util/excerpt.js";
+import { anchorTargets, YAML_BOUNDS, type YamlBounds } from "../yaml/index.js";
 import type { PipelineIssue } from "./pipeline-error.js";
+import { reservedKeyProblem } from "./rules.js";
 import { didYouMean } from "./suggest.js";
 import type { SourcePos } from "./types.js";
 
@@ -19,12 +31,39 @@ export type Fields = Map<string, Entry>;
 
 export class YamlReader {
   readonly issues: PipelineIssue[] = [];
+  /** Nodes produced so far by converting data with aliases expanded (see with-data.ts). */
+  private expanded = 0;
+  /** Whether a bound of {@link expand} was hit (reported once; conversion stops). */
+  expansionExceeded = false;
+  /** What each alias names, found in one pass on first use (see anchorTargets). */
+  private anchors: Map<Alias, ParsedNode> | undefined;
 
   constructor(
     readonly file: string,
     private readonly doc: Document.Parsed,
     private readonly lines: LineCounter,
+    private readonly bounds: YamlBounds = YAML_BOUNDS,
   ) {}
+
+  /**
+   * Counts one node produced at nesting `depth` (aliases followed) against the document's
+   * expansion budget; false, reported once at `node`, when a bound is passed.
+   */
+  expand(node: ParsedNode, depth: number): boolean {
+    if (this.expansionExceeded) return false;
+    this.expanded += 1;
+    const { maxExpandedNodes, maxDepth } = this.bounds;
+    const problem =
+      this.expanded > maxExpandedNodes
+        ? `with aliases and merge keys expanded, the data has more than ${maxExpandedNodes} values (the alias expansion limit); share less through aliases`
+        : depth > maxDepth
+          ? `with aliases expanded, the data nests more than ${maxDepth} levels deep (the nesting depth limit)`
+          : undefined;
+    if (problem === undefined) return true;
+    this.expansionExceeded = true;
+    this.error(node, problem);
+    return false;
+  }
 
   pos(at: ParsedNode | number): SourcePos {
     const offset = typeof at === "number" ? at : at.range[0];
@@ -43,12 +82,13 @@ export class YamlReader {
   /** Follows aliases (`*name`) to the anchored node; reports unknown anchors. */
   deref(node: ParsedNode | undefined): ParsedNode | undefined {
     if (node === undefined || !isAlias(node)) return node;
-    const target = node.resolve(this.doc);
-    if (target === undefined || target.range === undefined || target.range === null) {
+    this.anchors ??= anchorTargets(this.doc);
+    const target = this.anchors.get(node);
+    if (target === undefined) {
       this.error(node, `unknown alias "*${node.source}"`);
       return undefined;
     }
-    return target as ParsedNode;
+    return target;
   }
 
   /** "a mapping", "a sequence", "a string", "a number", "a boolean" or "null". */
@@ -72,18 +112,37 @@ export class YamlReader {
     this.error(empty ? at : node, `${where}: expected ${expected}, got ${this.describe(node)}`);
   }
 
-  /** The entries of a mapping in file order, or undefined (reported) if it is not a mapping. */
-  entries(node: ParsedNode | undefined, at: ParsedNode, where: string): Entry[] | undefined {
+  /**
+   * The entries of a mapping in file order (less those whose key `skip` picks), or undefined
+   * (reported) if it is not a mapping. Duplicate keys and reserved keys (rules.ts) are
+   * reported; a reserved key's entry is left out.
+   */
+  entries(
+    node: ParsedNode | undefined,
+    at: ParsedNode,
+    where: string,
+    skip?: (key: unknown) => boolean,
+  ): Entry[] | undefined {
     const n = this.deref(node);
     if (n === undefined || !isMap(n)) {
       this.wrongType(n, at, where, "a mapping");
       return undefined;
     }
     const out: Entry[] = [];
+    const seen = new Set<string>();
     for (const pair of n.items) {
+      if (skip?.(pair.key) === true) continue;
       const key = this.deref(pair.key);
       if (key === undefined || !isScalar(key) || typeof key.value !== "string") {
         this.error(pair.key, `${where}: keys must be strings, got ${this.describe(pair.key)}`);
+        continue;
+      }
+      // Duplicates are found here, with a set (yaml's own check is quadratic in a mapping's size).
+      if (seen.has(key.value)) this.error(key, `duplicate key ${quoted(key.value)}`);
+      seen.add(key.value);
+      const reserved = reservedKeyProblem(key.value);
+      if (reserved !== undefined) {
+        this.error(key, `${where}: ${reserved}`);
         continue;
       }
       out.push({ name: key.value, key, value: pair.value ?? undefined });
@@ -96,7 +155,7 @@ export class YamlReader {
     const out: Fields = new Map();
     for (const e of this.entries(node, at, where) ?? []) {
       if (allowed.includes(e.name)) out.set(e.name, e);
-      else this.error(e.key, `${where}: unknown key "${e.name}"${didYouMean(e.name, allowed)}`);
+      else this.error(e.key, `${where}: unknown key ${quoted(e.name, 60)}${didYouMean(e.name, allowed)}`);
     }
     return out;
   }
@@ -155,12 +214,6 @@ export class YamlReader {
       if (s !== undefined) out.push(s);
     });
     return out;
-  }
-
-  /** The node as plain data (for runner-specific `with` mappings). */
-  plain(node: ParsedNode | undefined): unknown {
-    const n = this.deref(node);
-    return n === undefined ? null : (n.toJS(this.doc, { maxAliasCount: 100 }) as unknown);
   }
 
   /** Visits every scalar string value (not keys) under `node`, following no aliases. */

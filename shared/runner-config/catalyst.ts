@@ -29,6 +29,12 @@
 import { z } from "zod";
 import { confKeyProblem, type TomlDataValue } from "../catalyst/catalyst-conf.js";
 import { overrideValueProblem, SPEC_KEY_RE } from "../catalyst/overrides.js";
+import {
+  MAX_NAME_CHARS,
+  MAX_SUBPATH_CHARS,
+  nameProblem,
+  specPathValueProblem,
+} from "../catalyst/path-rules.js";
 import { EDIT_OPERATIONS } from "../catalyst/releng-edits.js";
 import { datestampFromTimestamp } from "../catalyst/template.js";
 import { StagefarmError } from "../errors.js";
@@ -43,7 +49,10 @@ const relativePath = (inside: string) =>
     .min(1, "must not be empty")
     .refine((p) => !p.startsWith("/"), `must be relative to ${inside}, not absolute`)
     .refine((p) => !DOTDOT.test(p), `must stay inside ${inside} (no ".." components)`)
-    .refine((p) => !p.includes("\0"), "must not contain a NUL byte");
+    .max(MAX_SUBPATH_CHARS, `must be at most ${MAX_SUBPATH_CHARS} characters`)
+    .refine((p) => !p.includes("\0"), "must not contain a NUL byte")
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    .refine((p) => !/[\u0001-\u001f\u007f]/.test(p), "must not contain control characters");
 
 const workspacePath = relativePath("the workspace");
 const relengPath = relativePath("the releng checkout");
@@ -52,6 +61,7 @@ const relengPath = relativePath("the releng checkout");
 const stamp = (what: string) =>
   z
     .string()
+    .max(MAX_NAME_CHARS, `${what} must be at most ${MAX_NAME_CHARS} characters`)
     .regex(
       /^[A-Za-z0-9][A-Za-z0-9._+-]*$/,
       `${what} must be one word of letters, digits, ".", "_", "+", "-"`,
@@ -108,6 +118,23 @@ const overrideValue = z.union([z.string(), z.array(z.string())]).superRefine((v,
   if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
 });
 
+/** Overrides of spec keys that become paths (source_subpath, version_stamp, …) are checked as such. */
+const overrides = z
+  .record(z.string().regex(SPEC_KEY_RE, "is not a spec key"), overrideValue)
+  .superRefine((rec, ctx) => {
+    for (const [key, value] of Object.entries(rec)) {
+      const problem = specPathValueProblem(key, value);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
+    }
+  });
+
+/** `repo_name` names the snapshot file (snapshots/<repo_name>-<treeish>.sqfs): one name. */
+function repoNameProblem(value: unknown): string | undefined {
+  if (typeof value !== "string") return "repo_name must be a string";
+  const problem = nameProblem(value);
+  return problem === undefined ? undefined : `repo_name becomes part of the snapshot's file name: ${problem}`;
+}
+
 export const catalystWithSchema = z
   .object({
     spec: relengPath,
@@ -118,13 +145,17 @@ export const catalystWithSchema = z
     treeish: stamp("treeish"),
     timestamp: stamp("timestamp"),
     datestamp: stamp("datestamp").optional(),
-    overrides: z.record(z.string().regex(SPEC_KEY_RE, "is not a spec key"), overrideValue).default({}),
+    overrides: overrides.default({}),
     catalyst_conf: z
       .record(z.string(), tomlValue)
       .superRefine((conf, ctx) => {
         for (const key of Object.keys(conf)) {
           const problem = confKeyProblem(key);
           if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
+        }
+        if (Object.hasOwn(conf, "repo_name")) {
+          const problem = repoNameProblem(conf["repo_name"]);
+          if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["repo_name"], message: problem });
         }
       })
       .default({}),

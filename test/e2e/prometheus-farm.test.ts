@@ -13,11 +13,15 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { stringify as stringifyYaml } from "yaml";
+import { parseYamlData } from "../../shared/yaml/index.js";
 import { cliPath, repoRoot } from "../helpers/cli.js";
 import { FarmProcess, freePort } from "../helpers/farm-process.js";
 import { fanoutPipeline, withFarm, type FarmProcesses, type RunSummary } from "../helpers/farm-processes.js";
 import { parseExposition, promtool, startPrometheus, type PromSample } from "../helpers/prometheus.js";
+
+/** Every YAML document is read with bounds (shared/yaml), the deploy files too. */
+const parseYaml = (text: string): unknown => parseYamlData(text, "deploy YAML file");
 
 const DEPLOY = join(repoRoot, "deploy", "prometheus");
 

@@ -35,3 +35,11 @@ test("a binhost URL with credentials, a query or another scheme is refused", () 
   assert.throws(() => binhostUrl("ftp://farm/", {}), refused("http://farm:9464"));
   assert.throws(() => binhostUrl("farm:9464", {}), refused("--binhost-url"));
 });
+
+test("a refused binhost URL is named without its password", () => {
+  for (const raw of ["ftp://user:hunter2@farm/", "http://user:hunter2@farm:9464/?x=1"])
+    assert.throws(
+      () => binhostUrl(raw, {}),
+      (err: unknown) => err instanceof StagefarmError && !err.message.includes("hunter2"),
+    );
+});
