@@ -349,25 +349,37 @@ describe("unpack destination rules and cleanup", () => {
     assert.equal(await fs.readFile(join(dest, "a/b"), "utf8"), "x");
     await fs.rm(dest, { recursive: true });
 
-    // Passes validation, fails in tar: a name component longer than any file system allows.
-    const entries = [dir("./", 0o700), regular("first"), regular(`z/${"n".repeat(300)}`)];
-    const tooLong = await archive("too-long", entries);
-    await assert.rejects(unpackFile(tooLong, dest), isError("internal", dest, /tar exited with status 2/));
-    await assert.rejects(fs.stat(dest), { code: "ENOENT" });
+    // Passes validation, fails in tar: the destination's file system is full (a 256 KiB tmpfs).
+    const small = join(root, "small-fs");
+    await fs.mkdir(small);
+    await execa("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small]);
+    try {
+      const entries = [dir("./", 0o700), regular("first"), regular("big", randomBytes(1 << 20))];
+      const tooBig = await archive("too-big", entries);
+      const inSmall = join(small, "dest");
+      await assert.rejects(
+        unpackFile(tooBig, inSmall),
+        isError("internal", inSmall, /tar exited with status 2/),
+      );
+      await assert.rejects(fs.stat(inSmall), { code: "ENOENT" });
 
-    const empty = await freshDest();
-    await fs.chmod(empty, 0o750);
-    await fs.chown(empty, 4321, 4321);
-    await fs.utimes(empty, new Date(Date.UTC(2020, 0, 1)), new Date(Date.UTC(2020, 0, 2)));
-    const before = await fs.stat(empty);
-    await assert.rejects(unpackFile(tooLong, empty), isError("internal"));
-    assert.deepEqual(await fs.readdir(empty), [], "an empty destination is emptied again");
-    const after = await fs.stat(empty);
-    assert.deepEqual(
-      [after.mode, after.uid, after.gid, after.mtimeMs],
-      [before.mode, before.uid, before.gid, before.mtimeMs],
-      "and gets its mode, owner and mtime back",
-    );
+      const empty = join(small, "empty");
+      await fs.mkdir(empty);
+      await fs.chmod(empty, 0o750);
+      await fs.chown(empty, 4321, 4321);
+      await fs.utimes(empty, new Date(Date.UTC(2020, 0, 1)), new Date(Date.UTC(2020, 0, 2)));
+      const before = await fs.stat(empty);
+      await assert.rejects(unpackFile(tooBig, empty), isError("internal"));
+      assert.deepEqual(await fs.readdir(empty), [], "an empty destination is emptied again");
+      const after = await fs.stat(empty);
+      assert.deepEqual(
+        [after.mode, after.uid, after.gid, after.mtimeMs],
+        [before.mode, before.uid, before.gid, before.mtimeMs],
+        "and gets its mode, owner and mtime back",
+      );
+    } finally {
+      await execa("umount", [small]);
+    }
   });
 
   test("cancelling stops tar and leaves the destination as it was", async () => {
