@@ -14,8 +14,9 @@ import { extract as tarExtract, type Extract, type Header } from "tar-stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
 import { decompressCommand, detectCompression, type Compression } from "./compression.js";
 import { EntryValidator, shownName, type EntryHeader } from "./entry-validator.js";
-import { compareListings, startGnuListing } from "./gnu-listing.js";
+import { compareListings, startGnuListing, type ListedMember } from "./gnu-listing.js";
 import { HeaderWalker } from "./header-walker.js";
+import { toListedMember } from "./member-listing.js";
 import type { UnpackLimits } from "./unpack-limits.js";
 import { describeExit, startTool, succeeded } from "./tool-process.js";
 
@@ -55,20 +56,20 @@ export async function scanWithCompression(
     const gnu = await listing.result;
     if (opts.signal?.aborted)
       throw new StagefarmError("cancelled", `checking ${label} was cancelled`, { cause: opts.signal.reason });
-    compareListings(label, result.what, result.names, gnu);
+    compareListings(label, result.what, result.members, gnu);
     return { result: { entries: result.entries, bytes: result.bytes }, compression };
   } finally {
     await listing.stop();
   }
 }
 
-/** The tar-stream pass: every entry through the validator; the names it saw, in order. */
+/** The tar-stream pass: every entry through the validator; the members it saw, in order. */
 async function checkEntries(
   file: string,
   compression: Compression,
   label: string,
   opts: UnpackOptions,
-): Promise<{ entries: number; bytes: number; names: string[]; what: string }> {
+): Promise<{ entries: number; bytes: number; members: ListedMember[]; what: string }> {
   const command = decompressCommand(compression, file);
   const tool = command ? await startTool(command.file, command.args, { signal: opts.signal }) : undefined;
   const source: Readable = tool ? tool.stdout : createReadStream(file, { highWaterMark: 1 << 20 });
@@ -77,7 +78,7 @@ async function checkEntries(
   const walker = new HeaderWalker(what, label);
   const extract = tarExtract();
   const validator = new EntryValidator(label, opts);
-  const names: string[] = [];
+  const members: ListedMember[] = [];
   let walkerError: StagefarmError | undefined;
   walker.once("error", (err: unknown) => {
     walkerError = StagefarmError.from(err);
@@ -88,7 +89,7 @@ async function checkEntries(
     for await (const entry of extract) {
       const header = toEntryHeader(entry.header);
       validator.check(header, globalPaxOf(extract));
-      names.push(shownName(header));
+      members.push(toListedMember(entry.header, shownName(header), header.pax));
       entry.resume();
     }
   })();
@@ -108,7 +109,7 @@ async function checkEntries(
     parsed.status === "rejected" ? parsed.reason : fed.status === "rejected" ? fed.reason : undefined;
   if (failure !== undefined) throw unsafe(label, `${what} ${describeTarFailure(failure)}`, failure);
   validator.finish();
-  return { entries: validator.entries, bytes: validator.bytes, names, what };
+  return { entries: validator.entries, bytes: validator.bytes, members, what };
 }
 
 function unsafe(label: string, message: string, cause?: unknown): StagefarmError {
