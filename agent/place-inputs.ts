@@ -15,7 +15,7 @@ import { assertDigest } from "../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../shared/errors.js";
 import type { ArtifactRef, InputSpec, ResolvedStage } from "../shared/pipeline/types.js";
 import type { ArtifactStore } from "../shared/store/types.js";
-import { unpackBlob, unpackFile } from "../shared/pack/index.js";
+import { unpackBlob, unpackFile, type UnpackLimits } from "../shared/pack/index.js";
 import { fetchToStore } from "./fetch-source.js";
 import { shortDigest, type StageLog } from "./stage-log.js";
 import { preparePlacement, privatePath } from "./workspace.js";
@@ -29,6 +29,8 @@ export interface PlaceInputsContext {
   log: StageLog;
   logger: Logger;
   signal: AbortSignal;
+  /** Bounds on each unpacked input (shared/pack's defaults when undefined). */
+  unpackLimits?: UnpackLimits | undefined;
 }
 
 export async function placeInputs(ctx: PlaceInputsContext): Promise<void> {
@@ -59,7 +61,14 @@ async function placeUpstream(
   const dest = await preparePlacement(ctx.workspace, input.path, what);
   if (ref.kind === "tree" && input.unpack) {
     ctx.log.line(`unpacking input ${input.name} (${shortDigest(ref.digest)}) into ${input.path}`);
-    await naming(what, unpackBlob(store, ref.digest, dest, { allowDevices: false, signal }));
+    await naming(
+      what,
+      unpackBlob(store, ref.digest, dest, {
+        allowDevices: false,
+        limits: ctx.unpackLimits,
+        signal,
+      }),
+    );
   } else {
     ctx.log.line(`placing input ${input.name} (${shortDigest(ref.digest)}) at ${input.path}`);
     await store.getBlobToFile(ref.digest, dest, signal);
@@ -89,7 +98,7 @@ async function placeArtifact(
   const archive = privatePath(ctx.workspace, `input-${digest}`);
   try {
     await store.getBlobToFile(digest, archive, signal);
-    await naming(what, unpackFile(archive, dest, { allowDevices: false, signal }));
+    await naming(what, unpackFile(archive, dest, { allowDevices: false, limits: ctx.unpackLimits, signal }));
   } finally {
     await rm(archive, { force: true });
   }
@@ -112,7 +121,7 @@ async function placeSource(
   const archive = privatePath(ctx.workspace, `input-${blob.digest}`);
   try {
     await store.getBlobToFile(blob.digest, archive, signal);
-    await naming(what, unpackFile(archive, dest, { allowDevices: false, signal }));
+    await naming(what, unpackFile(archive, dest, { allowDevices: false, limits: ctx.unpackLimits, signal }));
   } finally {
     await rm(archive, { force: true });
   }
