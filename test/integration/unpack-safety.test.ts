@@ -322,6 +322,44 @@ describe("unpack accepts what it should", () => {
   });
 });
 
+describe("the unpacked-size cap (issue 13 item 20)", () => {
+  test("an archive of a few KB that unpacks past the cap is refused before anything is written", async () => {
+    const zeros = await archive("zeros", [regular("zeros", Buffer.alloc(96 << 20))], "zstd");
+    assert.ok((await fs.stat(zeros)).size < 64 << 10, "the archive itself is small");
+    const dest = await freshDest();
+    await assert.rejects(
+      unpackFile(zeros, dest, { limits: { maxUnpackedBytes: 64 << 20 } }),
+      isError(
+        "unsafe_archive",
+        zeros,
+        'entry "zeros"',
+        /unpacks to more than 67108864 bytes, the limit per input/,
+      ),
+    );
+    assert.deepEqual(await fs.readdir(dest), [], "nothing was written");
+    const sparse = {
+      name: "GNUSparseFile.0/s",
+      content: Buffer.alloc(513),
+      pax: {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "s",
+        "GNU.sparse.realsize": String(80 << 20),
+      },
+    };
+    const claimed = await archive("sparse-claim", [sparse], "zstd");
+    await assert.rejects(
+      scanArchive(claimed, { limits: { maxUnpackedBytes: 64 << 20 } }),
+      isError("unsafe_archive", 'entry "s"', /unpacks to more than 67108864 bytes/),
+      "a sparse file counts by its real size",
+    );
+    const roomy = await freshDest();
+    await unpackFile(zeros, roomy, { limits: { maxUnpackedBytes: Number.POSITIVE_INFINITY } });
+    assert.equal((await fs.stat(join(roomy, "zeros"))).size, 96 << 20, "off: no cap");
+    await fs.rm(join(roomy, "zeros"));
+  });
+});
+
 describe("unpack destination rules and cleanup", () => {
   let file: string;
 
