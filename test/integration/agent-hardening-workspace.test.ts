@@ -137,8 +137,9 @@ void describe("stage workspaces", () => {
   test("a 2000-level deep tree a stage built is removed with its workspace", async () => {
     const deep = shellStage(
       "deep",
-      // Two 1000-level halves (each path under PATH_MAX); the whole is 2000 levels, 4000+ bytes.
-      'p=$(printf "d/%.0s" $(seq 1000)); mkdir -p "$p" && cd "$p" && mkdir -p "$p" && cd "$p" && echo deep > f',
+      // Five 400-level steps of 9-byte components (each under PATH_MAX): 2000 levels, 18000
+      // bytes, far past PATH_MAX, where Node's rm fails with ENAMETOOLONG.
+      'p=$(printf "dddddddd/%.0s" $(seq 400)); for i in 1 2 3 4 5; do mkdir -p "$p" && cd "$p" || exit 1; done; echo deep > f',
     );
     await executor.execute(job(deep), opts());
     assert.deepEqual(await readdir(workRoot), [], "the deep workspace is removed");
