@@ -50,7 +50,8 @@ export async function checkExtracted(
       "internal",
       `cannot check what ${label} unpacked to: ${describeExit("find", exit)}`,
     );
-  const fields = Buffer.concat(chunks).toString("utf8").split("\0");
+  // latin1 maps bytes 1:1, so names that are not UTF-8 still match each other exactly.
+  const fields = Buffer.concat(chunks).toString("latin1").split("\0");
   const links = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const rec = fields[i] ?? "";
