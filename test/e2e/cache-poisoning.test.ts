@@ -61,11 +61,13 @@ const treeDigest = (s: Summary): string => {
 describe("a poisoned cache entry is dropped and rebuilt", () => {
   test("embedded farm: a corrupt blob in the fs store; then `cache rm`", async () => {
     await using sb = await CliSandbox.create();
+    let stderr = "";
     const run = async (version: string): Promise<Summary> => {
       const file = join(sb.dir, `p-${version}.yaml`);
       await writeFile(file, pipeline(version));
       const r = await sb.run(["run", file, "--json"]);
       assert.equal(r.code, 0, `run ${version}:\n${r.stderr}`);
+      stderr = r.stderr;
       return lastJsonLine(r.stdout) as unknown as Summary;
     };
     const first = await run("v1");
@@ -77,6 +79,8 @@ describe("a poisoned cache entry is dropped and rebuilt", () => {
     assert.equal(second.status, "succeeded", "the run that met the corrupt blob heals itself");
     assert.equal(second.results["a"]?.state, "done", "a was rebuilt, not served from the poisoned entry");
     assert.notEqual(treeDigest(second), poisoned);
+    assert.match(stderr, /rebuilding its producer and running the stage again/);
+    assert.match(stderr, />>> Done +b \(2 of 2\)/, "progress counts each stage once");
     const third = await run("v2");
     assert.deepEqual([third.stages.executed, third.stages.cached], [0, 2], "then all cached again");
 
