@@ -40,6 +40,7 @@ import { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./run
 import type { Runner, RunnerContext, RunnerResult } from "./runners/types.js";
 import { StageLog } from "./stage-log.js";
 import { createWorkspace, privatePath, removeWorkspace } from "./workspace.js";
+import type { UnpackLimits } from "../shared/pack/index.js";
 
 export interface StageExecutorDeps {
   store: ArtifactStore;
@@ -54,6 +55,15 @@ export interface StageExecutorDeps {
   keepFailedWorkspace?: boolean;
   /** Makes the cgroups of stages with `limits` (default: one found from /proc/self on first use). */
   cgroups?: CgroupManager;
+  /** Bounds on each unpacked input (default: shared/pack's defaults, 64 GiB per input). */
+  unpackLimits?: UnpackLimits;
+  /** Told when a workspace could not be removed (a metric; it is also logged at error). */
+  metrics?: ExecutorMetrics;
+}
+
+/** What the executor reports besides its logs. */
+export interface ExecutorMetrics {
+  workspaceCleanupFailed(): void;
 }
 
 export class StageExecutor implements StageWorker {
@@ -88,7 +98,7 @@ export class StageExecutor implements StageWorker {
       log.line(`stage ${stage.name} (run ${job.runId}, attempt ${job.attempt}, runner ${stage.runner})`);
       const runner = this.#runners.get(stage.runner);
       const ctx = { stage, workspace, store: this.#deps.store, log, logger, signal: opts.signal };
-      await placeInputs({ ...ctx, artifacts: job.inputs });
+      await placeInputs({ ...ctx, artifacts: job.inputs, unpackLimits: this.#deps.unpackLimits });
       if (opts.signal.aborted) throw new StagefarmError("cancelled", `stage "${stage.name}" was cancelled`);
       const result = await this.#runLimited(runner, { ...ctx, jobs: opts.jobs }, log, basename(workspace));
       const outputs = await collectOutputs({ ...ctx, stored: result.stored });
@@ -182,6 +192,7 @@ export class StageExecutor implements StageWorker {
     try {
       await removeWorkspace(workspace);
     } catch (err: unknown) {
+      this.#deps.metrics?.workspaceCleanupFailed();
       logger.error({ err: StagefarmError.from(err), workspace }, "could not remove stage workspace");
     }
   }

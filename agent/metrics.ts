@@ -8,6 +8,7 @@
  * these are what only the agent sees: its claims, the stages it ran, the bytes it moved.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ExecutorMetrics } from "./executor.js";
 import type { AgentServiceMetrics, ClaimResult, StageEnd } from "./service/agent-service.js";
 
 /** Artifact transfers: from milliseconds (a small file) to hours (a release's ISOs over a slow link). */
@@ -32,7 +33,7 @@ export interface AgentMetricsOptions {
   registry?: Registry;
 }
 
-export class AgentMetrics implements AgentServiceMetrics, TransferMetrics {
+export class AgentMetrics implements AgentServiceMetrics, TransferMetrics, ExecutorMetrics {
   readonly registry: Registry;
   private readonly claims: Counter<"result">;
   private readonly stages: Counter<"result">;
@@ -42,6 +43,7 @@ export class AgentMetrics implements AgentServiceMetrics, TransferMetrics {
   private readonly draining: Gauge;
   private readonly bytes: Counter<"direction">;
   private readonly transferSeconds: Histogram<"direction">;
+  private readonly cleanupFailures: Counter;
 
   constructor(opts: AgentMetricsOptions) {
     this.registry = opts.registry ?? new Registry();
@@ -109,6 +111,11 @@ export class AgentMetrics implements AgentServiceMetrics, TransferMetrics {
       buckets: TRANSFER_BUCKETS_S,
       registers,
     });
+    this.cleanupFailures = new Counter({
+      name: "stagefarm_agent_workspace_cleanup_failures_total",
+      help: "Stage workspaces this agent could not remove (each also logged at error level).",
+      registers,
+    });
     for (const result of ["granted", "refused", "error"] satisfies ClaimResult[])
       this.claims.inc({ result }, 0);
     for (const result of ["succeeded", "failed", "cancelled", "released"] satisfies StageEnd[])
@@ -138,6 +145,10 @@ export class AgentMetrics implements AgentServiceMetrics, TransferMetrics {
   transfer(direction: TransferDirection, bytes: number, seconds: number): void {
     this.bytes.inc({ direction }, bytes);
     this.transferSeconds.observe({ direction }, seconds);
+  }
+
+  workspaceCleanupFailed(): void {
+    this.cleanupFailures.inc();
   }
 
   async exposition(): Promise<{ contentType: string; body: string }> {

@@ -16,7 +16,7 @@ import { StagefarmError, throwIfAborted } from "../shared/errors.js";
 import type { ArtifactRef, InputSpec, ResolvedStage } from "../shared/pipeline/types.js";
 import type { ArtifactStore } from "../shared/store/types.js";
 import { redactUrl } from "../shared/util/redact-url.js";
-import { unpackBlob, unpackFile } from "../shared/pack/index.js";
+import { unpackBlob, unpackFile, type UnpackLimits } from "../shared/pack/index.js";
 import { fetchToStore } from "./fetch-source.js";
 import { shortDigest, type StageLog } from "./stage-log.js";
 import { preparePlacement, privatePath } from "./workspace.js";
@@ -30,6 +30,8 @@ export interface PlaceInputsContext {
   log: StageLog;
   logger: Logger;
   signal: AbortSignal;
+  /** Bounds on each unpacked input (shared/pack's defaults when undefined). */
+  unpackLimits?: UnpackLimits | undefined;
 }
 
 export async function placeInputs(ctx: PlaceInputsContext): Promise<void> {
@@ -60,7 +62,14 @@ async function placeUpstream(
   const dest = await preparePlacement(ctx.workspace, input.path, what);
   if (ref.kind === "tree" && input.unpack) {
     ctx.log.line(`unpacking input ${input.name} (${shortDigest(ref.digest)}) into ${input.path}`);
-    await naming(what, unpackBlob(store, ref.digest, dest, { allowDevices: false, signal }));
+    await naming(
+      what,
+      unpackBlob(store, ref.digest, dest, {
+        allowDevices: false,
+        limits: ctx.unpackLimits,
+        signal,
+      }),
+    );
   } else {
     ctx.log.line(`placing input ${input.name} (${shortDigest(ref.digest)}) at ${input.path}`);
     await store.getBlobToFile(ref.digest, dest, signal);
@@ -90,7 +99,7 @@ async function placeArtifact(
   const archive = privatePath(ctx.workspace, `input-${digest}`);
   try {
     await store.getBlobToFile(digest, archive, signal);
-    await naming(what, unpackFile(archive, dest, { allowDevices: false, signal }));
+    await naming(what, unpackFile(archive, dest, { allowDevices: false, limits: ctx.unpackLimits, signal }));
   } finally {
     await rm(archive, { force: true });
   }
@@ -113,7 +122,7 @@ async function placeSource(
   const archive = privatePath(ctx.workspace, `input-${blob.digest}`);
   try {
     await store.getBlobToFile(blob.digest, archive, signal);
-    await naming(what, unpackFile(archive, dest, { allowDevices: false, signal }));
+    await naming(what, unpackFile(archive, dest, { allowDevices: false, limits: ctx.unpackLimits, signal }));
   } finally {
     await rm(archive, { force: true });
   }

@@ -8,8 +8,9 @@
  * path, so a placed tree holding `var -> /` cannot redirect a write outside the workspace.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readFile, realpath, rm } from "node:fs/promises";
+import { lstat, mkdir, readFile, realpath } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { execa } from "execa";
 import { StagefarmError } from "../shared/errors.js";
 
 /** The workspace's private area, relative to the workspace. */
@@ -113,6 +114,11 @@ async function mountsBelow(dir: string): Promise<string[]> {
 /**
  * Removes a workspace. Refuses while anything is still mounted below it: deleting through a
  * bind mount of /dev or a host directory would destroy what it points at.
+ *
+ * GNU `rm -rf` does the removal: it walks the tree through directory descriptors, so a stage
+ * that built a tree thousands of levels deep (past PATH_MAX, where Node's `rm` fails with
+ * ENAMETOOLONG) is removed too; `--one-file-system` keeps it off anything mounted meanwhile.
+ * A failure (an immutable file, a busy mount) throws `internal` with rm's own words.
  */
 export async function removeWorkspace(workspace: string): Promise<void> {
   const mounts = await mountsBelow(workspace);
@@ -121,5 +127,15 @@ export async function removeWorkspace(workspace: string): Promise<void> {
       "internal",
       `refusing to remove workspace ${workspace}: still mounted below it: ${mounts.join(", ")}`,
     );
-  await rm(workspace, { recursive: true, force: true, maxRetries: 3 });
+  const r = await execa("rm", ["-rf", "--one-file-system", "--", workspace], {
+    reject: false,
+    env: { LC_ALL: "C" },
+    stdin: "ignore",
+  });
+  if (r.failed)
+    throw new StagefarmError(
+      "internal",
+      `cannot remove workspace ${workspace}: rm ${r.exitCode === undefined ? "failed" : `exited with status ${r.exitCode}`}: ${r.stderr.trim().split("\n").slice(-3).join("; ")}`,
+      { cause: r },
+    );
 }

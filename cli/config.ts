@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { StagefarmError } from "../shared/errors.js";
+import { unpackedSize, unpackedSizeSetting } from "./unpacked-size.js";
 
 export interface GlobalFlags {
   store?: string;
@@ -17,6 +18,8 @@ const schema = z.object({
   storeDir: z.string().min(1),
   workDir: z.string().min(1),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+  /** The local agent's cap on one unpacked input (STAGEFARM_MAX_UNPACKED_SIZE). */
+  maxUnpackedBytes: unpackedSize,
 });
 
 export type LocalConfig = z.infer<typeof schema>;
@@ -44,6 +47,7 @@ export function localConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv): LocalCo
     storeDir: resolve(flags.store ?? envValue(env, "STAGEFARM_STORE") ?? join(base, "store")),
     workDir: resolve(flags.workDir ?? envValue(env, "STAGEFARM_WORK_DIR") ?? join(base, "work")),
     logLevel: flags.logLevel ?? envValue(env, "STAGEFARM_LOG_LEVEL") ?? "warn",
+    maxUnpackedBytes: unpackedSizeSetting(undefined, env),
   });
   if (!parsed.success)
     throw new StagefarmError("invalid_argument", `invalid configuration: ${z.prettifyError(parsed.error)}`);

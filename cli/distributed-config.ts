@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { StagefarmError } from "../shared/errors.js";
 import { parseDurationMs } from "../shared/util/duration.js";
+import { unpackedSize, unpackedSizeSetting } from "./unpacked-size.js";
 
 export interface FarmFlags {
   nats?: string;
@@ -111,6 +112,7 @@ export const agentSchema = farmSchema.extend({
   heartbeatMs: duration,
   drainTimeoutMs: duration,
   jobAckWaitMs: duration,
+  maxUnpackedBytes: unpackedSize,
 });
 export type AgentConfig = z.infer<typeof agentSchema>;
 
@@ -121,6 +123,7 @@ export function agentConfig(
     slots?: string;
     workDir?: string;
     drainTimeout?: string;
+    maxUnpackedSize?: string;
   },
   env: NodeJS.ProcessEnv,
   defaultWorkDir: string,
@@ -145,6 +148,7 @@ export function agentConfig(
       heartbeatMs: env["STAGEFARM_HEARTBEAT"] ?? "5s",
       drainTimeoutMs: flags.drainTimeout ?? env["STAGEFARM_DRAIN_TIMEOUT"] ?? "10m",
       jobAckWaitMs: env["STAGEFARM_JOB_ACK_WAIT"] ?? "30s",
+      maxUnpackedBytes: unpackedSizeSetting(flags.maxUnpackedSize, env),
     },
     "agent",
   );

@@ -128,6 +128,8 @@ export class EmbeddedFarm implements AsyncDisposable {
             : meteredStore(this.store, this.opts.agentMetrics),
         workRoot: this.cfg.workDir,
         logger: this.logger.child({ component: "executor" }),
+        unpackLimits: { maxUnpackedBytes: this.cfg.maxUnpackedBytes },
+        ...(this.opts.agentMetrics === undefined ? {} : { metrics: this.opts.agentMetrics }),
         runners: this.opts.runners ?? defaultRunners({ binhost: this.binhost.client(id) }),
       }),
       logger: this.logger,

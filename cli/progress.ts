@@ -15,7 +15,8 @@ export interface ProgressOptions {
 
 export class ProgressPrinter {
   private total = 0;
-  private finished = 0;
+  /** Stages in a terminal state (one rebuilt after a corrupt cached output leaves it again). */
+  private readonly finished = new Set<string>();
   private readonly partial = new Map<string, string>();
 
   constructor(private readonly opts: ProgressOptions) {}
@@ -57,10 +58,11 @@ export class ProgressPrinter {
 
   private stage(name: string, s: Extract<RunEvent, { t: "stage" }>["status"]): void {
     const c = this.opts.style;
-    const n = () => `(${++this.finished} of ${this.total})`;
+    const n = () => `(${this.finished.add(name).size} of ${this.total})`;
     switch (s.t) {
       case "waiting":
       case "ready":
+        this.finished.delete(name);
         return;
       case "running":
         this.line(

@@ -29,6 +29,7 @@ import { STAGEFARM_VERSION } from "../../shared/version.js";
 import type { CliContext } from "../context.js";
 import { addNatsOptions, agentConfig, type FarmFlags } from "../distributed-config.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
+import { UNPACKED_SIZE_HELP } from "../unpacked-size.js";
 import { parseHostPort } from "./up.js";
 
 const CLOSE_DEADLINE_MS = 20_000;
@@ -78,6 +79,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       "--drain-timeout <duration>",
       "on SIGTERM, wait this long before handing stages back (default 10m)",
     )
+    .option("--max-unpacked-size <size>", UNPACKED_SIZE_HELP)
     .option(
       "--http <host:port>",
       "serve /metrics, /healthz and /readyz on this address (env STAGEFARM_AGENT_HTTP; default: none)",
@@ -92,6 +94,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           drainTimeout?: string;
           binhostUrl?: string;
           http?: string;
+          maxUnpackedSize?: string;
         },
       ) => {
         // The root program owns `--work-dir` (commander hands it to the root even after `agent`),
@@ -139,6 +142,8 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             store: metrics === undefined ? farm.store : meteredStore(farm.store, metrics),
             workRoot: join(cfg.workDir, cfg.id),
             logger,
+            unpackLimits: { maxUnpackedBytes: cfg.maxUnpackedBytes },
+            ...(metrics === undefined ? {} : { metrics }),
             ...(binhost === undefined ? {} : { runners: defaultRunners({ binhost }) }),
           });
           agent = new AgentService({

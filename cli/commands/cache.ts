@@ -1,4 +1,8 @@
-/** `stagefarm cache ls|show|gc`: inspect and collect the embedded farm's artifact store. */
+/**
+ * `stagefarm cache ls|show|rm|gc`: inspect and collect the embedded farm's artifact store.
+ * `rm` removes cache entries (manifests) only: blobs may be shared with other entries, and `gc`
+ * removes those no kept entry references.
+ */
 import type { Command } from "commander";
 import { StagefarmError } from "../../shared/errors.js";
 import { collectGarbage, FsArtifactStore, type Manifest } from "../../shared/store/index.js";
@@ -98,6 +102,32 @@ export function registerCache(program: Command, ctx: CliContext): void {
           ),
         ];
         ctx.stdout.write(`${lines.join("\n")}\n`);
+      }),
+    );
+
+  cache
+    .command("rm")
+    .description(
+      "remove action-cache entries (keys or unique key prefixes); their stages run again next time",
+    )
+    .argument("<key...>", "cache keys or prefixes")
+    .option("--json", "print the removed entries as JSON")
+    .action(async (keys: string[], opts: { json?: boolean }) =>
+      withStore(ctx, async (store) => {
+        // Every key is resolved before anything is removed: one typo removes nothing.
+        const found = await Promise.all(keys.map((k) => findManifest(store, k)));
+        const unique = [...new Map(found.map((m) => [m.key, m])).values()];
+        for (const m of unique) await store.deleteManifest(m.key);
+        if (opts.json === true) {
+          const removed = unique.map((m) => ({ key: m.key, pipeline: m.pipeline, stage: m.stage }));
+          ctx.stdout.write(`${JSON.stringify({ removed })}\n`);
+          return;
+        }
+        for (const m of unique)
+          ctx.stdout.write(`removed cache entry ${shortDigest(m.key)} (${m.pipeline}/${m.stage})\n`);
+        ctx.stdout.write(
+          `removed ${unique.length} ${unique.length === 1 ? "entry" : "entries"}; run \`stagefarm cache gc\` to free blobs no entry references\n`,
+        );
       }),
     );
 

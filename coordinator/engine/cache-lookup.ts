@@ -1,7 +1,11 @@
 /**
  * Action-cache lookup: a cache key → the outputs of an earlier successful execution, but only
  * when the manifest is readable and every blob it names is still in the store. A manifest that
- * is corrupt or points at missing blobs is a miss (and a corrupt one is removed), never a hit.
+ * is corrupt or points at missing (or resized) blobs is a miss and is removed, never a hit: the
+ * stage runs again and its new manifest takes the place (manifests are written only if absent,
+ * so a stale one left behind would keep every later run rebuilding). Blobs with the right size
+ * but the wrong bytes are found when read (digest verification); the engine then drops the
+ * entry too (./failure-policy.ts).
  */
 import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
@@ -28,9 +32,10 @@ export async function lookupCache(
     const info = await store.statBlob(out.digest);
     if (info === undefined || info.size !== out.size) {
       log.warn(
-        { key, output: name, digest: out.digest },
-        "cached output missing from the store; the stage will run again",
+        { key, output: name, digest: out.digest, size: info?.size },
+        "cached output missing from the store (or of another size); entry removed, the stage will run again",
       );
+      await store.deleteManifest(key);
       return undefined;
     }
   }

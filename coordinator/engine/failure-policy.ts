@@ -1,7 +1,9 @@
 /**
  * What the engine does with a failed stage: which errors its `retries` may retry, how long it
  * waits before the next attempt, and, for a corrupt input, dropping the blob and the cache
- * entries that named it so the next run rebuilds them instead of failing the same way.
+ * entries that named it so they are rebuilt instead of failing every later run the same way.
+ * The engine rebuilds a dropped cached producer in the same run and runs the consumer again,
+ * once per stage and run (a store that corrupts every blob still ends in a failure).
  */
 import type { ErrorCode, StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
@@ -22,16 +24,18 @@ export function defaultRetryBackoffMs(failedAttempt: number): number {
 
 /**
  * A corrupt input blob is never used again: remove it and the manifests of the upstream stages
- * (`upstream`, with their states) that named it.
+ * (`upstream`, with their states) that named it. Returns the upstream stages whose cache entry
+ * (state `cached`) was dropped: those the engine may rebuild in this run.
  */
 export async function dropCorruptInput(
   store: ArtifactStore,
   upstream: ReadonlyArray<readonly [string, StageStatus]>,
   error: StagefarmError,
   log: Logger,
-): Promise<void> {
+): Promise<string[]> {
   const digest = error.details["digest"];
-  if (typeof digest !== "string") return;
+  if (typeof digest !== "string") return [];
+  const dropped: string[] = [];
   for (const [up, s] of upstream) {
     const outs = outputsOf(s);
     if (
@@ -41,7 +45,9 @@ export async function dropCorruptInput(
     ) {
       await store.deleteManifest(s.key);
       log.warn({ stage: up, key: s.key, digest }, "removed the cache entry holding a corrupt artifact");
+      if (s.t === "cached") dropped.push(up);
     }
   }
   await store.deleteBlob(digest);
+  return dropped;
 }

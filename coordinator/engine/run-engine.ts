@@ -105,6 +105,8 @@ class RunScheduler {
   private readonly prio: Map<string, number>;
   private readonly states = new Map<string, StageStatus>();
   private readonly running = new Map<string, Promise<void>>();
+  /** Stages sent back to `waiting` after a corrupt cached input, with the attempt that failed. */
+  private readonly rebuilt = new Map<string, number>();
   private readonly log: Logger;
   private readonly started = Date.now();
 
@@ -226,7 +228,8 @@ class RunScheduler {
       this.set(name, { t: "failed", attempt: 0, error: StagefarmError.from(err), durationMs: 0 });
       return;
     }
-    this.set(name, { t: "ready", key, attempt: this.prior(name) + 1, readyAt: Date.now() });
+    const floor = Math.max(this.prior(name), this.rebuilt.get(name) ?? 0);
+    this.set(name, { t: "ready", key, attempt: floor + 1, readyAt: Date.now() });
   }
 
   private inputsOf(stage: ResolvedStage): Record<string, ArtifactRef> {
@@ -323,13 +326,15 @@ class RunScheduler {
       this.deps.metrics?.stageFinished(this.req.pipeline, name, "cancelled", durationMs);
       return;
     }
-    if (error.code === "corrupt_artifact")
-      await dropCorruptInput(
+    if (error.code === "corrupt_artifact") {
+      const dropped = await dropCorruptInput(
         this.deps.store,
         (this.upstream.get(stage.name) ?? []).map((up) => [up, this.state(up)] as const),
         error,
         this.log,
       );
+      if (this.rebuildAfterCorruptInput(name, dropped, attempt, error)) return;
+    }
     if (RETRYABLE.has(error.code) && attempt - this.prior(name) <= stage.retries) {
       const retryAt = Date.now() + (this.req.retryBackoffMs ?? defaultRetryBackoffMs)(attempt);
       this.log.warn(
@@ -342,6 +347,30 @@ class RunScheduler {
     this.log.error({ stage: name, attempt, code: error.code, err: error.message }, "stage failed");
     this.set(name, { t: "failed", key, attempt, error, durationMs });
     this.deps.metrics?.stageFinished(this.req.pipeline, name, "failed", durationMs);
+  }
+
+  /**
+   * A cached producer whose output turned out corrupt (its cache entry is gone now) is built
+   * again in this run, and `name` waits for it and runs again: once per stage and run.
+   */
+  private rebuildAfterCorruptInput(
+    name: string,
+    dropped: readonly string[],
+    attempt: number,
+    error: StagefarmError,
+  ): boolean {
+    if (dropped.length === 0 || this.rebuilt.has(name)) return false;
+    this.rebuilt.set(name, attempt);
+    for (const up of dropped) {
+      this.rebuilt.set(up, this.rebuilt.get(up) ?? 0);
+      this.set(up, { t: "waiting", reason: "rebuilding: its cached output was corrupt" });
+    }
+    this.log.warn(
+      { stage: name, attempt, rebuild: dropped, err: error.message },
+      "a cached input was corrupt; rebuilding its producer and running the stage again",
+    );
+    this.set(name, { t: "waiting", reason: `waiting for ${dropped.join(", ")} (rebuilt)` });
+    return true;
   }
 
   private state(name: string): StageStatus {

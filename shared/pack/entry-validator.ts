@@ -13,18 +13,42 @@
  *   at the member, and again at the end with the archive's other links followed);
  * - members whose path goes through an earlier symlink (or non-directory): a write through a link;
  * - a directory replaced by something else, or anything replaced by or with a symlink;
- * - device nodes unless `allowDevices`; contiguous, sparse-type and unknown entry types.
+ * - device nodes unless `allowDevices`; contiguous, sparse-type and unknown entry types;
+ * - an entry whose type carries no data (directory, symlink, hardlink, fifo, device) but whose
+ *   header has a size: tar-stream and `tar --list` skip it as data, `tar --extract` reads it as
+ *   the next headers, a member the check would never see;
+ * - limits (./unpack-limits.ts): a path component over 255 bytes, a path deeper or longer than
+ *   extraction (and the removal of the workspace afterwards) can handle, and more unpacked bytes
+ *   than the per-input cap (sparse files counted by their real size), all before any write.
  *
  * GNU sparse members name their real path in `GNU.sparse.name`, which GNU tar uses instead of
  * the header name: when present it is the name checked.
  */
 import { StagefarmError } from "../errors.js";
+import { excerpt } from "../util/excerpt.js";
 import { ancestorsOf, lexicallyEscapes, memberNameProblem, normaliseMember } from "./member-path.js";
 import { resolveLink, type StepBudget } from "./symlink-escape.js";
+import {
+  DEFAULT_MAX_UNPACKED_BYTES,
+  limitProblem,
+  unpackedSize,
+  type UnpackLimits,
+} from "./unpack-limits.js";
 
 export interface ValidatorOptions {
   allowDevices?: boolean;
+  limits?: UnpackLimits;
 }
+
+/** Entry types whose header size must be 0: they carry no data. */
+const DATALESS: Readonly<Record<string, string>> = {
+  directory: "directory",
+  symlink: "symlink",
+  link: "hardlink",
+  fifo: "fifo",
+  "character-device": "character device node",
+  "block-device": "block device node",
+};
 
 /** What the validator reads of a tar header (as tar-stream reports it, pax records applied). */
 export interface EntryHeader {
@@ -55,15 +79,17 @@ export class EntryValidator {
   /** Names the archive in messages: "archive /path/x.tar", "artifact <digest>". */
   readonly #label: string;
   readonly #allowDevices: boolean;
+  readonly #limits: UnpackLimits;
   readonly #kinds = new Map<string, Kind>();
   readonly #links = new Map<string, string>();
   entries = 0;
-  /** Bytes of regular-file content. */
+  /** Bytes of regular-file content (sparse files by their real size). */
   bytes = 0;
 
   constructor(label: string, opts: ValidatorOptions = {}) {
     this.#label = label;
     this.#allowDevices = opts.allowDevices ?? false;
+    this.#limits = opts.limits ?? {};
   }
 
   /** Checks one entry; `globalPax` is the pax global header in force, if any. */
@@ -80,7 +106,15 @@ export class EntryValidator {
     const nameProblem = memberNameProblem(h.name) ?? memberNameProblem(shown);
     if (nameProblem !== undefined) this.#refuse(shown, nameProblem);
     const member = normaliseMember(shown);
+    const overLimit = limitProblem(member, this.#limits);
+    if (overLimit !== undefined) this.#refuse(shown, overLimit);
     const kind = this.#kindOf(h, shown);
+    const dataless = h.type === null ? undefined : DATALESS[h.type];
+    if (dataless !== undefined && h.size !== 0)
+      this.#refuse(
+        shown,
+        `it is a ${dataless} with ${h.size} bytes of data (it carries none: tar-stream would skip them, GNU tar would read them as the next member)`,
+      );
     if (member === "" && kind !== "dir") this.#refuse(shown, "it would replace the extraction root itself");
 
     for (const dir of ancestorsOf(member)) {
@@ -101,9 +135,9 @@ export class EntryValidator {
       );
     if (before === "symlink" && kind === "symlink") this.#links.delete(member);
 
-    if (h.type === "link") this.#checkHardlink(shown, h.linkname ?? "", h.size);
+    if (h.type === "link") this.#checkHardlink(shown, h.linkname ?? "");
     if (h.type === "symlink") this.#checkSymlink(shown, member, h.linkname ?? "");
-    if (h.type === "file") this.bytes += h.size;
+    if (h.type === "file") this.#addBytes(shown, h);
     this.#kinds.set(member, kind);
     this.entries += 1;
   }
@@ -153,12 +187,19 @@ export class EntryValidator {
     }
   }
 
-  #checkHardlink(shown: string, linkname: string, size: number): void {
-    if (size !== 0)
+  #addBytes(shown: string, h: EntryHeader): void {
+    const size = unpackedSize(h.size, h.pax);
+    if (size === undefined) this.#refuse(shown, "its pax header gives a malformed sparse real size");
+    this.bytes += size;
+    const max = this.#limits.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
+    if (this.bytes > max)
       this.#refuse(
         shown,
-        `it is a hardlink with ${size} bytes of data (GNU tar ignores a link's size and would read them as the next member)`,
+        `the archive unpacks to more than ${max} bytes, the limit per input (the agent's --max-unpacked-size)`,
       );
+  }
+
+  #checkHardlink(shown: string, linkname: string): void {
     const problem = memberNameProblem(linkname);
     if (problem !== undefined)
       this.#refuse(shown, `it is a hardlink and its target "${clip(linkname)}": ${problem}`);
@@ -184,16 +225,16 @@ export class EntryValidator {
   }
 
   #refuse(entry: string, reason: string): never {
-    const name = clip(entry);
+    const name = excerpt(entry, 300);
     throw new StagefarmError("unsafe_archive", `${this.#label} is unsafe: entry "${name}": ${reason}`, {
       details: { archive: this.#label, entry: name, reason },
     });
   }
 }
 
-/** Hostile names can be megabytes long: messages show only their start. */
+/** Hostile names can be megabytes long and hold control characters: messages show an excerpt. */
 function clip(text: string): string {
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return excerpt(text, 300);
 }
 
 /** Longer than Linux's PATH_MAX (4096 bytes, the terminating NUL included): cannot be created. */

@@ -9,3 +9,5 @@ export { scanArchive } from "./scan-archive.js";
 export { unpackBlob, unpackFile } from "./unpack.js";
 export type { Compression } from "./compression.js";
 export { detectCompression } from "./compression.js";
+export type { UnpackLimits } from "./unpack-limits.js";
+export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_UNPACKED_BYTES } from "./unpack-limits.js";

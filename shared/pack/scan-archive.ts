@@ -14,12 +14,17 @@ import { extract as tarExtract, type Extract, type Header } from "tar-stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
 import { decompressCommand, detectCompression, type Compression } from "./compression.js";
 import { EntryValidator, shownName, type EntryHeader } from "./entry-validator.js";
-import { compareListings, startGnuListing } from "./gnu-listing.js";
+import { compareListings, startGnuListing, type ListedMember } from "./gnu-listing.js";
+import { HeaderWalker } from "./header-walker.js";
+import { toListedMember } from "./member-listing.js";
+import type { UnpackLimits } from "./unpack-limits.js";
 import { describeExit, startTool, succeeded } from "./tool-process.js";
 
 export interface UnpackOptions {
   /** Accept character and block device nodes (chroot runners need /dev in a rootfs). */
   allowDevices?: boolean;
+  /** Bounds on the unpacked tree (./unpack-limits.ts); unpackFile/unpackBlob add the path budget. */
+  limits?: UnpackLimits;
   signal?: AbortSignal;
 }
 
@@ -51,34 +56,40 @@ export async function scanWithCompression(
     const gnu = await listing.result;
     if (opts.signal?.aborted)
       throw new StagefarmError("cancelled", `checking ${label} was cancelled`, { cause: opts.signal.reason });
-    compareListings(label, result.what, result.names, gnu);
+    compareListings(label, result.what, result.members, gnu);
     return { result: { entries: result.entries, bytes: result.bytes }, compression };
   } finally {
     await listing.stop();
   }
 }
 
-/** The tar-stream pass: every entry through the validator; the names it saw, in order. */
+/** The tar-stream pass: every entry through the validator; the members it saw, in order. */
 async function checkEntries(
   file: string,
   compression: Compression,
   label: string,
   opts: UnpackOptions,
-): Promise<{ entries: number; bytes: number; names: string[]; what: string }> {
+): Promise<{ entries: number; bytes: number; members: ListedMember[]; what: string }> {
   const command = decompressCommand(compression, file);
   const tool = command ? await startTool(command.file, command.args, { signal: opts.signal }) : undefined;
   const source: Readable = tool ? tool.stdout : createReadStream(file, { highWaterMark: 1 << 20 });
+  const what = compression === "none" ? label : `${label} (${compression})`;
   const counter = new ByteCounter();
+  const walker = new HeaderWalker(what, label);
   const extract = tarExtract();
   const validator = new EntryValidator(label, opts);
-  const names: string[] = [];
+  const members: ListedMember[] = [];
+  let walkerError: StagefarmError | undefined;
+  walker.once("error", (err: unknown) => {
+    walkerError = StagefarmError.from(err);
+  });
 
-  const feeding = pipeline(source, counter, extract);
+  const feeding = pipeline(source, counter, walker, extract);
   const parsing = (async () => {
     for await (const entry of extract) {
       const header = toEntryHeader(entry.header);
       validator.check(header, globalPaxOf(extract));
-      names.push(shownName(header));
+      members.push(toListedMember(entry.header, shownName(header), header.pax));
       entry.resume();
     }
   })();
@@ -90,15 +101,15 @@ async function checkEntries(
   if (opts.signal?.aborted)
     throw new StagefarmError("cancelled", `checking ${label} was cancelled`, { cause: opts.signal.reason });
   if (parsed.status === "rejected" && parsed.reason instanceof StagefarmError) throw parsed.reason;
-  const what = compression === "none" ? label : `${label} (${compression})`;
   if (exit !== undefined && !exit.killed && exit.signal !== "SIGPIPE" && !succeeded(exit))
     throw unsafe(label, `${what} is truncated or corrupt: ${describeExit(compression, exit)}`);
+  if (counter.bytes === 0) throw unsafe(label, `${what} is empty: not a tar archive`);
+  if (walkerError !== undefined) throw walkerError;
   const failure: unknown =
     parsed.status === "rejected" ? parsed.reason : fed.status === "rejected" ? fed.reason : undefined;
   if (failure !== undefined) throw unsafe(label, `${what} ${describeTarFailure(failure)}`, failure);
-  if (counter.bytes === 0) throw unsafe(label, `${what} is empty: not a tar archive`);
   validator.finish();
-  return { entries: validator.entries, bytes: validator.bytes, names, what };
+  return { entries: validator.entries, bytes: validator.bytes, members, what };
 }
 
 function unsafe(label: string, message: string, cause?: unknown): StagefarmError {

@@ -1,9 +1,19 @@
 /**
  * Safe unpacking in two passes: {@link scanWithCompression} validates every entry without
  * writing anything, and only then GNU tar extracts into the destination, keeping owners, modes,
- * xattrs (file capabilities, ACLs) and device nodes where allowed. GNU tar adds its own guard on
- * top: symlinks with absolute or ".." targets are created last, so nothing is written through
- * them even if a check were missed.
+ * xattrs (file capabilities, ACLs) and device nodes where allowed. Defence in depth, should a
+ * parser differential slip past the checks:
+ * - GNU tar's own guards: members with ".." or absolute names are never written (no
+ *   `--absolute-names`), and symlinks with absolute or ".." targets are created last, as
+ *   placeholders until then, so nothing is written through them;
+ * - `--delay-directory-restore`: a read-only directory mode is applied at the end, so it cannot
+ *   stop extraction halfway (nor be used to hide a member from cleanup);
+ * - owners are kept (`--same-owner`): a root file system needs them, and the chroot runner runs
+ *   as root anyway. `--no-overwrite-dir` and `--keep-old-files` are not used: every directory
+ *   is created by this extraction (the destination starts empty), and with them GNU tar no
+ *   longer applies the archive's "./" entry (the root's mode and times) to the destination;
+ * - afterwards (./extracted-check.ts) the tree is searched for device nodes (unless allowed)
+ *   and escaping symlinks, which are refused like a check failure.
  *
  * The destination must be absent (it is created) or an empty directory. When extraction fails
  * or is cancelled, what was extracted is removed and the destination is left as it was found.
@@ -18,8 +28,10 @@ import { StagefarmError, throwIfAborted } from "../errors.js";
 import type { ArtifactStore } from "../store/types.js";
 import { tarDecompressOption, type Compression } from "./compression.js";
 import { checkDest, fileIdentity, restoreDest } from "./dest-dir.js";
+import { checkExtracted } from "./extracted-check.js";
 import { scanWithCompression, type UnpackOptions } from "./scan-archive.js";
 import { describeExit, startTool, succeeded } from "./tool-process.js";
+import { pathBudgetBelow } from "./unpack-limits.js";
 
 /** Unpacks a (zstd, xz, bzip2, gzip or plain) tar archive into `dest`, after validating it. */
 export async function unpackFile(archive: string, dest: string, opts: UnpackOptions = {}): Promise<void> {
@@ -66,11 +78,14 @@ async function unpackArchiveFile(
   throwIfAborted(opts.signal);
   const state = await checkDest(dest);
   const identity = await fileIdentity(file);
-  const { compression } = await scanWithCompression(file, opts, label);
+  const given = opts.limits?.maxPathBytes ?? Number.MAX_SAFE_INTEGER;
+  const limits = { ...opts.limits, maxPathBytes: Math.min(given, pathBudgetBelow(dest)) };
+  const { compression } = await scanWithCompression(file, { ...opts, limits }, label);
   throwIfAborted(opts.signal);
   await mkdir(dest, { recursive: true });
   try {
     await extract(file, compression, dest, opts.signal, label);
+    await checkExtracted(dest, opts.allowDevices ?? false, label, opts.signal);
     if ((await fileIdentity(file)) !== identity)
       throw new StagefarmError("unsafe_archive", `${label} changed while it was being unpacked into ${dest}`);
   } catch (err: unknown) {

@@ -9,6 +9,12 @@
  * size (GNU tar ignores it and reads the "data" as the next member, which tar-stream skips) and
  * a size field GNU tar reads differently from tar-stream; both hide a device node from a check
  * that only used tar-stream. The check now also compares GNU tar's own listing.
+ *
+ * Issue 13 added: a FIFO, a symlink and a directory carrying a size (hiding a device node or an
+ * escaping symlink from tar-stream and `tar --list`, not from `tar --extract`); a size field
+ * read as 0 by tar-stream and 512 by GNU tar; a 2000-level deep tree, a path too long for the
+ * destination and a 256-byte path component; an archive that unpacks to 100 GiB; short and
+ * long non-tar input, named as such.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -16,6 +22,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError } from "../../shared/errors.js";
 import { packTreeToFile } from "../../shared/pack/index.js";
+import { excerpt } from "../../shared/util/excerpt.js";
 import {
   compress,
   dir,
@@ -54,6 +61,32 @@ function hiddenDevice(): Buffer {
   return patchHeader(h, 337, "0000003\0");
 }
 
+/** A raw symlink header "evil" -> "../../sentinel", the member hidden by the symlink-with-size case. */
+function hiddenSymlink(): Buffer {
+  return patchHeader(rawHeader("evil", "2"), 157, "../../sentinel\0");
+}
+
+/** A path `depth` components deep, each `width` bytes ("aaa/aaa/…/f"). */
+function deepPath(depth: number, width: number): string {
+  return `${Array.from({ length: depth - 1 }, () => "a".repeat(width)).join("/")}/f`;
+}
+
+/** A GNU sparse (pax 1.0) file whose real size is `realSize` bytes, holding one data byte. */
+function sparseFile(name: string, realSize: number): FixtureEntry {
+  const map = Buffer.alloc(512);
+  map.write(`1\n${realSize - 1}\n1\n`, "latin1");
+  return {
+    name: `GNUSparseFile.0/${name}`,
+    content: Buffer.concat([map, Buffer.from("x")]),
+    pax: {
+      "GNU.sparse.major": "1",
+      "GNU.sparse.minor": "0",
+      "GNU.sparse.name": name,
+      "GNU.sparse.realsize": String(realSize),
+    },
+  };
+}
+
 const END = Buffer.alloc(1024);
 
 /** A zstd-compressed tar of `entries`. */
@@ -78,6 +111,13 @@ export async function corpus(sentinel: string, scratch: string): Promise<Hostile
   const goodZst = join(scratch, "good.tar.zst");
   await packTreeToFile(goodTree, goodZst);
   const cutTar = await tarBytes([regular("big", randomBytes(100_000))]);
+  const fifoWithData = rawHeader("fifo", "6", hiddenDevice());
+  const symlinkWithData = patchHeader(rawHeader("s", "2", hiddenSymlink()), 157, "ok\0");
+  const dirWithData = rawHeader("d/", "5", hiddenDevice());
+  // tar-stream stops the size field at its leading NUL (0), GNU tar skips it (512): GNU tar
+  // reads "pad" as data and extracts the device that tar-stream reads as the data of "pad".
+  const nulSize = patchHeader(rawHeader("innocent", "0"), 124, "\0 0001000\0\0\0");
+  const pad = rawHeader("pad", "0", hiddenDevice());
 
   return [
     {
@@ -186,8 +226,55 @@ export async function corpus(sentinel: string, scratch: string): Promise<Hostile
     {
       name: "size field GNU tar reads differently, hiding a device node",
       bytes: await compress(Buffer.concat([badSize, END]), "zstd"),
+      reason: /\(zstd\) has a header \(for "innocent"\) whose size field has more after the number/,
+    },
+    {
+      name: "size field read as 0 by tar-stream and 512 by GNU tar, hiding a device node",
+      bytes: await compress(Buffer.concat([nulSize, pad, END]), "zstd"),
+      reason: /has a header \(for "innocent"\) whose size field is not an octal number \("\\x00 0001000/,
+    },
+    {
+      name: "FIFO with a size hiding a device node",
+      bytes: await compress(Buffer.concat([fifoWithData, END]), "zstd"),
+      entry: "fifo",
+      reason: /it is a fifo with 512 bytes of data/,
+    },
+    {
+      name: "symlink with a size hiding an escaping symlink",
+      bytes: await compress(Buffer.concat([symlinkWithData, END]), "zstd"),
+      entry: "s",
+      reason: /it is a symlink with 512 bytes of data/,
+    },
+    {
+      name: "directory with a size hiding a device node",
+      bytes: await compress(Buffer.concat([dirWithData, END]), "zstd"),
+      entry: "d/",
+      reason: /it is a directory with 512 bytes of data/,
+    },
+    {
+      name: "2000-level deep tree",
+      bytes: await zst([regular(deepPath(2000, 1), "x")]),
+      entry: deepPath(2000, 1),
+      reason: /its path is 2000 directories deep, over the limit of 256/,
+    },
+    {
+      name: "path too long to extract below the destination",
+      bytes: await zst([regular(deepPath(81, 50), "x")]),
+      entry: deepPath(81, 50),
       reason:
-        /GNU tar does not read it cleanly \(tar exited with status 2: .*where numeric off_t value expected/,
+        /its path is 4081 bytes long, over the limit of \d+ bytes \(PATH_MAX less the destination's own path\)/,
+    },
+    {
+      name: "256-byte path component",
+      bytes: await zst([regular(`z/${"n".repeat(256)}`, "x")]),
+      entry: `z/${"n".repeat(256)}`,
+      reason: /path component longer than 255 bytes: "n{60}…\(196 more\)" \(256 bytes\)/,
+    },
+    {
+      name: "sparse file unpacking to 100 GiB",
+      bytes: await zst([sparseFile("huge", 100 * 2 ** 30)]),
+      entry: "huge",
+      reason: /unpacks to more than 68719476736 bytes, the limit per input/,
     },
     {
       name: "obsolete GNU names header (tar-stream and GNU tar disagree)",
@@ -244,11 +331,20 @@ export async function corpus(sentinel: string, scratch: string): Promise<Hostile
       bytes: (await readFile(goodZst)).subarray(0, 100_000),
       reason: /\(zstd\) is truncated or corrupt/,
     },
-    { name: "random bytes", bytes: randomBytes(10_000), reason: /is not a tar archive/ },
+    {
+      name: "random bytes",
+      bytes: randomBytes(10_000),
+      reason: /is not a tar archive \(no ustar header at offset 0\)/,
+    },
+    {
+      name: "plain text shorter than a tar block",
+      bytes: Buffer.from("just text\n"),
+      reason: /is not a tar archive \(no ustar header at offset 0: it is only 10 bytes long\)/,
+    },
     {
       name: "gzip of plain text",
       bytes: await compress(Buffer.from("just text\n".repeat(100)), "gzip"),
-      reason: /\(gzip\) is not a tar archive/,
+      reason: /\(gzip\) is not a tar archive \(no ustar header at offset 0\)/,
     },
     { name: "empty input", bytes: Buffer.alloc(0), reason: /is empty: not a tar archive/ },
     {
@@ -271,5 +367,8 @@ export function assertRefusal(err: unknown, c: HostileCase, where: string): asse
   assert.equal(err.code, "unsafe_archive", `${c.name} (${where}): ${err.code}: ${err.message}`);
   assert.match(err.message, c.reason, `${c.name} (${where})`);
   if (c.entry !== undefined)
-    assert.ok(err.message.includes(`entry "${c.entry}"`), `${c.name} (${where}): ${err.message}`);
+    assert.ok(
+      err.message.includes(`entry "${excerpt(c.entry, 300)}"`),
+      `${c.name} (${where}): ${err.message}`,
+    );
 }

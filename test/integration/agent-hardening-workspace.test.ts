@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { after, before, describe, test } from "node:test";
+import { execa } from "execa";
+import { pino } from "pino";
 import { StageExecutor } from "../../agent/executor.js";
 import { silentLogger } from "../../shared/log.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
@@ -129,6 +131,51 @@ void describe("stage workspaces", () => {
       const err = await failure(run());
       assert.equal(err.code, code, `${what}: ${err.message}`);
       assert.deepEqual(await readdir(workRoot), [], `${what}: the workspace is removed`);
+    }
+  });
+
+  test("a 2000-level deep tree a stage built is removed with its workspace", async () => {
+    const deep = shellStage(
+      "deep",
+      // Five 400-level steps of 9-byte components (each under PATH_MAX): 2000 levels, 18000
+      // bytes, far past PATH_MAX, where Node's rm fails with ENAMETOOLONG.
+      'p=$(printf "dddddddd/%.0s" $(seq 400)); for i in 1 2 3 4 5; do mkdir -p "$p" && cd "$p" || exit 1; done; echo deep > f',
+    );
+    await executor.execute(job(deep), opts());
+    assert.deepEqual(await readdir(workRoot), [], "the deep workspace is removed");
+  });
+
+  test("a workspace that cannot be removed is logged at error and counted, not silent", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    let failures = 0;
+    const counting = new StageExecutor({
+      store,
+      workRoot,
+      logger,
+      killGraceMs: 200,
+      metrics: { workspaceCleanupFailed: () => void (failures += 1) },
+    });
+    // An immutable file: even root's rm cannot remove it (or its directory).
+    const stuck = shellStage("stuck", "mkdir -p keep && echo x > keep/f && chattr +i keep/f");
+    await counting.execute(job(stuck), opts());
+    const left = await readdir(workRoot);
+    try {
+      assert.equal(left.length, 1, "the workspace is still there");
+      assert.equal(failures, 1, "the failure is counted");
+      const logged = lines.map(
+        (l) => JSON.parse(l) as { level: number; msg: string; err?: { message?: string } },
+      );
+      const error = logged.find((l) => l.msg === "could not remove stage workspace");
+      assert.ok(error !== undefined, `logged: ${lines.join("")}`);
+      assert.equal(error.level, 50, "at error level");
+      assert.match(
+        error.err?.message ?? "",
+        /cannot remove workspace .*: rm exited with status 1: .*Operation not permitted/,
+      );
+    } finally {
+      for (const ws of left) await execa("chattr", ["-i", join(workRoot, ws, "keep/f")]);
+      await rm(workRoot, { recursive: true, force: true });
     }
   });
 });

@@ -276,6 +276,28 @@ describe("unpack accepts what it should", () => {
     }
   });
 
+  test("every format GNU tar writes passes the strict header reading, base-256 ids and dates too", async () => {
+    const tree = join(root, "trees", "formats");
+    await fs.mkdir(join(tree, "d"), { recursive: true });
+    await fs.writeFile(join(tree, "d/f"), "hi\n");
+    await fs.symlink("d/f", join(tree, "l"));
+    await fs.link(join(tree, "d/f"), join(tree, "hl"));
+    await execa("mkfifo", [join(tree, "p")]);
+    // A uid over 2097151 and an mtime before 1970: GNU format writes both in base-256.
+    await fs.chown(join(tree, "d/f"), 3_000_000, 3_000_000);
+    await fs.utimes(join(tree, "d/f"), new Date("1960-01-01"), new Date("1960-01-01"));
+    // (ustar cannot hold them; the fixtures elsewhere are ustar, written by tar-stream.)
+    for (const format of ["gnu", "oldgnu", "posix"]) {
+      const file = join(archives, `format-${format}.tar`);
+      await execa("tar", [`--format=${format}`, "-cf", file, "-C", tree, "."]);
+      assert.deepEqual(await scanArchive(file), { entries: 6, bytes: 3 }, format);
+      const dest = await freshDest();
+      await unpackFile(file, dest);
+      const st = await fs.stat(join(dest, "d/f"));
+      assert.deepEqual([st.uid, st.mtime.getUTCFullYear()], [3_000_000, 1960], format);
+    }
+  });
+
   test("absolute symlinks as a rootfs has them, and links within the tree", async () => {
     const file = await archive("rootfs-links", [
       regular("./usr/lib/libfoo.so.1", "lib"),
@@ -322,6 +344,44 @@ describe("unpack accepts what it should", () => {
   });
 });
 
+describe("the unpacked-size cap (issue 13 item 20)", () => {
+  test("an archive of a few KB that unpacks past the cap is refused before anything is written", async () => {
+    const zeros = await archive("zeros", [regular("zeros", Buffer.alloc(96 << 20))], "zstd");
+    assert.ok((await fs.stat(zeros)).size < 64 << 10, "the archive itself is small");
+    const dest = await freshDest();
+    await assert.rejects(
+      unpackFile(zeros, dest, { limits: { maxUnpackedBytes: 64 << 20 } }),
+      isError(
+        "unsafe_archive",
+        zeros,
+        'entry "zeros"',
+        /unpacks to more than 67108864 bytes, the limit per input/,
+      ),
+    );
+    assert.deepEqual(await fs.readdir(dest), [], "nothing was written");
+    const sparse = {
+      name: "GNUSparseFile.0/s",
+      content: Buffer.alloc(513),
+      pax: {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "s",
+        "GNU.sparse.realsize": String(80 << 20),
+      },
+    };
+    const claimed = await archive("sparse-claim", [sparse], "zstd");
+    await assert.rejects(
+      scanArchive(claimed, { limits: { maxUnpackedBytes: 64 << 20 } }),
+      isError("unsafe_archive", 'entry "s"', /unpacks to more than 67108864 bytes/),
+      "a sparse file counts by its real size",
+    );
+    const roomy = await freshDest();
+    await unpackFile(zeros, roomy, { limits: { maxUnpackedBytes: Number.POSITIVE_INFINITY } });
+    assert.equal((await fs.stat(join(roomy, "zeros"))).size, 96 << 20, "off: no cap");
+    await fs.rm(join(roomy, "zeros"));
+  });
+});
+
 describe("unpack destination rules and cleanup", () => {
   let file: string;
 
@@ -349,25 +409,37 @@ describe("unpack destination rules and cleanup", () => {
     assert.equal(await fs.readFile(join(dest, "a/b"), "utf8"), "x");
     await fs.rm(dest, { recursive: true });
 
-    // Passes validation, fails in tar: a name component longer than any file system allows.
-    const entries = [dir("./", 0o700), regular("first"), regular(`z/${"n".repeat(300)}`)];
-    const tooLong = await archive("too-long", entries);
-    await assert.rejects(unpackFile(tooLong, dest), isError("internal", dest, /tar exited with status 2/));
-    await assert.rejects(fs.stat(dest), { code: "ENOENT" });
+    // Passes validation, fails in tar: the destination's file system is full (a 256 KiB tmpfs).
+    const small = join(root, "small-fs");
+    await fs.mkdir(small);
+    await execa("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small]);
+    try {
+      const entries = [dir("./", 0o700), regular("first"), regular("big", randomBytes(1 << 20))];
+      const tooBig = await archive("too-big", entries);
+      const inSmall = join(small, "dest");
+      await assert.rejects(
+        unpackFile(tooBig, inSmall),
+        isError("internal", inSmall, /tar exited with status 2/),
+      );
+      await assert.rejects(fs.stat(inSmall), { code: "ENOENT" });
 
-    const empty = await freshDest();
-    await fs.chmod(empty, 0o750);
-    await fs.chown(empty, 4321, 4321);
-    await fs.utimes(empty, new Date(Date.UTC(2020, 0, 1)), new Date(Date.UTC(2020, 0, 2)));
-    const before = await fs.stat(empty);
-    await assert.rejects(unpackFile(tooLong, empty), isError("internal"));
-    assert.deepEqual(await fs.readdir(empty), [], "an empty destination is emptied again");
-    const after = await fs.stat(empty);
-    assert.deepEqual(
-      [after.mode, after.uid, after.gid, after.mtimeMs],
-      [before.mode, before.uid, before.gid, before.mtimeMs],
-      "and gets its mode, owner and mtime back",
-    );
+      const empty = join(small, "empty");
+      await fs.mkdir(empty);
+      await fs.chmod(empty, 0o750);
+      await fs.chown(empty, 4321, 4321);
+      await fs.utimes(empty, new Date(Date.UTC(2020, 0, 1)), new Date(Date.UTC(2020, 0, 2)));
+      const before = await fs.stat(empty);
+      await assert.rejects(unpackFile(tooBig, empty), isError("internal"));
+      assert.deepEqual(await fs.readdir(empty), [], "an empty destination is emptied again");
+      const after = await fs.stat(empty);
+      assert.deepEqual(
+        [after.mode, after.uid, after.gid, after.mtimeMs],
+        [before.mode, before.uid, before.gid, before.mtimeMs],
+        "and gets its mode, owner and mtime back",
+      );
+    } finally {
+      await execa("umount", [small]);
+    }
   });
 
   test("cancelling stops tar and leaves the destination as it was", async () => {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { natsUserBlockFor } from "../../cli/commands/nats.js";
 import { agentConfig, coordinatorConfig } from "../../cli/distributed-config.js";
+import { StagefarmError } from "../../shared/errors.js";
 import {
   agentPermissions,
   coordinatorPermissions,
@@ -226,4 +227,16 @@ describe("NATS credentials and options", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+void test("--max-unpacked-size: a size, off, or an error naming the flag; 64G by default", () => {
+  const base = { s3: "http://a:b@127.0.0.1:9000/b" };
+  assert.equal(agentConfig(base, {}, "/w").maxUnpackedBytes, 64 * 2 ** 30);
+  assert.equal(agentConfig({ ...base, maxUnpackedSize: "8G" }, {}, "/w").maxUnpackedBytes, 8 * 2 ** 30);
+  assert.equal(agentConfig(base, { STAGEFARM_MAX_UNPACKED_SIZE: "off" }, "/w").maxUnpackedBytes, Infinity);
+  assert.throws(
+    () => agentConfig({ ...base, maxUnpackedSize: "lots" }, {}, "/w"),
+    (err: unknown) =>
+      err instanceof StagefarmError && /--max-unpacked-size: expected a size/.test(err.message),
+  );
 });

@@ -205,27 +205,50 @@ describe("run engine", () => {
     assert.equal(r.states.get("d")?.t, "cancelled");
   });
 
-  test("a corrupt cached input is dropped so the next run rebuilds its producer", async () => {
+  test("a corrupt cached input is dropped and its producer rebuilt in the same run", async () => {
     await freshStore();
     const first = await run(new FakeWorker(store), yaml());
     const a = first.states.get("a");
     assert.ok(a?.t === "done");
     const digest = a.outputs["o"]?.digest ?? "";
+    let failures = 0;
     const w = new FakeWorker(store, {
       b: () => {
+        if (failures++ > 0) return undefined;
         throw new StagefarmError("corrupt_artifact", "input corrupt", { details: { digest } });
       },
     });
     // b's own cache entry must go for b to run again: use a changed b.
     const r = await run(w, yaml().replace("script: b,", "script: b2,"));
-    assert.equal(r.states.get("b")?.t, "failed");
-    assert.equal(await store.statBlob(digest), undefined, "the corrupt blob was removed");
-    const again = new FakeWorker(store);
-    await run(again, yaml());
-    assert.ok(
-      again.started.includes("a"),
-      "a is rebuilt, not served from a cache entry naming the corrupt blob",
+    assert.equal(r.outcome, "succeeded", "the run heals itself");
+    assert.deepEqual(
+      w.started.filter((s) => s === "a" || s === "b"),
+      ["b", "a", "b"],
+      "a is rebuilt, not served from the cache entry naming the corrupt blob, and b runs again",
     );
+    assert.equal(r.states.get("a")?.t, "done");
+
+    const always = new FakeWorker(store, {
+      b: () => {
+        throw new StagefarmError("corrupt_artifact", "input corrupt", { details: { digest } });
+      },
+    });
+    const r2 = await run(always, yaml().replace("script: b,", "script: b3,"));
+    assert.equal(r2.states.get("b")?.t, "failed", "once per run: a store that keeps corrupting fails");
+  });
+
+  test("a cache entry naming a missing blob is removed, so the rebuilt result takes its place", async () => {
+    await freshStore();
+    const first = await run(new FakeWorker(store), yaml());
+    const a = first.states.get("a");
+    assert.ok(a?.t === "done");
+    await store.deleteBlob(a.outputs["o"]?.digest ?? "");
+    const w = new FakeWorker(store, { a: () => "a, rebuilt" });
+    assert.equal((await run(w, yaml())).outcome, "succeeded");
+    assert.ok(w.started.includes("a"));
+    const third = new FakeWorker(store);
+    assert.equal((await run(third, yaml())).outcome, "succeeded");
+    assert.deepEqual(third.started, [], "the third run is all cached: the new entry replaced the stale one");
   });
 
   test("a manifest file that does not parse is a miss, not a crash", async () => {
