@@ -7,6 +7,7 @@
  * never sent in clear text to a coordinator on another host unless `--insecure`.
  */
 import { readFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
@@ -167,7 +168,9 @@ export function registerRemote(program: Command, ctx: CliContext): void {
         await withClient(opts, async (client) => {
           const { run } = await client.submitRun({
             pipelineYaml: yaml,
-            pipelinePath: file,
+            // A label, not a path the server reads. It keeps a directory, which names a pipeline
+            // without a `pipeline:` key as a local run would.
+            pipelinePath: dirname(file) === "." ? join(basename(resolve(".")), basename(file)) : file,
             params: parseParamArgs(opts.param),
           });
           if (run === undefined) throw new StagefarmError("internal", "coordinator returned no run");

@@ -8,7 +8,13 @@ export { parsePipeline, DEFAULT_PLATFORM } from "./parse.js";
 export { loadPipeline } from "./load.js";
 export { readPipelineFile } from "./read-file.js";
 export { resolvePipeline } from "./resolve.js";
-export { parseParamArgs, paramValues, missingParams, type ParamValueOptions } from "./params.js";
+export {
+  parseParamArgs,
+  paramValues,
+  missingParams,
+  MAX_PARAM_VALUE_BYTES,
+  type ParamValueOptions,
+} from "./params.js";
 export {
   stageDeps,
   topoOrder,

@@ -33,6 +33,13 @@ export function parseParamArgs(args: readonly string[]): Record<string, string> 
   return out;
 }
 
+/**
+ * The longest param value, in bytes. Params reach scripts as environment variables, and Linux
+ * refuses an environment string over 128 KiB (MAX_ARG_STRLEN) when the stage's process starts:
+ * refused at submit instead, with the param's name, not as a stage failure hours later.
+ */
+export const MAX_PARAM_VALUE_BYTES = 64 * 1024;
+
 export interface ParamValueOptions {
   /**
    * Leave required params that were not given out of the result instead of throwing (a plan
@@ -71,6 +78,12 @@ export function paramValues(
       const target = spec.params.find((t) => t.name === ref);
       value = target === undefined ? undefined : given(target);
     }
+    if (value !== undefined && Buffer.byteLength(value) > MAX_PARAM_VALUE_BYTES)
+      throw new StagefarmError(
+        "invalid_argument",
+        `param ${quoted(p.name, 60)} is ${Buffer.byteLength(value)} bytes long; a param value may be at most ${MAX_PARAM_VALUE_BYTES} bytes (params reach scripts as environment variables)`,
+        { details: { param: p.name } },
+      );
     if (value !== undefined) values.set(p.name, value);
     else if (p.default === undefined) missing.push(p);
   }
