@@ -1,8 +1,8 @@
 /**
  * `stagefarm binhost ls|show|rm|gc|conf|set`: the farm binhosts of the embedded farm's store
- * (like `stagefarm cache`). Changes go through a BinhostService of this process: run `rm`,
- * `gc` and `set` while no `stagefarm up` or `run` writes the same store (the service in that
- * process is the binhost's single writer and does not see this one).
+ * (like `stagefarm cache`). Changes go through a BinhostService of this process, which takes
+ * the store's lock on the binhost like the one in a running `stagefarm up` or `run` does, so
+ * they may run while those write the same store.
  */
 import type { Command } from "commander";
 import { BinhostService, type BinhostGcReport } from "../../coordinator/index.js";

@@ -1,9 +1,12 @@
 /**
- * The farm binhost's single writer. Every change to a binhost (publish, remove, gc, settings)
- * goes through one BinhostService in the coordinator process; writers of one binhost are
- * serialised by an in-process lock (./write-queue.ts), so the store needs no locking. Another
- * process writing the same binhost at the same time (`stagefarm binhost rm` against the store
- * of a running farm) is not coordinated with it: run those while the farm is idle.
+ * The farm binhost's writer. Every change to a binhost (publish, remove, gc, settings) goes
+ * through a BinhostService; writers of one binhost are serialised twice: inside the process by
+ * a queue per name (./write-queue.ts, which also batches publications), and between processes
+ * by the store's lock on the binhost's index (`ArtifactStore.lockObject`: a flock on the
+ * filesystem store), held from reading the index to replacing it. So any number of `stagefarm
+ * run`/`up`/`binhost` processes may write one store's binhosts at once: each write reads the
+ * index its predecessor wrote, and TIMESTAMP (max(now, previous + 1)) strictly increases. A
+ * store without that lock (S3) has one writer by design: the coordinator.
  *
  * publish(name, refs): the uploaded packages are copied from the CAS and read outside the lock
  * (./inspect.ts: container, Manifest, CATEGORY/PF), then, under the lock and batched with the
@@ -31,7 +34,7 @@ import {
   type SettingsPatch,
 } from "./maintenance.js";
 import type { BinhostSettings } from "./meta.js";
-import { assertBinhostName } from "./paths.js";
+import { assertBinhostName, indexPath } from "./paths.js";
 import { BinhostState } from "./state.js";
 import { listBinhosts, showBinhost, type BinhostDetails, type BinhostSummary } from "./views.js";
 import { KeyedWriteQueue, type BatchEntry } from "./write-queue.js";
@@ -62,7 +65,19 @@ export class BinhostService {
   constructor(opts: BinhostServiceOptions) {
     this.#o = opts;
     this.#log = opts.logger.child({ component: "binhost" });
-    this.#queue = new KeyedWriteQueue((name, batch) => this.#writeBatch(name, batch));
+    this.#queue = new KeyedWriteQueue((name, batch) =>
+      this.#locked(name, () => this.#writeBatch(name, batch)),
+    );
+  }
+
+  /** Runs `fn` holding the store's lock on binhost `name`'s index (stores that have one). */
+  async #locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const lock = await this.#o.store.lockObject?.(indexPath(name));
+    try {
+      return await fn();
+    } finally {
+      await lock?.release();
+    }
   }
 
   get store(): ArtifactStore {
@@ -160,7 +175,7 @@ export class BinhostService {
   /** Removes one package (its PATH) or every build of a CPV. */
   remove(name: string, pathOrCpv: string): Promise<RemoveReport> {
     assertBinhostName(name);
-    return this.#queue.exclusive(name, async () => {
+    return this.#exclusive(name, async () => {
       const r = await removePackages(this.#o.store, name, pathOrCpv);
       this.#log.info(
         { binhost: name, removed: r.removed.length, timestamp: r.timestamp },
@@ -173,7 +188,7 @@ export class BinhostService {
   /** Keeps the newest `keep` builds per CPV and USE; a dry run reports what a gc would remove. */
   gc(name: string, opts: { keep: number; dryRun: boolean; now?: Date }): Promise<BinhostGcReport> {
     assertBinhostName(name);
-    return this.#queue.exclusive(name, async () => {
+    return this.#exclusive(name, async () => {
       const r = await collectBinhost(this.#o.store, name, {
         keep: opts.keep,
         dryRun: opts.dryRun,
@@ -198,7 +213,7 @@ export class BinhostService {
   /** Changes the settings; the index is rewritten (its header carries the configured keys). */
   configure(name: string, patch: SettingsPatch): Promise<BinhostSettings> {
     assertBinhostName(name);
-    return this.#queue.exclusive(name, () => configureBinhost(this.#o.store, name, patch));
+    return this.#exclusive(name, () => configureBinhost(this.#o.store, name, patch));
   }
 
   /**
@@ -211,7 +226,7 @@ export class BinhostService {
     const state = await BinhostState.load(this.#o.store, name);
     const conf = renderBinreposConf(name, baseUrl, state.meta.settings);
     if (!state.exists && opts.create !== false)
-      await this.#queue.exclusive(name, async () => {
+      await this.#exclusive(name, async () => {
         const now = await BinhostState.load(this.#o.store, name);
         if (now.exists) return;
         now.changed = true;
@@ -219,6 +234,11 @@ export class BinhostService {
         this.#log.info({ binhost: name }, "empty binhost created");
       });
     return conf;
+  }
+
+  /** Runs `fn` alone among this binhost's writers, of this process and of every other. */
+  #exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.#queue.exclusive(name, () => this.#locked(name, fn));
   }
 
   /** Waits for every queued write. */

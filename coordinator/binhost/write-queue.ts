@@ -1,6 +1,6 @@
 /**
- * Serialises the writers of each binhost inside the coordinator (an in-process mutex per name:
- * the coordinator is the only process that writes binhosts, so no lock in the store is needed).
+ * Serialises the writers of each binhost inside one process (a mutex per name; between
+ * processes the BinhostService also holds the store's lock, ./binhost-service.ts).
  *
  * Batching: publications that queue up while a write is in progress are handed to the next
  * write together, so N concurrent publishers cost far fewer than N index writes. Exclusive

@@ -16,6 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { assertDigest, isDigest, sha256File, type Digest } from "../digest.js";
 import { StagefarmError, throwIfAborted } from "../errors.js";
+import { lockFile, type HeldLock } from "./fs-lock.js";
 import { deleteLogFile, getLogFile, listLogFiles, putLogFile, type FsLogsLocation } from "./fs-logs.js";
 import {
   deleteObjectFile,
@@ -34,6 +35,7 @@ import {
 } from "./fs-util.js";
 import { corruptBlobError, digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
 import { assertLogPath, blobPath, manifestPath } from "./layout.js";
+import { assertObjectPath } from "./object-paths.js";
 import { checkManifest, parseManifest } from "./manifest-schema.js";
 import type {
   ArtifactStore,
@@ -278,6 +280,17 @@ export class FsArtifactStore implements ArtifactStore, AsyncDisposable {
   async getObject(path: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
     this.#assertOpen();
     return await getObjectFile(this.#loc, path, opts.signal);
+  }
+
+  /** A flock(2) on `<root>/locks/<path>.lock` (./fs-lock.ts): held until released or this
+   *  process dies, whoever else (any process on this store) asks for it waits. */
+  lockObject(path: string, opts: { signal?: AbortSignal } = {}): Promise<HeldLock> {
+    assertObjectPath(path);
+    return lockFile(
+      join(this.root, "locks", `${path}.lock`),
+      `locking ${path} in ${this.describe}`,
+      opts.signal,
+    );
   }
 
   async statObject(path: string): Promise<ObjectStat | undefined> {

@@ -6,6 +6,7 @@ export type {
   ArtifactStore,
   BlobInfo,
   ByteRange,
+  HeldLock,
   LogInfo,
   Manifest,
   ManifestOutput,

@@ -19,6 +19,9 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../digest.js";
 import type { OutputKind } from "../pipeline/types.js";
+import type { HeldLock } from "./fs-lock.js";
+
+export type { HeldLock };
 
 export interface BlobInfo {
   digest: Digest;
@@ -135,6 +138,11 @@ export interface ArtifactStore {
   listObjects(prefix: string): AsyncIterable<ObjectInfo>;
   /** A URL that lets anyone GET the object for `expirySeconds` (stores that can make one). */
   presignObject?(path: string, expirySeconds: number): Promise<string | undefined>;
+  /** Waits for an exclusive lock, between processes, on the object at `path` (which need not
+   *  exist) and returns it held; a writer that reads, changes and replaces an object holds it
+   *  meanwhile. Stores whose objects have one writer by design (S3: the coordinator) have none.
+   *  An abort gives up waiting (`cancelled`). */
+  lockObject?(path: string, opts?: { signal?: AbortSignal }): Promise<HeldLock>;
 
   close(): Promise<void>;
 }
