@@ -8,8 +8,14 @@
  *   an encoded `/`), is 404. Never 403: portage drops the whole binhost on a 403.
  * - The index's `Last-Modified` is its TIMESTAMP (which grows with every write, unlike the
  *   store's mtime, which has one-second steps) and it is also sent as a `timestamp` header,
- *   the one portage compares with its cached copy; `If-Modified-Since` at or after it is 304.
- *   Packages carry the object's mtime.
+ *   the one portage compares with its cached copy. Portage does not send its cached TIMESTAMP
+ *   as `If-Modified-Since` but TIMESTAMP + 5 s (`TIMESTAMP_TOLERANCE`, lib/portage/util/
+ *   _urlopen.py), while consecutive writes may raise TIMESTAMP by 1: a 304 for "TIMESTAMP <=
+ *   If-Modified-Since" would hide every write made within 5 s of the client's copy. So the
+ *   index is 304 only when TIMESTAMP <= If-Modified-Since - 5 s ({@link indexNotModified}):
+ *   for portage exactly when the index is the one it has. A client that sends the exact
+ *   Last-Modified back gets a 200 (a download too many, never a stale index).
+ *   Packages carry the object's mtime and the plain rule (they never change in place).
  * - With `redirect` and a store that can presign (S3), package paths answer 302 to a presigned
  *   URL; the index is always served here (its freshness is this server's answer).
  */
@@ -61,6 +67,17 @@ function notModified(req: IncomingMessage, lastModifiedMs: number): boolean {
   if (ims === undefined) return false;
   const t = Date.parse(ims);
   return Number.isFinite(t) && Math.floor(lastModifiedMs / 1000) <= Math.floor(t / 1000);
+}
+
+/** Portage's TIMESTAMP_TOLERANCE: it sends If-Modified-Since = its cached TIMESTAMP + 5 s. */
+export const PORTAGE_IMS_TOLERANCE_S = 5;
+
+/** The index's 304 rule: TIMESTAMP at or before If-Modified-Since minus portage's tolerance. */
+export function indexNotModified(req: IncomingMessage, timestamp: number): boolean {
+  const ims = req.headers["if-modified-since"];
+  if (ims === undefined) return false;
+  const t = Date.parse(ims);
+  return Number.isFinite(t) && timestamp <= Math.floor(t / 1000) - PORTAGE_IMS_TOLERANCE_S;
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -116,7 +133,7 @@ export async function serveBinhost(
       "cache-control": "no-cache",
       ...(ts === undefined ? {} : { timestamp: String(ts) }),
     };
-    if (notModified(req, lastModifiedMs)) {
+    if (indexNotModified(req, Math.floor(lastModifiedMs / 1000))) {
       res.writeHead(304, headers);
       res.end();
       return;
