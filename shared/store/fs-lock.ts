@@ -73,6 +73,7 @@ export async function lockFile(file: string, what: string, signal?: AbortSignal)
     child.kill("SIGKILL");
   };
   signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted === true) onAbort();
   try {
     await granted;
   } catch (err: unknown) {
