@@ -145,6 +145,24 @@ export class BinhostState {
     for (const [d, p] of [...this.byDigest]) if (!this.packages.has(p)) this.byDigest.delete(d);
   }
 
+  /**
+   * On a store without a lock between processes (S3: one writer by design), refuses to write
+   * over an index that another writer replaced since this write read it (`conflict`). A check
+   * before the put, not a conditional put: it catches a second coordinator on one bucket in
+   * all but a narrow window, instead of losing its packages silently.
+   */
+  private async assertUnchanged(store: ArtifactStore): Promise<void> {
+    const text = await readObjectText(store, indexPath(this.name));
+    const now = text === undefined ? -1 : (timestampOf(Buffer.from(text), false) ?? 0);
+    const read = this.exists ? this.timestamp : -1;
+    if (now === read) return;
+    throw new StagefarmError(
+      "conflict",
+      `binhost "${this.name}" was written by another writer during this write (TIMESTAMP ${read < 0 ? "none" : read} → ${now < 0 ? "none" : now}); nothing was indexed. ${store.describe} has no lock between processes: only one coordinator may write its binhosts`,
+      { details: { binhost: this.name } },
+    );
+  }
+
   /** Writes stagefarm.json, Packages.gz and Packages; returns the new TIMESTAMP. */
   async write(store: ArtifactStore, signal?: AbortSignal): Promise<number> {
     const packages = [...this.packages.values()];
@@ -160,6 +178,7 @@ export class BinhostState {
     for (const path of Object.keys(this.meta.packages))
       if (!this.packages.has(path)) delete this.meta.packages[path];
     const opts = signal === undefined ? {} : { signal };
+    if (store.lockObject === undefined) await this.assertUnchanged(store);
     await store.putObject(metaPath(this.name), Buffer.from(renderMeta(this.meta)), opts);
     await store.putObject(indexGzPath(this.name), gzipSync(Buffer.from(text)), opts);
     await store.putObject(indexPath(this.name), Buffer.from(text), opts);
