@@ -109,7 +109,14 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
           ...d.entries.map((e) => {
             const by =
               e.record === undefined ? "" : [e.record.stage, e.record.agent].filter((x) => x).join(" on ");
-            return `  ${e.path.padEnd(width)}  ${formatBytes(e.size).padStart(10)}  ${c.dim(by === "" ? "(no record)" : `by ${by}`)}`;
+            // A package added by `binhost publish` has a record without a stage or agent.
+            const who =
+              e.record === undefined
+                ? "(no record)"
+                : by === ""
+                  ? `published ${e.record.publishedAt}`
+                  : `by ${by}`;
+            return `  ${e.path.padEnd(width)}  ${formatBytes(e.size).padStart(10)}  ${c.dim(who)}`;
           }),
         ];
         ctx.stdout.write(`${lines.join("\n")}\n`);

@@ -91,6 +91,15 @@ void test("stagefarm binhost ls|show|publish|rm|gc|set|conf through a farm's coo
       // … and the client's local store was never touched.
       await assert.rejects(stat(join(farm.dir, "client-store", "binhost")), { code: "ENOENT" });
 
+      // Only the S3 store (no coordinator named): read directly, and said so; changes refused.
+      const direct = await farm.cli(["binhost", "ls", "--coordinator", ""]);
+      assert.equal(direct.code, 0, direct.stderr);
+      assert.match(direct.stderr, /^stagefarm binhost: farm store .* \(read directly\)$/m);
+      assert.match(direct.stdout, /^amd64 +3 packages/m);
+      const directRm = await farm.cli(["binhost", "rm", "amd64", "sys-libs/zlib-1.3.1", "--coordinator", ""]);
+      assert.equal(directRm.code, 2);
+      assert.match(directRm.stderr, /pass --coordinator HOST:PORT/);
+
       const ls = await farm.cliJson<{ name: string; packages: number }>([
         "binhost",
         "ls",
@@ -100,7 +109,7 @@ void test("stagefarm binhost ls|show|publish|rm|gc|set|conf through a farm's coo
       assert.deepEqual([ls.name, ls.packages], ["amd64", 3]);
       const show = await farm.cli(["binhost", "show", "amd64", ...as("viewer")]);
       assert.equal(show.code, 0, show.stderr);
-      assert.match(show.stdout, /^ {2}sys-libs\/zlib\/zlib-1\.3\.1-1\.gpkg\.tar /m);
+      assert.match(show.stdout, /^ {2}sys-libs\/zlib\/zlib-1\.3\.1-1\.gpkg\.tar +\S+ \S+ +published \d{4}-/m);
 
       const rmDenied = await farm.cli(["binhost", "rm", "amd64", "sys-libs/zlib-1.3.1", ...as("viewer")]);
       assert.equal(rmDenied.code, 2);
