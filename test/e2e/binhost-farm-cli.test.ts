@@ -54,6 +54,18 @@ void test("stagefarm binhost ls|show|publish|rm|gc|set|conf through a farm's coo
       const denied = await farm.cli(["binhost", "publish", old, "--binhost", "amd64", ...as("viewer")]);
       assert.equal(denied.code, 2, denied.stderr);
       assert.match(denied.stderr, /token val has role viewer; PublishBinpkgs needs admin/);
+      const noS3 = await farm.cli([
+        "binhost",
+        "publish",
+        old,
+        "--binhost",
+        "amd64",
+        "--s3",
+        "",
+        ...as("admin"),
+      ]);
+      assert.equal(noS3.code, 2);
+      assert.match(noS3.stderr, /uploads the files to its S3 store first: pass --s3 URL/);
       const anonymous = await farm.cli(["binhost", "ls"]);
       assert.notEqual(anonymous.code, 0);
       assert.match(anonymous.stderr, /pass --token or set STAGEFARM_TOKEN/);
