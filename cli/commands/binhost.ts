@@ -1,30 +1,33 @@
 /**
- * `stagefarm binhost ls|show|rm|gc|conf|set`: the farm binhosts of the embedded farm's store
- * (like `stagefarm cache`). Changes go through a BinhostService of this process, which takes
+ * `stagefarm binhost ls|show|rm|gc|conf|set|publish`: the farm binhosts. On a farm (a
+ * coordinator named by `--coordinator` or STAGEFARM_COORDINATOR) every command goes through
+ * the coordinator, the binhosts' single writer, over gRPC (viewer for ls/show/conf, admin for
+ * the rest); otherwise on the local store through a BinhostService of this process, which takes
  * the store's lock on the binhost like the one in a running `stagefarm up` or `run` does, so
- * they may run while those write the same store.
+ * they may run while those write the same store. Which one is used is said on stderr
+ * (../binhost/choose.ts).
  */
 import type { Command } from "commander";
-import { BinhostService, type BinhostGcReport } from "../../coordinator/index.js";
+import { renderBinreposConf, type BinhostGcReport } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
+import type { PublishResult } from "../../shared/protocol/binhost.js";
+import type { UploadedFile } from "../binhost/backend.js";
+import { withBackend, type BinhostFlags } from "../binhost/choose.js";
+import { publishFiles } from "../binhost/publish.js";
 import type { CliContext } from "../context.js";
 import { collect, positiveInt } from "../config.js";
 import { makeStyle } from "../output.js";
 import { formatBytes } from "./cache.js";
+import { connectionOptions } from "./remote.js";
 
 const DEFAULT_URL = "http://127.0.0.1:9464";
 
-async function withService<T>(ctx: CliContext, fn: (s: BinhostService) => Promise<T>): Promise<T> {
-  const cfg = ctx.config();
-  const store = await FsArtifactStore.open(cfg.storeDir);
-  const service = new BinhostService({ store, logger: ctx.logger(cfg.logLevel) });
-  try {
-    return await fn(service);
-  } finally {
-    await service.close();
-    await store.close();
-  }
+/** The farm connection options, and --s3 (the farm's store: read directly, or where publish uploads). */
+function farmOptions(cmd: Command): Command {
+  return connectionOptions(cmd).option(
+    "--s3 <url>",
+    "the farm's S3 store (env STAGEFARM_S3_URL): read directly without --coordinator; where publish uploads with it",
+  );
 }
 
 function when(timestamp: number): string {
@@ -62,13 +65,15 @@ function printGc(ctx: CliContext, r: BinhostGcReport): void {
 export function registerBinhost(program: Command, ctx: CliContext): void {
   const bh = program
     .command("binhost")
-    .description("inspect and maintain the farm binhosts (portage binary packages) in the store");
+    .description(
+      "inspect and maintain the farm binhosts (portage binary packages): a farm's through its coordinator, else the local store",
+    );
 
-  bh.command("ls")
+  farmOptions(bh.command("ls"))
     .description("list binhosts")
     .option("--json", "one JSON object per line")
-    .action(async (opts: { json?: boolean }) =>
-      withService(ctx, async (s) => {
+    .action(async (opts: { json?: boolean } & BinhostFlags) =>
+      withBackend(ctx, opts, false, async (s) => {
         const all = await s.list();
         if (opts.json === true) {
           for (const b of all) ctx.stdout.write(`${JSON.stringify(b)}\n`);
@@ -79,16 +84,16 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
           ctx.stdout.write(
             `${b.name.padEnd(24)} ${String(b.packages).padStart(6)} packages  ${formatBytes(b.bytes).padStart(10)}  ${c.dim(`updated ${when(b.timestamp)}`)}\n`,
           );
-        ctx.stdout.write(`${all.length} binhost(s) in ${s.store.describe}\n`);
+        ctx.stdout.write(`${all.length} binhost(s) in ${s.where}\n`);
       }),
     );
 
-  bh.command("show")
+  farmOptions(bh.command("show"))
     .description("show a binhost's index header, settings and packages with who published them")
     .argument("<name>", "binhost name")
     .option("--json", "print everything as JSON")
-    .action(async (name: string, opts: { json?: boolean }) =>
-      withService(ctx, async (s) => {
+    .action(async (name: string, opts: { json?: boolean } & BinhostFlags) =>
+      withBackend(ctx, opts, false, async (s) => {
         const d = await s.show(name);
         if (opts.json === true) {
           ctx.stdout.write(`${JSON.stringify(d)}\n`);
@@ -105,14 +110,21 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
           ...d.entries.map((e) => {
             const by =
               e.record === undefined ? "" : [e.record.stage, e.record.agent].filter((x) => x).join(" on ");
-            return `  ${e.path.padEnd(width)}  ${formatBytes(e.size).padStart(10)}  ${c.dim(by === "" ? "(no record)" : `by ${by}`)}`;
+            // A package added by `binhost publish` has a record without a stage or agent.
+            const who =
+              e.record === undefined
+                ? "(no record)"
+                : by === ""
+                  ? `published ${e.record.publishedAt}`
+                  : `by ${by}`;
+            return `  ${e.path.padEnd(width)}  ${formatBytes(e.size).padStart(10)}  ${c.dim(who)}`;
           }),
         ];
         ctx.stdout.write(`${lines.join("\n")}\n`);
       }),
     );
 
-  bh.command("rm")
+  farmOptions(bh.command("rm"))
     .description("remove a package (its PATH) or every build of a CPV from a binhost")
     .argument("<name>", "binhost name")
     .argument(
@@ -120,8 +132,8 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
       "e.g. dev-libs/libsigc++/libsigc++-2.12.1-1.gpkg.tar or dev-libs/libsigc++-2.12.1",
     )
     .option("--json", "print the report as JSON")
-    .action(async (name: string, target: string, opts: { json?: boolean }) =>
-      withService(ctx, async (s) => {
+    .action(async (name: string, target: string, opts: { json?: boolean } & BinhostFlags) =>
+      withBackend(ctx, opts, true, async (s) => {
         const r = await s.remove(name, target);
         if (opts.json === true) {
           ctx.stdout.write(`${JSON.stringify(r)}\n`);
@@ -132,35 +144,37 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
       }),
     );
 
-  bh.command("gc")
+  farmOptions(bh.command("gc"))
     .description("keep the newest N builds per CPV and USE, remove the rest (try --dry-run first)")
     .argument("<name>", "binhost name")
     .option("--keep <n>", "builds to keep per CPV and USE", positiveInt("--keep"), 1)
     .option("-n, --dry-run", "only show what would be removed")
     .option("--json", "print the report as JSON")
-    .action(async (name: string, opts: { keep: number; dryRun?: boolean; json?: boolean }) =>
-      withService(ctx, async (s) => {
+    .action(async (name: string, opts: { keep: number; dryRun?: boolean; json?: boolean } & BinhostFlags) =>
+      withBackend(ctx, opts, opts.dryRun !== true, async (s) => {
         const r = await s.gc(name, { keep: opts.keep, dryRun: opts.dryRun === true });
         if (opts.json === true) ctx.stdout.write(`${JSON.stringify(r)}\n`);
         else printGc(ctx, r);
       }),
     );
 
-  bh.command("conf")
+  farmOptions(bh.command("conf"))
     .description("print a binrepos.conf stanza for a binhost (put it in /etc/portage/binrepos.conf/)")
     .argument("<name>", "binhost name")
     .option(
       "--url <base>",
       `where the farm's HTTP server is reachable (env STAGEFARM_BINHOST_URL; default ${DEFAULT_URL})`,
     )
-    .action(async (name: string, opts: { url?: string }) =>
-      withService(ctx, async (s) => {
+    .action(async (name: string, opts: { url?: string } & BinhostFlags) =>
+      withBackend(ctx, opts, false, async (s) => {
         const base = opts.url ?? process.env["STAGEFARM_BINHOST_URL"] ?? DEFAULT_URL;
-        ctx.stdout.write(await s.binreposConf(name, base, { create: false }));
+        // An unknown binhost is refused (not_found), not given a stanza portage would 404 on.
+        const d = await s.show(name);
+        ctx.stdout.write(renderBinreposConf(d.name, base, d.settings));
       }),
     );
 
-  bh.command("set")
+  farmOptions(bh.command("set"))
     .description("configure a binhost: index header keys and the binrepos.conf values `conf` prints")
     .argument("<name>", "binhost name")
     .option("--header <KEY=VALUE>", "set an index header key, e.g. ARCH=amd64 (repeatable)", collect, [])
@@ -184,9 +198,9 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
           verifySignature?: boolean;
           location?: string | false;
           json?: boolean;
-        },
+        } & BinhostFlags,
       ) =>
-        withService(ctx, async (s) => {
+        withBackend(ctx, opts, true, async (s) => {
           const header: Record<string, string | null> = headerPairs(opts.header);
           for (const k of opts.unsetHeader) header[k] = null;
           const settings = await s.configure(name, {
@@ -204,4 +218,41 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
           );
         }),
     );
+
+  farmOptions(bh.command("publish"))
+    .description(
+      "add package files built elsewhere to a binhost (gpkg or xpak): checked, stored, published all or nothing",
+    )
+    .argument("<files...>", "binary package files, e.g. expat-2.6.2-1.gpkg.tar")
+    .requiredOption("--binhost <name>", "the binhost to publish to")
+    .option("--json", "print the result as JSON")
+    .action(async (files: string[], opts: { binhost: string; json?: boolean } & BinhostFlags) =>
+      withBackend(ctx, opts, true, async (s) => {
+        const { result, uploaded } = await publishFiles(s, opts.binhost, files);
+        if (opts.json === true) ctx.stdout.write(`${JSON.stringify(withFiles(result, uploaded))}\n`);
+        else printPublished(ctx, result, uploaded);
+      }),
+    );
+}
+
+function withFiles(r: PublishResult, files: readonly UploadedFile[]): PublishResult {
+  const file = new Map(files.map((f) => [f.digest, f.file]));
+  return { ...r, packages: r.packages.map((p) => ({ ...p, file: file.get(p.digest) ?? "" })) };
+}
+
+function printPublished(ctx: CliContext, r: PublishResult, files: readonly UploadedFile[]): void {
+  const file = new Map(files.map((f) => [f.digest, f.file]));
+  for (const p of r.packages) {
+    const from = file.get(p.digest) ?? `sha256:${p.digest.slice(0, 12)}`;
+    const renumbered = p.renumberedFrom === undefined ? "" : `, renumbered from BUILD_ID ${p.renumberedFrom}`;
+    ctx.stdout.write(
+      p.duplicate
+        ? `${from}: already published as ${p.path}\n`
+        : `published ${from} as ${p.path} (${p.cpv}, BUILD_ID ${p.buildId}${renumbered})\n`,
+    );
+  }
+  const added = r.packages.filter((p) => !p.duplicate).length;
+  ctx.stdout.write(
+    `published ${added} package(s) to ${r.binhost} (${r.packages.length - added} already there); ${r.total} in the index, TIMESTAMP ${r.timestamp}\n`,
+  );
 }

@@ -119,7 +119,13 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         await coordinator.start();
         const api = createGrpcServer(
           StagefarmService,
-          createStagefarmApi({ coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects }),
+          createStagefarmApi({
+            coordinator,
+            store: farm.store,
+            bus: farm.bus,
+            subjects: farm.subjects,
+            binhost,
+          }),
           { logger, authorizer: rpcAuthorizer(security.auth) },
         );
         await using grpc = await listen(api, cfg.listen, security.tls ?? ServerCredentials.createInsecure());

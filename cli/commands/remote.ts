@@ -28,7 +28,7 @@ import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from ".
 type Client = GrpcClient<typeof StagefarmService>;
 
 /** Adds --coordinator and the TLS and token options to a command that calls a coordinator. */
-function connectionOptions(cmd: Command): Command {
+export function connectionOptions(cmd: Command): Command {
   return cmd
     .option(
       "--coordinator <host:port>",
@@ -95,7 +95,7 @@ function connectionHint(err: unknown, tls: boolean): unknown {
   return new StagefarmError("unavailable", `${err.message}\n${hint}`, { details: err.details, cause: err });
 }
 
-async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
   const { client, tls } = await connect(flags);
   try {
     return await fn(client);

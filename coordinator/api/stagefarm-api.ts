@@ -17,7 +17,9 @@ import { collectGarbage, type ArtifactStore, type Manifest } from "../../shared/
 import type { RunEvent } from "../engine/events.js";
 import type { Coordinator } from "../service/coordinator.js";
 import type { RunDoc } from "../service/run-doc.js";
+import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
+import { createBinhostApi } from "./binhost-api.js";
 import {
   agentMessage,
   cacheEntryMessage,
@@ -32,6 +34,8 @@ export interface ApiDeps {
   store: ArtifactStore;
   bus: MessageBus;
   subjects: Subjects;
+  /** The binhosts' single writer (absent: the binhost RPCs answer UNAVAILABLE). */
+  binhost?: BinhostService;
 }
 
 const MAX_PAGE = 500;
@@ -62,6 +66,8 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
   }
 
   return {
+    ...createBinhostApi(deps.binhost),
+
     async submitRun(req) {
       const doc = await coordinator.submit({
         yaml: required(req.pipelineYaml, "pipeline_yaml"),

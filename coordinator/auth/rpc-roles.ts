@@ -22,4 +22,10 @@ export const RPC_ROLES: Readonly<Record<StagefarmRpc, Role>> = {
   listCache: "viewer",
   getCacheEntry: "viewer",
   collectCache: "admin",
+  listBinhosts: "viewer",
+  getBinhost: "viewer",
+  removeBinpkgs: "admin",
+  collectBinhost: "admin",
+  configureBinhost: "admin",
+  publishBinpkgs: "admin",
 };

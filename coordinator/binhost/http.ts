@@ -62,6 +62,13 @@ export function parseBinhostUrlPath(pathname: string): { name: string; rel: stri
   return isServedPath(rel) ? { name, rel } : undefined;
 }
 
+/** The path of a request target as sent, without query or fragment (origin or absolute form). */
+function sentPath(target: string): string {
+  const path = target.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, "");
+  const end = path.search(/[?#]/);
+  return end === -1 ? path : path.slice(0, end);
+}
+
 function notModified(req: IncomingMessage, lastModifiedMs: number): boolean {
   const ims = req.headers["if-modified-since"];
   if (ims === undefined) return false;
@@ -110,7 +117,8 @@ export async function serveBinhost(
     res.end("binhost paths answer GET and HEAD\n");
     return;
   }
-  const target = parseBinhostUrlPath(pathname);
+  // The path as sent: URL parsing (the caller's `pathname`) has resolved `..` segments away.
+  const target = parseBinhostUrlPath(sentPath(req.url ?? ""));
   if (target === undefined) return notFound(res, pathname, head);
   const { store } = opts;
   const path = objectPath(target.name, target.rel);

@@ -4,6 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BinhostService } from "../../coordinator/index.js";
 import { parsePackages } from "../../shared/binhost/index.js";
@@ -38,7 +39,8 @@ void test("stagefarm binhost: ls, show, conf, set, gc (dry run = real), rm, and 
   const ls = await sb.run(["binhost", "ls"]);
   assert.equal(ls.code, 0, ls.stderr);
   assert.match(ls.stdout, /^amd64\s+3 packages\s+.+updated \d{4}-\d\d-\d\dT/m);
-  assert.match(ls.stdout, /^1 binhost\(s\) in fs:/m);
+  assert.match(ls.stdout, /^1 binhost\(s\) in local store fs:/m);
+  assert.match(ls.stderr, /^stagefarm binhost: local store fs:/m);
   const lsJson = lastJsonLine((await sb.run(["binhost", "ls", "--json"])).stdout);
   assert.equal(lsJson.name, "amd64");
   assert.equal(lsJson.packages, 3);
@@ -113,6 +115,10 @@ void test("stagefarm binhost: ls, show, conf, set, gc (dry run = real), rm, and 
   const badRm = await sb.run(["binhost", "rm", "amd64", "dev-libs/none-1"]);
   assert.equal(badRm.code, 1);
   assert.match(badRm.stderr, /has no package with PATH or CPV "dev-libs\/none-1"/);
+  const unknownConf = await sb.run(["binhost", "conf", "nope"]);
+  assert.equal(unknownConf.code, 1, unknownConf.stdout);
+  assert.equal(unknownConf.stdout, "", "no stanza for a binhost that does not exist");
+  assert.match(unknownConf.stderr, /no binhost "nope"/);
   const badName = await sb.run(["binhost", "conf", "Bad_Name"]);
   assert.equal(badName.code, 2);
   assert.match(badName.stderr, /is not a binhost name/);
@@ -121,4 +127,55 @@ void test("stagefarm binhost: ls, show, conf, set, gc (dry run = real), rm, and 
   const badHeader = await sb.run(["binhost", "set", "amd64", "--header", "TIMESTAMP=1"]);
   assert.equal(badHeader.code, 2);
   assert.match(badHeader.stderr, /TIMESTAMP is set by the binhost itself/);
+});
+
+void test("stagefarm binhost publish on the local store: packages added, duplicates reported, refusals name the file", async () => {
+  await using sb = await CliSandbox.create();
+  const a = await quickGpkg(join(sb.dir, "in"), { category: "dev-libs", pf: "expat-2.6.2", buildId: 1 });
+  const b = await quickGpkg(join(sb.dir, "in2"), {
+    category: "dev-libs",
+    pf: "expat-2.6.2",
+    buildId: 1,
+    files: { x: "2" },
+  });
+  const pub = await sb.run(["binhost", "publish", a, b, "--binhost", "ops"]);
+  assert.equal(pub.code, 0, pub.stderr);
+  assert.match(pub.stderr, /^stagefarm binhost: local store fs:/m);
+  assert.ok(pub.stdout.includes(`published ${a} as dev-libs/expat/expat-2.6.2-1.gpkg.tar`), pub.stdout);
+  assert.ok(pub.stdout.includes(`published ${b} as dev-libs/expat/expat-2.6.2-2.gpkg.tar`), pub.stdout);
+  assert.match(pub.stdout, /renumbered from BUILD_ID 1/);
+  const again = lastJsonLine((await sb.run(["binhost", "publish", a, "--binhost", "ops", "--json"])).stdout);
+  const [dup] = again.packages as Array<{ duplicate: boolean; path: string; file: string }>;
+  assert.equal(dup?.duplicate, true);
+  assert.equal(dup?.file, a);
+  assert.equal(again.total, 2);
+
+  // Not a package, truncated, missing: refused naming the file, nothing published.
+  const junk = join(sb.dir, "junk.gpkg.tar");
+  await writeFile(junk, "not a package\n".repeat(100));
+  const trunc = join(sb.dir, "trunc.gpkg.tar");
+  await writeFile(trunc, (await readFile(a)).subarray(0, 3000));
+  for (const bad of [junk, trunc]) {
+    const r = await sb.run(["binhost", "publish", b, bad, "--binhost", "ops"]);
+    assert.notEqual(r.code, 0);
+    assert.ok(r.stderr.includes(`cannot publish ${bad}: `), r.stderr);
+    assert.doesNotMatch(r.stderr, /sha256:[0-9a-f]{12}/);
+  }
+  const missing = await sb.run(["binhost", "publish", join(sb.dir, "nope.gpkg.tar"), "--binhost", "ops"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /cannot publish .*nope\.gpkg\.tar: no such file/);
+  const shown = lastJsonLine((await sb.run(["binhost", "show", "ops", "--json"])).stdout);
+  assert.equal(shown.packages, 2);
+
+  // Only an S3 store named: changes are refused (the coordinator is the single writer).
+  const s3 = await sb.run([
+    "binhost",
+    "rm",
+    "ops",
+    "dev-libs/expat-2.6.2",
+    "--s3",
+    "http://k:s@127.0.0.1:1/b",
+  ]);
+  assert.equal(s3.code, 2);
+  assert.match(s3.stderr, /changed by its coordinator .*pass --coordinator/);
 });

@@ -44,6 +44,8 @@ export interface FarmOptions {
   jobAckWait?: string;
   /** Agents started at once, after the coordinator. */
   agents?: AgentSpec[];
+  /** Extra environment of the coordinator (e.g. STAGEFARM_AUTH for tokens and roles). */
+  coordinatorEnv?: Record<string, string>;
 }
 
 export interface AgentSpec {
@@ -155,7 +157,7 @@ export class FarmProcesses implements AsyncDisposable {
     const p = this.spawn(
       `coordinator#${n}`,
       ["coordinator", "--listen", this.address, "--http", `127.0.0.1:${this.httpPort}`],
-      { STAGEFARM_LEASE_TTL: this.opts.leaseTtl ?? "3s" },
+      { STAGEFARM_LEASE_TTL: this.opts.leaseTtl ?? "3s", ...this.opts.coordinatorEnv },
     );
     this.coordinator = p;
     await this.waitForLog(p, /stagefarm coordinator: gRPC on/, START_TIMEOUT_MS);
