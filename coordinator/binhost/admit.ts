@@ -5,15 +5,16 @@
  * the state and only merged once every one of its packages was written.
  *
  * BUILD_ID: the package keeps its own when no build of its CPV in this binhost has it; else
- * (or when it has none) it gets max+1 of that CPV's ids and a gpkg is rewritten with that id
- * inside (portage reads BUILD_ID from the package, not the file name, so the index and the
- * package must agree). A signed gpkg or a legacy xpak cannot be rewritten: refused.
+ * (or when it has none) it gets max+1 of that CPV's ids and the package is rewritten with that
+ * id inside (portage reads BUILD_ID from the package, not the file name, so the index and the
+ * package must agree): a gpkg's metadata archive and Manifest, an xpak's XPAK segment (the
+ * tarball kept). A signed gpkg cannot be rewritten: refused.
  *
  * Duplicates: bytes already published (the uploaded digest, or the sha256 of a served object)
  * are not written again; the result names the path that has them.
  */
 import { createReadStream } from "node:fs";
-import { rewriteGpkgBuildId } from "../../shared/binpkg/index.js";
+import { rewriteGpkgBuildId, rewriteXpakBuildId } from "../../shared/binpkg/index.js";
 import type { BinpkgInfo } from "../../shared/binpkg/types.js";
 import { packagePath, splitPf, stanzaFor } from "../../shared/binhost/index.js";
 import { StagefarmError } from "../../shared/errors.js";
@@ -94,12 +95,6 @@ export async function admitRequest(
         own === undefined
           ? "it has no BUILD_ID"
           : `BUILD_ID ${own} of ${cpv} is already in binhost "${name}"`;
-      if (info.format !== "gpkg")
-        throw new StagefarmError(
-          "invalid_argument",
-          `binhost "${name}": package ${describeRef(ref)} (${cpv}) needs a new BUILD_ID (${why}), and a legacy xpak package cannot be rewritten: build gpkg packages (BINPKG_FORMAT="gpkg")`,
-          { details: { digest: ref.digest, cpv } },
-        );
       if (info.signed)
         throw new StagefarmError(
           "invalid_argument",
@@ -107,7 +102,8 @@ export async function admitRequest(
           { details: { digest: ref.digest, cpv } },
         );
       file = `${insp.file}.build-${buildId}`;
-      final = await rewriteGpkgBuildId(insp.file, buildId, file, signal === undefined ? {} : { signal });
+      const rewrite = info.format === "gpkg" ? rewriteGpkgBuildId : rewriteXpakBuildId;
+      final = await rewrite(insp.file, buildId, file, signal === undefined ? {} : { signal });
     }
     const { pn } = splitPf(info.pf);
     const path = packagePath(

@@ -1,8 +1,9 @@
 /**
  * The first step of a publication, outside the binhost's lock: copy each uploaded package
  * from the store's CAS to a temp file (verified against its digest on the way) and read it
- * with the binary package reader, which checks the container, the Manifest's sizes and hashes
- * and that the metadata names CATEGORY and PF. Anything wrong refuses the package, naming the
+ * with the binary package reader, which checks the container, the Manifest's sizes and hashes,
+ * that the metadata names CATEGORY and PF, and that the payload (gpkg image, xpak tarball)
+ * decompresses and reads as a tar to its end, so nothing portage cannot extract is admitted. Anything wrong refuses the package, naming the
  * binhost, the digest and the stage that built it.
  */
 import { join } from "node:path";
@@ -54,7 +55,7 @@ export async function inspectUpload(
       { details: { digest: ref.digest } },
     );
   try {
-    const info = await readBinpkg(file, signal === undefined ? {} : { signal });
+    const info = await readBinpkg(file, signal === undefined ? { payload: true } : { signal, payload: true });
     return { ref, file, info };
   } catch (err: unknown) {
     const e = StagefarmError.from(err);

@@ -10,6 +10,20 @@ import { execa } from "execa";
 import { StagefarmError } from "../errors.js";
 import type { BinpkgCompression } from "./types.js";
 
+/**
+ * The streaming decompressor of each compression, as portage runs it (`_compressors` in
+ * portage's compression_probe.py: `gzip -d`, `zstd -d --long=31`, …), writing stdout from
+ * stdin; undefined for "none".
+ */
+export function decompressorFor(
+  compression: BinpkgCompression,
+): { file: string; args: string[] } | undefined {
+  if (compression === "none") return undefined;
+  if (compression === "gz") return { file: "gzip", args: ["-q", "-d", "-c"] };
+  const tool = TOOLS[compression];
+  return { file: tool.file, args: tool.d };
+}
+
 const SUFFIXES: ReadonlyArray<readonly [BinpkgCompression, string]> = [
   ["zst", ".zst"],
   ["xz", ".xz"],

@@ -7,6 +7,10 @@
  *   image is only streamed through the hashes, never decompressed or held in memory.
  * - `rewriteGpkgBuildId(file, id, out)` writes a copy with BUILD_ID = id and basename
  *   `<PF>-<id>`; signed packages are refused.
+ * - `rewriteXpakBuildId(file, id, out)` does the same for a legacy xpak package: the tarball
+ *   bytes kept, the XPAK segment replaced (portage's `tbz2.recompose_mem`).
+ * - `readBinpkg(file, { payload: true })` also reads the payload (gpkg image, xpak tarball)
+ *   through its decompressor and a strict tar walk, as portage would extract it.
  *
  * Errors (StagefarmError, messages name the file): damage, truncation, a file that is no
  * binary package, a Manifest mismatch (naming the member, expected vs actual) →
@@ -20,4 +24,6 @@ export type { ReadOptions } from "./read.js";
 export { readBinpkg } from "./read.js";
 export type { RewriteOptions } from "./rewrite.js";
 export { rewriteGpkgBuildId } from "./rewrite.js";
+export type { XpakRewriteOptions } from "./xpak-rewrite.js";
+export { rewriteXpakBuildId } from "./xpak-rewrite.js";
 export { indexValue } from "./metadata-tar.js";

@@ -14,10 +14,17 @@ import { FileHasher, type FileDigests } from "./digests.js";
 import { readGpkg, type GpkgContents } from "./gpkg-read.js";
 import { metadataRecord, metadataText } from "./metadata-tar.js";
 import type { BinpkgInfo } from "./types.js";
-import { isXpakTrailer, readXpak, XPAK_TRAILER_BYTES } from "./xpak.js";
+import { checkGpkgPayload, checkXpakPayload } from "./payload-check.js";
+import { isXpakTrailer, readXpak, XPAK_TRAILER_BYTES, type XpakContents } from "./xpak.js";
 
 export interface ReadOptions {
   signal?: AbortSignal;
+  /**
+   * Also read the payload through (the gpkg's image archive, the xpak's tarball: decompressed
+   * and walked as a tar to its end, ./payload-check.ts), refusing a package portage could not
+   * extract. Costs a full decompression; the binhost asks for it before it admits a package.
+   */
+  payload?: boolean;
 }
 
 export async function readBinpkg(file: string, opts: ReadOptions = {}): Promise<BinpkgInfo> {
@@ -32,7 +39,7 @@ export async function readBinpkg(file: string, opts: ReadOptions = {}): Promise<
 export async function readBinpkgDetailed(
   file: string,
   opts: ReadOptions = {},
-): Promise<{ info: BinpkgInfo; gpkg?: GpkgContents }> {
+): Promise<{ info: BinpkgInfo; gpkg?: GpkgContents; xpak?: XpakContents }> {
   throwIfAborted(opts.signal);
   const kind = await sniff(file);
   if (kind.format === "xpak") {
@@ -50,7 +57,8 @@ export async function readBinpkgDetailed(
       signed: false,
       members: [],
     });
-    return { info };
+    if (opts.payload === true) await checkXpakPayload(file, xpak, opts.signal);
+    return { info, xpak };
   }
   const gpkg = await readGpkg(file, opts.signal);
   const info = describe(file, metadataRecord(gpkg.metadataEntries), gpkg.scan.file, {
@@ -61,6 +69,7 @@ export async function readBinpkgDetailed(
     signed: gpkg.signed,
     members: gpkg.scan.members.map((m) => ({ name: m.name, size: m.digests.size })),
   });
+  if (opts.payload === true) await checkGpkgPayload(file, gpkg, opts.signal);
   return { info, gpkg };
 }
 

@@ -84,6 +84,8 @@ export interface XpakContents {
   entries: Map<string, Buffer>;
   /** Compression of the tarball before the segment. */
   compression: BinpkgCompression;
+  /** Length of the tarball: the bytes before the segment (what portage decompresses). */
+  tarballBytes: number;
 }
 
 /** Reads the XPAK segment of `file` (whose size is `size` and last 16 bytes are a trailer). */
@@ -107,7 +109,11 @@ export async function readXpak(file: string, size: number): Promise<XpakContents
     }
     const head = Buffer.alloc(16);
     const got = await fh.read(head, 0, Math.min(head.length, size - 8 - segLen), 0);
-    return { entries, compression: compressionFromMagic(head.subarray(0, got.bytesRead)) };
+    return {
+      entries,
+      compression: compressionFromMagic(head.subarray(0, got.bytesRead)),
+      tarballBytes: size - 8 - segLen,
+    };
   } finally {
     await fh.close();
   }

@@ -6,7 +6,7 @@
  *   `metadata.tar.<ext>` (a `metadata/` directory of KEY files, portage's usual keys filled in,
  *   plus a binary `environment.bz2`), `image.tar.<ext>` (`image/<path>` files), optional fake
  *   `.sig` members with a clear-signed Manifest, and the `Manifest` (`DATA <file> <size> BLAKE2B
- *   <hex> SHA512 <hex>`). Hooks let a test damage the metadata member or the Manifest, or put the
+ *   <hex> SHA512 <hex>`). Hooks let a test damage the metadata or image member or the Manifest, or put the
  *   members out of order.
  * - `writeXpak` writes a legacy package: a compressed tar of the files plus an XPAK segment.
  * - `memberDataOffset` finds where a member's bytes start inside a container (to damage them).
@@ -42,6 +42,8 @@ export interface GpkgOptions extends PackageOptions {
   order?: "glep" | "reversed";
   /** Replaces the compressed metadata member before the Manifest is computed. */
   metadataMember?: (bytes: Buffer) => Buffer;
+  /** Replaces the compressed image member before the Manifest is computed (so it matches). */
+  imageMember?: (bytes: Buffer) => Buffer | Promise<Buffer>;
   /** Edits the Manifest text after it was computed. */
   manifest?: (text: string) => string;
   /** The container's file name (default `<basename>.gpkg.tar`). */
@@ -169,6 +171,10 @@ export async function writeGpkg(dir: string, opts: GpkgOptions): Promise<string>
     if (opts.metadataMember) {
       const p = join(pkg, metadataName);
       await writeFile(p, opts.metadataMember(await readFile(p)));
+    }
+    if (opts.imageMember) {
+      const p = join(pkg, imageName);
+      await writeFile(p, await opts.imageMember(await readFile(p)));
     }
     await writeFile(join(pkg, "gpkg-1"), "");
 

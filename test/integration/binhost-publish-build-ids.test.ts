@@ -1,11 +1,12 @@
 /**
  * BUILD_IDs when publishing to a farm binhost (BinhostService over a real filesystem store, real
  * GLEP 78 packages): a taken BUILD_ID gets the next free one, rewritten inside the package; a
- * duplicate upload is a no-op reported with the path that has it; legacy xpak and signed gpkg
- * packages that would need renumbering are refused.
+ * duplicate upload is a no-op reported with the path that has it; a rebuilt legacy xpak gets
+ * its new BUILD_ID in the XPAK segment; a signed gpkg that would need renumbering is refused.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { readBinpkg } from "../../shared/binpkg/index.js";
 import { BinhostBench } from "../helpers/binhost-harness.js";
@@ -98,17 +99,47 @@ void describe("binhost publication", () => {
     assert.equal(rc.total, 3);
   });
 
-  void test("packages that cannot be renumbered: a legacy xpak and a signed gpkg whose BUILD_ID is taken", async () => {
+  void test("a rebuilt xpak package gets a new BUILD_ID in its XPAK segment, the tarball kept", async () => {
     await using bench = await BinhostBench.create();
     const x1 = await bench.xpak({ category: "app-misc", pf: "old-1", buildId: 1 });
     const r = await bench.service.publish("h", [x1]);
     assert.equal(r.packages[0]?.path, "app-misc/old/old-1-1.xpak");
     const x2 = await bench.xpak({ category: "app-misc", pf: "old-1", buildId: 1, files: { a: "b" } });
-    await refused(
-      bench.service.publish("h", [x2]),
-      "invalid_argument",
-      /legacy xpak package cannot be rewritten/,
+    // A legacy .tbz2 without any BUILD_ID gets one too.
+    const x3 = await bench.xpak({ category: "app-misc", pf: "old-1", files: { a: "c" } });
+    const r2 = await bench.service.publish("h", [x2, x3]);
+    assert.deepEqual(
+      r2.packages.map((p) => [p.path, p.buildId, p.renumberedFrom]),
+      [
+        ["app-misc/old/old-1-2.xpak", 2, 1],
+        ["app-misc/old/old-1-3.xpak", 3, 0],
+      ],
     );
+    const index = parsePackages((await bench.indexText("h")) ?? "");
+    for (const [ref, id] of [
+      [x2, 2],
+      [x3, 3],
+    ] as const) {
+      const served = await bench.objectToFile(`binhost/h/app-misc/old/old-1-${id}.xpak`);
+      const info = await readBinpkg(served, { payload: true });
+      assert.equal(info.format, "xpak");
+      assert.equal(info.buildId, id);
+      assert.equal(info.metadata.BUILD_ID, String(id));
+      const before = await readBinpkg(ref.file);
+      assert.deepEqual({ ...info.metadata, BUILD_ID: "" }, { ...before.metadata, BUILD_ID: "" });
+      // The same payload: the tarball bytes before the XPAK segment are the uploaded ones.
+      const [src, out] = [await readFile(ref.file), await readFile(served)];
+      const tarball = (b: Buffer): Buffer => b.subarray(0, b.length - 8 - b.readUInt32BE(b.length - 8));
+      assert.ok(tarball(out).equals(tarball(src)));
+      const entry = index.packages.find((p) => p.PATH === `app-misc/old/old-1-${id}.xpak`);
+      assert.equal(entry?.BUILD_ID, String(id));
+      assert.equal(entry?.MD5, info.md5);
+      assert.equal(entry?.SIZE, String(info.size));
+    }
+  });
+
+  void test("a signed gpkg whose BUILD_ID is taken cannot be renumbered: refused", async () => {
+    await using bench = await BinhostBench.create();
     const s1 = await bench.gpkg({ category: "app-misc", pf: "signed-1", buildId: 1, signed: true });
     await bench.service.publish("h", [s1]);
     const s2 = await bench.gpkg({
@@ -119,6 +150,6 @@ void describe("binhost publication", () => {
       files: { a: "c" },
     });
     await refused(bench.service.publish("h", [s2]), "invalid_argument", /signed/);
-    assert.equal(parsePackages((await bench.indexText("h")) ?? "").packages.length, 2);
+    assert.equal(parsePackages((await bench.indexText("h")) ?? "").packages.length, 1);
   });
 });
