@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
-import { throwIfAborted } from "../errors.js";
+import { StagefarmError, throwIfAborted } from "../errors.js";
 import { corrupt, invalid, readFailure } from "./binpkg-error.js";
 import { FileHasher, type FileDigests } from "./digests.js";
 import { readGpkg, type GpkgContents } from "./gpkg-read.js";
@@ -30,6 +30,24 @@ export interface ReadOptions {
 export async function readBinpkg(file: string, opts: ReadOptions = {}): Promise<BinpkgInfo> {
   try {
     return (await readBinpkgDetailed(file, opts)).info;
+  } catch (err: unknown) {
+    throw readFailure(file, err, opts.signal);
+  }
+}
+
+/**
+ * The source of a BUILD_ID rewrite (./rewrite.ts, ./xpak-rewrite.ts): `id` checked, then the
+ * package read in detail, a failure named by file.
+ */
+export async function readRewriteSource(
+  file: string,
+  id: number,
+  opts: ReadOptions = {},
+): Promise<Awaited<ReturnType<typeof readBinpkgDetailed>>> {
+  if (!Number.isSafeInteger(id) || id < 1)
+    throw new StagefarmError("invalid_argument", `BUILD_ID must be a positive integer, got ${id}`);
+  try {
+    return await readBinpkgDetailed(file, opts);
   } catch (err: unknown) {
     throw readFailure(file, err, opts.signal);
   }

@@ -18,12 +18,12 @@ import { randomUUID } from "node:crypto";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { StagefarmError } from "../errors.js";
-import { invalid, readFailure } from "./binpkg-error.js";
+import { invalid } from "./binpkg-error.js";
 import { compressBuffer } from "./compression.js";
 import { writeContainerCopy, type CopyPlan, type EntryHeader } from "./container-copy.js";
 import { memberDigestsOf } from "./digests.js";
 import { buildMetadataTar, metadataKey, metadataRecord, type MetadataEntry } from "./metadata-tar.js";
-import { describe, readBinpkgDetailed } from "./read.js";
+import { describe, readRewriteSource } from "./read.js";
 import type { BinpkgInfo } from "./types.js";
 
 export interface RewriteOptions {
@@ -36,14 +36,7 @@ export async function rewriteGpkgBuildId(
   out: string,
   opts: RewriteOptions = {},
 ): Promise<BinpkgInfo> {
-  if (!Number.isSafeInteger(id) || id < 1)
-    throw new StagefarmError("invalid_argument", `BUILD_ID must be a positive integer, got ${id}`);
-  let source: Awaited<ReturnType<typeof readBinpkgDetailed>>;
-  try {
-    source = await readBinpkgDetailed(file, opts);
-  } catch (err: unknown) {
-    throw readFailure(file, err, opts.signal);
-  }
+  const source = await readRewriteSource(file, id, opts);
   const { info, gpkg } = source;
   if (gpkg === undefined)
     throw invalid(file, "is an xpak package; only a gpkg can have its BUILD_ID rewritten");

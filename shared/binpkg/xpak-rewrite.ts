@@ -21,10 +21,10 @@ import { basename, dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StagefarmError } from "../errors.js";
-import { invalid, readFailure } from "./binpkg-error.js";
+import { invalid } from "./binpkg-error.js";
 import { FileHasher } from "./digests.js";
 import { metadataText } from "./metadata-tar.js";
-import { describe, readBinpkgDetailed } from "./read.js";
+import { describe, readRewriteSource } from "./read.js";
 import type { BinpkgInfo } from "./types.js";
 import { encodeXpakSegment, type XpakContents } from "./xpak.js";
 
@@ -38,14 +38,7 @@ export async function rewriteXpakBuildId(
   out: string,
   opts: XpakRewriteOptions = {},
 ): Promise<BinpkgInfo> {
-  if (!Number.isSafeInteger(id) || id < 1)
-    throw new StagefarmError("invalid_argument", `BUILD_ID must be a positive integer, got ${id}`);
-  let source: Awaited<ReturnType<typeof readBinpkgDetailed>>;
-  try {
-    source = await readBinpkgDetailed(file, opts);
-  } catch (err: unknown) {
-    throw readFailure(file, err, opts.signal);
-  }
+  const source = await readRewriteSource(file, id, opts);
   const { xpak } = source;
   if (xpak === undefined)
     throw invalid(file, "is a gpkg; only an xpak package has an XPAK segment to rewrite");
