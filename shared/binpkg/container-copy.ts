@@ -129,6 +129,9 @@ async function writeEntry(
   const done = new Promise<void>((resolve, reject) => {
     finish = (err) => (err ? reject(err) : resolve());
   });
+  // Observed only where it is raced at the end: when the chunks fail first, the entry's own
+  // failure (the pack destroyed by the abort) must not surface as an unhandled rejection.
+  done.catch(() => undefined);
   const sink = pack.entry(header, (err) => finish(err));
   for await (const chunk of chunks) {
     if (!sink.write(chunk)) await Promise.race([once(sink, "drain"), stopped]);
