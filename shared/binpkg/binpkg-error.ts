@@ -30,3 +30,23 @@ export function readFailure(file: string, err: unknown, signal: AbortSignal | un
     return new StagefarmError(e.code, `binary package ${file}: ${e.message}`, { cause: err });
   return corrupt(file, e.message, err);
 }
+
+/**
+ * Normalises a failure of writing `out` as a rewrite of `file` (BUILD_ID rewrites): our own
+ * errors pass through, an abort becomes `cancelled`, anything else keeps its code and names
+ * both files.
+ */
+export function rewriteFailure(
+  file: string,
+  out: string,
+  err: unknown,
+  signal: AbortSignal | undefined,
+): StagefarmError {
+  if (err instanceof StagefarmError) return err;
+  if (signal?.aborted)
+    return new StagefarmError("cancelled", `rewriting ${file} was cancelled`, { cause: err });
+  const e = StagefarmError.from(err);
+  return new StagefarmError(e.code, `cannot write ${out} from binary package ${file}: ${e.message}`, {
+    cause: err,
+  });
+}

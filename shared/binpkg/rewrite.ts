@@ -17,8 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { StagefarmError } from "../errors.js";
-import { invalid } from "./binpkg-error.js";
+import { invalid, rewriteFailure } from "./binpkg-error.js";
 import { compressBuffer } from "./compression.js";
 import { writeContainerCopy, type CopyPlan, type EntryHeader } from "./container-copy.js";
 import { memberDigestsOf } from "./digests.js";
@@ -76,13 +75,7 @@ export async function rewriteGpkgBuildId(
     });
   } catch (err: unknown) {
     await rm(tmp, { force: true });
-    if (err instanceof StagefarmError) throw err;
-    if (opts.signal?.aborted)
-      throw new StagefarmError("cancelled", `rewriting ${file} was cancelled`, { cause: err });
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot write ${out} from binary package ${file}: ${e.message}`, {
-      cause: err,
-    });
+    throw rewriteFailure(file, out, err, opts.signal);
   }
 }
 

@@ -20,8 +20,7 @@ import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { StagefarmError } from "../errors.js";
-import { invalid } from "./binpkg-error.js";
+import { invalid, rewriteFailure } from "./binpkg-error.js";
 import { FileHasher } from "./digests.js";
 import { metadataText } from "./metadata-tar.js";
 import { describe, readRewriteSource } from "./read.js";
@@ -78,13 +77,7 @@ export async function rewriteXpakBuildId(
     });
   } catch (err: unknown) {
     await rm(tmp, { force: true });
-    if (err instanceof StagefarmError) throw err;
-    if (opts.signal?.aborted)
-      throw new StagefarmError("cancelled", `rewriting ${file} was cancelled`, { cause: err });
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot write ${out} from binary package ${file}: ${e.message}`, {
-      cause: err,
-    });
+    throw rewriteFailure(file, out, err, opts.signal);
   }
 }
 
