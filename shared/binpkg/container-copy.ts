@@ -18,6 +18,7 @@ import { corrupt } from "./binpkg-error.js";
 import { FileHasher, MemberHasher, type FileDigests, type MemberDigests } from "./digests.js";
 import { MANIFEST_MEMBER, type GpkgContents } from "./gpkg-read.js";
 import { entryLine, manifestLine, manifestMismatch } from "./manifest.js";
+import { skipEntry } from "../util/skip-entry.js";
 
 /** What `pack.entry` takes: any header fields, the name required. */
 export type EntryHeader = Partial<Header> & Pick<Header, "name">;
@@ -76,13 +77,16 @@ async function copyMembers(plan: CopyPlan, pack: Pack, stop: AbortSignal): Promi
   });
   stopped.catch(() => undefined); // observed only where it is raced
   const extract = tarExtract();
-  const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20, signal: stop }), extract);
+  // The signal goes to the pipeline, not the read stream: a stream given a signal is destroyed
+  // with an AbortError even after the pipeline has finished with it, and that error then has no
+  // listener (an uncaught exception that took down the process).
+  const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extract, { signal: stop });
   const lines: string[] = [];
   const copying = (async () => {
     for await (const entry of extract) {
       const member = entry.header.name.slice(entry.header.name.indexOf("/") + 1);
       if (member === MANIFEST_MEMBER) {
-        entry.resume();
+        skipEntry(entry);
         continue;
       }
       const scanned = gpkg.scan.members.find((m) => m.name === member);
@@ -91,7 +95,7 @@ async function copyMembers(plan: CopyPlan, pack: Pack, stop: AbortSignal): Promi
         throw corrupt(file, `member ${entry.header.name} appeared since the package was verified`);
       const header: EntryHeader = { ...scanned.header, name: `${plan.basename}/${member}`, type: "file" };
       if (member === gpkg.metadataMember.name) {
-        entry.resume();
+        skipEntry(entry);
         await writeEntry(pack, { ...header, size: plan.metadataBytes.length }, [plan.metadataBytes], stopped);
         lines.push(manifestLine(member, plan.metadataDigests));
         continue;
@@ -133,8 +137,17 @@ async function writeEntry(
   // failure (the pack destroyed by the abort) must not surface as an unhandled rejection.
   done.catch(() => undefined);
   const sink = pack.entry(header, (err) => finish(err));
+  // A streamx entry destroyed with the pack also emits its error; the callback above reports it,
+  // and without a listener the emit would be an uncaught exception.
+  sink.on("error", () => undefined);
   for await (const chunk of chunks) {
-    if (!sink.write(chunk)) await Promise.race([once(sink, "drain"), stopped]);
+    if (!sink.write(chunk)) {
+      // When `stopped` wins the race, the entry is destroyed afterwards and `once` rejects with
+      // the abort: that is the entry's failure, already reported through `done`, not a new one.
+      const drained = once(sink, "drain");
+      drained.catch(() => undefined);
+      await Promise.race([drained, stopped]);
+    }
   }
   sink.end(undefined);
   await Promise.race([done, stopped]);

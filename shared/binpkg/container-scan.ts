@@ -43,13 +43,13 @@ export interface ScanOptions {
 }
 
 export async function scanContainer(file: string, opts: ScanOptions): Promise<ContainerScan> {
-  const source = createReadStream(file, { highWaterMark: 1 << 20, signal: opts.signal });
+  const source = createReadStream(file, { highWaterMark: 1 << 20 });
   const fileHasher = new FileHasher();
   const extract = tarExtract();
   const members: ScannedMember[] = [];
   let basename: string | undefined;
 
-  const feeding = pipeline(source, fileHasher, extract);
+  const feeding = pipeline(source, fileHasher, extract, { signal: opts.signal });
   const parsing = (async () => {
     for await (const entry of extract) {
       const h = entry.header;

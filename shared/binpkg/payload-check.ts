@@ -17,6 +17,7 @@ import type { GpkgContents } from "./gpkg-read.js";
 import { readThrough } from "./read-through.js";
 import type { BinpkgCompression } from "./types.js";
 import type { XpakContents } from "./xpak.js";
+import { skipEntry } from "../util/skip-entry.js";
 
 export async function checkGpkgPayload(
   file: string,
@@ -26,12 +27,13 @@ export async function checkGpkgPayload(
   const wanted = `${gpkg.scan.basename}/${gpkg.imageMember.name}`;
   const what = `the image archive ${gpkg.imageMember.name}`;
   const extract = tarExtract();
-  const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20, signal }), extract);
+  // The signal goes to the pipeline: see container-copy.ts.
+  const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extract, { signal });
   let found = false;
   const reading = (async () => {
     for await (const entry of extract) {
       if (entry.header.name !== wanted || found) {
-        entry.resume();
+        skipEntry(entry);
         continue;
       }
       found = true;

@@ -19,6 +19,7 @@ import { HeaderWalker } from "./header-walker.js";
 import { toListedMember } from "./member-listing.js";
 import type { UnpackLimits } from "./unpack-limits.js";
 import { describeExit, startTool, succeeded } from "./tool-process.js";
+import { skipEntry } from "../util/skip-entry.js";
 
 export interface UnpackOptions {
   /** Accept character and block device nodes (chroot runners need /dev in a rootfs). */
@@ -90,7 +91,7 @@ async function checkEntries(
       const header = toEntryHeader(entry.header);
       validator.check(header, globalPaxOf(extract));
       members.push(toListedMember(entry.header, shownName(header), header.pax));
-      entry.resume();
+      skipEntry(entry);
     }
   })();
   // On a refusal or a parse error the pipeline closes the decompressor's stdout, and it stops
