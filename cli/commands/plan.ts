@@ -1,7 +1,8 @@
 /** `stagefarm plan FILE`: the DAG in dependency order, cache keys and status, the critical path. */
 import type { Command } from "commander";
 import { expectedDuration, loadPipelineReport, planRun } from "../../coordinator/index.js";
-import { loadPipeline, missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
+import { loadPipelineArg } from "../pipeline-arg.js";
+import { missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import { collect } from "../config.js";
@@ -16,7 +17,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("--json", "print the plan as JSON")
     .action(async (file: string, opts: { param: string[]; json?: boolean }) => {
-      const spec = await loadPipeline(file);
+      const spec = await loadPipelineArg(file);
       const params = parseParamArgs(opts.param);
       const stages = resolvePipeline(spec, params, { allowMissing: true });
       const missing = missingParams(spec, params);

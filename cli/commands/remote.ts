@@ -15,7 +15,8 @@ import { AttemptOutcome, type Run, type StageRun } from "../../proto/gen/stagefa
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { GrpcClient } from "../../shared/grpc/types.js";
-import { parseParamArgs, readPipelineFile } from "../../shared/pipeline/index.js";
+import { parseParamArgs } from "../../shared/pipeline/index.js";
+import { readPipelineArg } from "../pipeline-arg.js";
 import { readSecretFile } from "../../shared/secret-file.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import { positiveInt } from "../config.js";
@@ -164,7 +165,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .action(
       async (file: string, opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags) => {
         // A regular file within the size limit only (no /dev/zero, FIFO or directory).
-        const yaml = await readPipelineFile(file);
+        const yaml = await readPipelineArg(file);
         await withClient(opts, async (client) => {
           const { run } = await client.submitRun({
             pipelineYaml: yaml,

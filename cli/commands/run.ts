@@ -1,7 +1,8 @@
 /** `stagefarm run FILE`: runs a pipeline on the embedded farm (this machine, no servers). */
 import type { Command } from "commander";
 import { StagefarmError } from "../../shared/errors.js";
-import { loadPipeline, parseParamArgs } from "../../shared/pipeline/index.js";
+import { parseParamArgs } from "../../shared/pipeline/index.js";
+import { loadPipelineArg } from "../pipeline-arg.js";
 import { collect, positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
 import { EmbeddedFarm } from "../embedded.js";
@@ -35,7 +36,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
           return;
         }
         if (id !== undefined) throw new StagefarmError("invalid_argument", `unexpected argument "${id}"`);
-        const spec = await loadPipeline(file);
+        const spec = await loadPipelineArg(file);
         const params = parseParamArgs(opts.param);
         const cfg = ctx.config();
         const out = opts.json === true ? ctx.stderr : ctx.stdout;

@@ -14,7 +14,8 @@ import {
   type PipelineStatsReport,
   type StageStatsRow,
 } from "../../coordinator/index.js";
-import { loadPipeline, topoOrder, type PipelineSpec } from "../../shared/pipeline/index.js";
+import { loadPipelineArg } from "../pipeline-arg.js";
+import { topoOrder, type PipelineSpec } from "../../shared/pipeline/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
@@ -60,7 +61,7 @@ export function registerStats(program: Command, ctx: CliContext): void {
     .argument("[pipeline]", "a pipeline name, or a pipeline file (adds its expected critical path)")
     .option("--json", "print the statistics as JSON")
     .action(async (arg: string | undefined, opts: { json?: boolean }) => {
-      const spec = arg !== undefined && (await isPipelineFile(arg)) ? await loadPipeline(arg) : undefined;
+      const spec = arg !== undefined && (await isPipelineFile(arg)) ? await loadPipelineArg(arg) : undefined;
       const name = spec?.name ?? arg;
       const store = await FsArtifactStore.open(ctx.config().storeDir);
       let shown: Shown[];

@@ -78,6 +78,48 @@ void describe("pipeline files that are not regular files or are too large", { ti
     assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
   });
 
+  void test("a missing pipeline file is bad input: exit 2 from every command that reads one", async () => {
+    await using sb = await CliSandbox.create();
+    const missing = join(sb.dir, "no-such.yaml");
+    for (const args of [
+      ["validate", missing],
+      ["plan", missing],
+      ["run", missing],
+      ["stats", missing],
+      ["submit", missing, "--coordinator", "127.0.0.1:1"],
+    ]) {
+      const r = await sb.run(args);
+      assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+      assert.equal(r.stderr, `stagefarm: error: pipeline file not found: "${missing}"\n`, args[0]);
+    }
+  });
+
+  void test("validate --json prints problems as one JSON document, with the exit status of validate", async () => {
+    await using sb = await CliSandbox.create();
+    const bad = join(sb.dir, "bad.yaml");
+    await writeFile(bad, 'stages:\n  a:\n    needs: [b]\n    script: "true"\n');
+    const r = await sb.run(["validate", "--json", bad]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, "", "nothing but the JSON document");
+    assert.deepEqual(JSON.parse(r.stdout), {
+      ok: false,
+      file: bad,
+      code: "invalid_pipeline",
+      issues: [
+        { file: bad, line: 2, col: 3, message: 'stage "a": missing required field "runner"' },
+        { file: bad, line: 3, col: 5, message: 'stage "a": unknown key "needs"' },
+      ],
+    });
+    const missing = await sb.run(["validate", "--json", join(sb.dir, "gone.yaml")]);
+    assert.equal(missing.code, 2);
+    const doc = JSON.parse(missing.stdout) as { ok: boolean; code: string; message: string };
+    assert.deepEqual([doc.ok, doc.code], [false, "invalid_argument"]);
+    assert.match(doc.message, /pipeline file not found/);
+    const good = await sb.run(["validate", "--json", "pipelines/demo/pipeline.yaml"]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal((JSON.parse(good.stdout) as { ok: boolean }).ok, true);
+  });
+
   void test("submit refuses the same files before connecting anywhere", async () => {
     await using sb = await CliSandbox.create();
     assertRefused(
