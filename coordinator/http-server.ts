@@ -24,6 +24,7 @@ import type { SubmitRequest } from "./dashboard/dashboard.js";
 import { requestGuard, type RequestGuard } from "./request-guard.js";
 import type { NamedPipelines } from "./submission/named-pipelines.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
+import { listenError } from "../shared/util/listen-error.js";
 
 export interface HttpServerDeps {
   host: string;
@@ -171,7 +172,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     });
   }).catch((err: unknown) => {
     dashboard?.close();
-    throw err;
+    throw listenError("the HTTP server", `${deps.host}:${deps.port}`, err);
   });
   const addr = server.address() as AddressInfo;
   bound.guard = requestGuard({

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import { serveBinhost, type BinhostHttpOptions } from "./http.js";
+import { listenError } from "../../shared/util/listen-error.js";
 
 export interface BinhostServerHandle {
   url: string;
@@ -37,6 +38,8 @@ export async function startBinhostServer(
       server.off("error", reject);
       resolve();
     });
+  }).catch((err: unknown) => {
+    throw listenError("the binhost server", `${opts.host ?? "127.0.0.1"}:${opts.port ?? 0}`, err);
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
