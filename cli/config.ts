@@ -12,12 +12,15 @@ export interface GlobalFlags {
   store?: string;
   workDir?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 const schema = z.object({
   storeDir: z.string().min(1),
   workDir: z.string().min(1),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+  /** `auto`: rendered for people when stderr is a terminal, else JSON lines. */
+  logFormat: z.enum(["auto", "json", "pretty"]),
   /** The local agent's cap on one unpacked input (STAGEFARM_MAX_UNPACKED_SIZE). */
   maxUnpackedBytes: unpackedSize,
 });
@@ -47,6 +50,7 @@ export function localConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv): LocalCo
     storeDir: resolve(flags.store ?? envValue(env, "STAGEFARM_STORE") ?? join(base, "store")),
     workDir: resolve(flags.workDir ?? envValue(env, "STAGEFARM_WORK_DIR") ?? join(base, "work")),
     logLevel: flags.logLevel ?? envValue(env, "STAGEFARM_LOG_LEVEL") ?? "warn",
+    logFormat: flags.logFormat ?? envValue(env, "STAGEFARM_LOG_FORMAT") ?? "auto",
     maxUnpackedBytes: unpackedSizeSetting(undefined, env),
   });
   if (!parsed.success)

@@ -31,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
     .option("--store <dir>", "artifact store directory of the embedded farm (env STAGEFARM_STORE)")
     .option("--work-dir <dir>", "where stage workspaces are created (env STAGEFARM_WORK_DIR)")
     .option("--log-level <level>", "log level for stderr logs (env STAGEFARM_LOG_LEVEL; default warn)")
+    .option(
+      "--log-format <format>",
+      "auto, json or pretty: how stderr logs are written; auto renders them for people on a terminal and as JSON lines otherwise (env STAGEFARM_LOG_FORMAT)",
+    )
     .showHelpAfterError()
     .exitOverride();
   let config: LocalConfig | undefined;
@@ -41,7 +45,12 @@ async function main(argv: string[]): Promise<number> {
     config: () => (config ??= localConfig(program.opts<GlobalFlags>(), process.env)),
     logger: (level) => {
       let l = loggers.get(level);
-      if (l === undefined) loggers.set(level, (l = createLogger({ level })));
+      if (l === undefined) {
+        const format = ctx.config().logFormat;
+        const pretty = format === "pretty" || (format === "auto" && process.stderr.isTTY);
+        l = createLogger({ level, ...(pretty ? { pretty: { colorize: ctx.color(process.stderr) } } : {}) });
+        loggers.set(level, l);
+      }
       return l;
     },
     color: (s) => (s as NodeJS.WriteStream).isTTY === true && process.env["NO_COLOR"] === undefined,

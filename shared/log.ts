@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { PinoPretty } from "pino-pretty";
 
 export type { Logger } from "pino";
 
@@ -6,6 +7,11 @@ export interface LoggerOptions {
   level?: string;
   /** Destination fd (default 2: logs go to stderr, stdout stays for command output). */
   fd?: number;
+  /**
+   * Render records for people (a terminal) instead of one JSON object per line (services, log
+   * collectors, tools): `{ colorize }` turns it on.
+   */
+  pretty?: { colorize: boolean };
 }
 
 /**
@@ -25,13 +31,23 @@ export const REDACTED_LOG_PATHS: readonly string[] = [
 
 /** The one logger factory. Components take a child: `log.child({ component: "engine" })`. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  const fd = opts.fd ?? 2;
   return pino(
     {
       level: opts.level ?? "info",
       base: undefined,
       redact: { paths: [...REDACTED_LOG_PATHS], censor: "[redacted]" },
     },
-    pino.destination({ fd: opts.fd ?? 2, sync: true }),
+    opts.pretty === undefined
+      ? pino.destination({ fd, sync: true })
+      : PinoPretty({
+          destination: fd,
+          sync: true,
+          colorize: opts.pretty.colorize,
+          translateTime: "HH:MM:ss",
+          ignore: "pid,hostname",
+          singleLine: true,
+        }),
   );
 }
 
