@@ -5,8 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { describe, test } from "node:test";
 import { cliPath, CliSandbox, repoRoot } from "../helpers/cli.js";
 
