@@ -21,6 +21,7 @@ import { registerUp } from "./commands/up.js";
 import { registerValidate } from "./commands/validate.js";
 import { localConfig, type GlobalFlags, type LocalConfig } from "./config.js";
 import type { CliContext } from "./context.js";
+import { silenceIrrelevantWarnings } from "./node-warnings.js";
 import { STAGEFARM_VERSION } from "../shared/version.js";
 
 async function main(argv: string[]): Promise<number> {
@@ -81,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+silenceIrrelevantWarnings(process);
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
