@@ -2,13 +2,16 @@
 // Writes the live-bootstrap distfiles of one live-bootstrap commit as pinned-source inputs of
 // the gentoo-bootstrap pipeline's `lb-distfiles` stage, between its BEGIN/END markers.
 //
-// It reads what live-bootstrap's own download-distfiles.sh reads: every `build:` entry of
-// steps/manifest, then steps/<entry>/sources, whose lines are
-//   f <url> <sha256> [filename]          a plain download
-//   g <git-url~ref> <url|_> <sha256> [filename]   a tarball of a git ref (`_`: no public URL)
-// Files are deduplicated by filename (as download-distfiles.sh does). Entries without a public
-// URL are fetched from the `live_bootstrap_mirror` param (a live-bootstrap mirror, see its
-// README), still pinned by sha256.
+// It reads what live-bootstrap's rootfs.py reads (lib/generator.py, get_source_manifest): every
+// `build:` entry of steps/manifest, then steps/<entry>/sources. Two line formats exist:
+//   <url> <sha256> [filename]            live-bootstrap 1.0 (2024-06) until 2025-07
+//   f <url> <sha256> [filename]          later: a plain download
+//   g <git-url~ref> <url|_> <sha256> [filename]   later: a tarball of a git ref (`_`: no public URL)
+// At 1.0 a file may be listed more than once with another URL (a mirror, e.g. archive.org):
+// the first URL is the pinned source and the others are written beside it as comments, for
+// when the first one stops serving the file. Files are deduplicated by filename. Entries without
+// a public URL are fetched from the `live_bootstrap_mirror` param (a live-bootstrap mirror, see
+// its README), still pinned by sha256; the pipeline needs that param only for such a commit.
 //
 //   node scripts/live-bootstrap-distfiles.mjs --git DIR --rev COMMIT [--update PIPELINE.yaml]
 //   node scripts/live-bootstrap-distfiles.mjs --checkout DIR [--update PIPELINE.yaml]
@@ -48,7 +51,7 @@ function readRepoFile(path) {
 const manifest = readRepoFile("steps/manifest");
 if (manifest === undefined) throw new Error("steps/manifest not found: is this a live-bootstrap checkout?");
 const entries = [];
-const seen = new Set();
+const seen = new Map();
 for (const line of manifest.split("\n")) {
   const m = /^build:\s*(\S+)/.exec(line);
   if (!m) continue;
@@ -56,16 +59,23 @@ for (const line of manifest.split("\n")) {
   if (sources === undefined) continue;
   for (const raw of sources.split("\n")) {
     const f = raw.trim().split(/\s+/);
-    if (f.length < 3 || f[0].startsWith("#")) continue;
+    if (f[0] === "" || f[0].startsWith("#")) continue;
     let url, sha, name;
-    if (f[0] === "f") [, url, sha, name] = f;
-    else if (f[0] === "g") [, , url, sha, name] = f;
-    else throw new Error(`steps/${m[1]}/sources: unknown line type "${f[0]}"`);
+    if (f[0] === "f" && f.length >= 3) [, url, sha, name] = f;
+    else if (f[0] === "g" && f.length >= 4) [, , url, sha, name] = f;
+    else if (/^[a-z]+:\/\//.test(f[0]) && f.length >= 2 && f.length <= 3) [url, sha, name] = f;
+    else throw new Error(`steps/${m[1]}/sources: cannot read the line "${raw.trim()}"`);
     name ??= url.split("/").pop();
     if (!/^[0-9a-f]{64}$/.test(sha)) throw new Error(`steps/${m[1]}/sources: bad sha256 for ${name}`);
-    if (seen.has(name)) continue;
-    seen.add(name);
-    entries.push({ name, url: url === "_" ? undefined : url, sha, step: m[1] });
+    const earlier = seen.get(name);
+    if (earlier !== undefined) {
+      if (earlier.sha !== sha) throw new Error(`steps/${m[1]}/sources: ${name} listed with two sha256s`);
+      if (url !== "_" && url !== earlier.url && !earlier.also.includes(url)) earlier.also.push(url);
+      continue;
+    }
+    const entry = { name, url: url === "_" ? undefined : url, sha, step: m[1], also: [] };
+    seen.set(name, entry);
+    entries.push(entry);
   }
 }
 
@@ -84,6 +94,7 @@ const q = (s) => JSON.stringify(s);
 const lines = entries.map((e) => {
   const url = e.url ?? `\${{ params.live_bootstrap_mirror }}/${e.name}`;
   return [
+    ...e.also.map((u) => `      # also at ${u}`),
     `      ${inputName(e.name)}:`,
     `        url: ${q(url)}`,
     `        sha256: ${e.sha}`,

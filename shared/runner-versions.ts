@@ -9,6 +9,6 @@ export const RUNNER_VERSIONS: Readonly<Record<RunnerKind, string>> = {
   fetch: "1",
   shell: "1",
   chroot: "1",
-  emerge: "1",
+  emerge: "2",
   catalyst: "1",
 };

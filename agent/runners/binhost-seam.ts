@@ -5,7 +5,8 @@
  * 1. before the emerges, `binreposConf(name)` gives the binrepos.conf stanza (sync-uri,
  *    priority, …) the runner writes to `<config_root>/etc/portage/binrepos.conf/stagefarm-<name>.conf`
  *    for every config root the stage uses; each invocation then gets `--getbinpkg` and
- *    FEATURES=getbinpkg (unless `use: false`);
+ *    FEATURES=getbinpkg (unless `use: false`, which writes no stanza); after the last
+ *    invocation the stanza is removed again, so the root passed on carries no farm config;
  * 2. after the emerges, the packages collected from PKGDIR (already stored as blobs, with
  *    their index stanzas) go to `publish(name, packages, ctx)` (unless `publish: false`).
  *    A publish that throws fails the stage.

@@ -55,6 +55,15 @@ async function isSymlink(p: string): Promise<boolean> {
   }
 }
 
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function isDirectory(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isDirectory();
@@ -100,6 +109,13 @@ export async function applyWritesOnHost(
         await rm(op.path, { recursive: true, force: true });
         await mkdir(op.path);
         for (const [name, content] of Object.entries(op.files)) await put(join(op.path, name), content);
+        break;
+      case "remove":
+        await confine(dirname(op.path));
+        if ((await isSymlink(op.path)) || (await exists(op.path))) {
+          await rm(op.path, { force: true });
+          log(`removed ${shownPath(mode, op.path)}`);
+        }
         break;
       case "conf-dir": {
         await confine(dirname(op.path));

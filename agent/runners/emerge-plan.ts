@@ -6,13 +6,27 @@
  * Paths in a plan are absolute where the work happens: host paths inside the workspace in
  * host mode (workspace-relative values resolved), paths inside the rootfs in chroot mode.
  *
- * Jobs: MAKEOPTS="-j<slots> -l<load>" and EMERGE_DEFAULT_OPTS="--jobs=<max(1, slots/2)>
- * --load-average=<load>", where slots are the stage's granted build slots and load is the
- * agent's CPU count: the slots bound this stage, the load average keeps all stages together
- * from overloading the machine; emerge runs half as many packages as make runs jobs, the
- * proportion the procedure uses (12 make jobs, 6 emerge jobs). An invocation's env (or the
- * stage's env) setting MAKEOPTS or EMERGE_DEFAULT_OPTS wins. PKGDIR always comes from
- * `with.pkgdir`, so the packages land where they are collected.
+ * Jobs: MAKEOPTS="-j<slots> -l<load>" in the environment, and `--jobs=<max(1, slots/2)>
+ * --load-average=<load>` as the first arguments of every invocation, where slots are the
+ * stage's granted build slots and load is the agent's CPU count: the slots bound this stage,
+ * the load average keeps all stages together from overloading the machine; emerge runs half as
+ * many packages as make runs jobs, the proportion the procedure uses (12 make jobs, 6 emerge
+ * jobs). The emerge options are arguments, not EMERGE_DEFAULT_OPTS, because portage takes an
+ * environment variable over make.conf and EMERGE_DEFAULT_OPTS is not incremental
+ * (portage 3.0.66.1: lib/portage/package/ebuild/config.py puts "env" first in its lookup list;
+ * lib/portage/const.py INCREMENTALS does not list it): an EMERGE_DEFAULT_OPTS in the environment
+ * would hide the config's own (the procedure's `--usepkg`). emerge reads the config's
+ * EMERGE_DEFAULT_OPTS and then its command line (lib/_emerge/main.py), so the result is the
+ * config's value followed by the jobs: "<config's EMERGE_DEFAULT_OPTS> --jobs=N
+ * --load-average=L <args>", the later option winning, and an invocation's own `--jobs` in its
+ * args wins over ours. An invocation's env (or the stage's env) setting MAKEOPTS or
+ * EMERGE_DEFAULT_OPTS is the pipeline's choice and wins: with EMERGE_DEFAULT_OPTS set there,
+ * no jobs arguments are added. PKGDIR always comes from `with.pkgdir`, so the packages land
+ * where they are collected.
+ *
+ * The farm binhost's binrepos.conf stanza is written before the invocations and removed after
+ * them (`afterwards`): it is the agent's, and a root passed on (the bootstrap's seed) must not
+ * carry it.
  */
 import { join, posix, relative } from "node:path";
 import type { ResolvedStage } from "../../shared/pipeline/types.js";
@@ -31,7 +45,9 @@ export type WriteOp =
   /** A directory holding exactly `files`, replacing whatever is at `path`. */
   | { t: "dir"; path: string; files: Record<string, string> }
   /** A directory; an existing non-directory at `path` moves into it as `keepFileAs`. */
-  | { t: "conf-dir"; path: string; keepFileAs: string };
+  | { t: "conf-dir"; path: string; keepFileAs: string }
+  /** A file removed if it is there. */
+  | { t: "remove"; path: string };
 
 export interface PlannedInvocation {
   /** 1-based. */
@@ -65,6 +81,8 @@ export interface EmergePlanOptions {
 
 export interface EmergePlan {
   writes: WriteOp[];
+  /** Carried out after the last invocation (the farm binhost's binrepos.conf removed). */
+  afterwards: WriteOp[];
   /** Run env-update after the writes, with this ROOT (undefined in chroot mode: the chroot's /). */
   envUpdate?: { root: string | undefined };
   invocations: PlannedInvocation[];
@@ -84,12 +102,19 @@ const DIR_CAPABLE = new Set([
 ]);
 export const INTO_DIR_NAME = "zz-stagefarm";
 
-export function emergeJobDefaults(jobs: number, loadAverage: number): Record<string, string> {
+export interface EmergeJobDefaults {
+  /** MAKEOPTS, in the environment. */
+  makeopts: string;
+  /** emerge's own options, the first arguments of an invocation. */
+  emergeArgs: string[];
+}
+
+export function emergeJobDefaults(jobs: number, loadAverage: number): EmergeJobDefaults {
   const slots = Math.max(1, Math.floor(jobs));
   const load = Math.max(1, Math.floor(loadAverage));
   return {
-    MAKEOPTS: `-j${slots} -l${load}`,
-    EMERGE_DEFAULT_OPTS: `--jobs=${Math.max(1, Math.floor(slots / 2))} --load-average=${load}`,
+    makeopts: `-j${slots} -l${load}`,
+    emergeArgs: [`--jobs=${Math.max(1, Math.floor(slots / 2))}`, `--load-average=${load}`],
   };
 }
 
@@ -124,11 +149,17 @@ export function planEmerge(w: EmergeWith, stage: ResolvedStage, opts: EmergePlan
       if (v !== undefined) own[name] = at(v);
     }
     const defaults = emergeJobDefaults(opts.jobs, opts.loadAverage);
-    const env: Record<string, string> = { ...defaults, ...stage.env, PKGDIR: at(w.pkgdir), ...own };
+    const env: Record<string, string> = {
+      MAKEOPTS: defaults.makeopts,
+      ...stage.env,
+      PKGDIR: at(w.pkgdir),
+      ...own,
+    };
     const shownEnv: Record<string, string> = { ...own };
-    for (const k of ["MAKEOPTS", "EMERGE_DEFAULT_OPTS"] as const)
-      if (inv.env?.[k] === undefined && stage.env[k] === undefined) shownEnv[k] = env[k] ?? "";
-    const args = [...inv.args];
+    if (inv.env?.["MAKEOPTS"] === undefined && stage.env["MAKEOPTS"] === undefined)
+      shownEnv["MAKEOPTS"] = defaults.makeopts;
+    const ownDefaultOpts = inv.env?.["EMERGE_DEFAULT_OPTS"] ?? stage.env["EMERGE_DEFAULT_OPTS"];
+    const args = ownDefaultOpts === undefined ? [...defaults.emergeArgs, ...inv.args] : [...inv.args];
     const bh = opts.binhost;
     const features: string[] = [];
     if (bh?.conf !== undefined) {
@@ -151,6 +182,7 @@ export function planEmerge(w: EmergeWith, stage: ResolvedStage, opts: EmergePlan
     };
   });
 
+  const afterwards: WriteOp[] = [];
   if (opts.binhost?.conf !== undefined) {
     const roots = new Set(w.configs.map((c) => at(c.config_root)));
     for (const inv of invocations) roots.add(inv.env["PORTAGE_CONFIGROOT"] ?? "/");
@@ -158,7 +190,9 @@ export function planEmerge(w: EmergeWith, stage: ResolvedStage, opts: EmergePlan
       const dir = posix.join(root, "etc/portage/binrepos.conf");
       writes.push({ t: "conf-dir", path: dir, keepFileAs: "00-local.conf" });
       const content = opts.binhost.conf.endsWith("\n") ? opts.binhost.conf : `${opts.binhost.conf}\n`;
-      writes.push({ t: "file", path: posix.join(dir, binreposConfName(opts.binhost.name)), content });
+      const path = posix.join(dir, binreposConfName(opts.binhost.name));
+      writes.push({ t: "file", path, content });
+      afterwards.push({ t: "remove", path });
     }
   }
 
@@ -176,7 +210,7 @@ export function planEmerge(w: EmergeWith, stage: ResolvedStage, opts: EmergePlan
     envUpdate = { root };
   }
 
-  return { writes, ...(envUpdate ? { envUpdate } : {}), invocations, pkgdir: at(w.pkgdir) };
+  return { writes, afterwards, ...(envUpdate ? { envUpdate } : {}), invocations, pkgdir: at(w.pkgdir) };
 }
 
 /** How a planned path is shown in the log: workspace-relative in host mode, as is in a chroot. */

@@ -62,6 +62,9 @@ export function writesScript(ops: readonly WriteOp[]): string {
           lines.push(`echo "wrote $f"`);
         }
         break;
+      case "remove":
+        lines.push(`if [ -e "$p" -o -L "$p" ]; then rm -f -- "$p"; echo "removed $p"; fi`);
+        break;
       case "conf-dir": {
         const keep = shQuote(posix.join(op.path, op.keepFileAs));
         lines.push(

@@ -4,13 +4,14 @@
  *
  *   parse `with` → binhost conf (optional) → plan → snapshot PKGDIR → write config files
  *   → env-update (when env_d) → each invocation, stopping at the first failure
- *   → collect new binpkgs (one blob each + binpkgs.index) → publish to the binhost (optional)
+ *   → remove the binhost conf → collect new binpkgs (one blob each + binpkgs.index) → publish to the binhost (optional)
  *
  * Modes, paths and defaults: shared/runner-config/emerge.ts. Jobs (MAKEOPTS, --jobs,
  * --load-average): ./emerge-plan.ts. Host mode: ./emerge-host.ts; chroot mode:
  * ./emerge-chroot.ts. Binpkgs: ./binpkgs.ts; binhost seam: ./binhost-seam.ts (with a client and
- * `with.binhost`, every invocation gets --getbinpkg and FEATURES="getbinpkg", plus "buildpkg"
- * when publishing, so there are packages to publish).
+ * `with.binhost`, every invocation gets --getbinpkg and FEATURES="getbinpkg" unless `use: false`,
+ * plus "buildpkg" when publishing, so there are packages to publish; the binrepos.conf stanza
+ * is removed again after the last invocation).
  *
  * The stage's timeout bounds all steps together. A failing step is an error naming the stage,
  * the step (for an invocation: its index and argv) and the exit status, with the step's last
@@ -49,7 +50,7 @@ export interface EmergeRunnerOptions {
   killGraceMs?: number;
   /** The farm binhost, when this agent has one (issue 5). */
   binhost?: BinhostClient;
-  /** The load average in MAKEOPTS/EMERGE_DEFAULT_OPTS (default: this machine's CPU count). */
+  /** The load average in MAKEOPTS and emerge's --load-average (default: this machine's CPU count). */
   loadAverage?: number;
 }
 
@@ -143,6 +144,15 @@ async function runEmerge(ctx: RunnerContext, opts: EmergeRunnerOptions): Promise
         ? runInvocationOnHost(inv, hostOpts(t, out))
         : runStepInChroot(invocationScript(inv), inv.env, chrootOpts(root, t, out)),
     );
+  }
+
+  if (plan.afterwards.length > 0) {
+    line("removing the farm binhost configuration (the root keeps none of the agent's config)");
+    if (root === undefined) await applyWritesOnHost(plan.afterwards, workspace, stage.name, line);
+    else
+      await runStep("removing the farm binhost configuration", (t, out) =>
+        runStepInChroot(writesScript(plan.afterwards), {}, chrootOpts(root, t, out)),
+      );
   }
 
   // The build may have replaced directories by symlinks: check PKGDIR again before reading it.

@@ -149,11 +149,16 @@ const invocationSchema = z
       });
   });
 
+/** A boolean, or "true"/"false" (what a `${{ params.X }}` template gives). */
+const flag = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], {
+  error: 'must be true or false (or "true"/"false" from a param)',
+});
+
 const binhostSchema = z
   .object({
     name: z.string().regex(NAME_RE, "use lowercase letters, digits, _ and -"),
-    use: z.boolean().default(true),
-    publish: z.boolean().default(true),
+    use: flag.default(true),
+    publish: flag.default(true),
   })
   .strict();
 

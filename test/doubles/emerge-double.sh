@@ -8,7 +8,18 @@
 # Reads: PORTAGE_CONFIGROOT (default /) etc/portage/{make.conf, make.profile (a link or a
 # directory: its make.defaults), package.use, package.mask, package.unmask, package.env,
 # env/*, profile/package.provided, binrepos.conf}, each as a file or a directory of files;
-# the environment (ROOT, SYSROOT, EPREFIX, USE, FEATURES, MAKEOPTS, EMERGE_DEFAULT_OPTS, PKGDIR).
+# portage's own make.globals (<double's dir>/../cnf/make.globals, as a portage checkout run
+# from its bin/ has it, else /usr/share/portage/config/make.globals), when there is one;
+# the environment (ROOT, SYSROOT, EPREFIX, USE, FEATURES, MAKEOPTS, EMERGE_DEFAULT_OPTS, PKGDIR,
+# FETCHCOMMAND, DISTDIR, SOURCE_DATE_EPOCH).
+# Settings: the environment, else make.conf, else make.defaults, else make.globals (portage's
+# lookup order; only USE and FEATURES are incremental). Options: EMERGE_DEFAULT_OPTS, then the
+# command line, the later one winning (lib/_emerge/main.py); --jobs, --load-average and
+# --usepkg as they end up are recorded.
+# Fetching (only with a make.globals, which holds portage's default FETCHCOMMAND, wget): an
+# atom built from source needs <pn>-<ver>.tar.gz in DISTDIR; when it is not there the first
+# word of FETCHCOMMAND must be a program on PATH, or the double fails as emerge does
+# ("Couldn't download", exit 1). It runs nothing: it says what it would fetch.
 # Writes, per atom (EROOT = ROOT + EPREFIX):
 #   EROOT/var/db/pkg/<cat>/<pn>-<ver>/{CATEGORY,PF,USE,SLOT,EAPI,BUILD_TIME,repository,CONTENTS}
 #   EROOT/usr/share/<pn>/installed-by-double  (key=value lines: what the double saw)
@@ -86,9 +97,21 @@ MAKECONF_FILES=("${CONF_FILES[@]}")
 
 # make.defaults, then make.conf, sourced in one subshell: P_* (profile) and C_* (make.conf)
 # values; USE and FEATURES accumulate over the make.conf files (they are incremental).
-VARS=(USE FEATURES MAKEOPTS PKGDIR EMERGE_DEFAULT_OPTS ARCH)
+VARS=(USE FEATURES MAKEOPTS PKGDIR EMERGE_DEFAULT_OPTS ARCH FETCHCOMMAND DISTDIR)
+GLOBALS=
+for g in "${0%/*}/../cnf/make.globals" /usr/share/portage/config/make.globals; do
+  if [ -f "$g" ]; then
+    GLOBALS=$g
+    say "read make.globals ($g)"
+    break
+  fi
+done
 eval "$(
   set +u
+  unset "${VARS[@]}"
+  # shellcheck disable=SC1090
+  [ -n "$GLOBALS" ] && . "$GLOBALS" >/dev/null 2>&1
+  for v in "${VARS[@]}"; do printf 'G_%s=%q\n' "$v" "${!v-}"; done
   unset "${VARS[@]}"
   # shellcheck disable=SC1090
   [ -n "$PROFILE_DEFAULTS" ] && . "$PROFILE_DEFAULTS" >/dev/null 2>&1
@@ -105,14 +128,16 @@ eval "$(
   for v in "${VARS[@]}"; do printf 'C_%s=%q\n' "$v" "${!v-}"; done
 )"
 
-setting() { # VAR: the environment, else make.conf, else make.defaults
-  local var=$1 c="C_$1" p="P_$1"
+setting() { # VAR: the environment, else make.conf, else make.defaults, else make.globals
+  local var=$1 c="C_$1" p="P_$1" g="G_$1"
   if [ -n "${!var+x}" ]; then
     SETTING=${!var}
   elif [ -n "${!c}" ]; then
     SETTING=${!c}
-  else
+  elif [ -n "${!p}" ]; then
     SETTING=${!p}
+  else
+    SETTING=${!g}
   fi
 }
 
@@ -120,6 +145,8 @@ setting MAKEOPTS && MAKEOPTS_=$SETTING
 setting PKGDIR && PKGDIR_=${SETTING:-/var/cache/binpkgs}
 setting EMERGE_DEFAULT_OPTS && DEFAULT_OPTS=$SETTING
 setting ARCH && ARCH_=${SETTING:-amd64}
+setting FETCHCOMMAND && FETCHCOMMAND_=$SETTING
+setting DISTDIR && DISTDIR_=${SETTING:-/var/cache/distfiles}
 say "MAKEOPTS=$MAKEOPTS_"
 say "EMERGE_DEFAULT_OPTS=$DEFAULT_OPTS"
 say "PKGDIR=$PKGDIR_"
@@ -165,7 +192,7 @@ BUILDPKG=no
 # shellcheck disable=SC2206
 ARGS=($DEFAULT_OPTS "$@")
 ATOMS=()
-ONESHOT=no PRETEND=no GETBINPKG=no ONLYDEPS=no
+ONESHOT=no PRETEND=no GETBINPKG=no ONLYDEPS=no USEPKG=no JOBS=1 LOADAVG=none
 i=0
 while [ $i -lt ${#ARGS[@]} ]; do
   a=${ARGS[$i]}
@@ -176,10 +203,20 @@ while [ $i -lt ${#ARGS[@]} ]; do
     --buildpkg=n) BUILDPKG=no ;;
     --getbinpkg | --getbinpkg=y | --getbinpkgonly | --getbinpkgonly=y) GETBINPKG=yes ;;
     --onlydeps) ONLYDEPS=yes ;;
+    --usepkg | --usepkg=y | --usepkgonly | --usepkgonly=y) USEPKG=yes ;;
+    --usepkg=n | --usepkgonly=n) USEPKG=no ;;
+    --jobs=*) JOBS=${a#--jobs=} ;;
+    --load-average=*) LOADAVG=${a#--load-average=} ;;
     --jobs | --load-average | --exclude | --usepkg-exclude | --buildpkg-exclude)
       # An option with a separate value (not an atom).
       n=$((i + 1))
-      if [ $n -lt ${#ARGS[@]} ] && [[ ${ARGS[$n]} != -* ]]; then i=$n; fi
+      v=unlimited
+      if [ $n -lt ${#ARGS[@]} ] && [[ ${ARGS[$n]} != -* ]]; then
+        i=$n
+        v=${ARGS[$n]}
+      fi
+      [ "$a" = --jobs ] && JOBS=$v
+      [ "$a" = --load-average ] && LOADAVG=$v
       ;;
     --*) ;;
     -*)
@@ -193,7 +230,14 @@ while [ $i -lt ${#ARGS[@]} ]; do
           b) BUILDPKG=yes ;;
           g | G) GETBINPKG=yes ;;
           o) ONLYDEPS=yes ;;
-          j) [[ $opts =~ ^[0-9]+ ]] && opts=${opts:${#BASH_REMATCH[0]}} ;;
+          k | K) USEPKG=yes ;;
+          j)
+            JOBS=unlimited
+            if [[ $opts =~ ^[0-9]+ ]]; then
+              JOBS=${BASH_REMATCH[0]}
+              opts=${opts:${#BASH_REMATCH[0]}}
+            fi
+            ;;
         esac
       done
       ;;
@@ -201,7 +245,7 @@ while [ $i -lt ${#ARGS[@]} ]; do
   esac
   i=$((i + 1))
 done
-say "buildpkg=$BUILDPKG oneshot=$ONESHOT getbinpkg=$GETBINPKG"
+say "buildpkg=$BUILDPKG oneshot=$ONESHOT getbinpkg=$GETBINPKG usepkg=$USEPKG jobs=$JOBS load-average=$LOADAVG"
 
 BINREPO_URI=
 if [ "$GETBINPKG" = yes ]; then
@@ -454,6 +498,21 @@ for atom in "${ATOMS[@]}"; do
     say "[ebuild  N    ] $cat/$pn-$ver (--pretend: nothing merged)"
     continue
   fi
+  if [ -n "$GLOBALS" ]; then
+    distfile=$pn-$ver.tar.gz
+    if [ -e "$DISTDIR_/$distfile" ]; then
+      say "$distfile is in $DISTDIR_"
+    else
+      read -r fetcher _ <<<"$FETCHCOMMAND_"
+      if [ -z "${fetcher-}" ] || ! command -v "$fetcher" >/dev/null; then
+        say "FETCHCOMMAND=$FETCHCOMMAND_: ${fetcher:-no program} is not on PATH"
+        printf '!!! Couldn'"'"'t download '"'"'%s'"'"'. Aborting.\n' "$distfile"
+        printf '!!! Fetch failed for %s/%s-%s, Log file:\n' "$cat" "$pn" "$ver"
+        exit 1
+      fi
+      say "would fetch $distfile into $DISTDIR_ with $fetcher"
+    fi
+  fi
 
   build_time=$EPOCHSECONDS
   vdb="$EROOT/var/db/pkg/$cat/$pn-$ver"
@@ -472,6 +531,10 @@ use=$use
 features=$FEATURES_
 makeopts=$MAKEOPTS_
 emerge_default_opts=$DEFAULT_OPTS
+jobs=$JOBS
+load_average=$LOADAVG
+usepkg=$USEPKG
+source_date_epoch=${SOURCE_DATE_EPOCH-}
 env_files=$env_files
 args=$*"
   printf '%s\n' "$text" >"$record"

@@ -37,7 +37,7 @@ void describe("the Gentoo pipelines from the CLI", () => {
     assert.match(b.stdout, /pipeline gentoo-bootstrap, 15 stages/);
     assert.match(
       b.stdout,
-      /required, give with --param to run: live_bootstrap, live_bootstrap_mirror, portage_sha256, snapshot_sha256/,
+      /required, give with --param to run: live_bootstrap, portage_sha256, snapshot_sha256/,
     );
     const r = await cli.run(["validate", RELEASE, "--json"]);
     assert.equal(r.code, 0, r.stderr);

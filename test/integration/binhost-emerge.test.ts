@@ -76,13 +76,15 @@ void describe("emerge runner with the embedded farm's binhost client", () => {
       // Stage two: its binrepos.conf points at the binhost; emerge is told to use it.
       const two = await emergeContext(dir, emergeStage(w, { name: "again", env: HOST_ENV }), store);
       await runner.run(two.ctx);
-      const conf = await readFile(
-        join(two.ctx.workspace, "cfg/etc/portage/binrepos.conf/stagefarm-amd64.conf"),
-        "utf8",
-      );
+      // The stanza the runner writes for the emerges (and removes after them: the root keeps
+      // none of the agent's config).
       assert.equal(
-        conf,
+        await binhost.client("local-1").binreposConf("amd64"),
         `[amd64]\npriority = 9999\nsync-uri = ${base}/binhost/amd64\nverify-signature = false\n`,
+      );
+      await assert.rejects(
+        readFile(join(two.ctx.workspace, "cfg/etc/portage/binrepos.conf/stagefarm-amd64.conf")),
+        /ENOENT/,
       );
       const log2 = two.output();
       assert.ok(

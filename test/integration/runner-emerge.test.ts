@@ -187,14 +187,14 @@ void describe("emerge runner, host mode", () => {
     const headers = await record(join(ctx.workspace, "gentoo/cross"), "linux-headers");
     assert.equal(headers["eprefix"], "/cross");
     assert.equal(headers["use"], "headers-only");
-    assert.equal(headers["args"], "-O1 sys-kernel/linux-headers");
+    assert.equal(headers["args"], "--jobs=1 --load-average=5 -O1 sys-kernel/linux-headers");
     assert.ok(await exists(join(ctx.workspace, "gentoo/cross/var/db/pkg/sys-kernel/linux-headers-1.0")));
     const baselayout = await record(join(ctx.workspace, "target"), "baselayout");
     assert.equal(baselayout["sysroot"], join(ctx.workspace, "target"));
     assert.equal(baselayout["root"], join(ctx.workspace, "target"));
     assert.match(
       output(),
-      /^>>> emerge 1\/2: EPREFIX=\/cross USE=headers-only ROOT=\S+\/gentoo PORTAGE_CONFIGROOT=\S+\/cfg MAKEOPTS='-j3 -l5' EMERGE_DEFAULT_OPTS='--jobs=1 --load-average=5' \S+emerge-double\.sh -O1 sys-kernel\/linux-headers$/m,
+      /^>>> emerge 1\/2: EPREFIX=\/cross USE=headers-only ROOT=\S+\/gentoo PORTAGE_CONFIGROOT=\S+\/cfg MAKEOPTS='-j3 -l5' \S+emerge-double\.sh --jobs=1 --load-average=5 -O1 sys-kernel\/linux-headers$/m,
     );
     assert.match(
       output(),
@@ -204,23 +204,39 @@ void describe("emerge runner, host mode", () => {
 
   void test("MAKEOPTS and --jobs come from the slots unless the invocation sets them", async () => {
     const w = {
-      configs: [{ config_root: "cfg", make_conf: 'MAKEOPTS="-j99"\n' }],
+      configs: [
+        {
+          config_root: "cfg",
+          make_conf: 'MAKEOPTS="-j99"\nEMERGE_DEFAULT_OPTS="--jobs 6 --load-average 14.0 --usepkg"\n',
+        },
+      ],
       emerge: [
         { args: ["-1", "dev-build/make"] },
         {
           args: ["-1", "app-arch/lzip"],
           env: { MAKEOPTS: "-j1", EMERGE_DEFAULT_OPTS: "--jobs=1 --keep-going" },
         },
+        { args: ["--jobs=1", "-1", "app-arch/xz-utils"] },
       ],
     };
     const { ctx } = await emergeContext(dir, emergeStage(w, { env: HOST_ENV }), store, { jobs: 6 });
     await runner.run(ctx);
+    // make.conf's EMERGE_DEFAULT_OPTS reaches emerge (its --usepkg applies), the slots' jobs
+    // come after it on the command line and win, as emerge reads them
     const make = await record(join(ctx.workspace, "gentoo"), "make");
     assert.equal(make["makeopts"], "-j6 -l5");
-    assert.equal(make["emerge_default_opts"], "--jobs=3 --load-average=5");
+    assert.equal(make["emerge_default_opts"], "--jobs 6 --load-average 14.0 --usepkg");
+    assert.equal(make["usepkg"], "yes");
+    assert.equal(make["jobs"], "3");
+    assert.equal(make["load_average"], "5");
     const lzip = await record(join(ctx.workspace, "gentoo"), "lzip");
     assert.equal(lzip["makeopts"], "-j1");
     assert.equal(lzip["emerge_default_opts"], "--jobs=1 --keep-going");
+    assert.equal(lzip["usepkg"], "no", "the pipeline's own EMERGE_DEFAULT_OPTS replaces make.conf's");
+    assert.equal(lzip["jobs"], "1");
+    const xz = await record(join(ctx.workspace, "gentoo"), "xz-utils");
+    assert.equal(xz["jobs"], "1", "an invocation's own --jobs wins over the slots'");
+    assert.equal(xz["usepkg"], "yes");
   });
 
   void test("a masked atom fails the stage naming the invocation, its status and emerge's words", async () => {
@@ -241,7 +257,7 @@ void describe("emerge runner, host mode", () => {
     assert.equal(err.code, "stage_failed");
     assert.equal(
       err.message,
-      `stage "cross": emerge invocation 2/3 (${EMERGE_DOUBLE} -1 sys-apps/forbidden) exited with status 1`,
+      `stage "cross": emerge invocation 2/3 (${EMERGE_DOUBLE} --jobs=2 --load-average=5 -1 sys-apps/forbidden) exited with status 1`,
     );
     assert.equal(err.details["exitCode"], 1);
     assert.match(
@@ -346,7 +362,7 @@ void describe("emerge runner, host mode", () => {
       assert.equal(e.code, "timeout");
       assert.match(
         e.message,
-        /^stage "cross" timed out after \S+ during emerge invocation 1\/1 \(\.\/slow\.sh sys-devel\/gcc\)$/,
+        /^stage "cross" timed out after \S+ during emerge invocation 1\/1 \(\.\/slow\.sh --jobs=2 --load-average=5 sys-devel\/gcc\)$/,
       );
       assert.match(String(e.details["logTail"]), /building/);
       return true;
@@ -367,7 +383,7 @@ void describe("emerge runner, host mode", () => {
       assert.equal(e.code, "cancelled");
       assert.equal(
         e.message,
-        'stage "cross" was cancelled during emerge invocation 1/1 (./slow.sh sys-devel/gcc)',
+        'stage "cross" was cancelled during emerge invocation 1/1 (./slow.sh --jobs=2 --load-average=5 sys-devel/gcc)',
       );
       return true;
     });

@@ -20,17 +20,32 @@ function plan(
 void describe("emerge plan", () => {
   void test("jobs: make gets the slots, emerge half of them, both the machine's load average", () => {
     assert.deepEqual(emergeJobDefaults(4, 8), {
-      MAKEOPTS: "-j4 -l8",
-      EMERGE_DEFAULT_OPTS: "--jobs=2 --load-average=8",
+      makeopts: "-j4 -l8",
+      emergeArgs: ["--jobs=2", "--load-average=8"],
     });
     assert.deepEqual(emergeJobDefaults(1, 2), {
-      MAKEOPTS: "-j1 -l2",
-      EMERGE_DEFAULT_OPTS: "--jobs=1 --load-average=2",
+      makeopts: "-j1 -l2",
+      emergeArgs: ["--jobs=1", "--load-average=2"],
     });
     assert.deepEqual(emergeJobDefaults(12, 12), {
-      MAKEOPTS: "-j12 -l12",
-      EMERGE_DEFAULT_OPTS: "--jobs=6 --load-average=12",
+      makeopts: "-j12 -l12",
+      emergeArgs: ["--jobs=6", "--load-average=12"],
     });
+  });
+
+  void test("emerge's jobs are arguments before the invocation's own, never EMERGE_DEFAULT_OPTS in the environment", () => {
+    // portage takes the environment over make.conf and EMERGE_DEFAULT_OPTS is not incremental:
+    // an EMERGE_DEFAULT_OPTS of ours would hide the config's own (the procedure's --usepkg).
+    const p = plan({
+      root: "r",
+      emerge: [{ args: ["-uDN", "@world"] }, { args: ["--jobs=1", "-D1n", "dev-build/make"] }],
+    });
+    const [one, two] = p.invocations;
+    assert.deepEqual(one?.args, ["--jobs=2", "--load-average=8", "-uDN", "@world"]);
+    assert.equal(one?.env["EMERGE_DEFAULT_OPTS"], undefined);
+    assert.equal(one?.shownEnv["EMERGE_DEFAULT_OPTS"], undefined);
+    // the invocation's own --jobs comes later on the command line, so it wins (serial make)
+    assert.deepEqual(two?.args, ["--jobs=2", "--load-average=8", "--jobs=1", "-D1n", "dev-build/make"]);
   });
 
   void test("an invocation's env wins over the stage's env, which wins over the defaults; PKGDIR is with.pkgdir", () => {
@@ -44,6 +59,7 @@ void describe("emerge plan", () => {
       { EMERGE_DEFAULT_OPTS: "--jobs=9", USE: "stage" },
     );
     const [one, two] = p.invocations;
+    assert.deepEqual(one?.args, ["a/b"], "a pipeline's own EMERGE_DEFAULT_OPTS: no jobs arguments added");
     assert.equal(one?.env["MAKEOPTS"], "-j1");
     assert.equal(one?.env["USE"], "x");
     assert.equal(one?.env["EMERGE_DEFAULT_OPTS"], "--jobs=9");
@@ -126,9 +142,9 @@ void describe("emerge plan", () => {
     assert.deepEqual(
       p.invocations.map((i) => i.args),
       [
-        ["--getbinpkg", "-O1", "a/b"],
-        ["-g", "c/d"],
-        ["--getbinpkg", "e/f"],
+        ["--getbinpkg", "--jobs=2", "--load-average=8", "-O1", "a/b"],
+        ["--jobs=2", "--load-average=8", "-g", "c/d"],
+        ["--getbinpkg", "--jobs=2", "--load-average=8", "e/f"],
       ],
     );
     assert.deepEqual(
@@ -145,13 +161,20 @@ void describe("emerge plan", () => {
       ["/etc/portage/binrepos.conf/stagefarm-farm.conf", "[farm]\nsync-uri = http://x/binhost/farm\n"],
     ]);
     assert.ok(p.writes.some((w) => w.t === "conf-dir" && w.path === "/gentoo.cfg/etc/portage/binrepos.conf"));
+    // the stanzas are the agent's: removed again after the last invocation
+    assert.deepEqual(p.afterwards, [
+      { t: "remove", path: "/cross/etc/portage/binrepos.conf/stagefarm-farm.conf" },
+      { t: "remove", path: "/gentoo.cfg/etc/portage/binrepos.conf/stagefarm-farm.conf" },
+      { t: "remove", path: "/etc/portage/binrepos.conf/stagefarm-farm.conf" },
+    ]);
   });
 
   void test("publish without use: buildpkg only, no --getbinpkg", () => {
     const p = plan({ root: "r", emerge: [{ args: ["a/b"] }] }, { binhost: { name: "farm", buildpkg: true } });
-    assert.deepEqual(p.invocations[0]?.args, ["a/b"]);
+    assert.deepEqual(p.invocations[0]?.args, ["--jobs=2", "--load-average=8", "a/b"]);
     assert.equal(p.invocations[0]?.env["FEATURES"], "buildpkg");
     assert.deepEqual(p.writes, []);
+    assert.deepEqual(p.afterwards, []);
   });
 });
 
@@ -188,5 +211,8 @@ void describe("emerge shell text", () => {
     const text = writesScript([{ t: "file", path: "/etc/portage/make.conf", content: "USE=\"$X\" 'q'\n" }]);
     assert.match(text, /^set -e\numask 022\np=\/etc\/portage\/make\.conf\n/);
     assert.ok(text.includes(`printf '%s' 'USE="$X" '\\''q'\\''\n' > "$p"`), text);
+    const remove = writesScript([{ t: "remove", path: "/etc/portage/binrepos.conf/stagefarm-a b.conf" }]);
+    assert.ok(remove.includes(`p='/etc/portage/binrepos.conf/stagefarm-a b.conf'\n`), remove);
+    assert.ok(remove.includes(`rm -f -- "$p"`), remove);
   });
 });

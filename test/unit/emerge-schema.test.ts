@@ -98,6 +98,19 @@ void describe("emerge with: accepted", () => {
     assert.deepEqual(w.binhost, { name: "amd64-23", use: true, publish: true });
   });
 
+  void test('binhost use/publish: a boolean, or "true"/"false" as a param gives it', () => {
+    const w = (binhost: Record<string, unknown>) => ({ root: "r", emerge: [{ args: ["a/b"] }], binhost });
+    assert.deepEqual(parse(w({ name: "b", use: "false" })).binhost, { name: "b", use: false, publish: true });
+    assert.deepEqual(parse(w({ name: "b", use: "true", publish: false })).binhost, {
+      name: "b",
+      use: true,
+      publish: false,
+    });
+    assert.deepEqual(problems(w({ name: "b", use: "no" })), [
+      'with.binhost.use: must be true or false (or "true"/"false" from a param)',
+    ]);
+  });
+
   void test("host mode: ROOT and PORTAGE_CONFIGROOT may come from the stage's env", () => {
     const w = parse({ emerge: [{ args: ["sys-apps/sed"] }] }, { ROOT: "gentoo", PORTAGE_CONFIGROOT: "cfg" });
     assert.equal(w.emerge.length, 1);
