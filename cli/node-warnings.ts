@@ -21,9 +21,9 @@ function codeOf(args: unknown[]): string | undefined {
 /** Installs the filter on `proc` (the CLI's `process`); called once by the entry point. */
 export function silenceIrrelevantWarnings(proc: NodeJS.Process): void {
   const emit = proc.emitWarning.bind(proc) as (warning: string | Error, ...args: unknown[]) => void;
-  proc.emitWarning = ((warning: string | Error, ...args: unknown[]): void => {
+  proc.emitWarning = (warning: string | Error, ...args: unknown[]): void => {
     const code = warning instanceof Error ? (warning as NodeJS.ErrnoException).code : codeOf(args);
     if (code !== undefined && SILENCED.has(code)) return;
     emit(warning, ...args);
-  });
+  };
 }
