@@ -83,17 +83,22 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /** CLI exit status for an error code (sysexits-like, stable for scripts). */
 export function exitCodeFor(code: ErrorCode): number {
-  switch (code) {
-    case "invalid_pipeline":
-    case "invalid_argument":
-      return 2;
-    case "cancelled":
-      return 130;
-    case "stage_failed":
-    case "missing_output":
-    case "timeout":
-      return 1;
-    default:
-      return 1;
-  }
+  return EXIT_CODE_OF[code];
 }
+
+/** Exhaustive: a new error code does not compile until it has an exit status. */
+const EXIT_CODE_OF: Readonly<Record<ErrorCode, number>> = {
+  invalid_pipeline: 2, // bad input: the pipeline
+  invalid_argument: 2, // bad input: flags, params, a request
+  cancelled: 130, // as a shell reports SIGINT
+  stage_failed: 1,
+  missing_output: 1,
+  timeout: 1,
+  not_found: 1,
+  unsafe_archive: 1, // refused data: from the store as often as from the user
+  corrupt_artifact: 1,
+  digest_mismatch: 1,
+  unavailable: 1,
+  conflict: 1,
+  internal: 1,
+};

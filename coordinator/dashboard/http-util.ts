@@ -69,17 +69,25 @@ export function intParam(url: URL, name: string, fallback: number): number {
 
 /** The HTTP status of a failed request. */
 export function httpStatusFor(code: ErrorCode): number {
-  switch (code) {
-    case "invalid_argument":
-    case "invalid_pipeline":
-      return 400;
-    case "not_found":
-      return 404;
-    case "conflict":
-      return 409;
-    case "unavailable":
-      return 503;
-    default:
-      return 500;
-  }
+  return HTTP_STATUS_OF[code];
 }
+
+/**
+ * Exhaustive, like the gRPC table (shared/grpc/status.ts): a new error code does not compile
+ * until it has a status. 500 is kept for what is the server's own fault.
+ */
+const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
+  invalid_argument: 400,
+  invalid_pipeline: 400,
+  unsafe_archive: 400,
+  not_found: 404,
+  conflict: 409,
+  stage_failed: 409, // the request's precondition (a stage state) does not hold
+  missing_output: 409,
+  corrupt_artifact: 502, // what the server read from the store is bad, not the request
+  digest_mismatch: 502,
+  unavailable: 503,
+  timeout: 504,
+  cancelled: 503, // the server is shutting down or the work was withdrawn
+  internal: 500,
+};
