@@ -154,9 +154,13 @@ class RunScheduler {
       const backoffUntil = this.nextRetryAt();
       const heldUntil = this.heldForStoreUntil();
       if (this.running.size === 0 && backoffUntil === undefined && heldUntil === undefined) break;
+      // The timers of this wait end with it (a long hold must not keep the process alive).
+      const woken = new AbortController();
+      const onAbort = (): void => woken.abort();
+      req.signal.addEventListener("abort", onAbort, { once: true });
       const wakeups: Promise<unknown>[] = [...this.running.values()];
-      if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), req.signal));
-      if (heldUntil !== undefined) wakeups.push(delay(heldUntil - Date.now(), req.signal));
+      if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), woken.signal));
+      if (heldUntil !== undefined) wakeups.push(delay(heldUntil - Date.now(), woken.signal));
       let unsubscribe: (() => void) | undefined;
       const gate = this.deps.storeGate;
       if (gate !== undefined)
@@ -165,6 +169,8 @@ class RunScheduler {
         await Promise.race(wakeups);
       } finally {
         unsubscribe?.();
+        req.signal.removeEventListener("abort", onAbort);
+        woken.abort();
       }
     }
     for (const name of this.order) {

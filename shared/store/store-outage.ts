@@ -15,7 +15,6 @@
  * Listeners hear when an outage begins and ends (the coordinator's dispatch gate and metrics).
  * (No import of the S3 modules: they load the minio client, which the embedded farm never needs.)
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../errors.js";
 import { errorFields, type Logger } from "../log.js";
 import { formatDuration } from "../util/duration.js";
@@ -168,6 +167,21 @@ export class StoreOutage {
   }
 }
 
-async function defaultWait(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  await sleep(ms, undefined, signal === undefined ? {} : { signal });
+/** Waits `ms`; rejects when `signal` aborts (the timer is cleared either way). */
+function defaultWait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(StagefarmError.from(signal.reason, "cancelled"));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(StagefarmError.from(signal?.reason, "cancelled"));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
