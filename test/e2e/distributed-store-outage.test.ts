@@ -128,4 +128,33 @@ void describe("store outage (processes)", () => {
       },
     );
   });
+  void test("an outage longer than the budget fails the stage with a message naming the outage", async () => {
+    await withFarm(
+      { agents: [{ id: "a1" }], farmEnv: { STAGEFARM_S3_RETRIES: "1", STAGEFARM_STORE_OUTAGE_BUDGET: "3s" } },
+      async (farm) => {
+        const token = randomBytes(4).toString("hex");
+        const file = await farm.writePipeline("outage.yaml", pipeline(token));
+        const { run } = await farm.cliJson<{ run: string }>(["submit", file, "--json"]);
+        await farm.runningStage(run, ["during"]);
+        farm.step("stopping the S3 server for good");
+        await farm.s3.stop();
+        const done = await until(
+          async () => {
+            const s = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
+            return s.status === "running" ? undefined : s;
+          },
+          60_000,
+          `run ${run} to finish`,
+        );
+        assert.equal(done.status, "failed");
+        const during = done.results["during"];
+        assert.equal(during?.state, "failed");
+        assert.match(
+          during.error ?? "",
+          /store outage longer than the outage budget: unavailable since \S+ \([^)]*budget 3\.0s\); last error: .*unavailable/,
+        );
+        assert.equal(done.results["after"]?.state, "skipped");
+      },
+    );
+  });
 });
