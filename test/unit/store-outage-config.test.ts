@@ -10,7 +10,7 @@ test("the outage budget defaults to 10 minutes and S3 requests to 6 retries", ()
   const c = coordinatorConfig({}, S3);
   assert.equal(c.storeOutageBudgetMs, 600_000);
   assert.equal(c.s3Retries, 6);
-  const a = agentConfig({}, S3, "/tmp/w");
+  const a = agentConfig({}, S3, "work");
   assert.equal(a.storeOutageBudgetMs, 600_000);
   assert.equal(a.heartbeatMs, 5000);
 });
@@ -23,11 +23,11 @@ test("the flag wins over STAGEFARM_STORE_OUTAGE_BUDGET; the env sets retries and
     STAGEFARM_HEARTBEAT: "2s",
   };
   assert.equal(coordinatorConfig({}, env).storeOutageBudgetMs, 1_800_000);
-  const a = agentConfig({ storeOutageBudget: "1h", heartbeat: "1s" }, env, "/tmp/w");
+  const a = agentConfig({ storeOutageBudget: "1h", heartbeat: "1s" }, env, "work");
   assert.equal(a.storeOutageBudgetMs, 3_600_000);
   assert.equal(a.s3Retries, 1);
   assert.equal(a.heartbeatMs, 1000);
-  assert.equal(agentConfig({}, env, "/tmp/w").heartbeatMs, 2000);
+  assert.equal(agentConfig({}, env, "work").heartbeatMs, 2000);
 });
 
 test("a malformed budget or retry count is refused, naming the setting", () => {
@@ -41,5 +41,5 @@ test("a malformed budget or retry count is refused, naming the setting", () => {
     /invalid duration "soon"[\s\S]*storeOutageBudgetMs/,
   );
   refused(() => coordinatorConfig({}, { ...S3, STAGEFARM_S3_RETRIES: "many" }), /STAGEFARM_S3_RETRIES/);
-  refused(() => agentConfig({}, { ...S3, STAGEFARM_S3_RETRIES: "99" }, "/tmp/w"), /STAGEFARM_S3_RETRIES/);
+  refused(() => agentConfig({}, { ...S3, STAGEFARM_S3_RETRIES: "99" }, "work"), /STAGEFARM_S3_RETRIES/);
 });
