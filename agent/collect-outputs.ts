@@ -4,12 +4,17 @@
  * is. Outputs the runner stored itself are taken as they are. A missing output, one of the
  * wrong kind, or one that leads outside the workspace through a symlink is an error naming
  * the stage, the output and its path.
+ *
+ * With `spoolDir` (a distributed agent, whose store may be away for a while) a tree is packed
+ * into a file there first and then stored from the file, so that a store outage delays the
+ * upload (the store retries a file upload through the outage) instead of losing the packing.
  */
-import { lstat, realpath, stat } from "node:fs/promises";
+import { mkdir, lstat, realpath, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { StagefarmError, throwIfAborted } from "../shared/errors.js";
 import type { OutputKind, OutputSpec, ResolvedStage } from "../shared/pipeline/types.js";
 import type { ArtifactStore, BlobInfo, ManifestOutput } from "../shared/store/types.js";
-import { packTree } from "../shared/pack/index.js";
+import { packTree, packTreeToFile, type PackOptions } from "../shared/pack/index.js";
 import type { RunnerResult } from "./runners/types.js";
 import { clampMtimeFor } from "./runners/script-env.js";
 import { shortDigest, type StageLog } from "./stage-log.js";
@@ -23,6 +28,8 @@ export interface CollectOutputsContext {
   signal: AbortSignal;
   /** Outputs the runner already stored. */
   stored: RunnerResult["stored"];
+  /** Where trees are packed before they are stored (absent: streamed straight to the store). */
+  spoolDir?: string;
 }
 
 export async function collectOutputs(ctx: CollectOutputsContext): Promise<Record<string, ManifestOutput>> {
@@ -84,11 +91,36 @@ async function collectOne(ctx: CollectOutputsContext, out: OutputSpec): Promise<
     ctx.log.line(`packing output ${out.name} (${out.path})`);
     // Packing the workspace itself must not take stagefarm's private area along.
     const exclude = real === root ? [...out.exclude, `./${PRIVATE_DIR}`] : out.exclude;
-    blob = await packTree(real, store, { exclude, clampMtimeSec: clampMtimeFor(stage), signal });
+    const pack = { exclude, clampMtimeSec: clampMtimeFor(stage), signal };
+    blob =
+      ctx.spoolDir === undefined
+        ? await packTree(real, store, pack)
+        : await spooled(ctx.spoolDir, real, pack, store);
   } else {
     ctx.log.line(`storing output ${out.name} (${out.path})`);
     blob = await store.putBlobFile(real, { signal });
   }
   ctx.log.line(`output ${out.name}: ${found} ${shortDigest(blob.digest)}, ${blob.size} bytes`);
   return { digest: blob.digest, size: blob.size, kind: found };
+}
+
+/** Packs the tree into a file of `dir`, stores the file, removes it. */
+async function spooled(
+  dir: string,
+  real: string,
+  pack: PackOptions,
+  store: ArtifactStore,
+): Promise<BlobInfo> {
+  await mkdir(dir, { recursive: true });
+  // Outputs are collected one after another: one file name serves them all.
+  const file = join(dir, "output.tar.zst");
+  try {
+    const packed = await packTreeToFile(real, file, pack);
+    return await store.putBlobFile(file, {
+      expected: packed.digest,
+      ...(pack.signal === undefined ? {} : { signal: pack.signal }),
+    });
+  } finally {
+    await rm(file, { force: true });
+  }
 }

@@ -19,7 +19,7 @@
  */
 import { createReadStream } from "node:fs";
 import { basename } from "node:path";
-import type { Logger } from "pino";
+import { errorFields, type Logger } from "../shared/log.js";
 import { StagefarmError } from "../shared/errors.js";
 import {
   logPathFor,
@@ -30,6 +30,7 @@ import {
 } from "../shared/job.js";
 import { describeLimits, formatBytes, hasLimits, limitsRunnerProblem } from "../shared/pipeline/limits.js";
 import type { ResolvedStage } from "../shared/pipeline/types.js";
+import type { StoreOutage } from "../shared/store/store-outage.js";
 import type { ArtifactStore } from "../shared/store/types.js";
 import { formatDuration } from "../shared/util/duration.js";
 import { CgroupManager, type StageCgroup } from "./cgroup.js";
@@ -59,6 +60,12 @@ export interface StageExecutorDeps {
   unpackLimits?: UnpackLimits;
   /** Told when a workspace could not be removed (a metric; it is also logged at error). */
   metrics?: ExecutorMetrics;
+  /**
+   * The store's outage budget (distributed agents): outputs are packed into the workspace
+   * first and the log is kept there, and both are stored through it, so a stage that finished
+   * during a store outage waits for the store instead of failing.
+   */
+  outage?: StoreOutage;
 }
 
 /** What the executor reports besides its logs. */
@@ -101,7 +108,11 @@ export class StageExecutor implements StageWorker {
       await placeInputs({ ...ctx, artifacts: job.inputs, unpackLimits: this.#deps.unpackLimits });
       if (opts.signal.aborted) throw new StagefarmError("cancelled", `stage "${stage.name}" was cancelled`);
       const result = await this.#runLimited(runner, { ...ctx, jobs: opts.jobs }, log, basename(workspace));
-      const outputs = await collectOutputs({ ...ctx, stored: result.stored });
+      const outputs = await collectOutputs({
+        ...ctx,
+        stored: result.stored,
+        ...(this.#deps.outage === undefined ? {} : { spoolDir: privatePath(workspace, "outputs") }),
+      });
       const durationMs = Math.round(performance.now() - started);
       log.line(`stage ${stage.name} succeeded in ${formatDuration(durationMs)}`);
       await this.#storeLog(log, logPath);
@@ -145,10 +156,7 @@ export class StageExecutor implements StageWorker {
       throw await memoryLimitError(stage, cgroup, StagefarmError.from(err));
     } finally {
       await cgroup.close().catch((err: unknown) => {
-        ctx.logger.error(
-          { err: StagefarmError.from(err), cgroup: cgroup.describe },
-          "could not remove stage cgroup",
-        );
+        ctx.logger.error({ ...errorFields(err), cgroup: cgroup.describe }, "could not remove stage cgroup");
       });
     }
   }
@@ -168,20 +176,20 @@ export class StageExecutor implements StageWorker {
         await this.#storeLog(log, logPath);
         details["logPath"] = logPath;
       } catch (logErr: unknown) {
-        logger.error(
-          { err: StagefarmError.from(logErr), logPath },
-          "could not store the log of a failed stage",
-        );
+        logger.error({ ...errorFields(logErr), logPath }, "could not store the log of a failed stage");
       }
     }
     if (workspace !== undefined && this.#deps.keepFailedWorkspace) details["workspace"] = workspace;
-    logger.warn({ code: err.code, err }, "stage failed");
+    // Not logged here: whoever receives the error logs it, once (the agent service, the engine).
     return new StagefarmError(err.code, err.message, { cause: err, details });
   }
 
+  /** Stores the log from its file; through a store outage, read again from the file on each try. */
   async #storeLog(log: StageLog, logPath: string): Promise<void> {
     await log.close();
-    await this.#deps.store.putLog(logPath, createReadStream(log.path));
+    const { store, outage } = this.#deps;
+    const put = (): Promise<void> => store.putLog(logPath, createReadStream(log.path));
+    await (outage === undefined ? put() : outage.run(`storing log ${logPath}`, put));
   }
 
   /**
@@ -193,7 +201,7 @@ export class StageExecutor implements StageWorker {
       await removeWorkspace(workspace);
     } catch (err: unknown) {
       this.#deps.metrics?.workspaceCleanupFailed();
-      logger.error({ err: StagefarmError.from(err), workspace }, "could not remove stage workspace");
+      logger.error({ ...errorFields(err), workspace }, "could not remove stage workspace");
     }
   }
 }

@@ -4,7 +4,7 @@
  * UTF-8 (a multi-byte character split across chunks is held back until complete).
  */
 import { createWriteStream, type WriteStream } from "node:fs";
-import type { Logger } from "pino";
+import { errorFields, type Logger } from "../shared/log.js";
 import { StagefarmError } from "../shared/errors.js";
 import type { LogSink } from "./runners/types.js";
 
@@ -84,7 +84,7 @@ export class StageLog implements LogSink {
     } catch (err: unknown) {
       // A broken live-log consumer must not fail the build; the file keeps the full log.
       if (!this.#listenerFailed)
-        this.#logger.warn({ err: StagefarmError.from(err), log: this.path }, "live log listener failed");
+        this.#logger.warn({ ...errorFields(err), log: this.path }, "live log listener failed");
       this.#listenerFailed = true;
     }
   }

@@ -18,6 +18,19 @@ export interface FarmFlags {
   natsCa?: string;
   natsCert?: string;
   natsKey?: string;
+  storeOutageBudget?: string;
+}
+
+/** Help of the store outage settings (agent and coordinator). */
+export const STORE_OUTAGE_BUDGET_HELP =
+  "how long a store (S3) outage may last before the stages waiting for it fail; until then store " +
+  "operations are retried, finished outputs and logs are held locally and no new stage is dispatched " +
+  "(env STAGEFARM_STORE_OUTAGE_BUDGET; default 10m). Each S3 request is itself tried " +
+  "1 + STAGEFARM_S3_RETRIES times (default 6) before it counts as an outage";
+
+/** Adds the store outage option (`FarmFlags.storeOutageBudget`) to a farm command. */
+export function addStoreOptions(cmd: Command): Command {
+  return cmd.option("--store-outage-budget <duration>", STORE_OUTAGE_BUDGET_HELP);
 }
 
 /** Adds the NATS credential and TLS options (`FarmFlags.nats*`) to a farm command. */
@@ -65,6 +78,12 @@ const farmSchema = z.object({
   natsCaFile: z.string().min(1).optional(),
   natsCertFile: z.string().min(1).optional(),
   natsKeyFile: z.string().min(1).optional(),
+  storeOutageBudgetMs: duration,
+  s3Retries: z.coerce
+    .number({ error: "STAGEFARM_S3_RETRIES must be a whole number from 0 to 20" })
+    .int("STAGEFARM_S3_RETRIES must be a whole number from 0 to 20")
+    .min(0, "STAGEFARM_S3_RETRIES must be a whole number from 0 to 20")
+    .max(20, "STAGEFARM_S3_RETRIES must be a whole number from 0 to 20"),
 });
 
 function farm(flags: FarmFlags, env: NodeJS.ProcessEnv): z.input<typeof farmSchema> {
@@ -76,6 +95,8 @@ function farm(flags: FarmFlags, env: NodeJS.ProcessEnv): z.input<typeof farmSche
     natsCaFile: given(flags.natsCa ?? env["STAGEFARM_NATS_CA"]),
     natsCertFile: given(flags.natsCert ?? env["STAGEFARM_NATS_CERT"]),
     natsKeyFile: given(flags.natsKey ?? env["STAGEFARM_NATS_KEY"]),
+    storeOutageBudgetMs: flags.storeOutageBudget ?? env["STAGEFARM_STORE_OUTAGE_BUDGET"] ?? "10m",
+    s3Retries: given(env["STAGEFARM_S3_RETRIES"]) ?? "6",
   };
 }
 
@@ -124,6 +145,7 @@ export function agentConfig(
     workDir?: string;
     drainTimeout?: string;
     maxUnpackedSize?: string;
+    heartbeat?: string;
   },
   env: NodeJS.ProcessEnv,
   defaultWorkDir: string,
@@ -145,7 +167,7 @@ export function agentConfig(
         .filter((l) => l.length > 0),
       slots: Number(flags.slots ?? env["STAGEFARM_SLOTS"] ?? "1"),
       workDir: flags.workDir ?? env["STAGEFARM_WORK_DIR"] ?? defaultWorkDir,
-      heartbeatMs: env["STAGEFARM_HEARTBEAT"] ?? "5s",
+      heartbeatMs: flags.heartbeat ?? env["STAGEFARM_HEARTBEAT"] ?? "5s",
       drainTimeoutMs: flags.drainTimeout ?? env["STAGEFARM_DRAIN_TIMEOUT"] ?? "10m",
       jobAckWaitMs: env["STAGEFARM_JOB_ACK_WAIT"] ?? "30s",
       maxUnpackedBytes: unpackedSizeSetting(flags.maxUnpackedSize, env),

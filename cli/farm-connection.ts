@@ -41,6 +41,8 @@ export interface FarmConnectionConfig {
   natsCaFile?: string | undefined;
   natsCertFile?: string | undefined;
   natsKeyFile?: string | undefined;
+  /** Retries of one S3 request after a transient failure (default 6). */
+  s3Retries?: number;
 }
 
 const CLOSE_DRAIN_MS = 5_000;
@@ -112,7 +114,10 @@ export class FarmConnection implements AsyncDisposable {
       const queue = await NatsJobQueue.open(nc, { prefix: cfg.prefix, ackWaitMs: cfg.jobAckWaitMs });
       // A restarted coordinator sees in-flight results within seconds (applying one twice is harmless).
       const events = await NatsEventLog.open(nc, { prefix: cfg.prefix, ackWaitMs: EVENT_ACK_WAIT_MS });
-      const store = await openS3Store(s3, { logger });
+      const store = await openS3Store(s3, {
+        logger,
+        ...(cfg.s3Retries === undefined ? {} : { retries: cfg.s3Retries }),
+      });
       return new FarmConnection(nc, kv, queue, events, new NatsBus(nc, logger), store, subj);
     } catch (err: unknown) {
       await nc.close();
@@ -156,7 +161,10 @@ export class AgentConnection implements AsyncDisposable {
       const opts = { prefix: cfg.prefix, manage: false, logger, ...(signal === undefined ? {} : { signal }) };
       const queue = await NatsJobQueue.open(nc, { ...opts, ackWaitMs: cfg.jobAckWaitMs });
       const events = await NatsEventLog.open(nc, { ...opts, ackWaitMs: EVENT_ACK_WAIT_MS });
-      const store = await openS3Store(s3, { logger });
+      const store = await openS3Store(s3, {
+        logger,
+        ...(cfg.s3Retries === undefined ? {} : { retries: cfg.s3Retries }),
+      });
       return new AgentConnection(nc, queue, events, new NatsBus(nc, logger), store, subj);
     } catch (err: unknown) {
       await nc.close();

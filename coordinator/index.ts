@@ -5,7 +5,9 @@ export {
   type RunRequest,
   type RunResult,
   type EngineMetrics,
+  type StoreGate,
 } from "./engine/run-engine.js";
+export { StoreProbe, type StoreProbeOptions } from "./store-health.js";
 export type { RunEvent, RunEventListener } from "./engine/events.js";
 export {
   countStages,

@@ -30,11 +30,12 @@ export const QUEUE_WAIT_BUCKETS_S = [
 ];
 
 /** Why a stage is not running: engine reasons, then the dispatcher's (agent-registry.ts). */
-export type WaitingReason = "upstream" | "retry_backoff" | "scheduling" | QueuedReason;
+export type WaitingReason = "upstream" | "retry_backoff" | "scheduling" | "store_unavailable" | QueuedReason;
 export const WAITING_REASONS: readonly WaitingReason[] = [
   "upstream",
   "retry_backoff",
   "scheduling",
+  "store_unavailable",
   "no_matching_agent",
   "agents_busy",
   "queued",
@@ -90,6 +91,7 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
   private readonly depthPools: BoundedLabel;
   private readonly live = new Map<string, LiveStage>();
   private dispatch: (() => DispatchSnapshot) | undefined;
+  private store: { readonly unavailableSince: number | undefined } | undefined;
   private readonly now: () => number;
 
   constructor(opts: { limits?: Partial<MetricsLimits>; now?: () => number } = {}) {
@@ -163,6 +165,33 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
     });
     for (const reason of REJECT_REASONS) this.rejectedMessages.inc({ reason }, 0);
     this.scrapeGauges(registers);
+    this.storeGauges(registers);
+  }
+
+  /** Whether the artifact store answers, as the coordinator's outage tracking sees it. */
+  private storeGauges(registers: Registry[]): void {
+    const available: Gauge = new Gauge({
+      name: "stagefarm_store_available",
+      help: "1 while the artifact store answers, 0 during a store outage (no new stage is dispatched then).",
+      registers,
+      collect: () => {
+        available.set(this.store?.unavailableSince === undefined ? 1 : 0);
+      },
+    });
+    const outage: Gauge = new Gauge({
+      name: "stagefarm_store_outage_seconds",
+      help: "How long the current store outage has lasted (0 while the store answers).",
+      registers,
+      collect: () => {
+        const since = this.store?.unavailableSince;
+        outage.set(since === undefined ? 0 : Math.max(0, (this.now() - since) / 1000));
+      },
+    });
+  }
+
+  /** Hands the metrics the store's outage state (read at scrape time). */
+  observeStore(store: { readonly unavailableSince: number | undefined }): void {
+    this.store = store;
   }
 
   /** The gauges computed at scrape time from the engine's stages and the dispatcher's snapshot. */
@@ -178,7 +207,8 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
       name: "stagefarm_stages_waiting",
       help:
         "Stages of active runs that are not running, by reason: upstream (inputs not ready), retry_backoff, " +
-        "scheduling (the run's dispatch limit), no_matching_agent, agents_busy, queued (a matching agent is free).",
+        "scheduling (the run's dispatch limit), store_unavailable (held during a store outage), " +
+        "no_matching_agent, agents_busy, queued (a matching agent is free).",
       labelNames: ["reason"] as const,
       registers,
       collect: () => {
@@ -292,6 +322,8 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
   }
 
   private engineReason(s: StageStatus): WaitingReason | undefined {
+    if ((s.t === "waiting" || s.t === "ready") && this.store?.unavailableSince !== undefined)
+      return "store_unavailable";
     if (s.t === "waiting") return "upstream";
     if (s.t === "ready")
       return s.retryAt !== undefined && s.retryAt > this.now() ? "retry_backoff" : "scheduling";

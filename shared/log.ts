@@ -1,5 +1,6 @@
 import { pino, type Logger } from "pino";
 import { PinoPretty } from "pino-pretty";
+import { StagefarmError, type ErrorCode } from "./errors.js";
 
 export type { Logger } from "pino";
 
@@ -54,4 +55,29 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** A logger that discards everything (tests, quiet CLI paths). */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
+}
+
+/**
+ * The log fields of a failure, for `log.warn({ ...errorFields(err), run }, "…")`. Expected
+ * trouble (a StagefarmError with a code other than `internal`: an unavailable store, a failed
+ * script, a refused request) is one line: its code, its message and the message of its first
+ * cause that says something more, no stack. A bug (`internal`, or anything that is not a
+ * StagefarmError) keeps the error itself, which pino prints with its stack.
+ */
+export function errorFields(err: unknown): { code: ErrorCode; err: unknown; cause?: string } {
+  const e = StagefarmError.from(err);
+  if (e.code === "internal") return { code: e.code, err: err instanceof Error ? err : e };
+  const cause = causeMessage(e);
+  return { code: e.code, err: e.message, ...(cause === undefined ? {} : { cause }) };
+}
+
+/** The first message in `e`'s cause chain that the message of `e` does not already contain. */
+function causeMessage(e: Error): string | undefined {
+  let c: unknown = e.cause;
+  for (let depth = 0; c !== undefined && c !== null && depth < 8; depth++) {
+    const text = c instanceof Error ? c.message : typeof c === "string" ? c : undefined;
+    if (text !== undefined && text !== "" && !e.message.includes(text)) return text;
+    c = c instanceof Error ? c.cause : undefined;
+  }
+  return undefined;
 }

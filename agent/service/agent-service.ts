@@ -14,9 +14,9 @@
  */
 import { randomUUID } from "node:crypto";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
-import { StagefarmError } from "../../shared/errors.js";
+import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
-import type { Logger } from "../../shared/log.js";
+import { errorFields, type Logger } from "../../shared/log.js";
 import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import type { EventLog, JobQueue, QueueMessage } from "../../shared/ports/index.js";
 import {
@@ -31,6 +31,9 @@ import {
 } from "../../shared/protocol/messages.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import { poolsFor } from "./pools.js";
+
+/** Failures that are the stage's own (its script, its declared outputs), not the agent's trouble. */
+const STAGE_OWN_FAILURE: ReadonlySet<ErrorCode> = new Set(["stage_failed", "missing_output", "timeout"]);
 
 export type ClaimResult = "granted" | "refused" | "error";
 export type StageEnd = "succeeded" | "failed" | "cancelled" | "released";
@@ -266,12 +269,13 @@ export class AgentService implements AsyncDisposable {
             result: { ok: false, error: { code: e.code, message: e.message, details: { ...e.details } } },
           };
           this.o.metrics?.stageEnded("failed");
-          log.warn({ code: e.code, err: e.message }, "stage failed");
+          // Logged once, here, on one line (a stack only for a bug); the coordinator decides the stage.
+          log[STAGE_OWN_FAILURE.has(e.code) ? "info" : "warn"](errorFields(e), "stage attempt failed");
         }
       }
       await this.report(event);
     } catch (err: unknown) {
-      log.error({ err: StagefarmError.from(err).message }, "could not report the stage's outcome");
+      log.error(errorFields(err), "could not report the stage's outcome");
     } finally {
       this.running.delete(key);
       this.o.metrics?.runningStages(this.running.size, this.draining);

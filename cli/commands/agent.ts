@@ -27,7 +27,8 @@ import { quoted } from "../../shared/util/excerpt.js";
 import { redactUrl } from "../../shared/util/redact-url.js";
 import { STAGEFARM_VERSION } from "../../shared/version.js";
 import type { CliContext } from "../context.js";
-import { addNatsOptions, agentConfig, type FarmFlags } from "../distributed-config.js";
+import { addNatsOptions, addStoreOptions, agentConfig, type FarmFlags } from "../distributed-config.js";
+import { outageTolerantStore, StoreOutage } from "../../shared/store/index.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
 import { UNPACKED_SIZE_HELP } from "../unpacked-size.js";
 import { parseHostPort } from "./up.js";
@@ -60,7 +61,11 @@ export function binhostUrl(flag: string | undefined, env: NodeJS.ProcessEnv): st
 }
 
 export function registerAgent(program: Command, ctx: CliContext): void {
-  addNatsOptions(program.command("agent").description("run a build agent of a distributed farm (NATS + S3)"))
+  addStoreOptions(
+    addNatsOptions(
+      program.command("agent").description("run a build agent of a distributed farm (NATS + S3)"),
+    ),
+  )
     .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
     .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
     .option(
@@ -81,6 +86,10 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     )
     .option("--max-unpacked-size <size>", UNPACKED_SIZE_HELP)
     .option(
+      "--heartbeat <duration>",
+      "how often to tell the coordinator which stages run here; keep it well under its --lease-ttl (env STAGEFARM_HEARTBEAT; default 5s)",
+    )
+    .option(
       "--http <host:port>",
       "serve /metrics, /healthz and /readyz on this address (env STAGEFARM_AGENT_HTTP; default: none)",
     )
@@ -95,6 +104,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           binhostUrl?: string;
           http?: string;
           maxUnpackedSize?: string;
+          heartbeat?: string;
         },
       ) => {
         // The root program owns `--work-dir` (commander hands it to the root even after `agent`),
@@ -138,8 +148,15 @@ export function registerAgent(program: Command, ctx: CliContext): void {
               slots: cfg.slots,
               diskFreeBytes: diskFree,
             });
+          // A store outage delays stages within the budget instead of failing them.
+          const outage = new StoreOutage({
+            budgetMs: cfg.storeOutageBudgetMs,
+            logger: logger.child({ component: "store" }),
+          });
+          const store = outageTolerantStore(farm.store, outage);
           const executor = new StageExecutor({
-            store: metrics === undefined ? farm.store : meteredStore(farm.store, metrics),
+            store: metrics === undefined ? store : meteredStore(store, metrics),
+            outage,
             workRoot: join(cfg.workDir, cfg.id),
             logger,
             unpackLimits: { maxUnpackedBytes: cfg.maxUnpackedBytes },

@@ -15,11 +15,14 @@ import {
   createMetrics,
   loadStagefarmApi,
   startHttpServer,
+  StoreProbe,
 } from "../../coordinator/index.js";
+import { outageTolerantStore, StoreOutage } from "../../shared/store/index.js";
 import { httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
 import type { CliContext } from "../context.js";
 import {
   addNatsOptions,
+  addStoreOptions,
   coordinatorConfig,
   serveSecurity,
   type FarmFlags,
@@ -42,7 +45,7 @@ type CoordinatorFlags = FarmFlags &
 
 export function registerCoordinator(program: Command, ctx: CliContext): void {
   // `stagefarm certs` makes what --tls-* and --auth read (here until cli/main.ts registers it).
-  addServeSecurityOptions(addNatsOptions(program.command("coordinator")), { clientCa: true })
+  addServeSecurityOptions(addStoreOptions(addNatsOptions(program.command("coordinator"))), { clientCa: true })
     .description("run the coordinator of a distributed farm (gRPC API, NATS, S3)")
     .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
     .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
@@ -100,12 +103,22 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         );
         // The binhosts' single writer: agents publish through it over NATS.
         const binhost = new BinhostService({ store: farm.store, logger });
+        // A store outage holds new work and delays manifests within the budget; the API and the
+        // dashboard read the store directly (a reader is told at once that it is away).
+        const outage = new StoreOutage({
+          budgetMs: cfg.storeOutageBudgetMs,
+          logger: logger.child({ component: "store" }),
+        });
+        metrics.observeStore(outage);
+        await using probe = new StoreProbe({ store: farm.store, outage, logger });
+        probe.start();
         await using coordinator = new Coordinator({
           kv: farm.kv,
           queue: farm.queue,
           events: farm.events,
           bus: farm.bus,
-          store: farm.store,
+          store: outageTolerantStore(farm.store, outage),
+          storeGate: outage,
           subjects: farm.subjects,
           logger,
           metrics,

@@ -11,6 +11,10 @@
  * - Aborting the signal cancels running stages (the worker kills their processes) and marks the
  *   rest `cancelled`.
  * - Only the engine writes action-cache manifests, after the worker's result was accepted.
+ * - While the store is unavailable (`storeGate`) nothing new starts: stages that would move on
+ *   wait with the reason `store unavailable since T`; running stages go on (agents and the
+ *   engine's own store calls retry through the outage). An outage longer than its budget stops
+ *   holding them: the next store call fails, and the stage with it, naming the outage.
  *
  * The same engine runs embedded (StageExecutor in-process) and, later, distributed (a worker
  * that dispatches to agents).
@@ -19,7 +23,7 @@ import { computeCacheKey } from "../../shared/cache-key/index.js";
 import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
-import type { Logger } from "../../shared/log.js";
+import { errorFields, type Logger } from "../../shared/log.js";
 import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
@@ -43,8 +47,19 @@ export interface EngineMetrics {
   stageState?(runId: string, pipeline: string, stage: string, status: StageStatus): void;
 }
 
+/** Whether the store answers (shared/store/store-outage.ts `StoreOutage`). */
+export interface StoreGate {
+  readonly budgetMs: number;
+  readonly unavailableSince: number | undefined;
+  /** `store unavailable since T`, or undefined when it answers. */
+  describe(): string | undefined;
+  onChange(listener: (unavailableSince: number | undefined) => void): () => void;
+}
+
 export interface RunEngineDeps {
   store: ArtifactStore;
+  /** Holds new work while the store is unavailable (absent: never held). */
+  storeGate?: StoreGate;
   worker: StageWorker;
   logger: Logger;
   metrics?: EngineMetrics;
@@ -137,10 +152,26 @@ class RunScheduler {
     for (;;) {
       await this.advance();
       const backoffUntil = this.nextRetryAt();
-      if (this.running.size === 0 && backoffUntil === undefined) break;
+      const heldUntil = this.heldForStoreUntil();
+      if (this.running.size === 0 && backoffUntil === undefined && heldUntil === undefined) break;
+      // The timers of this wait end with it (a long hold must not keep the process alive).
+      const woken = new AbortController();
+      const onAbort = (): void => woken.abort();
+      req.signal.addEventListener("abort", onAbort, { once: true });
       const wakeups: Promise<unknown>[] = [...this.running.values()];
-      if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), req.signal));
-      await Promise.race(wakeups);
+      if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), woken.signal));
+      if (heldUntil !== undefined) wakeups.push(delay(heldUntil - Date.now(), woken.signal));
+      let unsubscribe: (() => void) | undefined;
+      const gate = this.deps.storeGate;
+      if (gate !== undefined)
+        wakeups.push(new Promise<void>((resolve) => (unsubscribe = gate.onChange(() => resolve()))));
+      try {
+        await Promise.race(wakeups);
+      } finally {
+        unsubscribe?.();
+        req.signal.removeEventListener("abort", onAbort);
+        woken.abort();
+      }
     }
     for (const name of this.order) {
       const s = this.state(name);
@@ -156,9 +187,36 @@ class RunScheduler {
     return { runId: req.runId, pipeline: req.pipeline, outcome, counts, states: this.states, durationMs };
   }
 
+  /**
+   * While the store is unavailable within its budget: when holding ends (the budget is spent),
+   * if some stage is still to start; else undefined.
+   */
+  private heldForStoreUntil(): number | undefined {
+    const gate = this.deps.storeGate;
+    const since = gate?.unavailableSince;
+    if (gate === undefined || since === undefined || this.req.signal.aborted) return undefined;
+    const until = since + gate.budgetMs;
+    if (until <= Date.now()) return undefined;
+    const pending = [...this.states.values()].some((s) => s.t === "waiting" || s.t === "ready");
+    return pending ? until : undefined;
+  }
+
+  /** Holds the stages that would move on while the store is away, saying why. */
+  private holdForStore(reason: string): void {
+    for (const name of this.order) {
+      const cur = this.state(name);
+      if (cur.t === "waiting" && cur.reason !== reason) this.set(name, { t: "waiting", reason });
+    }
+  }
+
   /** Moves every stage as far as it can go, then fills free slots. */
   private async advance(): Promise<void> {
     if (this.req.signal.aborted) return;
+    const outage = this.deps.storeGate?.describe();
+    if (outage !== undefined && this.heldForStoreUntil() !== undefined) {
+      this.holdForStore(outage);
+      return;
+    }
     for (const name of this.order) {
       if (this.state(name).t !== "waiting") continue;
       const ups = this.upstream.get(name) ?? [];
@@ -338,13 +396,13 @@ class RunScheduler {
     if (RETRYABLE.has(error.code) && attempt - this.prior(name) <= stage.retries) {
       const retryAt = Date.now() + (this.req.retryBackoffMs ?? defaultRetryBackoffMs)(attempt);
       this.log.warn(
-        { stage: name, attempt, err: error.message, retryAt: new Date(retryAt).toISOString() },
+        { stage: name, attempt, ...errorFields(error), retryAt: new Date(retryAt).toISOString() },
         "stage failed; retrying",
       );
       this.set(name, { t: "ready", key, attempt: attempt + 1, readyAt: Date.now(), retryAt, failure: error });
       return;
     }
-    this.log.error({ stage: name, attempt, code: error.code, err: error.message }, "stage failed");
+    this.log.error({ stage: name, attempt, ...errorFields(error) }, "stage failed");
     this.set(name, { t: "failed", key, attempt, error, durationMs });
     this.deps.metrics?.stageFinished(this.req.pipeline, name, "failed", durationMs);
   }

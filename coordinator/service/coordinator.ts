@@ -28,7 +28,7 @@ import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
 import { MessageGuard } from "../dispatch/message-guard.js";
 import { checkArtifactInputs } from "../engine/artifact-inputs.js";
-import { executeRun } from "../engine/run-engine.js";
+import { executeRun, type StoreGate } from "../engine/run-engine.js";
 import type { RunEvent } from "../engine/events.js";
 import type { BinhostService } from "../binhost/binhost-service.js";
 import { serveBinhostRequests } from "../binhost/bus-handlers.js";
@@ -45,6 +45,8 @@ export interface CoordinatorOptions {
   events: EventLog;
   bus: MessageBus;
   store: ArtifactStore;
+  /** Holds new work while the store is unavailable (shared/store/store-outage.ts). */
+  storeGate?: StoreGate;
   subjects: Subjects;
   logger: Logger;
   metrics?: CoordinatorMetrics;
@@ -301,6 +303,7 @@ export class Coordinator implements AsyncDisposable {
     const done = executeRun(
       {
         store: this.o.store,
+        ...(this.o.storeGate === undefined ? {} : { storeGate: this.o.storeGate }),
         worker: this.worker,
         logger: this.o.logger.child({ component: "engine" }),
         ...(this.o.metrics === undefined ? {} : { metrics: this.o.metrics }),

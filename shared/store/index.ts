@@ -21,5 +21,12 @@ export { assertObjectPath, assertObjectPrefix, BINHOST_PREFIX } from "./object-p
 export { checkManifest, parseManifest } from "./manifest-schema.js";
 export { corruptBlobError, digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
 export type { S3ArtifactStore, S3StoreOptions } from "./s3-store.js";
+export {
+  isStoreOutageFailure,
+  StoreOutage,
+  type StoreOutageListener,
+  type StoreOutageOptions,
+} from "./store-outage.js";
+export { outageTolerantStore } from "./outage-store.js";
 // The S3 store loads the minio client (~1 s on these machines): only processes that use S3 pay for it.
 export { openS3Store } from "./s3-open.js";

@@ -142,8 +142,9 @@ export class S3Bucket {
         policy,
         {
           signal: opts.signal,
+          // Debug: the caller reports the outcome once (a store outage: ./store-outage.ts).
           onRetry: (err, retry, delayMs) =>
-            this.#log?.warn(
+            this.#log?.debug(
               {
                 store: this.describe,
                 what,
@@ -287,7 +288,7 @@ export class S3Bucket {
           throw this.error(err, what, failures + 1);
         const delayMs = backoffMs(failures, this.#retry);
         failures++;
-        this.#log?.warn(
+        this.#log?.debug(
           { store: this.describe, what, retry: failures, delayMs, error: this.#scrub(err) },
           "S3 listing failed, resuming",
         );

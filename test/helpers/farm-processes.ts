@@ -46,6 +46,8 @@ export interface FarmOptions {
   agents?: AgentSpec[];
   /** Extra environment of the coordinator (e.g. STAGEFARM_AUTH for tokens and roles). */
   coordinatorEnv?: Record<string, string>;
+  /** Extra environment of the coordinator and every agent (e.g. STAGEFARM_S3_RETRIES). */
+  farmEnv?: Record<string, string>;
 }
 
 export interface AgentSpec {
@@ -135,6 +137,7 @@ export class FarmProcesses implements AsyncDisposable {
       STAGEFARM_JOB_ACK_WAIT: this.opts.jobAckWait ?? "3s",
       STAGEFARM_STORE: join(this.dir, "client-store"),
       STAGEFARM_WORK_DIR: join(this.dir, "client-work"),
+      ...this.opts.farmEnv,
       ...extra,
     };
   }
