@@ -61,6 +61,9 @@ export interface CoordinatorOptions {
   submissionLimits?: Partial<SubmissionLimits>;
 }
 
+/** A run event, and for a stage event the stage's document as the coordinator decided it. */
+export type RunDocListener = (e: RunEvent, stage: StageDoc | undefined) => void;
+
 interface ActiveRun {
   doc: RunDoc;
   abort: AbortController;
@@ -75,7 +78,7 @@ export class Coordinator implements AsyncDisposable {
   private readonly active = new Map<string, ActiveRun>();
   private readonly subs: Subscription[] = [];
   private readonly stop = new AbortController();
-  private readonly listeners = new Set<(e: RunEvent) => void>();
+  private readonly listeners = new Set<RunDocListener>();
   private loops: Promise<void>[] = [];
   private leaseTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -148,8 +151,12 @@ export class Coordinator implements AsyncDisposable {
     this.loops.push(this.consumeEvents());
   }
 
-  /** Subscribes to run events of every run (API watchers). */
-  onEvent(listener: (e: RunEvent) => void): () => void {
+  /**
+   * Subscribes to run events of every run (API watchers, the dashboard). A stage event comes with
+   * the stage's document as this coordinator decided it (./run-doc.ts `nextStageDoc`): the one
+   * decision every transport shows, never recomputed by a listener.
+   */
+  onEvent(listener: RunDocListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -342,7 +349,9 @@ export class Coordinator implements AsyncDisposable {
       doc.status = e.outcome;
       doc.finishedAt = Date.now();
     }
-    for (const l of this.listeners) l(e);
+    const decided = e.t === "stage" ? doc.stages[e.stage] : undefined;
+    const stage = decided === undefined || this.listeners.size === 0 ? undefined : structuredClone(decided);
+    for (const l of this.listeners) l(e, stage);
     if (e.t === "log") return;
     this.save(doc);
   }
