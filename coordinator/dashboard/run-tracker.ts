@@ -233,7 +233,6 @@ export class RunTracker {
     // a restart is a cache hit now and still `done`); the dashboard shows that decision, so it
     // and `run show` cannot disagree. Without it (never from the coordinator), the status alone.
     const doc = decided ?? stageDocOf(status);
-    const executedBefore = status.t === "cached" && doc.state === "done";
     const j = t.journal.get(name) ?? new Map<number, AttemptRecord>();
     t.journal.set(name, j);
     const now = Date.now();
@@ -264,7 +263,8 @@ export class RunTracker {
         if (a.outcome === AttemptOutcome.RUNNING) end(a.number, AttemptOutcome.CANCELLED);
     t.reasons.delete(name);
     if (status.t === "running") t.records.delete(name);
-    else if ((!executedBefore && DISPATCHED.has(doc.state)) || status.t === "ready") {
+    // The same records the API reads (a stage done before a restart included: its agent).
+    else if (DISPATCHED.has(doc.state)) {
       const rec = await this.coordinator.worker.record(t.doc.id, name);
       if (rec !== undefined) {
         t.records.set(name, rec);
