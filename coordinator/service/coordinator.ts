@@ -286,7 +286,17 @@ export class Coordinator implements AsyncDisposable {
       try {
         const spec = await this.parser.parse(doc.yaml, doc.path);
         this.log.info({ run: doc.id, pipeline: doc.pipeline }, "resuming run after restart");
-        this.launch(doc, spec);
+        // Attempt numbers go on where they were: a stage running (or due) as attempt N resumes as
+        // N, so it attaches to its dispatch record instead of starting over as attempt 1.
+        const prior = new Map(
+          Object.entries(doc.stages).map(([name, st]) => [
+            name,
+            st.state === "running" || st.state === "ready"
+              ? Math.max(0, (st.attempt ?? 1) - 1)
+              : Math.max(st.attempt ?? 0, ...(st.attempts ?? []).map((a) => a.n)),
+          ]),
+        );
+        this.launch(doc, spec, (name) => prior.get(name) ?? 0);
       } catch (err: unknown) {
         this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "cannot resume run");
       }
