@@ -335,6 +335,9 @@ export class AgentService implements AsyncDisposable {
   private async heartbeat(): Promise<void> {
     if (this.heartbeatsStopped) return;
     try {
+      // Read before the running stages are listed: a heartbeat must not carry a list older than a
+      // claim granted meanwhile (the coordinator takes a stage it misses for a lost one).
+      const diskFreeBytes = await this.o.diskFreeBytes();
       const hb: Heartbeat = {
         v: 1,
         agentId: this.o.agentId,
@@ -349,7 +352,7 @@ export class AgentService implements AsyncDisposable {
         })),
         reported: this.recentlyReported(),
         draining: this.draining,
-        diskFreeBytes: await this.o.diskFreeBytes(),
+        diskFreeBytes,
         version: this.o.version,
         sentAt: Date.now(),
       };
