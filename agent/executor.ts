@@ -88,6 +88,7 @@ export class StageExecutor implements StageWorker {
   async sweepStaleWork(): Promise<SweepResult> {
     const r = await sweepStaleWork(this.#deps.workRoot, this.#deps.logger, {
       keepWorkspaces: this.#deps.keepFailedWorkspace === true,
+      cgroups: this.#cgroups,
     });
     this.#deps.metrics?.staleWorkSwept?.(r);
     return r;

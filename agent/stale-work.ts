@@ -8,7 +8,7 @@
  * process refuses the sweep (and the start).
  */
 import { lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { StagefarmError } from "../shared/errors.js";
@@ -23,6 +23,13 @@ export interface SweepResult {
   workspaces: number;
   /** Stale workspaces that could not be removed (logged at error). */
   failed: number;
+  /** Stage cgroups (of stages with limits) removed. */
+  cgroups: number;
+}
+
+/** The stage cgroups of a dead agent: named like their workspaces (./cgroup.ts). */
+export interface StaleCgroups {
+  removeStale(names: readonly string[]): Promise<number>;
 }
 
 const OWNER_FILE = ".agent";
@@ -79,11 +86,11 @@ function killListed(
 export async function sweepStaleWork(
   workRoot: string,
   logger: Logger,
-  opts: { keepWorkspaces?: boolean } = {},
+  opts: { keepWorkspaces?: boolean; cgroups?: StaleCgroups } = {},
 ): Promise<SweepResult> {
   await mkdir(workRoot, { recursive: true });
   await claimWorkRoot(workRoot);
-  const result: SweepResult = { processGroups: 0, workspaces: 0, failed: 0 };
+  const result: SweepResult = { processGroups: 0, workspaces: 0, failed: 0, cgroups: 0 };
   const stale: string[] = [];
   for (const name of await readdir(workRoot)) {
     if (name === OWNER_FILE) continue;
@@ -105,6 +112,13 @@ export async function sweepStaleWork(
   }
   if (left.size > 0)
     logger.error({ groups: [...left] }, "processes of a previous agent survived SIGKILL (uninterruptible?)");
+  // Stages with limits ran in cgroups named like their workspaces: what is left there goes too
+  // (also a process that left its process group with setsid).
+  try {
+    result.cgroups = (await opts.cgroups?.removeStale(stale.map((d) => basename(d)))) ?? 0;
+  } catch (err: unknown) {
+    logger.error({ err: StagefarmError.from(err) }, "could not remove a previous agent's stage cgroups");
+  }
   for (const dir of opts.keepWorkspaces === true ? [] : stale) {
     try {
       await removeWorkspace(dir);
@@ -116,7 +130,7 @@ export async function sweepStaleWork(
   }
   logger.warn(
     { workRoot, ...result },
-    `swept what a previous agent left: killed ${result.processGroups} process group(s), removed ${result.workspaces} workspace(s)`,
+    `swept what a previous agent left: killed ${result.processGroups} process group(s), removed ${result.workspaces} workspace(s) and ${result.cgroups} cgroup(s)`,
   );
   return result;
 }

@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { CgroupManager } from "../../agent/cgroup.js";
 import { runInProcessGroup } from "../../agent/process-group.js";
 import { listProcs, procInfo, readLedger, withProcessLedger } from "../../agent/process-ledger.js";
 import { sweepStaleWork } from "../../agent/stale-work.js";
@@ -52,7 +53,7 @@ test("a dead agent's process groups are killed and its workspaces removed; a reu
     await writeFile(join(other, ".stagefarm", "pgroups"), `${pid} 1\n`);
 
     const r = await sweepStaleWork(root, silentLogger());
-    assert.deepEqual(r, { processGroups: 1, workspaces: 2, failed: 0 });
+    assert.deepEqual(r, { processGroups: 1, workspaces: 2, failed: 0, cgroups: 0 });
     assert.deepEqual(
       (await listProcs()).filter((p) => p.pgrp === group.pgid),
       [],
@@ -69,6 +70,42 @@ test("a dead agent's process groups are killed and its workspaces removed; a reu
   } finally {
     abort.abort();
     bystander.kill("SIGKILL");
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("a dead agent's stage cgroup (a stage with limits) is emptied and removed by the sweep", async () => {
+  const root = await mkdtemp(join(tmpdir(), "sf-stale-"));
+  const manager = new CgroupManager({ killTimeoutMs: 5000 });
+  const name = "run-limited-1-0123";
+  const abort = new AbortController();
+  try {
+    await mkdir(join(root, name), { recursive: true });
+    const cgroup = await manager.create(name, { memoryBytes: 64 << 20 }, 'stage "limited"');
+    // A process that left every process group (setsid): only its cgroup still holds it.
+    const cmd = cgroup.wrap("setsid", ["sleep", "300"]);
+    const started = runInProcessGroup(cmd.file, cmd.args, {
+      cwd: root,
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
+      signal: abort.signal,
+      onOutput: () => undefined,
+    });
+    const procs = join(cgroup.dirs[0] ?? "", "cgroup.procs");
+    const pid = await poll(
+      async () => {
+        const pids = (await readFile(procs, "utf8")).split("\n").filter((l) => l !== "");
+        return pids.length === 1 ? Number(pids[0]) : undefined;
+      },
+      { timeoutMs: 5000, what: "the escaped sleep in the cgroup" },
+    );
+    const r = await sweepStaleWork(root, silentLogger(), { cgroups: manager });
+    assert.equal(r.cgroups, 1);
+    assert.equal(await procInfo(pid), undefined, "the escaped process is gone");
+    for (const dir of cgroup.dirs) await assert.rejects(readdir(dir), /ENOENT/, `${dir} removed`);
+    abort.abort();
+    await started;
+  } finally {
+    abort.abort();
     await rm(root, { recursive: true, force: true });
   }
 });
