@@ -73,9 +73,9 @@ export interface DispatchDeps {
   agents: AgentRegistry;
   logger: Logger;
   leaseMs: number;
-  /** A heartbeat omitting a stage claimed less than this long ago keeps it (default: TTL/3, at most 5 s). */
+  /** A heartbeat omitting a stage claimed less than this long ago keeps it (default: TTL/3, at most 10 s). */
   claimGraceMs?: number;
-  /** A lease rebuilt from KV lasts at least this long after a restart (default: TTL/3, at most 5 s). */
+  /** A lease rebuilt from KV lasts at least this long after a restart (default: TTL/3, at most 10 s). */
   restoreGraceMs?: number;
   metrics?: DispatchMetrics;
   now?: () => number;

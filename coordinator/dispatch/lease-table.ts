@@ -38,8 +38,8 @@ export function leaseTimes(ttlMs: number, o: Partial<LeaseTimes> = {}): LeaseTim
   const third = Math.max(1, Math.floor(ttlMs / 3));
   return {
     ttlMs,
-    claimGraceMs: o.claimGraceMs ?? Math.min(third, 5000),
-    restoreGraceMs: o.restoreGraceMs ?? Math.min(third, 5000),
+    claimGraceMs: o.claimGraceMs ?? Math.min(third, 10_000),
+    restoreGraceMs: o.restoreGraceMs ?? Math.min(third, 10_000),
   };
 }
 
