@@ -73,7 +73,7 @@ export interface DispatchDeps {
   agents: AgentRegistry;
   logger: Logger;
   leaseMs: number;
-  /** A heartbeat omitting a stage claimed less than this long ago keeps it (default: TTL/3, at most 10 s). */
+  /** A heartbeat omitting a stage claimed less than this long ago keeps it (default: TTL/3, at most 3 s). */
   claimGraceMs?: number;
   /** A lease rebuilt from KV lasts at least this long after a restart (default: TTL/3, at most 10 s). */
   restoreGraceMs?: number;

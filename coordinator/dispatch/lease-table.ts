@@ -38,7 +38,7 @@ export function leaseTimes(ttlMs: number, o: Partial<LeaseTimes> = {}): LeaseTim
   const third = Math.max(1, Math.floor(ttlMs / 3));
   return {
     ttlMs,
-    claimGraceMs: o.claimGraceMs ?? Math.min(third, 10_000),
+    claimGraceMs: o.claimGraceMs ?? Math.min(third, 3000),
     restoreGraceMs: o.restoreGraceMs ?? Math.min(third, 10_000),
   };
 }

@@ -60,7 +60,7 @@ interface DashRun {
 }
 
 describe("re-dispatch after an agent dies (processes)", () => {
-  test("an agent SIGKILLed and started again with the same id: its stage is lost at once, its script killed, its workspace swept, both dispatches shown", async () => {
+  test("an agent SIGKILLed and started again with the same id: its stage is lost at once, its script killed, its workspace swept, both dispatches shown", async (t) => {
     // A long lease: the stage must come back through the restarted agent's heartbeat, not expiry.
     await withFarm({ leaseTtl: "30s", agents: [{ id: "a1" }] }, async (farm) => {
       const token = randomBytes(4).toString("hex");
@@ -104,6 +104,7 @@ describe("re-dispatch after an agent dies (processes)", () => {
       assert.equal(lost.length, 1, "the coordinator re-dispatched the stage as lost, not by lease expiry");
       const delayMs = Number(lost[0]?.["time"]) - killedAt;
       assert.ok(delayMs < 15_000, `re-dispatched ${delayMs} ms after the kill (lease 30 s)`);
+      t.diagnostic(`re-dispatch ${delayMs} ms after the agent's SIGKILL (restarted agent, lease 30 s)`);
 
       // run show (gRPC) and the dashboard: both dispatches, the first one lost, the same states.
       const attempts = (
@@ -130,7 +131,7 @@ describe("re-dispatch after an agent dies (processes)", () => {
     });
   });
 
-  test("an agent SIGKILLed, then the coordinator SIGKILLed and started again: the lease keeps its clock", async () => {
+  test("an agent SIGKILLed, then the coordinator SIGKILLed and started again: the lease keeps its clock", async (t) => {
     const ttlMs = 6000;
     await withFarm({ leaseTtl: "6s", agents: [{ id: "a1" }, { id: "a2" }] }, async (farm) => {
       const token = randomBytes(4).toString("hex");
@@ -157,6 +158,9 @@ describe("re-dispatch after an agent dies (processes)", () => {
       );
       const delayMs = Number(again?.["time"]) - killedAt;
       assert.ok(delayMs <= ttlMs + 4000, `re-dispatched ${delayMs} ms after the kill (lease ${ttlMs} ms)`);
+      t.diagnostic(
+        `re-dispatch ${delayMs} ms after the agent's SIGKILL with a coordinator restart (lease ${ttlMs} ms)`,
+      );
       const slowAttempts = (
         done.results["slow"] as { attempts?: Array<{ dispatches: Array<{ end: string }> }> }
       ).attempts;
