@@ -24,7 +24,7 @@
 import { randomBytes } from "node:crypto";
 import { access, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
@@ -180,6 +180,47 @@ export class CgroupManager {
     }
     const markers = await mkdtemp(join(tmpdir(), "sf-cgroup-"));
     return new StageCgroup(version, dirOf, limits, markers, this.#opts.killTimeoutMs, this.#opts.logger);
+  }
+
+  /**
+   * Kills what is left in the groups `names` a previous agent made below this agent's group (it
+   * was SIGKILLed while stages with limits ran) and removes them. Returns how many it removed; a
+   * host without cgroups has none. On v2 a predecessor that moved itself into the `agent` leaf
+   * left its stage groups beside it.
+   */
+  async removeStale(names: readonly string[]): Promise<number> {
+    if (names.length === 0) return 0;
+    this.#hierarchies ??= findHierarchies(this.#opts.procSelf);
+    let all: CgroupHierarchy[];
+    try {
+      all = await this.#hierarchies;
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      let version: 1 | 2 = 1;
+      const dirOf = new Map<Controller, string>();
+      for (const h of all) {
+        const bases =
+          h.version === 2 && basename(h.ownDir) === "agent" ? [h.ownDir, dirname(h.ownDir)] : [h.ownDir];
+        for (const base of bases) {
+          const dir = join(base, this.#opts.groupName, name);
+          if (!(await exists(dir))) continue;
+          if (h.version === 2) {
+            version = 2;
+            dirOf.clear();
+            dirOf.set("memory", dir);
+          } else if (version === 1)
+            for (const c of h.controllers) if (c === "memory" || c === "cpu") dirOf.set(c, dir);
+        }
+      }
+      if (dirOf.size === 0) continue;
+      const markers = await mkdtemp(join(tmpdir(), "sf-cgroup-"));
+      await new StageCgroup(version, dirOf, {}, markers, this.#opts.killTimeoutMs, this.#opts.logger).close();
+      removed++;
+    }
+    return removed;
   }
 
   /** Enables the controllers for `parent` (below our own group) and creates it; once per parent. */

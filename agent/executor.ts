@@ -14,6 +14,9 @@
  *   its workspace and removed with it; a host that cannot enforce the limits fails the stage
  *   before the runner starts, and a stage the kernel killed at its memory limit fails with
  *   "killed: memory limit … exceeded".
+ * - Every process group a runner starts is recorded in the workspace (./process-ledger.ts);
+ *   `sweepStaleWork()`, called before an agent takes work, kills what a SIGKILLed predecessor
+ *   left running and removes its workspaces (./stale-work.ts).
  * - The stage sees nothing of the agent: the runners build its environment from the stage's
  *   env alone (./runners/script-env.ts), and no credential is passed to a runner.
  */
@@ -37,6 +40,8 @@ import { CgroupManager, type StageCgroup } from "./cgroup.js";
 import { runInStageCgroup } from "./cgroup-scope.js";
 import { collectOutputs } from "./collect-outputs.js";
 import { placeInputs } from "./place-inputs.js";
+import { withProcessLedger } from "./process-ledger.js";
+import { sweepStaleWork, type SweepResult } from "./stale-work.js";
 import { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./runners/registry.js";
 import type { Runner, RunnerContext, RunnerResult } from "./runners/types.js";
 import { StageLog } from "./stage-log.js";
@@ -71,6 +76,8 @@ export interface StageExecutorDeps {
 /** What the executor reports besides its logs. */
 export interface ExecutorMetrics {
   workspaceCleanupFailed(): void;
+  /** What the start-up sweep of a previous agent's leftovers found. */
+  staleWorkSwept?(r: SweepResult): void;
 }
 
 export class StageExecutor implements StageWorker {
@@ -82,6 +89,16 @@ export class StageExecutor implements StageWorker {
     this.#deps = deps;
     this.#runners = createRunnerRegistry(deps.runners ?? defaultRunners({ killGraceMs: deps.killGraceMs }));
     this.#cgroups = deps.cgroups ?? new CgroupManager({ logger: deps.logger });
+  }
+
+  /** Kills what a previous agent on this work root left running and removes its workspaces. */
+  async sweepStaleWork(): Promise<SweepResult> {
+    const r = await sweepStaleWork(this.#deps.workRoot, this.#deps.logger, {
+      keepWorkspaces: this.#deps.keepFailedWorkspace === true,
+      cgroups: this.#cgroups,
+    });
+    this.#deps.metrics?.staleWorkSwept?.(r);
+    return r;
   }
 
   async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
@@ -107,7 +124,10 @@ export class StageExecutor implements StageWorker {
       const ctx = { stage, workspace, store: this.#deps.store, log, logger, signal: opts.signal };
       await placeInputs({ ...ctx, artifacts: job.inputs, unpackLimits: this.#deps.unpackLimits });
       if (opts.signal.aborted) throw new StagefarmError("cancelled", `stage "${stage.name}" was cancelled`);
-      const result = await this.#runLimited(runner, { ...ctx, jobs: opts.jobs }, log, basename(workspace));
+      const [ws, stageLog] = [workspace, log];
+      const result = await withProcessLedger(privatePath(ws, "pgroups"), () =>
+        this.#runLimited(runner, { ...ctx, jobs: opts.jobs }, stageLog, basename(ws)),
+      );
       const outputs = await collectOutputs({
         ...ctx,
         stored: result.stored,

@@ -8,6 +8,7 @@
  * these are what only the agent sees: its claims, the stages it ran, the bytes it moved.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { SweepResult } from "./stale-work.js";
 import type { ExecutorMetrics } from "./executor.js";
 import type { AgentServiceMetrics, ClaimResult, StageEnd } from "./service/agent-service.js";
 
@@ -44,6 +45,7 @@ export class AgentMetrics implements AgentServiceMetrics, TransferMetrics, Execu
   private readonly bytes: Counter<"direction">;
   private readonly transferSeconds: Histogram<"direction">;
   private readonly cleanupFailures: Counter;
+  private readonly staleSwept: Counter<"kind">;
 
   constructor(opts: AgentMetricsOptions) {
     this.registry = opts.registry ?? new Registry();
@@ -116,6 +118,13 @@ export class AgentMetrics implements AgentServiceMetrics, TransferMetrics, Execu
       help: "Stage workspaces this agent could not remove (each also logged at error level).",
       registers,
     });
+    this.staleSwept = new Counter({
+      name: "stagefarm_agent_stale_swept_total",
+      help: "What a previous agent on the same work directory left and this one cleaned at start: process groups killed, workspaces removed.",
+      labelNames: ["kind"],
+      registers,
+    });
+    for (const kind of ["process_group", "workspace"]) this.staleSwept.inc({ kind }, 0);
     for (const result of ["granted", "refused", "error"] satisfies ClaimResult[])
       this.claims.inc({ result }, 0);
     for (const result of ["succeeded", "failed", "cancelled", "released"] satisfies StageEnd[])
@@ -149,6 +158,12 @@ export class AgentMetrics implements AgentServiceMetrics, TransferMetrics, Execu
 
   workspaceCleanupFailed(): void {
     this.cleanupFailures.inc();
+  }
+
+  staleWorkSwept(r: SweepResult): void {
+    this.staleSwept.inc({ kind: "process_group" }, r.processGroups);
+    this.staleSwept.inc({ kind: "workspace" }, r.workspaces);
+    for (let i = 0; i < r.failed; i++) this.cleanupFailures.inc();
   }
 
   async exposition(): Promise<{ contentType: string; body: string }> {

@@ -7,10 +7,13 @@
  * - On abort or timeout the whole group gets SIGTERM, then SIGKILL after `killGraceMs`.
  * - When the main process has exited (for any reason) the group gets SIGKILL anyway, so
  *   background children a script left behind (`sleep 1000 &`) never survive it.
+ * - The group is recorded in the executor's process ledger (./process-ledger.ts), so an agent
+ *   started after this one was SIGKILLed finds and kills what is left of it.
  * - The outcome is returned, never thrown: the caller decides what a status means. Only a
  *   failure to start the command at all throws.
  */
 import { StagefarmError } from "../shared/errors.js";
+import { recordProcessGroup } from "./process-ledger.js";
 
 export interface ProcessGroupOptions {
   cwd: string;
@@ -113,7 +116,12 @@ export async function runInProcessGroup(
   };
   try {
     if (pid !== undefined) {
+      await recordProcessGroup(pid).catch((err: unknown) => {
+        ownError ??= StagefarmError.from(err);
+      });
       opts.signal.addEventListener("abort", onAbort, { once: true });
+      // Aborted while the group was being recorded: the listener would never fire.
+      if (opts.signal.aborted) onAbort();
       const timeoutMs = opts.timeoutMs ?? 0;
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
         const onTimeout = (): void => {

@@ -74,9 +74,19 @@ interface Running {
   why?: "cancel" | "release";
 }
 
+/** How long, and how many, stages whose outcome was reported stay listed in heartbeats. */
+const REPORTED_KEEP_MS = 5 * 60_000;
+const REPORTED_KEEP_MAX = 256;
+
 export class AgentService implements AsyncDisposable {
   private readonly log: Logger;
   private readonly running = new Map<string, Running>();
+  /**
+   * Stages whose outcome is on the event stream, with when: heartbeats list them for a while, so
+   * the coordinator, which may read the stream later than the heartbeat, does not take a stage
+   * missing from `running` for a lost one.
+   */
+  private readonly reported = new Map<string, { ref: Heartbeat["running"][number]; at: number }>();
   private readonly stopPulling = new AbortController();
   private readonly subs: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -274,6 +284,10 @@ export class AgentService implements AsyncDisposable {
         }
       }
       await this.report(event);
+      this.reported.set(key, {
+        ref: { runId: job.runId, stage: job.stageName, dispatch: job.dispatch, token },
+        at: Date.now(),
+      });
     } catch (err: unknown) {
       log.error(errorFields(err), "could not report the stage's outcome");
     } finally {
@@ -325,6 +339,9 @@ export class AgentService implements AsyncDisposable {
   private async heartbeat(): Promise<void> {
     if (this.heartbeatsStopped) return;
     try {
+      // Read before the running stages are listed: a heartbeat must not carry a list older than a
+      // claim granted meanwhile (the coordinator takes a stage it misses for a lost one).
+      const diskFreeBytes = await this.o.diskFreeBytes();
       const hb: Heartbeat = {
         v: 1,
         agentId: this.o.agentId,
@@ -337,8 +354,9 @@ export class AgentService implements AsyncDisposable {
           dispatch: r.dispatch,
           token: r.token,
         })),
+        reported: this.recentlyReported(),
         draining: this.draining,
-        diskFreeBytes: await this.o.diskFreeBytes(),
+        diskFreeBytes,
         version: this.o.version,
         sentAt: Date.now(),
       };
@@ -347,6 +365,14 @@ export class AgentService implements AsyncDisposable {
     } catch (err: unknown) {
       this.log.warn({ err: StagefarmError.from(err).message }, "heartbeat failed");
     }
+  }
+
+  /** The stages reported lately (pruned here: older than REPORTED_KEEP_MS, beyond REPORTED_KEEP_MAX). */
+  private recentlyReported(): Heartbeat["running"] {
+    const oldest = Date.now() - REPORTED_KEEP_MS;
+    for (const [k, r] of this.reported)
+      if (r.at < oldest || this.reported.size > REPORTED_KEEP_MAX) this.reported.delete(k);
+    return [...this.reported.values()].map((r) => r.ref);
   }
 
   /**

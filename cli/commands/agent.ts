@@ -163,6 +163,9 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             ...(metrics === undefined ? {} : { metrics }),
             ...(binhost === undefined ? {} : { runners: defaultRunners({ binhost }) }),
           });
+          // A previous agent on this work directory may have been killed: its stages' processes
+          // and workspaces go before this one takes work.
+          await executor.sweepStaleWork();
           agent = new AgentService({
             agentId: cfg.id,
             hostname: hostname(),

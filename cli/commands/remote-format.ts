@@ -1,5 +1,31 @@
 /** Plain-data views of API messages for JSON output (the same summary shape as `stagefarm run --json`). */
-import type { Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import { AttemptOutcome, DispatchEnd, type Attempt, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+
+/** "lease_expired" for DispatchEnd.LEASE_EXPIRED, "timed_out" for AttemptOutcome.TIMED_OUT. */
+function enumName(names: Record<number, string>, n: number): string {
+  return (names[n] ?? "unspecified").toLowerCase();
+}
+
+function isoOf(t: Timestamp | undefined): string | undefined {
+  return t === undefined ? undefined : new Date(Number(t.seconds) * 1000 + t.nanos / 1e6).toISOString();
+}
+
+/** An attempt with its dispatches (every hand-out to an agent and why it ended). */
+function attemptSummary(a: Attempt) {
+  return {
+    number: a.number,
+    ...(a.agent === "" ? {} : { agent: a.agent }),
+    outcome: enumName(AttemptOutcome, a.outcome),
+    dispatches: a.dispatches.map((d) => ({
+      number: d.number,
+      ...(d.agent === "" ? {} : { agent: d.agent }),
+      ...(isoOf(d.startedAt) === undefined ? {} : { startedAt: isoOf(d.startedAt) }),
+      ...(isoOf(d.finishedAt) === undefined ? {} : { finishedAt: isoOf(d.finishedAt) }),
+      end: d.end === DispatchEnd.ACTIVE ? "running" : enumName(DispatchEnd, d.end),
+    })),
+  };
+}
 
 const STAGE_STATE_NAMES = [
   "unspecified",
@@ -45,6 +71,7 @@ export function remoteSummary(r: Run) {
       outputs: Object.fromEntries(
         s.outputs.map((o) => [o.name, { digest: o.digest, size: Number(o.size), kind: o.kind }]),
       ),
+      ...(s.attempts.length === 0 ? {} : { attempts: s.attempts.map(attemptSummary) }),
     };
   }
   const created =

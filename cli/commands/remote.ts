@@ -11,7 +11,14 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
-import { AttemptOutcome, type Run, type StageRun } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import {
+  AttemptOutcome,
+  DispatchEnd,
+  type Attempt,
+  type Dispatch,
+  type Run,
+  type StageRun,
+} from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { GrpcClient } from "../../shared/grpc/types.js";
@@ -128,20 +135,47 @@ function stageLine(s: StageRun, c: Style): string {
   return `${colour(state.padEnd(9))} ${s.name}${extra}${s.cacheKey !== "" ? c.dim(` key ${shortDigest(s.cacheKey)}`) : ""}`;
 }
 
-/** A stage's attempts, when there is more to say than its state (several, or one that failed). */
+/**
+ * A stage's attempts, when there is more to say than its state (several, one that failed, or one
+ * dispatched more than once), each followed by its dispatches when it had several.
+ */
 function attemptLines(s: StageRun, c: Style): string[] {
   const a = s.attempts;
-  if (a.length === 0 || (a.length === 1 && a[0]?.outcome === AttemptOutcome.SUCCEEDED)) return [];
-  return a.map((t) => {
-    const outcome = (AttemptOutcome[t.outcome] ?? "unknown").toLowerCase().replace("_", " ");
-    const took =
-      t.startedAt !== undefined && t.finishedAt !== undefined
-        ? `, ${formatDuration(timestampMs(t.finishedAt) - timestampMs(t.startedAt))}`
-        : "";
-    return c.dim(
-      `      attempt ${t.number}${t.agent === "" ? "" : ` on ${t.agent}`}: ${outcome}${took}${t.error === "" ? "" : ` (${t.error})`}`,
-    );
-  });
+  if (
+    a.length === 0 ||
+    (a.length === 1 && a[0]?.outcome === AttemptOutcome.SUCCEEDED && (a[0]?.dispatches.length ?? 0) <= 1)
+  )
+    return [];
+  return a.flatMap((t) => [
+    attemptLine(t, c),
+    ...(t.dispatches.length > 1 ? t.dispatches.map((d) => dispatchLine(d, c)) : []),
+  ]);
+}
+
+/** One dispatch: "dispatch 1 on a1: 12:00:01–12:00:09, agent lost". */
+function dispatchLine(d: Dispatch, c: Style): string {
+  const end =
+    d.end === DispatchEnd.ACTIVE
+      ? "running"
+      : (DispatchEnd[d.end] ?? "unknown").toLowerCase().replaceAll("_", " ");
+  const at = (t: Dispatch["startedAt"]) =>
+    t === undefined ? "?" : new Date(timestampMs(t)).toISOString().slice(11, 19);
+  const when =
+    d.startedAt === undefined
+      ? "not claimed"
+      : `${at(d.startedAt)}–${d.finishedAt === undefined ? "" : at(d.finishedAt)}`;
+  return c.dim(`        dispatch ${d.number}${d.agent === "" ? "" : ` on ${d.agent}`}: ${when}, ${end}`);
+}
+
+function attemptLine(t: Attempt, c: Style): string {
+  const outcome = (AttemptOutcome[t.outcome] ?? "unknown").toLowerCase().replace("_", " ");
+  const took =
+    t.startedAt !== undefined && t.finishedAt !== undefined
+      ? `, ${formatDuration(timestampMs(t.finishedAt) - timestampMs(t.startedAt))}`
+      : "";
+  return c.dim(
+    `      attempt ${t.number}${t.agent === "" ? "" : ` on ${t.agent}`}: ${outcome}${took}${t.error === "" ? "" : ` (${t.error})`}`,
+  );
 }
 
 function printRun(r: Run, ctx: CliContext, c: Style): void {

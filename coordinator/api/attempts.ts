@@ -2,13 +2,25 @@
  * A stage's attempts as the API shows them (`StageRun.attempts`, for `stagefarm run show` and
  * the dashboard): the finished ones from the run document (agent, times, outcome, error), the
  * latest from its dispatch record (the running attempt's agent and claim time), and what the
- * dashboard saw live (its journal).
+ * dashboard saw live (its journal). Each attempt lists its dispatches from the record's history:
+ * every hand-out to an agent, with its agent, times and why it ended.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AttemptOutcome, AttemptSchema, type Attempt } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import {
+  AttemptOutcome,
+  AttemptSchema,
+  DispatchEnd,
+  DispatchSchema,
+  type Attempt,
+  type Dispatch,
+} from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { logPathFor } from "../../shared/job.js";
-import type { DispatchRecord } from "../dispatch/dispatch-record.js";
+import {
+  dispatchesOf,
+  type DispatchEnd as RecordEnd,
+  type DispatchRecord,
+} from "../dispatch/dispatch-record.js";
 import type { AttemptDoc, StageDoc } from "../service/run-doc.js";
 
 /** One attempt as the dashboard saw it happen. */
@@ -49,6 +61,32 @@ const OUTCOMES: Record<AttemptDoc["outcome"], AttemptOutcome> = {
   cancelled: AttemptOutcome.CANCELLED,
 };
 
+const ENDS: Record<RecordEnd, DispatchEnd> = {
+  finished: DispatchEnd.FINISHED,
+  lease_expired: DispatchEnd.LEASE_EXPIRED,
+  agent_lost: DispatchEnd.AGENT_LOST,
+  handed_back: DispatchEnd.HANDED_BACK,
+  cancelled: DispatchEnd.CANCELLED,
+  superseded: DispatchEnd.SUPERSEDED,
+};
+
+/** The dispatches of every attempt the record knows, by attempt number, as `Dispatch` messages. */
+export function dispatchMessages(rec: DispatchRecord | undefined): Map<number, Dispatch[]> {
+  const out = new Map<number, Dispatch[]>();
+  for (const d of rec === undefined ? [] : dispatchesOf(rec)) {
+    const m = create(DispatchSchema, {
+      number: d.dispatch,
+      agent: d.agent ?? "",
+      end: d.end === undefined ? DispatchEnd.ACTIVE : ENDS[d.end],
+    });
+    if (d.queuedAt !== undefined) m.queuedAt = timestampFromMs(d.queuedAt);
+    if (d.claimedAt !== undefined) m.startedAt = timestampFromMs(d.claimedAt);
+    if (d.endedAt !== undefined) m.finishedAt = timestampFromMs(d.endedAt);
+    out.set(d.attempt, [...(out.get(d.attempt) ?? []), m]);
+  }
+  return out;
+}
+
 /** The stage's attempts, oldest first, as `Attempt` messages. */
 export function attemptsOf(runId: string, name: string, s: StageDoc, x: AttemptSources = {}): Attempt[] {
   const rec = x.record;
@@ -62,6 +100,7 @@ export function attemptsOf(runId: string, name: string, s: StageDoc, x: AttemptS
     ...seen,
     ...stored.keys(),
   );
+  const dispatches = dispatchMessages(rec);
   const out: Attempt[] = [];
   for (let n = 1; n <= last; n++) {
     const j = x.journal?.get(n);
@@ -99,6 +138,7 @@ export function attemptsOf(runId: string, name: string, s: StageDoc, x: AttemptS
       outcome,
       error,
       logPath: isLast && s.logPath !== undefined ? s.logPath : logPathFor(runId, name, n),
+      dispatches: dispatches.get(n) ?? [],
     });
     if (startedAt !== undefined) a.startedAt = timestampFromMs(startedAt);
     if (finishedAt !== undefined) a.finishedAt = timestampFromMs(finishedAt);

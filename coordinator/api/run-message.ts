@@ -47,6 +47,18 @@ export function runStatusOf(status: RunDoc["status"]): RunStatus {
   return RUN_STATUSES[status];
 }
 
+/**
+ * Stage states whose dispatch record tells something (the agent, the claim, the result, earlier
+ * dispatches): the API and the dashboard read the record for exactly these.
+ */
+export const DISPATCHED_STATES: ReadonlySet<StageDoc["state"]> = new Set([
+  "ready",
+  "running",
+  "done",
+  "failed",
+  "cancelled",
+]);
+
 /** What the dispatch layer knows about a stage the engine considers running. */
 export interface DispatchView {
   record: DispatchRecord | undefined;

@@ -21,6 +21,7 @@ import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
 import {
+  DISPATCHED_STATES,
   agentMessage,
   cacheEntryMessage,
   runMessage,
@@ -51,7 +52,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
   async function dispatchViews(doc: RunDoc): Promise<Map<string, DispatchView>> {
     const views = new Map<string, DispatchView>();
     for (const [name, s] of Object.entries(doc.stages)) {
-      if (s.state !== "running" && s.state !== "done") continue;
+      if (!DISPATCHED_STATES.has(s.state)) continue;
       const record = await coordinator.worker.record(doc.id, name);
       views.set(name, {
         record,

@@ -28,9 +28,10 @@ import { stageKey } from "../dispatch/dispatch-record.js";
 import type { RunEvent } from "../engine/events.js";
 import type { StageStatus } from "../engine/stage-state.js";
 import type { Coordinator } from "../service/coordinator.js";
-import { nextStageDoc, type RunDoc, type StageDoc } from "../service/run-doc.js";
+import { stageDocOf, type RunDoc, type StageDoc } from "../service/run-doc.js";
 import type { EventHub } from "./event-hub.js";
 import type { AttemptRecord } from "../api/attempts.js";
+import { DISPATCHED_STATES } from "../api/run-message.js";
 import { buildRun, buildStage, shapeOf, summaryOf, type RunShape } from "./run-view.js";
 
 const TICK_MS = 1000;
@@ -50,8 +51,8 @@ interface Tracked {
   linger?: NodeJS.Timeout;
 }
 
-/** States whose dispatch record tells something (the agent, the claim, the result). */
-const DISPATCHED: ReadonlySet<StageDoc["state"]> = new Set(["running", "done", "failed", "cancelled"]);
+/** States whose dispatch record tells something: the same set as the API's. */
+const DISPATCHED = DISPATCHED_STATES;
 
 export class RunTracker {
   private readonly runs = new Map<string, Tracked>();
@@ -69,7 +70,7 @@ export class RunTracker {
     private readonly log: Logger,
     private readonly onTick: () => void = () => undefined,
   ) {
-    this.off = coordinator.onEvent((e) => this.enqueue(e));
+    this.off = coordinator.onEvent((e, stage) => this.enqueue(e, stage));
     this.timer = setInterval(() => void this.tick(), TICK_MS);
   }
 
@@ -186,11 +187,11 @@ export class RunTracker {
     return t;
   }
 
-  private enqueue(e: RunEvent): void {
+  private enqueue(e: RunEvent, stage: StageDoc | undefined): void {
     if (e.t === "log" || this.closed) return;
     const prev = this.chains.get(e.runId) ?? Promise.resolve();
     const next = prev
-      .then(() => this.process(e))
+      .then(() => this.process(e, stage))
       .catch((err: unknown) =>
         this.log.warn(
           { run: e.runId, err: StagefarmError.from(err).message },
@@ -203,7 +204,7 @@ export class RunTracker {
     this.chains.set(e.runId, next);
   }
 
-  private async process(e: Exclude<RunEvent, { t: "log" }>): Promise<void> {
+  private async process(e: Exclude<RunEvent, { t: "log" }>, decided: StageDoc | undefined): Promise<void> {
     let t = this.runs.get(e.runId);
     if (e.t === "run-started" && t !== undefined && t.doc.status !== "running") {
       // Run again (a retry): start over from the stored document.
@@ -213,7 +214,7 @@ export class RunTracker {
     }
     t ??= await this.track(e.runId);
     if (t === undefined) return;
-    if (e.t === "stage") await this.onStage(t, e.stage, e.status);
+    if (e.t === "stage") await this.onStage(t, e.stage, e.status, decided);
     else if (e.t === "run-finished") this.onFinished(t, e.outcome);
     else {
       // Started (or started again by a retry): pages of the run get it whole.
@@ -222,11 +223,16 @@ export class RunTracker {
     }
   }
 
-  private async onStage(t: Tracked, name: string, status: StageStatus): Promise<void> {
-    const before = t.doc.stages[name];
-    // A stage this run executed before (a retry, a restart) is a cache hit now: still `done`.
-    const doc = nextStageDoc(before, status, before);
-    const executedBefore = status.t === "cached" && doc.state === "done";
+  private async onStage(
+    t: Tracked,
+    name: string,
+    status: StageStatus,
+    decided: StageDoc | undefined,
+  ): Promise<void> {
+    // The coordinator decided the stage's document (a stage this run executed before a retry or
+    // a restart is a cache hit now and still `done`); the dashboard shows that decision, so it
+    // and `run show` cannot disagree. Without it (never from the coordinator), the status alone.
+    const doc = decided ?? stageDocOf(status);
     const j = t.journal.get(name) ?? new Map<number, AttemptRecord>();
     t.journal.set(name, j);
     const now = Date.now();
@@ -257,7 +263,8 @@ export class RunTracker {
         if (a.outcome === AttemptOutcome.RUNNING) end(a.number, AttemptOutcome.CANCELLED);
     t.reasons.delete(name);
     if (status.t === "running") t.records.delete(name);
-    else if ((!executedBefore && DISPATCHED.has(doc.state)) || status.t === "ready") {
+    // The same records the API reads (a stage done before a restart included: its agent).
+    else if (DISPATCHED.has(doc.state)) {
       const rec = await this.coordinator.worker.record(t.doc.id, name);
       if (rec !== undefined) {
         t.records.set(name, rec);

@@ -8,13 +8,20 @@
  *   known only to agents that could read the job); the first asker while the record is
  *   `queued(N)` gets `running(N, owner, token)` and a lease; everyone else is told no (and
  *   drops the message); a claim without the ticket is refused and counted (`bad_ticket`);
- * - heartbeats extend the lease in memory; an expired lease makes dispatch N+1 and the old
- *   owner's late result is rejected and counted;
+ * - heartbeats extend the lease (./lease-table.ts), and the renewal is written through to the
+ *   record at most every quarter TTL, so a restarted coordinator rebuilds the lease clock from KV
+ *   instead of granting a fresh lease; an expired lease makes dispatch N+1 and the old owner's
+ *   late result is rejected and counted;
+ * - a heartbeat of the owner that no longer lists the stage (the agent restarted, or dropped it),
+ *   beyond a grace for a claim still in flight, loses the stage at once: dispatch N+1;
+ * - every record carries the earlier dispatches of the stage (`history`: agent, times, why each
+ *   ended), so re-executions are visible in the API and the dashboard;
  * - results arrive on the durable event stream; only the owner with the token of the current
  *   dispatch is accepted (compare-and-set to `finished`). The engine, not this worker, writes the
  *   action-cache manifest after `execute` resolves, so a fenced agent never publishes a cache entry.
  * - after a coordinator restart, `execute` for the same stage attaches to the record in KV
- *   instead of dispatching again: a finished result is used, a running one waits on its lease.
+ *   instead of dispatching again: a finished result is used, a running one waits on its lease,
+ *   rebuilt from the record's last renewal (and checked against the owner's last heartbeat).
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../shared/log.js";
@@ -34,8 +41,15 @@ import {
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { AgentRegistry } from "./agent-registry.js";
 import type { RejectReason } from "./message-guard.js";
-import { LeaseTable } from "./lease-table.js";
-import { readDispatch, stageKey, writeDispatch, type DispatchRecord } from "./dispatch-record.js";
+import { LeaseTable, leaseTimes, type Lease } from "./lease-table.js";
+import {
+  historyWith,
+  readDispatch,
+  stageKey,
+  writeDispatch,
+  type DispatchEnd,
+  type DispatchRecord,
+} from "./dispatch-record.js";
 import { StageWaits, type DispatchSnapshot } from "./stage-waits.js";
 
 export type { DispatchSnapshot } from "./stage-waits.js";
@@ -59,6 +73,10 @@ export interface DispatchDeps {
   agents: AgentRegistry;
   logger: Logger;
   leaseMs: number;
+  /** A heartbeat omitting a stage claimed less than this long ago keeps it (default: TTL/3, at most 3 s). */
+  claimGraceMs?: number;
+  /** A lease rebuilt from KV lasts at least this long after a restart (default: TTL/3, at most 10 s). */
+  restoreGraceMs?: number;
   metrics?: DispatchMetrics;
   now?: () => number;
 }
@@ -72,11 +90,17 @@ export class DispatchWorker implements StageWorker {
   private readonly now: () => number;
   private stopping = false;
   private checking = false;
+  /** Stage keys whose lease renewal is being written, or whose loss is being handled. */
+  private readonly renewing = new Set<string>();
+  private readonly losing = new Set<string>();
 
   constructor(private readonly deps: DispatchDeps) {
     this.log = deps.logger.child({ component: "dispatch" });
     this.now = deps.now ?? Date.now;
-    this.leases = new LeaseTable(deps.leaseMs, this.now);
+    const times: Parameters<typeof leaseTimes>[1] = {};
+    if (deps.claimGraceMs !== undefined) times.claimGraceMs = deps.claimGraceMs;
+    if (deps.restoreGraceMs !== undefined) times.restoreGraceMs = deps.restoreGraceMs;
+    this.leases = new LeaseTable(leaseTimes(deps.leaseMs, times), this.now);
     deps.metrics?.observeDispatch?.(() => this.snapshot());
   }
 
@@ -118,8 +142,7 @@ export class DispatchWorker implements StageWorker {
       if (rec !== undefined && rec.attempt === job.attempt && rec.t !== "cancelled") {
         if (rec.t === "finished") return this.waits.settle(key, rec.attempt, rec.result, rec.owner);
         this.waits.track(key, rec);
-        if (rec.t === "running" && !this.leases.has(key))
-          this.leases.grant(key, { dispatch: rec.dispatch, owner: rec.owner, token: rec.token });
+        if (rec.t === "running" && !this.leases.has(key)) this.restoreLease(key, rec);
         if (rec.t === "queued" && !this.published.has(`${key}#${rec.dispatch}`)) await this.publish(key, rec);
         return;
       }
@@ -137,6 +160,10 @@ export class DispatchWorker implements StageWorker {
         jobs,
         ticket: newTicket(),
       };
+      const now = this.now();
+      // The stage's earlier dispatches (other attempts) stay visible.
+      const end: DispatchEnd =
+        rec?.t === "finished" ? "finished" : rec?.t === "cancelled" ? "cancelled" : "superseded";
       const next: DispatchRecord = {
         t: "queued",
         dispatch,
@@ -144,7 +171,8 @@ export class DispatchWorker implements StageWorker {
         pool: poolName(requires),
         requires,
         job: msg,
-        queuedAt: this.now(),
+        queuedAt: now,
+        ...(rec === undefined ? {} : { history: historyWith(rec, end, now) }),
       };
       if (!(await this.write(key, next, cur?.revision))) continue;
       this.waits.track(key, next);
@@ -195,11 +223,97 @@ export class DispatchWorker implements StageWorker {
     }
   }
 
-  /** Heartbeats extend the leases of the stages the agent says it runs (with their tokens). */
+  /**
+   * Heartbeats extend the leases of the stages the agent says it runs (with their tokens), and
+   * lose the stages it owns but no longer lists.
+   */
   handleHeartbeat(hb: Heartbeat): void {
     this.deps.agents.heartbeat(hb);
-    for (const r of hb.running)
-      this.leases.extend(stageKey(r.runId, r.stage), hb.agentId, r.token, r.dispatch);
+    this.applyHeartbeat(hb);
+  }
+
+  private applyHeartbeat(hb: Heartbeat): void {
+    const listed = new Set<string>();
+    // A stage whose outcome is on the event stream is not lost: its result is on its way.
+    for (const r of [...hb.running, ...(hb.reported ?? [])]) {
+      const key = stageKey(r.runId, r.stage);
+      listed.add(key);
+      const due = this.leases.extend(key, hb.agentId, r.token, r.dispatch);
+      if (due !== undefined) this.persistRenewal(key, due);
+    }
+    for (const [key, lease] of this.leases.omitted(hb.agentId, listed)) {
+      if (this.losing.has(key)) continue;
+      this.losing.add(key);
+      this.lose(key, lease)
+        .catch((err: unknown) =>
+          this.log.error({ key, err: StagefarmError.from(err).message }, "handling a lost stage failed"),
+        )
+        .finally(() => this.losing.delete(key));
+    }
+  }
+
+  /** Writes a lease's renewal into its running record (compare-and-set; skipped on a conflict). */
+  private persistRenewal(key: string, lease: Lease): void {
+    if (this.renewing.has(key)) return;
+    this.renewing.add(key);
+    const at = this.now();
+    (async () => {
+      const cur = await this.read(key);
+      const rec = cur?.rec;
+      if (
+        cur === undefined ||
+        rec?.t !== "running" ||
+        rec.token !== lease.token ||
+        rec.dispatch !== lease.dispatch
+      )
+        return;
+      if (await this.write(key, { ...rec, renewedAt: at }, cur.revision)) this.leases.persisted(lease, at);
+    })()
+      .catch((err: unknown) =>
+        this.log.warn({ key, err: StagefarmError.from(err).message }, "writing a lease renewal failed"),
+      )
+      .finally(() => this.renewing.delete(key));
+  }
+
+  /**
+   * Rebuilds the lease of a running record found in KV (a restarted coordinator) from its last
+   * renewal, then applies the owner's last heartbeat if this coordinator has heard one.
+   */
+  private restoreLease(key: string, rec: Extract<DispatchRecord, { t: "running" }>): void {
+    const lease = this.leases.restore(
+      key,
+      { dispatch: rec.dispatch, owner: rec.owner, token: rec.token },
+      rec.claimedAt,
+      rec.renewedAt ?? rec.claimedAt,
+    );
+    this.log.info(
+      { key, dispatch: rec.dispatch, agent: rec.owner, until: new Date(lease.until).toISOString() },
+      "lease restored from KV",
+    );
+    const owner = this.deps.agents.get(rec.owner);
+    if (owner !== undefined && this.deps.agents.isOnline(rec.owner)) this.applyHeartbeat(owner.hb);
+  }
+
+  /** The owner's heartbeat no longer lists the stage: dispatch it again now. */
+  private async lose(key: string, lease: Lease): Promise<void> {
+    const cur = await this.read(key);
+    const rec = cur?.rec;
+    if (
+      cur === undefined ||
+      rec?.t !== "running" ||
+      rec.dispatch !== lease.dispatch ||
+      rec.token !== lease.token
+    ) {
+      this.leases.release(key, lease);
+      return;
+    }
+    await this.redispatch(
+      key,
+      rec,
+      cur.revision,
+      `agent ${rec.owner} lost it (its heartbeat no longer lists the stage)`,
+      "agent_lost",
+    );
   }
 
   /** Applies an agent event; returns whether it was accepted (false: stale or unknown, counted). */
@@ -245,6 +359,9 @@ export class DispatchWorker implements StageWorker {
         owner: rec.owner,
         result: ev.result,
         finishedAt: this.now(),
+        queuedAt: rec.queuedAt,
+        claimedAt: rec.claimedAt,
+        ...(rec.history === undefined ? {} : { history: rec.history }),
       };
       if (!(await this.write(key, next, cur.revision))) continue;
       this.leases.release(key);
@@ -273,7 +390,7 @@ export class DispatchWorker implements StageWorker {
       rec.dispatch !== dispatch
     )
       return false;
-    return this.redispatch(key, rec, cur.revision, "handed back by its agent");
+    return this.redispatch(key, rec, cur.revision, "handed back by its agent", "handed_back");
   }
 
   /** Makes a new dispatch for every running stage whose lease expired. */
@@ -301,7 +418,7 @@ export class DispatchWorker implements StageWorker {
         continue;
       }
       this.deps.metrics?.leaseExpired();
-      await this.redispatch(key, rec, cur.revision, `lease of ${rec.owner} expired`);
+      await this.redispatch(key, rec, cur.revision, `lease of ${rec.owner} expired`, "lease_expired");
     }
   }
 
@@ -310,8 +427,10 @@ export class DispatchWorker implements StageWorker {
     rec: Extract<DispatchRecord, { t: "running" }>,
     revision: number,
     why: string,
+    end: DispatchEnd,
   ): Promise<boolean> {
     const dispatch = rec.dispatch + 1;
+    const now = this.now();
     const next: DispatchRecord = {
       t: "queued",
       dispatch,
@@ -319,12 +438,16 @@ export class DispatchWorker implements StageWorker {
       pool: rec.pool,
       requires: rec.requires,
       job: { ...rec.job, dispatch, ticket: newTicket() },
-      queuedAt: this.now(),
+      queuedAt: now,
+      history: historyWith(rec, end, now),
     };
     if (!(await this.write(key, next, revision))) return false;
     this.leases.release(key);
     this.waits.retrack(key, next);
-    this.log.warn({ key, dispatch, previousOwner: rec.owner }, `stage dispatched again: ${why}`);
+    this.log.warn(
+      { key, dispatch, previousOwner: rec.owner, reason: end, heldForMs: now - rec.claimedAt },
+      `stage dispatched again: ${why}`,
+    );
     await this.publish(key, next);
     return true;
   }
@@ -351,6 +474,9 @@ export class DispatchWorker implements StageWorker {
           requires: rec.requires,
           job: rec.job,
           at: this.now(),
+          queuedAt: rec.queuedAt,
+          ...(rec.t === "running" ? { owner: rec.owner, claimedAt: rec.claimedAt } : {}),
+          ...(rec.history === undefined ? {} : { history: rec.history }),
         };
         if (!(await this.write(key, next, cur.revision))) continue;
         this.leases.release(key);

@@ -63,6 +63,9 @@ export interface CoordinatorOptions {
   submissionLimits?: Partial<SubmissionLimits>;
 }
 
+/** A run event, and for a stage event the stage's document as the coordinator decided it. */
+export type RunDocListener = (e: RunEvent, stage: StageDoc | undefined) => void;
+
 interface ActiveRun {
   doc: RunDoc;
   abort: AbortController;
@@ -77,7 +80,7 @@ export class Coordinator implements AsyncDisposable {
   private readonly active = new Map<string, ActiveRun>();
   private readonly subs: Subscription[] = [];
   private readonly stop = new AbortController();
-  private readonly listeners = new Set<(e: RunEvent) => void>();
+  private readonly listeners = new Set<RunDocListener>();
   private loops: Promise<void>[] = [];
   private leaseTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -150,8 +153,12 @@ export class Coordinator implements AsyncDisposable {
     this.loops.push(this.consumeEvents());
   }
 
-  /** Subscribes to run events of every run (API watchers). */
-  onEvent(listener: (e: RunEvent) => void): () => void {
+  /**
+   * Subscribes to run events of every run (API watchers, the dashboard). A stage event comes with
+   * the stage's document as this coordinator decided it (./run-doc.ts `nextStageDoc`): the one
+   * decision every transport shows, never recomputed by a listener.
+   */
+  onEvent(listener: RunDocListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -281,7 +288,17 @@ export class Coordinator implements AsyncDisposable {
       try {
         const spec = await this.parser.parse(doc.yaml, doc.path);
         this.log.info({ run: doc.id, pipeline: doc.pipeline }, "resuming run after restart");
-        this.launch(doc, spec);
+        // Attempt numbers go on where they were: a stage running (or due) as attempt N resumes as
+        // N, so it attaches to its dispatch record instead of starting over as attempt 1.
+        const prior = new Map(
+          Object.entries(doc.stages).map(([name, st]) => [
+            name,
+            st.state === "running" || st.state === "ready"
+              ? Math.max(0, (st.attempt ?? 1) - 1)
+              : Math.max(st.attempt ?? 0, ...(st.attempts ?? []).map((a) => a.n)),
+          ]),
+        );
+        this.launch(doc, spec, (name) => prior.get(name) ?? 0);
       } catch (err: unknown) {
         this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "cannot resume run");
       }
@@ -345,7 +362,9 @@ export class Coordinator implements AsyncDisposable {
       doc.status = e.outcome;
       doc.finishedAt = Date.now();
     }
-    for (const l of this.listeners) l(e);
+    const decided = e.t === "stage" ? doc.stages[e.stage] : undefined;
+    const stage = decided === undefined || this.listeners.size === 0 ? undefined : structuredClone(decided);
+    for (const l of this.listeners) l(e, stage);
     if (e.t === "log") return;
     this.save(doc);
   }

@@ -83,6 +83,11 @@ export const heartbeatSchema = z.object({
   labels: z.array(z.string().max(64)).max(64),
   slots: z.number().int().positive(),
   running: z.array(runningRefSchema).max(1024),
+  /**
+   * Stages whose outcome the agent has put on the event stream lately (absent from older agents):
+   * the coordinator may not have read it yet, so their leases are kept, not lost.
+   */
+  reported: z.array(runningRefSchema).max(1024).optional(),
   draining: z.boolean(),
   diskFreeBytes: z.number().nonnegative(),
   version: z.string().max(64),

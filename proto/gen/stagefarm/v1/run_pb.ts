@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stagefarm/v1/run.proto.
  */
 export const file_stagefarm_v1_run: GenFile = /*@__PURE__*/
-  fileDesc("ChZzdGFnZWZhcm0vdjEvcnVuLnByb3RvEgxzdGFnZWZhcm0udjEiRQoJT3V0cHV0UmVmEgwKBG5hbWUYASABKAkSDgoGZGlnZXN0GAIgASgJEgwKBHNpemUYAyABKAQSDAoEa2luZBgEIAEoCSLrAgoIU3RhZ2VSdW4SDAoEbmFtZRgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnN0YWdlZmFybS52MS5TdGFnZVN0YXRlEhEKCWNhY2hlX2tleRgDIAEoCRIOCgZyZWFzb24YBCABKAkSDwoHYXR0ZW1wdBgFIAEoDRIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoHb3V0cHV0cxgIIAMoCzIXLnN0YWdlZmFybS52MS5PdXRwdXRSZWYSDQoFZXJyb3IYCSABKAkSDgoGcnVubmVyGAogASgJEg0KBWFnZW50GAsgASgJEicKCGF0dGVtcHRzGAwgAygLMhUuc3RhZ2VmYXJtLnYxLkF0dGVtcHQSEgoKZGVwZW5kc19vbhgNIAMoCSLZAQoHQXR0ZW1wdBIOCgZudW1iZXIYASABKA0SDQoFYWdlbnQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KB291dGNvbWUYBSABKA4yHC5zdGFnZWZhcm0udjEuQXR0ZW1wdE91dGNvbWUSDQoFZXJyb3IYBiABKAkSEAoIbG9nX3BhdGgYByABKAkinwEKC1N0YWdlQ291bnRzEg0KBXRvdGFsGAEgASgNEg8KB3dhaXRpbmcYAiABKA0SDQoFcmVhZHkYAyABKA0SDwoHcnVubmluZxgEIAEoDRIOCgZjYWNoZWQYBSABKA0SDAoEZG9uZRgGIAEoDRIOCgZmYWlsZWQYByABKA0SDwoHc2tpcHBlZBgIIAEoDRIRCgljYW5jZWxsZWQYCSABKA0iigMKA1J1bhIKCgJpZBgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRItCgZwYXJhbXMYAyADKAsyHS5zdGFnZWZhcm0udjEuUnVuLlBhcmFtc0VudHJ5EicKBnN0YXR1cxgEIAEoDjIXLnN0YWdlZmFybS52MS5SdW5TdGF0dXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnN0YWdlcxgHIAMoCzIWLnN0YWdlZmFybS52MS5TdGFnZVJ1bhIVCg1waXBlbGluZV9wYXRoGAggASgJEi8KDHN0YWdlX2NvdW50cxgJIAEoCzIZLnN0YWdlZmFybS52MS5TdGFnZUNvdW50cxINCgVlcnJvchgKIAEoCRotCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIugBCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBXN0YWdlGAMgASgLMhYuc3RhZ2VmYXJtLnYxLlN0YWdlUnVuSAASKQoGc3RhdHVzGAQgASgOMhcuc3RhZ2VmYXJtLnYxLlJ1blN0YXR1c0gAEiUKA2xvZxgFIAEoCzIWLnN0YWdlZmFybS52MS5Mb2dDaHVua0gAEiAKA3J1bhgGIAEoCzIRLnN0YWdlZmFybS52MS5SdW5IAEIHCgVldmVudCJICghMb2dDaHVuaxINCgVzdGFnZRgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEgwKBGRhdGEYAyABKAwSDgoGb2Zmc2V0GAQgASgDKuwBCgpTdGFnZVN0YXRlEhsKF1NUQUdFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTU1RBR0VfU1RBVEVfV0FJVElORxABEhUKEVNUQUdFX1NUQVRFX1JFQURZEAISFwoTU1RBR0VfU1RBVEVfUlVOTklORxADEhYKElNUQUdFX1NUQVRFX0NBQ0hFRBAEEhQKEFNUQUdFX1NUQVRFX0RPTkUQBRIWChJTVEFHRV9TVEFURV9GQUlMRUQQBhIXChNTVEFHRV9TVEFURV9TS0lQUEVEEAcSGQoVU1RBR0VfU1RBVEVfQ0FOQ0VMTEVEEAgqigEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19SVU5OSU5HEAESGAoUUlVOX1NUQVRVU19TVUNDRUVERUQQAhIVChFSVU5fU1RBVFVTX0ZBSUxFRBADEhgKFFJVTl9TVEFUVVNfQ0FOQ0VMTEVEEAQq4QEKDkF0dGVtcHRPdXRjb21lEh8KG0FUVEVNUFRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhsKF0FUVEVNUFRfT1VUQ09NRV9SVU5OSU5HEAESHQoZQVRURU1QVF9PVVRDT01FX1NVQ0NFRURFRBACEhoKFkFUVEVNUFRfT1VUQ09NRV9GQUlMRUQQAxIdChlBVFRFTVBUX09VVENPTUVfVElNRURfT1VUEAQSHQoZQVRURU1QVF9PVVRDT01FX0NBTkNFTExFRBAFEhgKFEFUVEVNUFRfT1VUQ09NRV9MT1NUEAZiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZzdGFnZWZhcm0vdjEvcnVuLnByb3RvEgxzdGFnZWZhcm0udjEiRQoJT3V0cHV0UmVmEgwKBG5hbWUYASABKAkSDgoGZGlnZXN0GAIgASgJEgwKBHNpemUYAyABKAQSDAoEa2luZBgEIAEoCSLrAgoIU3RhZ2VSdW4SDAoEbmFtZRgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnN0YWdlZmFybS52MS5TdGFnZVN0YXRlEhEKCWNhY2hlX2tleRgDIAEoCRIOCgZyZWFzb24YBCABKAkSDwoHYXR0ZW1wdBgFIAEoDRIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoHb3V0cHV0cxgIIAMoCzIXLnN0YWdlZmFybS52MS5PdXRwdXRSZWYSDQoFZXJyb3IYCSABKAkSDgoGcnVubmVyGAogASgJEg0KBWFnZW50GAsgASgJEicKCGF0dGVtcHRzGAwgAygLMhUuc3RhZ2VmYXJtLnYxLkF0dGVtcHQSEgoKZGVwZW5kc19vbhgNIAMoCSKFAgoHQXR0ZW1wdBIOCgZudW1iZXIYASABKA0SDQoFYWdlbnQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KB291dGNvbWUYBSABKA4yHC5zdGFnZWZhcm0udjEuQXR0ZW1wdE91dGNvbWUSDQoFZXJyb3IYBiABKAkSEAoIbG9nX3BhdGgYByABKAkSKgoKZGlzcGF0Y2hlcxgIIAMoCzIWLnN0YWdlZmFybS52MS5EaXNwYXRjaCLhAQoIRGlzcGF0Y2gSDgoGbnVtYmVyGAEgASgNEg0KBWFnZW50GAIgASgJEi0KCXF1ZXVlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA2VuZBgGIAEoDjIZLnN0YWdlZmFybS52MS5EaXNwYXRjaEVuZCKfAQoLU3RhZ2VDb3VudHMSDQoFdG90YWwYASABKA0SDwoHd2FpdGluZxgCIAEoDRINCgVyZWFkeRgDIAEoDRIPCgdydW5uaW5nGAQgASgNEg4KBmNhY2hlZBgFIAEoDRIMCgRkb25lGAYgASgNEg4KBmZhaWxlZBgHIAEoDRIPCgdza2lwcGVkGAggASgNEhEKCWNhbmNlbGxlZBgJIAEoDSKKAwoDUnVuEgoKAmlkGAEgASgJEhAKCHBpcGVsaW5lGAIgASgJEi0KBnBhcmFtcxgDIAMoCzIdLnN0YWdlZmFybS52MS5SdW4uUGFyYW1zRW50cnkSJwoGc3RhdHVzGAQgASgOMhcuc3RhZ2VmYXJtLnYxLlJ1blN0YXR1cxIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoGc3RhZ2VzGAcgAygLMhYuc3RhZ2VmYXJtLnYxLlN0YWdlUnVuEhUKDXBpcGVsaW5lX3BhdGgYCCABKAkSLwoMc3RhZ2VfY291bnRzGAkgASgLMhkuc3RhZ2VmYXJtLnYxLlN0YWdlQ291bnRzEg0KBWVycm9yGAogASgJGi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi6AEKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFc3RhZ2UYAyABKAsyFi5zdGFnZWZhcm0udjEuU3RhZ2VSdW5IABIpCgZzdGF0dXMYBCABKA4yFy5zdGFnZWZhcm0udjEuUnVuU3RhdHVzSAASJQoDbG9nGAUgASgLMhYuc3RhZ2VmYXJtLnYxLkxvZ0NodW5rSAASIAoDcnVuGAYgASgLMhEuc3RhZ2VmYXJtLnYxLlJ1bkgAQgcKBWV2ZW50IkgKCExvZ0NodW5rEg0KBXN0YWdlGAEgASgJEg8KB2F0dGVtcHQYAiABKA0SDAoEZGF0YRgDIAEoDBIOCgZvZmZzZXQYBCABKAMq7AEKClN0YWdlU3RhdGUSGwoXU1RBR0VfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNTVEFHRV9TVEFURV9XQUlUSU5HEAESFQoRU1RBR0VfU1RBVEVfUkVBRFkQAhIXChNTVEFHRV9TVEFURV9SVU5OSU5HEAMSFgoSU1RBR0VfU1RBVEVfQ0FDSEVEEAQSFAoQU1RBR0VfU1RBVEVfRE9ORRAFEhYKElNUQUdFX1NUQVRFX0ZBSUxFRBAGEhcKE1NUQUdFX1NUQVRFX1NLSVBQRUQQBxIZChVTVEFHRV9TVEFURV9DQU5DRUxMRUQQCCqKAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1JVTk5JTkcQARIYChRSVU5fU1RBVFVTX1NVQ0NFRURFRBACEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAMSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBCrhAQoOQXR0ZW1wdE91dGNvbWUSHwobQVRURU1QVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGwoXQVRURU1QVF9PVVRDT01FX1JVTk5JTkcQARIdChlBVFRFTVBUX09VVENPTUVfU1VDQ0VFREVEEAISGgoWQVRURU1QVF9PVVRDT01FX0ZBSUxFRBADEh0KGUFUVEVNUFRfT1VUQ09NRV9USU1FRF9PVVQQBBIdChlBVFRFTVBUX09VVENPTUVfQ0FOQ0VMTEVEEAUSGAoUQVRURU1QVF9PVVRDT01FX0xPU1QQBirzAQoLRGlzcGF0Y2hFbmQSHAoYRElTUEFUQ0hfRU5EX1VOU1BFQ0lGSUVEEAASFwoTRElTUEFUQ0hfRU5EX0FDVElWRRABEhkKFURJU1BBVENIX0VORF9GSU5JU0hFRBACEh4KGkRJU1BBVENIX0VORF9MRUFTRV9FWFBJUkVEEAMSGwoXRElTUEFUQ0hfRU5EX0FHRU5UX0xPU1QQBBIcChhESVNQQVRDSF9FTkRfSEFOREVEX0JBQ0sQBRIaChZESVNQQVRDSF9FTkRfQ0FOQ0VMTEVEEAYSGwoXRElTUEFUQ0hfRU5EX1NVUEVSU0VERUQQB2IGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * One named output of a stage: a content-addressed blob.
@@ -183,6 +183,14 @@ export type Attempt = Message<"stagefarm.v1.Attempt"> & {
    * @generated from field: string log_path = 7;
    */
   logPath: string;
+
+  /**
+   * Every hand-out of this attempt to an agent, oldest first: more than one when an agent's
+   * lease expired, the agent was lost or handed the stage back (each one a re-execution).
+   *
+   * @generated from field: repeated stagefarm.v1.Dispatch dispatches = 8;
+   */
+  dispatches: Dispatch[];
 };
 
 /**
@@ -191,6 +199,56 @@ export type Attempt = Message<"stagefarm.v1.Attempt"> & {
  */
 export const AttemptSchema: GenMessage<Attempt> = /*@__PURE__*/
   messageDesc(file_stagefarm_v1_run, 2);
+
+/**
+ * One hand-out of an attempt to an agent.
+ *
+ * @generated from message stagefarm.v1.Dispatch
+ */
+export type Dispatch = Message<"stagefarm.v1.Dispatch"> & {
+  /**
+   * 1-based within the stage and run (counts across attempts).
+   *
+   * @generated from field: uint32 number = 1;
+   */
+  number: number;
+
+  /**
+   * The agent that claimed it; empty when none did.
+   *
+   * @generated from field: string agent = 2;
+   */
+  agent: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp queued_at = 3;
+   */
+  queuedAt?: Timestamp | undefined;
+
+  /**
+   * When the agent claimed it.
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 4;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 5;
+   */
+  finishedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: stagefarm.v1.DispatchEnd end = 6;
+   */
+  end: DispatchEnd;
+};
+
+/**
+ * Describes the message stagefarm.v1.Dispatch.
+ * Use `create(DispatchSchema)` to create a new message.
+ */
+export const DispatchSchema: GenMessage<Dispatch> = /*@__PURE__*/
+  messageDesc(file_stagefarm_v1_run, 3);
 
 /**
  * How many stages of a run are in each state.
@@ -249,7 +307,7 @@ export type StageCounts = Message<"stagefarm.v1.StageCounts"> & {
  * Use `create(StageCountsSchema)` to create a new message.
  */
 export const StageCountsSchema: GenMessage<StageCounts> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_run, 3);
+  messageDesc(file_stagefarm_v1_run, 4);
 
 /**
  * @generated from message stagefarm.v1.Run
@@ -315,7 +373,7 @@ export type Run = Message<"stagefarm.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_run, 4);
+  messageDesc(file_stagefarm_v1_run, 5);
 
 /**
  * One change to a run, as the coordinator publishes it to watchers.
@@ -370,7 +428,7 @@ export type RunEvent = Message<"stagefarm.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_run, 5);
+  messageDesc(file_stagefarm_v1_run, 6);
 
 /**
  * @generated from message stagefarm.v1.LogChunk
@@ -404,7 +462,7 @@ export type LogChunk = Message<"stagefarm.v1.LogChunk"> & {
  * Use `create(LogChunkSchema)` to create a new message.
  */
 export const LogChunkSchema: GenMessage<LogChunk> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_run, 6);
+  messageDesc(file_stagefarm_v1_run, 7);
 
 /**
  * The state of one stage within one run. Mirrors the coordinator's state machine
@@ -552,4 +610,71 @@ export enum AttemptOutcome {
  */
 export const AttemptOutcomeSchema: GenEnum<AttemptOutcome> = /*@__PURE__*/
   enumDesc(file_stagefarm_v1_run, 2);
+
+/**
+ * Why one dispatch (one hand-out of an attempt to an agent) ended.
+ *
+ * @generated from enum stagefarm.v1.DispatchEnd
+ */
+export enum DispatchEnd {
+  /**
+   * @generated from enum value: DISPATCH_END_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Queued or running: not ended yet.
+   *
+   * @generated from enum value: DISPATCH_END_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Its agent reported the attempt's result (success or failure).
+   *
+   * @generated from enum value: DISPATCH_END_FINISHED = 2;
+   */
+  FINISHED = 2,
+
+  /**
+   * Its agent stopped renewing the lease (no heartbeat for a lease TTL).
+   *
+   * @generated from enum value: DISPATCH_END_LEASE_EXPIRED = 3;
+   */
+  LEASE_EXPIRED = 3,
+
+  /**
+   * Its agent's heartbeat no longer listed the stage (the agent restarted or dropped it).
+   *
+   * @generated from enum value: DISPATCH_END_AGENT_LOST = 4;
+   */
+  AGENT_LOST = 4,
+
+  /**
+   * Its agent handed the stage back (draining).
+   *
+   * @generated from enum value: DISPATCH_END_HANDED_BACK = 5;
+   */
+  HANDED_BACK = 5,
+
+  /**
+   * The run was cancelled.
+   *
+   * @generated from enum value: DISPATCH_END_CANCELLED = 6;
+   */
+  CANCELLED = 6,
+
+  /**
+   * Replaced by a dispatch of another attempt (a coordinator restart resumed the stage afresh).
+   *
+   * @generated from enum value: DISPATCH_END_SUPERSEDED = 7;
+   */
+  SUPERSEDED = 7,
+}
+
+/**
+ * Describes the enum stagefarm.v1.DispatchEnd.
+ */
+export const DispatchEndSchema: GenEnum<DispatchEnd> = /*@__PURE__*/
+  enumDesc(file_stagefarm_v1_run, 3);
 
