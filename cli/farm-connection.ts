@@ -41,6 +41,8 @@ export interface FarmConnectionConfig {
   natsCaFile?: string | undefined;
   natsCertFile?: string | undefined;
   natsKeyFile?: string | undefined;
+  /** Replicas of the streams and the KV bucket the coordinator creates (3 on a NATS cluster). */
+  natsReplicas?: number | undefined;
 }
 
 const CLOSE_DRAIN_MS = 5_000;
@@ -108,10 +110,19 @@ export class FarmConnection implements AsyncDisposable {
     const subj = subjects(cfg.prefix);
     const nc = await connectFarmNats(cfg, logger, name, subj.inbox(), signal);
     try {
-      const kv = await NatsKvStore.open(nc, kvBucketName(cfg.prefix));
-      const queue = await NatsJobQueue.open(nc, { prefix: cfg.prefix, ackWaitMs: cfg.jobAckWaitMs });
+      const replicas = cfg.natsReplicas ?? 1;
+      const kv = await NatsKvStore.open(nc, kvBucketName(cfg.prefix), { replicas });
+      const queue = await NatsJobQueue.open(nc, {
+        prefix: cfg.prefix,
+        ackWaitMs: cfg.jobAckWaitMs,
+        replicas,
+      });
       // A restarted coordinator sees in-flight results within seconds (applying one twice is harmless).
-      const events = await NatsEventLog.open(nc, { prefix: cfg.prefix, ackWaitMs: EVENT_ACK_WAIT_MS });
+      const events = await NatsEventLog.open(nc, {
+        prefix: cfg.prefix,
+        ackWaitMs: EVENT_ACK_WAIT_MS,
+        replicas,
+      });
       const store = await openS3Store(s3, { logger });
       return new FarmConnection(nc, kv, queue, events, new NatsBus(nc, logger), store, subj);
     } catch (err: unknown) {

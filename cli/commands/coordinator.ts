@@ -37,6 +37,7 @@ type CoordinatorFlags = FarmFlags &
     listen?: string;
     http?: string;
     leaseTtl?: string;
+    natsReplicas?: string;
     binhostRedirect?: boolean;
   };
 
@@ -58,6 +59,10 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
     .option(
       "--binhost-redirect",
       "answer binhost package downloads with a redirect to a presigned S3 URL (env STAGEFARM_BINHOST_REDIRECT=1)",
+    )
+    .option(
+      "--nats-replicas <n>",
+      "replicas of the streams and KV bucket it creates: 1, or 3 on a NATS cluster (env STAGEFARM_NATS_REPLICAS; default 1)",
     )
     .option(
       "--lease-ttl <duration>",
