@@ -354,7 +354,8 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
       await envFile(c, "agent", [
         agentS3,
         [":9465", `:${cHttp}`],
-        ["STAGEFARM_AGENT_ID=build-b", "STAGEFARM_AGENT_ID=build-c"],
+        // As deploy/README.md step 7 tells host C: every build-b becomes build-c, and the labels.
+        ["build-b", "build-c"],
         ["STAGEFARM_LABELS=x86_64,chroot", "STAGEFARM_LABELS=x86_64,catalyst"],
       ]);
       const initd = join(c.root, "stagefarm-agent.init");
