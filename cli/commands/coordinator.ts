@@ -16,7 +16,7 @@ import {
   loadStagefarmApi,
   startHttpServer,
 } from "../../coordinator/index.js";
-import { httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
+import { authReloader, httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
 import type { CliContext } from "../context.js";
 import {
   addNatsOptions,
@@ -27,7 +27,7 @@ import {
 } from "../distributed-config.js";
 import type { FarmConnection as FarmConnectionT } from "../farm-connection.js";
 import { addServeSecurityOptions, grpcHostPort, loadServeSecurity } from "../serve-security.js";
-import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
+import { exitStatusForSignal, onHangup, onShutdown, shutdownDeadline } from "../signals.js";
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 import { parseHostPort } from "./up.js";
@@ -71,7 +71,8 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
     .action(async (opts: CoordinatorFlags) => {
       const cfg = coordinatorConfig(opts, process.env);
       const httpAddr = parseHostPort(cfg.http);
-      const security = await loadServeSecurity(serveSecurity(opts, process.env), [
+      const securityConfig = serveSecurity(opts, process.env);
+      const security = await loadServeSecurity(securityConfig, [
         { what: "gRPC", flag: "--listen", ...grpcHostPort(cfg.listen) },
         { what: "HTTP", flag: "--http", ...httpAddr, http: true },
       ]);
@@ -79,6 +80,13 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         opts.binhostRedirect === true || process.env["STAGEFARM_BINHOST_REDIRECT"] === "1";
       const logger = ctx.logger("info").child({ process: "coordinator" });
       for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
+      // SIGHUP (systemctl reload) re-reads the auth file: a token removed from it is refused at once.
+      const authFile = securityConfig.authFile;
+      const reloadAuth = authFile === undefined ? undefined : authReloader(security.auth, authFile, logger);
+      const hangup = onHangup(() => {
+        if (reloadAuth === undefined) logger.warn("SIGHUP ignored: no --auth file to re-read");
+        else void reloadAuth.reload();
+      });
       const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
       const { ServerCredentials } = await import("@grpc/grpc-js");
       const { StagefarmService } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
@@ -162,6 +170,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         }
       } finally {
         shutdown.dispose();
+        hangup.dispose();
       }
       if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
     });
