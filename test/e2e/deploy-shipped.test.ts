@@ -261,15 +261,13 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
       const usersConf = `users = [\n${coordBlock.stdout}${bBlock.stdout}${cBlock.stdout}]\n`;
       await writeFile(join(a.root, "etc/nats/stagefarm-users.conf"), usersConf);
 
-      // Step: tokens and the auth file.
+      // Step: tokens and the auth file, as deploy/README.md step 5 extracts them from the output:
+      // the token is line 2, the auth file line starts with "  - {".
       const token = async (role: string, name: string): Promise<{ token: string; line: string }> => {
-        const out = JSON.parse(
-          (await sf(["certs", "token", "--role", role, "--name", name, "--json"])).stdout,
-        ) as {
-          token: string;
-          sha256: string;
-        };
-        return { token: out.token, line: `  - { name: ${name}, role: ${role}, sha256: ${out.sha256} }` };
+        const lines = (await sf(["certs", "token", "--role", role, "--name", name])).stdout.split("\n");
+        const entry = lines.filter((l) => l.startsWith("  - {"));
+        assert.equal(entry.length, 1, `one auth file line in ${lines.join("\n")}`);
+        return { token: lines[1] ?? "", line: entry[0] ?? "" };
       };
       const [ops, promToken] = await Promise.all([token("admin", "ops"), token("viewer", "prometheus")]);
       await writeFile(etc(a, "auth.yaml"), `tokens:\n${ops.line}\n${promToken.line}\n`, { mode: 0o600 });
