@@ -437,6 +437,31 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
         30_000,
       );
 
+      // One machine: `stagefarm up` from its unit and up.env (its own host, its own port).
+      const u: Host = { name: "U", root: join(dir, "u") };
+      await mkdir(join(u.root, "etc/stagefarm"), { recursive: true });
+      const upPort = await freePort();
+      await writeFile(etc(u, "up.env"), render(await shipped("env/up.env"), hostPairs(u), "up.env"), {
+        mode: 0o600,
+      });
+      const upUnit = parseUnit(await shipped("systemd/stagefarm-up.service"), "up");
+      const upProc = spawnRole(
+        "up (systemd)",
+        render(
+          execStartArgv(upUnit).join("\0"),
+          [[":9464", `:${upPort}`], ...hostPairs(u)],
+          "ExecStart",
+        ).split("\0"),
+        await unitEnv(u, upUnit),
+      );
+      procs.push(upProc);
+      await ready(upProc, /stagefarm up: listening on http:\/\/127\.0\.0\.1:\d+ \(store /);
+      assert.ok(upProc.output.includes(join(u.root, "var/lib/stagefarm/store")), "up.env's store is used");
+      const health = await fetch(`http://127.0.0.1:${upPort}/healthz`);
+      assert.equal(health.status, 200);
+      await upProc.stop("SIGTERM", 30_000);
+      assert.equal(upProc.status, "exit 143", upProc.output);
+
       // Agents drain and exit on the init system's SIGTERM; so does the coordinator.
       await Promise.all([agentB, agentC].map((p) => p.stop("SIGTERM", 30_000)));
       await coordinator.stop("SIGTERM", 30_000);
