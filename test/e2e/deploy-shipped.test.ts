@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -93,6 +93,15 @@ async function ready(p: FarmProcess, re: RegExp): Promise<void> {
     60_000,
     `${p.name} to start`,
   );
+}
+
+/** The TypeScript of the processes (cli, shared, coordinator, agent), concatenated. */
+async function sourceText(): Promise<string> {
+  const parts: string[] = [];
+  for (const top of ["cli", "shared", "coordinator", "agent"])
+    for (const entry of await readdir(join(repoRoot, top), { recursive: true }))
+      if (entry.endsWith(".ts")) parts.push(await readFile(join(repoRoot, top, entry), "utf8"));
+  return parts.join("\n");
 }
 
 const PIPELINE = (token: string): string => `pipeline: deploy-check
@@ -171,6 +180,15 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
           const graceSec = retryGraceSeconds(rc.vars["retry"] ?? "");
           assert.ok(graceSec > drainSec, `OpenRC retry ${graceSec}s must outlast the drain (${drainSec}s)`);
         }
+      }
+
+      // Every setting the env files carry is one the code reads (a misspelt key would be ignored).
+      const sources = await sourceText();
+      for (const file of ["coordinator", "agent", "up", "operator"]) {
+        const keys = Object.keys(parseEnvFile(await shipped(`env/${file}.env`), file));
+        for (const key of keys)
+          if (key !== "NODE_EXTRA_CA_CERTS")
+            assert.ok(sources.includes(`"${key}"`), `env/${file}.env sets ${key}, which no code reads`);
       }
 
       // systemd-analyze verify on the units with the prefix filled (it checks ExecStart exists).
