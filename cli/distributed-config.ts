@@ -105,11 +105,15 @@ export const coordinatorSchema = farmSchema.extend({
   http: hostPort,
   leaseTtlMs: duration,
   jobAckWaitMs: duration,
+  natsReplicas: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 1 || n === 3 || n === 5, "--nats-replicas: 1, 3 or 5"),
 });
 export type CoordinatorConfig = z.infer<typeof coordinatorSchema>;
 
 export function coordinatorConfig(
-  flags: FarmFlags & { listen?: string; http?: string; leaseTtl?: string },
+  flags: FarmFlags & { listen?: string; http?: string; leaseTtl?: string; natsReplicas?: string },
   env: NodeJS.ProcessEnv,
 ): CoordinatorConfig {
   return parse(
@@ -120,6 +124,7 @@ export function coordinatorConfig(
       http: flags.http ?? env["STAGEFARM_HTTP"] ?? "127.0.0.1:9464",
       leaseTtlMs: flags.leaseTtl ?? env["STAGEFARM_LEASE_TTL"] ?? "30s",
       jobAckWaitMs: env["STAGEFARM_JOB_ACK_WAIT"] ?? "30s",
+      natsReplicas: flags.natsReplicas ?? env["STAGEFARM_NATS_REPLICAS"] ?? "1",
     },
     "coordinator",
   );

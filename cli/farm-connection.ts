@@ -43,6 +43,8 @@ export interface FarmConnectionConfig {
   natsKeyFile?: string | undefined;
   /** Retries of one S3 request after a transient failure (default 6). */
   s3Retries?: number;
+  /** Replicas of the streams and the KV bucket the coordinator creates (3 on a NATS cluster). */
+  natsReplicas?: number | undefined;
 }
 
 const CLOSE_DRAIN_MS = 5_000;
@@ -110,10 +112,19 @@ export class FarmConnection implements AsyncDisposable {
     const subj = subjects(cfg.prefix);
     const nc = await connectFarmNats(cfg, logger, name, subj.inbox(), signal);
     try {
-      const kv = await NatsKvStore.open(nc, kvBucketName(cfg.prefix));
-      const queue = await NatsJobQueue.open(nc, { prefix: cfg.prefix, ackWaitMs: cfg.jobAckWaitMs });
+      const replicas = cfg.natsReplicas ?? 1;
+      const kv = await NatsKvStore.open(nc, kvBucketName(cfg.prefix), { replicas });
+      const queue = await NatsJobQueue.open(nc, {
+        prefix: cfg.prefix,
+        ackWaitMs: cfg.jobAckWaitMs,
+        replicas,
+      });
       // A restarted coordinator sees in-flight results within seconds (applying one twice is harmless).
-      const events = await NatsEventLog.open(nc, { prefix: cfg.prefix, ackWaitMs: EVENT_ACK_WAIT_MS });
+      const events = await NatsEventLog.open(nc, {
+        prefix: cfg.prefix,
+        ackWaitMs: EVENT_ACK_WAIT_MS,
+        replicas,
+      });
       const store = await openS3Store(s3, {
         logger,
         ...(cfg.s3Retries === undefined ? {} : { retries: cfg.s3Retries }),

@@ -49,3 +49,13 @@ export function shutdownDeadline(sig: NodeJS.Signals, ms: number, onExpire: () =
     process.exit(exitStatusForSignal(sig));
   }, ms).unref();
 }
+
+/**
+ * Calls `fn` on every SIGHUP (the init systems' reload) until disposed. While it is installed
+ * SIGHUP no longer ends the process.
+ */
+export function onHangup(fn: () => void): { dispose(): void } {
+  const handler = (): void => fn();
+  process.on("SIGHUP", handler);
+  return { dispose: () => process.off("SIGHUP", handler) };
+}

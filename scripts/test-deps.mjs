@@ -8,7 +8,8 @@
 // distributed farm's queue, state and events), debootstrap (a real Debian chroot for the chroot
 // and emerge runner tests), util-linux's unshare/setpriv (mount namespaces), prometheus +
 // promtool (the monitoring tests scrape a farm and check the shipped config, rules and
-// dashboard) and chromium (the web dashboard's browser tests drive it with playwright-core).
+// dashboard), chromium (the web dashboard's browser tests drive it with playwright-core) and
+// systemd's systemd-analyze (the deploy tests verify the shipped units).
 import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
@@ -31,6 +32,9 @@ const TOOLS = [
   ["prometheus", "prometheus"],
   ["promtool", "prometheus"],
   ["chromium", "chromium"],
+  // The deploy tests verify the shipped units with it. (Not openrc: on Debian it conflicts with
+  // sysv-rc, so the OpenRC scripts are checked with sh instead where openrc-run is missing.)
+  ["systemd-analyze", "systemd"],
 ];
 
 function onPath(cmd) {

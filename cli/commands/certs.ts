@@ -9,10 +9,13 @@
  *   and the line to add under `tokens:` in the coordinator's auth file (only its sha256).
  * - `certs binhost-password --user U`: a random password for `/binhost/` and its
  *   `binhost_auth` line.
+ * - `certs agent ID --dir DIR`: a client certificate for one agent (`agent-ID.crt`/`.key`, for NATS
+ *   with `verify: true`); `certs server NAME --hosts a,b --dir DIR`: a server certificate for a
+ *   service on another host (NATS, MinIO); `certs renew DIR`: new certificates for the keys in DIR.
+ *   Each says which file goes where, with which owner and mode (deploy/README.md, step 2).
  */
 import { randomBytes } from "node:crypto";
-import { access, chmod, mkdir, rm, writeFile } from "node:fs/promises";
-import { isIP } from "node:net";
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { execa } from "execa";
@@ -20,6 +23,7 @@ import { generateToken, isRole, ROLES, sha256Hex } from "../../coordinator/auth/
 import { StagefarmError } from "../../shared/errors.js";
 import { parseDurationMs } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
+import { exists, issueLeaf, leavesIn, renewLeaf, sanList } from "../certs-issue.js";
 
 export interface CertsInitOptions {
   /** Extra names or addresses of the coordinator, for its certificate's SANs. */
@@ -40,24 +44,6 @@ export const CERT_FILES = {
 } as const;
 
 const CA_DAYS = 3650;
-
-function checkHost(h: string): string {
-  if (isIP(h) !== 0 || /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(h))
-    return h;
-  throw new StagefarmError("invalid_argument", `--hosts: "${h}" is neither a host name nor an IP address`);
-}
-
-function sanList(hosts: readonly string[]): string {
-  const all = [...new Set(["localhost", "127.0.0.1", "::1", ...hosts.map(checkHost)])];
-  return all.map((h) => (isIP(h) !== 0 ? `IP:${h}` : `DNS:${h}`)).join(",");
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Creates the CA and the server, agent and client certificates in `dir`; returns the files written. */
 export async function certsInit(dir: string, opts: CertsInitOptions = {}): Promise<string[]> {
@@ -163,9 +149,14 @@ export function registerCerts(program: Command, ctx: CliContext): void {
         [
           ...files.map((f) => `wrote ${f}`),
           "",
-          "coordinator: --tls-cert server.crt --tls-key server.key [--tls-client-ca ca.crt]",
-          "clients:     --ca ca.crt [--cert client.crt --key client.key]  (or STAGEFARM_CA, _CERT, _KEY)",
-          "keep ca.key offline once the certificates you need are made",
+          "where the files go (deploy/README.md, step 2):",
+          "  ca.crt      every host: /etc/stagefarm/tls/ca.crt (0644), NATS /etc/nats/tls/ca.crt,",
+          "              Prometheus /etc/prometheus/stagefarm-ca.crt, operators (STAGEFARM_CA)",
+          "  ca.key      root only (0600), offline once the certificates are made; certs agent/server/renew need it",
+          "  server.*    the coordinator's host: STAGEFARM_TLS_CERT / STAGEFARM_TLS_KEY (key 0600, owner root);",
+          "              NATS there: /etc/nats/tls/server.crt, server.key (owner nats, key 0600)",
+          "  agent.*     mutual TLS with NATS only (STAGEFARM_NATS_CERT/_KEY); better one per agent: certs agent ID",
+          "  client.*    operators, for --tls-client-ca only: STAGEFARM_CERT / STAGEFARM_KEY (key 0600)",
           "",
         ].join("\n"),
       );
@@ -201,6 +192,85 @@ export function registerCerts(program: Command, ctx: CliContext): void {
       ctx.stdout.write(
         `token for ${opts.name} (shown once; give it as STAGEFARM_TOKEN):\n${token}\n\n` +
           `add under tokens: in the coordinator's auth file:\n  - { ${line} }\n`,
+      );
+    });
+
+  const leafDays = (d: string | undefined): number => (d === undefined ? 825 : Number(d));
+  certs
+    .command("agent")
+    .description("issue a client certificate for one agent (NATS mutual TLS), signed by the farm CA")
+    .argument("<id>", "the agent's id (its STAGEFARM_AGENT_ID)")
+    .requiredOption(
+      "--dir <dir>",
+      "the directory of certs init (ca.crt, ca.key); the files are written there",
+    )
+    .option("--days <n>", "validity in days (default 825)")
+    .action(async (id: string, opts: { dir: string; days?: string }) => {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
+        throw new StagefarmError("invalid_argument", "an agent's id: 1-64 letters, digits, _ and -");
+      const [key, cert] = await issueLeaf(opts.dir, {
+        name: `agent-${id}`,
+        cn: `stagefarm agent ${id}`,
+        ext: "extendedKeyUsage=clientAuth\n",
+        days: leafDays(opts.days),
+      });
+      ctx.stdout.write(
+        `wrote ${key}\nwrote ${cert}\n\n` +
+          `copy to agent ${id}'s host, owner root:\n` +
+          `  ${cert} -> /etc/stagefarm/tls/agent.crt (0644)   STAGEFARM_NATS_CERT\n` +
+          `  ${key} -> /etc/stagefarm/tls/agent.key (0600)   STAGEFARM_NATS_KEY\n` +
+          "then delete the key here; NATS needs verify: true in tls {} to ask for it\n",
+      );
+    });
+
+  certs
+    .command("server")
+    .description(
+      "issue a server certificate for a service on another host (NATS, MinIO), signed by the farm CA",
+    )
+    .argument("<name>", "file name stem, e.g. nats (writes NAME.crt and NAME.key)")
+    .requiredOption("--hosts <a,b>", "the names and addresses clients use for it")
+    .requiredOption(
+      "--dir <dir>",
+      "the directory of certs init (ca.crt, ca.key); the files are written there",
+    )
+    .option("--days <n>", "validity in days (default 825)")
+    .action(async (name: string, opts: { hosts: string; dir: string; days?: string }) => {
+      const hosts = opts.hosts
+        .split(",")
+        .map((h) => h.trim())
+        .filter((h) => h !== "");
+      if (hosts.length === 0) throw new StagefarmError("invalid_argument", "--hosts: at least one name");
+      const [key, cert] = await issueLeaf(opts.dir, {
+        name,
+        cn: hosts[0] ?? name,
+        ext: `subjectAltName=${sanList(hosts)}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+        days: leafDays(opts.days),
+      });
+      ctx.stdout.write(
+        `wrote ${key}\nwrote ${cert}\n\n` +
+          `copy to ${hosts[0] ?? name}, owned by the service's user (e.g. nats):\n` +
+          `  ${cert} -> /etc/nats/tls/server.crt (0644)\n  ${key} -> /etc/nats/tls/server.key (0600)\n` +
+          `  ${join(opts.dir, "ca.crt")} -> /etc/nats/tls/ca.crt (0644)\n`,
+      );
+    });
+
+  certs
+    .command("renew")
+    .description("issue new certificates for the keys in DIR (same names and usages), signed by its CA")
+    .argument("<dir>", "the directory of certs init")
+    .option("--days <n>", "validity in days (default 825)")
+    .action(async (dir: string, opts: { days?: string }) => {
+      const leaves = await leavesIn(dir);
+      if (leaves.length === 0)
+        throw new StagefarmError("not_found", `${dir} holds no certificate with its key to renew`);
+      for (const name of leaves) {
+        const cert = await renewLeaf(dir, name, leafDays(opts.days));
+        ctx.stdout.write(`renewed ${cert}\n`);
+      }
+      ctx.stdout.write(
+        "\ncopy each renewed certificate where its old one is (the keys did not change), then:\n" +
+          "  nats-server --signal reload; restart the coordinator (it reads its certificate at start)\n",
       );
     });
 

@@ -18,7 +18,7 @@ import {
   StoreProbe,
 } from "../../coordinator/index.js";
 import { outageTolerantStore, StoreOutage } from "../../shared/store/index.js";
-import { httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
+import { authReloader, httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
 import type { CliContext } from "../context.js";
 import {
   addNatsOptions,
@@ -30,7 +30,7 @@ import {
 } from "../distributed-config.js";
 import type { FarmConnection as FarmConnectionT } from "../farm-connection.js";
 import { addServeSecurityOptions, grpcHostPort, loadServeSecurity } from "../serve-security.js";
-import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
+import { exitStatusForSignal, onHangup, onShutdown, shutdownDeadline } from "../signals.js";
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 import { parseHostPort } from "./up.js";
@@ -40,6 +40,7 @@ type CoordinatorFlags = FarmFlags &
     listen?: string;
     http?: string;
     leaseTtl?: string;
+    natsReplicas?: string;
     binhostRedirect?: boolean;
   };
 
@@ -63,13 +64,18 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
       "answer binhost package downloads with a redirect to a presigned S3 URL (env STAGEFARM_BINHOST_REDIRECT=1)",
     )
     .option(
+      "--nats-replicas <n>",
+      "replicas of the streams and KV bucket it creates: 1, or 3 on a NATS cluster (env STAGEFARM_NATS_REPLICAS; default 1)",
+    )
+    .option(
       "--lease-ttl <duration>",
       "how long an agent may go without heartbeat before its stage is dispatched again (default 30s)",
     )
     .action(async (opts: CoordinatorFlags) => {
       const cfg = coordinatorConfig(opts, process.env);
       const httpAddr = parseHostPort(cfg.http);
-      const security = await loadServeSecurity(serveSecurity(opts, process.env), [
+      const securityConfig = serveSecurity(opts, process.env);
+      const security = await loadServeSecurity(securityConfig, [
         { what: "gRPC", flag: "--listen", ...grpcHostPort(cfg.listen) },
         { what: "HTTP", flag: "--http", ...httpAddr, http: true },
       ]);
@@ -77,6 +83,13 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         opts.binhostRedirect === true || process.env["STAGEFARM_BINHOST_REDIRECT"] === "1";
       const logger = ctx.logger("info").child({ process: "coordinator" });
       for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
+      // SIGHUP (systemctl reload) re-reads the auth file: a token removed from it is refused at once.
+      const authFile = securityConfig.authFile;
+      const reloadAuth = authFile === undefined ? undefined : authReloader(security.auth, authFile, logger);
+      const hangup = onHangup(() => {
+        if (reloadAuth === undefined) logger.warn("SIGHUP ignored: no --auth file to re-read");
+        else void reloadAuth.reload();
+      });
       const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
       const { ServerCredentials } = await import("@grpc/grpc-js");
       const { StagefarmService } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
@@ -170,6 +183,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         }
       } finally {
         shutdown.dispose();
+        hangup.dispose();
       }
       if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
     });

@@ -8,6 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
@@ -377,20 +378,43 @@ export async function showRun(
   });
 }
 
+/** How long `--watch` keeps re-opening a watch that an outage cut. */
+const WATCH_OUTAGE_BUDGET_MS = 5 * 60_000;
+
 async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: Style): Promise<Run> {
   let last: Run | undefined;
   const seen = new Map<string, string>();
   const started = Date.now();
-  for await (const res of client.watchRun({ runId: id, includeLogs: true })) {
-    const ev = res.event?.event;
-    if (ev === undefined) continue;
-    if (ev.case === "run") {
-      last = ev.value;
-      for (const s of ev.value.stages) report(s);
-    } else if (ev.case === "stage") report(ev.value);
-    else if (ev.case === "log") {
-      const text = new TextDecoder().decode(ev.value.data);
-      for (const l of text.split("\n")) if (l.length > 0) out.write(`${c.dim(`[${ev.value.stage}]`)} ${l}\n`);
+  // A watch cut by an outage (the coordinator's NATS electing a leader, a restart) is opened
+  // again: it starts with the run's state, so nothing is missed but log lines. Past the outage
+  // budget, or on any other error, the error stands.
+  let outageSince: number | undefined;
+  let backoffMs = 250;
+  for (;;) {
+    try {
+      for await (const res of client.watchRun({ runId: id, includeLogs: true })) {
+        outageSince = undefined;
+        backoffMs = 250;
+        const ev = res.event?.event;
+        if (ev === undefined) continue;
+        if (ev.case === "run") {
+          last = ev.value;
+          for (const s of ev.value.stages) report(s);
+        } else if (ev.case === "stage") report(ev.value);
+        else if (ev.case === "log") {
+          const text = new TextDecoder().decode(ev.value.data);
+          for (const l of text.split("\n"))
+            if (l.length > 0) out.write(`${c.dim(`[${ev.value.stage}]`)} ${l}\n`);
+        }
+      }
+      break;
+    } catch (err: unknown) {
+      const e = StagefarmError.from(err);
+      outageSince ??= Date.now();
+      if (!e.retryable || Date.now() - outageSince > WATCH_OUTAGE_BUDGET_MS) throw e;
+      out.write(c.dim(`>>> watch interrupted (${e.message}); watching again\n`));
+      await sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, 5_000);
     }
   }
   if (last === undefined) throw new StagefarmError("unavailable", "the watch ended before the run was known");

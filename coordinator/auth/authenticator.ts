@@ -6,6 +6,7 @@
  * A token is found by comparing its sha256 with every stored one in constant time; failures say
  * what is wrong (no token, malformed, unknown, expired) without echoing the token.
  */
+import { StagefarmError } from "../../shared/errors.js";
 import { AuthError, type Principal } from "../../shared/grpc/auth.js";
 import type { AuthConfig, TokenEntry } from "./auth-config.js";
 import { roleAllows, type Role } from "./roles.js";
@@ -15,7 +16,7 @@ const NO_TOKEN = "this coordinator needs a token: pass --token or set STAGEFARM_
 
 export class Authenticator {
   private constructor(
-    private readonly config: AuthConfig | undefined,
+    private config: AuthConfig | undefined,
     private readonly now: () => number,
   ) {}
 
@@ -26,6 +27,20 @@ export class Authenticator {
 
   static fromConfig(config: AuthConfig, opts: { now?: () => number } = {}): Authenticator {
     return new Authenticator(config, opts.now ?? Date.now);
+  }
+
+  /**
+   * Puts `config` in force from the next call on (the auth file re-read on SIGHUP: a token
+   * removed from it is refused at once). An open authenticator stays open: reloading cannot
+   * turn the checks on or off, only change them.
+   */
+  reload(config: AuthConfig): void {
+    if (this.config === undefined)
+      throw new StagefarmError(
+        "invalid_argument",
+        "this coordinator runs without --auth: there is no auth file to reload",
+      );
+    this.config = config;
   }
 
   /** False in open mode. */

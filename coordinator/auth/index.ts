@@ -15,6 +15,7 @@ export {
 } from "./tokens.js";
 export { loadAuthConfig, parseAuthConfig, type AuthConfig, type TokenEntry } from "./auth-config.js";
 export { Authenticator } from "./authenticator.js";
+export { authReloader, type AuthReloader } from "./auth-reload.js";
 export { rpcAuthorizer } from "./grpc-authorizer.js";
 export {
   HTTP_RULES,

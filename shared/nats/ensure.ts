@@ -27,7 +27,8 @@ export type StreamSpec = Pick<StreamConfig, "name" | "subjects" | "retention" | 
 export type ConsumerSpec = { durable_name: string } & Pick<ConsumerConfig, "ack_policy" | "deliver_policy"> &
   Partial<Pick<ConsumerConfig, "filter_subject" | "ack_wait" | "max_ack_pending" | "description">>;
 
-const EDITABLE_STREAM = ["max_age", "duplicate_window", "description"] as const;
+/** Settings brought to the spec on an existing stream (a replica change moves a stream onto a cluster). */
+const EDITABLE_STREAM = ["max_age", "duplicate_window", "description", "num_replicas"] as const;
 const EDITABLE_CONSUMER = ["ack_wait", "max_ack_pending", "description"] as const;
 
 /** Creates the stream, or brings an existing one to `spec`. */
@@ -118,7 +119,7 @@ export async function ensureConsumer(
   }
 }
 
-/** Opens the KV bucket, creating it when missing and updating its history depth when it differs. */
+/** Opens the KV bucket, creating it when missing and updating its history depth and replicas when they differ. */
 export async function ensureKv(
   js: JetStreamClient,
   bucket: string,
@@ -127,12 +128,18 @@ export async function ensureKv(
   const what = `setting up KV bucket ${bucket}`;
   try {
     const kv = await js.views.kv(bucket, opts);
-    if (opts.history !== undefined) {
+    if (opts.history !== undefined || opts.replicas !== undefined) {
       const jsm = await js.jetstreamManager();
       const stream = `KV_${bucket}`;
       const info = await jsm.streams.info(stream);
-      if (info.config.max_msgs_per_subject !== opts.history)
-        await jsm.streams.update(stream, { ...info.config, max_msgs_per_subject: opts.history });
+      const update = { ...info.config };
+      if (opts.history !== undefined) update.max_msgs_per_subject = opts.history;
+      if (opts.replicas !== undefined) update.num_replicas = opts.replicas;
+      if (
+        update.max_msgs_per_subject !== info.config.max_msgs_per_subject ||
+        update.num_replicas !== info.config.num_replicas
+      )
+        await jsm.streams.update(stream, update);
     }
     return kv;
   } catch (err: unknown) {

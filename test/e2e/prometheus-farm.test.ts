@@ -28,8 +28,12 @@ const DEPLOY = join(repoRoot, "deploy", "prometheus");
 interface PromConfig {
   global: Record<string, string>;
   rule_files: string[];
+  alerting?: unknown;
   scrape_configs: Array<{
     job_name: string;
+    scheme?: string;
+    tls_config?: unknown;
+    bearer_token_file?: string;
     static_configs?: Array<{ targets: string[] }>;
     file_sd_configs?: Array<{ files: string[]; refresh_interval?: string }>;
   }>;
@@ -44,6 +48,12 @@ async function farmConfig(coordinator: string): Promise<string> {
   const agents = cfg.scrape_configs.find((j) => j.job_name === "stagefarm-agents");
   assert.ok(coord?.static_configs !== undefined && agents?.file_sd_configs !== undefined, "shipped jobs");
   coord.static_configs = [{ targets: [coordinator] }];
+  // This farm's coordinator serves plain HTTP without tokens on loopback; the shipped HTTPS,
+  // token and Alertmanager settings are exercised by deploy-shipped.test.ts.
+  delete coord.scheme;
+  delete coord.tls_config;
+  delete coord.bearer_token_file;
+  delete cfg.alerting;
   return stringifyYaml(cfg);
 }
 
@@ -118,9 +128,10 @@ async function checkLiveMetrics(url: string, what: string): Promise<string> {
 
 describe("Prometheus monitoring (real Prometheus, farm processes)", () => {
   test("the shipped config and rules pass promtool; the dashboard is well-formed", async () => {
-    const config = await promtool(["check", "config", join(DEPLOY, "prometheus.yml")]);
+    // The files it names (CA, token) exist only on a Prometheus host: deploy-shipped.test.ts checks
+    // the whole config with them in place.
+    const config = await promtool(["check", "config", "--syntax-only", join(DEPLOY, "prometheus.yml")]);
     assert.equal(config.code, 0, config.stdout + config.stderr);
-    assert.match(config.stdout, /SUCCESS: 1 rule files found/);
     const rules = await promtool(["check", "rules", join(DEPLOY, "rules.yml")]);
     assert.equal(rules.code, 0, rules.stdout + rules.stderr);
     const example = parseYaml(
