@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { cliPath, CliSandbox, repoRoot } from "../helpers/cli.js";
 
@@ -63,5 +65,17 @@ void describe("log format", { timeout: 120_000 }, () => {
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /invalid configuration/);
     assert.match(bad.stderr, /logFormat/);
+  });
+  void test("a failing stage in `stagefarm run` on a terminal: no stack trace", async () => {
+    await using sb = await CliSandbox.create();
+    const file = join(sb.dir, "fail.yaml");
+    await writeFile(
+      file,
+      "pipeline: failing\nstages:\n  a:\n    runner: shell\n    script: |\n      echo oops >&2\n      exit 3\n",
+    );
+    const out = (await underPty(sb, ["run", file])).replaceAll("\r", "");
+    assert.match(out, /Failed +a .*script exited with status 3/);
+    assert.doesNotMatch(out, /\n\s+at /, "no stack trace");
+    assert.doesNotMatch(out, /^\{"level"/m, "no JSON log lines");
   });
 });
