@@ -402,7 +402,10 @@ class RunScheduler {
       this.set(name, { t: "ready", key, attempt: attempt + 1, readyAt: Date.now(), retryAt, failure: error });
       return;
     }
-    this.log.error({ stage: name, attempt, ...errorFields(error) }, "stage failed");
+    // A stage's own failure (its script, a missing output) is the run's outcome, reported to the
+    // user with the run; the farm's operators need to hear only of failures from elsewhere.
+    const own = error.code === "stage_failed" || error.code === "missing_output";
+    this.log[own ? "info" : "error"]({ stage: name, attempt, ...errorFields(error) }, "stage failed");
     this.set(name, { t: "failed", key, attempt, error, durationMs });
     this.deps.metrics?.stageFinished(this.req.pipeline, name, "failed", durationMs);
   }

@@ -77,5 +77,6 @@ void describe("log format", { timeout: 120_000 }, () => {
     assert.match(out, /Failed +a .*script exited with status 3/);
     assert.doesNotMatch(out, /\n\s+at /, "no stack trace");
     assert.doesNotMatch(out, /^\{"level"/m, "no JSON log lines");
+    assert.doesNotMatch(out, /(WARN|ERROR): stage failed/, "the failure is told once, by the progress lines");
   });
 });
