@@ -16,7 +16,7 @@ import type {
   VdbChange,
   VdbPackage,
 } from "./types.js";
-import { readVdb, splitCpv, vdbEntryOf, type VdbView } from "./vdb.js";
+import { readVdb, splitCpv, vdbEntryOf, vdbMetadataOf, type VdbView } from "./vdb.js";
 
 export interface CompareOptions {
   normalize: boolean;
@@ -39,27 +39,44 @@ export function compareTrees(a: TreeIndex, b: TreeIndex, opts: CompareOptions): 
   };
 
   const paths = new Set<string>([...a.entries.keys(), ...b.entries.keys()]);
+  const found: PathChange[] = [];
+  /** Paths present on both sides whose every difference is noise (or none). */
+  const quiet = (path: string): boolean => {
+    const ea = a.entries.get(path);
+    const eb = b.entries.get(path);
+    return ea !== undefined && eb !== undefined && compareEntries(ea, eb).every((d) => d.noise !== undefined);
+  };
   for (const path of [...paths].sort(byCodeUnit)) {
     const ea = a.entries.get(path);
     const eb = b.entries.get(path);
-    let change: PathChange | undefined;
-    if (ea === undefined && eb !== undefined) change = { t: "only-b", path, b: eb.type };
-    else if (eb === undefined && ea !== undefined) change = { t: "only-a", path, a: ea.type };
+    if (ea === undefined && eb !== undefined) found.push({ t: "only-b", path, b: eb.type });
+    else if (eb === undefined && ea !== undefined) found.push({ t: "only-a", path, a: ea.type });
     else if (ea !== undefined && eb !== undefined) {
-      const diffs = compareEntries(ea, eb);
+      let diffs = compareEntries(ea, eb);
       if (diffs.length === 0) continue;
-      if (opts.normalize && diffs.every((d) => d.noise !== undefined)) {
-        for (const id of new Set(diffs.map((d) => d.noise)))
+      if (
+        vdbMetadataOf(path)?.file === "CONTENTS" &&
+        contentsOnlyNoise(a.vdbFiles.get(path), b.vdbFiles.get(path), quiet)
+      )
+        diffs = diffs.map((d) =>
+          d.attr === "content" || d.attr === "size" ? { ...d, noise: "vdb-contents" } : d,
+        );
+      found.push({ t: "differs", path, diffs });
+    }
+  }
+  for (const change of found) {
+    if (change.t === "differs" && change.diffs.every((d) => d.noise !== undefined)) {
+      if (opts.normalize) {
+        for (const id of new Set(change.diffs.map((d) => d.noise)))
           if (id !== undefined) normalized[id] = (normalized[id] ?? 0) + 1;
         continue;
       }
-      change = {
-        t: "differs",
-        path,
-        diffs: opts.normalize ? diffs.filter((d) => d.noise === undefined) : diffs,
-      };
     }
-    if (change !== undefined) groupFor(path).changes.push(change);
+    const shown: PathChange =
+      opts.normalize && change.t === "differs"
+        ? { ...change, diffs: change.diffs.filter((d) => d.noise === undefined) }
+        : change;
+    groupFor(change.path).changes.push(shown);
   }
 
   // Packages whose vdb entries differ although no path does (the same files, another USE).
@@ -84,6 +101,41 @@ export function compareTrees(a: TreeIndex, b: TreeIndex, opts: CompareOptions): 
     ),
   };
 }
+
+/**
+ * Whether two CONTENTS files differ only by noise, line by line in order: an obj or sym line
+ * may differ in its mtime, and an obj line in its md5 when the path's own differences between
+ * the trees are all noise; every other byte must be equal. Either file not captured: no.
+ */
+function contentsOnlyNoise(
+  a: Buffer | undefined,
+  b: Buffer | undefined,
+  quiet: (path: string) => boolean,
+): boolean {
+  if (a === undefined || b === undefined) return false;
+  const la = a.toString("utf8").split("\n");
+  const lb = b.toString("utf8").split("\n");
+  if (la.length !== lb.length) return false;
+  for (let i = 0; i < la.length; i++) {
+    const x = la[i] ?? "";
+    const y = lb[i] ?? "";
+    if (x === y) continue;
+    const ox = OBJ_LINE.exec(x);
+    const oy = OBJ_LINE.exec(y);
+    if (ox !== null && oy !== null) {
+      if (ox[1] !== oy[1]) return false;
+      if (ox[2] !== oy[2] && !quiet((ox[1] ?? "").replace(/^\/+/, ""))) return false;
+      continue;
+    }
+    const sx = SYM_LINE.exec(x);
+    const sy = SYM_LINE.exec(y);
+    if (sx === null || sy === null || sx[1] !== sy[1]) return false;
+  }
+  return true;
+}
+
+const OBJ_LINE = /^obj (.*) ([0-9a-f]{32}) [0-9]+$/;
+const SYM_LINE = /^(sym .* -> .*) [0-9]+$/;
 
 /** The vdb packages of one side by package key (the last CPV wins when a key has two slots). */
 function byKey(v: VdbView): Map<string, VdbPackage> {

@@ -46,7 +46,10 @@ export function summaryLine(r: DiffReport): string {
       `${r.packages.length} ${r.packages.length === 1 ? "package differs" : "packages differ"}: ${r.packages.map((g) => `${groupName(g)} (${groupBrief(g)})`).join(", ")}`,
     );
   const n = r.unowned.changes.length;
-  if (n > 0) parts.push(`${n} ${n === 1 ? "path" : "paths"} owned by no package (${groupBrief(r.unowned)})`);
+  if (n > 0)
+    parts.push(
+      `${n} ${n === 1 ? "path" : "paths"} owned by no package (${[...new Set(r.unowned.changes.flatMap(changeLabels))].join(", ")})`,
+    );
   return parts.join("; ");
 }
 
@@ -72,7 +75,8 @@ function groupBrief(g: PackageGroup): string {
     v.field === "presence" ? (v.a.startsWith("(") ? "new package" : "removed package") : v.field,
   );
   const files = g.changes.length;
-  const head = files === 0 ? [] : [`${files} ${files === 1 ? "file" : "files"}: ${[...labels].join(", ")}`];
+  const noun = g.key === undefined ? ["path", "paths"] : ["file", "files"];
+  const head = files === 0 ? [] : [`${files} ${files === 1 ? noun[0] : noun[1]}: ${[...labels].join(", ")}`];
   return [...head, ...vdb].join("; ");
 }
 

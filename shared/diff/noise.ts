@@ -12,13 +12,7 @@
  * candidates; a file that does not parse as the format is compared byte for byte.
  */
 
-export const NOISE_IDS = [
-  "mtime",
-  "pyc-timestamp",
-  "gzip-mtime",
-  "vdb-contents-mtime",
-  "vdb-build-time",
-] as const;
+export const NOISE_IDS = ["mtime", "pyc-timestamp", "gzip-mtime", "vdb-contents", "vdb-build-time"] as const;
 export type NoiseId = (typeof NOISE_IDS)[number];
 
 export interface NoiseInfo {
@@ -42,10 +36,10 @@ export const NOISE: Readonly<Record<NoiseId, NoiseInfo>> = {
     label: "gzip header mtimes",
     describe: "the MTIME field of a gzip member header (RFC 1952 bytes 4-7); the compressed data is compared",
   },
-  "vdb-contents-mtime": {
-    label: "CONTENTS mtimes",
+  "vdb-contents": {
+    label: "CONTENTS mtimes and md5s of noisy files",
     describe:
-      "the mtime column of obj and sym lines in var/db/pkg/*/*/CONTENTS; paths, md5s and targets are compared",
+      "in var/db/pkg/*/*/CONTENTS, the mtime column, and the md5 of a file whose own differences are all noise; the paths, their kinds, symlink targets and every other md5 are compared",
   },
   "vdb-build-time": {
     label: "BUILD_TIME",
@@ -95,22 +89,6 @@ const gzipMtime: ContentRule = {
 const VDB_FILE = /^var\/db\/pkg\/[^/]+\/[^/]+\/([^/]+)$/;
 const vdbFile = (path: string, name: string): boolean => VDB_FILE.exec(path)?.[1] === name;
 
-/** Portage CONTENTS: `obj PATH MD5 MTIME`, `sym PATH -> TARGET MTIME`, `dir PATH`, `dev`, `fif`. */
-const contentsMtime: ContentRule = {
-  id: "vdb-contents-mtime",
-  candidate: (path) => vdbFile(path, "CONTENTS"),
-  reads: { t: "whole", maxBytes: 64 << 20 },
-  mask(bytes) {
-    const text = bytes.toString("utf8");
-    if (!Buffer.from(text, "utf8").equals(bytes)) return undefined;
-    const lines = text.split("\n");
-    const out = lines.map((line) =>
-      /^(obj|sym) .* [0-9]+$/.test(line) ? line.replace(/ [0-9]+$/, " 0") : line,
-    );
-    return Buffer.from(out.join("\n"), "utf8");
-  },
-};
-
 const buildTime: ContentRule = {
   id: "vdb-build-time",
   candidate: (path) => vdbFile(path, "BUILD_TIME"),
@@ -119,4 +97,4 @@ const buildTime: ContentRule = {
 };
 
 /** Tried in order; the first whose path and bytes match applies. */
-export const CONTENT_RULES: readonly ContentRule[] = [contentsMtime, buildTime, pycTimestamp, gzipMtime];
+export const CONTENT_RULES: readonly ContentRule[] = [buildTime, pycTimestamp, gzipMtime];

@@ -49,26 +49,45 @@ export function splitCpv(cpv: string): { key: string; version: string } {
   return { key: cpv.slice(0, m.index), version: m[1] ?? "" };
 }
 
-/** The tree paths (no leading "/") a CONTENTS file lists. Malformed lines are skipped. */
-export function contentsPaths(text: string): string[] {
-  const out: string[] = [];
+/** One CONTENTS line: its kind, and the md5 of an obj or the target of a sym (mtimes dropped). */
+export interface ContentsRecord {
+  kind: "dir" | "obj" | "sym" | "dev" | "fif";
+  md5?: string;
+  target?: string;
+}
+
+/** The records a CONTENTS file lists, by tree path (no leading "/"). Malformed lines are skipped. */
+export function contentsRecords(text: string): Map<string, ContentsRecord> {
+  const out = new Map<string, ContentsRecord>();
   for (const line of text.split("\n")) {
     const sp = line.indexOf(" ");
     if (sp < 0) continue;
     const kind = line.slice(0, sp);
     const rest = line.slice(sp + 1);
     let path: string | undefined;
-    if (kind === "dir" || kind === "dev" || kind === "fif") path = rest;
-    else if (kind === "obj") path = /^(.*) [0-9a-f]{32} [0-9]+$/.exec(rest)?.[1];
-    else if (kind === "sym") {
+    let rec: ContentsRecord | undefined;
+    if (kind === "dir" || kind === "dev" || kind === "fif") {
+      path = rest;
+      rec = { kind };
+    } else if (kind === "obj") {
+      const m = /^(.*) ([0-9a-f]{32}) [0-9]+$/.exec(rest);
+      path = m?.[1];
+      rec = { kind, md5: m?.[2] ?? "" };
+    } else if (kind === "sym") {
       const arrow = rest.indexOf(" -> ");
       path = arrow < 0 ? undefined : rest.slice(0, arrow);
+      rec = { kind, target: rest.slice(arrow + 4).replace(/ [0-9]+$/, "") };
     }
-    if (path === undefined || !path.startsWith("/")) continue;
+    if (path === undefined || rec === undefined || !path.startsWith("/")) continue;
     const rel = path.replace(/^\/+/, "").replace(/\/+$/, "");
-    if (rel !== "") out.push(rel);
+    if (rel !== "") out.set(rel, rec);
   }
   return out;
+}
+
+/** The tree paths (no leading "/") a CONTENTS file lists. */
+export function contentsPaths(text: string): string[] {
+  return [...contentsRecords(text).keys()];
 }
 
 /** The packages of one tree and who owns each path, from its captured vdb files. */
