@@ -59,21 +59,21 @@ async function indexArchive(file: string, label: string, opts: IndexOptions): Pr
     const command = decompressCommand(compression, file);
     const tool = command ? await startTool(command.file, command.args, { signal: opts.signal }) : undefined;
     const source = tool ? tool.stdout : createReadStream(file, { highWaterMark: 1 << 20 });
-    let index: TreeIndex;
-    try {
-      index = await indexTarStream(source, what, label, { ...opts, keepMembers: true });
-    } finally {
-      if (tool !== undefined && !source.readableEnded) tool.kill();
-    }
+    // On a reader failure the pipeline closes the decompressor's stdout (it dies of SIGPIPE):
+    // its own exit tells a damaged compressed stream from a damaged tar inside a good one.
+    const read = await indexTarStream(source, what, label, { ...opts, keepMembers: true }).then(
+      (index) => ({ index }),
+      (err: unknown) => ({ err }),
+    );
     const exit = tool ? await tool.exited : undefined;
-    if (exit !== undefined && !succeeded(exit))
+    if (exit !== undefined && !exit.killed && exit.signal !== "SIGPIPE" && !succeeded(exit))
       throw new StagefarmError(
         "unsafe_archive",
         `${what} is truncated or corrupt: ${describeExit(compression, exit)}`,
-        {
-          details: { archive: label },
-        },
+        { details: { archive: label } },
       );
+    if ("err" in read) throw read.err;
+    const index = read.index;
     compareListings(label, what, index.members, await listing.result);
     index.members = [];
     return index;
