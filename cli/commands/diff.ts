@@ -11,7 +11,13 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { compareTrees, formatReport, indexSource, type TreeSource } from "../../shared/diff/index.js";
+import {
+  compareTrees,
+  formatReport,
+  indexSource,
+  type TreeIndex,
+  type TreeSource,
+} from "../../shared/diff/index.js";
 import { isDigest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { blobPath, FsArtifactStore } from "../../shared/store/index.js";
@@ -57,8 +63,17 @@ async function runDiff(ctx: CliContext, a: string, b: string, opts: DiffFlags): 
     (store ??= await FsArtifactStore.open(ctx.config().storeDir));
   try {
     const [sa, sb] = [await resolveSource(a, openStore), await resolveSource(b, openStore)];
-    const iopts = maxEntries === undefined ? {} : { maxEntries };
-    const [ia, ib] = await Promise.all([indexSource(sa, iopts), indexSource(sb, iopts)]);
+    // Both sides stream at once (two decompressors, two cores); the first failure stops the other.
+    const stop = new AbortController();
+    const iopts = { signal: stop.signal, ...(maxEntries === undefined ? {} : { maxEntries }) };
+    const side = (s: TreeSource): Promise<TreeIndex> =>
+      indexSource(s, iopts).catch((err: unknown) => {
+        stop.abort();
+        throw err;
+      });
+    const [ra, rb] = await Promise.allSettled([side(sa), side(sb)]);
+    if (ra.status === "rejected" || rb.status === "rejected") throw firstFailure(ra, rb);
+    const [ia, ib] = [ra.value, rb.value];
     const report = compareTrees(ia, ib, { normalize: opts.normalize === true });
     if (opts.json === true) ctx.stdout.write(`${JSON.stringify(report)}\n`);
     else ctx.stdout.write(formatReport(report, makeStyle(ctx.color(ctx.stdout))));
@@ -66,6 +81,12 @@ async function runDiff(ctx: CliContext, a: string, b: string, opts: DiffFlags): 
   } finally {
     await store?.close();
   }
+}
+
+/** The error that stopped the diff, rather than the other side's resulting cancellation. */
+function firstFailure(...results: PromiseSettledResult<TreeIndex>[]): unknown {
+  const errors = results.flatMap((r) => (r.status === "rejected" ? [StagefarmError.from(r.reason)] : []));
+  return errors.find((e) => e.code !== "cancelled") ?? errors[0];
 }
 
 function parseCount(s: string): number {
