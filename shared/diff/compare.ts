@@ -56,7 +56,7 @@ export function compareTrees(a: TreeIndex, b: TreeIndex, opts: CompareOptions): 
       if (diffs.length === 0) continue;
       if (
         vdbMetadataOf(path)?.file === "CONTENTS" &&
-        contentsOnlyNoise(a.vdbFiles.get(path), b.vdbFiles.get(path), quiet)
+        contentsOnlyNoise(a.vdbFiles.get(path), b.vdbFiles.get(path), vdbMetadataOf(path)?.root ?? "", quiet)
       )
         diffs = diffs.map((d) =>
           d.attr === "content" || d.attr === "size" ? { ...d, noise: "vdb-contents" } : d,
@@ -110,6 +110,7 @@ export function compareTrees(a: TreeIndex, b: TreeIndex, opts: CompareOptions): 
 function contentsOnlyNoise(
   a: Buffer | undefined,
   b: Buffer | undefined,
+  root: string,
   quiet: (path: string) => boolean,
 ): boolean {
   if (a === undefined || b === undefined) return false;
@@ -124,7 +125,7 @@ function contentsOnlyNoise(
     const oy = OBJ_LINE.exec(y);
     if (ox !== null && oy !== null) {
       if (ox[1] !== oy[1]) return false;
-      if (ox[2] !== oy[2] && !quiet((ox[1] ?? "").replace(/^\/+/, ""))) return false;
+      if (ox[2] !== oy[2] && !quiet(`${root}${(ox[1] ?? "").replace(/^\/+/, "")}`)) return false;
       continue;
     }
     const sx = SYM_LINE.exec(x);

@@ -86,7 +86,7 @@ const gzipMtime: ContentRule = {
   },
 };
 
-const VDB_FILE = /^var\/db\/pkg\/[^/]+\/[^/]+\/([^/]+)$/;
+const VDB_FILE = /(?:^|\.contents\/)var\/db\/pkg\/[^/]+\/[^/]+\/([^/]+)$/;
 const vdbFile = (path: string, name: string): boolean => VDB_FILE.exec(path)?.[1] === name;
 
 const buildTime: ContentRule = {

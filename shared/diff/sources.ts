@@ -133,7 +133,11 @@ async function indexIso(file: string, label: string, opts: IndexOptions): Promis
     await runTool("xorriso", ["-osirrox", "on", "-indev", file, "-extract", "/", root], label, opts);
     for (const image of await squashfsImages(root))
       await runTool("unsquashfs", ["-no-progress", "-quiet", "-d", `${image}.contents`, image], label, opts);
-    return await indexDirectory(root, label, opts);
+    const index = await indexDirectory(root, label, opts);
+    // The extraction directory's own mtime is when it was extracted, not the image's.
+    const top = index.entries.get(".");
+    if (top !== undefined) top.mtime = "0";
+    return index;
   } finally {
     await rm(work, { recursive: true, force: true });
   }

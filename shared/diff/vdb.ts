@@ -17,26 +17,31 @@ import type { VdbPackage } from "./types.js";
 export const VDB_METADATA = ["CONTENTS", "USE", "BUILD_ID", "SLOT"] as const;
 export type VdbMetadata = (typeof VDB_METADATA)[number];
 
-const VDB_PATH = /^var\/db\/pkg\/([^/]+)\/([^/]+)\/([^/]+)$/;
-const VDB_DIR = /^var\/db\/pkg\/([^/]+)\/([^/]+)(?:\/|$)/;
+/**
+ * A tree's root, or the root of a squashfs unpacked from an ISO (./sources.ts puts it at
+ * `<image>.squashfs.contents/`): both hold a vdb whose CONTENTS paths are relative to it.
+ */
+const ROOT = String.raw`((?:[^/]+/)*[^/]+\.(?:squashfs|sqfs)\.contents/)?`;
+const VDB_PATH = new RegExp(String.raw`^${ROOT}var/db/pkg/([^/]+)/([^/]+)/([^/]+)$`);
+const VDB_DIR = new RegExp(String.raw`^${ROOT}var/db/pkg/([^/]+)/([^/]+)(?:/|$)`);
 
 /** Most bytes of vdb metadata captured per file (a huge CONTENTS is a hostile one). */
 export const VDB_CAPTURE_BYTES = 64 << 20;
 
 /** Whether the tree path is vdb metadata to capture, and which. */
-export function vdbMetadataOf(path: string): { cpv: string; file: VdbMetadata } | undefined {
+export function vdbMetadataOf(path: string): { cpv: string; file: VdbMetadata; root: string } | undefined {
   const m = VDB_PATH.exec(path);
   if (m === null) return undefined;
-  const [, cat, pf, file] = m;
+  const [, root = "", cat, pf, file] = m;
   if (cat === undefined || pf === undefined || file === undefined) return undefined;
   const known = VDB_METADATA.find((f) => f === file);
-  return known === undefined ? undefined : { cpv: `${cat}/${pf}`, file: known };
+  return known === undefined ? undefined : { cpv: `${cat}/${pf}`, file: known, root };
 }
 
 /** The `<cat>/<pf>` whose vdb entry holds this path (the entry directory itself included). */
 export function vdbEntryOf(path: string): string | undefined {
   const m = VDB_DIR.exec(path);
-  return m === null ? undefined : `${m[1] ?? ""}/${m[2] ?? ""}`;
+  return m === null ? undefined : `${m[2] ?? ""}/${m[3] ?? ""}`;
 }
 
 /** PMS version syntax, anchored at the end of a PF: `-1.2.3a_rc1_p2-r3`. */
@@ -110,7 +115,8 @@ export function readVdb(files: ReadonlyMap<string, Buffer>): VdbView {
     if (meta === undefined) continue;
     const p = pkg(meta.cpv);
     const text = bytes.toString("utf8");
-    if (meta.file === "CONTENTS") for (const owned of contentsPaths(text)) owners.set(owned, meta.cpv);
+    if (meta.file === "CONTENTS")
+      for (const owned of contentsPaths(text)) owners.set(`${meta.root}${owned}`, meta.cpv);
     else if (meta.file === "USE") p.use = text.trim().split(/\s+/).sort().join(" ");
     else if (meta.file === "BUILD_ID") p.buildId = text.trim();
     else p.slot = text.trim();
