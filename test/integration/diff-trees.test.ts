@@ -121,6 +121,10 @@ describe("stagefarm diff", () => {
     );
     assert.match(r.stdout, /vdb USE: amd64 ssl → amd64/);
     assert.match(r.stdout, /\+ etc\/unowned\.conf {2}\(file, only in B\)/);
+    // A path with spaces is owned through its CONTENTS line, like any other.
+    const j = await cli.run(["diff", "--json", A.dir, B.dir]);
+    const hello = parse(j.stdout).packages.find((g) => g.key === "app-misc/hello");
+    assert.ok(hello?.changes.some((c) => c.path === "usr/share/hello/my file with spaces.txt"));
   });
 
   test("store digests and RUN:STAGE:OUTPUT resolve against the local store", async () => {

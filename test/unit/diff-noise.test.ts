@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { test } from "node:test";
 import { ContentHasher } from "../../shared/diff/content-hasher.js";
-import { compareEntries } from "../../shared/diff/compare.js";
+import { compareEntries, compareTrees } from "../../shared/diff/compare.js";
+import { summaryLine } from "../../shared/diff/format.js";
+import type { TreeIndex } from "../../shared/diff/tree-index.js";
 import { contentsPaths, contentsRecords, splitCpv } from "../../shared/diff/vdb.js";
 import type { Entry } from "../../shared/diff/types.js";
 
@@ -121,4 +123,42 @@ test("PF splitting follows PMS versions", () => {
     version: "1.0_rc2_p3",
   });
   assert.deepEqual(splitCpv("virtual/libc-1"), { key: "virtual/libc", version: "1" });
+});
+
+test("a version bump, a USE change and a new package show as vdb changes of one package key", () => {
+  const side = (label: string, vdb: Record<string, string>): TreeIndex => {
+    const entries = new Map<string, Entry>();
+    const vdbFiles = new Map<string, Buffer>();
+    const vdbEntries = new Set<string>();
+    for (const [path, text] of Object.entries(vdb)) {
+      entries.set(path, file({ sha256: text, size: text.length }));
+      vdbFiles.set(path, Buffer.from(text));
+      vdbEntries.add(path.split("/").slice(3, 5).join("/"));
+    }
+    return { label, entries, vdbFiles, vdbEntries, members: [] };
+  };
+  const a = side("a", {
+    "var/db/pkg/dev-lang/python-3.12.8/USE": "ssl amd64\n",
+    "var/db/pkg/dev-lang/python-3.12.8/BUILD_ID": "1\n",
+  });
+  const b = side("b", {
+    "var/db/pkg/dev-lang/python-3.12.9/USE": "amd64\n",
+    "var/db/pkg/dev-lang/python-3.12.9/BUILD_ID": "1\n",
+    "var/db/pkg/app-misc/new-1/USE": "amd64\n",
+  });
+  const r = compareTrees(a, b, { normalize: true });
+  assert.equal(r.identical, false);
+  const python = r.packages.find((g) => g.key === "dev-lang/python");
+  assert.equal(python?.cpvA, "dev-lang/python-3.12.8");
+  assert.equal(python?.cpvB, "dev-lang/python-3.12.9");
+  assert.deepEqual(python?.vdb, [
+    { field: "version", a: "3.12.8", b: "3.12.9" },
+    { field: "USE", a: "amd64 ssl", b: "amd64" },
+  ]);
+  const added = r.packages.find((g) => g.key === "app-misc/new");
+  assert.deepEqual(added?.vdb, [{ field: "presence", a: "(not installed)", b: "app-misc/new-1" }]);
+  assert.match(
+    summaryLine(r),
+    /^2 packages differ: app-misc\/new-1 \(1 file: only in B; new package\), dev-lang\/python-3\.12\.8 → python-3\.12\.9/,
+  );
 });
