@@ -27,7 +27,7 @@ import { skipEntry } from "../util/skip-entry.js";
 import { ContentHasher } from "./content-hasher.js";
 import { sha256 } from "../digest.js";
 import type { Entry, EntryType } from "./types.js";
-import { VDB_CAPTURE_BYTES, vdbEntryOf, vdbMetadataOf } from "./vdb.js";
+import { VDB_CAPTURE_BYTES, VDB_CAPTURE_TOTAL_BYTES, vdbEntryOf, vdbMetadataOf } from "./vdb.js";
 
 /** Far above a full desktop root (a stage3 has ~40 000 entries); ~1 KiB of memory each. */
 export const DEFAULT_MAX_ENTRIES = 2_000_000;
@@ -81,6 +81,7 @@ export async function indexTarStream(
     vdbEntries: new Set(),
     members: [],
   };
+  let capturedBytes = 0;
   const counter = new ByteCounter();
   const walker = new HeaderWalker(what, label);
   const extract = tarExtract();
@@ -114,8 +115,16 @@ export async function indexTarStream(
         const c = hasher.finish();
         e.sha256 = c.sha256;
         if (c.normalized !== undefined) e.normalized = c.normalized;
-        if (c.captured !== undefined) index.vdbFiles.set(path, c.captured);
-        else index.vdbFiles.delete(path);
+        capturedBytes -= index.vdbFiles.get(path)?.length ?? 0;
+        if (c.captured !== undefined) {
+          index.vdbFiles.set(path, c.captured);
+          capturedBytes += c.captured.length;
+          if (capturedBytes > VDB_CAPTURE_TOTAL_BYTES)
+            throw unsafe(
+              label,
+              `${what} holds more than ${VDB_CAPTURE_TOTAL_BYTES} bytes of vdb metadata (var/db/pkg/*/*/{CONTENTS,USE,…}), the limit`,
+            );
+        } else index.vdbFiles.delete(path);
       } else {
         if (e.type === "hardlink") {
           const target = index.entries.get(normaliseMember(e.link ?? ""));

@@ -28,6 +28,9 @@ const VDB_DIR = new RegExp(String.raw`^${ROOT}var/db/pkg/([^/]+)/([^/]+)(?:/|$)`
 /** Most bytes of vdb metadata captured per file (a huge CONTENTS is a hostile one). */
 export const VDB_CAPTURE_BYTES = 64 << 20;
 
+/** Most bytes of vdb metadata kept for one tree (a full desktop root's CONTENTS add up to ~50 MiB). */
+export const VDB_CAPTURE_TOTAL_BYTES = 512 << 20;
+
 /** Whether the tree path is vdb metadata to capture, and which. */
 export function vdbMetadataOf(path: string): { cpv: string; file: VdbMetadata; root: string } | undefined {
   const m = VDB_PATH.exec(path);
