@@ -203,7 +203,7 @@ export function compareEntries(a: Entry, b: Entry): AttributeDiff[] {
   push("owner", `${a.uid}:${a.gid}`, `${b.uid}:${b.gid}`);
   push("xattrs", a.xattrs ?? "", b.xattrs ?? "");
   if (a.type === "symlink") push("symlink", a.link ?? "", b.link ?? "");
-  if (a.type === "hardlink" || b.type === "hardlink") push("hardlink", a.link ?? "", b.link ?? "");
+  if (a.type === "file") push("hardlink", a.link ?? "", b.link ?? "");
   push("device", a.dev ?? "", b.dev ?? "");
   if (!sameMtime(a.mtime, b.mtime)) push("mtime", a.mtime, b.mtime, "mtime");
   return out;

@@ -82,6 +82,9 @@ export async function indexTarStream(
     members: [],
   };
   let capturedBytes = 0;
+  /** First regular file of each hardlink set → every path of the set. */
+  const linkGroups = new Map<string, string[]>();
+  const linkRoots = new Map<string, string>();
   const counter = new ByteCounter();
   const walker = new HeaderWalker(what, label);
   const extract = tarExtract();
@@ -127,11 +130,25 @@ export async function indexTarStream(
         } else index.vdbFiles.delete(path);
       } else {
         if (e.type === "hardlink") {
-          const target = index.entries.get(normaliseMember(e.link ?? ""));
-          e.link = normaliseMember(e.link ?? "");
+          const to = normaliseMember(e.link ?? "");
+          const target = index.entries.get(to);
           if (target?.sha256 !== undefined) e.sha256 = target.sha256;
           if (target?.normalized !== undefined) e.normalized = target.normalized;
           e.size = target?.size ?? 0;
+          // Extraction makes a hardlink with link(2): it is the target, whatever its own header says.
+          if (target !== undefined) {
+            e.mode = target.mode;
+            e.uid = target.uid;
+            e.gid = target.gid;
+            e.mtime = target.mtime;
+            if (target.xattrs !== undefined) e.xattrs = target.xattrs;
+            else delete e.xattrs;
+          }
+          const root = linkRoots.get(to) ?? to;
+          linkRoots.set(path, root);
+          const group = linkGroups.get(root) ?? [root];
+          group.push(path);
+          linkGroups.set(root, group);
         }
         skipEntry(entry);
       }
@@ -149,7 +166,26 @@ export async function indexTarStream(
   if (failure !== undefined)
     throw unsafe(label, `${what} cannot be read as a tar archive: ${message(failure)}`, failure);
   validator.finish();
+  nameLinkGroups(index, linkGroups);
   return index;
+}
+
+/**
+ * A set of hardlinked paths is one file under several names; which name an archive stores as
+ * the file and which as links depends on the order it was written in. Every path of a set
+ * becomes a regular file named in `link` by the set's first path in code-unit order, so two
+ * trees with the same sets compare equal whatever their archive order.
+ */
+function nameLinkGroups(index: TreeIndex, groups: ReadonlyMap<string, string[]>): void {
+  for (const paths of groups.values()) {
+    const first = [...paths].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[0] ?? "";
+    for (const p of paths) {
+      const e = index.entries.get(p);
+      if (e === undefined || (e.type !== "file" && e.type !== "hardlink")) continue;
+      e.type = "file";
+      e.link = first;
+    }
+  }
 }
 
 function toEntry(raw: Header, h: EntryHeader): Entry {

@@ -33,7 +33,7 @@ export interface Entry {
   sha256?: string;
   /** Regular files a content rule applies to: sha256 with the rule's noise fields masked. */
   normalized?: { rule: NoiseId; sha256: string };
-  /** Symlink target, or the path a hardlink links to. */
+  /** Symlink target; for a regular file with other names (hardlinks), the first of its names. */
   link?: string;
   /** "major,minor" of a device node. */
   dev?: string;

@@ -14,6 +14,7 @@ import type { DiffReport, PathChange } from "../../shared/diff/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { CliSandbox } from "../helpers/cli.js";
 import { BASE, buildRoot, tarRoot } from "../helpers/diff-roots.js";
+import { hardlink, regular, writeTar } from "../helpers/tar-fixtures.js";
 
 let scratch = "";
 let cli: CliSandbox;
@@ -170,5 +171,22 @@ describe("stagefarm diff", () => {
     const unknown = await cli.run(["diff", "no-such-thing", A.zst]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /is not a file, a directory, a store digest or RUN:STAGE:OUTPUT/);
+  });
+
+  test("hardlinked names compare by their sets, not by which name the archive stored first", async () => {
+    const one = join(scratch, "links-1.tar");
+    const two = join(scratch, "links-2.tar");
+    const three = join(scratch, "links-3.tar");
+    await writeTar(one, [regular("a", "x"), hardlink("b", "a"), hardlink("c", "b")]);
+    await writeTar(two, [regular("c", "x"), hardlink("a", "c"), hardlink("b", "a")]);
+    await writeTar(three, [regular("a", "x"), regular("b", "x"), regular("c", "x")]);
+    const same = await cli.run(["diff", one, two]);
+    assert.equal(same.code, 0, same.stdout + same.stderr);
+    const r = await cli.run(["diff", "--json", one, three]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(
+      parse(r.stdout).unowned.changes,
+      ["a", "b", "c"].map((path) => ({ t: "differs", path, diffs: [{ attr: "hardlink", a: "a", b: "" }] })),
+    );
   });
 });
