@@ -13,6 +13,7 @@ import { registerCerts } from "./commands/certs.js";
 import { registerImport } from "./commands/import.js";
 import { registerNats } from "./commands/nats.js";
 import { registerCoordinator } from "./commands/coordinator.js";
+import { registerDiff } from "./commands/diff.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRemote } from "./commands/remote.js";
 import { registerRun } from "./commands/run.js";
@@ -64,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
   registerCache(program, ctx);
   registerBinhost(program, ctx);
   registerImport(program, ctx);
+  registerDiff(program, ctx);
   registerUp(program, ctx);
   registerCoordinator(program, ctx);
   registerAgent(program, ctx);
