@@ -35,6 +35,9 @@ const TOOLS = [
   // The deploy tests verify the shipped units with it. (Not openrc: on Debian it conflicts with
   // sysv-rc, so the OpenRC scripts are checked with sh instead where openrc-run is missing.)
   ["systemd-analyze", "systemd"],
+  // `stagefarm diff` of two ISO images (test/integration/diff-iso.test.ts).
+  ["xorriso", "xorriso"],
+  ["unsquashfs", "squashfs-tools"],
 ];
 
 function onPath(cmd) {
