@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -27,6 +27,8 @@ async function makeIso(dir: string, iso: string, root: string, boot: string): Pr
   await mkdir(dir, { recursive: true });
   await execa("mksquashfs", [root, join(dir, "image.squashfs"), "-quiet", "-noappend", "-all-root"]);
   await writeFile(join(dir, "boot.cfg"), boot);
+  // The same boot file on both sides, mtime included (written a second apart it would differ).
+  await utimes(join(dir, "boot.cfg"), 1_700_000_000, 1_700_000_000);
   await execa("xorriso", ["-as", "mkisofs", "-quiet", "-R", "-o", iso, dir]);
 }
 
