@@ -203,13 +203,21 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       const nc = await connectAsCoordinator();
       // The victim is the KV bucket's leader: the coordinator's KV writes get 503s and timeouts
       // while the other two elect a new one, and must be delayed by them, never failed.
+      // Streams brought from one replica to three settle first (a peer list can briefly name a
+      // fourth peer while the move completes).
       let kvLeader = "";
       try {
         const jsm = await nc.jetstreamManager();
         for (const stream of ["SF_JOBS", "SF_EVENTS", "KV_sf_state"]) {
-          const info = await jsm.streams.info(stream);
+          const info = await until(
+            async () => {
+              const i = await jsm.streams.info(stream);
+              return i.cluster?.replicas?.length === 2 && (i.cluster.leader ?? "") !== "" ? i : undefined;
+            },
+            30_000,
+            `${stream} to have a leader and two followers`,
+          );
           assert.equal(info.config.num_replicas, 3, `${stream} replicas`);
-          assert.equal(info.cluster?.replicas?.length, 2, `${stream} has two followers`);
           if (stream === "KV_sf_state") kvLeader = info.cluster?.leader ?? "";
         }
       } finally {
