@@ -65,8 +65,16 @@ export interface DispatchMetrics {
   messageRejected?(reason: RejectReason): void;
 }
 
+/** Retries a call through a NATS outage (shared/store/store-outage.ts `StoreOutage.run`). */
+export interface OutageRunner {
+  run<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+}
+
 export interface DispatchDeps {
+  /** The dispatch records' store (the coordinator's rides out NATS outages itself). */
   kv: KvStore;
+  /** Job publishes wait through NATS outages with it (absent: tried once). */
+  outage?: OutageRunner;
   queue: JobQueue;
   bus: MessageBus;
   subjects: Subjects;
@@ -182,7 +190,11 @@ export class DispatchWorker implements StageWorker {
   }
 
   private async publish(key: string, rec: DispatchRecord): Promise<void> {
-    await this.deps.queue.publish(rec.pool, encodeMessage(rec.job), { msgId: `${key}.${rec.dispatch}` });
+    // The msgId makes a publish tried again after a lost reply a duplicate the stream drops.
+    const publish = (): Promise<void> =>
+      this.deps.queue.publish(rec.pool, encodeMessage(rec.job), { msgId: `${key}.${rec.dispatch}` });
+    const outage = this.deps.outage;
+    await (outage === undefined ? publish() : outage.run(`publishing the job of ${key}`, publish));
     this.published.add(`${key}#${rec.dispatch}`);
     this.log.debug({ key, dispatch: rec.dispatch, pool: rec.pool }, "job published");
   }

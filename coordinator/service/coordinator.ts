@@ -8,6 +8,11 @@
  *
  * Every claim, heartbeat, event and binhost request is bound to the agent id of its subject
  * (../dispatch/message-guard.ts): one naming another agent is rejected and counted.
+ *
+ * NATS outages (a KV or stream leader election, a restarting server) delay, never fail: the
+ * engine's KV reads and writes (dispatch records, run documents) and job publishes are tried
+ * again through one outage clock (`natsOutage`, shared/nats/outage-kv.ts) until NATS answers or
+ * the budget is spent. Reads for callers of the API are not held: they are told at once.
  */
 import { setMaxListeners } from "node:events";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
@@ -24,6 +29,8 @@ import {
 } from "../../shared/protocol/messages.js";
 import { subjects as subjectsOf, type Subjects } from "../../shared/protocol/subjects.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
+import { StoreOutage } from "../../shared/store/store-outage.js";
+import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/outage-kv.js";
 import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
 import { MessageGuard } from "../dispatch/message-guard.js";
@@ -61,7 +68,12 @@ export interface CoordinatorOptions {
   binhost?: BinhostService;
   /** Bounds of parsing a submitted pipeline (../submission/parse-submission.ts). */
   submissionLimits?: Partial<SubmissionLimits>;
+  /** How long a NATS outage may delay the engine's KV writes and publishes (default 10 min). */
+  natsOutageBudgetMs?: number;
 }
+
+/** Default of {@link CoordinatorOptions.natsOutageBudgetMs}: the store's default budget. */
+export const DEFAULT_NATS_OUTAGE_BUDGET_MS = 10 * 60_000;
 
 /** A run event, and for a stage event the stage's document as the coordinator decided it. */
 export type RunDocListener = (e: RunEvent, stage: StageDoc | undefined) => void;
@@ -88,14 +100,26 @@ export class Coordinator implements AsyncDisposable {
   private readonly writes = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
   private readonly parser: SubmissionParser;
+  /** Whether NATS answers: the engine's KV calls and publishes wait through its outages. */
+  readonly natsOutage: StoreOutage;
+  /** The KV of the engine's own state: rides out NATS outages within the budget. */
+  private readonly kv: OutageTolerantKv;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.log = o.logger.child({ component: "coordinator" });
+    this.natsOutage = new StoreOutage({
+      name: "NATS",
+      isFailure: isNatsOutageFailure,
+      budgetMs: o.natsOutageBudgetMs ?? DEFAULT_NATS_OUTAGE_BUDGET_MS,
+      logger: o.logger.child({ component: "nats" }),
+    });
+    this.kv = new OutageTolerantKv(o.kv, this.natsOutage);
     this.parser = new SubmissionParser(o.submissionLimits);
     this.agents = new AgentRegistry(o.agentOfflineMs);
     this.guard = new MessageGuard(o.subjects, o.logger, o.metrics);
     this.worker = new DispatchWorker({
-      kv: o.kv,
+      kv: this.kv,
+      outage: this.natsOutage,
       queue: o.queue,
       bus: o.bus,
       subjects: o.subjects,
@@ -202,7 +226,7 @@ export class Coordinator implements AsyncDisposable {
         spec.stages.map((s) => [s.name, { state: "waiting" as const, reason: "waiting" }]),
       ),
     };
-    await this.o.kv.put(runKey(doc.id), encodeMessage(doc));
+    await this.kv.put(runKey(doc.id), encodeMessage(doc));
     this.launch(doc, spec);
     return doc;
   }
@@ -254,7 +278,7 @@ export class Coordinator implements AsyncDisposable {
     const spec = await this.parser.parse(doc.yaml, doc.path);
     const next: RunDoc = { ...doc, status: "running" };
     delete next.finishedAt;
-    await this.o.kv.put(runKey(id), encodeMessage(next));
+    await this.kv.put(runKey(id), encodeMessage(next));
     // Stages run as their next attempt: a failed or cancelled one keeps its record and its log.
     const prior = new Map(
       Object.entries(doc.stages).map(([name, st]) => [
@@ -372,7 +396,8 @@ export class Coordinator implements AsyncDisposable {
   /**
    * Writes the run's document to KV, coalescing: while one write is in flight, later changes
    * mark the run dirty and are written once, as the latest state (a run of thousands of stages
-   * would otherwise write its whole document for every stage event).
+   * would otherwise write its whole document for every stage event). A NATS outage delays the
+   * write within the outage budget; a failure past it is logged and the next change writes again.
    */
   private save(doc: RunDoc): void {
     if (this.writes.has(doc.id)) {
@@ -383,7 +408,13 @@ export class Coordinator implements AsyncDisposable {
       do {
         this.dirty.delete(doc.id);
         try {
-          await this.o.kv.put(runKey(doc.id), encodeMessage(doc));
+          // Through a NATS outage within its budget; a shutdown stops waiting (the run stays
+          // `running` in KV for the next start either way).
+          await this.natsOutage.run(
+            `saving run ${doc.id}`,
+            () => this.o.kv.put(runKey(doc.id), encodeMessage(doc)),
+            this.stop.signal,
+          );
         } catch (err: unknown) {
           this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "saving run state failed");
         }

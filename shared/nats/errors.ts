@@ -22,6 +22,13 @@ const UNAVAILABLE = new Set([
   "503",
 ]);
 
+/**
+ * JetStream API errors of a cluster between leaders (a stream's or the meta group's election,
+ * a node restarting): `JSClusterNotActiveErr`, `JSClusterNotAvailErr`, `JSClusterNotLeaderErr`,
+ * `JSStreamOfflineErr` (nats-server server/errors.json). They pass like a 503.
+ */
+const UNAVAILABLE_JS = new Set([10006, 10008, 10009, 10118]);
+
 const REFUSED = new Set([
   "AUTHORIZATION_VIOLATION",
   "AUTHENTICATION_EXPIRED",
@@ -54,7 +61,7 @@ export function isWrongLastSequence(err: unknown): boolean {
 export function fromNats(err: unknown, what: string): StagefarmError {
   if (err instanceof StagefarmError) return err;
   if (err instanceof NatsError) {
-    if (UNAVAILABLE.has(err.code))
+    if (UNAVAILABLE.has(err.code) || UNAVAILABLE_JS.has(err.api_error?.err_code ?? 0))
       return new StagefarmError("unavailable", `${what}: NATS is unavailable (${err.message})`, {
         cause: err,
         details: { natsCode: err.code },

@@ -13,6 +13,9 @@
  * never retried again by an outer layer.
  *
  * Listeners hear when an outage begins and ends (the coordinator's dispatch gate and metrics).
+ *
+ * The same clock serves other infrastructure: `name` and `isFailure` make an outage of NATS
+ * (shared/nats/outage-kv.ts: the coordinator's KV writes during a leader election or a restart).
  * (No import of the S3 modules: they load the minio client, which the embedded farm never needs.)
  */
 import { StagefarmError } from "../errors.js";
@@ -32,6 +35,10 @@ export interface StoreOutageOptions {
   /** Waits `ms` or rejects when `signal` aborts, for tests. */
   wait?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
   random?: () => number;
+  /** What is unavailable, in messages (default "store"). */
+  name?: string;
+  /** Whether an error is this outage's (default {@link isStoreOutageFailure}). */
+  isFailure?: (err: unknown) => boolean;
 }
 
 /** `undefined`: the store answers; a number: unavailable since then (ms since the epoch). */
@@ -45,11 +52,16 @@ export type StoreOutageListener = (unavailableSince: number | undefined) => void
 export function isStoreOutageFailure(err: unknown): boolean {
   let e: unknown = err;
   for (let depth = 0; e instanceof StagefarmError && depth < 8; depth++) {
-    if (e.details["storeOutage"] === true || e.code === "cancelled") return false;
+    if (isOutageSpent(e) || e.code === "cancelled") return false;
     if (e.code === "unavailable" && typeof e.details["store"] === "string") return true;
     e = e.cause;
   }
   return false;
+}
+
+/** Whether `err` is the error of a spent outage budget (any outage): never retried again. */
+export function isOutageSpent(err: StagefarmError): boolean {
+  return err.details["storeOutage"] === true || err.details["outageSpent"] === true;
 }
 
 /** Exponential backoff with jitter in [50 %, 100 %] (the S3 store's own, ./s3-retry.ts). */
@@ -63,6 +75,8 @@ export class StoreOutage {
   readonly #o: StoreOutageOptions;
   readonly #now: () => number;
   readonly #listeners = new Set<StoreOutageListener>();
+  readonly #name: string;
+  readonly #isFailure: (err: unknown) => boolean;
   #since: number | undefined;
 
   constructor(opts: StoreOutageOptions) {
@@ -71,6 +85,8 @@ export class StoreOutage {
     this.#o = opts;
     this.budgetMs = opts.budgetMs;
     this.#now = opts.now ?? Date.now;
+    this.#name = opts.name ?? "store";
+    this.#isFailure = opts.isFailure ?? isStoreOutageFailure;
   }
 
   /** When the current outage began, or undefined when the store answers. */
@@ -82,7 +98,7 @@ export class StoreOutage {
   describe(): string | undefined {
     return this.#since === undefined
       ? undefined
-      : `store unavailable since ${new Date(this.#since).toISOString()}`;
+      : `${this.#name} unavailable since ${new Date(this.#since).toISOString()}`;
   }
 
   onChange(listener: StoreOutageListener): () => void {
@@ -95,7 +111,7 @@ export class StoreOutage {
     if (this.#since === undefined) return;
     const lastedMs = this.#now() - this.#since;
     this.#since = undefined;
-    this.#o.logger?.info({ lastedMs }, `store available again after ${formatDuration(lastedMs)}`);
+    this.#o.logger?.info({ lastedMs }, `${this.#name} available again after ${formatDuration(lastedMs)}`);
     this.#emit();
   }
 
@@ -105,7 +121,7 @@ export class StoreOutage {
     this.#since = this.#now();
     this.#o.logger?.warn(
       { ...errorFields(err), budgetMs: this.budgetMs },
-      "store unavailable; retrying within the outage budget",
+      `${this.#name} unavailable; retrying within the outage budget`,
     );
     this.#emit();
   }
@@ -125,7 +141,7 @@ export class StoreOutage {
         this.available();
         return v;
       } catch (err: unknown) {
-        if (!isStoreOutageFailure(err)) throw err;
+        if (!this.#isFailure(err)) throw err;
         failure = err;
       }
       this.unavailable(failure);
@@ -135,11 +151,11 @@ export class StoreOutage {
       if (leftMs <= 0) throw this.#spent(what, since, lastedMs, failure);
       const { baseBackoffMs = 500, maxBackoffMs = 15_000, random = Math.random } = this.#o;
       const delayMs = Math.min(leftMs, backoff(retry, baseBackoffMs, maxBackoffMs, random));
-      this.#o.logger?.debug({ what, retry: retry + 1, delayMs }, "store unavailable; trying again");
+      this.#o.logger?.debug({ what, retry: retry + 1, delayMs }, `${this.#name} unavailable; trying again`);
       try {
         await (this.#o.wait ?? defaultWait)(delayMs, signal);
       } catch (abort: unknown) {
-        throw new StagefarmError("cancelled", `${what}: cancelled while the store was unavailable`, {
+        throw new StagefarmError("cancelled", `${what}: cancelled while the ${this.#name} was unavailable`, {
           cause: abort,
         });
       }
@@ -150,9 +166,18 @@ export class StoreOutage {
     const last = StagefarmError.from(cause).message;
     return new StagefarmError(
       "unavailable",
-      `${what}: store outage longer than the outage budget: unavailable since ${new Date(since).toISOString()} ` +
+      `${what}: ${this.#name} outage longer than the outage budget: unavailable since ${new Date(since).toISOString()} ` +
         `(${formatDuration(lastedMs)}, budget ${formatDuration(this.budgetMs)}); last error: ${last}`,
-      { cause, details: { storeOutage: true, unavailableSince: since, outageBudgetMs: this.budgetMs } },
+      {
+        cause,
+        details: {
+          ...(this.#name === "store" ? { storeOutage: true } : {}),
+          outage: this.#name,
+          outageSpent: true,
+          unavailableSince: since,
+          outageBudgetMs: this.budgetMs,
+        },
+      },
     );
   }
 

@@ -11,7 +11,7 @@ import { AgentService, StageExecutor } from "../../agent/index.js";
 import { Coordinator, type SubmissionLimits } from "../../coordinator/index.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import { createLogger, silentLogger } from "../../shared/log.js";
-import { MemoryEventLog, MemoryJobQueue, MemoryKvStore } from "../../shared/ports/index.js";
+import { MemoryEventLog, MemoryJobQueue, MemoryKvStore, type KvStore } from "../../shared/ports/index.js";
 import { subjects } from "../../shared/protocol/subjects.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 
@@ -21,10 +21,12 @@ export interface MemoryFarmOptions {
   ackWaitMs?: number;
   /** Bounds of parsing submissions (default: the coordinator's). */
   submissionLimits?: Partial<SubmissionLimits>;
+  /** The coordinator's state (default: a MemoryKvStore); the farm closes it. */
+  kv?: KvStore;
 }
 
 export class MemoryFarm implements AsyncDisposable {
-  readonly kv = new MemoryKvStore();
+  readonly kv: KvStore;
   readonly queue: MemoryJobQueue;
   readonly events = new MemoryEventLog();
   readonly bus = new MemoryBus();
@@ -35,9 +37,11 @@ export class MemoryFarm implements AsyncDisposable {
   private constructor(
     readonly dir: string,
     readonly store: FsArtifactStore,
-    private readonly opts: Required<Omit<MemoryFarmOptions, "submissionLimits">> &
+    private readonly opts: Required<Omit<MemoryFarmOptions, "submissionLimits" | "kv">> &
       Pick<MemoryFarmOptions, "submissionLimits">,
+    kv: KvStore,
   ) {
+    this.kv = kv;
     this.queue = new MemoryJobQueue({ ackWaitMs: opts.ackWaitMs });
     this.coordinator = this.newCoordinator();
   }
@@ -45,12 +49,17 @@ export class MemoryFarm implements AsyncDisposable {
   static async create(opts: MemoryFarmOptions = {}): Promise<MemoryFarm> {
     const dir = await mkdtemp(join(tmpdir(), "sf-memfarm-"));
     const store = await FsArtifactStore.open(join(dir, "store"));
-    const farm = new MemoryFarm(dir, store, {
-      leaseMs: opts.leaseMs ?? 2000,
-      heartbeatMs: opts.heartbeatMs ?? 200,
-      ackWaitMs: opts.ackWaitMs ?? 2000,
-      ...(opts.submissionLimits === undefined ? {} : { submissionLimits: opts.submissionLimits }),
-    });
+    const farm = new MemoryFarm(
+      dir,
+      store,
+      {
+        leaseMs: opts.leaseMs ?? 2000,
+        heartbeatMs: opts.heartbeatMs ?? 200,
+        ackWaitMs: opts.ackWaitMs ?? 2000,
+        ...(opts.submissionLimits === undefined ? {} : { submissionLimits: opts.submissionLimits }),
+      },
+      opts.kv ?? new MemoryKvStore(),
+    );
     await farm.coordinator.start();
     return farm;
   }
