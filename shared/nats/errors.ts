@@ -25,7 +25,7 @@ const UNAVAILABLE = new Set([
 /**
  * JetStream API errors of a cluster between leaders (a stream's or the meta group's election,
  * a node restarting): `JSClusterNotActiveErr`, `JSClusterNotAvailErr`, `JSClusterNotLeaderErr`,
- * `JSStreamOfflineErr` (nats-server server/errors.json). They pass like a 503.
+ * `JSStreamOfflineErr` (nats-server server/errors.json, checked at commit 1787eee035cf). They pass like a 503.
  */
 const UNAVAILABLE_JS = new Set([10006, 10008, 10009, 10118]);
 
