@@ -19,8 +19,15 @@ function main(argv: string[]): void {
   let force = false;
   let root: string | undefined;
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] ?? "";
+    let a = argv[i] ?? "";
+    // getopt: a short option's value may be attached (`-j1`, as catalyst passes it).
+    let attached: string | undefined;
+    if (/^-[jcrX]./.test(a)) {
+      attached = a.slice(2);
+      a = a.slice(0, 2);
+    }
     const value = (): string => {
+      if (attached !== undefined) return attached;
       const v = argv[++i];
       if (v === undefined) throw new Refusal(`option ${a} requires an argument`);
       return v;
