@@ -49,7 +49,7 @@ void describe("the catalyst double refuses like Catalyst", () => {
 
   void test("--version", async () => {
     const r = await execFileAsync(process.execPath, [CATALYST_DOUBLE, "--version"]);
-    assert.match(r.stdout, /^Catalyst 4\.1\.0\n/);
+    assert.match(r.stdout, /^Catalyst 4\.1\.1\n/);
   });
 
   void test("a missing seed, portage_confdir, snapshot or required key", async () => {

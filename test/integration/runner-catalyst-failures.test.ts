@@ -127,7 +127,7 @@ void describe("catalyst runner with the catalyst double", () => {
     assert.equal(e.code, "invalid_pipeline");
     assert.match(
       e.message,
-      /^stage "stage1": the seed seed is zstd-compressed, which Catalyst cannot unpack \(it accepts \.tar\.bz2 /,
+      /^stage "stage1": the seed seed is zstd-compressed, which Catalyst cannot unpack \(it accepts xz, bzip2, gzip, squashfs and plain tar: \.tar\.bz2 /,
     );
   });
 

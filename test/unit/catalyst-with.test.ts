@@ -86,7 +86,7 @@ void describe("parseCatalystWith", () => {
     invalid({ ...MINIMAL, treeish: "abc def" }, /with\.treeish: treeish must be one word/);
     invalid(
       { ...MINIMAL, releng_edits: [{ file: "a", append: "x", remove: true }] },
-      /with\.releng_edits\[0\]: needs exactly one of replace, replace_line, append, content, remove \(got append, remove\)/,
+      /with\.releng_edits\[0\]: needs exactly one of replace, replace_line, append, ensure_line, content, remove \(got append, remove\)/,
     );
     invalid(
       { ...MINIMAL, releng_edits: [{ file: "a", replace_line: [{ match: "(", with: "x" }] }] },
@@ -137,7 +137,7 @@ void describe("renderCatalystConf", () => {
   void test("a key catalyst does not know is refused", () => {
     assert.throws(
       () => renderCatalystConf({ pipeline: { sharedirr: "/x" }, forced: {} }),
-      /catalyst_conf: "sharedirr" is not a catalyst.conf setting \(did you mean "sharedir"\?\)/,
+      /catalyst_conf\.sharedirr: "sharedirr" is not a catalyst.conf setting \(did you mean "sharedir"\?\)/,
     );
   });
 });
