@@ -27,6 +27,7 @@ const execFileAsync = promisify(execFile);
 
 /** The compiled catalyst double, run with node. */
 export const CATALYST_DOUBLE = join(dirname(fileURLToPath(import.meta.url)), "../doubles/catalyst-double.js");
+export const TAR2SQFS_DOUBLE = join(dirname(fileURLToPath(import.meta.url)), "../doubles/tar2sqfs-double.js");
 
 /** with.timestamp of every stage. */
 export const TIMESTAMP = "20250612T101500Z";
@@ -147,6 +148,7 @@ export class CatalystBench {
   executor(extraArgs: string[] = []): StageExecutor {
     const runner = createCatalystRunner({
       catalystCommand: [process.execPath, CATALYST_DOUBLE, ...extraArgs],
+      tar2sqfsCommand: [process.execPath, TAR2SQFS_DOUBLE],
       killGraceMs: 200,
     });
     return new StageExecutor({
@@ -162,14 +164,14 @@ export class CatalystBench {
     s: ResolvedStage,
     seed: ArtifactRef = this.bootstrapSeed,
     extraArgs: string[] = [],
-    opts: { signal?: AbortSignal; onLog?: (chunk: string) => void } = {},
+    opts: { signal?: AbortSignal; onLog?: (chunk: string) => void; snapshot?: ArtifactRef } = {},
   ): Promise<{ result: StageResult; log: string }> {
     const runs = ++this.#runs;
     const job: StageJob = {
       runId: `run${runs}`,
       stage: s,
       key: sha256(`key${runs}`),
-      inputs: { releng: this.releng, seed, snapshot: this.snapshot },
+      inputs: { releng: this.releng, seed, snapshot: opts.snapshot ?? this.snapshot },
       attempt: 1,
     };
     const signal = opts.signal ?? new AbortController().signal;
@@ -181,7 +183,12 @@ export class CatalystBench {
   async failure(
     s: ResolvedStage,
     extraArgs: string[] = [],
-    opts: { seed?: ArtifactRef; signal?: AbortSignal; onLog?: (chunk: string) => void } = {},
+    opts: {
+      seed?: ArtifactRef;
+      snapshot?: ArtifactRef;
+      signal?: AbortSignal;
+      onLog?: (chunk: string) => void;
+    } = {},
   ): Promise<{ e: StagefarmError; log: string }> {
     const e = await this.run(s, opts.seed ?? this.bootstrapSeed, extraArgs, opts).then(
       () => assert.fail("expected the stage to fail"),
