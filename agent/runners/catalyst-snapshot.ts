@@ -11,12 +11,15 @@ import { mkdir, open } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import { catalystAutoTimestamp, readGitArchiveHead, type GitArchiveInfo } from "../../shared/catalyst/index.js";
+import {
+  catalystAutoTimestamp,
+  readGitArchiveHead,
+  type GitArchiveInfo,
+} from "../../shared/catalyst/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 
 export type SnapshotInput =
-  | { t: "sqfs" }
-  | { t: "git-archive"; info: GitArchiveInfo; gzip: boolean; timestamp: string };
+  { t: "sqfs" } | { t: "git-archive"; info: GitArchiveInfo; gzip: boolean; timestamp: string };
 
 const HEAD_BYTES = 8192;
 
@@ -85,7 +88,16 @@ export async function packSnapshot(opts: {
 }): Promise<void> {
   const [file = "tar2sqfs", ...pre] = opts.tar2sqfs;
   const root = opts.input.info.root;
-  const args = [...pre, opts.out, "-q", "-f", "-j1", "-c", "gzip", ...(root !== undefined ? ["-r", root] : [])];
+  const args = [
+    ...pre,
+    opts.out,
+    "-q",
+    "-f",
+    "-j1",
+    "-c",
+    "gzip",
+    ...(root !== undefined ? ["-r", root] : []),
+  ];
   await mkdir(dirname(opts.out), { recursive: true });
   opts.log(`packing the snapshot: ${[file, ...args].join(" ")} < ${basename(opts.archive)}`);
   const child = spawn(file, args, {

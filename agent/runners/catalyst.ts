@@ -192,7 +192,12 @@ async function prepareSpec(
   const rendered = renderSpec({
     template: await readSpecTemplate(rctx, w.spec),
     file,
-    vars: { TIMESTAMP: timestamp, DATESTAMP: datestampOf(w, timestamp), REPO_DIR: repoDir, TREEISH: w.treeish },
+    vars: {
+      TIMESTAMP: timestamp,
+      DATESTAMP: datestampOf(w, timestamp),
+      REPO_DIR: repoDir,
+      TREEISH: w.treeish,
+    },
     overrides: w.overrides,
   });
   const keyProblems = specKeyProblems(rendered.doc, rendered.settings);
@@ -260,10 +265,17 @@ async function placeInputs(
 }
 
 /** TIMESTAMP: the stage's own, else (for a git-archive snapshot) its commit's date as catalyst-auto makes it. */
-function timestampFor(stage: string, w: CatalystWith, input: SnapshotInput, say: (line: string) => void): string {
+function timestampFor(
+  stage: string,
+  w: CatalystWith,
+  input: SnapshotInput,
+  say: (line: string) => void,
+): string {
   if (input.t === "git-archive") {
     if (w.timestamp === undefined) {
-      say(`TIMESTAMP ${input.timestamp}: the commit date of ${input.info.commit} (as catalyst-auto stamps it)`);
+      say(
+        `TIMESTAMP ${input.timestamp}: the commit date of ${input.info.commit} (as catalyst-auto stamps it)`,
+      );
       return input.timestamp;
     }
     if (w.timestamp !== input.timestamp)

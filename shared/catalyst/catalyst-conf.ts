@@ -68,7 +68,8 @@ function sameValue(a: TomlDataValue, b: TomlDataValue): boolean {
 export function renderCatalystConf(layers: ConfLayers): RenderedConf {
   for (const key of Object.keys(layers.pipeline)) {
     const problem = confValueProblem(key, layers.pipeline[key]);
-    if (problem !== undefined) throw new StagefarmError("invalid_pipeline", `catalyst_conf.${key}: ${problem}`);
+    if (problem !== undefined)
+      throw new StagefarmError("invalid_pipeline", `catalyst_conf.${key}: ${problem}`);
   }
   const merged: TomlData = { ...(layers.defaults ?? RUNNER_CONF_DEFAULTS), ...layers.pipeline };
   const forced: ForcedKey[] = [];

@@ -46,13 +46,14 @@ function listOfNames(
 }
 
 const TYPE_CHECKS: Record<ConfValueType, (value: unknown) => string | undefined> = {
-  string: (v) => (typeof v === "string" ? undefined : `must be a string, got ${Array.isArray(v) ? "a list" : typeof v}`),
+  string: (v) =>
+    typeof v === "string" ? undefined : `must be a string, got ${Array.isArray(v) ? "a list" : typeof v}`,
   options: (v) =>
     listOfNames(
       v,
       CATALYST_OPTIONS,
       "Catalyst options",
-      'Catalyst extends it as a list: a string such as "pkgcache seedcache" crashes it with "\'str\' object has no attribute \'extend\'"',
+      "Catalyst extends it as a list: a string such as \"pkgcache seedcache\" crashes it with \"'str' object has no attribute 'extend'\"",
     ),
   digests: (v) =>
     listOfNames(

@@ -70,5 +70,8 @@ export function readGitArchiveHead(head: Uint8Array): GitArchiveInfo | undefined
 
 /** catalyst-auto's TIMESTAMP for a commit time: `%Y%m%dT%H%M%SZ` in UTC. */
 export function catalystAutoTimestamp(epochSeconds: number): string {
-  return new Date(epochSeconds * 1000).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return new Date(epochSeconds * 1000)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }

@@ -30,7 +30,14 @@ export interface RelengEdit {
   remove?: boolean;
 }
 
-export const EDIT_OPERATIONS = ["replace", "replace_line", "append", "ensure_line", "content", "remove"] as const;
+export const EDIT_OPERATIONS = [
+  "replace",
+  "replace_line",
+  "append",
+  "ensure_line",
+  "content",
+  "remove",
+] as const;
 export type EditOperation = (typeof EDIT_OPERATIONS)[number];
 
 /** The new state of the file, and a one-line summary for the log. */
@@ -128,12 +135,7 @@ export function applyRelengEdit(current: string | undefined, edit: RelengEdit, c
   }
 }
 
-function compileLineRegex(
-  source: string,
-  edit: RelengEdit,
-  ctx: EditContext,
-  i: number | string,
-): RegExp {
+function compileLineRegex(source: string, edit: RelengEdit, ctx: EditContext, i: number | string): RegExp {
   try {
     return new RegExp(source);
   } catch (err: unknown) {
@@ -153,7 +155,8 @@ function ensureLine(current: string, edit: RelengEdit, ctx: EditContext): EditRe
     const re = compileLineRegex(spec.replacing, edit, ctx, "replacing");
     const n = lines.filter((l) => re.test(l)).length;
     const out = lines.map((l) => (re.test(l) ? spec.line : l));
-    if (n > 0) return { t: "write", text: join(out), summary: `replaced ${n} line(s) with ${show(spec.line)}` };
+    if (n > 0)
+      return { t: "write", text: join(out), summary: `replaced ${n} line(s) with ${show(spec.line)}` };
   }
   if (lines.some((l) => l.trim() === spec.line.trim()))
     return { t: "write", text: current, summary: `${show(spec.line)} already present` };

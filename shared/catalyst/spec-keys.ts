@@ -45,7 +45,11 @@ export function targetRequiredKeys(target: CatalystTarget): string[] {
 const ALL_KEYS = [...new Set(CATALYST_TARGETS.flatMap((t) => [...targetValidKeys(t)]))].sort();
 
 /** Whether a dynamic key (`boot/kernel/<name>/<suffix>`) is accepted, given the spec's lists. */
-function dynamicKeyOk(key: string, target: CatalystTarget | undefined, settings?: ReadonlyMap<string, SpecValue>): boolean {
+function dynamicKeyOk(
+  key: string,
+  target: CatalystTarget | undefined,
+  settings?: ReadonlyMap<string, SpecValue>,
+): boolean {
   const words = (k: string): string[] => {
     const v = settings?.get(k);
     return v === undefined ? [] : typeof v === "string" ? [v] : v;
@@ -106,7 +110,10 @@ export function specKeyProblems(
   }
   for (const k of targetRequiredKeys(target))
     if (!settings.has(k))
-      out.push({ where: doc.file, message: `target ${target} requires "${k}" (Required argument "${k}" not specified.)` });
+      out.push({
+        where: doc.file,
+        message: `target ${target} requires "${k}" (Required argument "${k}" not specified.)`,
+      });
   return out;
 }
 
@@ -132,7 +139,8 @@ export function unreleasedSharedFiles(
     const v = settings.get(key);
     if (typeof v !== "string" || !v.startsWith(prefix)) continue;
     const fact = SHAREDIR_FILES_SINCE[v.slice(prefix.length)];
-    if (fact?.commit !== undefined && fact.since === "master") out.push({ key, path: v, commit: fact.commit });
+    if (fact?.commit !== undefined && fact.since === "master")
+      out.push({ key, path: v, commit: fact.commit });
   }
   return out;
 }

@@ -117,7 +117,9 @@ function pyFormat(text: string, mapping: ReadonlyMap<string, unknown>): string {
     const m = /^\(([^)]*)\)s/.exec(text.slice(i + 1));
     if (m === null)
       throw new Refusal(
-        next === undefined ? "ValueError: incomplete format" : `ValueError: unsupported format character '${next}'`,
+        next === undefined
+          ? "ValueError: incomplete format"
+          : `ValueError: unsupported format character '${next}'`,
       );
     const key = m[1] ?? "";
     if (!mapping.has(key)) throw new Refusal(`KeyError: '${key}'`);
@@ -138,9 +140,7 @@ function parseSpecFile(text: string): Map<string, Value> {
     const colon = content.indexOf(":");
     if (colon >= 0) {
       // config.py: the key line's value is %-formatted with the values parsed so far.
-      const so_far = new Map<string, unknown>(
-        [...raw].map(([k, ws]) => [k, ws.length === 1 ? ws[0] : ws]),
-      );
+      const so_far = new Map<string, unknown>([...raw].map(([k, ws]) => [k, ws.length === 1 ? ws[0] : ws]));
       current = pyFormat(
         content
           .slice(colon + 1)
@@ -222,7 +222,8 @@ function checkConf(conf: Record<string, unknown>): void {
     );
   const digests = conf["digests"];
   if (digests === undefined) return;
-  const names = typeof digests === "string" ? [...new Set(digests)] : Array.isArray(digests) ? digests.map(String) : [];
+  const names =
+    typeof digests === "string" ? [...new Set(digests)] : Array.isArray(digests) ? digests.map(String) : [];
   const bad = names.filter((d) => !(GUARANTEED_DIGESTS as readonly string[]).includes(d)).sort();
   if (bad.length > 0) throw new Refusal(`These are not valid digest entries:\n${bad.join(", ")}`);
 }

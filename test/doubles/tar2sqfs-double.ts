@@ -38,7 +38,8 @@ function main(argv: string[]): void {
       if (!/^[1-9]\d*$/.test(value())) throw new Refusal("-j needs a positive number");
     } else if (a === "-c" || a === "--compressor") {
       const c = value();
-      if (!["gzip", "xz", "zstd", "lzo", "lz4", "lzma"].includes(c)) throw new Refusal(`unsupported compressor '${c}'`);
+      if (!["gzip", "xz", "zstd", "lzo", "lz4", "lzma"].includes(c))
+        throw new Refusal(`unsupported compressor '${c}'`);
     } else if (a === "-r" || a === "--root-becomes") root = value();
     else if (a.startsWith("-")) throw new Refusal(`unknown option '${a}'`);
     else if (out === undefined) out = a;
@@ -52,7 +53,10 @@ function main(argv: string[]): void {
   let names = listed.stdout.split("\n").filter((n) => n !== "");
   if (root !== undefined) {
     const prefix = `${root.replace(/\/+$/, "")}/`;
-    names = names.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)).filter((n) => n !== "");
+    names = names
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => n.slice(prefix.length))
+      .filter((n) => n !== "");
     if (names.length === 0) throw new Refusal(`no entries below ${root} in the archive`);
   }
   writeFileSync(out, `hsqs\n${names.join("\n")}\n`);
