@@ -19,12 +19,13 @@
  *  5. The seed is linked to storedir/builds/<source_subpath>.<ext> ("missing seed" when the spec
  *     needs one and with.seed is unset; its extension from its content), the snapshot to
  *     storedir/snapshots/<repo>-<treeish>.sqfs (packed with tar2sqfs from a git archive).
- *  6. `catalyst -c <conf> -f <spec>` runs in its own process group (stage env, timeout, cancel).
+ *  6. `catalyst -v -c <conf> -f <spec>` (the procedure's `-v`) runs in its own process group (stage env, timeout, cancel).
  *  7. The files it wrote to storedir/builds/<rel_type>/ go to workspace `build/`, the primary one
  *     also to `image.<ext>`; binary packages in its pkgcache are stored one output each
  *     (`binpkg:<path>`, `binpkgs.index`, see ./binpkgs.ts).
  */
 import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { basename, join } from "node:path";
 import {
   confOptions,
@@ -58,6 +59,8 @@ export interface CatalystRunnerOptions {
   catalystCommand?: readonly string[];
   /** Time between SIGTERM and SIGKILL when the build is cancelled or times out (default 5 s). */
   killGraceMs?: number;
+  /** catalyst.conf `load-average` unless the stage sets it (default: this host's CPUs). */
+  loadAverage?: number;
   /** squashfs-tools-ng's tar2sqfs and any leading arguments (default ["tar2sqfs"]). */
   tar2sqfsCommand?: readonly string[];
 }
@@ -94,7 +97,12 @@ async function runCatalyst(ctx: RunnerContext, opts: CatalystRunnerOptions): Pro
 
   const conf = renderCatalystConf({
     pipeline: w.catalyst_conf,
-    defaults: { ...RUNNER_CONF_DEFAULTS, jobs: ctx.jobs },
+    // The procedure: "set jobs and load-average appropriately" (MAKEOPTS -j/-l in Catalyst's chroot).
+    defaults: {
+      ...RUNNER_CONF_DEFAULTS,
+      jobs: ctx.jobs,
+      "load-average": opts.loadAverage ?? availableParallelism(),
+    },
     forced: { storedir },
   });
   const snapshot = await inputFile(workspace, w.snapshot, stage.name, "snapshot");
@@ -136,7 +144,7 @@ async function runCatalyst(ctx: RunnerContext, opts: CatalystRunnerOptions): Pro
   const pkgcacheDir = pkgcacheRel !== undefined ? join(storedir, pkgcacheRel) : undefined;
   const pkgBefore = pkgcacheDir !== undefined ? await snapshotPkgdir(pkgcacheDir, signal) : undefined;
 
-  say(`running ${[...cmd.command, "-c", confPath, "-f", specPath].join(" ")}`);
+  say(`running ${[...cmd.command, "-v", "-c", confPath, "-f", specPath].join(" ")}`);
   await runCatalystBuild(stage.name, {
     ...cmd,
     confPath,

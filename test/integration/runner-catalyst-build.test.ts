@@ -101,6 +101,10 @@ void describe("catalyst runner with the catalyst double", () => {
     assert.match(index, /^CPV: sys-apps\/baselayout-2.17$/m);
 
     assert.match(log, /^>>> catalyst: catalyst 4\.1\.1 \(as required\)$/m);
+    // The procedure's `catalyst -v`, and "set jobs and load-average appropriately".
+    assert.match(log, /^>>> catalyst: running .* -v -c \S+catalyst\.conf -f /m);
+    assert.match(log, /^>>> catalyst: {3}jobs = 3$/m);
+    assert.match(log, /^>>> catalyst: {3}load-average = \d+$/m);
     assert.match(
       log,
       /^>>> catalyst: releng edit 1: releases\/portage\/stages\/package\.mask\/releng\/rust: replaced 1 line\(s\)$/m,
