@@ -47,6 +47,17 @@ export { meteredStore } from "./metered-store.js";
 export { startAgentHttpServer, type AgentHttpDeps, type AgentHttpHandle } from "./metrics-server.js";
 export { poolsFor } from "./service/pools.js";
 export {
+  checkPrerequisites,
+  labelsWithTools,
+  MISSING_TOOLS_MODES,
+  type MissingToolsMode,
+  onPath,
+  LABEL_TOOLS,
+  type MissingTool,
+  type PrerequisiteReport,
+  type ToolNeed,
+} from "./prerequisites.js";
+export {
   FarmBinhostClient,
   busBinhostTransport,
   type BinhostTransport,

@@ -9,6 +9,8 @@ export const RUNNER_VERSIONS: Readonly<Record<RunnerKind, string>> = {
   fetch: "1",
   shell: "1",
   chroot: "1",
+  // 2: jobs as emerge arguments (make.conf's EMERGE_DEFAULT_OPTS applies), the binhost stanza removed.
   emerge: "2",
-  catalyst: "1",
+  // 2: `%` written as `%%`, the seed placed by its content, git-archive snapshots packed by the runner.
+  catalyst: "2",
 };

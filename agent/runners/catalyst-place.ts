@@ -1,7 +1,7 @@
 /**
  * Puts the catalyst runner's file inputs where Catalyst looks for them under its storedir:
- * the seed at `builds/<source_subpath>.<ext>` (the extension from the seed's name, else from its
- * first bytes) and the snapshot at `snapshots/<repo_name>-<treeish>.sqfs`. Files are hard-linked
+ * the seed at `builds/<source_subpath>.<ext>` (the extension from the seed's first bytes, never
+ * its name) and the snapshot at `snapshots/<repo_name>-<treeish>.sqfs`. Files are hard-linked
  * from the workspace (same file system, no copy of gigabytes), copied when linking fails.
  */
 import { copyFile, link, lstat, mkdir, open } from "node:fs/promises";
@@ -57,17 +57,23 @@ async function firstBytes(path: string, n: number): Promise<Buffer> {
   }
 }
 
-/** The extension Catalyst will recognise the seed by. */
-export async function seedExtension(path: string, stage: string): Promise<string> {
-  const byName = seedExtensionFromName(basename(path));
-  if (byName !== undefined) return byName;
+/**
+ * The extension Catalyst will recognise the seed by, from the seed's content (its magic bytes):
+ * Catalyst picks the decompressor by the extension it finds, so a `.tar.xz` name on a gzip file
+ * would be unpacked with the wrong tool. The file name is only compared, for the log.
+ */
+export async function seedExtension(
+  path: string,
+  stage: string,
+): Promise<{ ext: string; nameSays: string | undefined }> {
   const head = await firstBytes(path, 512);
   const byMagic = seedExtensionFromMagic(head);
-  if (byMagic !== undefined) return byMagic;
+  const nameSays = seedExtensionFromName(basename(path));
+  if (byMagic !== undefined) return { ext: byMagic, nameSays };
   const zstd = head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
   throw new StagefarmError(
     "invalid_pipeline",
-    `stage "${stage}": the seed ${basename(path)} is ${zstd ? "zstd-compressed, which Catalyst cannot unpack" : "not an archive Catalyst can unpack"} (it accepts ${SEED_EXTENSIONS.map((e) => `.${e}`).join(" ")})`,
+    `stage "${stage}": the seed ${basename(path)} is ${zstd ? "zstd-compressed, which Catalyst cannot unpack" : "not an archive Catalyst can unpack"} (it accepts xz, bzip2, gzip, squashfs and plain tar: ${SEED_EXTENSIONS.map((e) => `.${e}`).join(" ")})`,
   );
 }
 
@@ -77,12 +83,15 @@ export async function placeSeed(opts: {
   storedir: string;
   sourceSubpath: string;
   stage: string;
+  log?: (line: string) => void;
 }): Promise<string> {
   // Checked by the schema and specLayout already; placing is where a bad one would do harm.
   const problem = subpathProblem(opts.sourceSubpath);
   if (problem !== undefined)
     throw new StagefarmError("invalid_pipeline", `stage "${opts.stage}": source_subpath ${problem}`);
-  const ext = await seedExtension(opts.seed, opts.stage);
+  const { ext, nameSays } = await seedExtension(opts.seed, opts.stage);
+  if (nameSays !== undefined && nameSays !== ext)
+    opts.log?.(`the seed is named as .${nameSays} but its content is .${ext}: placed as .${ext}`);
   const rel = join("builds", `${opts.sourceSubpath}.${ext}`);
   await linkOrCopy(opts.seed, join(opts.storedir, rel));
   return rel;

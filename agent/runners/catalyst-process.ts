@@ -80,7 +80,7 @@ export async function runCatalystBuild(
 ): Promise<void> {
   const { file, pre } = split(cmd.command);
   const tail = new LogTail();
-  const outcome = await runInProcessGroup(file, [...pre, "-c", cmd.confPath, "-f", cmd.specPath], {
+  const outcome = await runInProcessGroup(file, [...pre, "-v", "-c", cmd.confPath, "-f", cmd.specPath], {
     cwd: cmd.cwd,
     env: cmd.env,
     signal: cmd.signal,

@@ -12,6 +12,7 @@ import type { Command } from "commander";
 import {
   AgentService,
   busBinhostTransport,
+  labelsWithTools,
   defaultRunners,
   FarmBinhostClient,
   StageExecutor,
@@ -90,6 +91,10 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       "how often to tell the coordinator which stages run here; keep it well under its --lease-ttl (env STAGEFARM_HEARTBEAT; default 5s)",
     )
     .option(
+      "--missing-tools <mode>",
+      "a label whose host tools are missing (agent/prerequisites.ts): drop (default) the label, refuse to start, or warn and keep it (env STAGEFARM_MISSING_TOOLS)",
+    )
+    .option(
       "--http <host:port>",
       "serve /metrics, /healthz and /readyz on this address (env STAGEFARM_AGENT_HTTP; default: none)",
     )
@@ -105,6 +110,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           http?: string;
           maxUnpackedSize?: string;
           heartbeat?: string;
+          missingTools?: string;
         },
       ) => {
         // The root program owns `--work-dir` (commander hands it to the root even after `agent`),
@@ -115,6 +121,13 @@ export function registerAgent(program: Command, ctx: CliContext): void {
         const listenOn = httpAddr === undefined ? undefined : parseHostPort(httpAddr);
         const binhostBase = binhostUrl(opts.binhostUrl, process.env);
         const logger = ctx.logger("info").child({ agent: cfg.id });
+        // The tools the labels promise (agent/prerequisites.ts): by default a label lacking one is dropped.
+        const tools = await labelsWithTools(
+          cfg.labels,
+          opts.missingTools ?? process.env["STAGEFARM_MISSING_TOOLS"] ?? "drop",
+        );
+        for (const line of tools.lines) ctx.stderr.write(`stagefarm agent ${cfg.id}: ${line}\n`);
+        const labels = tools.labels;
         const abort = new AbortController();
         let agent: AgentService | undefined;
         const shutdown = onShutdown(
@@ -169,7 +182,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           agent = new AgentService({
             agentId: cfg.id,
             hostname: hostname(),
-            labels: cfg.labels,
+            labels,
             slots: cfg.slots,
             queue: farm.queue,
             events: farm.events,
@@ -194,7 +207,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             });
           agent.start();
           ctx.stdout.write(
-            `stagefarm agent ${cfg.id}: labels ${cfg.labels.join(",")}, ${cfg.slots} slots, store ${farm.store.describe}${http === undefined ? "" : `, HTTP on ${http.url}`}\n`,
+            `stagefarm agent ${cfg.id}: labels ${labels.join(",")}, ${cfg.slots} slots, store ${farm.store.describe}${http === undefined ? "" : `, HTTP on ${http.url}`}\n`,
           );
           await new Promise<void>((resolve) =>
             abort.signal.addEventListener("abort", () => resolve(), { once: true }),

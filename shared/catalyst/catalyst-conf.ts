@@ -10,40 +10,19 @@
  *   3. Keys the runner forces (`storedir`, inside the workspace); each one the pipeline had set
  *      to something else is reported so the log can say it was overridden.
  * Every other setting keeps Catalyst's built-in default (catalyst/defaults.py `confdefaults`),
- * `sharedir` included. Keys Catalyst does not know are refused (it would only log them).
+ * `sharedir` included. Keys Catalyst does not know are refused (it would only log them), and so
+ * are values of a type Catalyst 4.1.1 cannot use (./conf-check.ts).
+ *
+ * Catalyst %-formats every top-level string of its config with the config itself
+ * (`value % conf_values`, main.py parse_config): a lone `%` crashes it. The text written doubles
+ * every `%`, so Catalyst reads each value exactly as the pipeline wrote it.
  */
 import { stringify } from "smol-toml";
 import { StagefarmError } from "../errors.js";
-import { didYouMean } from "../pipeline/suggest.js";
+import { confValueProblem, escapePercent } from "./conf-check.js";
 
 export type TomlData = { [key: string]: TomlDataValue };
 export type TomlDataValue = string | number | boolean | TomlDataValue[] | TomlData;
-
-/** The keys Catalyst reads from catalyst.conf (catalyst/defaults.py `valid_config_file_values`). */
-export const CATALYST_CONF_KEYS: readonly string[] = [
-  "binhost",
-  "compression_mode",
-  "digests",
-  "digest_format",
-  "distcc_hosts",
-  "distdir",
-  "envscript",
-  "jobs",
-  "jobserver-fifo",
-  "load-average",
-  "options",
-  "port_logdir",
-  "repo_basedir",
-  "repo_openpgp_key_path",
-  "repo_name",
-  "repos_storedir",
-  "sharedir",
-  "storedir",
-  "target_distdir",
-  "target_logdir",
-  "target_pkgdir",
-  "var_tmpfs_portage",
-];
 
 /** Catalyst's own defaults for the settings the runner reads back (catalyst/defaults.py). */
 export const CATALYST_BUILTIN_DEFAULTS = {
@@ -57,12 +36,6 @@ export const RUNNER_CONF_DEFAULTS: Readonly<TomlData> = {
   digests: ["blake2b", "sha512"],
   options: ["pkgcache"],
 };
-
-/** Why `key` cannot be set in catalyst.conf, or undefined when it can. */
-export function confKeyProblem(key: string): string | undefined {
-  if (CATALYST_CONF_KEYS.includes(key)) return undefined;
-  return `"${key}" is not a catalyst.conf setting${didYouMean(key, CATALYST_CONF_KEYS)}`;
-}
 
 export interface ForcedKey {
   key: string;
@@ -94,8 +67,9 @@ function sameValue(a: TomlDataValue, b: TomlDataValue): boolean {
 
 export function renderCatalystConf(layers: ConfLayers): RenderedConf {
   for (const key of Object.keys(layers.pipeline)) {
-    const problem = confKeyProblem(key);
-    if (problem !== undefined) throw new StagefarmError("invalid_pipeline", `catalyst_conf: ${problem}`);
+    const problem = confValueProblem(key, layers.pipeline[key]);
+    if (problem !== undefined)
+      throw new StagefarmError("invalid_pipeline", `catalyst_conf.${key}: ${problem}`);
   }
   const merged: TomlData = { ...(layers.defaults ?? RUNNER_CONF_DEFAULTS), ...layers.pipeline };
   const forced: ForcedKey[] = [];
@@ -112,7 +86,10 @@ export function renderCatalystConf(layers: ConfLayers): RenderedConf {
       .map((k) => [k, merged[k] ?? ""]),
   );
   const header = "# catalyst.conf written by stagefarm's catalyst runner (pipeline data over its defaults)\n";
-  return { text: header + stringify(values), values, forced };
+  const escaped: TomlData = Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [k, typeof v === "string" ? escapePercent(v) : v]),
+  );
+  return { text: header + stringify(escaped), values, forced };
 }
 
 /** A string setting as Catalyst will see it: the written value, else Catalyst's default. */

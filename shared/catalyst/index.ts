@@ -35,10 +35,8 @@ export {
 } from "./releng-edits.js";
 export {
   renderCatalystConf,
-  confKeyProblem,
   confOptions,
   confString,
-  CATALYST_CONF_KEYS,
   CATALYST_BUILTIN_DEFAULTS,
   RUNNER_CONF_DEFAULTS,
   type ConfLayers,
@@ -68,3 +66,22 @@ export {
   MAX_NAME_CHARS,
   MAX_SUBPATH_CHARS,
 } from "./path-rules.js";
+export { confKeyProblem, confValueProblem, escapePercent, CATALYST_CONF_KEYS } from "./conf-check.js";
+export {
+  overrideKeyProblem,
+  specKeyProblems,
+  unreleasedSharedFiles,
+  type UnreleasedSharedFile,
+  targetValidKeys,
+  targetRequiredKeys,
+  CATALYST_TARGETS,
+  type SpecKeyProblem,
+} from "./spec-keys.js";
+export {
+  CATALYST_DATA_VERSION,
+  SHAREDIR_FILES_SINCE,
+  TARGET_KEYS,
+  CONF_KEY_TYPES,
+  type CatalystTarget,
+} from "./upstream-4.1.1.js";
+export { readGitArchiveHead, catalystAutoTimestamp, type GitArchiveInfo } from "./git-archive.js";

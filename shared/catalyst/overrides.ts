@@ -4,9 +4,13 @@
  * The text is edited in place so the log shows the spec as written, comments included: the
  * lines of the key's first entry are replaced by the new value (`key: value` for a string, a
  * tab-indented block for a list), later entries of the same key are removed (Catalyst would
- * let them win), and a key the spec lacks is appended at the end.
+ * let them win), and a key the spec lacks is appended at the end. A key no Catalyst target
+ * accepts is refused (./spec-keys.ts); a `%` in a one-line value is written as `%%`, since
+ * Catalyst %-formats the value on a key line (a lone `%` crashes it).
  */
 import { StagefarmError } from "../errors.js";
+import { escapePercent } from "./conf-check.js";
+import { overrideKeyProblem } from "./spec-keys.js";
 import { formatSpecEntry, parseSpec } from "./spec.js";
 
 export type SpecOverrides = Readonly<Record<string, string | readonly string[]>>;
@@ -31,7 +35,8 @@ export function overrideValueProblem(value: string | readonly string[]): string 
 }
 
 function entryText(key: string, value: string | readonly string[]): string {
-  if (typeof value === "string") return `${key}: ${value.trim()}\n`;
+  // Catalyst %-formats a key line's value (config.py: `mobjs[1] % values`), not the lines after it.
+  if (typeof value === "string") return `${key}: ${escapePercent(value.trim())}\n`;
   return formatSpecEntry(key, value, 0);
 }
 
@@ -44,6 +49,9 @@ export function applySpecOverrides(text: string, overrides: SpecOverrides, file:
         "invalid_pipeline",
         `${file}: override key ${JSON.stringify(key)} is not a spec key`,
       );
+    const keyProblem = overrideKeyProblem(key);
+    if (keyProblem !== undefined)
+      throw new StagefarmError("invalid_pipeline", `${file}: override ${keyProblem}`);
     const problem = overrideValueProblem(value);
     if (problem !== undefined)
       throw new StagefarmError("invalid_pipeline", `${file}: override "${key}": ${problem}`);

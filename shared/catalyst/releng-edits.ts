@@ -7,6 +7,12 @@
  * - `replace_line: [{match, with}]`: every line matching the regular expression `match` becomes
  *   `with`; a `match` that matches no line means the edit no longer applies.
  * - `append`: text added at the end (on a line of its own, ending with a newline).
+ * - `ensure_line: {line, replacing?, after?}`: makes `line` present, whatever the checkout's
+ *   commit: lines matching the regular expression `replacing` become `line`; else, when a line
+ *   already equals `line` (blanks around it aside) nothing changes; else `line` is inserted after
+ *   the first line matching `after` (none matching: the edit no longer applies), or appended.
+ *   This is how one edit states an intent ("rust, not rust-bin, in livecd/unmerge") that
+ *   holds for releng commits that differ in how far they already are.
  * - `content`: the whole file, created or replaced.
  * - `remove: true`: the file is deleted.
  * Every operation but `content` needs the file to exist. Errors say which stage, file and edit
@@ -19,11 +25,19 @@ export interface RelengEdit {
   replace?: ReadonlyArray<{ from: string; to: string }>;
   replace_line?: ReadonlyArray<{ match: string; with: string }>;
   append?: string;
+  ensure_line?: { line: string; replacing?: string; after?: string };
   content?: string;
   remove?: boolean;
 }
 
-export const EDIT_OPERATIONS = ["replace", "replace_line", "append", "content", "remove"] as const;
+export const EDIT_OPERATIONS = [
+  "replace",
+  "replace_line",
+  "append",
+  "ensure_line",
+  "content",
+  "remove",
+] as const;
 export type EditOperation = (typeof EDIT_OPERATIONS)[number];
 
 /** The new state of the file, and a one-line summary for the log. */
@@ -97,6 +111,8 @@ export function applyRelengEdit(current: string | undefined, edit: RelengEdit, c
       }
       return { t: "write", text, summary: `replaced ${done.join(", ")}` };
     }
+    case "ensure_line":
+      return ensureLine(current, edit, ctx);
     case "replace_line": {
       const lines = current.split("\n");
       const done: string[] = [];
@@ -119,13 +135,37 @@ export function applyRelengEdit(current: string | undefined, edit: RelengEdit, c
   }
 }
 
-function compileLineRegex(source: string, edit: RelengEdit, ctx: EditContext, i: number): RegExp {
+function compileLineRegex(source: string, edit: RelengEdit, ctx: EditContext, i: number | string): RegExp {
   try {
     return new RegExp(source);
   } catch (err: unknown) {
     throw new StagefarmError(
       "invalid_pipeline",
-      `${label(edit, ctx)}: replace_line[${i}].match is not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
+      `${label(edit, ctx)}: ${typeof i === "number" ? `replace_line[${i}].match` : `ensure_line.${i}`} is not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
+}
+
+function ensureLine(current: string, edit: RelengEdit, ctx: EditContext): EditResult {
+  const spec = edit.ensure_line ?? { line: "" };
+  const hadFinalNewline = current.endsWith("\n");
+  const lines = current === "" ? [] : (hadFinalNewline ? current.slice(0, -1) : current).split("\n");
+  const join = (ls: string[]): string => (ls.length === 0 ? "" : `${ls.join("\n")}\n`);
+  if (spec.replacing !== undefined) {
+    const re = compileLineRegex(spec.replacing, edit, ctx, "replacing");
+    const n = lines.filter((l) => re.test(l)).length;
+    const out = lines.map((l) => (re.test(l) ? spec.line : l));
+    if (n > 0)
+      return { t: "write", text: join(out), summary: `replaced ${n} line(s) with ${show(spec.line)}` };
+  }
+  if (lines.some((l) => l.trim() === spec.line.trim()))
+    return { t: "write", text: current, summary: `${show(spec.line)} already present` };
+  if (spec.after !== undefined) {
+    const re = compileLineRegex(spec.after, edit, ctx, "after");
+    const at = lines.findIndex((l) => re.test(l));
+    if (at < 0) throw noLongerApplies(edit, ctx, `ensure_line.after: no line matches /${spec.after}/`);
+    lines.splice(at + 1, 0, spec.line);
+    return { t: "write", text: join(lines), summary: `inserted ${show(spec.line)} after line ${at + 1}` };
+  }
+  return { t: "write", text: join([...lines, spec.line]), summary: `appended ${show(spec.line)}` };
 }

@@ -11,9 +11,12 @@
  *       - file: releases/portage/stages/profile/packages.build
  *         content: "dev-lang/rust\n"
  *     seed: seed/stage3-bootstrap.tar.xz   # workspace path of the seed tarball (if the spec needs one)
- *     snapshot: snapshot/gentoo.sqfs       # workspace path of the repo snapshot (squashfs)
+ *     snapshot: snapshot/gentoo.tar.gz     # workspace path of the repo snapshot: a squashfs, or a
+ *                                     # `git archive` tarball of the repo at treeish (packed as
+ *                                     # `catalyst --snapshot` does; agent/runners/catalyst-snapshot.ts)
  *     treeish: d55448fdd9e8e82386e9b121e4b637b03e59a0f8   # @TREEISH@, names the snapshot
- *     timestamp: 20250101T000000Z     # @TIMESTAMP@: the snapshot commit's date, as catalyst-auto makes it
+ *     timestamp: 20250101T000000Z     # @TIMESTAMP@ (default, for a git archive: its commit's
+ *                                     # date, as catalyst-auto makes it)
  *     datestamp: "20250101"           # @DATESTAMP@ (default: TIMESTAMP's date part)
  *     overrides:                      # spec keys replaced or added after rendering
  *       source_subpath: default/stage3-bootstrap
@@ -27,7 +30,9 @@
  * it as input digests.
  */
 import { z } from "zod";
-import { confKeyProblem, type TomlDataValue } from "../catalyst/catalyst-conf.js";
+import type { TomlDataValue } from "../catalyst/catalyst-conf.js";
+import { confValueProblem } from "../catalyst/conf-check.js";
+import { overrideKeyProblem } from "../catalyst/spec-keys.js";
 import { overrideValueProblem, SPEC_KEY_RE } from "../catalyst/overrides.js";
 import {
   MAX_NAME_CHARS,
@@ -89,6 +94,17 @@ const editSchema = z
       .min(1, "needs at least one {match, with}")
       .optional(),
     append: z.string().min(1, "must not be empty").optional(),
+    ensure_line: z
+      .object({
+        line: z
+          .string()
+          .min(1, "must not be empty")
+          .refine((l) => !/[\n\r]/.test(l), "must be one line"),
+        replacing: z.string().min(1, "must not be empty").optional(),
+        after: z.string().min(1, "must not be empty").optional(),
+      })
+      .strict()
+      .optional(),
     content: z.string().optional(),
     remove: z.literal(true).optional(),
   })
@@ -100,6 +116,19 @@ const editSchema = z
         code: "custom",
         message: `needs exactly one of ${EDIT_OPERATIONS.join(", ")} (got ${ops.length === 0 ? "none" : ops.join(", ")})`,
       });
+    for (const key of ["replacing", "after"] as const) {
+      const source = edit.ensure_line?.[key];
+      if (source === undefined) continue;
+      try {
+        new RegExp(source);
+      } catch (err: unknown) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["ensure_line", key],
+          message: `not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
+        });
+      }
+    }
     for (const [i, r] of (edit.replace_line ?? []).entries()) {
       try {
         new RegExp(r.match);
@@ -123,6 +152,8 @@ const overrides = z
   .record(z.string().regex(SPEC_KEY_RE, "is not a spec key"), overrideValue)
   .superRefine((rec, ctx) => {
     for (const [key, value] of Object.entries(rec)) {
+      const keyProblem = overrideKeyProblem(key);
+      if (keyProblem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: keyProblem });
       const problem = specPathValueProblem(key, value);
       if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
     }
@@ -143,14 +174,14 @@ export const catalystWithSchema = z
     seed: workspacePath.optional(),
     snapshot: workspacePath,
     treeish: stamp("treeish"),
-    timestamp: stamp("timestamp"),
+    timestamp: stamp("timestamp").optional(),
     datestamp: stamp("datestamp").optional(),
     overrides: overrides.default({}),
     catalyst_conf: z
       .record(z.string(), tomlValue)
       .superRefine((conf, ctx) => {
-        for (const key of Object.keys(conf)) {
-          const problem = confKeyProblem(key);
+        for (const [key, value] of Object.entries(conf)) {
+          const problem = confValueProblem(key, value);
           if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
         }
         if (Object.hasOwn(conf, "repo_name")) {
@@ -188,14 +219,18 @@ export function parseCatalystWith(stage: ResolvedStage): CatalystWith {
       parsed.error.issues.map((i) => `with${describePath(i.path)}: ${i.message}`),
     );
   const w = parsed.data;
-  if (w.datestamp === undefined && datestampFromTimestamp(w.timestamp) === undefined)
+  if (
+    w.datestamp === undefined &&
+    w.timestamp !== undefined &&
+    datestampFromTimestamp(w.timestamp) === undefined
+  )
     throw invalid(stage, [
       `with.datestamp: cannot be derived from timestamp "${w.timestamp}" (it does not start with a date); set datestamp`,
     ]);
   return w;
 }
 
-/** @DATESTAMP@ for a parsed `with`: its own, else the date part of its timestamp. */
-export function datestampOf(w: CatalystWith): string {
-  return w.datestamp ?? datestampFromTimestamp(w.timestamp) ?? w.timestamp;
+/** @DATESTAMP@ for a parsed `with`: its own, else the date part of the TIMESTAMP used. */
+export function datestampOf(w: CatalystWith, timestamp: string): string {
+  return w.datestamp ?? datestampFromTimestamp(timestamp) ?? timestamp;
 }

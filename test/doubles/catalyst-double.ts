@@ -4,10 +4,18 @@
  *
  * It reads what Catalyst reads and writes files where Catalyst writes them, without building
  * anything:
- * - `-V`/`--version` prints `Catalyst <version>` (version from `--double-version V`, default 4.1.0).
+ * - `-V`/`--version` prints `Catalyst <version>` (version from `--double-version V`, default
+ *   4.1.1; `master` stands for Catalyst from git master, which ships the grub-theme cdtar).
  * - `-c FILE` (repeatable) is TOML merged over Catalyst's defaults (storedir /var/tmp/catalyst,
  *   repo_name gentoo, compression_mode lbzip2); `-f FILE` is the spec, parsed with Catalyst's
  *   syntax by its own small parser below. `-v`/`-d` are accepted and ignored.
+ * - It refuses what Catalyst 4.1.1 refuses, checked against upstream's code with python3 (the
+ *   facts are in shared/catalyst/upstream-4.1.1.ts, which this double reads): an `options` that
+ *   is not a list (or absent: "'set' object has no attribute 'extend'"), a `digests` that is not a
+ *   list of digest names, a lone `%` in a config string or in a spec key line's value (both are
+ *   %-formatted: "incomplete format"), a spec key its target does not accept ("Argument … not
+ *   recognized."), and a `livecd/cdtar` its version does not ship ("Cannot locate specified
+ *   cdtar").
  * - It refuses like Catalyst (exit 1, message on stderr) when a required spec key is missing,
  *   when `portage_confdir` does not exist, when the seed `storedir/builds/<source_subpath>`
  *   (or that name with one extension) is missing or ambiguous, and when the snapshot
@@ -38,6 +46,14 @@ import {
 import { basename, dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { parse as parseToml } from "smol-toml";
+import {
+  CATALYST_TARGETS,
+  SHAREDIR_FILES_SINCE,
+  targetRequiredKeys,
+  targetValidKeys,
+  type CatalystTarget,
+} from "../../shared/catalyst/index.js";
+import { GUARANTEED_DIGESTS, KERNEL_KEY_SUFFIXES } from "../../shared/catalyst/upstream-4.1.1.js";
 
 class Refusal extends Error {}
 
@@ -55,7 +71,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     version: false,
-    doubleVersion: "4.1.0",
+    doubleVersion: "4.1.1",
     fail: undefined,
     sleepMs: 0,
     configs: [],
@@ -80,6 +96,40 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
+/**
+ * Python's `text % mapping` for the cases Catalyst meets: `%%` and `%(name)s`; anything else is
+ * the ValueError/KeyError Python raises.
+ */
+function pyFormat(text: string, mapping: ReadonlyMap<string, unknown>): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c !== "%") {
+      out += c;
+      continue;
+    }
+    const next = text[i + 1];
+    if (next === "%") {
+      out += "%";
+      i++;
+      continue;
+    }
+    const m = /^\(([^)]*)\)s/.exec(text.slice(i + 1));
+    if (m === null)
+      throw new Refusal(
+        next === undefined
+          ? "ValueError: incomplete format"
+          : `ValueError: unsupported format character '${next}'`,
+      );
+    const key = m[1] ?? "";
+    if (!mapping.has(key)) throw new Refusal(`KeyError: '${key}'`);
+    const v = mapping.get(key);
+    out += Array.isArray(v) ? `[${v.map((x) => `'${String(x)}'`).join(", ")}]` : String(v);
+    i += m[0].length;
+  }
+  return out;
+}
+
 /** Catalyst's spec syntax: trim, drop `#…`, `key: words`, other lines add words to the last key. */
 function parseSpecFile(text: string): Map<string, Value> {
   const raw = new Map<string, string[]>();
@@ -89,10 +139,15 @@ function parseSpecFile(text: string): Map<string, Value> {
     if (content === "") continue;
     const colon = content.indexOf(":");
     if (colon >= 0) {
-      current = content
-        .slice(colon + 1)
-        .trim()
-        .replace(/^"+|"+$/g, "")
+      // config.py: the key line's value is %-formatted with the values parsed so far.
+      const so_far = new Map<string, unknown>([...raw].map(([k, ws]) => [k, ws.length === 1 ? ws[0] : ws]));
+      current = pyFormat(
+        content
+          .slice(colon + 1)
+          .trim()
+          .replace(/^"+|"+$/g, ""),
+        so_far,
+      )
         .split(/\s+/)
         .filter((w) => w !== "");
       raw.set(content.slice(0, colon), current);
@@ -116,23 +171,6 @@ function one(spec: Map<string, Value>, key: string): string | undefined {
   return v;
 }
 
-const REQUIRED: Record<string, string[]> = {
-  stage1: [],
-  stage2: [],
-  stage3: [],
-  stage4: [],
-  "livecd-stage1": ["livecd/packages"],
-  "livecd-stage2": [],
-};
-const STAGE_REQUIRED = [
-  "profile",
-  "rel_type",
-  "snapshot_treeish",
-  "source_subpath",
-  "subarch",
-  "target",
-  "version_stamp",
-];
 const SEED_EXTS = [
   "tar.xz",
   "tpxz",
@@ -155,6 +193,52 @@ const COMPRESSION: Record<string, { ext: string; flag: string[] }> = {
   tar: { ext: "tar", flag: [] },
 };
 const HASHES: Record<string, string> = { blake2b: "blake2b512", blake2s: "blake2s256" };
+
+function isTarget(name: string): name is CatalystTarget {
+  return (CATALYST_TARGETS as string[]).includes(name);
+}
+
+/** support.addl_arg_parse with the target's keys (and StageBase's boot/kernel/<name>/* keys). */
+function checkSpecKeys(target: CatalystTarget, spec: Map<string, Value>): void {
+  const valid = targetValidKeys(target);
+  const kernels = spec.get("boot/kernel");
+  for (const name of kernels === undefined ? [] : typeof kernels === "string" ? [kernels] : kernels)
+    for (const suffix of KERNEL_KEY_SUFFIXES) valid.add(`boot/kernel/${name}/${suffix}`);
+  const messages: string[] = [];
+  for (const k of spec.keys()) if (!valid.has(k)) messages.push(`Argument "${k}" not recognized.`);
+  for (const k of targetRequiredKeys(target))
+    if (!spec.has(k)) messages.push(`Required argument "${k}" not specified.`);
+  if (messages.length > 0) throw new Refusal(messages.join("\n\tAlso: "));
+}
+
+/** main.py after parse_config: `options` is extended as a list, `digests` made a set and checked. */
+function checkConf(conf: Record<string, unknown>): void {
+  const mapping = new Map(Object.entries(conf));
+  for (const [k, v] of Object.entries(conf)) if (typeof v === "string") conf[k] = pyFormat(v, mapping);
+  const options = conf["options"];
+  if (!Array.isArray(options))
+    throw new Refusal(
+      `AttributeError: '${typeof options === "string" ? "str" : "set"}' object has no attribute 'extend'`,
+    );
+  const digests = conf["digests"];
+  if (digests === undefined) return;
+  const names =
+    typeof digests === "string" ? [...new Set(digests)] : Array.isArray(digests) ? digests.map(String) : [];
+  const bad = names.filter((d) => !(GUARANTEED_DIGESTS as readonly string[]).includes(d)).sort();
+  if (bad.length > 0) throw new Refusal(`These are not valid digest entries:\n${bad.join(", ")}`);
+}
+
+/** support.file_locate for `cdtar`: an absolute path must exist (this double's sharedir by version). */
+function locateCdtar(path: string, version: string): void {
+  const share = "/usr/share/catalyst/";
+  if (path.startsWith(share)) {
+    const fact = SHAREDIR_FILES_SINCE[path.slice(share.length)];
+    if (fact !== undefined && (fact.since !== "master" || version === "master")) return;
+    throw new Refusal(`Cannot locate specified cdtar: ${path}`);
+  }
+  if (path.startsWith("/") ? existsSync(path) : existsSync(join(process.cwd(), path))) return;
+  throw new Refusal(`Cannot locate specified cdtar: ${path}${path.startsWith("/") ? "" : " (2nd try)"}`);
+}
 
 function say(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -234,21 +318,21 @@ function main(argv: string[]): number {
     storedir: "/var/tmp/catalyst",
     repo_name: "gentoo",
     compression_mode: "lbzip2",
-    options: [],
+    sharedir: "/usr/share/catalyst",
   };
   for (const c of args.configs) {
     say(`NOTICE:catalyst:Loading configuration file: ${c}`);
     Object.assign(conf, parseToml(readFileSync(c, "utf8")));
   }
+  checkConf(conf);
   say(`NOTICE:catalyst:Processing spec file: ${args.spec}`);
   const spec = parseSpecFile(readFileSync(args.spec, "utf8"));
   const target = one(spec, "target");
   if (target === undefined) throw new Refusal('Required value "target" not specified.');
-  const extra = REQUIRED[target];
-  if (extra === undefined) throw new Refusal(`Target "${target}" not available.`);
-  const missing = [...STAGE_REQUIRED, ...extra].filter((k) => !spec.has(k));
-  if (missing.length > 0)
-    throw new Refusal(missing.map((k) => `Required argument "${k}" not specified.`).join("\n\tAlso: "));
+  if (!isTarget(target)) throw new Refusal(`Target "${target.replace(/-/g, "_")}" not available.`);
+  checkSpecKeys(target, spec);
+  const cdtar = one(spec, "livecd/cdtar");
+  if (cdtar !== undefined) locateCdtar(cdtar, args.doubleVersion);
   const get = (k: string): string => one(spec, k) ?? "";
   const storedir = String(conf["storedir"]);
   const options = Array.isArray(conf["options"]) ? conf["options"].map(String) : [];

@@ -1,7 +1,7 @@
 /**
  * A bench for the catalyst runner end to end through the stage executor, with the catalyst
  * double (test/doubles/catalyst-double.ts) in place of Catalyst: a real store holding the releng
- * fixture, a bootstrap seed tarball and a snapshot; the procedure's releng edits; a stage
+ * fixture at the procedure's commit, a bootstrap seed tarball and a snapshot; the procedure's releng edits; a stage
  * builder; and running a stage to its result (or its failure) with the stored log.
  */
 import assert from "node:assert/strict";
@@ -21,12 +21,13 @@ import { silentLogger } from "../../shared/log.js";
 import { packTree, unpackBlob } from "../../shared/pack/index.js";
 import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
-import { RELENG_FIXTURE } from "./catalyst-releng.js";
+import { relengFixture } from "./catalyst-releng.js";
 
 const execFileAsync = promisify(execFile);
 
 /** The compiled catalyst double, run with node. */
 export const CATALYST_DOUBLE = join(dirname(fileURLToPath(import.meta.url)), "../doubles/catalyst-double.js");
+export const TAR2SQFS_DOUBLE = join(dirname(fileURLToPath(import.meta.url)), "../doubles/tar2sqfs-double.js");
 
 /** with.timestamp of every stage. */
 export const TIMESTAMP = "20250612T101500Z";
@@ -35,7 +36,7 @@ export const TREEISH = "d55448fdd9e8e82386e9b121e4b637b03e59a0f8";
 /** The amd64 specs in the releng fixture. */
 export const SPECS = "releases/specs/amd64";
 
-/** The procedure's edits to releng, in the form that applies to the fixture's commit. */
+/** The procedure's edits to releng, in the form that applies to the fixture's commit (87eea8b6). */
 export const STAGE_EDITS = [
   {
     file: "releases/portage/stages/package.mask/releng/rust",
@@ -44,11 +45,9 @@ export const STAGE_EDITS = [
   { file: "releases/portage/stages/profile/packages.build", content: "dev-lang/rust\n" },
   {
     file: "releases/portage/stages/package.use/releng/circular",
-    replace_line: [
-      { match: "^net-misc/curl\\s", with: "net-misc/curl http2 ssl openssl curl_ssl_openssl" },
-      { match: "^dev-python/pillow\\s", with: "dev-python/pillow -truetype" },
-    ],
+    replace_line: [{ match: "^net-misc/curl\\s", with: "net-misc/curl http2 ssl openssl curl_ssl_openssl" }],
   },
+  { file: "releases/portage/stages/package.use/releng/circular", append: "dev-python/pillow -truetype" },
 ];
 export const ISO_EDITS = [
   { file: "releases/portage/isos/package.accept_keywords/admincd-packages", append: "net-libs/mbedtls" },
@@ -127,7 +126,7 @@ export class CatalystBench {
   static async create(): Promise<CatalystBench> {
     const dir = await mkdtemp(join(tmpdir(), "sf-catalyst-"));
     const store = await FsArtifactStore.open(join(dir, "store"));
-    const relengBlob = await packTree(RELENG_FIXTURE, store, {});
+    const relengBlob = await packTree(relengFixture("procedure"), store, {});
     const releng: ArtifactRef = { digest: relengBlob.digest, size: relengBlob.size, kind: "tree" };
     const root = join(dir, "seed-root");
     await mkdir(join(root, "etc"), { recursive: true });
@@ -149,6 +148,7 @@ export class CatalystBench {
   executor(extraArgs: string[] = []): StageExecutor {
     const runner = createCatalystRunner({
       catalystCommand: [process.execPath, CATALYST_DOUBLE, ...extraArgs],
+      tar2sqfsCommand: [process.execPath, TAR2SQFS_DOUBLE],
       killGraceMs: 200,
     });
     return new StageExecutor({
@@ -164,14 +164,14 @@ export class CatalystBench {
     s: ResolvedStage,
     seed: ArtifactRef = this.bootstrapSeed,
     extraArgs: string[] = [],
-    opts: { signal?: AbortSignal; onLog?: (chunk: string) => void } = {},
+    opts: { signal?: AbortSignal; onLog?: (chunk: string) => void; snapshot?: ArtifactRef } = {},
   ): Promise<{ result: StageResult; log: string }> {
     const runs = ++this.#runs;
     const job: StageJob = {
       runId: `run${runs}`,
       stage: s,
       key: sha256(`key${runs}`),
-      inputs: { releng: this.releng, seed, snapshot: this.snapshot },
+      inputs: { releng: this.releng, seed, snapshot: opts.snapshot ?? this.snapshot },
       attempt: 1,
     };
     const signal = opts.signal ?? new AbortController().signal;
@@ -183,7 +183,12 @@ export class CatalystBench {
   async failure(
     s: ResolvedStage,
     extraArgs: string[] = [],
-    opts: { seed?: ArtifactRef; signal?: AbortSignal; onLog?: (chunk: string) => void } = {},
+    opts: {
+      seed?: ArtifactRef;
+      snapshot?: ArtifactRef;
+      signal?: AbortSignal;
+      onLog?: (chunk: string) => void;
+    } = {},
   ): Promise<{ e: StagefarmError; log: string }> {
     const e = await this.run(s, opts.seed ?? this.bootstrapSeed, extraArgs, opts).then(
       () => assert.fail("expected the stage to fail"),

@@ -182,7 +182,12 @@ export class FarmProcesses implements AsyncDisposable {
     const p = this.spawn(
       `agent ${id}`,
       ["agent", "--id", id, "--labels", labels.join(","), "--slots", String(slots), "--work-dir", workDir],
-      { STAGEFARM_HEARTBEAT: this.opts.heartbeat ?? "500ms", STAGEFARM_DRAIN_TIMEOUT: "1s" },
+      // Labels here name pools (a `catalyst` agent runs shell stages): keep them without their tools.
+      {
+        STAGEFARM_HEARTBEAT: this.opts.heartbeat ?? "500ms",
+        STAGEFARM_DRAIN_TIMEOUT: "1s",
+        STAGEFARM_MISSING_TOOLS: "warn",
+      },
     );
     this.agents.set(id, p);
     this.crashedAgents.delete(id);

@@ -41,7 +41,7 @@ void describe("catalyst runner with the catalyst double", () => {
       spec: `${SPECS}/stage1-systemd-23.spec`,
       releng_edits: STAGE_EDITS,
       overrides: { source_subpath: "default/stage3-bootstrap" },
-      catalyst_version: "4.1.0",
+      catalyst_version: "4.1.1",
     });
     const { result, log } = await bench.run(s);
     stage1Image = imageRef(result);
@@ -100,7 +100,11 @@ void describe("catalyst runner with the catalyst double", () => {
     const index = await text(await bench.store.getBlob(result.outputs["binpkgs.index"]?.digest ?? ""));
     assert.match(index, /^CPV: sys-apps\/baselayout-2.17$/m);
 
-    assert.match(log, /^>>> catalyst: catalyst 4\.1\.0 \(as required\)$/m);
+    assert.match(log, /^>>> catalyst: catalyst 4\.1\.1 \(as required\)$/m);
+    // The procedure's `catalyst -v`, and "set jobs and load-average appropriately".
+    assert.match(log, /^>>> catalyst: running .* -v -c \S+catalyst\.conf -f /m);
+    assert.match(log, /^>>> catalyst: {3}jobs = 3$/m);
+    assert.match(log, /^>>> catalyst: {3}load-average = \d+$/m);
     assert.match(
       log,
       /^>>> catalyst: releng edit 1: releases\/portage\/stages\/package\.mask\/releng\/rust: replaced 1 line\(s\)$/m,

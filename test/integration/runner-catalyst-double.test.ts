@@ -1,7 +1,8 @@
 /**
  * The catalyst double (test/doubles/catalyst-double.ts) on its own: its version, and the
  * refusals it shares with Catalyst (a missing or ambiguous seed, a missing portage_confdir or
- * snapshot, a required key not set).
+ * snapshot, a required key not set), and what Catalyst 4.1.1's own code refuses when run with
+ * python3 on the same input (shared/catalyst/upstream-4.1.1.ts names each case).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,12 +27,21 @@ void describe("the catalyst double refuses like Catalyst", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function double(spec: string): Promise<{ code: number; stderr: string; stdout: string }> {
+  async function double(
+    spec: string,
+    opts: { conf?: string; version?: string } = {},
+  ): Promise<{ code: number; stderr: string; stdout: string }> {
     await writeFile(join(dir, "t.spec"), spec);
+    let confPath = join(dir, "catalyst.conf");
+    if (opts.conf !== undefined) {
+      confPath = join(dir, "other.conf");
+      await writeFile(confPath, `storedir = "${storedir}"\n${opts.conf}`);
+    }
     return await execFileAsync(process.execPath, [
       CATALYST_DOUBLE,
+      ...(opts.version !== undefined ? ["--double-version", opts.version] : []),
       "-c",
-      join(dir, "catalyst.conf"),
+      confPath,
       "-f",
       join(dir, "t.spec"),
     ]).then(
@@ -49,7 +59,7 @@ void describe("the catalyst double refuses like Catalyst", () => {
 
   void test("--version", async () => {
     const r = await execFileAsync(process.execPath, [CATALYST_DOUBLE, "--version"]);
-    assert.match(r.stdout, /^Catalyst 4\.1\.0\n/);
+    assert.match(r.stdout, /^Catalyst 4\.1\.1\n/);
   });
 
   void test("a missing seed, portage_confdir, snapshot or required key", async () => {
@@ -72,5 +82,63 @@ void describe("the catalyst double refuses like Catalyst", () => {
 
     r = await double("target: stage1\nsubarch: amd64\n");
     assert.match(r.stderr, /Required argument "profile" not specified/);
+  });
+
+  void test("catalyst.conf values Catalyst 4.1.1 crashes on or refuses", async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['options = "pkgcache seedcache"\n', /'str' object has no attribute 'extend'/],
+      ["digests = []\n", /'set' object has no attribute 'extend'/],
+      ['options = []\ndigests = "sha512"\n', /These are not valid digest entries:\n1, 2, 5, a, h, s/],
+      ['options = []\nrepo_name = "50%"\n', /ValueError: incomplete format/],
+    ];
+    for (const [conf, refusal] of cases) {
+      const r = await double(SPEC(""), { conf });
+      assert.equal(r.code, 1, conf);
+      assert.match(r.stderr, refusal, conf);
+    }
+    // `%%` is Catalyst's escape: read as one `%` (the runner writes conf strings so).
+    const r = await double(SPEC(""), { conf: 'options = []\nrepo_name = "g%%x"\n' });
+    assert.match(r.stderr, new RegExp(`snapshot ${storedir}/snapshots/g%x-abc\\.sqfs does not exist`));
+  });
+
+  void test("spec keys its target does not accept, and a lone % on a key line", async () => {
+    let r = await double(SPEC("livecd/isos: x.iso\n"));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Argument "livecd\/isos" not recognized\./);
+    r = await double(SPEC("").replace("version_stamp: t", "version_stamp: 50%"));
+    assert.match(r.stderr, /ValueError: incomplete format/);
+    // On a continuation line the value is not formatted.
+    r = await double(SPEC("cflags:\n\t-O2%\n"));
+    assert.doesNotMatch(r.stderr, /format/);
+    assert.match(r.stderr, /File Not Found|snapshot/);
+  });
+
+  void test("a cdtar only Catalyst master ships", async () => {
+    const spec = [
+      "subarch: amd64",
+      "target: livecd-stage2",
+      "version_stamp: t",
+      "rel_type: default",
+      "profile: default/linux/amd64/23.0",
+      "snapshot_treeish: abc",
+      "source_subpath: default/seed",
+      "boot/kernel: gentoo",
+      "boot/kernel/gentoo/distkernel: yes",
+      "livecd/cdtar: /usr/share/catalyst/livecd/cdtar/grub-theme-gentoo_frosted.tar.bz2",
+      "",
+    ].join("\n");
+    let r = await double(spec, { version: "4.1.1" });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /Cannot locate specified cdtar: \/usr\/share\/catalyst\/livecd\/cdtar\/grub-theme-gentoo_frosted\.tar\.bz2/,
+    );
+    r = await double(spec, { version: "master" });
+    assert.doesNotMatch(r.stderr, /cdtar/);
+    // boot/kernel/<name>/* is valid only for a name boot/kernel lists.
+    r = await double(spec.replace("boot/kernel/gentoo/distkernel", "boot/kernel/other/distkernel"), {
+      version: "master",
+    });
+    assert.match(r.stderr, /Argument "boot\/kernel\/other\/distkernel" not recognized\./);
   });
 });

@@ -2,14 +2,20 @@
  * The catalyst runner's failures through the stage executor, with the catalyst double
  * (test/doubles/catalyst-double.ts) in place of Catalyst: a missing seed, a releng edit that no
  * longer applies, an unknown placeholder, a failing or cancelled catalyst, a shared pkgcache, a
- * seed Catalyst cannot unpack, a version mismatch. Each names the stage and the cause, and the
- * workspace is removed.
+ * seed Catalyst cannot unpack, a version mismatch, a rendered spec key its target refuses, a
+ * cdtar only Catalyst master ships, a snapshot archive of another commit; and a seed whose name
+ * lies about its compression is placed by its content. Each failure names the stage and the
+ * cause, and the workspace is removed.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { CatalystBench, catalystStage, SPECS, STAGE_EDITS } from "../helpers/catalyst-bench.js";
+
+const run = promisify(execFile);
 
 void describe("catalyst runner with the catalyst double", () => {
   let bench: CatalystBench;
@@ -127,7 +133,7 @@ void describe("catalyst runner with the catalyst double", () => {
     assert.equal(e.code, "invalid_pipeline");
     assert.match(
       e.message,
-      /^stage "stage1": the seed seed is zstd-compressed, which Catalyst cannot unpack \(it accepts \.tar\.bz2 /,
+      /^stage "stage1": the seed seed is zstd-compressed, which Catalyst cannot unpack \(it accepts xz, bzip2, gzip, squashfs and plain tar: \.tar\.bz2 /,
     );
   });
 
@@ -137,5 +143,88 @@ void describe("catalyst runner with the catalyst double", () => {
     assert.equal(e.code, "invalid_argument");
     assert.equal(e.message, 'stage "stage1" requires catalyst 4.1.0, but this agent has catalyst 4.0.3');
     assert.doesNotMatch(log, /rendered spec/);
+  });
+
+  void test("a seed named .tar.xz that is gzip is placed as .tar.gz (its content decides)", async () => {
+    const root = join(bench.dir, "gz-seed-root");
+    await mkdir(join(root, "etc"), { recursive: true });
+    await writeFile(join(root, "etc/marker"), "gz\n");
+    await run("tar", ["-C", root, "-czf", join(bench.dir, "gz-seed.tar.gz"), "."]);
+    const blob = await bench.store.putBlobFile(join(bench.dir, "gz-seed.tar.gz"));
+    const s = catalystStage("stage1", {
+      spec: `${SPECS}/stage1-systemd-23.spec`,
+      overrides: { source_subpath: "default/stage3-bootstrap" },
+    });
+    const { log } = await bench.run(s, { digest: blob.digest, size: blob.size, kind: "file" });
+    assert.match(log, /the seed is named as \.tar\.xz but its content is \.tar\.gz: placed as \.tar\.gz/);
+    assert.match(
+      log,
+      /seed seed\/seed\.tar\.xz placed at storedir\/builds\/default\/stage3-bootstrap\.tar\.gz$/m,
+    );
+  });
+
+  void test("a rendered spec key its target does not take is refused before catalyst runs", async () => {
+    const spec = `${SPECS}/installcd-stage2-minimal.spec`;
+    const s = catalystStage("installcd-stage2", {
+      spec,
+      releng_edits: [{ file: spec, append: "livecd/isos: x.iso" }],
+      overrides: { source_subpath: "default/stage3-bootstrap" },
+    });
+    const { e, log } = await bench.failure(s);
+    assert.equal(e.code, "invalid_pipeline");
+    assert.match(
+      e.message,
+      /Catalyst 4\.1\.1 would refuse the rendered spec:\nreleng\/releases\/specs\/amd64\/installcd-stage2-minimal\.spec:\d+: "livecd\/isos" is not a spec key of target livecd-stage2/,
+    );
+    assert.doesNotMatch(log, /running .*catalyst-double/);
+  });
+
+  void test("a cdtar only Catalyst master ships: 4.1.1 stops, and the error says which Catalyst it needs", async () => {
+    const spec = `${SPECS}/installcd-stage2-minimal.spec`;
+    const s = catalystStage(
+      "installcd-stage2",
+      {
+        spec,
+        releng_edits: [
+          {
+            file: spec,
+            append: "livecd/cdtar: /usr/share/catalyst/livecd/cdtar/grub-theme-gentoo_frosted.tar.bz2",
+          },
+        ],
+        overrides: { source_subpath: "default/stage3-bootstrap" },
+      },
+      "image.iso",
+    );
+    const { e } = await bench.failure(s, ["--double-version", "4.1.1"]);
+    assert.equal(e.code, "stage_failed");
+    assert.match(
+      e.message,
+      /Cannot locate specified cdtar: \/usr\/share\/catalyst\/livecd\/cdtar\/grub-theme-gentoo_frosted\.tar\.bz2/,
+    );
+    assert.match(
+      e.message,
+      /shipped only by Catalyst after 4\.1\.1 \(git master from 11967e5fb04b, dev-util\/catalyst-9999\)/,
+    );
+    const { result } = await bench.run(s, undefined, ["--double-version", "master"]);
+    assert.ok(result.outputs["image"], "Catalyst master builds it");
+  });
+
+  void test("a snapshot archive of another commit than the treeish is refused", async () => {
+    const repo = join(bench.dir, "other-repo");
+    await mkdir(repo, { recursive: true });
+    await writeFile(join(repo, "f"), "x\n");
+    const git = (...a: string[]) => run("git", ["-C", repo, ...a]);
+    await git("init", "-q");
+    await git("add", ".");
+    await git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "m");
+    const commit = (await git("rev-parse", "HEAD")).stdout.trim();
+    await git("archive", "--format=tar.gz", "-o", join(bench.dir, "other.tar.gz"), "HEAD");
+    const blob = await bench.store.putBlobFile(join(bench.dir, "other.tar.gz"));
+    const s = catalystStage("stage1", { spec: `${SPECS}/stage1-systemd-23.spec` });
+    const { e } = await bench.failure(s, [], {
+      snapshot: { digest: blob.digest, size: blob.size, kind: "file" },
+    });
+    assert.equal(e.code, "invalid_pipeline");
+    assert.match(e.message, new RegExp(`the snapshot archive is of commit ${commit}, not of the treeish `));
   });
 });

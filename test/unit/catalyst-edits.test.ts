@@ -136,7 +136,7 @@ void describe("an edit that no longer applies", () => {
   void test("an edit must name exactly one operation", () => {
     assert.throws(
       () => applyRelengEdit("x", { file: "f", append: "a", content: "b" }, ctx),
-      /needs exactly one of replace, replace_line, append, content, remove \(got append, content\)/,
+      /needs exactly one of replace, replace_line, append, ensure_line, content, remove \(got append, content\)/,
     );
   });
 });

@@ -89,7 +89,12 @@ async function rendering(text: string): Promise<string> {
   const spec = renderSpec({
     template: await readFixture(w.spec),
     file: w.spec,
-    vars: { TIMESTAMP: w.timestamp, DATESTAMP: datestampOf(w), REPO_DIR: "/r", TREEISH: w.treeish },
+    vars: {
+      TIMESTAMP: w.timestamp ?? "",
+      DATESTAMP: datestampOf(w, w.timestamp ?? ""),
+      REPO_DIR: "/r",
+      TREEISH: w.treeish,
+    },
     overrides: w.overrides,
   });
   return [spec.text, ...files].join("\n--\n");

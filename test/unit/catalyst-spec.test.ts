@@ -99,8 +99,8 @@ void describe("applySpecOverrides", () => {
   });
 
   void test("removes later entries of an overridden key so the override wins", () => {
-    const out = applySpecOverrides("a: 1\nb: 2\na: 3\n", { a: "9" }, "t.spec");
-    assert.equal(out, "a: 9\nb: 2\n");
+    const out = applySpecOverrides("cflags: 1\nb: 2\ncflags: 3\n", { cflags: "9" }, "t.spec");
+    assert.equal(out, "cflags: 9\nb: 2\n");
   });
 
   void test("refuses values Catalyst would read differently", () => {

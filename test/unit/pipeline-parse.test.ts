@@ -117,7 +117,7 @@ void describe("parsePipeline: a valid file", () => {
       snapshot: "snapshot.sqfs",
       treeish: "abc123",
       timestamp: "${{ params.greeting }}-1",
-      overrides: { version_stamp: "${{ params.greeting }}-1", options: ["a", "b"] },
+      overrides: { version_stamp: "${{ params.greeting }}-1", install_mask: ["a", "b"] },
       catalyst_conf: { options: ["pkgcache"], jobs: 2, compression_mode: "pixz" },
     });
   });
