@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,11 +40,11 @@ test("a dead agent's process groups are killed and its workspaces removed; a reu
         const l = await readLedger(ledger);
         return l.length === 1 ? l : undefined;
       },
-      { timeoutMs: 5000, what: "the group in the ledger" },
+      { timeoutMs: 30_000, what: "the group in the ledger" },
     );
     assert.ok(group !== undefined);
     await poll(async () => (await listProcs()).filter((p) => p.pgrp === group.pgid).length >= 3, {
-      timeoutMs: 5000,
+      timeoutMs: 30_000,
       what: "bash and both sleeps",
     });
     // A ledger line naming the bystander with a wrong start time: a reused id, not ours.
@@ -77,13 +78,21 @@ test("a dead agent's process groups are killed and its workspaces removed; a reu
 test("a dead agent's stage cgroup (a stage with limits) is emptied and removed by the sweep", async () => {
   const root = await mkdtemp(join(tmpdir(), "sf-stale-"));
   const manager = new CgroupManager({ killTimeoutMs: 5000 });
-  const name = "run-limited-1-0123";
+  // A fresh name: a cgroup left by an earlier, interrupted run of this test must not collide.
+  const name = `run-limited-1-${randomBytes(2).toString("hex")}`;
   const abort = new AbortController();
   try {
     await mkdir(join(root, name), { recursive: true });
     const cgroup = await manager.create(name, { memoryBytes: 64 << 20 }, 'stage "limited"');
     // A process that left every process group (setsid): only its cgroup still holds it.
-    const cmd = cgroup.wrap("setsid", ["sleep", "300"]);
+    // The leader waits until the child has its own session before it exits: were it to exit
+    // first, the end of the stage's group would take the child with it (it had not escaped yet).
+    const escape = [
+      "setsid sleep 300 &",
+      "child=$!",
+      'while :; do set -- $(cat /proc/$child/stat 2>/dev/null); [ "${6:-}" = "$child" ] && exit 0; done',
+    ].join("\n");
+    const cmd = cgroup.wrap("sh", ["-c", escape]);
     const started = runInProcessGroup(cmd.file, cmd.args, {
       cwd: root,
       env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
@@ -96,7 +105,7 @@ test("a dead agent's stage cgroup (a stage with limits) is emptied and removed b
         const pids = (await readFile(procs, "utf8")).split("\n").filter((l) => l !== "");
         return pids.length === 1 ? Number(pids[0]) : undefined;
       },
-      { timeoutMs: 5000, what: "the escaped sleep in the cgroup" },
+      { timeoutMs: 30_000, what: "the escaped sleep in the cgroup" },
     );
     const r = await sweepStaleWork(root, silentLogger(), { cgroups: manager });
     assert.equal(r.cgroups, 1);
