@@ -5,7 +5,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { DownloadTarget, ResolvedDownload } from "../../coordinator/downloads/index.js";
 import { isDigest } from "../../shared/digest.js";
 import { StagefarmError, isErrorCode } from "../../shared/errors.js";
@@ -103,7 +103,7 @@ export function storeSource(store: ArtifactStore): DownloadSource {
       if (target.t !== "digest")
         throw new StagefarmError(
           "invalid_argument",
-          "the local store keeps no runs: get RUN STAGE OUTPUT from a farm (--url of `stagefarm up` or of the coordinator's --http), or get DIGEST",
+          "the local store keeps no runs: get RUN STAGE OUTPUT from a farm (--coordinator, or --url of `stagefarm up`), or get DIGEST",
         );
       const info = await store.statBlob(target.digest);
       if (info === undefined)
@@ -112,6 +112,59 @@ export function storeSource(store: ArtifactStore): DownloadSource {
       return {
         info: { digest: target.digest, size: info.size, kind: "blob", filename: target.digest },
         body,
+      };
+    },
+  };
+}
+
+/** The part of the gRPC client `get` uses (GetArtifact, a server stream). */
+export interface ArtifactClient {
+  getArtifact(
+    req: { runId: string; stage: string; output: string; digest: string; offset: bigint },
+    opts: { signal: AbortSignal },
+  ): AsyncIterable<{
+    part:
+      | { case: "info"; value: { digest: string; size: bigint; kind: string } }
+      | { case: "data"; value: Uint8Array }
+      | { case: undefined; value?: undefined };
+  }>;
+}
+
+/** Downloads through a coordinator's gRPC API (GetArtifact). */
+export function grpcSource(client: ArtifactClient): DownloadSource {
+  return {
+    async open(target, signal) {
+      const req =
+        target.t === "digest"
+          ? { runId: "", stage: "", output: "", digest: target.digest, offset: 0n }
+          : { runId: target.run, stage: target.stage, output: target.output, digest: "", offset: 0n };
+      const it = client.getArtifact(req, { signal })[Symbol.asyncIterator]();
+      const first = await it.next();
+      const part = first.done === true ? undefined : first.value.part;
+      if (part?.case !== "info" || !["tree", "file", "blob"].includes(part.value.kind)) {
+        await it.return?.();
+        throw new StagefarmError(
+          "unavailable",
+          "the coordinator did not answer GetArtifact with the blob's info",
+        );
+      }
+      const kind = part.value.kind as ResolvedDownload["kind"];
+      async function* data(): AsyncGenerator<Buffer> {
+        try {
+          for (let r = await it.next(); r.done !== true; r = await it.next())
+            if (r.value.part.case === "data") yield Buffer.from(r.value.part.value);
+        } finally {
+          await it.return?.();
+        }
+      }
+      return {
+        info: {
+          digest: part.value.digest,
+          size: Number(part.value.size),
+          kind,
+          filename: localName(target, kind),
+        },
+        body: Readable.from(data(), { objectMode: false }),
       };
     },
   };

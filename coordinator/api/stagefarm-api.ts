@@ -20,6 +20,7 @@ import type { RunDoc } from "../service/run-doc.js";
 import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
+import { artifactStream, targetOf } from "../downloads/index.js";
 import {
   agentMessage,
   cacheEntryMessage,
@@ -318,6 +319,25 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         bytesFreed: BigInt(report.bytesFreed),
         logsRemoved: report.logsRemoved.length,
       };
+    },
+
+    async *getArtifact(req, ctx) {
+      const target = targetOf(req);
+      const store = { getRun: (id: string) => coordinator.getRun(id), store: deps.store };
+      for await (const p of artifactStream(store, target, Number(req.offset), ctx.signal))
+        yield p.t === "info"
+          ? {
+              part: {
+                case: "info",
+                value: {
+                  name: target.t === "output" ? target.output : "",
+                  digest: p.info.digest,
+                  size: BigInt(p.info.size),
+                  kind: p.info.kind,
+                },
+              },
+            }
+          : { part: { case: "data", value: p.data } };
     },
   };
 }

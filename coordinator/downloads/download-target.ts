@@ -33,9 +33,33 @@ function decoded(raw: string, what: string, re: RegExp): string {
   } catch (err: unknown) {
     throw new StagefarmError("invalid_argument", `${what} is not valid URL encoding`, { cause: err });
   }
-  if (!re.test(s))
+  return checked(s, what, re);
+}
+
+function checked(s: string, what: string, re: RegExp): string {
+  if (s.length > MAX_SEGMENT || !re.test(s))
     throw new StagefarmError("invalid_argument", `invalid ${what} ${JSON.stringify(excerpt(s, 80))}`);
   return s;
+}
+
+/** The target named by plain (not URL-encoded) fields, as a gRPC request carries them. */
+export function targetOf(f: {
+  runId: string;
+  stage: string;
+  output: string;
+  digest: string;
+}): DownloadTarget {
+  if (f.digest !== "") {
+    if (f.runId !== "" || f.stage !== "" || f.output !== "")
+      throw new StagefarmError("invalid_argument", "name either a digest or run_id, stage and output");
+    return { t: "digest", digest: checked(f.digest, "digest", /^[0-9a-f]{64}$/) };
+  }
+  return {
+    t: "output",
+    run: checked(f.runId, "run id", RUN_RE),
+    stage: checked(f.stage, "stage name", NAME_RE),
+    output: checked(f.output, "output name", NAME_RE),
+  };
 }
 
 /** The target of a download path; undefined when `path` is not a download route. */

@@ -1,7 +1,8 @@
 /**
- * Downloads of stage outputs and blobs: the HTTP routes (./serve-download.ts) and the use case
- * they adapt (./resolve-download.ts).
+ * Downloads of stage outputs and blobs: the HTTP routes (./serve-download.ts), the gRPC stream
+ * (./artifact-stream.ts), and the use case both adapt (./resolve-download.ts).
  */
-export { parseDownloadPath, type DownloadTarget } from "./download-target.js";
+export { artifactStream, type ArtifactPart } from "./artifact-stream.js";
+export { parseDownloadPath, targetOf, type DownloadTarget } from "./download-target.js";
 export { resolveDownload, type DownloadDeps, type ResolvedDownload } from "./resolve-download.js";
 export { serveDownload } from "./serve-download.js";

@@ -171,7 +171,7 @@ test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, a
     // Its download link serves the output's bytes (the page's own origin and credentials).
     const href = (await page.getAttribute("[data-testid=download]", "href")) ?? "";
     assert.match(href, /\/api\/v1\/runs\/[^/]+\/stages\/build\/outputs\/bin$/);
-    const digest = /[0-9a-f]{64}/.exec((await page.textContent("[data-testid=outputs]")) ?? "")?.[0];
+    const digest = await page.textContent("[data-testid=outputs] code.digest");
     const got = await (await fetch(href)).arrayBuffer();
     assert.equal(createHash("sha256").update(Buffer.from(got)).digest("hex"), digest);
     await page.click("details.key-details summary");

@@ -196,17 +196,38 @@ test("get on a loopback farm, by role", { timeout: 240_000 }, async () => {
       );
       assert.equal(r.status, "succeeded");
       const outputs: Outputs = Object.fromEntries(Object.entries(r.results).map(([s, d]) => [s, d.outputs]));
-      const viewer = ["--url", farm.httpUrl, "--token", tokens.viewer];
+      // Through the coordinator's gRPC API (STAGEFARM_COORDINATOR), then its HTTP server.
+      const viewer = ["--token", tokens.viewer];
       const n = await getEvery((a) => farm.cli(a), r.run, outputs, join(dir, "got"), viewer, false);
       assert.ok(n >= 6, `${n} outputs`);
       await checkHttp(farm.httpUrl, r.run, outputs, { authorization: `Bearer ${tokens.viewer}` });
-      const [stage, outs] = Object.entries(outputs)[0] ?? [];
-      const [name] = Object.keys(outs ?? {});
-      assert.ok(stage !== undefined && name !== undefined);
+      const [stage, outs] =
+        Object.entries(outputs).find(([, o]) => Object.values(o)[0]?.kind === "tree") ?? [];
+      const [name, o] = Object.entries(outs ?? {})[0] ?? [];
+      assert.ok(stage !== undefined && name !== undefined && o !== undefined);
+      const tree = join(dir, "tree");
+      const viaGrpc = await farm.cli(["get", r.run, stage, name, "-o", tree, ...viewer]);
+      assert.equal(viaGrpc.code, 0, viaGrpc.stderr);
+      assert.ok((await readdir(tree)).length > 0);
+      const viaHttp = await farm.cli([
+        "get",
+        o.digest,
+        "-o",
+        join(dir, "blob"),
+        "--url",
+        farm.httpUrl,
+        ...viewer,
+      ]);
+      assert.equal(viaHttp.code, 0, viaHttp.stderr);
+      assert.equal(sha256(await readFile(join(dir, "blob"))), o.digest);
       const anonymous = await fetch(`${farm.httpUrl}/api/v1/runs/${r.run}/stages/${stage}/outputs/${name}`);
       assert.equal(anonymous.status, 401);
-      const cli = await farm.cli(["get", r.run, stage, name, "-o", join(dir, "anon"), "--url", farm.httpUrl]);
-      assert.notEqual(cli.code, 0);
+      for (const via of [[], ["--url", farm.httpUrl]]) {
+        const cli = await farm.cli(["get", r.run, stage, name, "-o", join(dir, "anon"), ...via]);
+        assert.notEqual(cli.code, 0, cli.stdout);
+      }
+      const hostile = await farm.cli(["get", r.run, "..", name, ...viewer]);
+      assert.equal(hostile.code, 2, hostile.stderr);
       await assert.rejects(stat(join(dir, "anon")));
     });
   } finally {
