@@ -21,6 +21,8 @@ import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
+import { LiveLogs } from "../dashboard/live-logs.js";
+import { heldLog } from "./live-tail.js";
 import {
   agentMessage,
   cacheEntryMessage,
@@ -48,6 +50,8 @@ function required(value: string, field: string): string {
 
 export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmService> {
   const { coordinator } = deps;
+  // The held tails of running stages' logs (TailLogs of a running stage starts at its first byte).
+  const liveLogs = new LiveLogs(deps.bus, deps.subjects, (l) => coordinator.onEvent(l));
 
   async function dispatchViews(doc: RunDoc): Promise<Map<string, DispatchView>> {
     const views = new Map<string, DispatchView>();
@@ -221,6 +225,23 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
           return;
         } catch (err: unknown) {
           if (StagefarmError.from(err).code !== "not_found") throw err;
+          // Running: what exists so far from its first byte (or `tail -c`), then followed.
+          const held = liveLogs.get(id, stage);
+          if (held !== undefined && held.attempt === attempt && s.state === "running") {
+            let sent = req.fromOffset < 0n ? Math.max(0, held.end + Number(req.fromOffset)) : Number(offset);
+            for await (const c of heldLog(liveLogs, held, sent, req.follow, ctx.signal)) {
+              yield { chunk: { stage, attempt, data: c.data, offset: BigInt(c.offset) } };
+              sent = c.offset + c.data.length;
+            }
+            if (!req.follow || ctx.signal.aborted) return;
+            // Ended: the rest is in its stored log (a cancelled attempt's may not be).
+            const rest = await deps.store.getLog(path, { start: sent }).catch(() => undefined);
+            for await (const chunk of (rest ?? []) as AsyncIterable<Buffer>) {
+              yield { chunk: { stage, attempt, data: new Uint8Array(chunk), offset: BigInt(sent) } };
+              sent += chunk.length;
+            }
+            return;
+          }
           offset = 0n; // the live log, from its start
           if (!req.follow)
             throw new StagefarmError(
