@@ -35,3 +35,28 @@ export async function* heldLog(
     });
   }
 }
+
+/** The offset where the last `n` lines of `bytes` (which start at offset `base`) begin. */
+export function tailLinesOffset(bytes: Uint8Array, base: number, n: number): number {
+  let i = bytes.length;
+  // A final newline ends the last line; it does not start another.
+  if (i > 0 && bytes[i - 1] === 0x0a) i--;
+  let seen = 0;
+  while (i > 0) {
+    if (bytes[i - 1] === 0x0a && ++seen === n) return base + i;
+    i--;
+  }
+  return base;
+}
+
+/** The offset of the last `n` lines of a stored log of `size` bytes (looked for in its last 4 MiB). */
+export async function storedTailOffset(
+  read: (start: number) => Promise<AsyncIterable<Buffer>>,
+  size: number,
+  n: number,
+): Promise<number> {
+  const start = Math.max(0, size - (4 << 20));
+  const parts: Buffer[] = [];
+  for await (const c of await read(start)) parts.push(c);
+  return tailLinesOffset(Buffer.concat(parts), start, n);
+}

@@ -21,8 +21,8 @@ import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
-import { LiveLogs } from "../dashboard/live-logs.js";
-import { heldLog } from "./live-tail.js";
+import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
+import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
 import {
   agentMessage,
   cacheEntryMessage,
@@ -210,11 +210,22 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
             : logPathFor(id, stage, attempt);
         let offset = req.fromOffset;
         try {
-          if (offset < 0n) {
-            // `tail -c`: that many bytes before the stored log's end.
+          if (offset < 0n || (offset === 0n && req.tailLines > 0)) {
+            // `tail -c`: that many bytes before the stored log's end; `tail -n`: that many lines.
             let size = 0n;
             for await (const l of deps.store.listLogs(path)) if (l.path === path) size = BigInt(l.size);
-            offset = size + offset < 0n ? 0n : size + offset;
+            offset =
+              offset < 0n
+                ? size + offset < 0n
+                  ? 0n
+                  : size + offset
+                : BigInt(
+                    await storedTailOffset(
+                      async (start) => (await deps.store.getLog(path, { start })) as AsyncIterable<Buffer>,
+                      Number(size),
+                      req.tailLines,
+                    ),
+                  );
           }
           const stream = await deps.store.getLog(path, { start: Number(offset) });
           for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -228,7 +239,16 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
           // Running: what exists so far from its first byte (or `tail -c`), then followed.
           const held = liveLogs.get(id, stage);
           if (held !== undefined && held.attempt === attempt && s.state === "running") {
-            let sent = req.fromOffset < 0n ? Math.max(0, held.end + Number(req.fromOffset)) : Number(offset);
+            const fromHeld = (): number => {
+              const h = liveLogs.read(held, held.start, TAIL_BYTES);
+              return tailLinesOffset(h.data, h.offset, req.tailLines);
+            };
+            let sent =
+              req.fromOffset < 0n
+                ? Math.max(0, held.end + Number(req.fromOffset))
+                : req.fromOffset === 0n && req.tailLines > 0
+                  ? fromHeld()
+                  : Number(offset);
             for await (const c of heldLog(liveLogs, held, sent, req.follow, ctx.signal)) {
               yield { chunk: { stage, attempt, data: c.data, offset: BigInt(c.offset) } };
               sent = c.offset + c.data.length;

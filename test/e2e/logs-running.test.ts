@@ -1,7 +1,8 @@
 /**
  * `stagefarm logs RUN STAGE` of a running stage on a farm (processes): without -f it prints
  * what exists so far from the first line (the stored log appears only when the attempt ends);
- * with -f it starts from the beginning and follows to the end; `--bytes` starts near the end.
+ * with -f it starts from the beginning and follows to the end; `--bytes` and `--tail` (lines)
+ * start near the end, of the held log while it runs and of the stored one after.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -54,6 +55,8 @@ test("logs of a running stage start at its first line", { timeout: 180_000 }, as
       assert.doesNotMatch(sofar.stdout, /last line/);
       const tail = await farm.cli(["logs", run, "slow", "--bytes", "12"]);
       assert.equal(tail.stdout, "second line\n", tail.stderr);
+      const lastLine = await farm.cli(["logs", run, "slow", "--tail", "1"]);
+      assert.equal(lastLine.stdout, "second line\n", lastLine.stderr);
       const follow = farm.spawnCli(["logs", run, "slow", "-f"]);
       await until(
         () => Promise.resolve(follow.stdout.includes("second line") ? true : undefined),
@@ -67,6 +70,19 @@ test("logs of a running stage start at its first line", { timeout: 180_000 }, as
         follow.stdout,
         /^>>> stage slow \(run [^]*first line of the log\nsecond line\nlast line\n/,
       );
+      // Once stored, --tail counts lines back from the stored log's end.
+      const stored = await until(
+        async () => {
+          const r = await farm.cli(["logs", run, "slow", "--tail", "50"]);
+          return r.code === 0 && /last line/.test(r.stdout) ? r : undefined;
+        },
+        30_000,
+        "the stored log",
+      );
+      assert.match(stored.stdout, /first line of the log\nsecond line\nlast line\n/);
+      const two = await farm.cli(["logs", run, "slow", "-n", "2"]);
+      assert.equal(two.code, 0, two.stderr);
+      assert.equal(two.stdout.split("\n").length, 3, two.stdout);
     });
   } finally {
     await rm(dir, { recursive: true, force: true });
