@@ -364,8 +364,8 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
 
     async *getArtifact(req, ctx) {
       const target = targetOf(req);
-      const store = { getRun: (id: string) => coordinator.getRun(id), store: deps.store };
-      for await (const p of artifactStream(store, target, Number(req.offset), ctx.signal))
+      const downloads = { getRun: (id: string) => coordinator.getRun(id), store: deps.store };
+      for await (const p of artifactStream(downloads, target, Number(req.offset), ctx.signal))
         yield p.t === "info"
           ? {
               part: {
