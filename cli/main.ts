@@ -10,6 +10,7 @@ import { registerAgent } from "./commands/agent.js";
 import { registerBinhost } from "./commands/binhost.js";
 import { registerCache } from "./commands/cache.js";
 import { registerCerts } from "./commands/certs.js";
+import { registerGet } from "./commands/get.js";
 import { registerImport } from "./commands/import.js";
 import { registerNats } from "./commands/nats.js";
 import { registerCoordinator } from "./commands/coordinator.js";
@@ -64,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
   registerStats(program, ctx);
   registerCache(program, ctx);
   registerBinhost(program, ctx);
+  registerGet(program, ctx);
   registerImport(program, ctx);
   registerDiff(program, ctx);
   registerUp(program, ctx);

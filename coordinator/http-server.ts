@@ -3,7 +3,9 @@
  * (`/binhost/<name>/…`, see ./binhost/http.ts), and a small JSON API for the embedded
  * `stagefarm up` (`POST /api/v1/runs` with the pipeline's text, see ./api-v1.ts;
  * `GET /api/v1/runs[/ID]`), and the web dashboard (`/ui/`, `/api/dashboard/`, see
- * ./dashboard/dashboard.ts) when given its deps. Binds to loopback unless told otherwise.
+ * ./dashboard/dashboard.ts) when given its deps, with the downloads of outputs and blobs
+ * (`/api/v1/runs/R/stages/S/outputs/O`, `/api/v1/artifacts/D`, see ./downloads/). Binds to
+ * loopback unless told otherwise.
  * Every request passes ./request-guard.ts (a parseable target, a Host of this server, and for
  * writes same-origin JSON) and, with `auth`, its access rules (./auth/http-auth.ts) before
  * routing; with `tls`, it serves HTTPS.
@@ -16,6 +18,7 @@ import type { Logger } from "../shared/log.js";
 import type { HttpAuth } from "./auth/http-auth.js";
 import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
 import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
+import { serveDownload, type DownloadDeps } from "./downloads/index.js";
 import { httpStatusFor, readJsonBody } from "./dashboard/http-util.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { quoted } from "../shared/util/excerpt.js";
@@ -80,6 +83,9 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
           metrics: deps.metrics,
           accepting: deps.accepting,
         });
+  const board = deps.dashboard;
+  const downloads: DownloadDeps | undefined =
+    board === undefined ? undefined : { getRun: (id) => board.coordinator.getRun(id), store: board.store };
   const named = async (name: string, params: Record<string, string>): Promise<SubmitRequest> => {
     if (deps.namedPipelines === undefined)
       throw new StagefarmError(
@@ -127,6 +133,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       const m = await deps.metrics.exposition();
       return send(res, 200, m.body, m.contentType);
     }
+    if (downloads !== undefined && (await serveDownload(downloads, req, res, path))) return;
     if (dashboard !== undefined && (await dashboard.handle(req, res, url))) return;
     const { runs, submit } = deps;
     const noRoute = () =>

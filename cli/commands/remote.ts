@@ -255,7 +255,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     );
 
   connectionOptions(program.command("logs"))
-    .description("print a stage's log (with -f, follow it while it runs)")
+    .description("print a stage's log from its start, also while it runs (with -f, follow it)")
     .argument("<run>", "run id")
     .argument("<stage>", "stage name")
     .option("-f, --follow", "keep printing while the stage runs")
@@ -265,12 +265,19 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       "start N bytes before the end of the stored log (like tail -c)",
       positiveInt("--bytes"),
     )
+    .option("-n, --tail <lines>", "start at the last N lines (like tail -n)", positiveInt("--tail"))
     .option("--json", "one JSON object per chunk: {stage, attempt, offset, text}")
     .action(
       async (
         run: string,
         stage: string,
-        opts: { follow?: boolean; attempt?: string; bytes?: number; json?: boolean } & ClientFlags,
+        opts: {
+          follow?: boolean;
+          attempt?: string;
+          bytes?: number;
+          tail?: number;
+          json?: boolean;
+        } & ClientFlags,
       ) =>
         withClient(opts, async (client) => {
           const dec = new TextDecoder();
@@ -280,6 +287,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
             follow: opts.follow === true,
             attempt: Number(opts.attempt ?? 0),
             fromOffset: opts.bytes === undefined ? 0n : -BigInt(opts.bytes),
+            tailLines: opts.tail ?? 0,
           })) {
             const chunk = res.chunk;
             if (chunk === undefined) continue;

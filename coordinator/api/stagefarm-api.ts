@@ -20,6 +20,9 @@ import type { RunDoc } from "../service/run-doc.js";
 import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
+import { artifactStream, targetOf } from "../downloads/index.js";
+import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
+import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
 import {
   DISPATCHED_STATES,
   agentMessage,
@@ -48,6 +51,8 @@ function required(value: string, field: string): string {
 
 export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmService> {
   const { coordinator } = deps;
+  // The held tails of running stages' logs (TailLogs of a running stage starts at its first byte).
+  const liveLogs = new LiveLogs(deps.bus, deps.subjects, (l) => coordinator.onEvent(l));
 
   async function dispatchViews(doc: RunDoc): Promise<Map<string, DispatchView>> {
     const views = new Map<string, DispatchView>();
@@ -206,11 +211,22 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
             : logPathFor(id, stage, attempt);
         let offset = req.fromOffset;
         try {
-          if (offset < 0n) {
-            // `tail -c`: that many bytes before the stored log's end.
+          if (offset < 0n || (offset === 0n && req.tailLines > 0)) {
+            // `tail -c`: that many bytes before the stored log's end; `tail -n`: that many lines.
             let size = 0n;
             for await (const l of deps.store.listLogs(path)) if (l.path === path) size = BigInt(l.size);
-            offset = size + offset < 0n ? 0n : size + offset;
+            offset =
+              offset < 0n
+                ? size + offset < 0n
+                  ? 0n
+                  : size + offset
+                : BigInt(
+                    await storedTailOffset(
+                      async (start) => (await deps.store.getLog(path, { start })) as AsyncIterable<Buffer>,
+                      Number(size),
+                      req.tailLines,
+                    ),
+                  );
           }
           const stream = await deps.store.getLog(path, { start: Number(offset) });
           for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -221,6 +237,32 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
           return;
         } catch (err: unknown) {
           if (StagefarmError.from(err).code !== "not_found") throw err;
+          // Running: what exists so far from its first byte (or `tail -c`), then followed.
+          const held = liveLogs.get(id, stage);
+          if (held !== undefined && held.attempt === attempt && s.state === "running") {
+            const fromHeld = (): number => {
+              const h = liveLogs.read(held, held.start, TAIL_BYTES);
+              return tailLinesOffset(h.data, h.offset, req.tailLines);
+            };
+            let sent =
+              req.fromOffset < 0n
+                ? Math.max(0, held.end + Number(req.fromOffset))
+                : req.fromOffset === 0n && req.tailLines > 0
+                  ? fromHeld()
+                  : Number(offset);
+            for await (const c of heldLog(liveLogs, held, sent, req.follow, ctx.signal)) {
+              yield { chunk: { stage, attempt, data: c.data, offset: BigInt(c.offset) } };
+              sent = c.offset + c.data.length;
+            }
+            if (!req.follow || ctx.signal.aborted) return;
+            // Ended: the rest is in its stored log (a cancelled attempt's may not be).
+            const rest = await deps.store.getLog(path, { start: sent }).catch(() => undefined);
+            for await (const chunk of (rest ?? []) as AsyncIterable<Buffer>) {
+              yield { chunk: { stage, attempt, data: new Uint8Array(chunk), offset: BigInt(sent) } };
+              sent += chunk.length;
+            }
+            return;
+          }
           offset = 0n; // the live log, from its start
           if (!req.follow)
             throw new StagefarmError(
@@ -319,6 +361,25 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         bytesFreed: BigInt(report.bytesFreed),
         logsRemoved: report.logsRemoved.length,
       };
+    },
+
+    async *getArtifact(req, ctx) {
+      const target = targetOf(req);
+      const downloads = { getRun: (id: string) => coordinator.getRun(id), store: deps.store };
+      for await (const p of artifactStream(downloads, target, Number(req.offset), ctx.signal))
+        yield p.t === "info"
+          ? {
+              part: {
+                case: "info",
+                value: {
+                  name: target.t === "output" ? target.output : "",
+                  digest: p.info.digest,
+                  size: BigInt(p.info.size),
+                  kind: p.info.kind,
+                },
+              },
+            }
+          : { part: { case: "data", value: p.data } };
     },
   };
 }

@@ -28,4 +28,5 @@ export const RPC_ROLES: Readonly<Record<StagefarmRpc, Role>> = {
   collectBinhost: "admin",
   configureBinhost: "admin",
   publishBinpkgs: "admin",
+  getArtifact: "viewer",
 };

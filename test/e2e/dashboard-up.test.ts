@@ -8,6 +8,7 @@
  * page logs no error. A screenshot of the run page is saved to dist/test-artifacts/.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -167,6 +168,12 @@ test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, a
     assert.equal(red, "red error text");
     await waitText(page, "[data-testid=attempts]", /1\s*local-1/);
     await waitText(page, "[data-testid=outputs]", /bin\s*tree\s*[0-9a-f]{64}/);
+    // Its download link serves the output's bytes (the page's own origin and credentials).
+    const href = (await page.getAttribute("[data-testid=download]", "href")) ?? "";
+    assert.match(href, /\/api\/v1\/runs\/[^/]+\/stages\/build\/outputs\/bin$/);
+    const digest = await page.textContent("[data-testid=outputs] code.digest");
+    const got = await (await fetch(href)).arrayBuffer();
+    assert.equal(createHash("sha256").update(Buffer.from(got)).digest("hex"), digest);
     await page.click("details.key-details summary");
     await waitText(page, "[data-testid=key-material]", "recomputed: same key");
     await page.fill("[data-testid=log-search]", "COMPILING");

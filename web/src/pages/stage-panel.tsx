@@ -1,6 +1,6 @@
 /**
  * One stage of a run: its state (and why it waits), the retry action, its attempts with
- * agents and outcomes, its outputs with digests and sizes, what went into its cache key, and
+ * agents and outcomes, its outputs with digests, sizes and download links, what went into its cache key, and
  * the log of the chosen attempt.
  */
 import { useEffect, useState } from "preact/hooks";
@@ -10,6 +10,12 @@ import { permits, useWhoami } from "../api/whoami";
 import { LogView } from "../components/log-view";
 import { fmtBytes, fmtDuration, fmtTime, shortDigest } from "../format";
 import { STATE_LABEL } from "../graph/stage-graph";
+
+/** The download route of an output (coordinator/downloads/), beside the dashboard's API. */
+function downloadUrl(run: string, stage: string, output: string): string {
+  const path = [run, "stages", stage, "outputs", output].map((p) => encodeURIComponent(p)).join("/");
+  return new URL(`../api/v1/runs/${path}`, document.baseURI).toString();
+}
 
 interface KeyView {
   key: string;
@@ -311,6 +317,7 @@ export function StagePanel(props: {
               <th>kind</th>
               <th>sha256</th>
               <th>size</th>
+              <th />
             </tr>
           </thead>
           <tbody>
@@ -322,6 +329,16 @@ export function StagePanel(props: {
                   <code class="digest">{o.digest}</code>
                 </td>
                 <td>{fmtBytes(o.size)}</td>
+                <td>
+                  <a
+                    data-testid="download"
+                    href={downloadUrl(run.id, s.name, o.name)}
+                    download
+                    title={o.kind === "tree" ? "the tree as a tar.zst" : "the file"}
+                  >
+                    download
+                  </a>
+                </td>
               </tr>
             ))}
           </tbody>

@@ -1,0 +1,90 @@
+/**
+ * `stagefarm logs RUN STAGE` of a running stage on a farm (processes): without -f it prints
+ * what exists so far from the first line (the stored log appears only when the attempt ends);
+ * with -f it starts from the beginning and follows to the end; `--bytes` and `--tail` (lines)
+ * start near the end, of the held log while it runs and of the stored one after.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { until, withFarm } from "../helpers/farm-processes.js";
+
+const PIPELINE = `pipeline: logs-running
+params:
+  gate: { default: "" }
+stages:
+  slow:
+    runner: shell
+    env: { GATE: "\${{ params.gate }}" }
+    script: |
+      echo "first line of the log"
+      echo "second line"
+      i=0
+      while [ ! -e "$GATE" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+      echo "last line"
+      mkdir -p out && echo x > out/x
+    outputs: { o: out }
+`;
+
+test("logs of a running stage start at its first line", { timeout: 180_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sf-logs-run-"));
+  const gate = join(dir, "gate");
+  try {
+    await withFarm({ agents: [{ id: "a1" }] }, async (farm) => {
+      const file = await farm.writePipeline("logs-running.yaml", PIPELINE);
+      const { run } = await farm.cliJson<{ run: string }>([
+        "submit",
+        file,
+        "--json",
+        "--param",
+        `gate=${gate}`,
+      ]);
+      await farm.runningStage(run, ["slow"]);
+      const sofar = await until(
+        async () => {
+          const r = await farm.cli(["logs", run, "slow"]);
+          return r.code === 0 && r.stdout.includes("second line") ? r : undefined;
+        },
+        60_000,
+        "the running stage's log so far",
+      );
+      // From its first byte: the runner's header, then the script's first line.
+      assert.match(sofar.stdout, /^>>> stage slow \(run [^\n]*\n[^]*first line of the log\nsecond line\n$/);
+      assert.doesNotMatch(sofar.stdout, /last line/);
+      const tail = await farm.cli(["logs", run, "slow", "--bytes", "12"]);
+      assert.equal(tail.stdout, "second line\n", tail.stderr);
+      const lastLine = await farm.cli(["logs", run, "slow", "--tail", "1"]);
+      assert.equal(lastLine.stdout, "second line\n", lastLine.stderr);
+      const follow = farm.spawnCli(["logs", run, "slow", "-f"]);
+      await until(
+        () => Promise.resolve(follow.stdout.includes("second line") ? true : undefined),
+        30_000,
+        "-f output",
+      );
+      await writeFile(gate, "");
+      const { code } = await follow.ended(60_000);
+      assert.equal(code, 0, follow.stdout);
+      assert.match(
+        follow.stdout,
+        /^>>> stage slow \(run [^]*first line of the log\nsecond line\nlast line\n/,
+      );
+      // Once stored, --tail counts lines back from the stored log's end.
+      const stored = await until(
+        async () => {
+          const r = await farm.cli(["logs", run, "slow", "--tail", "50"]);
+          return r.code === 0 && /last line/.test(r.stdout) ? r : undefined;
+        },
+        30_000,
+        "the stored log",
+      );
+      assert.match(stored.stdout, /first line of the log\nsecond line\nlast line\n/);
+      const two = await farm.cli(["logs", run, "slow", "-n", "2"]);
+      assert.equal(two.code, 0, two.stderr);
+      assert.equal(two.stdout.split("\n").length, 3, two.stdout);
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
