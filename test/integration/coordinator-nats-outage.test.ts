@@ -83,9 +83,16 @@ describe("coordinator over a NATS KV that goes away", () => {
       const rec = await farm.coordinator.worker.record(run.id, "second");
       assert.ok(rec?.t === "finished" && rec.dispatch === 1 && rec.result.ok, JSON.stringify(rec?.t));
       // The run's document in the bucket is the final one (its saves rode out the outage too).
-      const stored = await farm.kv.get(`runs.${run.id}`);
-      assert.ok(stored !== undefined);
-      assert.match(Buffer.from(stored.value).toString(), /"status":"succeeded"/);
+      // The save after the last change is asynchronous: wait for it (a deadline, not a sleep).
+      const stored = await poll(
+        async () => {
+          const e = await farm.kv.get(`runs.${run.id}`);
+          const text = e === undefined ? "" : Buffer.from(e.value).toString();
+          return /"status":"succeeded"/.test(text) ? text : undefined;
+        },
+        { timeoutMs: 30_000, what: `the stored document of run ${run.id} to say succeeded` },
+      );
+      assert.match(stored, /"status":"succeeded"/);
     } finally {
       await nc.close();
     }
