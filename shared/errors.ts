@@ -17,21 +17,26 @@ export type ErrorCode =
   | "conflict" // a compare-and-set lost: the record changed since it was read (re-read, then decide)
   | "internal";
 
-const ALL_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  "invalid_pipeline",
-  "invalid_argument",
-  "not_found",
-  "corrupt_artifact",
-  "digest_mismatch",
-  "unsafe_archive",
-  "stage_failed",
-  "missing_output",
-  "timeout",
-  "cancelled",
-  "unavailable",
-  "conflict",
-  "internal",
-]);
+/** Exhaustive: a new error code does not compile until it has an exit status. */
+const EXIT_CODE_OF: Readonly<Record<ErrorCode, number>> = {
+  invalid_pipeline: 2, // bad input: the pipeline
+  invalid_argument: 2, // bad input: flags, params, a request
+  cancelled: 130, // as a shell reports SIGINT
+  stage_failed: 1,
+  missing_output: 1,
+  timeout: 1,
+  not_found: 1,
+  unsafe_archive: 1, // refused data: from the store as often as from the user
+  corrupt_artifact: 1,
+  digest_mismatch: 1,
+  unavailable: 1,
+  conflict: 1,
+  internal: 1,
+};
+
+/** Every error code, from the exhaustive exit-status table above. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.keys(EXIT_CODE_OF) as ErrorCode[];
+const ALL_CODES: ReadonlySet<string> = new Set<string>(ERROR_CODES);
 
 /** Whether a string received from elsewhere (an agent, a trailer) is one of our error codes. */
 export function isErrorCode(s: string): s is ErrorCode {
@@ -85,20 +90,3 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export function exitCodeFor(code: ErrorCode): number {
   return EXIT_CODE_OF[code];
 }
-
-/** Exhaustive: a new error code does not compile until it has an exit status. */
-const EXIT_CODE_OF: Readonly<Record<ErrorCode, number>> = {
-  invalid_pipeline: 2, // bad input: the pipeline
-  invalid_argument: 2, // bad input: flags, params, a request
-  cancelled: 130, // as a shell reports SIGINT
-  stage_failed: 1,
-  missing_output: 1,
-  timeout: 1,
-  not_found: 1,
-  unsafe_archive: 1, // refused data: from the store as often as from the user
-  corrupt_artifact: 1,
-  digest_mismatch: 1,
-  unavailable: 1,
-  conflict: 1,
-  internal: 1,
-};

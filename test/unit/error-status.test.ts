@@ -1,23 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { httpStatusFor } from "../../coordinator/dashboard/http-util.js";
-import { exitCodeFor, type ErrorCode } from "../../shared/errors.js";
+import { ERROR_CODES, exitCodeFor } from "../../shared/errors.js";
 
-const CODES: readonly ErrorCode[] = [
-  "invalid_pipeline",
-  "invalid_argument",
-  "not_found",
-  "corrupt_artifact",
-  "digest_mismatch",
-  "unsafe_archive",
-  "stage_failed",
-  "missing_output",
-  "timeout",
-  "cancelled",
-  "unavailable",
-  "conflict",
-  "internal",
-];
+const CODES = ERROR_CODES;
 
 void test("every error code has an HTTP status and a CLI exit status; only the server's own faults are 500", () => {
   const http = Object.fromEntries(CODES.map((c) => [c, httpStatusFor(c)]));
