@@ -12,15 +12,15 @@
  * exhausting memory.
  */
 import type { Readable } from "node:stream";
-import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { extract as tarExtract, type Extract, type Header } from "tar-stream";
+import { extract as tarExtract, type Header } from "tar-stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
 import { EntryValidator, shownName, type EntryHeader } from "../pack/entry-validator.js";
 import type { ListedMember } from "../pack/gnu-listing.js";
 import { HeaderWalker } from "../pack/header-walker.js";
 import { toListedMember } from "../pack/member-listing.js";
 import { normaliseMember } from "../pack/member-path.js";
+import { ByteCounter, globalPaxOf, toEntryHeader } from "../pack/tar-stream-entry.js";
 import type { UnpackLimits } from "../pack/unpack-limits.js";
 import { excerpt } from "../util/excerpt.js";
 import { skipEntry } from "../util/skip-entry.js";
@@ -226,42 +226,4 @@ function unsafe(label: string, msg: string, cause?: unknown): StagefarmError {
 
 function message(err: unknown): string {
   return excerpt(err instanceof Error ? err.message : String(err), 300);
-}
-
-/** tar-stream's header, read defensively: its declarations omit the nulls it really produces. */
-function toEntryHeader(h: Header): EntryHeader {
-  const type: unknown = h.type;
-  const linkname: unknown = h.linkname;
-  const pax: unknown = h.pax;
-  return {
-    name: h.name,
-    type: typeof type === "string" ? type : null,
-    linkname: typeof linkname === "string" ? linkname : null,
-    size: h.size ?? 0,
-    pax: isStringRecord(pax) ? pax : null,
-  };
-}
-
-/** The pax global header in force (see shared/pack/scan-archive.ts for why it is read this way). */
-function globalPaxOf(extract: Extract): Record<string, string> | null {
-  if (!("_paxGlobal" in extract))
-    throw new StagefarmError("internal", "tar-stream no longer exposes its pax global header (_paxGlobal)");
-  const g: unknown = Reflect.get(extract, "_paxGlobal");
-  if (g === null || g === undefined) return null;
-  if (!isStringRecord(g))
-    throw new StagefarmError("internal", "tar-stream's pax global header has an unexpected shape");
-  return g;
-}
-
-function isStringRecord(v: unknown): v is Record<string, string> {
-  return typeof v === "object" && v !== null && Object.values(v).every((x) => typeof x === "string");
-}
-
-class ByteCounter extends Transform {
-  bytes = 0;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
 }

@@ -8,14 +8,15 @@
  * refused too, so what was checked is what extraction writes.
  */
 import { createReadStream } from "node:fs";
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { extract as tarExtract, type Extract, type Header } from "tar-stream";
+import { extract as tarExtract } from "tar-stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
 import { decompressCommand, detectCompression, type Compression } from "./compression.js";
-import { EntryValidator, shownName, type EntryHeader } from "./entry-validator.js";
+import { EntryValidator, shownName } from "./entry-validator.js";
 import { compareListings, startGnuListing, type ListedMember } from "./gnu-listing.js";
 import { HeaderWalker } from "./header-walker.js";
+import { ByteCounter, globalPaxOf, toEntryHeader } from "./tar-stream-entry.js";
 import { toListedMember } from "./member-listing.js";
 import type { UnpackLimits } from "./unpack-limits.js";
 import { describeExit, startTool, succeeded } from "./tool-process.js";
@@ -122,48 +123,4 @@ function describeTarFailure(err: unknown): string {
   if (/unexpected end of data/i.test(msg)) return "is truncated: it ends in the middle of an entry";
   if (/invalid tar header|unknown format/i.test(msg)) return `is not a tar archive (${msg})`;
   return `cannot be read as a tar archive: ${msg}`;
-}
-
-/** tar-stream's header, read defensively: its declarations omit the nulls it really produces. */
-function toEntryHeader(h: Header): EntryHeader {
-  const type: unknown = h.type;
-  const linkname: unknown = h.linkname;
-  const pax: unknown = h.pax;
-  return {
-    name: h.name,
-    type: typeof type === "string" ? type : null,
-    linkname: typeof linkname === "string" ? linkname : null,
-    size: h.size,
-    pax: isStringRecord(pax) ? pax : null,
-  };
-}
-
-/**
- * The pax global header in force. tar-stream applies a global header only to members that also
- * have a local pax header, while GNU tar applies it to all: the validator must see it, so it is
- * read from tar-stream's parser state (pinned version; checked here so an upgrade that renames
- * the field fails closed instead of silently skipping the check).
- */
-function globalPaxOf(extract: Extract): Record<string, string> | null {
-  if (!("_paxGlobal" in extract))
-    throw new StagefarmError("internal", "tar-stream no longer exposes its pax global header (_paxGlobal)");
-  const g: unknown = Reflect.get(extract, "_paxGlobal");
-  if (g === null || g === undefined) return null;
-  if (!isStringRecord(g))
-    throw new StagefarmError("internal", "tar-stream's pax global header has an unexpected shape");
-  return g;
-}
-
-function isStringRecord(v: unknown): v is Record<string, string> {
-  return typeof v === "object" && v !== null && Object.values(v).every((x) => typeof x === "string");
-}
-
-/** Counts the bytes passing through (an empty stream is not a tar archive). */
-class ByteCounter extends Transform {
-  bytes = 0;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
 }
