@@ -270,16 +270,10 @@ export class DispatchWorker implements StageWorker {
     this.renewing.add(key);
     const at = this.now();
     (async () => {
-      const cur = await this.read(key);
-      const rec = cur?.rec;
-      if (
-        cur === undefined ||
-        rec?.t !== "running" ||
-        rec.token !== lease.token ||
-        rec.dispatch !== lease.dispatch
-      )
-        return;
-      if (await this.write(key, { ...rec, renewedAt: at }, cur.revision)) this.leases.persisted(lease, at);
+      const cur = await this.readLeased(key, lease);
+      if (cur === undefined) return;
+      if (await this.write(key, { ...cur.rec, renewedAt: at }, cur.revision))
+        this.leases.persisted(lease, at);
     })()
       .catch((err: unknown) =>
         this.log.warn({ key, err: StagefarmError.from(err).message }, "writing a lease renewal failed"),
@@ -308,22 +302,16 @@ export class DispatchWorker implements StageWorker {
 
   /** The owner's heartbeat no longer lists the stage: dispatch it again now. */
   private async lose(key: string, lease: Lease): Promise<void> {
-    const cur = await this.read(key);
-    const rec = cur?.rec;
-    if (
-      cur === undefined ||
-      rec?.t !== "running" ||
-      rec.dispatch !== lease.dispatch ||
-      rec.token !== lease.token
-    ) {
+    const cur = await this.readLeased(key, lease);
+    if (cur === undefined) {
       this.leases.release(key, lease);
       return;
     }
     await this.redispatch(
       key,
-      rec,
+      cur.rec,
       cur.revision,
-      `agent ${rec.owner} lost it (its heartbeat no longer lists the stage)`,
+      `agent ${cur.rec.owner} lost it (its heartbeat no longer lists the stage)`,
       "agent_lost",
     );
   }
@@ -392,17 +380,9 @@ export class DispatchWorker implements StageWorker {
     token: string,
   ): Promise<boolean> {
     const key = stageKey(runId, stage);
-    const cur = await this.read(key);
-    const rec = cur?.rec;
-    if (
-      cur === undefined ||
-      rec?.t !== "running" ||
-      rec.owner !== agentId ||
-      rec.token !== token ||
-      rec.dispatch !== dispatch
-    )
-      return false;
-    return this.redispatch(key, rec, cur.revision, "handed back by its agent", "handed_back");
+    const cur = await this.readLeased(key, { dispatch, token });
+    if (cur === undefined || cur.rec.owner !== agentId) return false;
+    return this.redispatch(key, cur.rec, cur.revision, "handed back by its agent", "handed_back");
   }
 
   /** Makes a new dispatch for every running stage whose lease expired. */
@@ -418,19 +398,13 @@ export class DispatchWorker implements StageWorker {
 
   private async expireLeases(): Promise<void> {
     for (const [key, lease] of this.leases.expired()) {
-      const cur = await this.read(key);
-      const rec = cur?.rec;
-      if (
-        cur === undefined ||
-        rec?.t !== "running" ||
-        rec.dispatch !== lease.dispatch ||
-        rec.token !== lease.token
-      ) {
+      const cur = await this.readLeased(key, lease);
+      if (cur === undefined) {
         this.leases.release(key, lease);
         continue;
       }
       this.deps.metrics?.leaseExpired();
-      await this.redispatch(key, rec, cur.revision, `lease of ${rec.owner} expired`, "lease_expired");
+      await this.redispatch(key, cur.rec, cur.revision, `lease of ${cur.rec.owner} expired`, "lease_expired");
     }
   }
 
@@ -519,6 +493,23 @@ export class DispatchWorker implements StageWorker {
 
   async record(runId: string, stage: string): Promise<DispatchRecord | undefined> {
     return (await this.read(stageKey(runId, stage)))?.rec;
+  }
+
+  /** The running record `key` holds under this dispatch and token, with its revision; undefined once it moved on. */
+  private async readLeased(
+    key: string,
+    lease: { dispatch: number; token: string },
+  ): Promise<{ rec: Extract<DispatchRecord, { t: "running" }>; revision: number } | undefined> {
+    const cur = await this.read(key);
+    const rec = cur?.rec;
+    if (
+      cur === undefined ||
+      rec?.t !== "running" ||
+      rec.dispatch !== lease.dispatch ||
+      rec.token !== lease.token
+    )
+      return undefined;
+    return { rec, revision: cur.revision };
   }
 
   private read(key: string): ReturnType<typeof readDispatch> {
