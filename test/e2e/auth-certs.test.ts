@@ -8,36 +8,16 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cliPath, repoRoot, type CliResult } from "../helpers/cli.js";
+import { cleanCliEnv, cliPath, repoRoot, runCleanCli } from "../helpers/cli.js";
 import { FarmProcess, freePort, until } from "../helpers/farm-process.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
-
-function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("STAGEFARM_")) env[k] = v;
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { cwd: repoRoot, env: baseEnv(env), timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 interface TokenJson {
   name: string;
@@ -56,9 +36,9 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
     try {
       // Independent CLI runs go in parallel: each costs a node start.
       const [init, ...made] = await Promise.all([
-        cli(["certs", "init", certs, "--hosts", "farm.example"], {}),
+        runCleanCli(["certs", "init", certs, "--hosts", "farm.example"], {}),
         ...["viewer", "submitter"].map((role) =>
-          cli(["certs", "token", "--role", role, "--name", `${role}-1`, "--json"], {}),
+          runCleanCli(["certs", "token", "--role", role, "--name", `${role}-1`, "--json"], {}),
         ),
       ]);
       assert.equal(init?.code, 0, init?.stderr);
@@ -95,7 +75,7 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
         "coordinator",
         spawn(process.execPath, [cliPath, ...args], {
           cwd: repoRoot,
-          env: baseEnv(serveEnv),
+          env: cleanCliEnv(serveEnv),
           stdio: ["ignore", "pipe", "pipe"],
         }),
       );
@@ -126,12 +106,12 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
       await writeFile(pipeline, "pipeline: p\nstages:\n  s:\n    runner: shell\n    script: echo hi\n");
       const { STAGEFARM_CERT: _c, STAGEFARM_KEY: _k, ...withoutCert } = as("viewer");
       const [runs, denied, noToken, noCert, plain, submitted] = await Promise.all([
-        cli(["runs", "--json"], as("viewer")),
-        cli(["submit", pipeline, "--json"], as("viewer")),
-        cli(["runs"], client),
-        cli(["runs"], withoutCert),
-        cli(["runs"], { STAGEFARM_COORDINATOR: `127.0.0.1:${grpcPort}` }),
-        cli(["submit", pipeline, "--json"], as("submitter")),
+        runCleanCli(["runs", "--json"], as("viewer")),
+        runCleanCli(["submit", pipeline, "--json"], as("viewer")),
+        runCleanCli(["runs"], client),
+        runCleanCli(["runs"], withoutCert),
+        runCleanCli(["runs"], { STAGEFARM_COORDINATOR: `127.0.0.1:${grpcPort}` }),
+        runCleanCli(["submit", pipeline, "--json"], as("submitter")),
       ]);
       assert.ok(runs && denied && noToken && noCert && plain && submitted);
       assert.equal(runs.code, 0, runs.stderr);
@@ -146,7 +126,7 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
 
       assert.equal(submitted.code, 0, submitted.stderr);
       const { run } = JSON.parse(submitted.stdout.trim().split("\n").pop() ?? "") as { run: string };
-      const cancelled = await cli(["cancel", run, "--json"], as("submitter"));
+      const cancelled = await runCleanCli(["cancel", run, "--json"], as("submitter"));
       assert.equal(cancelled.code, 0, cancelled.stderr);
       assert.equal((JSON.parse(cancelled.stdout) as { status: string }).status, "cancelled");
 
@@ -193,7 +173,7 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
   });
 
   test("a coordinator on every interface without TLS and tokens refuses to start, saying what to add", async () => {
-    const r = await cli(["coordinator", "--listen", "0.0.0.0:7420", "--http", "127.0.0.1:0"], {
+    const r = await runCleanCli(["coordinator", "--listen", "0.0.0.0:7420", "--http", "127.0.0.1:0"], {
       STAGEFARM_S3_URL: "http://a:b@127.0.0.1:9/none",
     });
     assert.equal(r.code, 2);

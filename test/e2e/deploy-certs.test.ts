@@ -13,32 +13,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
-import { cliPath, repoRoot, type CliResult } from "../helpers/cli.js";
+import { cleanCliEnv, cliPath, repoRoot, runCleanCli } from "../helpers/cli.js";
 import { FarmProcess, freePort, until } from "../helpers/farm-process.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
 
 const run = promisify(execFile);
-
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("STAGEFARM_")) env[k] = v;
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { cwd: repoRoot, env: cleanEnv(env), timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 async function x509(file: string, ...what: string[]): Promise<string> {
   return (await run("openssl", ["x509", "-in", file, "-noout", ...what])).stdout;
@@ -49,13 +29,13 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
     const dir = await mkdtemp(join(tmpdir(), "sf-certs-"));
     try {
       const certs = join(dir, "tls");
-      const init = await cli(["certs", "init", certs, "--hosts", "farm.example.org"]);
+      const init = await runCleanCli(["certs", "init", certs, "--hosts", "farm.example.org"]);
       assert.equal(init.code, 0, init.stderr);
       assert.match(init.stdout, /ca\.crt +every host/);
-      const agent = await cli(["certs", "agent", "build-b", "--dir", certs]);
+      const agent = await runCleanCli(["certs", "agent", "build-b", "--dir", certs]);
       assert.equal(agent.code, 0, agent.stderr);
       assert.match(agent.stdout, /agent-build-b\.key -> \/etc\/stagefarm\/tls\/agent\.key \(0600\)/);
-      const server = await cli([
+      const server = await runCleanCli([
         "certs",
         "server",
         "nats",
@@ -82,7 +62,7 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
       assert.match(sans, /DNS:nats\.example\.org/);
       assert.match(sans, /IP Address:192\.0\.2\.7/);
       // Keys are never replaced.
-      const again = await cli(["certs", "agent", "build-b", "--dir", certs]);
+      const again = await runCleanCli(["certs", "agent", "build-b", "--dir", certs]);
       assert.equal(again.code, 2);
       assert.match(again.stderr, /exists: a key is never replaced/);
 
@@ -91,7 +71,7 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         pubkey: await x509(join(certs, "server.crt"), "-pubkey"),
         sans: await x509(join(certs, "server.crt"), "-ext", "subjectAltName"),
       };
-      const renew = await cli(["certs", "renew", certs, "--days", "30"]);
+      const renew = await runCleanCli(["certs", "renew", certs, "--days", "30"]);
       assert.equal(renew.code, 0, renew.stderr);
       for (const name of ["agent", "agent-build-b", "client", "nats", "server"])
         assert.ok(renew.stdout.includes(`renewed ${join(certs, `${name}.crt`)}`), `${name} renewed`);
@@ -118,9 +98,9 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
     try {
       const certs = join(dir, "tls");
       const [init, ...made] = await Promise.all([
-        cli(["certs", "init", certs]),
-        cli(["certs", "token", "--role", "viewer", "--name", "keep", "--json"]),
-        cli(["certs", "token", "--role", "viewer", "--name", "revoke", "--json"]),
+        runCleanCli(["certs", "init", certs]),
+        runCleanCli(["certs", "token", "--role", "viewer", "--name", "keep", "--json"]),
+        runCleanCli(["certs", "token", "--role", "viewer", "--name", "revoke", "--json"]),
       ]);
       assert.equal(init?.code, 0, init?.stderr);
       const [keep, revoke] = made.map(
@@ -144,7 +124,7 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         spawn(process.execPath, [cliPath, ...args], {
           cwd: repoRoot,
           stdio: ["ignore", "pipe", "pipe"],
-          env: cleanEnv({
+          env: cleanCliEnv({
             STAGEFARM_NATS_URL: nats.url,
             STAGEFARM_S3_URL: s3.url,
             STAGEFARM_PREFIX: `hup${randomBytes(4).toString("hex")}`,
@@ -166,8 +146,8 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         STAGEFARM_TOKEN: t.token,
       });
       const [k1, r1] = await Promise.all([
-        cli(["runs", "--json"], as(keep)),
-        cli(["runs", "--json"], as(revoke)),
+        runCleanCli(["runs", "--json"], as(keep)),
+        runCleanCli(["runs", "--json"], as(revoke)),
       ]);
       assert.equal(k1?.code, 0, k1?.stderr);
       assert.equal(r1?.code, 0, r1?.stderr);
@@ -181,8 +161,8 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         "the reload to be logged",
       );
       const [k2, r2] = await Promise.all([
-        cli(["runs", "--json"], as(keep)),
-        cli(["runs", "--json"], as(revoke)),
+        runCleanCli(["runs", "--json"], as(keep)),
+        runCleanCli(["runs", "--json"], as(revoke)),
       ]);
       assert.equal(k2?.code, 0, k2?.stderr);
       assert.equal(r2?.code, 2, r2?.stderr);
@@ -199,7 +179,7 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         10_000,
         "the refusal to be logged",
       );
-      const k3 = await cli(["runs", "--json"], as(keep));
+      const k3 = await runCleanCli(["runs", "--json"], as(keep));
       assert.equal(k3.code, 0, k3.stderr);
       assert.ok(c.alive, "SIGHUP does not end the coordinator");
       await c.stop("SIGTERM", 20_000);

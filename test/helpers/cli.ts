@@ -139,3 +139,25 @@ export function lastJsonLine(stdout: string): Record<string, unknown> {
   const last = lines[lines.length - 1] ?? "";
   return JSON.parse(last) as Record<string, unknown>;
 }
+
+/** The test process's environment without any STAGEFARM_* setting, plus `extra`. */
+export function cleanCliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("STAGEFARM_")) env[k] = v;
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+/** Runs the CLI once with {@link cleanCliEnv}`(env)`; resolves with its exit code and output. */
+export function runCleanCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cliPath, ...args],
+      { cwd: repoRoot, env: cleanCliEnv(env), timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
