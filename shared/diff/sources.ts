@@ -66,6 +66,11 @@ async function indexArchive(file: string, label: string, opts: IndexOptions): Pr
       (err: unknown) => ({ err }),
     );
     const exit = tool ? await tool.exited : undefined;
+    // An entry refused by the validator was read whole: that refusal is the answer, whatever
+    // the decompressor said after its output was closed (SIGPIPE, or zstd's own read/write error).
+    // As in shared/pack/scan-archive.ts, a refusal comes before the tool's exit.
+    if ("err" in read && read.err instanceof StagefarmError && read.err.details["entry"] !== undefined)
+      throw read.err;
     if (exit !== undefined && !exit.killed && exit.signal !== "SIGPIPE" && !succeeded(exit))
       throw new StagefarmError(
         "unsafe_archive",
