@@ -113,7 +113,12 @@ export class FarmBinhostClient implements BinhostClient {
     for (let i = 0; i < refs.length; i += MAX_PER_REQUEST)
       results.push(
         await this.o.transport.publish(
-          { v: 1, binhost: name, packages: refs.slice(i, i + MAX_PER_REQUEST) },
+          {
+            v: 1,
+            binhost: name,
+            packages: refs.slice(i, i + MAX_PER_REQUEST),
+            ...(ctx.profile === undefined ? {} : { profile: ctx.profile }),
+          },
           ctx.signal,
         ),
       );

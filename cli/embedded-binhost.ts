@@ -15,7 +15,10 @@ import type { ArtifactStore } from "../shared/store/types.js";
 export function directBinhostTransport(service: BinhostService): BinhostTransport {
   return {
     publish: (req, signal) =>
-      service.publish(req.binhost, req.packages, signal === undefined ? {} : { signal }),
+      service.publish(req.binhost, req.packages, {
+        ...(signal === undefined ? {} : { signal }),
+        ...(req.profile === undefined ? {} : { profile: req.profile }),
+      }),
     conf: (name, baseUrl) => service.binreposConf(name, baseUrl),
   };
 }

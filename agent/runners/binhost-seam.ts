@@ -26,6 +26,8 @@ export interface BinhostPublishContext {
   signal: AbortSignal;
   log: LogSink;
   logger: Logger;
+  /** The profile keys of PKGDIR/Packages' header (shared/binhost/profile-header.ts), if any. */
+  profile?: Readonly<Record<string, string>>;
 }
 
 export interface BinhostClient {

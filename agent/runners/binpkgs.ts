@@ -20,7 +20,7 @@ import { createReadStream } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { splitPackagesBlocks } from "../../shared/binhost/index.js";
+import { checkProfileHeader, profileHeaderOf, splitPackagesBlocks } from "../../shared/binhost/index.js";
 import type { Digest } from "../../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../../shared/errors.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
@@ -75,6 +75,8 @@ export interface CollectedBinpkgs {
   index: string;
   /** `binpkg:<relpath>` per package plus `binpkgs.index`, ready for RunnerResult.stored. */
   stored: NonNullable<RunnerResult["stored"]>;
+  /** The profile keys of PKGDIR/Packages' header (IUSE_IMPLICIT, USE_EXPAND*, ARCH), checked. */
+  profile: Record<string, string>;
 }
 
 export function isBinpkgFile(relpath: string): boolean {
@@ -112,7 +114,8 @@ export async function collectBinpkgs(opts: CollectBinpkgsOptions): Promise<Colle
   const shown = opts.shownAs ?? pkgdir;
   const after = await snapshotPkgdir(pkgdir, signal);
   const fresh = [...after].filter(([rel, now]) => !sameEntry(opts.before?.get(rel), now)).map(([rel]) => rel);
-  const index = await readPackagesIndex(join(pkgdir, "Packages"));
+  const read = await readPackagesIndex(join(pkgdir, "Packages"));
+  const index = read?.blocks;
   if (fresh.length > 0 && index === undefined)
     opts.log(`${shown}/Packages does not exist: deriving the index stanzas from the package files`);
 
@@ -148,7 +151,23 @@ export async function collectBinpkgs(opts: CollectBinpkgsOptions): Promise<Colle
       ? `no new binary packages in ${shown}`
       : `collected ${packages.length} binary package(s) from ${shown}: ${packages.map((p) => p.relpath).join(", ")}`,
   );
-  return { packages, index: text, stored };
+  return { packages, index: text, stored, profile: profileOf(read?.header ?? {}, shown, opts.log) };
+}
+
+/** The profile keys of PKGDIR/Packages' header to pass to the binhost; none when they are out of bounds. */
+function profileOf(
+  header: Record<string, string>,
+  shown: string,
+  log: (line: string) => void,
+): Record<string, string> {
+  const profile = profileHeaderOf(header);
+  try {
+    checkProfileHeader(profile, `${shown}/Packages`);
+    return profile;
+  } catch (err: unknown) {
+    log(`${StagefarmError.from(err).message}: its profile keys are not passed to the binhost`);
+    return {};
+  }
 }
 
 function sameEntry(a: PkgdirEntry | undefined, b: PkgdirEntry): boolean {
@@ -163,10 +182,13 @@ export interface IndexBlock {
 }
 
 /**
- * Package blocks of a portage `Packages` index (the header block, the one without CPV, is
- * skipped). Absent file: undefined; anything but a regular file: `unsafe_archive`.
+ * A portage `Packages` index: its package blocks (the header block, the one without CPV, is
+ * skipped) and the header's keys. Absent file: undefined; anything but a regular file:
+ * `unsafe_archive`.
  */
-export async function readPackagesIndex(path: string): Promise<IndexBlock[] | undefined> {
+export async function readPackagesIndex(
+  path: string,
+): Promise<{ blocks: IndexBlock[]; header: Record<string, string> } | undefined> {
   let text: string;
   try {
     // Only a regular file: a symlink in a rootfs could point at anything on the agent.
@@ -178,7 +200,18 @@ export async function readPackagesIndex(path: string): Promise<IndexBlock[] | un
     if (e.code === "not_found") return undefined;
     throw e;
   }
-  return parsePackagesIndex(text);
+  return { blocks: parsePackagesIndex(text), header: parsePackagesHeader(text) };
+}
+
+/** The keys of a `Packages` text's header block (empty when its first block has a CPV). */
+export function parsePackagesHeader(text: string): Record<string, string> {
+  const first = splitPackagesBlocks(text)[0];
+  const keys = new Map<string, string>();
+  for (const line of first?.lines ?? []) {
+    const m = /^([A-Z0-9_]+): ?(.*)$/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) keys.set(m[1], m[2]);
+  }
+  return keys.has("CPV") ? {} : Object.fromEntries(keys);
 }
 
 /**

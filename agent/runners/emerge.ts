@@ -24,8 +24,8 @@ import { StagefarmError } from "../../shared/errors.js";
 import { parseEmergeWith } from "../../shared/runner-config/emerge.js";
 import type { ProcessOutcome } from "../process-group.js";
 import { resolveInWorkspace } from "../workspace.js";
-import { collectBinpkgs, snapshotPkgdir } from "./binpkgs.js";
-import type { BinhostClient, BinhostPackage } from "./binhost-seam.js";
+import { collectBinpkgs, snapshotPkgdir, type CollectedBinpkgs } from "./binpkgs.js";
+import type { BinhostClient } from "./binhost-seam.js";
 import { scrubRootfs } from "./chroot-scrub.js";
 import { runStepInChroot, type ChrootStepOptions } from "./emerge-chroot.js";
 import {
@@ -165,8 +165,7 @@ async function runEmerge(ctx: RunnerContext, opts: EmergeRunnerOptions): Promise
     log: line,
     shownAs: root === undefined ? shownPath(mode, pkgdir) : plan.pkgdir,
   });
-  if (w.binhost?.publish && opts.binhost)
-    await publish(ctx, opts.binhost, w.binhost.name, collected.packages, line);
+  if (w.binhost?.publish && opts.binhost) await publish(ctx, opts.binhost, w.binhost.name, collected, line);
   if (root !== undefined) {
     // The rootfs is usually passed on as an output: no pseudo-filesystem contents or device
     // nodes in it (the unpacker of the next stage refuses device nodes).
@@ -181,7 +180,7 @@ async function publish(
   ctx: RunnerContext,
   client: BinhostClient,
   name: string,
-  packages: readonly BinhostPackage[],
+  { packages, profile }: CollectedBinpkgs,
   line: (s: string) => void,
 ): Promise<void> {
   if (packages.length === 0) {
@@ -191,7 +190,7 @@ async function publish(
   line(`publishing ${packages.length} package(s) to binhost "${name}"`);
   const { stage, store, signal, log, logger } = ctx;
   try {
-    await client.publish(name, packages, { stage, store, signal, log, logger });
+    await client.publish(name, packages, { stage, store, signal, log, logger, profile });
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
     throw new StagefarmError(

@@ -17,6 +17,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { checkProfileHeader } from "../../shared/binhost/index.js";
 import { isDigest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
@@ -55,6 +56,8 @@ export interface BinhostServiceOptions {
 
 interface WriteItem extends AdmitRequest {
   signal: AbortSignal | undefined;
+  /** The publisher's profile keys (checked), merged into the index header. */
+  profile: Readonly<Record<string, string>>;
 }
 
 export class BinhostService {
@@ -88,11 +91,13 @@ export class BinhostService {
   async publish(
     name: string,
     packages: readonly BinhostPackageRef[],
-    opts: { signal?: AbortSignal } = {},
+    opts: { signal?: AbortSignal; profile?: Readonly<Record<string, string>> } = {},
   ): Promise<PublishResult> {
     assertBinhostName(name);
     if (packages.length === 0)
       throw new StagefarmError("invalid_argument", `binhost "${name}": nothing to publish`);
+    const profile = opts.profile ?? {};
+    checkProfileHeader(profile, `binhost "${name}": the publisher's profile header`);
     for (const p of packages)
       if (!isDigest(p.digest))
         throw new StagefarmError(
@@ -124,6 +129,7 @@ export class BinhostService {
         inspected: byDigest,
         inspect: (ref) => inspectUpload(this.#o.store, name, ref, dir, opts.signal),
         signal: opts.signal,
+        profile,
       });
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -139,6 +145,7 @@ export class BinhostService {
           entry,
           packages: await admitRequest(this.#o.store, state, entry.item, entry.item.signal),
         });
+        state.mergeProfile(entry.item.profile);
       } catch (err: unknown) {
         const e = StagefarmError.from(err);
         this.#log.warn({ binhost: name, code: e.code, err: e.message }, "publication refused");

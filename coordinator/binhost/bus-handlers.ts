@@ -43,7 +43,14 @@ export function serveBinhostRequests(
         };
       else
         try {
-          reply = { ok: true, result: await service.publish(req.value.binhost, req.value.packages) };
+          reply = {
+            ok: true,
+            result: await service.publish(
+              req.value.binhost,
+              req.value.packages,
+              req.value.profile === undefined ? {} : { profile: req.value.profile },
+            ),
+          };
         } catch (err: unknown) {
           reply = { ok: false, error: errorOf(err) };
           log.warn({ binhost: req.value.binhost, err: reply.error.message }, "binhost publish refused");

@@ -6,6 +6,8 @@
  *   blocks and readers inherit it from the header);
  * - CBUILD when every package's metadata that has one agrees (kept from the previous header
  *   while new packages agree with it);
+ * - the profile keys the publishers' PKGDIR indexes carried (IUSE_IMPLICIT, USE_EXPAND*, ARCH),
+ *   merged as a client merges them (shared/binhost/profile-header.ts);
  * - the binhost's configured keys (ARCH, ACCEPT_KEYWORDS, PROFILE, USE, …), which win.
  */
 import { StagefarmError } from "../../shared/errors.js";
@@ -40,6 +42,8 @@ export interface HeaderInput {
   packages: ReadonlyArray<Readonly<Record<string, string>>>;
   /** Metadata of the packages added by this write. */
   added: ReadonlyArray<Readonly<Record<string, string>>>;
+  /** The publishers' profile keys, merged. */
+  profile: Readonly<Record<string, string>>;
   configured: Readonly<Record<string, string>>;
   timestamp: string;
 }
@@ -56,7 +60,7 @@ export function buildHeader(input: HeaderInput): Record<string, string> {
       ? common(cbuilds.length > 0 ? cbuilds : [undefined])
       : common([input.previous.CBUILD, ...cbuilds]);
   if (cbuild !== undefined && input.packages.length > 0) header.CBUILD = cbuild;
-  Object.assign(header, input.configured);
+  Object.assign(header, input.profile, input.configured);
   header.VERSION = "0";
   header.TIMESTAMP = input.timestamp;
   return header;

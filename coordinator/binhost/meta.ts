@@ -2,7 +2,8 @@
  * stagefarm's own record of a binhost, `binhost/<name>/stagefarm.json`, kept beside the index
  * and never served: which run, stage and agent published each package path, the CAS digest
  * the agent uploaded, the sha256 of the object served (they differ when the BUILD_ID was
- * rewritten), and the binhost's settings (extra index header keys, the binrepos.conf values).
+ * rewritten), the binhost's settings (extra index header keys, the binrepos.conf values), and
+ * the profile keys its publishers' indexes carried.
  * Portage never sees it; `Packages` holds only keys portage knows.
  *
  * It is written by the single writer (the BinhostService) before the index, so it may name a
@@ -44,6 +45,11 @@ export const binhostMetaSchema = z.object({
   settings: binhostSettingsSchema.default(() => binhostSettingsSchema.parse({})),
   /** By package path (the index's PATH). */
   packages: z.record(z.string(), packageRecordSchema).default({}),
+  /**
+   * The publishers' profile keys merged (shared/binhost/profile-header.ts): the index header
+   * carries them under the configured keys, so clients without the profile can evaluate USE.
+   */
+  profile: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()).default({}),
 });
 export type BinhostMeta = z.infer<typeof binhostMetaSchema>;
 

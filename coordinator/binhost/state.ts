@@ -12,6 +12,7 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Readable } from "node:stream";
 import {
+  mergeProfileHeader,
   nextTimestamp,
   parsePackages,
   renderPackages,
@@ -132,6 +133,14 @@ export class BinhostState {
     this.changed = true;
   }
 
+  /** Merges a publisher's profile keys into the header's (a write is due when they add anything). */
+  mergeProfile(profile: Readonly<Record<string, string>>): void {
+    const merged = mergeProfileHeader(this.meta.profile, profile);
+    if (JSON.stringify(merged) === JSON.stringify(this.meta.profile)) return;
+    this.meta.profile = merged;
+    this.changed = true;
+  }
+
   /** Drops packages from the index (their objects are deleted after the index no longer lists them). */
   drop(paths: Iterable<string>): void {
     for (const path of paths) {
@@ -171,6 +180,7 @@ export class BinhostState {
       previous: this.header,
       packages,
       added: this.added,
+      profile: this.meta.profile,
       configured: this.meta.settings.header,
       timestamp,
     });

@@ -16,3 +16,4 @@ export {
 export { stanzaFor, type StanzaSource } from "./stanza.js";
 export { isCategory, packagePath, splitPf, type BinpkgExtension } from "./names.js";
 export { evaluateDeps, normaliseSpace } from "./dep-reduce.js";
+export { checkProfileHeader, mergeProfileHeader, profileHeaderOf } from "./profile-header.js";

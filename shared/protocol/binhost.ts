@@ -4,7 +4,7 @@
  * writer, to publish them.
  *
  *   agent ── publish request ──► <prefix>.binhost.publish  (request/reply)
- *            {binhost, packages: [{digest, size, stage?, run?, agent?}]}
+ *            {binhost, packages: [{digest, size, stage?, run?, agent?}], profile?}
  *        ◄── {ok: true, result} | {ok: false, error: {code, message, details}}
  *   agent ── conf request ─────► <prefix>.binhost.conf     (request/reply)
  *            {binhost, baseUrl}
@@ -36,6 +36,12 @@ export const binhostPublishRequestSchema = z.object({
   v: z.literal(1),
   binhost: name,
   packages: z.array(binhostPackageRefSchema).min(1).max(2_000),
+  /**
+   * The profile keys of the header of the PKGDIR index the packages were collected from
+   * (IUSE_IMPLICIT, USE_EXPAND*, ARCH: shared/binhost/profile-header.ts), merged into the
+   * binhost's index header. Checked by the writer (checkProfileHeader).
+   */
+  profile: z.record(z.string().max(128), z.string().max(65_536)).optional(),
 });
 export type BinhostPublishRequest = z.infer<typeof binhostPublishRequestSchema>;
 

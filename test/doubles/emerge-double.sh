@@ -97,7 +97,10 @@ MAKECONF_FILES=("${CONF_FILES[@]}")
 
 # make.defaults, then make.conf, sourced in one subshell: P_* (profile) and C_* (make.conf)
 # values; USE and FEATURES accumulate over the make.conf files (they are incremental).
-VARS=(USE FEATURES MAKEOPTS PKGDIR EMERGE_DEFAULT_OPTS ARCH FETCHCOMMAND DISTDIR)
+# The profile variables portage copies into PKGDIR/Packages' header (binarytree._update_pkgindex_header).
+PROFILE_VARS=(IUSE_IMPLICIT USE_EXPAND USE_EXPAND_HIDDEN USE_EXPAND_IMPLICIT USE_EXPAND_UNPREFIXED ELIBC KERNEL
+  USE_EXPAND_VALUES_ARCH USE_EXPAND_VALUES_ELIBC USE_EXPAND_VALUES_KERNEL)
+VARS=(USE FEATURES MAKEOPTS PKGDIR EMERGE_DEFAULT_OPTS ARCH FETCHCOMMAND DISTDIR "${PROFILE_VARS[@]}")
 GLOBALS=
 for g in "${0%/*}/../cnf/make.globals" /usr/share/portage/config/make.globals; do
   if [ -f "$g" ]; then
@@ -139,6 +142,28 @@ setting() { # VAR: the environment, else make.conf, else make.defaults, else mak
   else
     SETTING=${!g}
   fi
+}
+
+# A new PKGDIR/Packages header, keys sorted as portage writes them. Like portage, the profile's
+# implicit-IUSE variables (and USE_EXPAND_VALUES_<X>, the X of USE_EXPAND_IMPLICIT) only when the
+# profile has IUSE_IMPLICIT.
+index_header() {
+  local lines=("ARCH: $ARCH_" "PACKAGES: 0" "TIMESTAMP: $1" "VERSION: 0") v k
+  setting IUSE_IMPLICIT
+  if [ -n "$SETTING" ]; then
+    setting USE_EXPAND_IMPLICIT && local implicit=$SETTING
+    for v in IUSE_IMPLICIT USE_EXPAND USE_EXPAND_HIDDEN USE_EXPAND_IMPLICIT USE_EXPAND_UNPREFIXED; do
+      setting "$v" && [ -n "$SETTING" ] && lines+=("$v: $SETTING")
+    done
+    for k in $implicit; do
+      if [ "$k" != ARCH ] && [[ " ${PROFILE_VARS[*]} " == *" $k "* ]]; then
+        setting "$k" && [ -n "$SETTING" ] && lines+=("$k: $SETTING")
+      fi
+      v=USE_EXPAND_VALUES_$k
+      [[ " ${PROFILE_VARS[*]} " == *" $v "* ]] && setting "$v" && [ -n "$SETTING" ] && lines+=("$v: $SETTING")
+    done
+  fi
+  printf '%s\n' "${lines[@]}" | LC_ALL=C sort
 }
 
 setting MAKEOPTS && MAKEOPTS_=$SETTING
@@ -414,7 +439,7 @@ write_gpkg() { # cat pn ver use build_time image_dir metadata_dir
     "$base/gpkg-1" "$base/metadata.tar" "$base/image.tar" "$base/Manifest"
   local index="$PKGDIR_/Packages" count=0 line md5 sha1 mtime
   if [ ! -f "$index" ]; then
-    printf 'ARCH: %s\nPACKAGES: 0\nTIMESTAMP: %s\nVERSION: 0\n' "$ARCH_" "$build_time" >"$index"
+    index_header "$build_time" >"$index"
     say "created $index"
   fi
   hash_of md5sum "$out" && md5=$HASH

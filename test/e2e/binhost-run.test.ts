@@ -119,3 +119,75 @@ void test("stagefarm run: the first stage publishes, the second gets a binrepos.
     child.kill();
   }
 });
+
+/** A stage whose profile (make.profile/make.defaults) sets the implicit-IUSE variables. */
+function profileStage(atom: string, defaults: string, extra = ""): string {
+  return `
+    runner: emerge
+    env: { ROOT: gentoo, PORTAGE_CONFIGROOT: cfg }${extra}
+    with:
+      configs:
+        - config_root: cfg
+          make_conf: ""
+          make_profile: { files: { make.defaults: ${JSON.stringify(defaults)} } }
+      emerge: [{ command: ${DOUBLE}, args: ["-1", "${atom}"] }]
+      binhost: { name: farm }
+    outputs:
+      record: gentoo/usr/share/${atom.split("/")[1] ?? ""}`;
+}
+
+void test("the index header carries the publishers' profile keys merged as portage merges them; configured keys win", async () => {
+  await using sb = await CliSandbox.create();
+  const file = join(sb.dir, "profiles.yaml");
+  const glibc = [
+    'IUSE_IMPLICIT="abi_x86_64 prefix"',
+    'USE_EXPAND="ELIBC KERNEL PYTHON_TARGETS"',
+    'USE_EXPAND_HIDDEN="ELIBC KERNEL"',
+    'USE_EXPAND_IMPLICIT="ARCH ELIBC KERNEL"',
+    'USE_EXPAND_UNPREFIXED="ARCH"',
+    'ELIBC="glibc"',
+    'KERNEL="linux"',
+    'USE_EXPAND_VALUES_ARCH="amd64 x86"',
+    'USE_EXPAND_VALUES_ELIBC="glibc musl"',
+    'USE_EXPAND_VALUES_KERNEL="linux"',
+  ].join("\n");
+  // A second profile: other implicit IUSE and values, which the merge unites with the first's.
+  const musl = glibc
+    .replace('"abi_x86_64 prefix"', '"abi_x86_64 prefix-guest"')
+    .replace('"amd64 x86"', '"amd64 arm64"')
+    .replace('"ELIBC KERNEL PYTHON_TARGETS"', '"ELIBC KERNEL LUA_TARGETS"');
+  await writeFile(
+    file,
+    `pipeline: profiles
+stages:
+  first:${profileStage("dev-libs/libsigc++", glibc)}
+  second:${profileStage("sys-libs/zlib", musl, "\n    inputs:\n      prev: first.record")}
+`,
+  );
+  const r = await sb.run(["run", file]);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  // The double wrote the profile's keys into PKGDIR/Packages as portage does.
+  assert.match(await stageLog(sb, "first"), /emerge-double: created \S*Packages/);
+
+  const header = async (): Promise<Record<string, string>> =>
+    parsePackages(await readFile(join(sb.dir, "store/binhost/farm/Packages"), "utf8")).header;
+  const h = await header();
+  assert.equal(h.IUSE_IMPLICIT, "abi_x86_64 prefix prefix-guest");
+  assert.equal(h.USE_EXPAND, "ELIBC KERNEL LUA_TARGETS PYTHON_TARGETS");
+  assert.equal(h.USE_EXPAND_IMPLICIT, "ARCH ELIBC KERNEL");
+  assert.equal(h.USE_EXPAND_UNPREFIXED, "ARCH");
+  assert.equal(h.USE_EXPAND_VALUES_ARCH, "amd64 arm64 x86");
+  assert.equal(h.USE_EXPAND_VALUES_ELIBC, "glibc musl");
+  assert.equal(h.USE_EXPAND_VALUES_KERNEL, "linux");
+  assert.equal(h.ARCH, "amd64");
+  // Keys a client does not merge (USE_EXPAND_HIDDEN, ELIBC) are not copied.
+  assert.equal(h.USE_EXPAND_HIDDEN, undefined);
+  assert.equal(h.ELIBC, undefined);
+
+  // A configured key wins over what the publishers said; the merged keys stay.
+  const set = await sb.run(["binhost", "set", "farm", "--header", "ARCH=x86"]);
+  assert.equal(set.code, 0, `${set.stdout}\n${set.stderr}`);
+  const after = await header();
+  assert.equal(after.ARCH, "x86");
+  assert.equal(after.IUSE_IMPLICIT, "abi_x86_64 prefix prefix-guest");
+});

@@ -144,6 +144,22 @@ void describe("binhost publish over NATS", () => {
         client.publish("amd64", [{ ...first, digest: "f".repeat(64) }], ctx),
         (err: unknown) => err instanceof StagefarmError && err.code === "not_found",
       );
+      // A profile header no portage writes (a key the writer owns, a line break) is refused over the bus.
+      const hostile: Array<Record<string, string>> = [{ TIMESTAMP: "1" }, { IUSE_IMPLICIT: "a\nCPV: x/y-1" }];
+      for (const profile of hostile)
+        await assert.rejects(
+          client.publish("amd64", packages, { ...ctx, profile }),
+          (err: unknown) =>
+            err instanceof StagefarmError &&
+            err.code === "invalid_argument" &&
+            /the publisher's profile header/.test(err.message),
+        );
+      // The profile keys an agent sends reach the index header over the bus.
+      await client.publish("amd64", packages, { ...ctx, profile: { IUSE_IMPLICIT: "abi_x86_64 prefix" } });
+      assert.equal(
+        parsePackages(await (await fetch(`${http.url}/binhost/amd64/Packages`)).text()).header.IUSE_IMPLICIT,
+        "abi_x86_64 prefix",
+      );
       // A malformed request is answered, not dropped.
       const raw = await agentBus.request(subj.binhostPublish, new TextEncoder().encode('{"v":1}'), {
         timeoutMs: 5000,
