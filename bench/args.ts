@@ -16,3 +16,16 @@ export function parseSizeArgs(argv: readonly string[], defaultMiB = 1024): { siz
   }
   return { sizeMiB };
 }
+
+/** The whole number after `name` in argv (at least 1), or `fallback` when absent. */
+export function intArg(name: string, fallback: number, argv: readonly string[] = process.argv): number {
+  const i = argv.indexOf(name);
+  if (i < 0) return fallback;
+  const v = Number(argv[i + 1]);
+  if (!Number.isInteger(v) || v < 1)
+    throw new StagefarmError(
+      "invalid_argument",
+      `${name} needs a whole number >= 1, got "${argv[i + 1] ?? ""}"`,
+    );
+  return v;
+}
