@@ -68,6 +68,7 @@ export type { PipelineStats, StageOutcome } from "./stats/stats-record.js";
 export {
   findEntries,
   listEntries,
+  MAX_CACHE_KEYS,
   lookupEntries,
   removeEntries,
   type EntryFilter,

@@ -4,7 +4,7 @@
  * records a local store gives, so the commands print both alike.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import type { CacheLookup, PipelineStatsReport } from "../../coordinator/index.js";
+import { MAX_CACHE_KEYS, type CacheLookup, type PipelineStatsReport } from "../../coordinator/index.js";
 import type { CacheEntry, StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import type { PipelineStats } from "../../proto/gen/stagefarm/v1/stats_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
@@ -99,8 +99,12 @@ export class FarmCacheSource implements CacheSource {
   }
 
   lookup: CacheLookup = async (keys) => {
-    const r = await this.client.lookupCache({ keys });
-    return r.entries.map(manifestOf);
+    const hits: Manifest[] = [];
+    for (let i = 0; i < keys.length; i += MAX_CACHE_KEYS) {
+      const r = await this.client.lookupCache({ keys: keys.slice(i, i + MAX_CACHE_KEYS) });
+      hits.push(...r.entries.map(manifestOf));
+    }
+    return hits;
   };
 
   async stats(pipeline: string | undefined): Promise<StatsAnswer> {

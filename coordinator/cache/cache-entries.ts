@@ -10,7 +10,7 @@ import { quoted } from "../../shared/util/excerpt.js";
 import { lookupCache } from "../engine/cache-lookup.js";
 
 /** Keys (or prefixes) one request may name. */
-export const MAX_KEYS = 1000;
+export const MAX_CACHE_KEYS = 1000;
 
 export interface EntryFilter {
   pipeline?: string;
@@ -30,8 +30,8 @@ export async function listEntries(store: ArtifactStore, filter: EntryFilter = {}
 }
 
 function checkCount(n: number, what: string): void {
-  if (n > MAX_KEYS)
-    throw new StagefarmError("invalid_argument", `${n} ${what} in one request; at most ${MAX_KEYS}`);
+  if (n > MAX_CACHE_KEYS)
+    throw new StagefarmError("invalid_argument", `${n} ${what} in one request; at most ${MAX_CACHE_KEYS}`);
 }
 
 /** The entries named by whole keys or unique prefixes, resolved from one listing; all or none. */

@@ -612,7 +612,7 @@ export const ListCacheResponseSchema: GenMessage<ListCacheResponse> = /*@__PURE_
  */
 export type GetCacheEntryRequest = Message<"stagefarm.v1.GetCacheEntryRequest"> & {
   /**
-   * A whole cache key or a unique prefix of one (at least 8 hex digits).
+   * A whole cache key or a unique prefix of one (at least 4 hex digits).
    *
    * @generated from field: string key_or_prefix = 1;
    */
