@@ -82,11 +82,13 @@ export class FarmCacheSource implements CacheSource {
   }
 
   async gc(opts: CacheGcOptions): Promise<CacheGcReport> {
+    // 0 on the wire is "the server's default": a duration of 0 given here goes as 1 ms.
+    const ms = (v: number | undefined): bigint => (v === undefined ? 0n : BigInt(Math.max(1, Math.round(v))));
     const r = await this.client.collectCache({
       dryRun: opts.dryRun,
-      olderThanMs: BigInt(opts.olderThanMs ?? 0),
-      graceMs: BigInt(opts.graceMs ?? 0),
-      keepRunsForMs: BigInt(opts.keepRunsForMs ?? 0),
+      olderThanMs: ms(opts.olderThanMs),
+      graceMs: ms(opts.graceMs),
+      keepRunsForMs: ms(opts.keepRunsForMs),
     });
     return {
       manifestsRemoved: r.removedKeys,

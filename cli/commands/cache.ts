@@ -23,7 +23,11 @@ export function formatBytes(n: number): string {
 }
 
 export function registerCache(program: Command, ctx: CliContext): void {
-  const cache = program.command("cache").description("inspect and garbage-collect the artifact store");
+  const cache = program
+    .command("cache")
+    .description(
+      "inspect and garbage-collect the action cache: a farm's through its coordinator, else the local store",
+    );
 
   cacheSourceOptions(cache.command("ls"))
     .description("list action-cache entries")

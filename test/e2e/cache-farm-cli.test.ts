@@ -137,6 +137,10 @@ void test(
         assert.equal(directGc.code, 2);
         assert.match(directGc.stderr, /pass --coordinator HOST:PORT/);
 
+        const localRuns = await farm.cli(["cache", "gc", "--keep-runs-for", "1d", ...local]);
+        assert.equal(localRuns.code, 2);
+        assert.match(localRuns.stderr, /--keep-runs-for applies to a farm's runs/);
+
         // gc: a planted unreferenced blob goes; the entries' blobs stay. The entry removed first
         // keeps its outputs while the recent run names them, until the run's window is over.
         const s3 = await openS3Store(parseS3Url(farm.s3.url));
