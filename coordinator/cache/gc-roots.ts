@@ -12,7 +12,8 @@
 import { logPathFor } from "../../shared/job.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
 import { combineRoots, type ArtifactStore, type GcRootSource } from "../../shared/store/index.js";
-import { throwIfAborted } from "../../shared/errors.js";
+import { StagefarmError, throwIfAborted } from "../../shared/errors.js";
+import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import type { RunDoc } from "../service/run-doc.js";
 
 export const DEFAULT_KEEP_RUNS_FOR_MS = 7 * 86_400_000;
@@ -46,7 +47,16 @@ export function runReferences(doc: RunDoc): { digests: string[]; logs: string[] 
     const last = Math.max(s.attempt ?? 0, ...(s.attempts ?? []).map((a) => a.n));
     for (let n = 1; n <= last; n++) logs.push(logPathFor(doc.id, stage, n));
   }
-  const stages = resolvePipeline(parsePipeline(doc.yaml, doc.path), doc.params, { allowMissing: true });
+  let stages: ResolvedStage[];
+  try {
+    stages = resolvePipeline(parsePipeline(doc.yaml, doc.path), doc.params, { allowMissing: true });
+  } catch (err: unknown) {
+    // Its inputs unknown, nothing can be collected safely: said, with the run to look at.
+    const e = StagefarmError.from(err);
+    throw new StagefarmError(e.code, `run ${doc.id}: its pipeline no longer resolves: ${e.message}`, {
+      cause: err,
+    });
+  }
   for (const st of stages) for (const i of st.inputs) if (i.t === "artifact") digests.push(i.digest);
   return { digests, logs };
 }
