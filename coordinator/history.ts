@@ -4,22 +4,13 @@
  * plus older action-cache manifests; any key, as a param change still takes about as long),
  * else its `estimate:`, else 1 minute. One source for `plan` and `stats --critical-path`.
  */
-import type { ArtifactStore } from "../shared/store/types.js";
-import { loadStatsReports, type PipelineStatsReport } from "./stats/stage-stats.js";
+import type { PipelineStatsReport } from "./stats/stage-stats.js";
 
 export interface ExpectedDuration {
   ms: number;
   from: "history" | "estimate" | "default";
   /** Executions the p50 is taken over. */
   runs: number;
-}
-
-/** The statistics of `pipeline` (undefined when it has none). */
-export async function loadPipelineReport(
-  store: ArtifactStore,
-  pipeline: string,
-): Promise<PipelineStatsReport | undefined> {
-  return (await loadStatsReports(store, pipeline)).find((r) => r.pipeline === pipeline);
 }
 
 /** Expected duration of a stage: its p50, else its estimate, else 1 minute. */

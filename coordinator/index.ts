@@ -24,8 +24,8 @@ export { createMetrics } from "./create-metrics.js";
 export { newRunId } from "./run-id.js";
 export { RunRegistry, type RunRecord } from "./run-registry.js";
 export { startHttpServer, type HttpServerDeps, type HttpServerHandle } from "./http-server.js";
-export { planRun, type Plan, type PlanRow } from "./plan.js";
-export { expectedDuration, loadPipelineReport, type ExpectedDuration } from "./history.js";
+export { planRun, type CacheLookup, type Plan, type PlanRow } from "./plan.js";
+export { expectedDuration, type ExpectedDuration } from "./history.js";
 export { Coordinator, type CoordinatorOptions } from "./service/coordinator.js";
 export {
   SubmissionParser,
@@ -65,3 +65,18 @@ export {
 } from "./stats/stage-stats.js";
 export { statsStoreFor, FsStatsStore, type StatsStore } from "./stats/stats-store.js";
 export type { PipelineStats, StageOutcome } from "./stats/stats-record.js";
+export {
+  findEntries,
+  listEntries,
+  MAX_CACHE_KEYS,
+  lookupEntries,
+  removeEntries,
+  type EntryFilter,
+} from "./cache/cache-entries.js";
+export {
+  DEFAULT_KEEP_RUNS_FOR_MS,
+  farmGcRoots,
+  recentRunRoots,
+  releaseRoots,
+  runReferences,
+} from "./cache/gc-roots.js";

@@ -3,14 +3,18 @@
  * is known only once every upstream output is known, i.e. when its upstream stages are cached;
  * otherwise it is computed "after upstream". A stage using a required param that was not given
  * has no key either ("needs-param"); plan still shows the DAG and the expected durations.
+ *
+ * The cache is asked in waves, each with every key known so far ({@link CacheLookup}): one
+ * question per level of the DAG, so a farm's coordinator is asked a few times, not per stage.
  */
 import { computeCacheKey } from "../shared/cache-key/index.js";
 import type { Digest } from "../shared/digest.js";
-import type { Logger } from "../shared/log.js";
 import { criticalPath, stageDeps, topoOrder } from "../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../shared/pipeline/types.js";
-import type { ArtifactStore, ManifestOutput } from "../shared/store/types.js";
-import { lookupCache } from "./engine/cache-lookup.js";
+import type { Manifest, ManifestOutput } from "../shared/store/types.js";
+
+/** The entries a cache holds for `keys` (a key without one is a miss). */
+export type CacheLookup = (keys: Digest[]) => Promise<Manifest[]>;
 
 export interface PlanRow {
   stage: string;
@@ -35,43 +39,56 @@ export interface Plan {
 }
 
 export async function planRun(
-  store: ArtifactStore,
+  lookup: CacheLookup,
   stages: ResolvedStage[],
   estimateMs: (stage: string) => number,
-  logger: Logger,
 ): Promise<Plan> {
   const byName = new Map(stages.map((s) => [s.name, s]));
   const outputs = new Map<string, Record<string, ManifestOutput>>();
-  const rows: PlanRow[] = [];
-  const rowOf = new Map<string, PlanRow>();
-  for (const name of topoOrder(stages)) {
-    const stage = byName.get(name);
-    if (stage === undefined) continue;
-    const deps = stageDeps(stage);
-    const row: PlanRow = {
-      stage: name,
-      runner: stage.runner,
-      deps,
-      requires: stage.requires,
-      status: "after-upstream",
-      expectedMs: estimateMs(name),
-    };
-    const inputs = knownInputs(stage, outputs);
-    if (stage.paramsMissing !== undefined) {
+  const order = topoOrder(stages).flatMap((n) => byName.get(n) ?? []);
+  const rowOf = new Map<string, PlanRow>(
+    order.map((stage) => [
+      stage.name,
+      {
+        stage: stage.name,
+        runner: stage.runner,
+        deps: stageDeps(stage),
+        requires: stage.requires,
+        status: "after-upstream",
+        expectedMs: estimateMs(stage.name),
+      },
+    ]),
+  );
+  for (const stage of order) {
+    const row = rowOf.get(stage.name);
+    if (row !== undefined && stage.paramsMissing !== undefined) {
       row.status = "needs-param";
       row.paramsMissing = stage.paramsMissing;
-    } else if (inputs !== undefined) {
+    }
+  }
+  // Each wave keys every stage whose inputs are known now and asks about them all at once.
+  for (;;) {
+    const wave: PlanRow[] = [];
+    for (const stage of order) {
+      const row = rowOf.get(stage.name);
+      if (row === undefined || row.status !== "after-upstream") continue;
+      const inputs = knownInputs(stage, outputs);
+      if (inputs === undefined) continue;
       row.key = computeCacheKey(stage, inputs);
-      const hit = await lookupCache(store, row.key, logger);
+      wave.push(row);
+    }
+    if (wave.length === 0) break;
+    const hits = new Map((await lookup(wave.flatMap((r) => r.key ?? []))).map((m) => [m.key, m]));
+    for (const row of wave) {
+      const hit = row.key === undefined ? undefined : hits.get(row.key);
       if (hit !== undefined) {
         row.status = "cached";
         row.expectedMs = hit.durationMs;
-        outputs.set(name, hit.outputs);
+        outputs.set(row.stage, hit.outputs);
       } else row.status = "will-run";
     }
-    rows.push(row);
-    rowOf.set(name, row);
   }
+  const rows = order.flatMap((s) => rowOf.get(s.name) ?? []);
   // Expected durations: what the cached execution took, else the estimate.
   const full = criticalPath(stages, (n) => rowOf.get(n)?.expectedMs ?? estimateMs(n));
   const remaining = criticalPath(stages, (n) => (rowOf.get(n)?.status === "cached" ? 0 : estimateMs(n)));

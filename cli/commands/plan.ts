@@ -1,42 +1,38 @@
-/** `stagefarm plan FILE`: the DAG in dependency order, cache keys and status, the critical path. */
+/**
+ * `stagefarm plan FILE`: the DAG in dependency order, cache keys and status, the critical path;
+ * cached or not against a farm's store through its coordinator (`--coordinator`), a farm's S3
+ * store read directly (`--s3`), else the local store (../cache/choose.ts says which, on stderr).
+ */
 import type { Command } from "commander";
-import { expectedDuration, loadPipelineReport, planRun } from "../../coordinator/index.js";
+import { expectedDuration, planRun } from "../../coordinator/index.js";
 import { loadPipelineArg } from "../pipeline-arg.js";
 import { missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
+import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/choose.js";
 import { collect } from "../config.js";
 import type { CliContext } from "../context.js";
 import { makeStyle, shortDigest } from "../output.js";
 
 export function registerPlan(program: Command, ctx: CliContext): void {
-  program
-    .command("plan")
+  cacheSourceOptions(program.command("plan"))
     .description("show the stages in dependency order, their cache keys and status, and the critical path")
     .argument("<file>", "pipeline YAML file")
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("--json", "print the plan as JSON")
-    .action(async (file: string, opts: { param: string[]; json?: boolean }) => {
+    .action(async (file: string, opts: { param: string[]; json?: boolean } & CacheFlags) => {
       const spec = await loadPipelineArg(file);
       const params = parseParamArgs(opts.param);
       const stages = resolvePipeline(spec, params, { allowMissing: true });
       const missing = missingParams(spec, params);
-      const cfg = ctx.config();
-      const store = await FsArtifactStore.open(cfg.storeDir);
-      try {
-        const report = await loadPipelineReport(store, spec.name);
+      await withCacheSource(ctx, "plan", opts, false, async (source) => {
+        const report = (await source.stats(spec.name)).pipelines.find((r) => r.pipeline === spec.name);
         const expected = new Map(
           spec.stages.map((s) => [s.name, expectedDuration(report, s.name, s.estimateMs)]),
         );
-        const plan = await planRun(
-          store,
-          stages,
-          (n) => expected.get(n)?.ms ?? 60_000,
-          ctx.logger(cfg.logLevel),
-        );
+        const plan = await planRun(source.lookup, stages, (n) => expected.get(n)?.ms ?? 60_000);
         if (opts.json === true) {
           ctx.stdout.write(
-            `${JSON.stringify({ pipeline: spec.name, ...plan, paramsMissing: missing, expected: Object.fromEntries(expected) })}\n`,
+            `${JSON.stringify({ pipeline: spec.name, store: source.where, ...plan, paramsMissing: missing, expected: Object.fromEntries(expected) })}\n`,
           );
           return;
         }
@@ -87,7 +83,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         );
         const cached = plan.rows.filter((r) => r.status === "cached").length;
         out.push(
-          `${cached} of ${plan.rows.length} stages cached; expected time to finish: ${formatDuration(plan.remainingMs)}`,
+          `${cached} of ${plan.rows.length} stages cached in ${source.where}; expected time to finish: ${formatDuration(plan.remainingMs)}`,
         );
         if (missing.length > 0) {
           out.push("");
@@ -98,8 +94,6 @@ export function registerPlan(program: Command, ctx: CliContext): void {
             );
         }
         ctx.stdout.write(`${out.join("\n")}\n`);
-      } finally {
-        await store.close();
-      }
+      });
     });
 }

@@ -3,21 +3,22 @@
  * hit ratio from recorded history (the store's cache manifests and the engine's
  * `stats/<pipeline>.json`), for every pipeline or one (a name, or a pipeline file). Given a
  * file, also the expected critical path: each stage at its p50 (its `estimate:` without
- * history), and the same path's pessimistic total with stages at their p90.
+ * history), and the same path's pessimistic total with stages at their p90. A farm's history
+ * through its coordinator (`--coordinator`), or its S3 store read directly (`--s3`), else the
+ * local store's (../cache/choose.ts says which, on stderr).
  */
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import {
   expectedCriticalPath,
-  loadStatsReports,
   type ExpectedCriticalPath,
   type PipelineStatsReport,
   type StageStatsRow,
 } from "../../coordinator/index.js";
 import { loadPipelineArg } from "../pipeline-arg.js";
 import { topoOrder, type PipelineSpec } from "../../shared/pipeline/index.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
+import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/choose.js";
 import type { CliContext } from "../context.js";
 import { makeStyle } from "../output.js";
 
@@ -55,24 +56,17 @@ function hitText(r: StageStatsRow): string {
 }
 
 export function registerStats(program: Command, ctx: CliContext): void {
-  program
-    .command("stats")
+  cacheSourceOptions(program.command("stats"))
     .description("per stage durations (p50/p90), executions and cache hit ratio from recorded history")
     .argument("[pipeline]", "a pipeline name, or a pipeline file (adds its expected critical path)")
     .option("--json", "print the statistics as JSON")
-    .action(async (arg: string | undefined, opts: { json?: boolean }) => {
+    .action(async (arg: string | undefined, opts: { json?: boolean } & CacheFlags) => {
       const spec = arg !== undefined && (await isPipelineFile(arg)) ? await loadPipelineArg(arg) : undefined;
       const name = spec?.name ?? arg;
-      const store = await FsArtifactStore.open(ctx.config().storeDir);
-      let shown: Shown[];
-      try {
-        const reports = await loadStatsReports(store, name);
-        shown = spec !== undefined ? [forFile(spec, reports[0])] : reports;
-      } finally {
-        await store.close();
-      }
+      const answer = await withCacheSource(ctx, "stats", opts, false, (source) => source.stats(name));
+      const shown: Shown[] = spec !== undefined ? [forFile(spec, answer.pipelines[0])] : answer.pipelines;
       if (opts.json === true) {
-        ctx.stdout.write(`${JSON.stringify({ store: store.describe, pipelines: shown })}\n`);
+        ctx.stdout.write(`${JSON.stringify({ store: answer.store, pipelines: shown })}\n`);
         return;
       }
       const c = makeStyle(ctx.color(ctx.stdout));
@@ -80,8 +74,8 @@ export function registerStats(program: Command, ctx: CliContext): void {
       if (shown.length === 0)
         out.push(
           name === undefined
-            ? `No recorded history in ${store.describe}: run a pipeline first.`
-            : `No recorded history for pipeline ${name} in ${store.describe}.`,
+            ? `No recorded history in ${answer.store}: run a pipeline first.`
+            : `No recorded history for pipeline ${name} in ${answer.store}.`,
         );
       for (const p of shown) {
         if (out.length > 0) out.push("");

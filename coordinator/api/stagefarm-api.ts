@@ -13,20 +13,20 @@ import type { ServiceImpl } from "../../shared/grpc/types.js";
 import { logPathFor } from "../../shared/job.js";
 import { quoted } from "../../shared/util/excerpt.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
-import { collectGarbage, type ArtifactStore, type Manifest } from "../../shared/store/index.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import type { RunEvent } from "../engine/events.js";
 import type { Coordinator } from "../service/coordinator.js";
 import type { RunDoc } from "../service/run-doc.js";
 import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
+import { createCacheApi } from "./cache-api.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
 import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
 import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
 import {
   DISPATCHED_STATES,
   agentMessage,
-  cacheEntryMessage,
   runMessage,
   runStatusOf,
   stageMessage,
@@ -73,6 +73,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
 
   return {
     ...createBinhostApi(deps.binhost),
+    ...createCacheApi({ store: deps.store, listRuns: () => coordinator.listRuns() }),
 
     async submitRun(req) {
       const doc = await coordinator.submit({
@@ -306,61 +307,6 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         if (a === undefined) throw new StagefarmError("not_found", `no agent ${quoted(id)} has connected`);
         return { agent: agentMessage(a) };
       });
-    },
-
-    async listCache(req) {
-      const pageSize = Math.min(req.pageSize === 0 ? 100 : req.pageSize, MAX_PAGE);
-      const all: Manifest[] = [];
-      for await (const m of deps.store.listManifests())
-        if (
-          (req.pipeline === "" || m.pipeline === req.pipeline) &&
-          (req.stage === "" || m.stage === req.stage)
-        )
-          all.push(m);
-      all.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key));
-      const start = req.pageToken === "" ? 0 : Number(req.pageToken);
-      if (!Number.isInteger(start) || start < 0)
-        throw new StagefarmError("invalid_argument", "invalid page_token");
-      const page = all.slice(start, start + pageSize);
-      return {
-        entries: page.map(cacheEntryMessage),
-        nextPageToken: start + pageSize < all.length ? String(start + pageSize) : "",
-      };
-    },
-
-    async getCacheEntry(req) {
-      const prefix = required(req.keyOrPrefix, "key_or_prefix");
-      if (!/^[0-9a-f]{4,64}$/.test(prefix))
-        throw new StagefarmError(
-          "invalid_argument",
-          `${quoted(prefix, 70)} is not a cache key (at least 4 hex characters)`,
-        );
-      const found: Manifest[] = [];
-      for await (const m of deps.store.listManifests()) if (m.key.startsWith(prefix)) found.push(m);
-      const [m] = found;
-      if (m === undefined) throw new StagefarmError("not_found", `no cache entry with key ${prefix}…`);
-      if (found.length > 1)
-        throw new StagefarmError(
-          "invalid_argument",
-          `key prefix ${prefix} is ambiguous (${found.length} entries)`,
-        );
-      return { entry: cacheEntryMessage(m) };
-    },
-
-    async collectCache(req, ctx) {
-      const report = await collectGarbage(deps.store, {
-        dryRun: req.dryRun,
-        signal: ctx.signal,
-        ...(req.olderThanMs > 0n ? { maxManifestAgeMs: Number(req.olderThanMs) } : {}),
-        ...(req.graceMs > 0n ? { blobGraceMs: Number(req.graceMs) } : {}),
-      });
-      return {
-        entriesKept: report.manifestsKept,
-        entriesRemoved: report.manifestsRemoved.length,
-        blobsRemoved: report.blobsRemoved.length,
-        bytesFreed: BigInt(report.bytesFreed),
-        logsRemoved: report.logsRemoved.length,
-      };
     },
 
     async *getArtifact(req, ctx) {

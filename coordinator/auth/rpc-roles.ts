@@ -29,4 +29,7 @@ export const RPC_ROLES: Readonly<Record<StagefarmRpc, Role>> = {
   configureBinhost: "admin",
   publishBinpkgs: "admin",
   getArtifact: "viewer",
+  lookupCache: "viewer",
+  removeCacheEntries: "admin",
+  getStats: "viewer",
 };

@@ -10,12 +10,28 @@
  *    `maxManifestAgeMs` (if given) and `blobGraceMs` (the grace also covers a log written just
  *    before its manifest). Logs of failed attempts are never referenced, so they go this way.
  *
+ * Besides the kept manifests, `roots` names what must stay: blob digests (releases and their
+ * pointers, outputs of recent runs) and log paths (logs of recent runs' attempts). It is asked
+ * once, after the manifests are read and before any blob is listed; a blob uploaded after that
+ * is younger than the grace.
+ *
  * Manifests are deleted before blobs, so a manifest is never visible without its blobs. With
  * `dryRun` nothing is changed and the report says what a real run would remove.
  */
 import type { Digest } from "../digest.js";
 import { throwIfAborted } from "../errors.js";
 import type { ArtifactStore, Manifest } from "./types.js";
+
+/** What must stay besides the kept manifests' blobs and logs. */
+export interface GcRoots {
+  /** sha256 digests of blobs. */
+  digests: ReadonlySet<string>;
+  /** Store paths of logs (`logs/…`). */
+  logs: ReadonlySet<string>;
+}
+
+/** A source of extra roots, e.g. a store's releases, or a coordinator's recent runs. */
+export type GcRootSource = (signal: AbortSignal | undefined) => Promise<GcRoots>;
 
 export interface GcOptions {
   dryRun: boolean;
@@ -27,6 +43,8 @@ export interface GcOptions {
   now?: Date;
   /** Returns true for manifests that must stay whatever their age. */
   keep?: (m: Manifest) => boolean;
+  /** Extra roots; a failure to read them fails the collection (nothing is removed). */
+  roots?: GcRootSource;
   signal?: AbortSignal;
 }
 
@@ -39,6 +57,8 @@ export interface GcReport {
   bytesFreed: number;
   /** Store paths of the logs removed. */
   logsRemoved: string[];
+  /** Unreferenced blobs (older than the grace) kept only because a root names them. */
+  rootsKept: number;
 }
 
 export const DEFAULT_BLOB_GRACE_MS = 3_600_000;
@@ -56,6 +76,7 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions): Pro
     blobsRemoved: [],
     bytesFreed: 0,
     logsRemoved: [],
+    rootsKept: 0,
   };
   const liveBlobs = new Set<Digest>();
   const liveLogs = new Set<string>();
@@ -72,6 +93,9 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions): Pro
     for (const out of Object.values(m.outputs)) liveBlobs.add(out.digest);
     if (m.log !== undefined) liveLogs.add(m.log);
   }
+  // Read before anything is removed: roots that cannot be read remove nothing.
+  const roots = (await opts.roots?.(opts.signal)) ?? { digests: new Set<string>(), logs: new Set<string>() };
+  for (const l of roots.logs) liveLogs.add(l);
   if (!opts.dryRun) {
     for (const key of report.manifestsRemoved) {
       throwIfAborted(opts.signal);
@@ -82,8 +106,9 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions): Pro
   const deadBlobs: Array<{ digest: Digest; size: number }> = [];
   for await (const b of store.listBlobs()) {
     throwIfAborted(opts.signal);
-    if (!liveBlobs.has(b.digest) && isOlderThan(b.mtime, nowMs, graceMs))
-      deadBlobs.push({ digest: b.digest, size: b.size });
+    if (liveBlobs.has(b.digest) || !isOlderThan(b.mtime, nowMs, graceMs)) continue;
+    if (roots.digests.has(b.digest)) report.rootsKept++;
+    else deadBlobs.push({ digest: b.digest, size: b.size });
   }
   for (const b of deadBlobs) {
     throwIfAborted(opts.signal);
@@ -109,4 +134,15 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions): Pro
     report.logsRemoved.push(path);
   }
   return report;
+}
+
+/** One source of the roots of all of `sources` (read concurrently). */
+export function combineRoots(sources: readonly GcRootSource[]): GcRootSource {
+  return async (signal) => {
+    const all = await Promise.all(sources.map((s) => s(signal)));
+    return {
+      digests: new Set(all.flatMap((r) => [...r.digests])),
+      logs: new Set(all.flatMap((r) => [...r.logs])),
+    };
+  };
 }

@@ -15,7 +15,15 @@ export type {
   PutOptions,
 } from "./types.js";
 export { FsArtifactStore } from "./fs-store.js";
-export { collectGarbage, DEFAULT_BLOB_GRACE_MS, type GcOptions, type GcReport } from "./gc.js";
+export {
+  collectGarbage,
+  combineRoots,
+  DEFAULT_BLOB_GRACE_MS,
+  type GcOptions,
+  type GcReport,
+  type GcRoots,
+  type GcRootSource,
+} from "./gc.js";
 export { assertLogPath, assertLogPrefix, blobPath, manifestPath, LOGS_PREFIX } from "./layout.js";
 export { assertObjectPath, assertObjectPrefix, BINHOST_PREFIX } from "./object-paths.js";
 export { checkManifest, parseManifest } from "./manifest-schema.js";

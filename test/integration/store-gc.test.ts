@@ -121,6 +121,7 @@ void describe("collectGarbage on a filesystem store", () => {
       blobsRemoved: removedBlobs.sort((a, b) => a.digest.localeCompare(b.digest)),
       bytesFreed: removedBlobs.reduce((n, b) => n + b.size, 0),
       logsRemoved: ["logs/r0/failed/1.log", "logs/r0/old/1.log"],
+      rootsKept: 0,
     });
     assert.deepEqual(await present(), state);
 
@@ -144,6 +145,7 @@ void describe("collectGarbage on a filesystem store", () => {
       blobsRemoved: [],
       bytesFreed: 0,
       logsRemoved: [],
+      rootsKept: 0,
     });
     const later = new Date(now.getTime() + 365 * DAY);
     const noAge = await collectGarbage(store, { dryRun: false, now: later });

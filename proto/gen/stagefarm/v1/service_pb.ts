@@ -10,13 +10,15 @@ import type { CollectBinhostRequestSchema, CollectBinhostResponseSchema, Configu
 import { file_stagefarm_v1_binhost } from "./binhost_pb.js";
 import type { LogChunk, OutputRef, Run, RunEvent, RunStatus } from "./run_pb.js";
 import { file_stagefarm_v1_run } from "./run_pb.js";
+import type { GetStatsRequestSchema, GetStatsResponseSchema } from "./stats_pb.js";
+import { file_stagefarm_v1_stats } from "./stats_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file stagefarm/v1/service.proto.
  */
 export const file_stagefarm_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpzdGFnZWZhcm0vdjEvc2VydmljZS5wcm90bxIMc3RhZ2VmYXJtLnYxIqsBChBTdWJtaXRSdW5SZXF1ZXN0EhUKDXBpcGVsaW5lX3lhbWwYASABKAkSFQoNcGlwZWxpbmVfcGF0aBgCIAEoCRI6CgZwYXJhbXMYAyADKAsyKi5zdGFnZWZhcm0udjEuU3VibWl0UnVuUmVxdWVzdC5QYXJhbXNFbnRyeRotCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjMKEVN1Ym1pdFJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLnN0YWdlZmFybS52MS5SdW4iHwoNR2V0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEuc3RhZ2VmYXJtLnYxLlJ1biJ1Cg9MaXN0UnVuc1JlcXVlc3QSKQoIc3RhdHVzZXMYASADKA4yFy5zdGFnZWZhcm0udjEuUnVuU3RhdHVzEhAKCHBpcGVsaW5lGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIkwKEExpc3RSdW5zUmVzcG9uc2USHwoEcnVucxgBIAMoCzIRLnN0YWdlZmFybS52MS5SdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKD1dhdGNoUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSFAoMaW5jbHVkZV9sb2dzGAIgASgIIjkKEFdhdGNoUnVuUmVzcG9uc2USJQoFZXZlbnQYASABKAsyFi5zdGFnZWZhcm0udjEuUnVuRXZlbnQiegoPVGFpbExvZ3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRINCgVzdGFnZRgCIAEoCRIPCgdhdHRlbXB0GAMgASgNEg4KBmZvbGxvdxgEIAEoCBITCgtmcm9tX29mZnNldBgFIAEoAxISCgp0YWlsX2xpbmVzGAYgASgNIjkKEFRhaWxMb2dzUmVzcG9uc2USJQoFY2h1bmsYASABKAsyFi5zdGFnZWZhcm0udjEuTG9nQ2h1bmsiIgoQQ2FuY2VsUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiMwoRQ2FuY2VsUnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEuc3RhZ2VmYXJtLnYxLlJ1biIyChFSZXRyeVN0YWdlUmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFc3RhZ2UYAiABKAkiNAoSUmV0cnlTdGFnZVJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLnN0YWdlZmFybS52MS5SdW4i9wEKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEg4KBmxhYmVscxgDIAMoCRINCgVzbG90cxgEIAEoDRISCgpidXN5X3Nsb3RzGAUgASgNEicKBXN0YXRlGAYgASgOMhguc3RhZ2VmYXJtLnYxLkFnZW50U3RhdGUSFgoOY3VycmVudF9zdGFnZXMYByADKAkSMgoObGFzdF9oZWFydGJlYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2Rpc2tfZnJlZV9ieXRlcxgJIAEoBBIPCgd2ZXJzaW9uGAogASgJIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IjkKEkxpc3RBZ2VudHNSZXNwb25zZRIjCgZhZ2VudHMYASADKAsyEy5zdGFnZWZhcm0udjEuQWdlbnQiJQoRRHJhaW5BZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiOAoSRHJhaW5BZ2VudFJlc3BvbnNlEiIKBWFnZW50GAEgASgLMhMuc3RhZ2VmYXJtLnYxLkFnZW50ItgBCgpDYWNoZUVudHJ5EgsKA2tleRgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRINCgVzdGFnZRgDIAEoCRIOCgZydW5uZXIYBCABKAkSKAoHb3V0cHV0cxgFIAMoCzIXLnN0YWdlZmFybS52MS5PdXRwdXRSZWYSCwoDbG9nGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2R1cmF0aW9uX21zGAggASgDEhAKCHByb2R1Y2VyGAkgASgJIloKEExpc3RDYWNoZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSDQoFc3RhZ2UYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiVwoRTGlzdENhY2hlUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLnN0YWdlZmFybS52MS5DYWNoZUVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSItChRHZXRDYWNoZUVudHJ5UmVxdWVzdBIVCg1rZXlfb3JfcHJlZml4GAEgASgJIkAKFUdldENhY2hlRW50cnlSZXNwb25zZRInCgVlbnRyeRgBIAEoCzIYLnN0YWdlZmFybS52MS5DYWNoZUVudHJ5Ik8KE0NvbGxlY3RDYWNoZVJlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCBIVCg1vbGRlcl90aGFuX21zGAIgASgDEhAKCGdyYWNlX21zGAMgASgDIocBChRDb2xsZWN0Q2FjaGVSZXNwb25zZRIUCgxlbnRyaWVzX2tlcHQYASABKA0SFwoPZW50cmllc19yZW1vdmVkGAIgASgNEhUKDWJsb2JzX3JlbW92ZWQYAyABKA0SEwoLYnl0ZXNfZnJlZWQYBCABKAQSFAoMbG9nc19yZW1vdmVkGAUgASgNImMKEkdldEFydGlmYWN0UmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFc3RhZ2UYAiABKAkSDgoGb3V0cHV0GAMgASgJEg4KBmRpZ2VzdBgEIAEoCRIOCgZvZmZzZXQYBSABKAQiVgoTR2V0QXJ0aWZhY3RSZXNwb25zZRInCgRpbmZvGAEgASgLMhcuc3RhZ2VmYXJtLnYxLk91dHB1dFJlZkgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0KogBCgpBZ2VudFN0YXRlEhsKF0FHRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQQUdFTlRfU1RBVEVfSURMRRABEhQKEEFHRU5UX1NUQVRFX0JVU1kQAhIYChRBR0VOVF9TVEFURV9EUkFJTklORxADEhcKE0FHRU5UX1NUQVRFX09GRkxJTkUQBDK/DAoQU3RhZ2VmYXJtU2VydmljZRJMCglTdWJtaXRSdW4SHi5zdGFnZWZhcm0udjEuU3VibWl0UnVuUmVxdWVzdBofLnN0YWdlZmFybS52MS5TdWJtaXRSdW5SZXNwb25zZRJDCgZHZXRSdW4SGy5zdGFnZWZhcm0udjEuR2V0UnVuUmVxdWVzdBocLnN0YWdlZmFybS52MS5HZXRSdW5SZXNwb25zZRJJCghMaXN0UnVucxIdLnN0YWdlZmFybS52MS5MaXN0UnVuc1JlcXVlc3QaHi5zdGFnZWZhcm0udjEuTGlzdFJ1bnNSZXNwb25zZRJLCghXYXRjaFJ1bhIdLnN0YWdlZmFybS52MS5XYXRjaFJ1blJlcXVlc3QaHi5zdGFnZWZhcm0udjEuV2F0Y2hSdW5SZXNwb25zZTABEksKCFRhaWxMb2dzEh0uc3RhZ2VmYXJtLnYxLlRhaWxMb2dzUmVxdWVzdBoeLnN0YWdlZmFybS52MS5UYWlsTG9nc1Jlc3BvbnNlMAESTAoJQ2FuY2VsUnVuEh4uc3RhZ2VmYXJtLnYxLkNhbmNlbFJ1blJlcXVlc3QaHy5zdGFnZWZhcm0udjEuQ2FuY2VsUnVuUmVzcG9uc2USTwoKUmV0cnlTdGFnZRIfLnN0YWdlZmFybS52MS5SZXRyeVN0YWdlUmVxdWVzdBogLnN0YWdlZmFybS52MS5SZXRyeVN0YWdlUmVzcG9uc2USTwoKTGlzdEFnZW50cxIfLnN0YWdlZmFybS52MS5MaXN0QWdlbnRzUmVxdWVzdBogLnN0YWdlZmFybS52MS5MaXN0QWdlbnRzUmVzcG9uc2USTwoKRHJhaW5BZ2VudBIfLnN0YWdlZmFybS52MS5EcmFpbkFnZW50UmVxdWVzdBogLnN0YWdlZmFybS52MS5EcmFpbkFnZW50UmVzcG9uc2USTAoJTGlzdENhY2hlEh4uc3RhZ2VmYXJtLnYxLkxpc3RDYWNoZVJlcXVlc3QaHy5zdGFnZWZhcm0udjEuTGlzdENhY2hlUmVzcG9uc2USWAoNR2V0Q2FjaGVFbnRyeRIiLnN0YWdlZmFybS52MS5HZXRDYWNoZUVudHJ5UmVxdWVzdBojLnN0YWdlZmFybS52MS5HZXRDYWNoZUVudHJ5UmVzcG9uc2USVQoMQ29sbGVjdENhY2hlEiEuc3RhZ2VmYXJtLnYxLkNvbGxlY3RDYWNoZVJlcXVlc3QaIi5zdGFnZWZhcm0udjEuQ29sbGVjdENhY2hlUmVzcG9uc2USVQoMTGlzdEJpbmhvc3RzEiEuc3RhZ2VmYXJtLnYxLkxpc3RCaW5ob3N0c1JlcXVlc3QaIi5zdGFnZWZhcm0udjEuTGlzdEJpbmhvc3RzUmVzcG9uc2USTwoKR2V0QmluaG9zdBIfLnN0YWdlZmFybS52MS5HZXRCaW5ob3N0UmVxdWVzdBogLnN0YWdlZmFybS52MS5HZXRCaW5ob3N0UmVzcG9uc2USWAoNUmVtb3ZlQmlucGtncxIiLnN0YWdlZmFybS52MS5SZW1vdmVCaW5wa2dzUmVxdWVzdBojLnN0YWdlZmFybS52MS5SZW1vdmVCaW5wa2dzUmVzcG9uc2USWwoOQ29sbGVjdEJpbmhvc3QSIy5zdGFnZWZhcm0udjEuQ29sbGVjdEJpbmhvc3RSZXF1ZXN0GiQuc3RhZ2VmYXJtLnYxLkNvbGxlY3RCaW5ob3N0UmVzcG9uc2USYQoQQ29uZmlndXJlQmluaG9zdBIlLnN0YWdlZmFybS52MS5Db25maWd1cmVCaW5ob3N0UmVxdWVzdBomLnN0YWdlZmFybS52MS5Db25maWd1cmVCaW5ob3N0UmVzcG9uc2USWwoOUHVibGlzaEJpbnBrZ3MSIy5zdGFnZWZhcm0udjEuUHVibGlzaEJpbnBrZ3NSZXF1ZXN0GiQuc3RhZ2VmYXJtLnYxLlB1Ymxpc2hCaW5wa2dzUmVzcG9uc2USVAoLR2V0QXJ0aWZhY3QSIC5zdGFnZWZhcm0udjEuR2V0QXJ0aWZhY3RSZXF1ZXN0GiEuc3RhZ2VmYXJtLnYxLkdldEFydGlmYWN0UmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_stagefarm_v1_binhost, file_stagefarm_v1_run]);
+  fileDesc("ChpzdGFnZWZhcm0vdjEvc2VydmljZS5wcm90bxIMc3RhZ2VmYXJtLnYxIqsBChBTdWJtaXRSdW5SZXF1ZXN0EhUKDXBpcGVsaW5lX3lhbWwYASABKAkSFQoNcGlwZWxpbmVfcGF0aBgCIAEoCRI6CgZwYXJhbXMYAyADKAsyKi5zdGFnZWZhcm0udjEuU3VibWl0UnVuUmVxdWVzdC5QYXJhbXNFbnRyeRotCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjMKEVN1Ym1pdFJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLnN0YWdlZmFybS52MS5SdW4iHwoNR2V0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEuc3RhZ2VmYXJtLnYxLlJ1biJ1Cg9MaXN0UnVuc1JlcXVlc3QSKQoIc3RhdHVzZXMYASADKA4yFy5zdGFnZWZhcm0udjEuUnVuU3RhdHVzEhAKCHBpcGVsaW5lGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIkwKEExpc3RSdW5zUmVzcG9uc2USHwoEcnVucxgBIAMoCzIRLnN0YWdlZmFybS52MS5SdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKD1dhdGNoUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSFAoMaW5jbHVkZV9sb2dzGAIgASgIIjkKEFdhdGNoUnVuUmVzcG9uc2USJQoFZXZlbnQYASABKAsyFi5zdGFnZWZhcm0udjEuUnVuRXZlbnQiegoPVGFpbExvZ3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRINCgVzdGFnZRgCIAEoCRIPCgdhdHRlbXB0GAMgASgNEg4KBmZvbGxvdxgEIAEoCBITCgtmcm9tX29mZnNldBgFIAEoAxISCgp0YWlsX2xpbmVzGAYgASgNIjkKEFRhaWxMb2dzUmVzcG9uc2USJQoFY2h1bmsYASABKAsyFi5zdGFnZWZhcm0udjEuTG9nQ2h1bmsiIgoQQ2FuY2VsUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiMwoRQ2FuY2VsUnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEuc3RhZ2VmYXJtLnYxLlJ1biIyChFSZXRyeVN0YWdlUmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFc3RhZ2UYAiABKAkiNAoSUmV0cnlTdGFnZVJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLnN0YWdlZmFybS52MS5SdW4i9wEKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEg4KBmxhYmVscxgDIAMoCRINCgVzbG90cxgEIAEoDRISCgpidXN5X3Nsb3RzGAUgASgNEicKBXN0YXRlGAYgASgOMhguc3RhZ2VmYXJtLnYxLkFnZW50U3RhdGUSFgoOY3VycmVudF9zdGFnZXMYByADKAkSMgoObGFzdF9oZWFydGJlYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2Rpc2tfZnJlZV9ieXRlcxgJIAEoBBIPCgd2ZXJzaW9uGAogASgJIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IjkKEkxpc3RBZ2VudHNSZXNwb25zZRIjCgZhZ2VudHMYASADKAsyEy5zdGFnZWZhcm0udjEuQWdlbnQiJQoRRHJhaW5BZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiOAoSRHJhaW5BZ2VudFJlc3BvbnNlEiIKBWFnZW50GAEgASgLMhMuc3RhZ2VmYXJtLnYxLkFnZW50ItgBCgpDYWNoZUVudHJ5EgsKA2tleRgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRINCgVzdGFnZRgDIAEoCRIOCgZydW5uZXIYBCABKAkSKAoHb3V0cHV0cxgFIAMoCzIXLnN0YWdlZmFybS52MS5PdXRwdXRSZWYSCwoDbG9nGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2R1cmF0aW9uX21zGAggASgDEhAKCHByb2R1Y2VyGAkgASgJIloKEExpc3RDYWNoZVJlcXVlc3QSEAoIcGlwZWxpbmUYASABKAkSDQoFc3RhZ2UYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiVwoRTGlzdENhY2hlUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLnN0YWdlZmFybS52MS5DYWNoZUVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSItChRHZXRDYWNoZUVudHJ5UmVxdWVzdBIVCg1rZXlfb3JfcHJlZml4GAEgASgJIkAKFUdldENhY2hlRW50cnlSZXNwb25zZRInCgVlbnRyeRgBIAEoCzIYLnN0YWdlZmFybS52MS5DYWNoZUVudHJ5ImkKE0NvbGxlY3RDYWNoZVJlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCBIVCg1vbGRlcl90aGFuX21zGAIgASgDEhAKCGdyYWNlX21zGAMgASgDEhgKEGtlZXBfcnVuc19mb3JfbXMYBCABKAMi9wEKFENvbGxlY3RDYWNoZVJlc3BvbnNlEhQKDGVudHJpZXNfa2VwdBgBIAEoDRIXCg9lbnRyaWVzX3JlbW92ZWQYAiABKA0SFQoNYmxvYnNfcmVtb3ZlZBgDIAEoDRITCgtieXRlc19mcmVlZBgEIAEoBBIUCgxsb2dzX3JlbW92ZWQYBSABKA0SFAoMcmVtb3ZlZF9rZXlzGAYgAygJEi4KDXJlbW92ZWRfYmxvYnMYByADKAsyFy5zdGFnZWZhcm0udjEuT3V0cHV0UmVmEhQKDHJlbW92ZWRfbG9ncxgIIAMoCRISCgpyb290c19rZXB0GAkgASgNIiIKEkxvb2t1cENhY2hlUmVxdWVzdBIMCgRrZXlzGAEgAygJIkAKE0xvb2t1cENhY2hlUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLnN0YWdlZmFybS52MS5DYWNoZUVudHJ5IjUKGVJlbW92ZUNhY2hlRW50cmllc1JlcXVlc3QSGAoQa2V5c19vcl9wcmVmaXhlcxgBIAMoCSJHChpSZW1vdmVDYWNoZUVudHJpZXNSZXNwb25zZRIpCgdyZW1vdmVkGAEgAygLMhguc3RhZ2VmYXJtLnYxLkNhY2hlRW50cnkiYwoSR2V0QXJ0aWZhY3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRINCgVzdGFnZRgCIAEoCRIOCgZvdXRwdXQYAyABKAkSDgoGZGlnZXN0GAQgASgJEg4KBm9mZnNldBgFIAEoBCJWChNHZXRBcnRpZmFjdFJlc3BvbnNlEicKBGluZm8YASABKAsyFy5zdGFnZWZhcm0udjEuT3V0cHV0UmVmSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQqiAEKCkFnZW50U3RhdGUSGwoXQUdFTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBBR0VOVF9TVEFURV9JRExFEAESFAoQQUdFTlRfU1RBVEVfQlVTWRACEhgKFEFHRU5UX1NUQVRFX0RSQUlOSU5HEAMSFwoTQUdFTlRfU1RBVEVfT0ZGTElORRAEMscOChBTdGFnZWZhcm1TZXJ2aWNlEkwKCVN1Ym1pdFJ1bhIeLnN0YWdlZmFybS52MS5TdWJtaXRSdW5SZXF1ZXN0Gh8uc3RhZ2VmYXJtLnYxLlN1Ym1pdFJ1blJlc3BvbnNlEkMKBkdldFJ1bhIbLnN0YWdlZmFybS52MS5HZXRSdW5SZXF1ZXN0Ghwuc3RhZ2VmYXJtLnYxLkdldFJ1blJlc3BvbnNlEkkKCExpc3RSdW5zEh0uc3RhZ2VmYXJtLnYxLkxpc3RSdW5zUmVxdWVzdBoeLnN0YWdlZmFybS52MS5MaXN0UnVuc1Jlc3BvbnNlEksKCFdhdGNoUnVuEh0uc3RhZ2VmYXJtLnYxLldhdGNoUnVuUmVxdWVzdBoeLnN0YWdlZmFybS52MS5XYXRjaFJ1blJlc3BvbnNlMAESSwoIVGFpbExvZ3MSHS5zdGFnZWZhcm0udjEuVGFpbExvZ3NSZXF1ZXN0Gh4uc3RhZ2VmYXJtLnYxLlRhaWxMb2dzUmVzcG9uc2UwARJMCglDYW5jZWxSdW4SHi5zdGFnZWZhcm0udjEuQ2FuY2VsUnVuUmVxdWVzdBofLnN0YWdlZmFybS52MS5DYW5jZWxSdW5SZXNwb25zZRJPCgpSZXRyeVN0YWdlEh8uc3RhZ2VmYXJtLnYxLlJldHJ5U3RhZ2VSZXF1ZXN0GiAuc3RhZ2VmYXJtLnYxLlJldHJ5U3RhZ2VSZXNwb25zZRJPCgpMaXN0QWdlbnRzEh8uc3RhZ2VmYXJtLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GiAuc3RhZ2VmYXJtLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJPCgpEcmFpbkFnZW50Eh8uc3RhZ2VmYXJtLnYxLkRyYWluQWdlbnRSZXF1ZXN0GiAuc3RhZ2VmYXJtLnYxLkRyYWluQWdlbnRSZXNwb25zZRJMCglMaXN0Q2FjaGUSHi5zdGFnZWZhcm0udjEuTGlzdENhY2hlUmVxdWVzdBofLnN0YWdlZmFybS52MS5MaXN0Q2FjaGVSZXNwb25zZRJYCg1HZXRDYWNoZUVudHJ5EiIuc3RhZ2VmYXJtLnYxLkdldENhY2hlRW50cnlSZXF1ZXN0GiMuc3RhZ2VmYXJtLnYxLkdldENhY2hlRW50cnlSZXNwb25zZRJVCgxDb2xsZWN0Q2FjaGUSIS5zdGFnZWZhcm0udjEuQ29sbGVjdENhY2hlUmVxdWVzdBoiLnN0YWdlZmFybS52MS5Db2xsZWN0Q2FjaGVSZXNwb25zZRJVCgxMaXN0QmluaG9zdHMSIS5zdGFnZWZhcm0udjEuTGlzdEJpbmhvc3RzUmVxdWVzdBoiLnN0YWdlZmFybS52MS5MaXN0QmluaG9zdHNSZXNwb25zZRJPCgpHZXRCaW5ob3N0Eh8uc3RhZ2VmYXJtLnYxLkdldEJpbmhvc3RSZXF1ZXN0GiAuc3RhZ2VmYXJtLnYxLkdldEJpbmhvc3RSZXNwb25zZRJYCg1SZW1vdmVCaW5wa2dzEiIuc3RhZ2VmYXJtLnYxLlJlbW92ZUJpbnBrZ3NSZXF1ZXN0GiMuc3RhZ2VmYXJtLnYxLlJlbW92ZUJpbnBrZ3NSZXNwb25zZRJbCg5Db2xsZWN0QmluaG9zdBIjLnN0YWdlZmFybS52MS5Db2xsZWN0QmluaG9zdFJlcXVlc3QaJC5zdGFnZWZhcm0udjEuQ29sbGVjdEJpbmhvc3RSZXNwb25zZRJhChBDb25maWd1cmVCaW5ob3N0EiUuc3RhZ2VmYXJtLnYxLkNvbmZpZ3VyZUJpbmhvc3RSZXF1ZXN0GiYuc3RhZ2VmYXJtLnYxLkNvbmZpZ3VyZUJpbmhvc3RSZXNwb25zZRJbCg5QdWJsaXNoQmlucGtncxIjLnN0YWdlZmFybS52MS5QdWJsaXNoQmlucGtnc1JlcXVlc3QaJC5zdGFnZWZhcm0udjEuUHVibGlzaEJpbnBrZ3NSZXNwb25zZRJUCgtHZXRBcnRpZmFjdBIgLnN0YWdlZmFybS52MS5HZXRBcnRpZmFjdFJlcXVlc3QaIS5zdGFnZWZhcm0udjEuR2V0QXJ0aWZhY3RSZXNwb25zZTABElIKC0xvb2t1cENhY2hlEiAuc3RhZ2VmYXJtLnYxLkxvb2t1cENhY2hlUmVxdWVzdBohLnN0YWdlZmFybS52MS5Mb29rdXBDYWNoZVJlc3BvbnNlEmcKElJlbW92ZUNhY2hlRW50cmllcxInLnN0YWdlZmFybS52MS5SZW1vdmVDYWNoZUVudHJpZXNSZXF1ZXN0Giguc3RhZ2VmYXJtLnYxLlJlbW92ZUNhY2hlRW50cmllc1Jlc3BvbnNlEkkKCEdldFN0YXRzEh0uc3RhZ2VmYXJtLnYxLkdldFN0YXRzUmVxdWVzdBoeLnN0YWdlZmFybS52MS5HZXRTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_stagefarm_v1_binhost, file_stagefarm_v1_run, file_stagefarm_v1_stats]);
 
 /**
  * @generated from message stagefarm.v1.SubmitRunRequest
@@ -610,7 +612,7 @@ export const ListCacheResponseSchema: GenMessage<ListCacheResponse> = /*@__PURE_
  */
 export type GetCacheEntryRequest = Message<"stagefarm.v1.GetCacheEntryRequest"> & {
   /**
-   * A whole cache key or a unique prefix of one (at least 8 hex digits).
+   * A whole cache key or a unique prefix of one (at least 4 hex digits).
    *
    * @generated from field: string key_or_prefix = 1;
    */
@@ -665,6 +667,14 @@ export type CollectCacheRequest = Message<"stagefarm.v1.CollectCacheRequest"> & 
    * @generated from field: int64 grace_ms = 3;
    */
   graceMs: bigint;
+
+  /**
+   * Outputs and logs of runs still running or finished less than this long ago stay;
+   * 0: the server's default (7 days). Releases and release pointers always stay.
+   *
+   * @generated from field: int64 keep_runs_for_ms = 4;
+   */
+  keepRunsForMs: bigint;
 };
 
 /**
@@ -702,6 +712,30 @@ export type CollectCacheResponse = Message<"stagefarm.v1.CollectCacheResponse"> 
    * @generated from field: uint32 logs_removed = 5;
    */
   logsRemoved: number;
+
+  /**
+   * What was (or, on a dry run, would be) removed.
+   *
+   * @generated from field: repeated string removed_keys = 6;
+   */
+  removedKeys: string[];
+
+  /**
+   * @generated from field: repeated stagefarm.v1.OutputRef removed_blobs = 7;
+   */
+  removedBlobs: OutputRef[];
+
+  /**
+   * @generated from field: repeated string removed_logs = 8;
+   */
+  removedLogs: string[];
+
+  /**
+   * Blobs kept only because a release, a pointer or a recent run names them.
+   *
+   * @generated from field: uint32 roots_kept = 9;
+   */
+  rootsKept: number;
 };
 
 /**
@@ -710,6 +744,80 @@ export type CollectCacheResponse = Message<"stagefarm.v1.CollectCacheResponse"> 
  */
 export const CollectCacheResponseSchema: GenMessage<CollectCacheResponse> = /*@__PURE__*/
   messageDesc(file_stagefarm_v1_service, 25);
+
+/**
+ * @generated from message stagefarm.v1.LookupCacheRequest
+ */
+export type LookupCacheRequest = Message<"stagefarm.v1.LookupCacheRequest"> & {
+  /**
+   * Whole cache keys (sha256, lowercase hex); at most 1000.
+   *
+   * @generated from field: repeated string keys = 1;
+   */
+  keys: string[];
+};
+
+/**
+ * Describes the message stagefarm.v1.LookupCacheRequest.
+ * Use `create(LookupCacheRequestSchema)` to create a new message.
+ */
+export const LookupCacheRequestSchema: GenMessage<LookupCacheRequest> = /*@__PURE__*/
+  messageDesc(file_stagefarm_v1_service, 26);
+
+/**
+ * @generated from message stagefarm.v1.LookupCacheResponse
+ */
+export type LookupCacheResponse = Message<"stagefarm.v1.LookupCacheResponse"> & {
+  /**
+   * The entries found, for the keys the cache holds; a key without one is a miss.
+   *
+   * @generated from field: repeated stagefarm.v1.CacheEntry entries = 1;
+   */
+  entries: CacheEntry[];
+};
+
+/**
+ * Describes the message stagefarm.v1.LookupCacheResponse.
+ * Use `create(LookupCacheResponseSchema)` to create a new message.
+ */
+export const LookupCacheResponseSchema: GenMessage<LookupCacheResponse> = /*@__PURE__*/
+  messageDesc(file_stagefarm_v1_service, 27);
+
+/**
+ * @generated from message stagefarm.v1.RemoveCacheEntriesRequest
+ */
+export type RemoveCacheEntriesRequest = Message<"stagefarm.v1.RemoveCacheEntriesRequest"> & {
+  /**
+   * Whole cache keys or unique prefixes (at least 4 hex digits); at most 1000.
+   *
+   * @generated from field: repeated string keys_or_prefixes = 1;
+   */
+  keysOrPrefixes: string[];
+};
+
+/**
+ * Describes the message stagefarm.v1.RemoveCacheEntriesRequest.
+ * Use `create(RemoveCacheEntriesRequestSchema)` to create a new message.
+ */
+export const RemoveCacheEntriesRequestSchema: GenMessage<RemoveCacheEntriesRequest> = /*@__PURE__*/
+  messageDesc(file_stagefarm_v1_service, 28);
+
+/**
+ * @generated from message stagefarm.v1.RemoveCacheEntriesResponse
+ */
+export type RemoveCacheEntriesResponse = Message<"stagefarm.v1.RemoveCacheEntriesResponse"> & {
+  /**
+   * @generated from field: repeated stagefarm.v1.CacheEntry removed = 1;
+   */
+  removed: CacheEntry[];
+};
+
+/**
+ * Describes the message stagefarm.v1.RemoveCacheEntriesResponse.
+ * Use `create(RemoveCacheEntriesResponseSchema)` to create a new message.
+ */
+export const RemoveCacheEntriesResponseSchema: GenMessage<RemoveCacheEntriesResponse> = /*@__PURE__*/
+  messageDesc(file_stagefarm_v1_service, 29);
 
 /**
  * @generated from message stagefarm.v1.GetArtifactRequest
@@ -750,7 +858,7 @@ export type GetArtifactRequest = Message<"stagefarm.v1.GetArtifactRequest"> & {
  * Use `create(GetArtifactRequestSchema)` to create a new message.
  */
 export const GetArtifactRequestSchema: GenMessage<GetArtifactRequest> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_service, 26);
+  messageDesc(file_stagefarm_v1_service, 30);
 
 /**
  * @generated from message stagefarm.v1.GetArtifactResponse
@@ -781,7 +889,7 @@ export type GetArtifactResponse = Message<"stagefarm.v1.GetArtifactResponse"> & 
  * Use `create(GetArtifactResponseSchema)` to create a new message.
  */
 export const GetArtifactResponseSchema: GenMessage<GetArtifactResponse> = /*@__PURE__*/
-  messageDesc(file_stagefarm_v1_service, 27);
+  messageDesc(file_stagefarm_v1_service, 31);
 
 /**
  * @generated from enum stagefarm.v1.AgentState
@@ -1011,6 +1119,38 @@ export const StagefarmService: GenService<{
     methodKind: "server_streaming";
     input: typeof GetArtifactRequestSchema;
     output: typeof GetArtifactResponseSchema;
+  },
+  /**
+   * Which of the given cache keys the farm's action cache holds, as the engine sees them (an
+   * entry whose blobs are gone is a miss). `stagefarm plan` against a farm.
+   *
+   * @generated from rpc stagefarm.v1.StagefarmService.LookupCache
+   */
+  lookupCache: {
+    methodKind: "unary";
+    input: typeof LookupCacheRequestSchema;
+    output: typeof LookupCacheResponseSchema;
+  },
+  /**
+   * Removes action-cache entries (manifests only; `CollectCache` frees their blobs). All or
+   * nothing: every key or unique prefix is resolved before anything is removed.
+   *
+   * @generated from rpc stagefarm.v1.StagefarmService.RemoveCacheEntries
+   */
+  removeCacheEntries: {
+    methodKind: "unary";
+    input: typeof RemoveCacheEntriesRequestSchema;
+    output: typeof RemoveCacheEntriesResponseSchema;
+  },
+  /**
+   * Per-stage durations, executions and cache hits from the farm's recorded history.
+   *
+   * @generated from rpc stagefarm.v1.StagefarmService.GetStats
+   */
+  getStats: {
+    methodKind: "unary";
+    input: typeof GetStatsRequestSchema;
+    output: typeof GetStatsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stagefarm_v1_service, 0);
