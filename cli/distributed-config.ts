@@ -3,10 +3,11 @@
  * with one schema. Secrets in URLs never appear in error messages.
  */
 import { hostname } from "node:os";
-import type { Command } from "commander";
 import { z } from "zod";
 import { StagefarmError } from "../shared/errors.js";
+import { readSecretFile } from "../shared/secret-file.js";
 import { parseDurationMs } from "../shared/util/duration.js";
+import { switchOn } from "./options.js";
 import { unpackedSize, unpackedSizeSetting } from "./unpacked-size.js";
 
 export interface FarmFlags {
@@ -21,32 +22,7 @@ export interface FarmFlags {
   storeOutageBudget?: string;
 }
 
-/** Help of the store outage settings (agent and coordinator). */
-export const STORE_OUTAGE_BUDGET_HELP =
-  "how long a store (S3) outage may last before the stages waiting for it fail; until then store " +
-  "operations are retried, finished outputs and logs are held locally and no new stage is dispatched " +
-  "(env STAGEFARM_STORE_OUTAGE_BUDGET; default 10m). Each S3 request is itself tried " +
-  "1 + STAGEFARM_S3_RETRIES times (default 6) before it counts as an outage";
-
-/** Adds the store outage option (`FarmFlags.storeOutageBudget`) to a farm command. */
-export function addStoreOptions(cmd: Command): Command {
-  return cmd.option("--store-outage-budget <duration>", STORE_OUTAGE_BUDGET_HELP);
-}
-
-/** Adds the NATS credential and TLS options (`FarmFlags.nats*`) to a farm command. */
-export function addNatsOptions(cmd: Command): Command {
-  return cmd
-    .option(
-      "--nats-creds <file>",
-      "NATS credentials: an nkey seed (stagefarm nats user) or USER:PASSWORD, mode 0600 (env STAGEFARM_NATS_CREDS)",
-    )
-    .option(
-      "--nats-ca <file>",
-      "CA that signed the NATS server's certificate; enables TLS (env STAGEFARM_NATS_CA)",
-    )
-    .option("--nats-cert <file>", "client certificate for mutual TLS with NATS (env STAGEFARM_NATS_CERT)")
-    .option("--nats-key <file>", "key of --nats-cert, mode 0600 (env STAGEFARM_NATS_KEY)");
-}
+export { STORE_OUTAGE_BUDGET_HELP, addNatsOptions, addStoreOptions } from "./farm-options.js";
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, "expected HOST:PORT");
 const duration = z.string().transform((v, ctx) => {
@@ -181,10 +157,6 @@ export function agentConfig(
   );
 }
 
-export function clientAddress(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  return parse(hostPort, flag ?? env["STAGEFARM_COORDINATOR"] ?? "127.0.0.1:7420", "--coordinator");
-}
-
 function given(v: string | undefined): string | undefined {
   return v === undefined || v === "" ? undefined : v;
 }
@@ -258,6 +230,7 @@ export interface ClientFlags {
   cert?: string;
   key?: string;
   token?: string;
+  tokenFile?: string;
   tls?: boolean;
   insecure?: boolean;
 }
@@ -271,26 +244,38 @@ export interface ClientConfig {
 }
 
 /**
- * Env: STAGEFARM_COORDINATOR, STAGEFARM_CA, STAGEFARM_CERT, STAGEFARM_KEY, STAGEFARM_TOKEN,
- * STAGEFARM_TLS=1 (TLS trusting the system's CAs), STAGEFARM_INSECURE=1. TLS is on when a CA,
- * certificate or key is given.
+ * The connection of a command that calls a coordinator. `flags` hold what the command line, the
+ * environment (Option.env: STAGEFARM_COORDINATOR, _CA, _CERT, _KEY, _TOKEN, _TOKEN_FILE) and the
+ * config file's context gave (cli/main.ts); `env` is read for the switches STAGEFARM_TLS=1 (TLS
+ * trusting the system's CAs) and STAGEFARM_INSECURE=1. TLS is on when a CA, certificate or key is
+ * given. A token comes from --token, else from --token-file (mode 0600, like a private key).
  */
-export function clientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv): ClientConfig {
-  const ca = given(flags.ca ?? env["STAGEFARM_CA"]);
-  const cert = given(flags.cert ?? env["STAGEFARM_CERT"]);
-  const key = given(flags.key ?? env["STAGEFARM_KEY"]);
+export async function clientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv): Promise<ClientConfig> {
+  const ca = given(flags.ca);
+  const cert = given(flags.cert);
+  const key = given(flags.key);
   if ((cert === undefined) !== (key === undefined))
     throw new StagefarmError(
       "invalid_argument",
       "--cert and --key (STAGEFARM_CERT, STAGEFARM_KEY) go together",
     );
-  const tlsOn = ca !== undefined || cert !== undefined || flags.tls === true || env["STAGEFARM_TLS"] === "1";
+  const tlsOn = ca !== undefined || cert !== undefined || switchOn(flags.tls, env, "STAGEFARM_TLS");
+  const tokenFile = given(flags.tokenFile);
   return {
-    address: clientAddress(flags.coordinator, env),
+    address: parse(hostPort, given(flags.coordinator) ?? "127.0.0.1:7420", "--coordinator"),
     tls: tlsOn
       ? { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert, key }) }
       : undefined,
-    token: given(flags.token ?? env["STAGEFARM_TOKEN"]),
-    insecure: flags.insecure === true || env["STAGEFARM_INSECURE"] === "1",
+    token: given(flags.token) ?? (tokenFile === undefined ? undefined : await readToken(tokenFile)),
+    insecure: switchOn(flags.insecure, env, "STAGEFARM_INSECURE"),
   };
+}
+
+/** The token of a token file: its first line, which must not be empty. */
+async function readToken(file: string): Promise<string> {
+  const text = (await readSecretFile(file, "token file")).toString("utf8");
+  const token = (text.split("\n")[0] ?? "").trim();
+  if (token === "" || /\s/.test(token))
+    throw new StagefarmError("invalid_argument", `token file ${file}: the first line must hold the token`);
+  return token;
 }

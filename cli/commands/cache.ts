@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { StagefarmError } from "../../shared/errors.js";
-import { collectGarbage, FsArtifactStore, type Manifest } from "../../shared/store/index.js";
+import type { FsArtifactStore, Manifest } from "../../shared/store/index.js";
 import { formatDuration, parseDurationMs } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
 import { makeStyle, shortDigest } from "../output.js";
@@ -22,6 +22,8 @@ export function formatBytes(n: number): string {
 }
 
 async function withStore<T>(ctx: CliContext, fn: (s: FsArtifactStore) => Promise<T>): Promise<T> {
+  // Loaded when an action runs: start-up loads registrations only (cli/main.ts).
+  const { FsArtifactStore } = await import("../../shared/store/index.js");
   const store = await FsArtifactStore.open(ctx.config().storeDir);
   try {
     return await fn(store);
@@ -142,6 +144,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     .option("--json", "print the report as JSON")
     .action(async (opts: { dryRun?: boolean; olderThan?: string; grace: string; json?: boolean }) =>
       withStore(ctx, async (store) => {
+        const { collectGarbage } = await import("../../shared/store/index.js");
         const report = await collectGarbage(store, {
           dryRun: opts.dryRun === true,
           blobGraceMs: parseDurationMs(opts.grace),

@@ -24,7 +24,8 @@ import {
   targetPath,
   type DownloadSource,
 } from "../get/download-source.js";
-import { connectionOptions, withClient } from "./remote.js";
+import { connectionOptions } from "./remote.js";
+import { withClient } from "./remote-client.js";
 import { writeDownload } from "../get/write-download.js";
 
 interface GetFlags extends ClientFlags {

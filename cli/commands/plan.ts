@@ -1,13 +1,20 @@
 /** `stagefarm plan FILE`: the DAG in dependency order, cache keys and status, the critical path. */
 import type { Command } from "commander";
-import { expectedDuration, loadPipelineReport, planRun } from "../../coordinator/index.js";
-import { loadPipelineArg } from "../pipeline-arg.js";
-import { missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
-import { collect } from "../config.js";
 import type { CliContext } from "../context.js";
+import { collect } from "../options.js";
 import { makeStyle, shortDigest } from "../output.js";
+
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [coordinator, pipeline, { loadPipelineArg }, { FsArtifactStore }] = await Promise.all([
+    import("../../coordinator/index.js"),
+    import("../../shared/pipeline/index.js"),
+    import("../pipeline-arg.js"),
+    import("../../shared/store/index.js"),
+  ]);
+  return { ...coordinator, ...pipeline, loadPipelineArg, FsArtifactStore };
+}
 
 export function registerPlan(program: Command, ctx: CliContext): void {
   program
@@ -17,6 +24,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("--json", "print the plan as JSON")
     .action(async (file: string, opts: { param: string[]; json?: boolean }) => {
+      const m = await load();
+      const { loadPipelineArg, FsArtifactStore } = m;
+      const { expectedDuration, loadPipelineReport, planRun, missingParams, parseParamArgs, resolvePipeline } = m;
       const spec = await loadPipelineArg(file);
       const params = parseParamArgs(opts.param);
       const stages = resolvePipeline(spec, params, { allowMissing: true });

@@ -7,16 +7,8 @@
  */
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
-import {
-  expectedCriticalPath,
-  loadStatsReports,
-  type ExpectedCriticalPath,
-  type PipelineStatsReport,
-  type StageStatsRow,
-} from "../../coordinator/index.js";
-import { loadPipelineArg } from "../pipeline-arg.js";
-import { topoOrder, type PipelineSpec } from "../../shared/pipeline/index.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
+import type { ExpectedCriticalPath, PipelineStatsReport, StageStatsRow } from "../../coordinator/index.js";
+import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
 import { makeStyle } from "../output.js";
@@ -32,8 +24,23 @@ interface Shown extends PipelineStatsReport {
   criticalPath?: ExpectedCriticalPath;
 }
 
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [coordinator, pipeline, { loadPipelineArg }, { FsArtifactStore }] = await Promise.all([
+    import("../../coordinator/index.js"),
+    import("../../shared/pipeline/index.js"),
+    import("../pipeline-arg.js"),
+    import("../../shared/store/index.js"),
+  ]);
+  return { ...coordinator, ...pipeline, loadPipelineArg, FsArtifactStore };
+}
+
 /** The report for a pipeline file: a row per stage of the file, in dependency order. */
-function forFile(spec: PipelineSpec, report: PipelineStatsReport | undefined): Shown {
+function forFile(
+  { topoOrder, expectedCriticalPath }: Awaited<ReturnType<typeof load>>,
+  spec: PipelineSpec,
+  report: PipelineStatsReport | undefined,
+): Shown {
   const rows = new Map((report?.stages ?? []).map((r) => [r.stage, r]));
   return {
     pipeline: spec.name,
@@ -61,13 +68,15 @@ export function registerStats(program: Command, ctx: CliContext): void {
     .argument("[pipeline]", "a pipeline name, or a pipeline file (adds its expected critical path)")
     .option("--json", "print the statistics as JSON")
     .action(async (arg: string | undefined, opts: { json?: boolean }) => {
+      const m = await load();
+      const { loadPipelineArg, FsArtifactStore, loadStatsReports } = m;
       const spec = arg !== undefined && (await isPipelineFile(arg)) ? await loadPipelineArg(arg) : undefined;
       const name = spec?.name ?? arg;
       const store = await FsArtifactStore.open(ctx.config().storeDir);
       let shown: Shown[];
       try {
         const reports = await loadStatsReports(store, name);
-        shown = spec !== undefined ? [forFile(spec, reports[0])] : reports;
+        shown = spec !== undefined ? [forFile(m, spec, reports[0])] : reports;
       } finally {
         await store.close();
       }
