@@ -55,7 +55,12 @@ function refused(where: string, message: string): StagefarmError {
 function lineOf(text: string, key: string, context?: string): number | undefined {
   const lines = text.split("\n");
   const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const header = context === undefined ? undefined : new RegExp(`^\\s*\\[\\s*contexts\\s*\\.\\s*("${esc(context)}"|'${esc(context)}'|${esc(context)})\\s*\\]`);
+  const header =
+    context === undefined
+      ? undefined
+      : new RegExp(
+          `^\\s*\\[\\s*contexts\\s*\\.\\s*("${esc(context)}"|'${esc(context)}'|${esc(context)})\\s*\\]`,
+        );
   const keyRe = new RegExp(`^\\s*("${esc(key)}"|'${esc(key)}'|${esc(key)})\\s*[=.]`);
   let inTable = header === undefined;
   for (const [i, line] of lines.entries()) {
@@ -141,7 +146,8 @@ function contextSettings(
       if (typeof value !== "boolean") throw refused(where(key), `${key} must be true or false`);
       out[spec.option] = value;
     } else {
-      if (typeof value !== "string" || value === "") throw refused(where(key), `${key} must be a non-empty string`);
+      if (typeof value !== "string" || value === "")
+        throw refused(where(key), `${key} must be a non-empty string`);
       out[spec.option] = spec.type === "path" ? resolve(dirname(path), home(value, homeDir)) : value;
     }
   }
@@ -150,7 +156,9 @@ function contextSettings(
 
 function knownNames(contexts: ReadonlyMap<string, unknown>): string {
   const names = [...contexts.keys()];
-  return names.length === 0 ? "(the file defines none)" : `(defined: ${names.map((n) => quoted(n, 40)).join(", ")})`;
+  return names.length === 0
+    ? "(the file defines none)"
+    : `(defined: ${names.map((n) => quoted(n, 40)).join(", ")})`;
 }
 
 /** Reads and parses the config file at `path`; undefined when there is none. */
@@ -184,7 +192,11 @@ export async function readConfigFile(path: string, homeDir = homedir()): Promise
  * The context to apply: `requested` (--context or STAGEFARM_CONTEXT) must name one of the file;
  * without it, the file's default_context, else a context named "default", else none.
  */
-export function selectContext(file: ConfigFile | undefined, requested: string | undefined, path: string): SelectedContext | undefined {
+export function selectContext(
+  file: ConfigFile | undefined,
+  requested: string | undefined,
+  path: string,
+): SelectedContext | undefined {
   if (requested !== undefined) {
     if (file === undefined)
       throw new StagefarmError(

@@ -9,7 +9,9 @@ export async function listContexts(opts: { json?: boolean }, ctx: CliContext): P
   const current = selectContext(file, undefined, path)?.name;
   const names = file === undefined ? [] : [...file.contexts.keys()];
   if (opts.json === true) {
-    ctx.stdout.write(`${JSON.stringify({ file: path, exists: file !== undefined, current: current ?? null, contexts: names })}\n`);
+    ctx.stdout.write(
+      `${JSON.stringify({ file: path, exists: file !== undefined, current: current ?? null, contexts: names })}\n`,
+    );
     return;
   }
   if (file === undefined) {
@@ -28,9 +30,14 @@ export async function showContext(
   const path = configFilePath(ctx.env);
   const selected = selectContext(await readConfigFile(path), name, path);
   if (selected === undefined)
-    throw new StagefarmError("not_found", `no context applies: ${path} has no default_context and no context "default"`);
+    throw new StagefarmError(
+      "not_found",
+      `no context applies: ${path} has no default_context and no context "default"`,
+    );
   if (opts.json === true) {
-    ctx.stdout.write(`${JSON.stringify({ name: selected.name, file: selected.path, settings: selected.settings })}\n`);
+    ctx.stdout.write(
+      `${JSON.stringify({ name: selected.name, file: selected.path, settings: selected.settings })}\n`,
+    );
     return;
   }
   ctx.stdout.write(`context ${selected.name} (${selected.path})\n`);

@@ -12,7 +12,9 @@ export const STORE_OUTAGE_BUDGET_HELP =
 
 /** Adds the store outage option (`FarmFlags.storeOutageBudget`) to a farm command. */
 export function addStoreOptions(cmd: Command): Command {
-  return cmd.addOption(envOption("--store-outage-budget <duration>", STORE_OUTAGE_BUDGET_HELP, "STAGEFARM_STORE_OUTAGE_BUDGET"));
+  return cmd.addOption(
+    envOption("--store-outage-budget <duration>", STORE_OUTAGE_BUDGET_HELP, "STAGEFARM_STORE_OUTAGE_BUDGET"),
+  );
 }
 
 /** Adds the NATS credential and TLS options (`FarmFlags.nats*`) to a farm command. */
@@ -26,7 +28,11 @@ export function addNatsOptions(cmd: Command): Command {
       ),
     )
     .addOption(
-      envOption("--nats-ca <file>", "CA that signed the NATS server's certificate; enables TLS", "STAGEFARM_NATS_CA"),
+      envOption(
+        "--nats-ca <file>",
+        "CA that signed the NATS server's certificate; enables TLS",
+        "STAGEFARM_NATS_CA",
+      ),
     )
     .addOption(
       envOption("--nats-cert <file>", "client certificate for mutual TLS with NATS", "STAGEFARM_NATS_CERT"),

@@ -22,7 +22,11 @@ export function addServeSecurityOptions(cmd: Command, set: ServeSecurityOptionSe
     );
   return cmd
     .addOption(
-      envOption("--auth <file>", "tokens and roles (YAML/JSON, mode 0600; see stagefarm certs token)", "STAGEFARM_AUTH"),
+      envOption(
+        "--auth <file>",
+        "tokens and roles (YAML/JSON, mode 0600; see stagefarm certs token)",
+        "STAGEFARM_AUTH",
+      ),
     )
     .addOption(
       envSwitch(

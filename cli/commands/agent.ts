@@ -65,9 +65,15 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     ),
   )
     .addOption(envOption("--nats <url>", "NATS server (default nats://127.0.0.1:4222)", "STAGEFARM_NATS_URL"))
-    .addOption(envOption("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET", "STAGEFARM_S3_URL"))
     .addOption(
-      envOption("--prefix <name>", "farm name prefix of NATS subjects and streams (default sf)", "STAGEFARM_PREFIX"),
+      envOption("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET", "STAGEFARM_S3_URL"),
+    )
+    .addOption(
+      envOption(
+        "--prefix <name>",
+        "farm name prefix of NATS subjects and streams (default sf)",
+        "STAGEFARM_PREFIX",
+      ),
     )
     .addOption(envOption("--id <id>", "agent id (default the hostname)", "STAGEFARM_AGENT_ID"))
     .addOption(
@@ -144,10 +150,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
         const binhostBase = binhostUrl(opts.binhostUrl, ctx.env);
         const logger = ctx.logger("info").child({ agent: cfg.id });
         // The tools the labels promise (agent/prerequisites.ts): by default a label lacking one is dropped.
-        const tools = await labelsWithTools(
-          cfg.labels,
-          opts.missingTools ?? "drop",
-        );
+        const tools = await labelsWithTools(cfg.labels, opts.missingTools ?? "drop");
         for (const line of tools.lines) ctx.stderr.write(`stagefarm agent ${cfg.id}: ${line}\n`);
         const labels = tools.labels;
         const abort = new AbortController();

@@ -10,13 +10,21 @@ export function registerContext(program: Command, ctx: CliContext): void {
     .command("ls")
     .description("list the contexts; * marks the one that applies without --context")
     .option("--json", "print JSON")
-    .action(async (opts: { json?: boolean }) => (await import("../context-command.js")).listContexts(opts, ctx));
+    .action(async (opts: { json?: boolean }) =>
+      (await import("../context-command.js")).listContexts(opts, ctx),
+    );
   context
     .command("show")
-    .description("print a context's settings (default: the one that applies); a token file is named, never read")
+    .description(
+      "print a context's settings (default: the one that applies); a token file is named, never read",
+    )
     .argument("[name]", "context name")
     .option("--json", "print JSON")
     .action(async (name: string | undefined, opts: { json?: boolean }) =>
-      (await import("../context-command.js")).showContext(name ?? program.opts<{ context?: string }>().context, opts, ctx),
+      (await import("../context-command.js")).showContext(
+        name ?? program.opts<{ context?: string }>().context,
+        opts,
+        ctx,
+      ),
     );
 }

@@ -46,11 +46,19 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
   addServeSecurityOptions(addStoreOptions(addNatsOptions(program.command("coordinator"))), { clientCa: true })
     .description("run the coordinator of a distributed farm (gRPC API, NATS, S3)")
     .addOption(envOption("--nats <url>", "NATS server (default nats://127.0.0.1:4222)", "STAGEFARM_NATS_URL"))
-    .addOption(envOption("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET", "STAGEFARM_S3_URL"))
     .addOption(
-      envOption("--prefix <name>", "farm name prefix of NATS subjects and streams (default sf)", "STAGEFARM_PREFIX"),
+      envOption("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET", "STAGEFARM_S3_URL"),
     )
-    .addOption(envOption("--listen <host:port>", "gRPC listen address (default 127.0.0.1:7420)", "STAGEFARM_LISTEN"))
+    .addOption(
+      envOption(
+        "--prefix <name>",
+        "farm name prefix of NATS subjects and streams (default sf)",
+        "STAGEFARM_PREFIX",
+      ),
+    )
+    .addOption(
+      envOption("--listen <host:port>", "gRPC listen address (default 127.0.0.1:7420)", "STAGEFARM_LISTEN"),
+    )
     .addOption(
       envOption(
         "--http <host:port>",

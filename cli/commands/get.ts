@@ -13,7 +13,6 @@ import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
 import type { DownloadTarget } from "../../coordinator/downloads/index.js";
 import { parseDownloadPath } from "../../coordinator/downloads/download-target.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
 import type { CliContext } from "../context.js";
 import { formatBytes } from "./cache.js";
 import type { ClientFlags } from "../distributed-config.js";
@@ -25,8 +24,7 @@ import {
   type DownloadSource,
 } from "../get/download-source.js";
 import { connectionOptions } from "./remote.js";
-import { withClient } from "./remote-client.js";
-import { writeDownload } from "../get/write-download.js";
+import { envOption } from "../options.js";
 
 interface GetFlags extends ClientFlags {
   output?: string;
@@ -55,11 +53,14 @@ async function withSource<T>(
   flags: GetFlags,
   fn: (s: DownloadSource) => Promise<T>,
 ): Promise<T> {
-  const url = flags.url ?? process.env["STAGEFARM_URL"];
-  const coordinator = flags.coordinator ?? process.env["STAGEFARM_COORDINATOR"];
-  if ((url === undefined || url === "") && coordinator !== undefined && coordinator !== "")
+  const url = flags.url;
+  const coordinator = flags.coordinator;
+  if ((url === undefined || url === "") && coordinator !== undefined && coordinator !== "") {
+    const { withClient } = await import("./remote-client.js");
     return withClient(flags, (client) => fn(grpcSource(client)));
+  }
   if (url === undefined || url === "") {
+    const { FsArtifactStore } = await import("../../shared/store/index.js");
     const store = await FsArtifactStore.open(ctx.config().storeDir);
     try {
       return await fn(storeSource(store));
@@ -67,8 +68,8 @@ async function withSource<T>(
       await store.close();
     }
   }
-  const token = flags.token ?? process.env["STAGEFARM_TOKEN"];
-  const ca = flags.ca ?? process.env["STAGEFARM_CA"];
+  const token = flags.token;
+  const ca = flags.ca;
   const u = new URL(url);
   if (token !== undefined && u.protocol === "http:" && !isLoopbackHost(u.hostname) && flags.insecure !== true)
     throw new StagefarmError(
@@ -92,7 +93,13 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .option("-o, --output <path>", "where to write it (default: STAGE-OUTPUT or the digest; - for stdout)")
     .option("--tar", "keep a tree output as its tar.zst instead of unpacking it")
     .option("--force", "replace an existing path")
-    .option("--url <url>", "read from a farm's HTTP server instead, http(s)://HOST:PORT (env STAGEFARM_URL)")
+    .addOption(
+      envOption(
+        "--url <url>",
+        "read from a farm's HTTP server instead, http(s)://HOST:PORT",
+        "STAGEFARM_URL",
+      ),
+    )
     .option("--json", "print what was written as JSON");
   connectionOptions(cmd).action(async (args: string[], flags: GetFlags) => {
     const target = targetOf(args);
@@ -105,6 +112,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
         const unpack = d.info.kind === "tree" && flags.tar !== true;
         const dest = flags.output ?? (unpack ? d.info.filename.replace(/\.tar\.zst$/, "") : d.info.filename);
         const tree = unpack && dest !== "-";
+        const { writeDownload } = await import("../get/write-download.js");
         const written = await writeDownload(d, {
           dest,
           extract: tree,

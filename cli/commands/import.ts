@@ -20,7 +20,13 @@ export function registerImport(program: Command, ctx: CliContext): void {
     .command("import")
     .description("store local files in the artifact store and print their digests (for artifact: inputs)")
     .argument("<files...>", "files to import (e.g. stage3-bootstrap.tar.xz)")
-    .addOption(envOption("--s3 <url>", "import into the farm's S3 store (default: the local store)", "STAGEFARM_S3_URL"))
+    .addOption(
+      envOption(
+        "--s3 <url>",
+        "import into the farm's S3 store (default: the local store)",
+        "STAGEFARM_S3_URL",
+      ),
+    )
     .option("--json", "print one JSON object per file")
     .action(async (files: string[], opts: { s3?: string; json?: boolean }) => {
       for (const file of files) {

@@ -26,7 +26,14 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { param: string[]; json?: boolean }) => {
       const m = await load();
       const { loadPipelineArg, FsArtifactStore } = m;
-      const { expectedDuration, loadPipelineReport, planRun, missingParams, parseParamArgs, resolvePipeline } = m;
+      const {
+        expectedDuration,
+        loadPipelineReport,
+        planRun,
+        missingParams,
+        parseParamArgs,
+        resolvePipeline,
+      } = m;
       const spec = await loadPipelineArg(file);
       const params = parseParamArgs(opts.param);
       const stages = resolvePipeline(spec, params, { allowMissing: true });

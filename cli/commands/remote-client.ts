@@ -254,7 +254,11 @@ export async function logs(
   });
 }
 
-export async function cancel(id: string, opts: { json?: boolean } & ClientFlags, ctx: CliContext): Promise<void> {
+export async function cancel(
+  id: string,
+  opts: { json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
   await withClient(opts, async (client) => {
     const { run } = await client.cancelRun({ runId: id });
     if (run === undefined) throw new StagefarmError("internal", "no run returned");
@@ -303,7 +307,11 @@ export async function agents(opts: { json?: boolean } & ClientFlags, ctx: CliCon
   });
 }
 
-export async function drain(id: string, opts: { json?: boolean } & ClientFlags, ctx: CliContext): Promise<void> {
+export async function drain(
+  id: string,
+  opts: { json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
   await withClient(opts, async (client) => {
     const { agent } = await client.drainAgent({ agentId: id });
     if (opts.json === true)

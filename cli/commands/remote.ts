@@ -17,10 +17,18 @@ import { collect, envOption, envSwitch, positiveInt } from "../options.js";
 export function connectionOptions(cmd: Command): Command {
   return cmd
     .addOption(
-      envOption("--coordinator <host:port>", "coordinator gRPC address (default 127.0.0.1:7420)", "STAGEFARM_COORDINATOR"),
+      envOption(
+        "--coordinator <host:port>",
+        "coordinator gRPC address (default 127.0.0.1:7420)",
+        "STAGEFARM_COORDINATOR",
+      ),
     )
-    .addOption(envOption("--ca <file>", "CA of the coordinator's certificate; connects with TLS", "STAGEFARM_CA"))
-    .addOption(envOption("--cert <file>", "client certificate, when the coordinator requires one", "STAGEFARM_CERT"))
+    .addOption(
+      envOption("--ca <file>", "CA of the coordinator's certificate; connects with TLS", "STAGEFARM_CA"),
+    )
+    .addOption(
+      envOption("--cert <file>", "client certificate, when the coordinator requires one", "STAGEFARM_CERT"),
+    )
     .addOption(envOption("--key <file>", "key of --cert, mode 0600", "STAGEFARM_KEY"))
     .addOption(envSwitch("--tls", "connect with TLS trusting the system's CAs", "STAGEFARM_TLS"))
     .addOption(
@@ -31,10 +39,18 @@ export function connectionOptions(cmd: Command): Command {
       ),
     )
     .addOption(
-      envOption("--token-file <file>", "file holding the API token, mode 0600 (when no --token)", "STAGEFARM_TOKEN_FILE"),
+      envOption(
+        "--token-file <file>",
+        "file holding the API token, mode 0600 (when no --token)",
+        "STAGEFARM_TOKEN_FILE",
+      ),
     )
     .addOption(
-      envSwitch("--insecure", "send the token in clear text to a coordinator on another host", "STAGEFARM_INSECURE"),
+      envSwitch(
+        "--insecure",
+        "send the token in clear text to a coordinator on another host",
+        "STAGEFARM_INSECURE",
+      ),
     );
 }
 
@@ -78,7 +94,13 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       async (
         run: string,
         stage: string,
-        opts: { follow?: boolean; attempt?: string; bytes?: number; tail?: number; json?: boolean } & ClientFlags,
+        opts: {
+          follow?: boolean;
+          attempt?: string;
+          bytes?: number;
+          tail?: number;
+          json?: boolean;
+        } & ClientFlags,
       ) => (await client()).logs(run, stage, opts, ctx),
     );
 
@@ -86,7 +108,9 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .description("cancel a run: running stages are stopped on their agents")
     .argument("<run>", "run id")
     .option("--json", "print JSON")
-    .action(async (id: string, opts: { json?: boolean } & ClientFlags) => (await client()).cancel(id, opts, ctx));
+    .action(async (id: string, opts: { json?: boolean } & ClientFlags) =>
+      (await client()).cancel(id, opts, ctx),
+    );
 
   connectionOptions(program.command("retry"))
     .description("run a failed stage (and what it blocked) again; finished stages come from the cache")
@@ -106,5 +130,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .description("stop giving stages to an agent; its running stages finish")
     .argument("<agent>", "agent id")
     .option("--json", "print the agent as JSON")
-    .action(async (id: string, opts: { json?: boolean } & ClientFlags) => (await client()).drain(id, opts, ctx));
+    .action(async (id: string, opts: { json?: boolean } & ClientFlags) =>
+      (await client()).drain(id, opts, ctx),
+    );
 }

@@ -29,7 +29,13 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .option("--json", "print a JSON summary as the last line (progress goes to stderr)")
     .option("-q, --quiet", "do not stream stage logs")
-    .addOption(envOption("--coordinator <host:port>", "with `show`: coordinator gRPC address", "STAGEFARM_COORDINATOR"))
+    .addOption(
+      envOption(
+        "--coordinator <host:port>",
+        "with `show`: coordinator gRPC address",
+        "STAGEFARM_COORDINATOR",
+      ),
+    )
     .action(
       async (
         file: string,
