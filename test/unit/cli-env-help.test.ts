@@ -28,7 +28,7 @@ function cli(args: string[]): Promise<string> {
       process.execPath,
       [cliPath, ...args],
       { cwd: repoRoot, env: { PATH: process.env["PATH"] } },
-      (err, stdout) => (err === null ? resolve(stdout) : reject(err)),
+      (err, stdout) => (err === null ? resolve(stdout) : reject(new Error(err.message, { cause: err }))),
     ),
   );
 }
@@ -72,7 +72,7 @@ test("`stagefarm --help` loads commander and the registrations only", async () =
   )}`;
   const stderr = await new Promise<string>((resolve, reject) =>
     execFile(process.execPath, ["--import", register, cliPath, "--help"], { cwd: repoRoot }, (err, _o, e) =>
-      err === null ? resolve(e) : reject(err),
+      err === null ? resolve(e) : reject(new Error(err.message, { cause: err })),
     ),
   );
   const packages = new Set([...stderr.matchAll(/\/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)].map((m) => m[1]));
