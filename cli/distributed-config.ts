@@ -1,6 +1,9 @@
 /**
- * Configuration of the distributed processes: flags with environment fallbacks, validated once
- * with one schema. Secrets in URLs never appear in error messages.
+ * Configuration of the distributed processes, validated once with one schema. The flags already
+ * hold their environment variables (commander's Option.env, cli/options.ts; an empty one counts
+ * as unset); `env` is read only for the settings without a flag (STAGEFARM_S3_RETRIES,
+ * STAGEFARM_JOB_ACK_WAIT, STAGEFARM_MAX_UNPACKED_SIZE of the embedded farm, the host-name list)
+ * and the switches that must be exactly "1". Secrets in URLs never appear in error messages.
  */
 import { hostname } from "node:os";
 import { z } from "zod";
@@ -64,14 +67,14 @@ const farmSchema = z.object({
 
 function farm(flags: FarmFlags, env: NodeJS.ProcessEnv): z.input<typeof farmSchema> {
   return {
-    natsUrl: flags.nats ?? env["STAGEFARM_NATS_URL"] ?? "nats://127.0.0.1:4222",
-    s3Url: (flags.s3 ?? env["STAGEFARM_S3_URL"]) as string,
-    prefix: flags.prefix ?? env["STAGEFARM_PREFIX"] ?? "sf",
-    natsCredsFile: given(flags.natsCreds ?? env["STAGEFARM_NATS_CREDS"]),
-    natsCaFile: given(flags.natsCa ?? env["STAGEFARM_NATS_CA"]),
-    natsCertFile: given(flags.natsCert ?? env["STAGEFARM_NATS_CERT"]),
-    natsKeyFile: given(flags.natsKey ?? env["STAGEFARM_NATS_KEY"]),
-    storeOutageBudgetMs: flags.storeOutageBudget ?? env["STAGEFARM_STORE_OUTAGE_BUDGET"] ?? "10m",
+    natsUrl: given(flags.nats) ?? "nats://127.0.0.1:4222",
+    s3Url: given(flags.s3) as string,
+    prefix: given(flags.prefix) ?? "sf",
+    natsCredsFile: given(flags.natsCreds),
+    natsCaFile: given(flags.natsCa),
+    natsCertFile: given(flags.natsCert),
+    natsKeyFile: given(flags.natsKey),
+    storeOutageBudgetMs: given(flags.storeOutageBudget) ?? "10m",
     s3Retries: given(env["STAGEFARM_S3_RETRIES"]) ?? "6",
   };
 }
@@ -96,11 +99,11 @@ export function coordinatorConfig(
     coordinatorSchema,
     {
       ...farm(flags, env),
-      listen: flags.listen ?? env["STAGEFARM_LISTEN"] ?? "127.0.0.1:7420",
-      http: flags.http ?? env["STAGEFARM_HTTP"] ?? "127.0.0.1:9464",
-      leaseTtlMs: flags.leaseTtl ?? env["STAGEFARM_LEASE_TTL"] ?? "30s",
+      listen: given(flags.listen) ?? "127.0.0.1:7420",
+      http: given(flags.http) ?? "127.0.0.1:9464",
+      leaseTtlMs: given(flags.leaseTtl) ?? "30s",
       jobAckWaitMs: env["STAGEFARM_JOB_ACK_WAIT"] ?? "30s",
-      natsReplicas: flags.natsReplicas ?? env["STAGEFARM_NATS_REPLICAS"] ?? "1",
+      natsReplicas: given(flags.natsReplicas) ?? "1",
     },
     "coordinator",
   );
@@ -131,14 +134,13 @@ export function agentConfig(
   env: NodeJS.ProcessEnv,
   defaultWorkDir: string,
 ): AgentConfig {
-  const labels = flags.labels ?? env["STAGEFARM_LABELS"] ?? "x86_64";
+  const labels = given(flags.labels) ?? "x86_64";
   return parse(
     agentSchema,
     {
       ...farm(flags, env),
       id:
-        flags.id ??
-        env["STAGEFARM_AGENT_ID"] ??
+        given(flags.id) ??
         hostname()
           .replace(/[^A-Za-z0-9_-]/g, "-")
           .slice(0, 64),
@@ -146,10 +148,10 @@ export function agentConfig(
         .split(",")
         .map((l) => l.trim())
         .filter((l) => l.length > 0),
-      slots: Number(flags.slots ?? env["STAGEFARM_SLOTS"] ?? "1"),
-      workDir: flags.workDir ?? env["STAGEFARM_WORK_DIR"] ?? defaultWorkDir,
-      heartbeatMs: flags.heartbeat ?? env["STAGEFARM_HEARTBEAT"] ?? "5s",
-      drainTimeoutMs: flags.drainTimeout ?? env["STAGEFARM_DRAIN_TIMEOUT"] ?? "10m",
+      slots: Number(given(flags.slots) ?? "1"),
+      workDir: given(flags.workDir) ?? defaultWorkDir,
+      heartbeatMs: given(flags.heartbeat) ?? "5s",
+      drainTimeoutMs: given(flags.drainTimeout) ?? "10m",
       jobAckWaitMs: env["STAGEFARM_JOB_ACK_WAIT"] ?? "30s",
       maxUnpackedBytes: unpackedSizeSetting(flags.maxUnpackedSize, env),
     },
@@ -199,19 +201,19 @@ const serveSecuritySchema = z
 export type ServeSecurity = z.infer<typeof serveSecuritySchema>;
 
 /**
- * Env: STAGEFARM_TLS_CERT, STAGEFARM_TLS_KEY, STAGEFARM_TLS_CLIENT_CA, STAGEFARM_AUTH,
- * STAGEFARM_INSECURE=1, STAGEFARM_PLAIN_HTTP=1, STAGEFARM_HTTP_HOST_NAMES (comma-separated).
+ * Env read here: STAGEFARM_INSECURE=1, STAGEFARM_PLAIN_HTTP=1, STAGEFARM_HTTP_HOST_NAMES
+ * (comma-separated); the files' variables come with the flags.
  */
 export function serveSecurity(flags: ServeSecurityFlags, env: NodeJS.ProcessEnv): ServeSecurity {
   return parse(
     serveSecuritySchema,
     {
-      tlsCert: given(flags.tlsCert ?? env["STAGEFARM_TLS_CERT"]),
-      tlsKey: given(flags.tlsKey ?? env["STAGEFARM_TLS_KEY"]),
-      tlsClientCa: given(flags.tlsClientCa ?? env["STAGEFARM_TLS_CLIENT_CA"]),
-      authFile: given(flags.auth ?? env["STAGEFARM_AUTH"]),
-      insecure: flags.insecure === true || env["STAGEFARM_INSECURE"] === "1",
-      plainHttp: flags.plainHttp === true || env["STAGEFARM_PLAIN_HTTP"] === "1",
+      tlsCert: given(flags.tlsCert),
+      tlsKey: given(flags.tlsKey),
+      tlsClientCa: given(flags.tlsClientCa),
+      authFile: given(flags.auth),
+      insecure: switchOn(flags.insecure, env, "STAGEFARM_INSECURE"),
+      plainHttp: switchOn(flags.plainHttp, env, "STAGEFARM_PLAIN_HTTP"),
       httpHostNames:
         flags.httpHostName ??
         (env["STAGEFARM_HTTP_HOST_NAMES"] ?? "")

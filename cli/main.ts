@@ -31,7 +31,7 @@ import { registerValidate } from "./commands/validate.js";
 import type { GlobalFlags, LocalConfig } from "./config.js";
 import type { CliContext } from "./context.js";
 import { silenceIrrelevantWarnings } from "./node-warnings.js";
-import { envOption } from "./options.js";
+import { envOption, isWithoutFarm } from "./options.js";
 import { STAGEFARM_VERSION } from "../shared/version.js";
 import { applyContext, clearEmptyEnv, takesContext } from "./apply-context.js";
 
@@ -103,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
       const path = configFilePath(process.env);
       applyContext(action, selectContext(await readConfigFile(path), requested, path));
     }
+    if (isWithoutFarm(action)) return;
     const [configModule, logModule] = await Promise.all([import("./config.js"), import("../shared/log.js")]);
     loaded = { config: configModule, log: logModule };
   });

@@ -11,7 +11,7 @@
  * ({@link envSwitch}): commander would turn any value on, "0" included, so the variable must be
  * exactly "1" and is read where the switch is resolved, its name in the help text.
  */
-import { Option } from "commander";
+import { Option, type Command } from "commander";
 import { StagefarmError } from "../shared/errors.js";
 
 /** `--flag <value>` that falls back to the environment variable `env` (shown in --help). */
@@ -27,6 +27,22 @@ export function envSwitch(flags: string, description: string, env: string): Opti
 /** Whether a boolean switch is on: the flag, or its variable set to exactly "1". */
 export function switchOn(flag: boolean | undefined, env: NodeJS.ProcessEnv, name: string): boolean {
   return flag === true || env[name] === "1";
+}
+
+const noFarm = new WeakSet<Command>();
+
+/**
+ * Marks a command whose action uses neither ctx.config() nor ctx.logger() (`validate`,
+ * `context`): cli/main.ts then does not load the farm settings and pino before it runs.
+ */
+export function withoutFarm(cmd: Command): Command {
+  noFarm.add(cmd);
+  return cmd;
+}
+
+/** Whether {@link withoutFarm} marked `cmd`. */
+export function isWithoutFarm(cmd: Command): boolean {
+  return noFarm.has(cmd);
 }
 
 /** Parses a positive integer flag value (commander hands strings). */

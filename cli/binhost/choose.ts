@@ -47,8 +47,9 @@ export async function withBackend<T>(
   writes: boolean,
   fn: (b: BinhostBackend) => Promise<T>,
 ): Promise<T> {
-  const coordinator = given(flags.coordinator ?? process.env["STAGEFARM_COORDINATOR"]);
-  const s3 = given(flags.s3 ?? process.env["STAGEFARM_S3_URL"]);
+  // The flags hold their environment variables (commander's Option.env) and the context's values.
+  const coordinator = given(flags.coordinator);
+  const s3 = given(flags.s3);
   if (coordinator !== undefined) {
     let store: ArtifactStore | undefined;
     const openStore = async (): Promise<ArtifactStore> => {

@@ -173,13 +173,16 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
   farmOptions(bh.command("conf"))
     .description("print a binrepos.conf stanza for a binhost (put it in /etc/portage/binrepos.conf/)")
     .argument("<name>", "binhost name")
-    .option(
-      "--url <base>",
-      `where the farm's HTTP server is reachable (env STAGEFARM_BINHOST_URL; default ${DEFAULT_URL})`,
+    .addOption(
+      envOption(
+        "--url <base>",
+        `where the farm's HTTP server is reachable (default ${DEFAULT_URL})`,
+        "STAGEFARM_BINHOST_URL",
+      ),
     )
     .action(async (name: string, opts: { url?: string } & BinhostFlags) =>
       withBackend(ctx, opts, false, async (s) => {
-        const base = opts.url ?? process.env["STAGEFARM_BINHOST_URL"] ?? DEFAULT_URL;
+        const base = opts.url ?? DEFAULT_URL;
         // An unknown binhost is refused (not_found), not given a stanza portage would 404 on.
         const d = await s.show(name);
         const { renderBinreposConf } = await import("../../coordinator/index.js");

@@ -1,20 +1,19 @@
 /** `stagefarm context ls|show`: the contexts of the config file (cli/config-file.ts). */
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
+import { withoutFarm } from "../options.js";
 
 export function registerContext(program: Command, ctx: CliContext): void {
   const context = program
     .command("context")
     .description("the named connection settings of the config file ($XDG_CONFIG_HOME/stagefarm/config.toml)");
-  context
-    .command("ls")
+  withoutFarm(context.command("ls"))
     .description("list the contexts; * marks the one that applies without --context")
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) =>
       (await import("../context-command.js")).listContexts(opts, ctx),
     );
-  context
-    .command("show")
+  withoutFarm(context.command("show"))
     .description(
       "print a context's settings (default: the one that applies); a token file is named, never read",
     )

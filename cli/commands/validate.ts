@@ -2,11 +2,10 @@
 import type { Command } from "commander";
 import { exitCodeFor, StagefarmError } from "../../shared/errors.js";
 import type { CliContext } from "../context.js";
-import { collect } from "../options.js";
+import { collect, withoutFarm } from "../options.js";
 
 export function registerValidate(program: Command, ctx: CliContext): void {
-  program
-    .command("validate")
+  withoutFarm(program.command("validate"))
     .description("check a pipeline file: schema, references, cycles, params")
     .argument("<file>", "pipeline YAML file")
     .option("-p, --param <key=value>", "check with this param override (repeatable)", collect, [])
