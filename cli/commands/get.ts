@@ -7,82 +7,19 @@
  * `-o -` writes the bytes to stdout. The sha256 is checked against the farm's record while
  * writing; an existing path is replaced only with `--force`.
  */
-import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
-import type { DownloadTarget } from "../../coordinator/downloads/index.js";
-import { parseDownloadPath } from "../../coordinator/downloads/download-target.js";
-import { StagefarmError } from "../../shared/errors.js";
 import type { CliContext } from "../context.js";
-import { formatBytes } from "./cache.js";
-import type { ClientFlags } from "../distributed-config.js";
-import {
-  grpcSource,
-  httpSource,
-  storeSource,
-  targetPath,
-  type DownloadSource,
-} from "../get/download-source.js";
-import { connectionOptions } from "./remote.js";
+import type { SourceFlags } from "../get/choose-source.js";
 import { envOption } from "../options.js";
+import { formatBytes } from "./cache.js";
+import { connectionOptions } from "./remote.js";
 
-interface GetFlags extends ClientFlags {
+interface GetFlags extends SourceFlags {
   output?: string;
   tar?: boolean;
   force?: boolean;
   url?: string;
   json?: boolean;
-}
-
-/** The target the arguments name, validated by the same grammar the server applies. */
-function targetOf(args: string[]): DownloadTarget {
-  const path =
-    args.length === 1
-      ? `/api/v1/artifacts/${encodeURIComponent(args[0] ?? "")}`
-      : args.length === 3
-        ? targetPath({ t: "output", run: args[0] ?? "", stage: args[1] ?? "", output: args[2] ?? "" })
-        : undefined;
-  const t = path === undefined ? undefined : parseDownloadPath(path);
-  if (t === undefined)
-    throw new StagefarmError("invalid_argument", "usage: get RUN STAGE OUTPUT | get DIGEST");
-  return t;
-}
-
-async function withSource<T>(
-  ctx: CliContext,
-  flags: GetFlags,
-  fn: (s: DownloadSource) => Promise<T>,
-): Promise<T> {
-  const url = flags.url;
-  const coordinator = flags.coordinator;
-  if ((url === undefined || url === "") && coordinator !== undefined && coordinator !== "") {
-    const { withClient } = await import("./remote-client.js");
-    return withClient(flags, (client) => fn(grpcSource(client)));
-  }
-  if (url === undefined || url === "") {
-    const { FsArtifactStore } = await import("../../shared/store/index.js");
-    const store = await FsArtifactStore.open(ctx.config().storeDir);
-    try {
-      return await fn(storeSource(store));
-    } finally {
-      await store.close();
-    }
-  }
-  const token = flags.token;
-  const ca = flags.ca;
-  const u = new URL(url);
-  if (token !== undefined && u.protocol === "http:" && !isLoopbackHost(u.hostname) && flags.insecure !== true)
-    throw new StagefarmError(
-      "invalid_argument",
-      `refusing to send a token in clear text to ${u.host}: use an https:// URL, or --insecure`,
-    );
-  return fn(
-    httpSource({
-      url,
-      ...(token === undefined || token === "" ? {} : { token }),
-      ...(ca === undefined || ca === "" ? {} : { ca: await readFile(ca) }),
-    }),
-  );
 }
 
 export function registerGet(program: Command, ctx: CliContext): void {
@@ -102,6 +39,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
     )
     .option("--json", "print what was written as JSON");
   connectionOptions(cmd).action(async (args: string[], flags: GetFlags) => {
+    const { targetOf, withSource } = await import("../get/choose-source.js");
     const target = targetOf(args);
     const abort = new AbortController();
     const stop = (): void => abort.abort();
