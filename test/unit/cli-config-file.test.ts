@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { applyContext, clearEmptyEnv } from "../../cli/apply-context.js";
 import { configFilePath, parseConfigFile, readConfigFile, selectContext } from "../../cli/config-file.js";
 import { connectionOptions } from "../../cli/commands/remote.js";
+import { clientConfig } from "../../cli/distributed-config.js";
 
 const PATH = "/home/u/.config/stagefarm/config.toml";
 const TEXT = `default_context = "prod"
@@ -118,4 +119,30 @@ test("precedence: flag > environment > context > default; an empty variable coun
   assert.equal(o["tls"], true);
   assert.equal(o["tokenFile"], "/home/u/prod.token");
   assert.equal(o["cert"], undefined);
+});
+
+test("a token file (flag, variable or context) gives the token; it must be mode 0600; --token wins", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sf-token-"));
+  try {
+    const file = join(dir, "prod.token");
+    await writeFile(file, "sft_abc\n", { mode: 0o600 });
+    assert.equal((await clientConfig({ tokenFile: file }, {})).token, "sft_abc");
+    assert.equal((await clientConfig({ tokenFile: file, token: "sft_flag" }, {})).token, "sft_flag");
+    await chmod(file, 0o644);
+    await assert.rejects(clientConfig({ tokenFile: file }, {}), /token file .* is accessible to other users/);
+    await writeFile(join(dir, "empty.token"), "\n", { mode: 0o600 });
+    await assert.rejects(
+      clientConfig({ tokenFile: join(dir, "empty.token") }, {}),
+      /first line must hold the token/,
+    );
+    const c = await clientConfig(
+      { coordinator: "", tls: false },
+      { STAGEFARM_TLS: "0", STAGEFARM_INSECURE: "1" },
+    );
+    assert.equal(c.address, "127.0.0.1:7420");
+    assert.equal(c.tls, undefined, "STAGEFARM_TLS=0 is off");
+    assert.equal(c.insecure, true);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
