@@ -6,7 +6,7 @@
  * Start-up loads commander and the registration modules only: each registerX declares options
  * and a description, and its action loads the implementation with `await import(...)`, so
  * `stagefarm --help` and `validate` do not load gRPC, NATS, S3, execa or pino
- * (test/unit/cli-start.test.ts; bench/cli-start.ts measures it). The embedded farm's settings
+ * (test/unit/cli-env-help.test.ts checks it; bench/cli-start.ts measures it). The embedded farm's settings
  * and the logger are loaded by the preAction hook, before any action, never for --help.
  */
 import { Command, CommanderError } from "commander";
