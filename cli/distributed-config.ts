@@ -25,6 +25,7 @@ export interface FarmFlags {
   storeOutageBudget?: string;
 }
 
+// Registrations import these from ./farm-options.js, which loads no zod.
 export { STORE_OUTAGE_BUDGET_HELP, addNatsOptions, addStoreOptions } from "./farm-options.js";
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, "expected HOST:PORT");

@@ -10,6 +10,9 @@ import { StagefarmError } from "../shared/errors.js";
 import { readSecretFile } from "../shared/secret-file.js";
 import type { ServeSecurity } from "./distributed-config.js";
 
+// Registrations import the options from ./serve-security-options.js (this module stays for the actions).
+export { addServeSecurityOptions, type ServeSecurityOptionSet } from "./serve-security-options.js";
+
 export interface LoadedSecurity {
   /** PEM material for the gRPC listener; absent: plain text. */
   tls: { cert: Buffer; key: Buffer; clientCa?: Buffer } | undefined;
