@@ -13,7 +13,6 @@ import { randomBytes } from "node:crypto";
 import { access, chmod, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
-import { execa } from "execa";
 import { StagefarmError } from "../shared/errors.js";
 
 export const CA_CERT = "ca.crt";
@@ -28,6 +27,8 @@ export interface OpensslOptions {
 /** Runs openssl in `dir`; a failure says which command and what openssl printed. */
 export async function openssl(dir: string, args: string[], opts: OpensslOptions = {}): Promise<string> {
   try {
+    // Loaded when openssl runs: start-up loads registrations only (cli/main.ts).
+    const { execa } = await import("execa");
     const r = await execa(opts.openssl ?? "openssl", args, {
       cwd: dir,
       ...(opts.signal === undefined ? {} : { cancelSignal: opts.signal }),

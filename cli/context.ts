@@ -5,6 +5,8 @@ import type { LocalConfig } from "./config.js";
 export interface CliContext {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** The process environment, read only for the switches commander cannot take (cli/options.ts). */
+  env: NodeJS.ProcessEnv;
   /** The embedded farm's configuration (flags + environment, parsed once). */
   config(): LocalConfig;
   logger(level: string): Logger;

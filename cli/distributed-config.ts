@@ -1,12 +1,16 @@
 /**
- * Configuration of the distributed processes: flags with environment fallbacks, validated once
- * with one schema. Secrets in URLs never appear in error messages.
+ * Configuration of the distributed processes, validated once with one schema. The flags already
+ * hold their environment variables (commander's Option.env, cli/options.ts; an empty one counts
+ * as unset); `env` is read only for the settings without a flag (STAGEFARM_S3_RETRIES,
+ * STAGEFARM_JOB_ACK_WAIT, STAGEFARM_MAX_UNPACKED_SIZE of the embedded farm, the host-name list)
+ * and the switches that must be exactly "1". Secrets in URLs never appear in error messages.
  */
 import { hostname } from "node:os";
-import type { Command } from "commander";
 import { z } from "zod";
 import { StagefarmError } from "../shared/errors.js";
+import { readSecretFile } from "../shared/secret-file.js";
 import { parseDurationMs } from "../shared/util/duration.js";
+import { switchOn } from "./options.js";
 import { unpackedSize, unpackedSizeSetting } from "./unpacked-size.js";
 
 export interface FarmFlags {
@@ -21,32 +25,8 @@ export interface FarmFlags {
   storeOutageBudget?: string;
 }
 
-/** Help of the store outage settings (agent and coordinator). */
-export const STORE_OUTAGE_BUDGET_HELP =
-  "how long a store (S3) outage may last before the stages waiting for it fail; until then store " +
-  "operations are retried, finished outputs and logs are held locally and no new stage is dispatched " +
-  "(env STAGEFARM_STORE_OUTAGE_BUDGET; default 10m). Each S3 request is itself tried " +
-  "1 + STAGEFARM_S3_RETRIES times (default 6) before it counts as an outage";
-
-/** Adds the store outage option (`FarmFlags.storeOutageBudget`) to a farm command. */
-export function addStoreOptions(cmd: Command): Command {
-  return cmd.option("--store-outage-budget <duration>", STORE_OUTAGE_BUDGET_HELP);
-}
-
-/** Adds the NATS credential and TLS options (`FarmFlags.nats*`) to a farm command. */
-export function addNatsOptions(cmd: Command): Command {
-  return cmd
-    .option(
-      "--nats-creds <file>",
-      "NATS credentials: an nkey seed (stagefarm nats user) or USER:PASSWORD, mode 0600 (env STAGEFARM_NATS_CREDS)",
-    )
-    .option(
-      "--nats-ca <file>",
-      "CA that signed the NATS server's certificate; enables TLS (env STAGEFARM_NATS_CA)",
-    )
-    .option("--nats-cert <file>", "client certificate for mutual TLS with NATS (env STAGEFARM_NATS_CERT)")
-    .option("--nats-key <file>", "key of --nats-cert, mode 0600 (env STAGEFARM_NATS_KEY)");
-}
+// Registrations import these from ./farm-options.js, which loads no zod.
+export { STORE_OUTAGE_BUDGET_HELP, addNatsOptions, addStoreOptions } from "./farm-options.js";
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, "expected HOST:PORT");
 const duration = z.string().transform((v, ctx) => {
@@ -88,14 +68,14 @@ const farmSchema = z.object({
 
 function farm(flags: FarmFlags, env: NodeJS.ProcessEnv): z.input<typeof farmSchema> {
   return {
-    natsUrl: flags.nats ?? env["STAGEFARM_NATS_URL"] ?? "nats://127.0.0.1:4222",
-    s3Url: (flags.s3 ?? env["STAGEFARM_S3_URL"]) as string,
-    prefix: flags.prefix ?? env["STAGEFARM_PREFIX"] ?? "sf",
-    natsCredsFile: given(flags.natsCreds ?? env["STAGEFARM_NATS_CREDS"]),
-    natsCaFile: given(flags.natsCa ?? env["STAGEFARM_NATS_CA"]),
-    natsCertFile: given(flags.natsCert ?? env["STAGEFARM_NATS_CERT"]),
-    natsKeyFile: given(flags.natsKey ?? env["STAGEFARM_NATS_KEY"]),
-    storeOutageBudgetMs: flags.storeOutageBudget ?? env["STAGEFARM_STORE_OUTAGE_BUDGET"] ?? "10m",
+    natsUrl: given(flags.nats) ?? "nats://127.0.0.1:4222",
+    s3Url: given(flags.s3) as string,
+    prefix: given(flags.prefix) ?? "sf",
+    natsCredsFile: given(flags.natsCreds),
+    natsCaFile: given(flags.natsCa),
+    natsCertFile: given(flags.natsCert),
+    natsKeyFile: given(flags.natsKey),
+    storeOutageBudgetMs: given(flags.storeOutageBudget) ?? "10m",
     s3Retries: given(env["STAGEFARM_S3_RETRIES"]) ?? "6",
   };
 }
@@ -120,11 +100,11 @@ export function coordinatorConfig(
     coordinatorSchema,
     {
       ...farm(flags, env),
-      listen: flags.listen ?? env["STAGEFARM_LISTEN"] ?? "127.0.0.1:7420",
-      http: flags.http ?? env["STAGEFARM_HTTP"] ?? "127.0.0.1:9464",
-      leaseTtlMs: flags.leaseTtl ?? env["STAGEFARM_LEASE_TTL"] ?? "30s",
+      listen: given(flags.listen) ?? "127.0.0.1:7420",
+      http: given(flags.http) ?? "127.0.0.1:9464",
+      leaseTtlMs: given(flags.leaseTtl) ?? "30s",
       jobAckWaitMs: env["STAGEFARM_JOB_ACK_WAIT"] ?? "30s",
-      natsReplicas: flags.natsReplicas ?? env["STAGEFARM_NATS_REPLICAS"] ?? "1",
+      natsReplicas: given(flags.natsReplicas) ?? "1",
     },
     "coordinator",
   );
@@ -155,14 +135,13 @@ export function agentConfig(
   env: NodeJS.ProcessEnv,
   defaultWorkDir: string,
 ): AgentConfig {
-  const labels = flags.labels ?? env["STAGEFARM_LABELS"] ?? "x86_64";
+  const labels = given(flags.labels) ?? "x86_64";
   return parse(
     agentSchema,
     {
       ...farm(flags, env),
       id:
-        flags.id ??
-        env["STAGEFARM_AGENT_ID"] ??
+        given(flags.id) ??
         hostname()
           .replace(/[^A-Za-z0-9_-]/g, "-")
           .slice(0, 64),
@@ -170,19 +149,15 @@ export function agentConfig(
         .split(",")
         .map((l) => l.trim())
         .filter((l) => l.length > 0),
-      slots: Number(flags.slots ?? env["STAGEFARM_SLOTS"] ?? "1"),
-      workDir: flags.workDir ?? env["STAGEFARM_WORK_DIR"] ?? defaultWorkDir,
-      heartbeatMs: flags.heartbeat ?? env["STAGEFARM_HEARTBEAT"] ?? "5s",
-      drainTimeoutMs: flags.drainTimeout ?? env["STAGEFARM_DRAIN_TIMEOUT"] ?? "10m",
+      slots: Number(given(flags.slots) ?? "1"),
+      workDir: given(flags.workDir) ?? defaultWorkDir,
+      heartbeatMs: given(flags.heartbeat) ?? "5s",
+      drainTimeoutMs: given(flags.drainTimeout) ?? "10m",
       jobAckWaitMs: env["STAGEFARM_JOB_ACK_WAIT"] ?? "30s",
       maxUnpackedBytes: unpackedSizeSetting(flags.maxUnpackedSize, env),
     },
     "agent",
   );
-}
-
-export function clientAddress(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  return parse(hostPort, flag ?? env["STAGEFARM_COORDINATOR"] ?? "127.0.0.1:7420", "--coordinator");
 }
 
 function given(v: string | undefined): string | undefined {
@@ -227,19 +202,19 @@ const serveSecuritySchema = z
 export type ServeSecurity = z.infer<typeof serveSecuritySchema>;
 
 /**
- * Env: STAGEFARM_TLS_CERT, STAGEFARM_TLS_KEY, STAGEFARM_TLS_CLIENT_CA, STAGEFARM_AUTH,
- * STAGEFARM_INSECURE=1, STAGEFARM_PLAIN_HTTP=1, STAGEFARM_HTTP_HOST_NAMES (comma-separated).
+ * Env read here: STAGEFARM_INSECURE=1, STAGEFARM_PLAIN_HTTP=1, STAGEFARM_HTTP_HOST_NAMES
+ * (comma-separated); the files' variables come with the flags.
  */
 export function serveSecurity(flags: ServeSecurityFlags, env: NodeJS.ProcessEnv): ServeSecurity {
   return parse(
     serveSecuritySchema,
     {
-      tlsCert: given(flags.tlsCert ?? env["STAGEFARM_TLS_CERT"]),
-      tlsKey: given(flags.tlsKey ?? env["STAGEFARM_TLS_KEY"]),
-      tlsClientCa: given(flags.tlsClientCa ?? env["STAGEFARM_TLS_CLIENT_CA"]),
-      authFile: given(flags.auth ?? env["STAGEFARM_AUTH"]),
-      insecure: flags.insecure === true || env["STAGEFARM_INSECURE"] === "1",
-      plainHttp: flags.plainHttp === true || env["STAGEFARM_PLAIN_HTTP"] === "1",
+      tlsCert: given(flags.tlsCert),
+      tlsKey: given(flags.tlsKey),
+      tlsClientCa: given(flags.tlsClientCa),
+      authFile: given(flags.auth),
+      insecure: switchOn(flags.insecure, env, "STAGEFARM_INSECURE"),
+      plainHttp: switchOn(flags.plainHttp, env, "STAGEFARM_PLAIN_HTTP"),
       httpHostNames:
         flags.httpHostName ??
         (env["STAGEFARM_HTTP_HOST_NAMES"] ?? "")
@@ -258,6 +233,7 @@ export interface ClientFlags {
   cert?: string;
   key?: string;
   token?: string;
+  tokenFile?: string;
   tls?: boolean;
   insecure?: boolean;
 }
@@ -271,26 +247,38 @@ export interface ClientConfig {
 }
 
 /**
- * Env: STAGEFARM_COORDINATOR, STAGEFARM_CA, STAGEFARM_CERT, STAGEFARM_KEY, STAGEFARM_TOKEN,
- * STAGEFARM_TLS=1 (TLS trusting the system's CAs), STAGEFARM_INSECURE=1. TLS is on when a CA,
- * certificate or key is given.
+ * The connection of a command that calls a coordinator. `flags` hold what the command line, the
+ * environment (Option.env: STAGEFARM_COORDINATOR, _CA, _CERT, _KEY, _TOKEN, _TOKEN_FILE) and the
+ * config file's context gave (cli/main.ts); `env` is read for the switches STAGEFARM_TLS=1 (TLS
+ * trusting the system's CAs) and STAGEFARM_INSECURE=1. TLS is on when a CA, certificate or key is
+ * given. A token comes from --token, else from --token-file (mode 0600, like a private key).
  */
-export function clientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv): ClientConfig {
-  const ca = given(flags.ca ?? env["STAGEFARM_CA"]);
-  const cert = given(flags.cert ?? env["STAGEFARM_CERT"]);
-  const key = given(flags.key ?? env["STAGEFARM_KEY"]);
+export async function clientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv): Promise<ClientConfig> {
+  const ca = given(flags.ca);
+  const cert = given(flags.cert);
+  const key = given(flags.key);
   if ((cert === undefined) !== (key === undefined))
     throw new StagefarmError(
       "invalid_argument",
       "--cert and --key (STAGEFARM_CERT, STAGEFARM_KEY) go together",
     );
-  const tlsOn = ca !== undefined || cert !== undefined || flags.tls === true || env["STAGEFARM_TLS"] === "1";
+  const tlsOn = ca !== undefined || cert !== undefined || switchOn(flags.tls, env, "STAGEFARM_TLS");
+  const tokenFile = given(flags.tokenFile);
   return {
-    address: clientAddress(flags.coordinator, env),
+    address: parse(hostPort, given(flags.coordinator) ?? "127.0.0.1:7420", "--coordinator"),
     tls: tlsOn
       ? { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert, key }) }
       : undefined,
-    token: given(flags.token ?? env["STAGEFARM_TOKEN"]),
-    insecure: flags.insecure === true || env["STAGEFARM_INSECURE"] === "1",
+    token: given(flags.token) ?? (tokenFile === undefined ? undefined : await readToken(tokenFile)),
+    insecure: switchOn(flags.insecure, env, "STAGEFARM_INSECURE"),
   };
+}
+
+/** The token of a token file: its first line, which must not be empty. */
+async function readToken(file: string): Promise<string> {
+  const text = (await readSecretFile(file, "token file")).toString("utf8");
+  const token = (text.split("\n")[0] ?? "").trim();
+  if (token === "" || /\s/.test(token))
+    throw new StagefarmError("invalid_argument", `token file ${file}: the first line must hold the token`);
+  return token;
 }

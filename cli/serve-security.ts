@@ -5,49 +5,13 @@
  * or tokens unless `--insecure`. Runs before anything connects, so a bad setup fails at once.
  */
 import { readFile } from "node:fs/promises";
-import type { Command } from "commander";
-import { Authenticator, checkExposure, loadAuthConfig } from "../coordinator/auth/index.js";
+import type { Authenticator } from "../coordinator/auth/index.js";
 import { StagefarmError } from "../shared/errors.js";
 import { readSecretFile } from "../shared/secret-file.js";
 import type { ServeSecurity } from "./distributed-config.js";
 
-export interface ServeSecurityOptionSet {
-  /** Offer --tls-client-ca (mutual TLS of the gRPC API). */
-  clientCa: boolean;
-}
-
-/** Adds --tls-cert, --tls-key, [--tls-client-ca], --auth and --insecure. */
-export function addServeSecurityOptions(cmd: Command, set: ServeSecurityOptionSet): Command {
-  cmd
-    .option("--tls-cert <file>", "serve TLS with this certificate (env STAGEFARM_TLS_CERT)")
-    .option("--tls-key <file>", "key of --tls-cert, mode 0600 (env STAGEFARM_TLS_KEY)");
-  if (set.clientCa)
-    cmd.option(
-      "--tls-client-ca <file>",
-      "require gRPC clients to present a certificate signed by this CA (env STAGEFARM_TLS_CLIENT_CA)",
-    );
-  return cmd
-    .option(
-      "--auth <file>",
-      "tokens and roles (YAML/JSON, mode 0600; see stagefarm certs token) (env STAGEFARM_AUTH)",
-    )
-    .option(
-      "--insecure",
-      "serve on a non-loopback address without TLS or without --auth (env STAGEFARM_INSECURE=1)",
-    )
-    .option(
-      "--plain-http",
-      "serve --http without TLS even with --tls-cert, e.g. for portage clients without the farm CA (env STAGEFARM_PLAIN_HTTP=1)",
-    )
-    .option(
-      "--http-host-name <name>",
-      "a DNS name clients reach --http by (repeatable; env STAGEFARM_HTTP_HOST_NAMES, comma-separated). " +
-        "Requests whose Host header names anything else are refused (DNS rebinding): accepted are the " +
-        "listen address, 127.0.0.1/localhost/[::1] on loopback, any IP address on 0.0.0.0 or ::, and these " +
-        "names; on 0.0.0.0 or :: with --auth any Host is accepted",
-      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
-    );
-}
+// Registrations import the options from ./serve-security-options.js (this module stays for the actions).
+export { addServeSecurityOptions, type ServeSecurityOptionSet } from "./serve-security-options.js";
 
 export interface LoadedSecurity {
   /** PEM material for the gRPC listener; absent: plain text. */
@@ -84,6 +48,7 @@ export async function loadServeSecurity(
   sec: ServeSecurity,
   listeners: ReadonlyArray<{ what: string; flag: string; host: string; port: number; http?: boolean }>,
 ): Promise<LoadedSecurity> {
+  const { Authenticator, checkExposure, loadAuthConfig } = await import("../coordinator/auth/index.js");
   const plain = (l: { http?: boolean }): boolean => l.http === true && sec.plainHttp;
   const risks = checkExposure(
     listeners.map((l) => ({ ...l, tls: sec.tlsCert !== undefined && !plain(l), plainOk: plain(l) })),

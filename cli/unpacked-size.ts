@@ -4,10 +4,11 @@
  * checked, before anything is written (shared/pack/unpack-limits.ts).
  */
 import { z } from "zod";
-import { DEFAULT_MAX_UNPACKED_BYTES } from "../shared/pack/index.js";
-import { formatBytes, parseMemoryLimit } from "../shared/pipeline/limits.js";
+// The limits module alone: the pack index would load execa and tar-stream at start.
+import { DEFAULT_MAX_UNPACKED_BYTES } from "../shared/pack/unpack-limits.js";
+import { parseMemoryLimit } from "../shared/pipeline/limits.js";
 
-export const UNPACKED_SIZE_HELP = `largest tree one stage input may unpack to, e.g. 64G or off; a Gentoo stage3 unpacks to a few GiB (env STAGEFARM_MAX_UNPACKED_SIZE; default ${formatBytes(DEFAULT_MAX_UNPACKED_BYTES)})`;
+export { UNPACKED_SIZE_HELP } from "./farm-options.js";
 
 /** "64G" → bytes; "off" → Infinity; anything else is an issue naming the flag. */
 export const unpackedSize = z.string().transform((v, ctx) => {

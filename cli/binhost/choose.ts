@@ -12,7 +12,7 @@ import { parseS3Url } from "../../shared/config/s3-url.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { FsArtifactStore, openS3Store } from "../../shared/store/index.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
-import { withClient } from "../commands/remote.js";
+import { withClient } from "../commands/remote-client.js";
 import type { CliContext } from "../context.js";
 import type { ClientFlags } from "../distributed-config.js";
 import { LocalBinhostBackend, type BinhostBackend } from "./backend.js";
@@ -47,8 +47,9 @@ export async function withBackend<T>(
   writes: boolean,
   fn: (b: BinhostBackend) => Promise<T>,
 ): Promise<T> {
-  const coordinator = given(flags.coordinator ?? process.env["STAGEFARM_COORDINATOR"]);
-  const s3 = given(flags.s3 ?? process.env["STAGEFARM_S3_URL"]);
+  // The flags hold their environment variables (commander's Option.env) and the context's values.
+  const coordinator = given(flags.coordinator);
+  const s3 = given(flags.s3);
   if (coordinator !== undefined) {
     let store: ArtifactStore | undefined;
     const openStore = async (): Promise<ArtifactStore> => {

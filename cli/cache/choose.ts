@@ -8,18 +8,15 @@
  * - else the local store (`--store`, STAGEFARM_STORE).
  * Each command says on stderr which one it used.
  */
-import type { Command } from "commander";
 import { parseS3Url } from "../../shared/config/s3-url.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { FsArtifactStore, openS3Store } from "../../shared/store/index.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
-import { connectionOptions, withClient } from "../commands/remote.js";
+import { withClient } from "../commands/remote-client.js";
 import type { CliContext } from "../context.js";
-import type { ClientFlags } from "../distributed-config.js";
+import type { CacheFlags } from "./options.js";
 import { FarmCacheSource } from "./farm-source.js";
 import { StoreCacheSource, type CacheSource } from "./source.js";
-
-export type CacheFlags = ClientFlags & { s3?: string };
 
 function given(v: string | undefined): string | undefined {
   return v === undefined || v === "" ? undefined : v;
@@ -33,8 +30,9 @@ export async function withCacheSource<T>(
   writes: boolean,
   fn: (s: CacheSource) => Promise<T>,
 ): Promise<T> {
-  const coordinator = given(flags.coordinator ?? process.env["STAGEFARM_COORDINATOR"]);
-  const s3 = given(flags.s3 ?? process.env["STAGEFARM_S3_URL"]);
+  // The flags hold their environment variables (commander's Option.env) and the context's values.
+  const coordinator = given(flags.coordinator);
+  const s3 = given(flags.s3);
   const say = (where: string): void => void ctx.stderr.write(`stagefarm ${command}: ${where}\n`);
   if (coordinator !== undefined)
     return withClient(flags, async (client) => {
@@ -63,12 +61,4 @@ export async function withCacheSource<T>(
   } finally {
     await store.close();
   }
-}
-
-/** The farm connection options, and --s3 (a farm's store read directly). */
-export function cacheSourceOptions(cmd: Command): Command {
-  return connectionOptions(cmd).option(
-    "--s3 <url>",
-    "a farm's S3 store read directly, without --coordinator (env STAGEFARM_S3_URL); reads only",
-  );
 }

@@ -9,30 +9,27 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
-import {
-  AgentService,
-  busBinhostTransport,
-  labelsWithTools,
-  defaultRunners,
-  FarmBinhostClient,
-  StageExecutor,
-  createAgentMetrics,
-  diskFreeBytes,
-  meteredStore,
-  startAgentHttpServer,
-  type AgentHttpHandle,
-  type AgentMetrics,
-} from "../../agent/index.js";
+import type { AgentHttpHandle, AgentMetrics, AgentService } from "../../agent/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { quoted } from "../../shared/util/excerpt.js";
 import { redactUrl } from "../../shared/util/redact-url.js";
 import { STAGEFARM_VERSION } from "../../shared/version.js";
 import type { CliContext } from "../context.js";
-import { addNatsOptions, addStoreOptions, agentConfig, type FarmFlags } from "../distributed-config.js";
-import { outageTolerantStore, StoreOutage } from "../../shared/store/index.js";
+import type { FarmFlags } from "../distributed-config.js";
+import { addNatsOptions, addStoreOptions, UNPACKED_SIZE_HELP } from "../farm-options.js";
+import { envOption } from "../options.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
-import { UNPACKED_SIZE_HELP } from "../unpacked-size.js";
 import { parseHostPort } from "./up.js";
+
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [agent, store, config] = await Promise.all([
+    import("../../agent/index.js"),
+    import("../../shared/store/index.js"),
+    import("../distributed-config.js"),
+  ]);
+  return { ...agent, ...store, ...config };
+}
 
 const CLOSE_DEADLINE_MS = 20_000;
 
@@ -67,36 +64,63 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       program.command("agent").description("run a build agent of a distributed farm (NATS + S3)"),
     ),
   )
-    .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
-    .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
-    .option(
-      "--prefix <name>",
-      "farm name prefix of NATS subjects and streams (env STAGEFARM_PREFIX; default sf)",
+    .addOption(envOption("--nats <url>", "NATS server (default nats://127.0.0.1:4222)", "STAGEFARM_NATS_URL"))
+    .addOption(
+      envOption("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET", "STAGEFARM_S3_URL"),
     )
-    .option("--id <id>", "agent id (env STAGEFARM_AGENT_ID; default the hostname)")
-    .option("--labels <a,b>", "labels this host offers, e.g. x86_64,chroot,catalyst (env STAGEFARM_LABELS)")
-    .option("--slots <n>", "stages to run at once (env STAGEFARM_SLOTS; default 1)")
+    .addOption(
+      envOption(
+        "--prefix <name>",
+        "farm name prefix of NATS subjects and streams (default sf)",
+        "STAGEFARM_PREFIX",
+      ),
+    )
+    .addOption(envOption("--id <id>", "agent id (default the hostname)", "STAGEFARM_AGENT_ID"))
+    .addOption(
+      envOption("--labels <a,b>", "labels this host offers, e.g. x86_64,chroot,catalyst", "STAGEFARM_LABELS"),
+    )
+    .addOption(envOption("--slots <n>", "stages to run at once (default 1)", "STAGEFARM_SLOTS"))
     .option("--work-dir <dir>", "where stage workspaces are made (env STAGEFARM_WORK_DIR)")
-    .option(
-      "--binhost-url <url>",
-      "the coordinator's HTTP address for the farm binhost, e.g. http://farm:9464 (env STAGEFARM_BINHOST_URL)",
+    .addOption(
+      envOption(
+        "--binhost-url <url>",
+        "the coordinator's HTTP address for the farm binhost, e.g. http://farm:9464",
+        "STAGEFARM_BINHOST_URL",
+      ),
     )
-    .option(
-      "--drain-timeout <duration>",
-      "on SIGTERM, wait this long before handing stages back (default 10m)",
+    .addOption(
+      envOption(
+        "--drain-timeout <duration>",
+        "on SIGTERM, wait this long before handing stages back (default 10m)",
+        "STAGEFARM_DRAIN_TIMEOUT",
+      ),
     )
-    .option("--max-unpacked-size <size>", UNPACKED_SIZE_HELP)
-    .option(
-      "--heartbeat <duration>",
-      "how often to tell the coordinator which stages run here; keep it well under its --lease-ttl (env STAGEFARM_HEARTBEAT; default 5s)",
+    .addOption(envOption("--max-unpacked-size <size>", UNPACKED_SIZE_HELP, "STAGEFARM_MAX_UNPACKED_SIZE"))
+    .addOption(
+      envOption(
+        "--heartbeat <duration>",
+        "how often to tell the coordinator which stages run here; keep it well under its --lease-ttl (default 5s)",
+        "STAGEFARM_HEARTBEAT",
+      ),
     )
-    .option(
-      "--missing-tools <mode>",
-      "a label whose host tools are missing (agent/prerequisites.ts): drop (default) the label, refuse to start, or warn and keep it (env STAGEFARM_MISSING_TOOLS)",
+    .addOption(
+      envOption(
+        "--missing-tools <mode>",
+        "a label whose host tools are missing (agent/prerequisites.ts): drop (default) the label, refuse to start, or warn and keep it",
+        "STAGEFARM_MISSING_TOOLS",
+      ),
     )
-    .option(
-      "--http <host:port>",
-      "serve /metrics, /healthz and /readyz on this address (env STAGEFARM_AGENT_HTTP; default: none)",
+    .addOption(
+      envOption(
+        "--http <host:port>",
+        "serve /metrics, /healthz and /readyz on this address (default: none)",
+        "STAGEFARM_AGENT_HTTP",
+      ),
+    )
+    .addHelpText(
+      "after",
+      "\nEnvironment only: STAGEFARM_JOB_ACK_WAIT (redelivery of a job no agent claimed, default 30s), " +
+        "STAGEFARM_S3_RETRIES (retries of one S3 request, 0 to 20, default 6).",
     )
     .action(
       async (
@@ -115,17 +139,18 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       ) => {
         // The root program owns `--work-dir` (commander hands it to the root even after `agent`),
         // so the flag reaches us through the local config, which already prefers it to the env.
+        const m = await load();
+        const { AgentService, busBinhostTransport, labelsWithTools, defaultRunners, FarmBinhostClient } = m;
+        const { StageExecutor, createAgentMetrics, diskFreeBytes, meteredStore, startAgentHttpServer } = m;
+        const { outageTolerantStore, StoreOutage, agentConfig } = m;
         const workDir = opts.workDir ?? ctx.config().workDir;
-        const cfg = agentConfig({ ...opts, workDir }, process.env, workDir);
-        const httpAddr = opts.http ?? process.env["STAGEFARM_AGENT_HTTP"];
+        const cfg = agentConfig({ ...opts, workDir }, ctx.env, workDir);
+        const httpAddr = opts.http;
         const listenOn = httpAddr === undefined ? undefined : parseHostPort(httpAddr);
-        const binhostBase = binhostUrl(opts.binhostUrl, process.env);
+        const binhostBase = binhostUrl(opts.binhostUrl, ctx.env);
         const logger = ctx.logger("info").child({ agent: cfg.id });
         // The tools the labels promise (agent/prerequisites.ts): by default a label lacking one is dropped.
-        const tools = await labelsWithTools(
-          cfg.labels,
-          opts.missingTools ?? process.env["STAGEFARM_MISSING_TOOLS"] ?? "drop",
-        );
+        const tools = await labelsWithTools(cfg.labels, opts.missingTools ?? "drop");
         for (const line of tools.lines) ctx.stderr.write(`stagefarm agent ${cfg.id}: ${line}\n`);
         const labels = tools.labels;
         const abort = new AbortController();

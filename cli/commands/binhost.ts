@@ -8,25 +8,37 @@
  * (../binhost/choose.ts).
  */
 import type { Command } from "commander";
-import { renderBinreposConf, type BinhostGcReport } from "../../coordinator/index.js";
+import type { BinhostGcReport } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { PublishResult } from "../../shared/protocol/binhost.js";
-import type { UploadedFile } from "../binhost/backend.js";
-import { withBackend, type BinhostFlags } from "../binhost/choose.js";
-import { publishFiles } from "../binhost/publish.js";
+import type { BinhostBackend, UploadedFile } from "../binhost/backend.js";
+import type { BinhostFlags } from "../binhost/choose.js";
 import type { CliContext } from "../context.js";
-import { collect, positiveInt } from "../config.js";
+import { collect, envOption, positiveInt } from "../options.js";
 import { makeStyle } from "../output.js";
 import { formatBytes } from "./cache.js";
 import { connectionOptions } from "./remote.js";
 
 const DEFAULT_URL = "http://127.0.0.1:9464";
 
+/** The backend the flags choose (../binhost/choose.ts), loaded when an action runs (cli/main.ts). */
+async function withBackend<T>(
+  ctx: CliContext,
+  flags: BinhostFlags,
+  writes: boolean,
+  fn: (b: BinhostBackend) => Promise<T>,
+): Promise<T> {
+  return (await import("../binhost/choose.js")).withBackend(ctx, flags, writes, fn);
+}
+
 /** The farm connection options, and --s3 (the farm's store: read directly, or where publish uploads). */
 function farmOptions(cmd: Command): Command {
-  return connectionOptions(cmd).option(
-    "--s3 <url>",
-    "the farm's S3 store (env STAGEFARM_S3_URL): read directly without --coordinator; where publish uploads with it",
+  return connectionOptions(cmd).addOption(
+    envOption(
+      "--s3 <url>",
+      "the farm's S3 store: read directly without --coordinator; where publish uploads with it",
+      "STAGEFARM_S3_URL",
+    ),
   );
 }
 
@@ -161,15 +173,19 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
   farmOptions(bh.command("conf"))
     .description("print a binrepos.conf stanza for a binhost (put it in /etc/portage/binrepos.conf/)")
     .argument("<name>", "binhost name")
-    .option(
-      "--url <base>",
-      `where the farm's HTTP server is reachable (env STAGEFARM_BINHOST_URL; default ${DEFAULT_URL})`,
+    .addOption(
+      envOption(
+        "--url <base>",
+        `where the farm's HTTP server is reachable (default ${DEFAULT_URL})`,
+        "STAGEFARM_BINHOST_URL",
+      ),
     )
     .action(async (name: string, opts: { url?: string } & BinhostFlags) =>
       withBackend(ctx, opts, false, async (s) => {
-        const base = opts.url ?? process.env["STAGEFARM_BINHOST_URL"] ?? DEFAULT_URL;
+        const base = opts.url ?? DEFAULT_URL;
         // An unknown binhost is refused (not_found), not given a stanza portage would 404 on.
         const d = await s.show(name);
+        const { renderBinreposConf } = await import("../../coordinator/index.js");
         ctx.stdout.write(renderBinreposConf(d.name, base, d.settings));
       }),
     );
@@ -228,6 +244,7 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
     .option("--json", "print the result as JSON")
     .action(async (files: string[], opts: { binhost: string; json?: boolean } & BinhostFlags) =>
       withBackend(ctx, opts, true, async (s) => {
+        const { publishFiles } = await import("../binhost/publish.js");
         const { result, uploaded } = await publishFiles(s, opts.binhost, files);
         if (opts.json === true) ctx.stdout.write(`${JSON.stringify(withFiles(result, uploaded))}\n`);
         else printPublished(ctx, result, uploaded);

@@ -7,7 +7,7 @@
  */
 import type { Command } from "commander";
 import { formatDuration, parseDurationMs } from "../../shared/util/duration.js";
-import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/choose.js";
+import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/options.js";
 import type { CliContext } from "../context.js";
 import { makeStyle, shortDigest } from "../output.js";
 

@@ -18,8 +18,9 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { execa } from "execa";
-import { generateToken, isRole, ROLES, sha256Hex } from "../../coordinator/auth/index.js";
+// The modules themselves, not the auth index (which loads yaml and zod).
+import { isRole, ROLES } from "../../coordinator/auth/roles.js";
+import { generateToken, sha256Hex } from "../../coordinator/auth/tokens.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parseDurationMs } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
@@ -60,6 +61,8 @@ export async function certsInit(dir: string, opts: CertsInitOptions = {}): Promi
   const openssl = opts.openssl ?? "openssl";
   const run = async (args: string[]): Promise<void> => {
     try {
+      // execa is loaded when openssl runs: start-up loads registrations only (cli/main.ts).
+      const { execa } = await import("execa");
       await execa(openssl, args, {
         cwd: dir,
         ...(opts.signal === undefined ? {} : { cancelSignal: opts.signal }),

@@ -9,31 +9,28 @@
  * loopback without TLS or --auth is refused unless --insecure.
  */
 import type { Command } from "commander";
-import {
-  BinhostService,
-  Coordinator,
-  createMetrics,
-  loadStagefarmApi,
-  startHttpServer,
-  StoreProbe,
-} from "../../coordinator/index.js";
-import { outageTolerantStore, StoreOutage } from "../../shared/store/index.js";
-import { authReloader, httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
 import type { CliContext } from "../context.js";
-import {
-  addNatsOptions,
-  addStoreOptions,
-  coordinatorConfig,
-  serveSecurity,
-  type FarmFlags,
-  type ServeSecurityFlags,
-} from "../distributed-config.js";
+import type { FarmFlags, ServeSecurityFlags } from "../distributed-config.js";
+import { addNatsOptions, addStoreOptions } from "../farm-options.js";
 import type { FarmConnection as FarmConnectionT } from "../farm-connection.js";
-import { addServeSecurityOptions, grpcHostPort, loadServeSecurity } from "../serve-security.js";
+import { envOption, envSwitch, switchOn } from "../options.js";
+import { addServeSecurityOptions } from "../serve-security-options.js";
 import { exitStatusForSignal, onHangup, onShutdown, shutdownDeadline } from "../signals.js";
+import { parseHostPort } from "./up.js";
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
-import { parseHostPort } from "./up.js";
+
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [coordinator, store, auth, config, security] = await Promise.all([
+    import("../../coordinator/index.js"),
+    import("../../shared/store/index.js"),
+    import("../../coordinator/auth/index.js"),
+    import("../distributed-config.js"),
+    import("../serve-security.js"),
+  ]);
+  return { ...coordinator, ...store, ...auth, ...config, ...security };
+}
 
 type CoordinatorFlags = FarmFlags &
   ServeSecurityFlags & {
@@ -48,39 +45,66 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
   // `stagefarm certs` makes what --tls-* and --auth read (here until cli/main.ts registers it).
   addServeSecurityOptions(addStoreOptions(addNatsOptions(program.command("coordinator"))), { clientCa: true })
     .description("run the coordinator of a distributed farm (gRPC API, NATS, S3)")
-    .option("--nats <url>", "NATS server (env STAGEFARM_NATS_URL; default nats://127.0.0.1:4222)")
-    .option("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET (env STAGEFARM_S3_URL)")
-    .option(
-      "--prefix <name>",
-      "farm name prefix of NATS subjects and streams (env STAGEFARM_PREFIX; default sf)",
+    .addOption(envOption("--nats <url>", "NATS server (default nats://127.0.0.1:4222)", "STAGEFARM_NATS_URL"))
+    .addOption(
+      envOption("--s3 <url>", "artifact store, http://ACCESS:SECRET@HOST:PORT/BUCKET", "STAGEFARM_S3_URL"),
     )
-    .option("--listen <host:port>", "gRPC listen address (env STAGEFARM_LISTEN; default 127.0.0.1:7420)")
-    .option(
-      "--http <host:port>",
-      "HTTP listen address for /healthz, /readyz, /metrics and the dashboard /ui/ (default 127.0.0.1:9464)",
+    .addOption(
+      envOption(
+        "--prefix <name>",
+        "farm name prefix of NATS subjects and streams (default sf)",
+        "STAGEFARM_PREFIX",
+      ),
     )
-    .option(
-      "--binhost-redirect",
-      "answer binhost package downloads with a redirect to a presigned S3 URL (env STAGEFARM_BINHOST_REDIRECT=1)",
+    .addOption(
+      envOption("--listen <host:port>", "gRPC listen address (default 127.0.0.1:7420)", "STAGEFARM_LISTEN"),
     )
-    .option(
-      "--nats-replicas <n>",
-      "replicas of the streams and KV bucket it creates: 1, or 3 on a NATS cluster (env STAGEFARM_NATS_REPLICAS; default 1)",
+    .addOption(
+      envOption(
+        "--http <host:port>",
+        "HTTP listen address for /healthz, /readyz, /metrics and the dashboard /ui/ (default 127.0.0.1:9464)",
+        "STAGEFARM_HTTP",
+      ),
     )
-    .option(
-      "--lease-ttl <duration>",
-      "how long an agent may go without heartbeat before its stage is dispatched again (default 30s)",
+    .addOption(
+      envSwitch(
+        "--binhost-redirect",
+        "answer binhost package downloads with a redirect to a presigned S3 URL",
+        "STAGEFARM_BINHOST_REDIRECT",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--nats-replicas <n>",
+        "replicas of the streams and KV bucket it creates: 1, or 3 on a NATS cluster (default 1)",
+        "STAGEFARM_NATS_REPLICAS",
+      ),
+    )
+    .addHelpText(
+      "after",
+      "\nEnvironment only: STAGEFARM_JOB_ACK_WAIT (redelivery of a job no agent claimed, default 30s), " +
+        "STAGEFARM_S3_RETRIES (retries of one S3 request, 0 to 20, default 6).",
+    )
+    .addOption(
+      envOption(
+        "--lease-ttl <duration>",
+        "how long an agent may go without heartbeat before its stage is dispatched again (default 30s)",
+        "STAGEFARM_LEASE_TTL",
+      ),
     )
     .action(async (opts: CoordinatorFlags) => {
-      const cfg = coordinatorConfig(opts, process.env);
+      const m = await load();
+      const { BinhostService, Coordinator, createMetrics, loadStagefarmApi, startHttpServer, StoreProbe } = m;
+      const { outageTolerantStore, StoreOutage, authReloader, httpAuth, rpcAuthorizer } = m;
+      const { coordinatorConfig, serveSecurity, grpcHostPort, loadServeSecurity } = m;
+      const cfg = coordinatorConfig(opts, ctx.env);
       const httpAddr = parseHostPort(cfg.http);
-      const securityConfig = serveSecurity(opts, process.env);
+      const securityConfig = serveSecurity(opts, ctx.env);
       const security = await loadServeSecurity(securityConfig, [
         { what: "gRPC", flag: "--listen", ...grpcHostPort(cfg.listen) },
         { what: "HTTP", flag: "--http", ...httpAddr, http: true },
       ]);
-      const binhostRedirect =
-        opts.binhostRedirect === true || process.env["STAGEFARM_BINHOST_REDIRECT"] === "1";
+      const binhostRedirect = switchOn(opts.binhostRedirect, ctx.env, "STAGEFARM_BINHOST_REDIRECT");
       const logger = ctx.logger("info").child({ process: "coordinator" });
       for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
       // SIGHUP (systemctl reload) re-reads the auth file: a token removed from it is refused at once.

@@ -7,80 +7,19 @@
  * `-o -` writes the bytes to stdout. The sha256 is checked against the farm's record while
  * writing; an existing path is replaced only with `--force`.
  */
-import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
-import type { DownloadTarget } from "../../coordinator/downloads/index.js";
-import { parseDownloadPath } from "../../coordinator/downloads/download-target.js";
-import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
 import type { CliContext } from "../context.js";
+import type { SourceFlags } from "../get/choose-source.js";
+import { envOption } from "../options.js";
 import { formatBytes } from "./cache.js";
-import type { ClientFlags } from "../distributed-config.js";
-import {
-  grpcSource,
-  httpSource,
-  storeSource,
-  targetPath,
-  type DownloadSource,
-} from "../get/download-source.js";
-import { connectionOptions, withClient } from "./remote.js";
-import { writeDownload } from "../get/write-download.js";
+import { connectionOptions } from "./remote.js";
 
-interface GetFlags extends ClientFlags {
+interface GetFlags extends SourceFlags {
   output?: string;
   tar?: boolean;
   force?: boolean;
   url?: string;
   json?: boolean;
-}
-
-/** The target the arguments name, validated by the same grammar the server applies. */
-function targetOf(args: string[]): DownloadTarget {
-  const path =
-    args.length === 1
-      ? `/api/v1/artifacts/${encodeURIComponent(args[0] ?? "")}`
-      : args.length === 3
-        ? targetPath({ t: "output", run: args[0] ?? "", stage: args[1] ?? "", output: args[2] ?? "" })
-        : undefined;
-  const t = path === undefined ? undefined : parseDownloadPath(path);
-  if (t === undefined)
-    throw new StagefarmError("invalid_argument", "usage: get RUN STAGE OUTPUT | get DIGEST");
-  return t;
-}
-
-async function withSource<T>(
-  ctx: CliContext,
-  flags: GetFlags,
-  fn: (s: DownloadSource) => Promise<T>,
-): Promise<T> {
-  const url = flags.url ?? process.env["STAGEFARM_URL"];
-  const coordinator = flags.coordinator ?? process.env["STAGEFARM_COORDINATOR"];
-  if ((url === undefined || url === "") && coordinator !== undefined && coordinator !== "")
-    return withClient(flags, (client) => fn(grpcSource(client)));
-  if (url === undefined || url === "") {
-    const store = await FsArtifactStore.open(ctx.config().storeDir);
-    try {
-      return await fn(storeSource(store));
-    } finally {
-      await store.close();
-    }
-  }
-  const token = flags.token ?? process.env["STAGEFARM_TOKEN"];
-  const ca = flags.ca ?? process.env["STAGEFARM_CA"];
-  const u = new URL(url);
-  if (token !== undefined && u.protocol === "http:" && !isLoopbackHost(u.hostname) && flags.insecure !== true)
-    throw new StagefarmError(
-      "invalid_argument",
-      `refusing to send a token in clear text to ${u.host}: use an https:// URL, or --insecure`,
-    );
-  return fn(
-    httpSource({
-      url,
-      ...(token === undefined || token === "" ? {} : { token }),
-      ...(ca === undefined || ca === "" ? {} : { ca: await readFile(ca) }),
-    }),
-  );
 }
 
 export function registerGet(program: Command, ctx: CliContext): void {
@@ -91,9 +30,16 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .option("-o, --output <path>", "where to write it (default: STAGE-OUTPUT or the digest; - for stdout)")
     .option("--tar", "keep a tree output as its tar.zst instead of unpacking it")
     .option("--force", "replace an existing path")
-    .option("--url <url>", "read from a farm's HTTP server instead, http(s)://HOST:PORT (env STAGEFARM_URL)")
+    .addOption(
+      envOption(
+        "--url <url>",
+        "read from a farm's HTTP server instead, http(s)://HOST:PORT",
+        "STAGEFARM_URL",
+      ),
+    )
     .option("--json", "print what was written as JSON");
   connectionOptions(cmd).action(async (args: string[], flags: GetFlags) => {
+    const { targetOf, withSource } = await import("../get/choose-source.js");
     const target = targetOf(args);
     const abort = new AbortController();
     const stop = (): void => abort.abort();
@@ -104,6 +50,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
         const unpack = d.info.kind === "tree" && flags.tar !== true;
         const dest = flags.output ?? (unpack ? d.info.filename.replace(/\.tar\.zst$/, "") : d.info.filename);
         const tree = unpack && dest !== "-";
+        const { writeDownload } = await import("../get/write-download.js");
         const written = await writeDownload(d, {
           dest,
           extract: tree,

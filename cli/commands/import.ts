@@ -9,9 +9,9 @@ import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { parseS3Url } from "../../shared/config/s3-url.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore, openS3Store } from "../../shared/store/index.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import type { CliContext } from "../context.js";
+import { envOption } from "../options.js";
 import { makeStyle } from "../output.js";
 import { formatBytes } from "./cache.js";
 
@@ -20,7 +20,13 @@ export function registerImport(program: Command, ctx: CliContext): void {
     .command("import")
     .description("store local files in the artifact store and print their digests (for artifact: inputs)")
     .argument("<files...>", "files to import (e.g. stage3-bootstrap.tar.xz)")
-    .option("--s3 <url>", "import into the farm's S3 store (default: STAGEFARM_S3_URL, else the local store)")
+    .addOption(
+      envOption(
+        "--s3 <url>",
+        "import into the farm's S3 store (default: the local store)",
+        "STAGEFARM_S3_URL",
+      ),
+    )
     .option("--json", "print one JSON object per file")
     .action(async (files: string[], opts: { s3?: string; json?: boolean }) => {
       for (const file of files) {
@@ -30,7 +36,8 @@ export function registerImport(program: Command, ctx: CliContext): void {
         if (!st.isFile())
           throw new StagefarmError("invalid_argument", `cannot import ${file}: not a regular file`);
       }
-      const s3 = opts.s3 ?? process.env["STAGEFARM_S3_URL"];
+      const { FsArtifactStore, openS3Store } = await import("../../shared/store/index.js");
+      const s3 = opts.s3;
       const store: ArtifactStore =
         s3 !== undefined && s3 !== ""
           ? await openS3Store(parseS3Url(s3))

@@ -9,12 +9,7 @@
 import { lstat, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { StagefarmError } from "../../shared/errors.js";
-import {
-  createNkeyUser,
-  natsUserBlock,
-  readNatsCredentials,
-  type NatsUser,
-} from "../../shared/nats/index.js";
+import type { NatsUser } from "../../shared/nats/index.js";
 import type { CliContext } from "../context.js";
 
 export interface NatsUserRequest {
@@ -27,6 +22,8 @@ export interface NatsUserRequest {
 
 /** The user block for `req`, creating its credentials file when missing. */
 export async function natsUserBlockFor(req: NatsUserRequest): Promise<{ block: string; created: boolean }> {
+  // Loaded when the command runs: start-up loads registrations only (cli/main.ts).
+  const { createNkeyUser, natsUserBlock, readNatsCredentials } = await import("../../shared/nats/index.js");
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(req.prefix))
     throw new StagefarmError("invalid_argument", `--prefix "${req.prefix}": 1-32 letters, digits, _ and -`);
   let nkey: string;

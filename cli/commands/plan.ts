@@ -4,14 +4,21 @@
  * store read directly (`--s3`), else the local store (../cache/choose.ts says which, on stderr).
  */
 import type { Command } from "commander";
-import { expectedDuration, planRun } from "../../coordinator/index.js";
-import { loadPipelineArg } from "../pipeline-arg.js";
-import { missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
-import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/choose.js";
-import { collect } from "../config.js";
+import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/options.js";
 import type { CliContext } from "../context.js";
+import { collect } from "../options.js";
 import { makeStyle, shortDigest } from "../output.js";
+
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [coordinator, pipeline, { loadPipelineArg }] = await Promise.all([
+    import("../../coordinator/index.js"),
+    import("../../shared/pipeline/index.js"),
+    import("../pipeline-arg.js"),
+  ]);
+  return { ...coordinator, ...pipeline, loadPipelineArg };
+}
 
 export function registerPlan(program: Command, ctx: CliContext): void {
   cacheSourceOptions(program.command("plan"))
@@ -20,6 +27,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("--json", "print the plan as JSON")
     .action(async (file: string, opts: { param: string[]; json?: boolean } & CacheFlags) => {
+      const { loadPipelineArg, expectedDuration, planRun, missingParams, parseParamArgs, resolvePipeline } =
+        await load();
       const spec = await loadPipelineArg(file);
       const params = parseParamArgs(opts.param);
       const stages = resolvePipeline(spec, params, { allowMissing: true });

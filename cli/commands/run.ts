@@ -1,15 +1,23 @@
 /** `stagefarm run FILE`: runs a pipeline on the embedded farm (this machine, no servers). */
 import type { Command } from "commander";
 import { StagefarmError } from "../../shared/errors.js";
-import { parseParamArgs } from "../../shared/pipeline/index.js";
-import { loadPipelineArg } from "../pipeline-arg.js";
-import { collect, positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
-import { EmbeddedFarm } from "../embedded.js";
+import { collect, envOption, positiveInt } from "../options.js";
 import { makeStyle } from "../output.js";
-import { ProgressPrinter } from "../progress.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
-import { summarize } from "../summary.js";
+
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [{ parseParamArgs }, { loadPipelineArg }, { EmbeddedFarm }, { ProgressPrinter }, { summarize }] =
+    await Promise.all([
+      import("../../shared/pipeline/index.js"),
+      import("../pipeline-arg.js"),
+      import("../embedded.js"),
+      import("../progress.js"),
+      import("../summary.js"),
+    ]);
+  return { parseParamArgs, loadPipelineArg, EmbeddedFarm, ProgressPrinter, summarize };
+}
 
 export function registerRun(program: Command, ctx: CliContext): void {
   program
@@ -21,7 +29,13 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .option("--json", "print a JSON summary as the last line (progress goes to stderr)")
     .option("-q, --quiet", "do not stream stage logs")
-    .option("--coordinator <host:port>", "with `show`: coordinator gRPC address (env STAGEFARM_COORDINATOR)")
+    .addOption(
+      envOption(
+        "--coordinator <host:port>",
+        "with `show`: coordinator gRPC address",
+        "STAGEFARM_COORDINATOR",
+      ),
+    )
     .action(
       async (
         file: string,
@@ -31,11 +45,12 @@ export function registerRun(program: Command, ctx: CliContext): void {
         if (file === "show") {
           if (id === undefined)
             throw new StagefarmError("invalid_argument", "usage: stagefarm run show RUN_ID");
-          const { showRun } = await import("./remote.js");
+          const { showRun } = await import("./remote-client.js");
           await showRun(id, opts, ctx);
           return;
         }
         if (id !== undefined) throw new StagefarmError("invalid_argument", `unexpected argument "${id}"`);
+        const { parseParamArgs, loadPipelineArg, EmbeddedFarm, ProgressPrinter, summarize } = await load();
         const spec = await loadPipelineArg(file);
         const params = parseParamArgs(opts.param);
         const cfg = ctx.config();

@@ -9,16 +9,10 @@
  */
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
-import {
-  expectedCriticalPath,
-  type ExpectedCriticalPath,
-  type PipelineStatsReport,
-  type StageStatsRow,
-} from "../../coordinator/index.js";
-import { loadPipelineArg } from "../pipeline-arg.js";
-import { topoOrder, type PipelineSpec } from "../../shared/pipeline/index.js";
+import type { ExpectedCriticalPath, PipelineStatsReport, StageStatsRow } from "../../coordinator/index.js";
+import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import { formatDuration } from "../../shared/util/duration.js";
-import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/choose.js";
+import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/options.js";
 import type { CliContext } from "../context.js";
 import { makeStyle } from "../output.js";
 
@@ -33,8 +27,22 @@ interface Shown extends PipelineStatsReport {
   criticalPath?: ExpectedCriticalPath;
 }
 
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [coordinator, pipeline, { loadPipelineArg }] = await Promise.all([
+    import("../../coordinator/index.js"),
+    import("../../shared/pipeline/index.js"),
+    import("../pipeline-arg.js"),
+  ]);
+  return { ...coordinator, ...pipeline, loadPipelineArg };
+}
+
 /** The report for a pipeline file: a row per stage of the file, in dependency order. */
-function forFile(spec: PipelineSpec, report: PipelineStatsReport | undefined): Shown {
+function forFile(
+  { topoOrder, expectedCriticalPath }: Awaited<ReturnType<typeof load>>,
+  spec: PipelineSpec,
+  report: PipelineStatsReport | undefined,
+): Shown {
   const rows = new Map((report?.stages ?? []).map((r) => [r.stage, r]));
   return {
     pipeline: spec.name,
@@ -61,10 +69,12 @@ export function registerStats(program: Command, ctx: CliContext): void {
     .argument("[pipeline]", "a pipeline name, or a pipeline file (adds its expected critical path)")
     .option("--json", "print the statistics as JSON")
     .action(async (arg: string | undefined, opts: { json?: boolean } & CacheFlags) => {
-      const spec = arg !== undefined && (await isPipelineFile(arg)) ? await loadPipelineArg(arg) : undefined;
+      const m = await load();
+      const spec =
+        arg !== undefined && (await isPipelineFile(arg)) ? await m.loadPipelineArg(arg) : undefined;
       const name = spec?.name ?? arg;
       const answer = await withCacheSource(ctx, "stats", opts, false, (source) => source.stats(name));
-      const shown: Shown[] = spec !== undefined ? [forFile(spec, answer.pipelines[0])] : answer.pipelines;
+      const shown: Shown[] = spec !== undefined ? [forFile(m, spec, answer.pipelines[0])] : answer.pipelines;
       if (opts.json === true) {
         ctx.stdout.write(`${JSON.stringify({ store: answer.store, pipelines: shown })}\n`);
         return;

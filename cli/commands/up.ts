@@ -10,25 +10,27 @@
  * Off loopback it needs --tls-cert/--tls-key and --auth (tokens and roles), or --insecure.
  */
 import type { Command } from "commander";
-import { createAgentMetrics, diskFreeBytes } from "../../agent/index.js";
-import {
-  createMetrics,
-  DEFAULT_SUBMISSION_LIMITS,
-  NamedPipelines,
-  newRunId,
-  RunRegistry,
-  startHttpServer,
-} from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { STAGEFARM_VERSION } from "../../shared/version.js";
 import type { PipelineSpec } from "../../shared/pipeline/index.js";
-import { positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
-import { httpAuth } from "../../coordinator/auth/index.js";
-import { serveSecurity, type ServeSecurityFlags } from "../distributed-config.js";
-import { EmbeddedFarm } from "../embedded.js";
-import { addServeSecurityOptions, loadServeSecurity } from "../serve-security.js";
+import type { ServeSecurityFlags } from "../distributed-config.js";
+import { positiveInt } from "../options.js";
+import { addServeSecurityOptions } from "../serve-security-options.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
+
+/** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
+async function load() {
+  const [agent, coordinator, auth, config, embedded, security] = await Promise.all([
+    import("../../agent/index.js"),
+    import("../../coordinator/index.js"),
+    import("../../coordinator/auth/index.js"),
+    import("../distributed-config.js"),
+    import("../embedded.js"),
+    import("../serve-security.js"),
+  ]);
+  return { ...agent, ...coordinator, ...auth, ...config, ...embedded, ...security };
+}
 
 export function parseHostPort(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
@@ -51,8 +53,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
       'offer the pipelines in DIR (NAME.yaml or NAME/pipeline.yaml) by name: POST /api/v1/runs {"pipelineName": NAME}',
     )
     .action(async (opts: { http: string; jobs: number; pipelines?: string } & ServeSecurityFlags) => {
+      const m = await load();
+      const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS } = m;
+      const { NamedPipelines, newRunId, RunRegistry, startHttpServer, httpAuth } = m;
+      const { serveSecurity, EmbeddedFarm, loadServeSecurity } = m;
       const { host, port } = parseHostPort(opts.http);
-      const security = await loadServeSecurity(serveSecurity(opts, process.env), [
+      const security = await loadServeSecurity(serveSecurity(opts, ctx.env), [
         { what: "HTTP", flag: "--http", host, port, http: true },
       ]);
       const namedPipelines =

@@ -1,14 +1,11 @@
 /** `stagefarm validate FILE`: parse and check a pipeline; errors name file:line:col. */
 import type { Command } from "commander";
 import { exitCodeFor, StagefarmError } from "../../shared/errors.js";
-import { missingParams, parseParamArgs, resolvePipeline } from "../../shared/pipeline/index.js";
-import { collect } from "../config.js";
 import type { CliContext } from "../context.js";
-import { loadPipelineArg } from "../pipeline-arg.js";
+import { collect, withoutFarm } from "../options.js";
 
 export function registerValidate(program: Command, ctx: CliContext): void {
-  program
-    .command("validate")
+  withoutFarm(program.command("validate"))
     .description("check a pipeline file: schema, references, cycles, params")
     .argument("<file>", "pipeline YAML file")
     .option("-p, --param <key=value>", "check with this param override (repeatable)", collect, [])
@@ -42,6 +39,10 @@ export function registerValidate(program: Command, ctx: CliContext): void {
 }
 
 async function validate(file: string, paramArgs: string[], ctx: CliContext, json = false): Promise<void> {
+  const [{ missingParams, parseParamArgs, resolvePipeline }, { loadPipelineArg }] = await Promise.all([
+    import("../../shared/pipeline/index.js"),
+    import("../pipeline-arg.js"),
+  ]);
   const spec = await loadPipelineArg(file);
   const params = parseParamArgs(paramArgs);
   const stages = resolvePipeline(spec, params, { allowMissing: true });

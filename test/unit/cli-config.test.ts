@@ -30,15 +30,9 @@ test("an absolute XDG_CACHE_HOME is used", () => {
   assert.equal(cfg.workDir, "/var/cache/u/stagefarm/work");
 });
 
-test("empty STAGEFARM_STORE, STAGEFARM_WORK_DIR and STAGEFARM_LOG_LEVEL count as unset", () => {
-  const cfg = localConfig({}, { STAGEFARM_STORE: "", STAGEFARM_WORK_DIR: "", STAGEFARM_LOG_LEVEL: "" });
-  assert.equal(cfg.storeDir, join(defaultBase, "store"));
-  assert.equal(cfg.workDir, join(defaultBase, "work"));
-  assert.equal(cfg.logLevel, "warn");
-});
-
-test("flags win over the environment", () => {
-  const cfg = localConfig({ store: "/s", workDir: "/w" }, { STAGEFARM_STORE: "/x", XDG_CACHE_HOME: "/y" });
+test("flags are used as given; an empty one counts as unset (the environment is commander's: cli-config-file.test.ts)", () => {
+  const cfg = localConfig({ store: "/s", workDir: "", logLevel: "" }, { XDG_CACHE_HOME: "/y" });
   assert.equal(cfg.storeDir, "/s");
-  assert.equal(cfg.workDir, "/w");
+  assert.equal(cfg.workDir, "/y/stagefarm/work");
+  assert.equal(cfg.logLevel, "warn");
 });

@@ -177,21 +177,26 @@ describe("NATS credentials and options", () => {
     assert.throws(() => parseNatsCredentials(":nopass", "f"), /USER:PASSWORD/);
   });
 
-  test("the NATS credential and TLS options have environment fallbacks", () => {
-    const env = {
-      STAGEFARM_S3_URL: "http://a:b@h:1/bucket",
-      STAGEFARM_NATS_CREDS: "/etc/stagefarm/nats.creds",
-      STAGEFARM_NATS_CA: "/etc/stagefarm/ca.crt",
+  test("the NATS credential and TLS options reach the configuration; empty ones count as unset", () => {
+    // The flags hold what the command line or the environment gave (commander's Option.env).
+    const flags = {
+      s3: "http://a:b@h:1/bucket",
+      natsCreds: "/etc/stagefarm/nats.creds",
+      natsCa: "/etc/stagefarm/ca.crt",
     };
-    const c = coordinatorConfig({}, env);
+    const c = coordinatorConfig(flags, {});
     assert.equal(c.natsCredsFile, "/etc/stagefarm/nats.creds");
     assert.equal(c.natsCaFile, "/etc/stagefarm/ca.crt");
     assert.equal(c.natsCertFile, undefined);
-    const a = agentConfig({ natsCreds: "/flag.creds", natsCert: "/c.crt", natsKey: "/c.key" }, env, "/work");
-    assert.equal(a.natsCredsFile, "/flag.creds", "the flag wins");
+    const a = agentConfig(
+      { ...flags, natsCreds: "/flag.creds", natsCert: "/c.crt", natsKey: "/c.key" },
+      {},
+      "/work",
+    );
+    assert.equal(a.natsCredsFile, "/flag.creds");
     assert.equal(a.natsCertFile, "/c.crt");
     assert.equal(a.natsKeyFile, "/c.key");
-    assert.equal(agentConfig({}, { ...env, STAGEFARM_NATS_CREDS: "" }, "/w").natsCredsFile, undefined);
+    assert.equal(agentConfig({ ...flags, natsCreds: "" }, {}, "/w").natsCredsFile, undefined);
   });
 
   test("stagefarm nats user creates the seed once and reuses it", async () => {

@@ -1,0 +1,391 @@
+/**
+ * The actions of the commands against a remote coordinator (registered in ./remote.ts, which
+ * loads this module when one runs): the gRPC client and what submit, runs, run show, logs,
+ * cancel, retry, agents and drain do with it. A token is never sent in clear text to a
+ * coordinator on another host unless `--insecure`.
+ */
+import { readFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
+import {
+  AttemptOutcome,
+  DispatchEnd,
+  type Attempt,
+  type Dispatch,
+  type Run,
+  type StageRun,
+} from "../../proto/gen/stagefarm/v1/run_pb.js";
+import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import { StagefarmError } from "../../shared/errors.js";
+import type { GrpcClient } from "../../shared/grpc/types.js";
+import { parseParamArgs } from "../../shared/pipeline/index.js";
+import { readPipelineArg } from "../pipeline-arg.js";
+import { readSecretFile } from "../../shared/secret-file.js";
+import { formatDuration } from "../../shared/util/duration.js";
+import type { CliContext } from "../context.js";
+import { clientConfig, type ClientFlags } from "../distributed-config.js";
+import { makeStyle, shortDigest, type Style } from "../output.js";
+import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from "./remote-format.js";
+
+type Client = GrpcClient<typeof StagefarmService>;
+
+async function readPem(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err, "invalid_argument");
+    throw new StagefarmError(e.code, `cannot read ${what} ${file}: ${e.message}`, { cause: err });
+  }
+}
+
+async function connect(flags: ClientFlags): Promise<{ client: Client; tls: boolean }> {
+  const cfg = await clientConfig(flags, process.env);
+  const host = cfg.address.slice(0, cfg.address.lastIndexOf(":"));
+  if (cfg.token !== undefined && cfg.tls === undefined && !isLoopbackHost(host) && !cfg.insecure)
+    throw new StagefarmError(
+      "invalid_argument",
+      `refusing to send a token in clear text to ${cfg.address}: pass --ca (the farm CA; or --tls), or --insecure`,
+    );
+  const { clientSecurity, createGrpcClient } = await import("../../shared/grpc/index.js");
+  const { Metadata } = await import("@grpc/grpc-js");
+  const { StagefarmService: service } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+  const t = cfg.tls;
+  const security = clientSecurity(
+    t === undefined
+      ? undefined
+      : {
+          ...(t.ca === undefined ? {} : { ca: await readPem(t.ca, "CA") }),
+          ...(t.cert === undefined ? {} : { cert: await readPem(t.cert, "client certificate") }),
+          ...(t.key === undefined ? {} : { key: await readSecretFile(t.key, "client key") }),
+        },
+  );
+  const metadata = new Metadata();
+  if (cfg.token !== undefined) metadata.set("authorization", `Bearer ${cfg.token}`);
+  const client = createGrpcClient(service, cfg.address, security.credentials, {
+    metadata,
+    channelOptions: security.channelOptions,
+  });
+  return { client, tls: t !== undefined };
+}
+
+/** What to check when no connection could be made (the coordinator's log says why it refused one). */
+function connectionHint(err: unknown, tls: boolean): unknown {
+  if (
+    !(err instanceof StagefarmError) ||
+    err.code !== "unavailable" ||
+    !/No connection established/.test(err.message)
+  )
+    return err;
+  const hint = tls
+    ? "check --ca (the CA of the coordinator's certificate) and, if it requires client certificates, --cert and --key; the coordinator logs why it refused a TLS connection"
+    : "is the coordinator running there, and does it use TLS (then pass --ca)?";
+  return new StagefarmError("unavailable", `${err.message}\n${hint}`, { details: err.details, cause: err });
+}
+
+export async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
+  const { client, tls } = await connect(flags);
+  try {
+    return await fn(client);
+  } catch (err: unknown) {
+    throw connectionHint(err, tls);
+  } finally {
+    client.close();
+  }
+}
+
+function stageLine(s: StageRun, c: Style): string {
+  const state = stageStateName(s.state);
+  const colour =
+    state === "failed"
+      ? c.red
+      : state === "done" || state === "cached"
+        ? c.green
+        : state === "skipped" || state === "cancelled"
+          ? c.yellow
+          : c.cyan;
+  const extra =
+    state === "failed"
+      ? `: ${s.error}`
+      : (state === "waiting" || state === "ready") && s.reason !== ""
+        ? c.dim(` (${s.reason})`)
+        : s.agent !== ""
+          ? c.dim(` on ${s.agent}`)
+          : "";
+  return `${colour(state.padEnd(9))} ${s.name}${extra}${s.cacheKey !== "" ? c.dim(` key ${shortDigest(s.cacheKey)}`) : ""}`;
+}
+
+/**
+ * A stage's attempts, when there is more to say than its state (several, one that failed, or one
+ * dispatched more than once), each followed by its dispatches when it had several.
+ */
+function attemptLines(s: StageRun, c: Style): string[] {
+  const a = s.attempts;
+  if (
+    a.length === 0 ||
+    (a.length === 1 && a[0]?.outcome === AttemptOutcome.SUCCEEDED && (a[0]?.dispatches.length ?? 0) <= 1)
+  )
+    return [];
+  return a.flatMap((t) => [
+    attemptLine(t, c),
+    ...(t.dispatches.length > 1 ? t.dispatches.map((d) => dispatchLine(d, c)) : []),
+  ]);
+}
+
+/** One dispatch: "dispatch 1 on a1: 12:00:01–12:00:09, agent lost". */
+function dispatchLine(d: Dispatch, c: Style): string {
+  const end =
+    d.end === DispatchEnd.ACTIVE
+      ? "running"
+      : (DispatchEnd[d.end] ?? "unknown").toLowerCase().replaceAll("_", " ");
+  const at = (t: Dispatch["startedAt"]) =>
+    t === undefined ? "?" : new Date(timestampMs(t)).toISOString().slice(11, 19);
+  const when =
+    d.startedAt === undefined
+      ? "not claimed"
+      : `${at(d.startedAt)}–${d.finishedAt === undefined ? "" : at(d.finishedAt)}`;
+  return c.dim(`        dispatch ${d.number}${d.agent === "" ? "" : ` on ${d.agent}`}: ${when}, ${end}`);
+}
+
+function attemptLine(t: Attempt, c: Style): string {
+  const outcome = (AttemptOutcome[t.outcome] ?? "unknown").toLowerCase().replace("_", " ");
+  const took =
+    t.startedAt !== undefined && t.finishedAt !== undefined
+      ? `, ${formatDuration(timestampMs(t.finishedAt) - timestampMs(t.startedAt))}`
+      : "";
+  return c.dim(
+    `      attempt ${t.number}${t.agent === "" ? "" : ` on ${t.agent}`}: ${outcome}${took}${t.error === "" ? "" : ` (${t.error})`}`,
+  );
+}
+
+function printRun(r: Run, ctx: CliContext, c: Style): void {
+  const lines = [
+    c.bold(`run ${r.id}: ${r.pipeline} (${r.pipelinePath}) — ${runStatusName(r.status)}`),
+    ...Object.entries(r.params).map(([k, v]) => c.dim(`  param ${k}=${v}`)),
+    ...r.stages.flatMap((s) => [`  ${stageLine(s, c)}`, ...attemptLines(s, c)]),
+  ];
+  ctx.stdout.write(`${lines.join("\n")}\n`);
+}
+
+const exitFor = (status: string): number => (status === "succeeded" ? 0 : status === "cancelled" ? 130 : 1);
+
+export async function submit(
+  file: string,
+  opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  // A regular file within the size limit only (no /dev/zero, FIFO or directory).
+  const yaml = await readPipelineArg(file);
+  await withClient(opts, async (client) => {
+    const { run } = await client.submitRun({
+      pipelineYaml: yaml,
+      // A label, not a path the server reads. It keeps a directory, which names a pipeline
+      // without a `pipeline:` key as a local run would.
+      pipelinePath: dirname(file) === "." ? join(basename(resolve(".")), basename(file)) : file,
+      params: parseParamArgs(opts.param),
+    });
+    if (run === undefined) throw new StagefarmError("internal", "coordinator returned no run");
+    const out = opts.json === true ? ctx.stderr : ctx.stdout;
+    out.write(`>>> submitted run ${run.id} (${run.pipeline}, ${run.stages.length} stages)\n`);
+    if (opts.watch !== true) {
+      if (opts.json === true)
+        ctx.stdout.write(
+          `${JSON.stringify({ run: run.id, pipeline: run.pipeline, status: runStatusName(run.status) })}\n`,
+        );
+      return;
+    }
+    const final = await watch(client, run.id, out, makeStyle(ctx.color(out)));
+    if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(final))}\n`);
+    ctx.setExitCode(exitFor(runStatusName(final.status)));
+  });
+}
+
+export async function runs(
+  opts: { status?: string; pipeline?: string; json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts, async (client) => {
+    const status = opts.status === undefined ? undefined : runStatusNumber(opts.status);
+    if (status === 0)
+      throw new StagefarmError(
+        "invalid_argument",
+        `unknown status "${opts.status ?? ""}" (running, succeeded, failed, cancelled)`,
+      );
+    const statuses = status === undefined ? [] : [status];
+    const res = await client.listRuns({ statuses, pipeline: opts.pipeline ?? "", pageSize: 200 });
+    if (opts.json === true) {
+      ctx.stdout.write(`${JSON.stringify(res.runs.map(remoteSummary))}\n`);
+      return;
+    }
+    for (const r of res.runs) {
+      const n = r.stageCounts;
+      ctx.stdout.write(
+        `${r.id}  ${r.pipeline.padEnd(20)}  ${runStatusName(r.status).padEnd(9)}  ${n === undefined ? "" : `${n.done + n.cached}/${n.total} done`}\n`,
+      );
+    }
+  });
+}
+
+export async function logs(
+  run: string,
+  stage: string,
+  opts: { follow?: boolean; attempt?: string; bytes?: number; tail?: number; json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts, async (client) => {
+    const dec = new TextDecoder();
+    for await (const res of client.tailLogs({
+      runId: run,
+      stage,
+      follow: opts.follow === true,
+      attempt: Number(opts.attempt ?? 0),
+      fromOffset: opts.bytes === undefined ? 0n : -BigInt(opts.bytes),
+      tailLines: opts.tail ?? 0,
+    })) {
+      const chunk = res.chunk;
+      if (chunk === undefined) continue;
+      if (opts.json === true)
+        ctx.stdout.write(
+          `${JSON.stringify({ stage: chunk.stage, attempt: chunk.attempt, offset: Number(chunk.offset), text: dec.decode(chunk.data) })}\n`,
+        );
+      else ctx.stdout.write(chunk.data);
+    }
+  });
+}
+
+export async function cancel(
+  id: string,
+  opts: { json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts, async (client) => {
+    const { run } = await client.cancelRun({ runId: id });
+    if (run === undefined) throw new StagefarmError("internal", "no run returned");
+    if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
+    else ctx.stdout.write(`run ${id}: ${runStatusName(run.status)}\n`);
+  });
+}
+
+export async function retry(
+  id: string,
+  stage: string,
+  opts: { json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts, async (client) => {
+    const { run } = await client.retryStage({ runId: id, stage });
+    if (run === undefined) throw new StagefarmError("internal", "no run returned");
+    if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
+    else ctx.stdout.write(`run ${id}: retrying ${stage}\n`);
+  });
+}
+
+export async function agents(opts: { json?: boolean } & ClientFlags, ctx: CliContext): Promise<void> {
+  await withClient(opts, async (client) => {
+    const { agents: list } = await client.listAgents({});
+    const { AgentState } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+    const rows = list.map((a) => ({
+      id: a.id,
+      hostname: a.hostname,
+      state: (AgentState[a.state] ?? "UNSPECIFIED").toLowerCase(),
+      labels: a.labels,
+      slots: a.slots,
+      busy: a.busySlots,
+      stages: a.currentStages,
+      diskFreeBytes: Number(a.diskFreeBytes),
+    }));
+    if (opts.json === true) {
+      ctx.stdout.write(`${JSON.stringify(rows)}\n`);
+      return;
+    }
+    for (const r of rows)
+      ctx.stdout.write(
+        `${r.id.padEnd(20)} ${r.state.padEnd(9)} ${r.busy}/${r.slots} slots  [${r.labels.join(",")}]  ${r.stages.join(" ")}\n`,
+      );
+    if (rows.length === 0) ctx.stdout.write("no agents connected\n");
+  });
+}
+
+export async function drain(
+  id: string,
+  opts: { json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts, async (client) => {
+    const { agent } = await client.drainAgent({ agentId: id });
+    if (opts.json === true)
+      ctx.stdout.write(
+        `${JSON.stringify({ id, draining: true, busy: agent?.busySlots ?? 0, stages: agent?.currentStages ?? [] })}\n`,
+      );
+    else ctx.stdout.write(`agent ${id}: draining\n`);
+  });
+}
+
+/** `stagefarm run show ID`: one run from the coordinator. */
+export async function showRun(
+  id: string,
+  opts: { json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts, async (client) => {
+    const { run } = await client.getRun({ runId: id });
+    if (run === undefined) throw new StagefarmError("not_found", `no run ${id}`);
+    if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(run))}\n`);
+    else printRun(run, ctx, makeStyle(ctx.color(ctx.stdout)));
+  });
+}
+
+/** How long `--watch` keeps re-opening a watch that an outage cut. */
+const WATCH_OUTAGE_BUDGET_MS = 5 * 60_000;
+
+async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: Style): Promise<Run> {
+  let last: Run | undefined;
+  const seen = new Map<string, string>();
+  const started = Date.now();
+  // A watch cut by an outage (the coordinator's NATS electing a leader, a restart) is opened
+  // again: it starts with the run's state, so nothing is missed but log lines. Past the outage
+  // budget, or on any other error, the error stands.
+  let outageSince: number | undefined;
+  let backoffMs = 250;
+  for (;;) {
+    try {
+      for await (const res of client.watchRun({ runId: id, includeLogs: true })) {
+        outageSince = undefined;
+        backoffMs = 250;
+        const ev = res.event?.event;
+        if (ev === undefined) continue;
+        if (ev.case === "run") {
+          last = ev.value;
+          for (const s of ev.value.stages) report(s);
+        } else if (ev.case === "stage") report(ev.value);
+        else if (ev.case === "log") {
+          const text = new TextDecoder().decode(ev.value.data);
+          for (const l of text.split("\n"))
+            if (l.length > 0) out.write(`${c.dim(`[${ev.value.stage}]`)} ${l}\n`);
+        }
+      }
+      break;
+    } catch (err: unknown) {
+      const e = StagefarmError.from(err);
+      outageSince ??= Date.now();
+      if (!e.retryable || Date.now() - outageSince > WATCH_OUTAGE_BUDGET_MS) throw e;
+      out.write(c.dim(`>>> watch interrupted (${e.message}); watching again\n`));
+      await sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, 5_000);
+    }
+  }
+  if (last === undefined) throw new StagefarmError("unavailable", "the watch ended before the run was known");
+  out.write(
+    c.bold(`>>> ${last.pipeline}: ${runStatusName(last.status)} in ${formatDuration(Date.now() - started)}`) +
+      ` — ${JSON.stringify(remoteSummary(last).stages)}\n`,
+  );
+  return last;
+
+  function report(s: StageRun): void {
+    const line = stageLine(s, c);
+    if (seen.get(s.name) === line) return;
+    seen.set(s.name, line);
+    out.write(`>>> ${line}\n`);
+  }
+}
