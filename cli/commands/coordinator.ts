@@ -14,6 +14,7 @@ import {
   Coordinator,
   createMetrics,
   loadStagefarmApi,
+  ReleaseService,
   startHttpServer,
   StoreProbe,
 } from "../../coordinator/index.js";
@@ -151,6 +152,12 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
             bus: farm.bus,
             subjects: farm.subjects,
             binhost,
+            releases: new ReleaseService({
+              store: farm.store,
+              getRun: (id) => coordinator.getRun(id),
+              parse: (yaml, path) => coordinator.parseSubmission(yaml, path),
+              logger,
+            }),
           }),
           { logger, authorizer: rpcAuthorizer(security.auth) },
         );
@@ -164,6 +171,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           logger,
           accepting: () => !stop.signal.aborted,
           binhost: { store: farm.store, redirect: binhostRedirect },
+          releases: farm.store,
           dashboard: { coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects },
         });
         try {

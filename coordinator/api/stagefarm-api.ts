@@ -20,6 +20,8 @@ import type { RunDoc } from "../service/run-doc.js";
 import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
+import { createReleaseApi } from "./release-api.js";
+import type { ReleaseService } from "../releases/release-service.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
 import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
 import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
@@ -40,6 +42,8 @@ export interface ApiDeps {
   subjects: Subjects;
   /** The binhosts' single writer (absent: the binhost RPCs answer UNAVAILABLE). */
   binhost?: BinhostService;
+  /** The releases' writer (absent: the release RPCs answer UNAVAILABLE). */
+  releases?: ReleaseService;
 }
 
 const MAX_PAGE = 500;
@@ -73,6 +77,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
 
   return {
     ...createBinhostApi(deps.binhost),
+    ...createReleaseApi(deps.releases),
 
     async submitRun(req) {
       const doc = await coordinator.submit({

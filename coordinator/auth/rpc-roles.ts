@@ -29,4 +29,6 @@ export const RPC_ROLES: Readonly<Record<StagefarmRpc, Role>> = {
   configureBinhost: "admin",
   publishBinpkgs: "admin",
   getArtifact: "viewer",
+  publishRelease: "admin",
+  releaseLog: "viewer",
 };
