@@ -97,7 +97,9 @@ export function registerRelease(program: Command, ctx: CliContext): void {
       .argument("<name>", "release name (latest- optional)")
       .option("--local", "read the embedded farm's store instead of a coordinator")
       .option("--json", "print JSON"),
-  ).action(async (name: string, flags: ClientFlags & { json?: boolean; local?: boolean }) => {
+  ).action(async (name: string, _opts: unknown, cmd: Command) => {
+    // Client flags written after `log` may be taken by `release` itself (it has the same ones).
+    const flags = cmd.optsWithGlobals<ClientFlags & { json?: boolean; local?: boolean }>();
     const { remoteLog, localLog } = await import("../release-view.js");
     const log =
       flags.local === true ? await localLog(ctx.config().storeDir, name) : await remoteLog(flags, name);
