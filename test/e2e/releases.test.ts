@@ -7,7 +7,8 @@
  * `release: latest-NAME` resolves to the promoted digest and records it in its run; two
  * promotions racing on one pointer: exactly one wins, the other fails with `conflict`; the
  * promotion log lists both releases with their seeds; hostile paths are 404; a viewer cannot
- * release. A filesystem store: two writers with separate in-process queues are serialised by the
+ * release. On one machine: `release --pipeline` writes the local store and `stagefarm up` serves
+ * it. A filesystem store: two writers with separate in-process queues are serialised by the
  * store's lock, and releaseRootDigests names what the releases keep.
  */
 import assert from "node:assert/strict";
@@ -29,6 +30,7 @@ import {
 } from "../../shared/release/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { authFileText, makeTokens, writeAuthFile } from "../helpers/auth-fixtures.js";
+import { CliSandbox } from "../helpers/cli.js";
 import { withFarm, type RunSummary } from "../helpers/farm-processes.js";
 
 const exec = promisify(execFile);
@@ -356,7 +358,11 @@ test("releases on a filesystem store: writers serialised by the store's lock; re
       const results = await Promise.allSettled([attempt("s1"), attempt("s2")]);
       const won = results.filter((r) => r.status === "fulfilled");
       const lost = results.flatMap((r) => (r.status === "rejected" ? [StagefarmError.from(r.reason)] : []));
-      assert.equal(won.length, 1);
+      assert.equal(
+        won.length,
+        1,
+        results.map((r) => (r.status === "rejected" ? String(r.reason) : "won")).join("\n"),
+      );
       assert.deepEqual(
         lost.map((e) => e.code),
         ["conflict"],
@@ -374,5 +380,37 @@ test("releases on a filesystem store: writers serialised by the store's lock; re
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("release --pipeline on one machine, served by stagefarm up", { timeout: 120_000 }, async () => {
+  await using sb = await CliSandbox.create();
+  const file = join(sb.dir, "seed.yaml");
+  await writeFile(file, seedPipeline);
+  const early = await sb.run(["release", "--pipeline", file, "--name", NAME]);
+  assert.equal(early.code, 1, early.stderr);
+  assert.match(early.stderr, /not in the local cache: run the pipeline first/);
+  const built = await sb.run(["run", "-q", file]);
+  assert.equal(built.code, 0, built.stderr);
+  const r = await sb.run(["release", "--pipeline", file, "--name", NAME, "--stamp", STAMP, "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout.trim()) as PromotionJson;
+  assert.equal(p.run, "local");
+  const log = await sb.run(["release", "log", NAME, "--local", "--json"]);
+  assert.deepEqual(
+    (JSON.parse(log.stdout) as { promotions: PromotionJson[] }).promotions.map((x) => x.digest),
+    [p.digest],
+  );
+  const child = sb.spawn(["up", "--http", "127.0.0.1:0"]);
+  try {
+    const base = (await child.waitForOutput(/listening on (http:\/\/\S+)/, 20_000))[1] ?? "";
+    const latest = (await bytes(`${base}/releases/amd64/autobuilds/latest-${NAME}.txt`)).toString("utf8");
+    const line = latest.split("\n")[2] ?? "";
+    assert.equal(line, `${STAMP}/${NAME}-${STAMP}.tar.xz ${p.files[0]?.size ?? -1}`);
+    const body = await bytes(`${base}/releases/amd64/autobuilds/${line.split(" ")[0] ?? ""}`);
+    assert.equal(createHash("sha256").update(body).digest("hex"), p.digest);
+    assert.equal(await child.stop("SIGTERM"), 143, child.describe());
+  } finally {
+    child.kill();
   }
 });
