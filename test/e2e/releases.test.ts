@@ -243,6 +243,18 @@ test(
             { stage: "stage3", input: "seed", release: NAME, digest: first.digest, run: seed.run },
           ]);
 
+          // The dashboard's key material shows the seed's digest (the run's binding).
+          const key = await fetch(`${farm.httpUrl}/api/dashboard/runs/${next.run}/stages/stage3/key`, {
+            headers: { authorization: `Bearer ${tokens.viewer}` },
+          });
+          assert.equal(key.status, 200);
+          const material = (await key.json()) as {
+            matches: boolean;
+            inputs: Array<{ input: string; from: string; digest: string }>;
+          };
+          assert.equal(material.matches, true, "the key recomputed from the bound seed is the run's");
+          assert.deepEqual(material.inputs, [{ input: "seed", from: "artifact", digest: first.digest }]);
+
           // Two promotions racing from the same reading of the pointer: one wins.
           const race = await Promise.all(
             ["20260102T000000Z", "20260103T000000Z"].map((stamp) =>
