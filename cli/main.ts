@@ -24,6 +24,7 @@ import { registerCoordinator } from "./commands/coordinator.js";
 import { registerDiff } from "./commands/diff.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRemote } from "./commands/remote.js";
+import { registerRelease } from "./commands/release.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
 import { registerUp } from "./commands/up.js";
@@ -120,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
   registerCoordinator(program, ctx);
   registerAgent(program, ctx);
   registerRemote(program, ctx);
+  registerRelease(program, ctx);
   registerCerts(program, ctx);
   registerNats(program, ctx);
   registerContext(program, ctx);

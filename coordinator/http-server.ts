@@ -1,6 +1,7 @@
 /**
  * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, the farm binhosts
- * (`/binhost/<name>/…`, see ./binhost/http.ts), and a small JSON API for the embedded
+ * (`/binhost/<name>/…`, see ./binhost/http.ts), the release tree (`/releases/…`, see
+ * ./releases/http.ts), and a small JSON API for the embedded
  * `stagefarm up` (`POST /api/v1/runs` with the pipeline's text, see ./api-v1.ts;
  * `GET /api/v1/runs[/ID]`), and the web dashboard (`/ui/`, `/api/dashboard/`, see
  * ./dashboard/dashboard.ts) when given its deps, with the downloads of outputs and blobs
@@ -19,6 +20,8 @@ import type { HttpAuth } from "./auth/http-auth.js";
 import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
 import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
 import { serveDownload, type DownloadDeps } from "./downloads/index.js";
+import { RELEASES_ROUTE, serveReleases } from "./releases/index.js";
+import type { ArtifactStore } from "../shared/store/types.js";
 import { httpStatusFor, readJsonBody } from "./dashboard/http-util.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { quoted } from "../shared/util/excerpt.js";
@@ -47,6 +50,8 @@ export interface HttpServerDeps {
   accepting: () => boolean;
   /** Serve the binhosts of this store under /binhost/ (absent: those paths are 404). */
   binhost?: BinhostHttpOptions;
+  /** Serve the release tree of this store under /releases/ (./releases/http.ts; absent: 404). */
+  releases?: ArtifactStore;
   /** The web dashboard: `/ui/` and `/api/dashboard/` (./dashboard/dashboard.ts); absent: not served. */
   dashboard?: DashboardDeps;
   /** Access rules (tokens and roles); absent: every request is served (loopback, zero-config). */
@@ -124,6 +129,8 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
         res.once("finish", () => deps.metrics.binpkgLookup(res.statusCode < 400));
       return serveBinhost(req, res, path, deps.binhost);
     }
+    if (deps.releases !== undefined && path.startsWith(RELEASES_ROUTE))
+      return serveReleases(deps.releases, req, res);
     if (req.method === "GET" && path === "/healthz") return send(res, 200, "ok\n", "text/plain");
     if (req.method === "GET" && path === "/readyz")
       return deps.accepting()

@@ -51,6 +51,7 @@ export {
   type SettingsPatch,
 } from "./binhost/binhost-service.js";
 export type { BinhostSettings, PackageRecord } from "./binhost/meta.js";
+export { ReleaseService, releaseSources, type ReleaseServiceDeps } from "./releases/index.js";
 export type { GcCandidate } from "./binhost/gc-plan.js";
 export { serveBinhost, parseBinhostUrlPath, type BinhostHttpOptions } from "./binhost/http.js";
 export { renderBinreposConf } from "./binhost/binrepos-conf.js";

@@ -101,6 +101,8 @@ function knownInputs(
 ): Record<string, ArtifactRef> | undefined {
   const inputs: Record<string, ArtifactRef> = {};
   for (const input of stage.inputs) {
+    // A `release:` input has its digest only once a submit resolves the pointer.
+    if (input.t === "artifact" && input.release !== undefined && input.digest === "") return undefined;
     if (input.t !== "stage") continue;
     const out = outputs.get(input.stage)?.[input.output];
     if (out === undefined) return undefined;

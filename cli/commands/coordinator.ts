@@ -94,7 +94,15 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
     )
     .action(async (opts: CoordinatorFlags) => {
       const m = await load();
-      const { BinhostService, Coordinator, createMetrics, loadStagefarmApi, startHttpServer, StoreProbe } = m;
+      const {
+        BinhostService,
+        Coordinator,
+        createMetrics,
+        loadStagefarmApi,
+        ReleaseService,
+        startHttpServer,
+        StoreProbe,
+      } = m;
       const { outageTolerantStore, StoreOutage, authReloader, httpAuth, rpcAuthorizer } = m;
       const { coordinatorConfig, serveSecurity, grpcHostPort, loadServeSecurity } = m;
       const cfg = coordinatorConfig(opts, ctx.env);
@@ -175,6 +183,12 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
             bus: farm.bus,
             subjects: farm.subjects,
             binhost,
+            releases: new ReleaseService({
+              store: farm.store,
+              getRun: (id) => coordinator.getRun(id),
+              parse: (yaml, path) => coordinator.parseSubmission(yaml, path),
+              logger,
+            }),
           }),
           { logger, authorizer: rpcAuthorizer(security.auth) },
         );
@@ -188,6 +202,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           logger,
           accepting: () => !stop.signal.aborted,
           binhost: { store: farm.store, redirect: binhostRedirect },
+          releases: farm.store,
           dashboard: { coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects },
         });
         try {

@@ -85,5 +85,16 @@ export function remoteSummary(r: Run) {
     durationMs: Math.max(0, Math.round(finished - created)),
     stages,
     results,
+    ...(r.releaseInputs.length === 0
+      ? {}
+      : {
+          releaseInputs: r.releaseInputs.map((s) => ({
+            stage: s.stage,
+            input: s.input,
+            release: s.release,
+            digest: s.digest,
+            run: s.run,
+          })),
+        }),
   };
 }

@@ -129,6 +129,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         logger,
         accepting: () => accepting,
         binhost: { store: farm.store },
+        releases: farm.store,
         ...(namedPipelines === undefined ? {} : { namedPipelines }),
         // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
         // its agent offers their labels.

@@ -172,6 +172,7 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
     createdAt: timestampFromMs(doc.createdAt),
     stages,
     stageCounts: stageCounts(stages),
+    releaseInputs: (doc.releaseInputs ?? []).map((s) => ({ ...s, run: s.run ?? "" })),
   };
   if (doc.finishedAt !== undefined) init.finishedAt = timestampFromMs(doc.finishedAt);
   return create(RunSchema, init);

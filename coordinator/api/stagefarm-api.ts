@@ -21,6 +21,8 @@ import type { BinhostService } from "../binhost/binhost-service.js";
 import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
 import { createCacheApi } from "./cache-api.js";
+import { createReleaseApi } from "./release-api.js";
+import type { ReleaseService } from "../releases/release-service.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
 import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
 import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
@@ -40,6 +42,8 @@ export interface ApiDeps {
   subjects: Subjects;
   /** The binhosts' single writer (absent: the binhost RPCs answer UNAVAILABLE). */
   binhost?: BinhostService;
+  /** The releases' writer (absent: the release RPCs answer UNAVAILABLE). */
+  releases?: ReleaseService;
 }
 
 const MAX_PAGE = 500;
@@ -74,6 +78,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
   return {
     ...createBinhostApi(deps.binhost),
     ...createCacheApi({ store: deps.store, listRuns: () => coordinator.listRuns() }),
+    ...createReleaseApi(deps.releases),
 
     async submitRun(req) {
       const doc = await coordinator.submit({

@@ -6,8 +6,8 @@
  * page and EventSource, which cannot set headers; the page's sign-in, `POST /api/dashboard/session`
  * with the token, sets it HttpOnly and SameSite=Strict). A request authenticated by the cookie that
  * changes something must come from this origin (its `Origin` matches `Host`): no cross-site
- * request rides on a browser's cookie. `/binhost/` takes HTTP basic auth when the auth file sets
- * `binhost_auth` (portage puts user:password in its sync-uri), else anyone may read it.
+ * request rides on a browser's cookie. `/binhost/` (and `/releases/`) take HTTP basic auth when the
+ * auth file sets `binhost_auth` (portage puts user:password in its sync-uri), else anyone may read them.
  *
  * Rules, first match wins (HTTP_RULES): `/healthz`, `/readyz`, `/` and the dashboard's static
  * files under `/ui` are open; `/metrics` needs a viewer unless `metrics: open`; POST under
@@ -36,6 +36,8 @@ export const HTTP_RULES: readonly HttpRule[] = [
   { path: /^\/(healthz|readyz)$/, access: "open" },
   { path: /^\/metrics$/, methods: READ, access: "metrics" },
   { path: /^\/binhost\//, methods: READ, access: "binhost" },
+  // Releases are read like the binhost: by anyone unless `binhost_auth` is set.
+  { path: /^\/releases\//, methods: READ, access: "binhost" },
   { path: /^\/(ui(\/.*)?)?$/, methods: READ, access: "open" },
   { path: /^\/api\/v1\/runs(\/.*)?$/, methods: ["POST"], access: "submitter" },
   // Signing in and out of the dashboard (the token is checked by the handler itself).

@@ -32,4 +32,6 @@ export const RPC_ROLES: Readonly<Record<StagefarmRpc, Role>> = {
   lookupCache: "viewer",
   removeCacheEntries: "admin",
   getStats: "viewer",
+  publishRelease: "admin",
+  releaseLog: "viewer",
 };

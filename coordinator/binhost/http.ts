@@ -63,7 +63,7 @@ export function parseBinhostUrlPath(pathname: string): { name: string; rel: stri
 }
 
 /** The path of a request target as sent, without query or fragment (origin or absolute form). */
-function sentPath(target: string): string {
+export function sentPath(target: string): string {
   const path = target.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, "");
   const end = path.search(/[?#]/);
   return end === -1 ? path : path.slice(0, end);

@@ -15,21 +15,13 @@ import { combineRoots, type ArtifactStore, type GcRootSource } from "../../share
 import { StagefarmError, throwIfAborted } from "../../shared/errors.js";
 import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import type { RunDoc } from "../service/run-doc.js";
+import { releaseRootDigests } from "../../shared/release/index.js";
 
 export const DEFAULT_KEEP_RUNS_FOR_MS = 7 * 86_400_000;
 
-/**
- * The digests the releases and release pointers of `store` name. Wiring point of issue 19's
- * releases: replace the body with `return releaseRootDigests(store, signal);` from
- * shared/release/ when it lands (until then a store has no releases to keep).
- */
-function releaseDigests(_store: ArtifactStore, _signal: AbortSignal | undefined): Promise<Set<string>> {
-  return Promise.resolve(new Set<string>());
-}
-
 /** The roots of `store`'s releases and pointers. */
 export function releaseRoots(store: ArtifactStore): GcRootSource {
-  return async (signal) => ({ digests: await releaseDigests(store, signal), logs: new Set() });
+  return async (signal) => ({ digests: await releaseRootDigests(store, signal), logs: new Set() });
 }
 
 /** Whether a run still holds what it made: running, or finished within the window. */

@@ -5,6 +5,7 @@
  * `matches` says whether the material hashes to the key the run used; it does not when the
  * coordinator's runner versions changed since (a restart on a newer stagefarm).
  */
+import { bindReleaseInputs } from "../../shared/release/index.js";
 import { canonicalJson, cacheKeyMaterial, type KeyMaterial } from "../../shared/cache-key/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
@@ -37,7 +38,8 @@ export function keyMaterialOf(doc: RunDoc, stageName: string): KeyMaterialView {
       "not_found",
       `stage ${stageName} of run ${doc.id} has no cache key yet (${s.reason ?? s.state})`,
     );
-  const spec = parsePipeline(doc.yaml, doc.path);
+  // `release:` inputs as the run was submitted with them (shared/release/seeds.ts).
+  const spec = bindReleaseInputs(parsePipeline(doc.yaml, doc.path), doc.releaseInputs ?? []);
   const stage = resolvePipeline(spec, doc.params).find((st) => st.name === stageName);
   if (stage === undefined)
     throw new StagefarmError("not_found", `pipeline ${doc.pipeline} has no stage ${stageName}`);

@@ -5,4 +5,4 @@
 export { artifactStream, type ArtifactPart } from "./artifact-stream.js";
 export { parseDownloadPath, targetOf, type DownloadTarget } from "./download-target.js";
 export { resolveDownload, type DownloadDeps, type ResolvedDownload } from "./resolve-download.js";
-export { serveDownload } from "./serve-download.js";
+export { sendBlob, serveDownload } from "./serve-download.js";

@@ -19,9 +19,10 @@ export interface DownloadDeps {
 export interface ResolvedDownload {
   digest: Digest;
   size: number;
-  /** "tree": a tar.zst of a directory; "file": the bytes as written; "blob": a blob by digest. */
-  kind: "tree" | "file" | "blob";
-  /** A safe file name for Content-Disposition (only [a-z0-9._-]). */
+  /** "tree": a tar.zst of a directory; "file": the bytes as written; "blob": a blob by digest;
+   *  "release": a released file (../releases/http.ts). */
+  kind: "tree" | "file" | "blob" | "release";
+  /** A safe file name for Content-Disposition (only [A-Za-z0-9._+-]). */
   filename: string;
 }
 

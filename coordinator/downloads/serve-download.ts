@@ -17,7 +17,8 @@ import { StagefarmError } from "../../shared/errors.js";
 import { parseRange } from "../dashboard/log-routes.js";
 import { openBlobRange } from "./blob-range.js";
 import { isDownloadPath, parseDownloadPath } from "./download-target.js";
-import { resolveDownload, type DownloadDeps } from "./resolve-download.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
+import { resolveDownload, type DownloadDeps, type ResolvedDownload } from "./resolve-download.js";
 
 function etagMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
@@ -39,7 +40,20 @@ export async function serveDownload(
   if (target === undefined) throw new StagefarmError("not_found", "no such download");
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new StagefarmError("invalid_argument", "downloads are read with GET or HEAD");
-  const d = await resolveDownload(deps, target);
+  await sendBlob(deps.store, req, res, await resolveDownload(deps, target));
+  return true;
+}
+
+/**
+ * Answers a GET or HEAD for the blob `d` with the headers above (ETag, Range, 304, 416); also
+ * the released files of ../releases/http.ts.
+ */
+export async function sendBlob(
+  store: ArtifactStore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  d: ResolvedDownload,
+): Promise<void> {
   const etag = `"${d.digest}"`;
   const headers: Record<string, string> = {
     etag,
@@ -52,14 +66,14 @@ export async function serveDownload(
   if (etagMatches(req.headers["if-none-match"], etag)) {
     res.writeHead(304, headers);
     res.end();
-    return true;
+    return;
   }
   const ifRange = req.headers["if-range"];
   const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, d.size) : undefined;
   if (range === "unsatisfiable") {
     res.writeHead(416, { ...headers, "content-range": `bytes */${d.size}` });
     res.end();
-    return true;
+    return;
   }
   const [start, end] = range ?? [0, d.size];
   res.writeHead(range === undefined ? 200 : 206, {
@@ -71,11 +85,11 @@ export async function serveDownload(
   });
   if (req.method === "HEAD" || end === start) {
     res.end();
-    return true;
+    return;
   }
   const abort = new AbortController();
   res.once("close", () => abort.abort());
-  const body = await openBlobRange(deps.store, d.digest, { start, end, size: d.size }, abort.signal);
+  const body = await openBlobRange(store, d.digest, { start, end, size: d.size }, abort.signal);
   try {
     await pipeline(body, res);
   } catch (err: unknown) {
@@ -83,5 +97,4 @@ export async function serveDownload(
     res.destroy();
     if (!abort.signal.aborted) throw StagefarmError.from(err);
   }
-  return true;
 }

@@ -31,6 +31,7 @@ import { subjects as subjectsOf, type Subjects } from "../../shared/protocol/sub
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { StoreOutage } from "../../shared/store/store-outage.js";
 import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/outage-kv.js";
+import { bindReleaseInputs, resolveReleaseInputs } from "../../shared/release/index.js";
 import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
 import { MessageGuard } from "../dispatch/message-guard.js";
@@ -211,8 +212,10 @@ export class Coordinator implements AsyncDisposable {
   }): Promise<RunDoc> {
     if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
     const spec = req.spec ?? (await this.parseSubmission(req.yaml, req.path));
+    // `release:` inputs resolve now, to the digests their pointers name (shared/release/seeds.ts).
+    const seeds = await resolveReleaseInputs(spec, this.o.store);
     // Validates params (and that imported artifacts exist) before anything is stored.
-    await checkArtifactInputs(resolvePipeline(spec, req.params), this.o.store);
+    await checkArtifactInputs(resolvePipeline(bindReleaseInputs(spec, seeds), req.params), this.o.store);
     const doc: RunDoc = {
       v: 1,
       id: req.runId ?? newRunId(),
@@ -220,6 +223,7 @@ export class Coordinator implements AsyncDisposable {
       path: req.spec === undefined ? pipelineLabel(req.path) : req.path,
       yaml: req.yaml,
       params: req.params,
+      ...(seeds.length === 0 ? {} : { releaseInputs: seeds }),
       status: "running",
       createdAt: Date.now(),
       stages: Object.fromEntries(
@@ -329,7 +333,9 @@ export class Coordinator implements AsyncDisposable {
     }
   }
 
-  private launch(doc: RunDoc, spec: PipelineSpec, priorAttempts?: (stage: string) => number): void {
+  private launch(doc: RunDoc, parsed: PipelineSpec, priorAttempts?: (stage: string) => number): void {
+    // A run keeps the release digests it was submitted with, across restarts and retries.
+    const spec = bindReleaseInputs(parsed, doc.releaseInputs ?? []);
     const abort = new AbortController();
     // Every stage in flight listens on the run's signal: thousands in a large run are expected.
     setMaxListeners(0, abort.signal);

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { outputSchema } from "../../shared/protocol/messages.js";
+import { releaseSeedSchema } from "../../shared/release/index.js";
 import type { StagefarmError } from "../../shared/errors.js";
 import type { StageStatus } from "../engine/stage-state.js";
 
@@ -41,6 +42,8 @@ export const runDocSchema = z.object({
   path: z.string(),
   yaml: z.string(),
   params: z.record(z.string(), z.string()),
+  /** The `release:` inputs, resolved at submit to the digests their pointers named (shared/release). */
+  releaseInputs: z.array(releaseSeedSchema).optional(),
   status: z.enum(["running", "succeeded", "failed", "cancelled"]),
   createdAt: z.number(),
   finishedAt: z.number().optional(),

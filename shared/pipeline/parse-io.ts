@@ -4,11 +4,11 @@
  */
 import { isMap, isScalar, type ParsedNode } from "yaml";
 import { blankTemplates, hasTemplates } from "./templates.js";
-import { nameProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
+import { nameProblem, pathProblem, releaseNameProblem, sha256Problem, urlProblem } from "./rules.js";
 import type { Entry, YamlReader } from "./yaml-reader.js";
 import type { InputSpec, OutputKind, OutputSpec, PinnedSource, SourcePos } from "./types.js";
 
-const INPUT_KEYS = ["from", "url", "sha256", "artifact", "path", "unpack"] as const;
+const INPUT_KEYS = ["from", "url", "sha256", "artifact", "release", "path", "unpack"] as const;
 const OUTPUT_KEYS = ["path", "kind", "exclude"] as const;
 const SOURCE_KEYS = ["url", "sha256"] as const;
 const OUTPUT_KINDS: readonly OutputKind[] = ["tree", "file"];
@@ -98,12 +98,12 @@ function readInput(r: YamlReader, e: Entry, stageWhere: string): InputSpec | und
   const unpack = unpackEntry && r.boolean(unpackEntry.value, unpackEntry.key, `${where} unpack`);
   const from = f.get("from");
   const artifact = f.get("artifact");
-  const kinds = ["from", "artifact", "url"].filter((k) => f.has(k));
+  const kinds = ["from", "artifact", "release", "url"].filter((k) => f.has(k));
   if (kinds.length > 1) {
     const second = f.get(kinds[1] ?? "");
     r.error(
       second?.key ?? e.key,
-      `${where}: "${kinds[0] ?? ""}" and "${kinds[1] ?? ""}" cannot be combined (an input is an upstream output, a store artifact or a pinned source)`,
+      `${where}: "${kinds[0] ?? ""}" and "${kinds[1] ?? ""}" cannot be combined (an input is an upstream output, a store artifact, a release or a pinned source)`,
     );
     return undefined;
   }
@@ -122,6 +122,16 @@ function readInput(r: YamlReader, e: Entry, stageWhere: string): InputSpec | und
     if (digest === undefined || path === undefined || sha) return undefined;
     return { t: "artifact", name: e.name, digest, path, unpack: unpack ?? false, pos };
   }
+  const release = f.get("release");
+  if (release !== undefined) {
+    const sha = f.get("sha256");
+    if (sha) r.error(sha.key, `${where}: "sha256" belongs to a pinned source; a release names its digest`);
+    const name = r.string(release.value, release.key, `${where} release`);
+    const problem = name === undefined ? undefined : releaseNameProblem(name);
+    if (problem !== undefined) r.error(release.value ?? release.key, `${where} release: ${problem}`);
+    if (name === undefined || problem !== undefined || path === undefined || sha) return undefined;
+    return { t: "artifact", name: e.name, digest: "", release: name, path, unpack: unpack ?? false, pos };
+  }
   if (from !== undefined) {
     for (const k of ["url", "sha256"]) {
       const extra = f.get(k);
@@ -135,7 +145,7 @@ function readInput(r: YamlReader, e: Entry, stageWhere: string): InputSpec | und
   if (!f.has("url") && !f.has("sha256")) {
     r.error(
       e.key,
-      `${where}: needs "from" (an upstream output), "artifact" (a digest in the store) or "url" + "sha256" (a pinned source)`,
+      `${where}: needs "from" (an upstream output), "artifact" (a digest in the store), "release" (a release pointer) or "url" + "sha256" (a pinned source)`,
     );
     return undefined;
   }

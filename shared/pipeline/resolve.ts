@@ -111,6 +111,8 @@ function resolveInput(sub: Substituter, input: InputSpec): InputSpec {
     case "source":
       return { ...input, path, source: sub.pin(input.source, field) };
     case "artifact":
+      // A release input is bound to its digest at submit (shared/release/seeds.ts); until then it has none.
+      if (input.release !== undefined && input.digest === "") return { ...input, path };
       return { ...input, path, digest: sub.text(input.digest, `${field} artifact`, artifactProblem) };
   }
 }

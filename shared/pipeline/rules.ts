@@ -95,3 +95,14 @@ export function labelProblem(label: string): string | undefined {
   if (label.length > 0 && !/\s/.test(label)) return undefined;
   return `invalid label ${quoted(label, 60)} (labels are non-empty and contain no whitespace)`;
 }
+
+/** A release name (`stage3-amd64-openrc`); shared/release names its files and pointers with it. */
+export const RELEASE_NAME_RE = /^[a-z0-9][a-z0-9_+-]{0,127}$/;
+
+/** Problem with a release pointer's name as a pipeline or a user writes it (`latest-` optional). */
+export function releaseNameProblem(text: string): string | undefined {
+  const name = text.startsWith("latest-") ? text.slice("latest-".length) : text;
+  return RELEASE_NAME_RE.test(name)
+    ? undefined
+    : `invalid release name "${text.slice(0, 140)}" (lowercase letters, digits, _, + and -, at most 128, optionally after "latest-")`;
+}

@@ -71,8 +71,12 @@ export type InputSpec =
       /** An artifact already in the store, by digest (`stagefarm import`, another run's output). */
       t: "artifact";
       name: string;
-      /** sha256 hex; usually a param (`${{ params.seed }}`), checked once params are applied. */
+      /** sha256 hex; usually a param (`${{ params.seed }}`), checked once params are applied.
+       *  Empty for a `release:` input until the coordinator binds it at submit. */
       digest: string;
+      /** A release pointer (`release: latest-stage3-amd64-openrc`, shared/release): resolved to
+       *  the digest it names when the run is submitted, and recorded in the run. */
+      release?: string;
       path: string;
       /** Placed as a file unless `unpack: true` (then it must be a tar archive). */
       unpack: boolean;

@@ -1,6 +1,7 @@
 /**
  * Paths of plain store objects, shared by every ArtifactStore implementation: binhost files
- * (`binhost/<name>/<file…>`) and the coordinator's stage statistics (`stats/<file>`).
+ * (`binhost/<name>/<file…>`), released files' companions and pointers (`releases/…`, see
+ * shared/release/layout.ts) and the coordinator's stage statistics (`stats/<file>`).
  *
  * An object path is a store path under one of those prefixes: '/'-separated
  * non-empty segments, none `.` or `..`, no backslash, NUL or other control character. Any
@@ -11,6 +12,7 @@ import { StagefarmError } from "../errors.js";
 
 export const BINHOST_PREFIX = "binhost/";
 export const STATS_PREFIX = "stats/";
+export const RELEASES_PREFIX = "releases/";
 
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN = /[\\\u0000-\u001f\u007f]/;
@@ -38,8 +40,17 @@ export function assertObjectPath(path: string): string {
     if (why !== undefined) throw bad(why);
     return path;
   }
+  if (path.startsWith(RELEASES_PREFIX)) {
+    const rest = path.slice(RELEASES_PREFIX.length);
+    const why =
+      badSegments(rest, false) ?? (rest.includes("/") ? undefined : "it must name a file below releases/");
+    if (why !== undefined) throw bad(why);
+    return path;
+  }
   if (!path.startsWith(BINHOST_PREFIX))
-    throw bad(`it must be a relative store path starting with "${BINHOST_PREFIX}" or "${STATS_PREFIX}"`);
+    throw bad(
+      `it must be a relative store path starting with "${BINHOST_PREFIX}", "${RELEASES_PREFIX}" or "${STATS_PREFIX}"`,
+    );
   const rest = path.slice(BINHOST_PREFIX.length);
   const why = badSegments(rest, false);
   if (why !== undefined) throw bad(why);
@@ -55,9 +66,12 @@ export function assertObjectPath(path: string): string {
 export function assertObjectPrefix(prefix: string): string {
   if (prefix === "binhost" || prefix === BINHOST_PREFIX) return BINHOST_PREFIX;
   if (prefix === "stats" || prefix === STATS_PREFIX) return STATS_PREFIX;
-  const why = prefix.startsWith(BINHOST_PREFIX)
-    ? badSegments(prefix.slice(BINHOST_PREFIX.length), true)
-    : `it must start with "${BINHOST_PREFIX}"`;
+  if (prefix === "releases" || prefix === RELEASES_PREFIX) return RELEASES_PREFIX;
+  const under = [BINHOST_PREFIX, RELEASES_PREFIX].find((p) => prefix.startsWith(p));
+  const why =
+    under !== undefined
+      ? badSegments(prefix.slice(under.length), true)
+      : `it must start with "${BINHOST_PREFIX}" or "${RELEASES_PREFIX}"`;
   if (why !== undefined)
     throw new StagefarmError("invalid_argument", `invalid object prefix "${prefix}": ${why}`, {
       details: { prefix },
