@@ -316,6 +316,29 @@ test(
             human.stdout,
             new RegExp(`^#2 .* run ${next.run}  seeds ${NAME}@${first.digest.slice(0, 12)}`, "m"),
           );
+          // cache gc on the farm's S3 store removes every cache entry and every run's hold, and
+          // keeps what the releases name: the released tarballs still download, byte for byte.
+          const gc = await farm.cliJson<{ manifestsRemoved: string[]; rootsKept: number }>(
+            [
+              "cache",
+              "gc",
+              "--older-than",
+              "1ms",
+              "--grace",
+              "1ms",
+              "--keep-runs-for",
+              "1ms",
+              "--json",
+              ...admin,
+            ],
+            { timeoutMs: 120_000 },
+          );
+          assert.ok(gc.manifestsRemoved.length > 0, "gc removed the cache entries");
+          assert.ok(gc.rootsKept >= 2, `gc kept the released blobs (${gc.rootsKept} roots)`);
+          for (const p of [first, winner]) {
+            const again = await bytes(`${base}/${p.stamp}/${NAME}-${p.stamp}.tar.xz`);
+            assert.equal(createHash("sha256").update(again).digest("hex"), p.digest);
+          }
           // The coordinator's gpg started an agent in the temp GNUPGHOME: end it before the leak check.
           await exec("gpgconf", ["--kill", "gpg-agent"], { env: gpgEnv });
         },
