@@ -6,28 +6,43 @@
  * off the event loop within bounds, see coordinator/submission/) or, with `--pipelines DIR`,
  * `{"pipelineName": "demo", "params": {…}}` (one of DIR's pipelines), and the web dashboard
  * (`/ui/`, `/api/dashboard/`).
+ * gRPC on --grpc (default 127.0.0.1:7420, the remote commands' default; if that default is
+ * taken, up serves HTTP only and says so): the coordinator's API service
+ * (coordinator/api/stagefarm-api.ts) over this farm, so `stagefarm submit|runs|run show|logs|
+ * cancel|retry|agents` work against `up` as against a coordinator.
+ * Runs are kept across restarts: the coordinator's run documents and dispatch records live in a
+ * file KV next to the store (`<store>/state/up-kv.jsonl`, one `up` per store, locked); on start,
+ * runs its last process left running are closed as interrupted and all but the newest
+ * --keep-runs are removed (coordinator/service/run-history.ts).
  * First SIGINT/SIGTERM drains (no new runs, running ones finish), the second cancels them.
  * Off loopback it needs --tls-cert/--tls-key and --auth (tokens and roles), or --insecure.
  */
+import { join } from "node:path";
 import type { Command } from "commander";
 import { createAgentMetrics, diskFreeBytes } from "../../agent/index.js";
 import {
   createMetrics,
   DEFAULT_SUBMISSION_LIMITS,
+  loadStagefarmApi,
   NamedPipelines,
   newRunId,
+  pruneRuns,
   RunRegistry,
+  settleRunHistory,
   startHttpServer,
 } from "../../coordinator/index.js";
+import { FileKvStore } from "../../shared/ports/index.js";
+import { lockFile } from "../../shared/store/fs-lock.js";
 import { StagefarmError } from "../../shared/errors.js";
+import type { Logger } from "../../shared/log.js";
 import { STAGEFARM_VERSION } from "../../shared/version.js";
 import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import { positiveInt } from "../config.js";
 import type { CliContext } from "../context.js";
-import { httpAuth } from "../../coordinator/auth/index.js";
+import { httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
 import { serveSecurity, type ServeSecurityFlags } from "../distributed-config.js";
 import { EmbeddedFarm } from "../embedded.js";
-import { addServeSecurityOptions, loadServeSecurity } from "../serve-security.js";
+import { addServeSecurityOptions, grpcHostPort, loadServeSecurity } from "../serve-security.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
 
 export function parseHostPort(text: string): { host: string; port: number } {
@@ -50,10 +65,23 @@ export function registerUp(program: Command, ctx: CliContext): void {
       "--pipelines <dir>",
       'offer the pipelines in DIR (NAME.yaml or NAME/pipeline.yaml) by name: POST /api/v1/runs {"pipelineName": NAME}',
     )
-    .action(async (opts: { http: string; jobs: number; pipelines?: string } & ServeSecurityFlags) => {
+    .option(
+      "--grpc <host:port|off>",
+      `gRPC API listen address for the remote commands (loopback by default; default ${DEFAULT_GRPC}, skipped with a warning if taken)`,
+    )
+    .option(
+      "--keep-runs <n>",
+      "runs kept across restarts (the newest; older ones are removed at start and as runs finish)",
+      positiveInt("--keep-runs"),
+      DEFAULT_KEEP_RUNS,
+    )
+    .action(async (opts: UpFlags) => {
       const { host, port } = parseHostPort(opts.http);
+      const grpcAddr = opts.grpc === "off" ? undefined : (opts.grpc ?? DEFAULT_GRPC);
+      if (grpcAddr !== undefined) parseHostPort(grpcAddr);
       const security = await loadServeSecurity(serveSecurity(opts, process.env), [
         { what: "HTTP", flag: "--http", host, port, http: true },
+        ...(grpcAddr === undefined ? [] : [{ what: "gRPC", flag: "--grpc", ...grpcHostPort(grpcAddr) }]),
       ]);
       const namedPipelines =
         opts.pipelines === undefined
@@ -71,24 +99,28 @@ export function registerUp(program: Command, ctx: CliContext): void {
         diskFreeBytes: () => diskFreeBytes(cfg.workDir),
         registry: metrics.registry,
       });
-      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs });
-      const runs = new RunRegistry();
-      // Every run's events, including those of runs started again by a retry from the dashboard.
-      const offRuns = farm.coordinator.onEvent(runs.onEvent);
+      // The runs of earlier processes on this store: one `up` at a time keeps them.
+      await using _lock = await lockState(cfg.storeDir);
+      const kv = await FileKvStore.open(join(cfg.storeDir, "state", "up-kv.jsonl"));
+      const history = await settleRunHistory(kv, { keep: opts.keepRuns, logger }).catch(async (err: unknown) => {
+        await kv.close();
+        throw err;
+      });
+      if (history.interrupted.length > 0)
+        logger.warn({ runs: history.interrupted }, "runs interrupted by the last stop, closed as failed");
+      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs, kv });
+      const runs = new RunRegistry(farm.coordinator);
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
       let accepting = true;
       const start = (spec: PipelineSpec, params: Record<string, string>) => {
         const id = newRunId();
-        runs.add(id, spec.name, params);
         const run = farm.run(spec, { params, signal: abort.signal, runId: id });
         const p = run
           .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
-          .catch((err: unknown) => {
-            const rec = runs.get(id);
-            if (rec !== undefined) rec.status = "failed";
-            logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start");
-          })
+          .catch((err: unknown) =>
+            logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start"),
+          )
           .finally(() => active.delete(p));
         active.add(p);
         return { id, run };
@@ -126,8 +158,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
         ...(namedPipelines === undefined ? {} : { namedPipelines }),
         // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
         // its agent offers their labels.
-        submit: async ({ yaml, path, params }) =>
-          start(await farm.coordinator.parseSubmission(yaml, path), params).id,
+        submit: async ({ yaml, path, params }) => {
+          const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
+          return accepted(id, run);
+        },
         dashboard: {
           coordinator: farm.coordinator,
           store: farm.store,
@@ -140,7 +174,23 @@ export function registerUp(program: Command, ctx: CliContext): void {
         },
       });
       farm.binhost.serveAt(http.url);
-      logger.info({ url: http.url, store: farm.store.describe }, "stagefarm up: listening");
+      // Finished runs beyond --keep-runs go as runs finish, not only at the next start.
+      const offPrune = farm.coordinator.onEvent((e) => {
+        if (e.t === "run-finished")
+          pruneRuns(kv, opts.keepRuns, logger).catch((err: unknown) =>
+            logger.error({ err: StagefarmError.from(err).message }, "removing old runs failed"),
+          );
+      });
+      const grpc =
+        grpcAddr === undefined
+          ? undefined
+          : await serveGrpc(farm, grpcAddr, opts.grpc !== undefined, {
+              security,
+              logger,
+              accepting: () => accepting,
+            });
+      if (grpc !== undefined) ctx.stdout.write(`stagefarm up: gRPC API on ${grpc.address}\n`);
+      logger.info({ url: http.url, grpc: grpc?.address, store: farm.store.describe }, "stagefarm up: listening");
       ctx.stdout.write(`stagefarm up: listening on ${http.url} (store ${farm.store.describe})\n`);
       let stop: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -174,10 +224,75 @@ export function registerUp(program: Command, ctx: CliContext): void {
         await stopped;
         for (let r = running(); r.length > 0; r = running()) await Promise.allSettled(r);
       } finally {
-        offRuns();
+        offPrune();
         shutdown.dispose();
+        await grpc?.close();
         await http.close();
       }
       if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
     });
+}
+
+const DEFAULT_GRPC = "127.0.0.1:7420";
+const DEFAULT_KEEP_RUNS = 500;
+
+type UpFlags = {
+  http: string;
+  jobs: number;
+  pipelines?: string;
+  grpc?: string;
+  keepRuns: number;
+} & ServeSecurityFlags;
+
+/** The lock of the store's `up` state; another `up` on the store holds it (waited for briefly). */
+async function lockState(storeDir: string): Promise<AsyncDisposable> {
+  try {
+    return await lockFile(join(storeDir, "locks", "up-state.lock"), "locking the up state", AbortSignal.timeout(10_000));
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err);
+    if (e.code !== "cancelled" && e.code !== "timeout") throw e;
+    throw new StagefarmError("unavailable", `another stagefarm up is running on the store ${storeDir}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * The coordinator's gRPC API service over the embedded farm, with up's drain and its security
+ * (TLS and tokens as on its HTTP side). The default address, when taken, is skipped with a
+ * warning (HTTP still serves); an address the user chose must bind.
+ */
+async function serveGrpc(
+  farm: EmbeddedFarm,
+  address: string,
+  explicit: boolean,
+  o: { security: Awaited<ReturnType<typeof loadServeSecurity>>; logger: Logger; accepting: () => boolean },
+): Promise<{ address: string; close(): Promise<void> } | undefined> {
+  const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
+  const { ServerCredentials } = await import("@grpc/grpc-js");
+  const { StagefarmService } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+  const createStagefarmApi = await loadStagefarmApi();
+  const api = createGrpcServer(
+    StagefarmService,
+    createStagefarmApi({
+      coordinator: farm.coordinator,
+      store: farm.store,
+      bus: farm.bus,
+      subjects: farm.subjects,
+      binhost: farm.binhost.service,
+      accepting: o.accepting,
+    }),
+    { logger: o.logger, authorizer: rpcAuthorizer(o.security.auth) },
+  );
+  try {
+    return await listen(api, address, o.security.tls ?? ServerCredentials.createInsecure());
+  } catch (err: unknown) {
+    api.raw.forceShutdown();
+    if (explicit) throw err;
+    o.logger.warn(
+      { grpc: address, err: StagefarmError.from(err).message },
+      "gRPC API not served: its default address is taken (choose one with --grpc)",
+    );
+    return undefined;
+  }
 }

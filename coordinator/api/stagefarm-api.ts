@@ -40,6 +40,8 @@ export interface ApiDeps {
   subjects: Subjects;
   /** The binhosts' single writer (absent: the binhost RPCs answer UNAVAILABLE). */
   binhost?: BinhostService;
+  /** False while the server drains (`stagefarm up` after its first signal): SubmitRun is refused. */
+  accepting?: () => boolean;
 }
 
 const MAX_PAGE = 500;
@@ -75,6 +77,8 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     ...createBinhostApi(deps.binhost),
 
     async submitRun(req) {
+      if (deps.accepting?.() === false)
+        throw new StagefarmError("unavailable", "draining: not accepting runs");
       const doc = await coordinator.submit({
         yaml: required(req.pipelineYaml, "pipeline_yaml"),
         path: req.pipelinePath.length > 0 ? req.pipelinePath : "pipeline.yaml",

@@ -16,7 +16,7 @@
  *
  * One process at a time: the caller holds a lock on the file's directory (`stagefarm up` does).
  */
-import { open, rename, type FileHandle } from "node:fs/promises";
+import { mkdir, open, rename, type FileHandle } from "node:fs/promises";
 import { dirname, join, basename } from "node:path";
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
@@ -56,8 +56,9 @@ export class FileKvStore extends MemoryKvStore {
     this.#journalBytes = bytes;
   }
 
-  /** Opens (or creates) the store in `file`, compacting it. */
+  /** Opens (or creates, with its directory) the store in `file`, compacting it. */
   static async open(file: string): Promise<FileKvStore> {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     const { live, revision } = await readJournal(file);
     const bytes = await writeSnapshot(file, live, revision);
     const fh = await open(file, "a").catch((err: unknown) => {
