@@ -119,7 +119,10 @@ export class EmbeddedFarm implements AsyncDisposable {
       this.agentFor([...new Set(resolvePipeline(spec, doc.params).flatMap((s) => s.requires))]);
     } catch (err: unknown) {
       if (this.closed === undefined)
-        this.logger.error({ run: runId, err: StagefarmError.from(err).message }, "no local agent for the run");
+        this.logger.error(
+          { run: runId, err: StagefarmError.from(err).message },
+          "no local agent for the run",
+        );
     }
   }
 

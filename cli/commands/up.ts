@@ -102,13 +102,20 @@ export function registerUp(program: Command, ctx: CliContext): void {
       // The runs of earlier processes on this store: one `up` at a time keeps them.
       await using _lock = await lockState(cfg.storeDir);
       const kv = await FileKvStore.open(join(cfg.storeDir, "state", "up-kv.jsonl"));
-      const history = await settleRunHistory(kv, { keep: opts.keepRuns, logger }).catch(async (err: unknown) => {
-        await kv.close();
-        throw err;
-      });
+      const history = await settleRunHistory(kv, { keep: opts.keepRuns, logger }).catch(
+        async (err: unknown) => {
+          await kv.close();
+          throw err;
+        },
+      );
       if (history.interrupted.length > 0)
         logger.warn({ runs: history.interrupted }, "runs interrupted by the last stop, closed as failed");
-      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs, kv });
+      await using farm = await EmbeddedFarm.open(cfg, logger, {
+        metrics,
+        agentMetrics,
+        slots: opts.jobs,
+        kv,
+      });
       const runs = new RunRegistry(farm.coordinator);
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
@@ -190,7 +197,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
               accepting: () => accepting,
             });
       if (grpc !== undefined) ctx.stdout.write(`stagefarm up: gRPC API on ${grpc.address}\n`);
-      logger.info({ url: http.url, grpc: grpc?.address, store: farm.store.describe }, "stagefarm up: listening");
+      logger.info(
+        { url: http.url, grpc: grpc?.address, store: farm.store.describe },
+        "stagefarm up: listening",
+      );
       ctx.stdout.write(`stagefarm up: listening on ${http.url} (store ${farm.store.describe})\n`);
       let stop: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -247,7 +257,11 @@ type UpFlags = {
 /** The lock of the store's `up` state; another `up` on the store holds it (waited for briefly). */
 async function lockState(storeDir: string): Promise<AsyncDisposable> {
   try {
-    return await lockFile(join(storeDir, "locks", "up-state.lock"), "locking the up state", AbortSignal.timeout(10_000));
+    return await lockFile(
+      join(storeDir, "locks", "up-state.lock"),
+      "locking the up state",
+      AbortSignal.timeout(10_000),
+    );
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
     if (e.code !== "cancelled" && e.code !== "timeout") throw e;
