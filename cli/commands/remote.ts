@@ -26,6 +26,7 @@ import type { GrpcClient } from "../../shared/grpc/types.js";
 import { parseParamArgs } from "../../shared/pipeline/index.js";
 import { readPipelineArg } from "../pipeline-arg.js";
 import { readSecretFile } from "../../shared/secret-file.js";
+import { LineStamper, timeAt } from "../../shared/log-times.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import { positiveInt } from "../config.js";
 import { collect } from "../config.js";
@@ -188,6 +189,24 @@ function printRun(r: Run, ctx: CliContext, c: Style): void {
   ctx.stdout.write(`${lines.join("\n")}\n`);
 }
 
+/**
+ * Prefixes lines with their times from the log's index (GetLogTimes); a line past what the index
+ * covered when asked (a running stage's newer output) gets the time it arrived here.
+ */
+async function lineStamper(
+  client: Client,
+  req: { runId: string; stage: string; attempt: number },
+): Promise<LineStamper> {
+  const res = await client.getLogTimes(req);
+  const times = { offsets: res.offsets.map(Number), unixMs: res.unixMs.map(Number) };
+  const end = Number(res.end);
+  const unknown = `${"-".padEnd(24)} `;
+  return new LineStamper((offset) => {
+    const ms = offset >= end ? Date.now() : res.indexed ? timeAt(times, offset) : undefined;
+    return ms === undefined ? unknown : `${new Date(ms).toISOString()} `;
+  });
+}
+
 const exitFor = (status: string): number => (status === "succeeded" ? 0 : status === "cancelled" ? 130 : 1);
 
 export function registerRemote(program: Command, ctx: CliContext): void {
@@ -266,6 +285,10 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       positiveInt("--bytes"),
     )
     .option("-n, --tail <lines>", "start at the last N lines (like tail -n)", positiveInt("--tail"))
+    .option(
+      "-t, --timestamps",
+      "prefix each line with when it was written (ISO 8601, UTC; `-` for a log stored without times)",
+    )
     .option("--json", "one JSON object per chunk: {stage, attempt, offset, text}")
     .action(
       async (
@@ -276,11 +299,16 @@ export function registerRemote(program: Command, ctx: CliContext): void {
           attempt?: string;
           bytes?: number;
           tail?: number;
+          timestamps?: boolean;
           json?: boolean;
         } & ClientFlags,
       ) =>
         withClient(opts, async (client) => {
           const dec = new TextDecoder();
+          const stamper =
+            opts.timestamps === true && opts.json !== true
+              ? await lineStamper(client, { runId: run, stage, attempt: Number(opts.attempt ?? 0) })
+              : undefined;
           for await (const res of client.tailLogs({
             runId: run,
             stage,
@@ -295,7 +323,10 @@ export function registerRemote(program: Command, ctx: CliContext): void {
               ctx.stdout.write(
                 `${JSON.stringify({ stage: chunk.stage, attempt: chunk.attempt, offset: Number(chunk.offset), text: dec.decode(chunk.data) })}\n`,
               );
-            else ctx.stdout.write(chunk.data);
+            else
+              ctx.stdout.write(
+                stamper === undefined ? chunk.data : stamper.push(chunk.data, Number(chunk.offset)),
+              );
           }
         }),
     );

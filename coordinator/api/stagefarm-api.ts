@@ -22,6 +22,7 @@ import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
 import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
+import { readLogTimes } from "../dashboard/log-reader.js";
 import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
 import {
   DISPATCHED_STATES,
@@ -67,6 +68,21 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       });
     }
     return views;
+  }
+
+  /** The stage and attempt (0: the latest) a log request names, and where that attempt's log is. */
+  async function attemptLog(req: { runId: string; stage: string; attempt: number }) {
+    const id = required(req.runId, "run_id");
+    const stage = required(req.stage, "stage");
+    const doc = await coordinator.getRun(id);
+    const s = doc.stages[stage];
+    if (s === undefined)
+      throw new StagefarmError("not_found", `run ${quoted(id)} has no stage ${quoted(stage)}`);
+    const attempt = req.attempt === 0 ? (s.attempt ?? 1) : req.attempt;
+    // The latest attempt's log is where its record says; an earlier one's at its own path.
+    const path =
+      attempt === (s.attempt ?? 1) && s.logPath !== undefined ? s.logPath : logPathFor(id, stage, attempt);
+    return { id, stage, s, attempt, path };
   }
 
   async function runOf(doc: RunDoc) {
@@ -185,13 +201,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     },
 
     async *tailLogs(req, ctx) {
-      const id = required(req.runId, "run_id");
-      const stage = required(req.stage, "stage");
-      const doc = await coordinator.getRun(id);
-      const s = doc.stages[stage];
-      if (s === undefined)
-        throw new StagefarmError("not_found", `run ${quoted(id)} has no stage ${quoted(stage)}`);
-      const attempt = req.attempt === 0 ? (s.attempt ?? 1) : req.attempt;
+      const { id, stage, s, attempt, path } = await attemptLog(req);
       const live = new AsyncQueue<Uint8Array>();
       const sub = req.follow
         ? deps.bus.subscribe(deps.subjects.logs(id, stage), (data) => live.push(data))
@@ -208,11 +218,6 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         if (e.runId === id && e.t === "run-finished") live.end();
       });
       try {
-        // The latest attempt's log is where its record says; an earlier one's at its own path.
-        const path =
-          attempt === (s.attempt ?? 1) && s.logPath !== undefined
-            ? s.logPath
-            : logPathFor(id, stage, attempt);
         let offset = req.fromOffset;
         try {
           if (offset < 0n || (offset === 0n && req.tailLines > 0)) {
@@ -285,6 +290,19 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         sub?.unsubscribe();
         off();
       }
+    },
+
+    async getLogTimes(req) {
+      const { id, stage, s, attempt, path } = await attemptLog(req);
+      const running = s.state === "running" ? { live: liveLogs, runId: id, stage, attempt } : undefined;
+      const t = await readLogTimes(deps.store, path, running);
+      return {
+        attempt,
+        offsets: t.offsets.map(BigInt),
+        unixMs: t.unixMs.map(BigInt),
+        indexed: t.indexed,
+        end: BigInt(t.end),
+      };
     },
 
     async cancelRun(req) {

@@ -15,6 +15,7 @@
  */
 import type { Digest } from "../digest.js";
 import { throwIfAborted } from "../errors.js";
+import { logTimesPath } from "../log-times.js";
 import type { ArtifactStore, Manifest } from "./types.js";
 
 export interface GcOptions {
@@ -70,7 +71,8 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions): Pro
     }
     report.manifestsKept++;
     for (const out of Object.values(m.outputs)) liveBlobs.add(out.digest);
-    if (m.log !== undefined) liveLogs.add(m.log);
+    // A live log keeps its line-times index (shared/log-times.ts) too.
+    if (m.log !== undefined) liveLogs.add(m.log).add(logTimesPath(m.log));
   }
   if (!opts.dryRun) {
     for (const key of report.manifestsRemoved) {
