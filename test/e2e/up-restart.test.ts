@@ -104,7 +104,31 @@ test(
         "test",
       ]);
       for (const s of Object.values(shown.results)) assert.equal(s.state, "done");
-      assert.match(await cli(up, ["logs", demoRun, "build"]), /^>>> stage build \(run /);
+      const plain = await cli(up, ["logs", demoRun, "build"]);
+      assert.match(plain, /^>>> stage build \(run /);
+      // Every line with the time it was written; without the prefix, the log itself.
+      const stamped = await cli(up, ["logs", demoRun, "build", "--timestamps"]);
+      const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+      const lines = stamped.split("\n").slice(0, -1);
+      assert.ok(lines.length > 3 && lines.every((l) => iso.test(l)), stamped);
+      assert.equal(lines.map((l) => l.replace(iso, "")).join("\n") + "\n", plain);
+      const times = lines.map((l) => Date.parse(l.slice(0, 24)));
+      assert.ok(
+        times.every((t, i) => i === 0 || t >= (times[i - 1] ?? 0)),
+        "in order",
+      );
+      assert.ok(Math.abs((times[0] ?? 0) - Date.now()) < 10 * 60_000, "times of this test's run");
+      // The dashboard's raw download: the plain log, as a file.
+      const raw = await fetch(`${up.http}/api/dashboard/runs/${demoRun}/stages/build/log?download=1`);
+      assert.equal(raw.status, 200);
+      assert.equal(raw.headers.get("content-disposition"), `attachment; filename="${demoRun}-build-1.log"`);
+      assert.equal(await raw.text(), plain);
+      const index = (await (
+        await fetch(`${up.http}/api/dashboard/runs/${demoRun}/stages/build/log/times`)
+      ).json()) as { indexed: boolean; offsets: number[]; end: number };
+      assert.equal(index.indexed, true);
+      assert.equal(index.offsets[0], 0);
+      assert.equal(index.end, Buffer.byteLength(plain));
       const http = (await (await fetch(`${up.http}/api/v1/runs/${demoRun}`)).json()) as { status: string };
       assert.equal(http.status, "succeeded", "the HTTP API lists it too");
 
