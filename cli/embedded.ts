@@ -77,6 +77,8 @@ export class EmbeddedFarm implements AsyncDisposable {
   readonly binhost: EmbeddedBinhost;
   private readonly agents = new Map<string, AgentService>();
   private readonly offRunStarted: () => void;
+  /** Runs started by {@link run} while it waits for them: their agent is set up already. */
+  private readonly ownRuns = new Set<string>();
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -106,7 +108,7 @@ export class EmbeddedFarm implements AsyncDisposable {
     // A run the coordinator starts without `run()` (submitted over gRPC, retried from the API or
     // the dashboard, also after a restart) gets a local agent for its labels too.
     this.offRunStarted = this.coordinator.onEvent((e) => {
-      if (e.t === "run-started") void this.agentsForRun(e.runId);
+      if (e.t === "run-started" && !this.ownRuns.has(e.runId)) void this.agentsForRun(e.runId);
     });
   }
 
@@ -175,6 +177,7 @@ export class EmbeddedFarm implements AsyncDisposable {
     const stages = resolvePipeline(spec, opts.params);
     this.agentFor(this.opts.labels ?? [...new Set(stages.flatMap((s) => s.requires))]);
     const runId = opts.runId ?? newRunId();
+    this.ownRuns.add(runId);
     const states = new Map<string, StageStatus>();
     let finished: ((e: Extract<RunEvent, { t: "run-finished" }>) => void) | undefined;
     const done = new Promise<Extract<RunEvent, { t: "run-finished" }>>((r) => (finished = r));
@@ -222,6 +225,7 @@ export class EmbeddedFarm implements AsyncDisposable {
         durationMs: end.durationMs,
       };
     } finally {
+      this.ownRuns.delete(runId);
       opts.signal.removeEventListener("abort", cancel);
       off();
       logs.unsubscribe();

@@ -45,13 +45,13 @@ import { EmbeddedFarm } from "../embedded.js";
 import { addServeSecurityOptions, grpcHostPort, loadServeSecurity } from "../serve-security.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
 
-export function parseHostPort(text: string): { host: string; port: number } {
+export function parseHostPort(text: string, flag = "--http"): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
   if (m === null || port > 65535)
     throw new StagefarmError(
       "invalid_argument",
-      `--http must be HOST:PORT (e.g. 127.0.0.1:9464), got "${text}"`,
+      `${flag} must be HOST:PORT (e.g. 127.0.0.1:9464), got "${text}"`,
     );
   return { host: m[1] ?? (m[2] === "" || m[2] === undefined ? "127.0.0.1" : m[2]), port };
 }
@@ -78,7 +78,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .action(async (opts: UpFlags) => {
       const { host, port } = parseHostPort(opts.http);
       const grpcAddr = opts.grpc === "off" ? undefined : (opts.grpc ?? DEFAULT_GRPC);
-      if (grpcAddr !== undefined) parseHostPort(grpcAddr);
+      if (grpcAddr !== undefined) parseHostPort(grpcAddr, "--grpc");
       const security = await loadServeSecurity(serveSecurity(opts, process.env), [
         { what: "HTTP", flag: "--http", host, port, http: true },
         ...(grpcAddr === undefined ? [] : [{ what: "gRPC", flag: "--grpc", ...grpcHostPort(grpcAddr) }]),
@@ -115,6 +115,9 @@ export function registerUp(program: Command, ctx: CliContext): void {
         agentMetrics,
         slots: opts.jobs,
         kv,
+      }).catch(async (err: unknown) => {
+        await kv.close();
+        throw err;
       });
       const runs = new RunRegistry(farm.coordinator);
       const abort = new AbortController();
