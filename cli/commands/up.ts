@@ -154,6 +154,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
             },
           );
         });
+      // Both HTTP APIs submit pipeline text, parsed off the event loop; runs go through the farm
+      // so its agent offers their labels; the answer waits until the coordinator took the run.
+      const submitText = async (req: { yaml: string; path: string; params: Record<string, string> }) => {
+        const { id, run } = start(await farm.coordinator.parseSubmission(req.yaml, req.path), req.params);
+        return accepted(id, run);
+      };
       const http = await startHttpServer({
         host,
         port,
@@ -166,21 +172,13 @@ export function registerUp(program: Command, ctx: CliContext): void {
         accepting: () => accepting,
         binhost: { store: farm.store },
         ...(namedPipelines === undefined ? {} : { namedPipelines }),
-        // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
-        // its agent offers their labels.
-        submit: async ({ yaml, path, params }) => {
-          const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
-          return accepted(id, run);
-        },
+        submit: submitText,
         dashboard: {
           coordinator: farm.coordinator,
           store: farm.store,
           bus: farm.bus,
           subjects: farm.subjects,
-          submit: async ({ yaml, path, params }) => {
-            const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
-            return accepted(id, run);
-          },
+          submit: submitText,
         },
       });
       farm.binhost.serveAt(http.url);
