@@ -296,6 +296,8 @@ async function serveGrpc(
       subjects: farm.subjects,
       binhost: farm.binhost.service,
       accepting: o.accepting,
+      noDrain:
+        "stagefarm up runs every stage on its local agents: they are not drained (SIGTERM drains up itself)",
     }),
     { logger: o.logger, authorizer: rpcAuthorizer(o.security.auth) },
   );

@@ -43,6 +43,8 @@ export interface ApiDeps {
   binhost?: BinhostService;
   /** False while the server drains (`stagefarm up` after its first signal): SubmitRun is refused. */
   accepting?: () => boolean;
+  /** Why DrainAgent is refused here (`stagefarm up`: its local agents are its only ones). */
+  noDrain?: string;
 }
 
 const MAX_PAGE = 500;
@@ -324,6 +326,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     drainAgent(req) {
       return Promise.resolve().then(() => {
         const id = required(req.agentId, "agent_id");
+        if (deps.noDrain !== undefined) throw new StagefarmError("invalid_argument", deps.noDrain);
         const a = coordinator.drain(id) ? coordinator.agents.get(id) : undefined;
         if (a === undefined) throw new StagefarmError("not_found", `no agent ${quoted(id)} has connected`);
         return { agent: agentMessage(a) };

@@ -146,6 +146,11 @@ test(
       await cli(up, ["retry", run, "slow"], undefined);
       const retried = await stageState(up, run, "slow", "done");
       assert.equal((await show(up, retried.run)).status, "succeeded");
+      // Its agents (started for the runs it ran) are its own: listed, not drained.
+      assert.match(await cli(up, ["agents"]), /local-1/);
+      const drain = await sb.run(["drain", "local-1", "--coordinator", up.grpc]);
+      assert.equal(drain.code, 2, drain.stderr);
+      assert.match(drain.stderr, /they are not drained/);
 
       // A run whose up is killed while its stage runs.
       await writeFile(pipeline, gated("interrupted"));
