@@ -58,7 +58,9 @@ export function parseHostPort(text: string, flag = "--http"): { host: string; po
 
 export function registerUp(program: Command, ctx: CliContext): void {
   addServeSecurityOptions(program.command("up"), { clientCa: false })
-    .description("run the embedded farm as a service with a web dashboard, /healthz, /metrics and a JSON API")
+    .description(
+      "run the embedded farm as a service: web dashboard, /healthz, /metrics, JSON API, gRPC API; keeps its runs",
+    )
     .option("--http <host:port>", "HTTP listen address (loopback by default)", "127.0.0.1:9464")
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .option(
@@ -67,7 +69,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     )
     .option(
       "--grpc <host:port|off>",
-      `gRPC API listen address for the remote commands (loopback by default; default ${DEFAULT_GRPC}, skipped with a warning if taken)`,
+      `gRPC API for the remote commands (submit, runs, logs, …); default ${DEFAULT_GRPC}, skipped with a warning if taken`,
     )
     .option(
       "--keep-runs <n>",

@@ -101,7 +101,7 @@ export async function serveStoredLog(
 ): Promise<void> {
   const { attempt, log } = await storedLog(deps, doc, stage, url);
   const range = parseRange(req.headers.range, log.size);
-  // Run ids and stage names are tokens ([A-Za-z0-9_-]); the name is quoted all the same.
+  // Run ids and stage names are tokens ([A-Za-z0-9_-]); the file name is sanitised all the same.
   const filename = `${doc.id}-${stage}-${attempt}.log`.replace(/[^A-Za-z0-9._-]/g, "_");
   const headers = {
     "content-type": "text/plain; charset=utf-8",
