@@ -110,6 +110,31 @@ export function timeAt(t: LogTimes, offset: number): number | undefined {
   return found < 0 ? undefined : t.unixMs[found];
 }
 
+/** Entries per page of GetLogTimes (a gRPC message stays far below its 4 MiB limit). */
+export const LOG_TIMES_PAGE = 65536;
+
+/**
+ * The page of `t` (covering the log up to `end`) from the entry covering `from` on, at most
+ * `max` entries: its entries, the offset up to which they cover the log, and whether more follow.
+ */
+export function logTimesPage(
+  t: LogTimes,
+  end: number,
+  from: number,
+  max = LOG_TIMES_PAGE,
+): LogTimes & { end: number; more: boolean } {
+  let first = 0;
+  while (first + 1 < t.offsets.length && (t.offsets[first + 1] ?? Infinity) <= from) first++;
+  const stop = Math.min(t.offsets.length, first + max);
+  const more = stop < t.offsets.length;
+  return {
+    offsets: t.offsets.slice(first, stop),
+    unixMs: t.unixMs.slice(first, stop),
+    end: more ? (t.offsets[stop] ?? end) : end,
+    more,
+  };
+}
+
 /**
  * Prefixes every line of a log read in order with its time (`stamp(offset)`), for
  * `stagefarm logs --timestamps`. Feed it the chunks with their offsets; it keeps whether the

@@ -26,7 +26,7 @@ import type { GrpcClient } from "../../shared/grpc/types.js";
 import { parseParamArgs } from "../../shared/pipeline/index.js";
 import { readPipelineArg } from "../pipeline-arg.js";
 import { readSecretFile } from "../../shared/secret-file.js";
-import { LineStamper, timeAt } from "../../shared/log-times.js";
+import { LineStamper, timeAt, type LogTimes } from "../../shared/log-times.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import { positiveInt } from "../config.js";
 import { collect } from "../config.js";
@@ -190,21 +190,44 @@ function printRun(r: Run, ctx: CliContext, c: Style): void {
 }
 
 /**
- * Prefixes lines with their times from the log's index (GetLogTimes); a line past what the index
- * covered when asked (a running stage's newer output) gets the time it arrived here.
+ * Prefixes lines with their times from the log's index (GetLogTimes, fetched page by page as the
+ * log is read); a line past what the index covered when asked (a running stage's newer output)
+ * gets the time it arrived here.
  */
-async function lineStamper(
-  client: Client,
-  req: { runId: string; stage: string; attempt: number },
-): Promise<LineStamper> {
-  const res = await client.getLogTimes(req);
-  const times = { offsets: res.offsets.map(Number), unixMs: res.unixMs.map(Number) };
-  const end = Number(res.end);
-  const unknown = `${"-".padEnd(24)} `;
-  return new LineStamper((offset) => {
-    const ms = offset >= end ? Date.now() : res.indexed ? timeAt(times, offset) : undefined;
-    return ms === undefined ? unknown : `${new Date(ms).toISOString()} `;
+class RemoteLineTimes {
+  private times: LogTimes = { offsets: [], unixMs: [] };
+  private end = 0;
+  private more = true;
+  private indexed = false;
+  readonly stamper = new LineStamper((offset) => {
+    const ms = offset >= this.end ? Date.now() : this.indexed ? timeAt(this.times, offset) : undefined;
+    return ms === undefined ? `${"-".padEnd(24)} ` : `${new Date(ms).toISOString()} `;
   });
+
+  constructor(
+    private readonly client: Client,
+    private readonly req: { runId: string; stage: string; attempt: number },
+  ) {}
+
+  /** Stamps a chunk of the log, fetching the index's pages it needs first. */
+  async push(data: Uint8Array, offset: number): Promise<Buffer> {
+    while (this.more && this.end < offset + data.length) {
+      const res = await this.client.getLogTimes({ ...this.req, fromOffset: BigInt(this.end) });
+      // Pages follow each other (each starts at the previous one's end): kept together, as a
+      // chunk may span two.
+      res.offsets.forEach((o, i) => {
+        this.times.offsets.push(Number(o));
+        this.times.unixMs.push(Number(res.unixMs[i] ?? 0n));
+      });
+      this.indexed = res.indexed;
+      this.more = res.more;
+      // An index that covers nothing more (a running attempt's, as far as it goes) ends here.
+      if (Number(res.end) <= this.end && this.end > 0) this.more = false;
+      this.end = Number(res.end);
+      if (!res.more) this.more = false;
+    }
+    return this.stamper.push(data, offset);
+  }
 }
 
 const exitFor = (status: string): number => (status === "succeeded" ? 0 : status === "cancelled" ? 130 : 1);
@@ -307,7 +330,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
           const dec = new TextDecoder();
           const stamper =
             opts.timestamps === true && opts.json !== true
-              ? await lineStamper(client, { runId: run, stage, attempt: Number(opts.attempt ?? 0) })
+              ? new RemoteLineTimes(client, { runId: run, stage, attempt: Number(opts.attempt ?? 0) })
               : undefined;
           for await (const res of client.tailLogs({
             runId: run,
@@ -325,7 +348,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
               );
             else
               ctx.stdout.write(
-                stamper === undefined ? chunk.data : stamper.push(chunk.data, Number(chunk.offset)),
+                stamper === undefined ? chunk.data : await stamper.push(chunk.data, Number(chunk.offset)),
               );
           }
         }),

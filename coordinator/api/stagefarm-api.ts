@@ -23,6 +23,7 @@ import { createBinhostApi } from "./binhost-api.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
 import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
 import { readLogTimes } from "../dashboard/log-reader.js";
+import { logTimesPage } from "../../shared/log-times.js";
 import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
 import {
   DISPATCHED_STATES,
@@ -298,12 +299,14 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       const { id, stage, s, attempt, path } = await attemptLog(req);
       const running = s.state === "running" ? { live: liveLogs, runId: id, stage, attempt } : undefined;
       const t = await readLogTimes(deps.store, path, running);
+      const page = logTimesPage(t, t.end, Math.max(0, Number(req.fromOffset)));
       return {
         attempt,
-        offsets: t.offsets.map(BigInt),
-        unixMs: t.unixMs.map(BigInt),
+        offsets: page.offsets.map(BigInt),
+        unixMs: page.unixMs.map(BigInt),
         indexed: t.indexed,
-        end: BigInt(t.end),
+        end: BigInt(page.end),
+        more: page.more,
       };
     },
 

@@ -10,6 +10,7 @@ import {
   decodeLogTimes,
   encodeLogTimes,
   LineStamper,
+  logTimesPage,
   LogTimesRecorder,
   timeAt,
 } from "../../shared/log-times.js";
@@ -44,6 +45,21 @@ test("trimming keeps the entry covering the first held byte", () => {
   r.trimBefore(15);
   assert.equal(r.offsets[0], 14);
   assert.equal(timeAt(r, 15), 1002);
+});
+
+test("the index in pages: each from the entry covering its offset, ending where the next begins", () => {
+  const t = { offsets: [0, 10, 20, 30, 40], unixMs: [1, 2, 3, 4, 5] };
+  const p1 = logTimesPage(t, 50, 0, 2);
+  assert.deepEqual(p1, { offsets: [0, 10], unixMs: [1, 2], end: 20, more: true });
+  const p2 = logTimesPage(t, 50, p1.end, 2);
+  assert.deepEqual(p2, { offsets: [20, 30], unixMs: [3, 4], end: 40, more: true });
+  assert.deepEqual(logTimesPage(t, 50, 45, 2), { offsets: [40], unixMs: [5], end: 50, more: false });
+  assert.deepEqual(logTimesPage(t, 50, 15), {
+    offsets: [10, 20, 30, 40],
+    unixMs: [2, 3, 4, 5],
+    end: 50,
+    more: false,
+  });
 });
 
 test("stamped lines: each line once, across chunks, with the time of its offset", () => {

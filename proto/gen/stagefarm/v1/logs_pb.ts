@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stagefarm/v1/logs.proto.
  */
 export const file_stagefarm_v1_logs: GenFile = /*@__PURE__*/
-  fileDesc("ChdzdGFnZWZhcm0vdjEvbG9ncy5wcm90bxIMc3RhZ2VmYXJtLnYxIkQKEkdldExvZ1RpbWVzUmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFc3RhZ2UYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDSJmChNHZXRMb2dUaW1lc1Jlc3BvbnNlEg8KB2F0dGVtcHQYASABKA0SDwoHb2Zmc2V0cxgCIAMoAxIPCgd1bml4X21zGAMgAygDEg8KB2luZGV4ZWQYBCABKAgSCwoDZW5kGAUgASgDYgZwcm90bzM");
+  fileDesc("ChdzdGFnZWZhcm0vdjEvbG9ncy5wcm90bxIMc3RhZ2VmYXJtLnYxIlkKEkdldExvZ1RpbWVzUmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFc3RhZ2UYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRITCgtmcm9tX29mZnNldBgEIAEoAyJ0ChNHZXRMb2dUaW1lc1Jlc3BvbnNlEg8KB2F0dGVtcHQYASABKA0SDwoHb2Zmc2V0cxgCIAMoAxIPCgd1bml4X21zGAMgAygDEg8KB2luZGV4ZWQYBCABKAgSCwoDZW5kGAUgASgDEgwKBG1vcmUYBiABKAhiBnByb3RvMw");
 
 /**
  * @generated from message stagefarm.v1.GetLogTimesRequest
@@ -32,6 +32,13 @@ export type GetLogTimesRequest = Message<"stagefarm.v1.GetLogTimesRequest"> & {
    * @generated from field: uint32 attempt = 3;
    */
   attempt: number;
+
+  /**
+   * The entries from the one covering this byte offset on (a page: at most 65536 entries).
+   *
+   * @generated from field: int64 from_offset = 4;
+   */
+  fromOffset: bigint;
 };
 
 /**
@@ -69,12 +76,19 @@ export type GetLogTimesResponse = Message<"stagefarm.v1.GetLogTimesResponse"> & 
   indexed: boolean;
 
   /**
-   * The index covers the log up to this byte offset (a running attempt's grows; a line starting
-   * at or after it is newer than this answer).
+   * The entries cover the log up to this byte offset (a running attempt's grows; a line starting
+   * at or after it is newer than this answer, unless `more`).
    *
    * @generated from field: int64 end = 5;
    */
   end: bigint;
+
+  /**
+   * The page ended early: ask again with from_offset = end.
+   *
+   * @generated from field: bool more = 6;
+   */
+  more: boolean;
 };
 
 /**
