@@ -4,8 +4,9 @@
  *   GET|HEAD …/log?attempt=N            the stored log, with `Range: bytes=…` (206, Content-Range);
  *                                       404 while the attempt runs (its log is not stored yet);
  *                                       `&download=1`: as a file (Content-Disposition: attachment)
- *   GET …/log/times?attempt=N           when its lines were written: {attempt, indexed, end, offsets,
- *                                       unixMs} (./log-reader.ts readLogTimes, shared/log-times.ts)
+ *   GET …/log/times?attempt=N&from=&to= when the lines of bytes [from, to) were written: {attempt,
+ *                                       indexed, end, offsets, unixMs} (./log-reader.ts readLogTimes,
+ *                                       shared/log-times.ts; `end`: covered up to there)
  *   GET …/log/search?attempt=N&q=…      matching lines with byte offsets (`from`, `limit`, `next`)
  *   GET …/log/events?attempt=N          SSE: `hello` {attempt, partial, start, end}, then `log`
  *                                       events (a `LogChunk` as JSON, its id `<attempt>:<end offset>`),
@@ -28,6 +29,7 @@ import type { RunDoc } from "../service/run-doc.js";
 import { intParam, sendJson } from "./http-util.js";
 import type { LiveLog, LiveLogs } from "./live-logs.js";
 import { openStoredLog, readLogTimes, searchLog, type StoredLog } from "./log-reader.js";
+import { logTimesPage } from "../../shared/log-times.js";
 import { SseStream } from "./sse.js";
 
 const FIRST_WINDOW = 64 << 10;
@@ -153,7 +155,20 @@ export async function serveLogTimes(
     s?.state === "running" && s.attempt === attempt
       ? { live: deps.live, runId: doc.id, stage, attempt }
       : undefined;
-  sendJson(res, 200, { attempt, ...(await readLogTimes(deps.store, logPath(doc, stage, attempt), running)) });
+  const t = await readLogTimes(deps.store, logPath(doc, stage, attempt), running);
+  // The entries of the window the page shows (`from`, `to`: byte offsets), not a whole index.
+  const from = Math.min(intParam(url, "from", 0), t.end);
+  const to = Math.min(intParam(url, "to", t.end) || t.end, t.end);
+  const page = logTimesPage(t, t.end, from);
+  const keep = page.offsets.findIndex((o) => o >= to);
+  const n = keep < 0 ? page.offsets.length : keep;
+  sendJson(res, 200, {
+    attempt,
+    indexed: t.indexed,
+    end: Math.min(page.end, to),
+    offsets: page.offsets.slice(0, n),
+    unixMs: page.unixMs.slice(0, n),
+  });
 }
 
 export async function serveLogSearch(

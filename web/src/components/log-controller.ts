@@ -124,6 +124,14 @@ export class LogController {
     this.follow = this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight < 24;
   };
 
+  /** The line times of stored bytes [from, to); a log stored without an index shows none. */
+  private async loadTimes(from: number, to: number): Promise<void> {
+    const url = new URL(this.urls.times);
+    url.searchParams.set("from", String(from));
+    url.searchParams.set("to", String(to));
+    this.times = await getJson<LogTimesJson>(url.toString(), this.abort.signal).catch(() => undefined);
+  }
+
   /** The stored log's tail; without one (the attempt still runs), the live stream. */
   private async loadStored(thenLive: boolean): Promise<void> {
     try {
@@ -134,8 +142,7 @@ export class LogController {
         else this.set({ mode: "error", message: "the log of this attempt was not stored" });
         return;
       }
-      // A log stored without an index (or an index that cannot be read) shows no times.
-      this.times = await getJson<LogTimesJson>(this.urls.times, this.abort.signal).catch(() => undefined);
+      await this.loadTimes(r.start, r.start + r.data.length);
       if (this.disposed) return;
       this.renderWindow(r.start, r.data);
       this.set({ mode: "stored", size: r.size, live: undefined });
@@ -289,6 +296,8 @@ export class LogController {
       this.abort.signal,
     );
     if (r === undefined || this.disposed) return;
+    await this.loadTimes(r.start, r.start + r.data.length);
+    if (this.disposed) return;
     const top = this.el.scrollHeight - this.el.scrollTop;
     this.renderWindow(r.start, r.data);
     this.set({ size: r.size });
@@ -306,6 +315,8 @@ export class LogController {
     const from = Math.max(0, offset - WINDOW / 2);
     const r = await getLogRange(this.urls.range, from, offset + WINDOW / 2, this.abort.signal);
     if (r === undefined || this.disposed) return;
+    await this.loadTimes(r.start, r.start + r.data.length);
+    if (this.disposed) return;
     this.renderWindow(r.start, r.data);
     this.set({ mode: "stored", size: r.size, live: undefined });
     let at = r.start;
