@@ -44,6 +44,7 @@ import { withProcessLedger } from "./process-ledger.js";
 import { sweepStaleWork, type SweepResult } from "./stale-work.js";
 import { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./runners/registry.js";
 import type { Runner, RunnerContext, RunnerResult } from "./runners/types.js";
+import { encodeLogTimes, logTimesPath } from "../shared/log-times.js";
 import { StageLog } from "./stage-log.js";
 import { createWorkspace, privatePath, removeWorkspace } from "./workspace.js";
 import type { UnpackLimits } from "../shared/pack/index.js";
@@ -204,12 +205,23 @@ export class StageExecutor implements StageWorker {
     return new StagefarmError(err.code, err.message, { cause: err, details });
   }
 
-  /** Stores the log from its file; through a store outage, read again from the file on each try. */
+  /**
+   * Stores the log from its file; through a store outage, read again from the file on each try.
+   * Then its line-times index: a log without one reads without times, so failing to store it
+   * fails nothing (it is logged).
+   */
   async #storeLog(log: StageLog, logPath: string): Promise<void> {
     await log.close();
     const { store, outage } = this.#deps;
     const put = (): Promise<void> => store.putLog(logPath, createReadStream(log.path));
     await (outage === undefined ? put() : outage.run(`storing log ${logPath}`, put));
+    const timesPath = logTimesPath(logPath);
+    await store.putLog(timesPath, encodeLogTimes(log.times)).catch((err: unknown) => {
+      this.#deps.logger.warn(
+        { ...errorFields(err), logPath: timesPath },
+        "could not store the log's line times",
+      );
+    });
   }
 
   /**

@@ -1,11 +1,13 @@
 /**
  * The log of one stage attempt: everything the runner writes plus the executor's own `>>>`
  * lines, appended to a file in the workspace's private area and passed on live, decoded as
- * UTF-8 (a multi-byte character split across chunks is held back until complete).
+ * UTF-8 (a multi-byte character split across chunks is held back until complete). Beside the
+ * bytes it records when each line came (shared/log-times.ts), stored as the log's index.
  */
 import { createWriteStream, type WriteStream } from "node:fs";
 import { errorFields, type Logger } from "../shared/log.js";
 import { StagefarmError } from "../shared/errors.js";
+import { LogTimesRecorder, type LogTimes } from "../shared/log-times.js";
 import type { LogSink } from "./runners/types.js";
 
 /** `sha256 0123456789ab…`: enough of a digest to recognise it in a log. */
@@ -19,6 +21,7 @@ export class StageLog implements LogSink {
   readonly #decoder = new TextDecoder("utf-8");
   readonly #onLog: ((chunk: string) => void) | undefined;
   readonly #logger: Logger;
+  readonly #times = new LogTimesRecorder();
   #error: StagefarmError | undefined;
   #listenerFailed = false;
   #closed: Promise<void> | undefined;
@@ -54,8 +57,14 @@ export class StageLog implements LogSink {
     return new StageLog(path, file, onLog, logger);
   }
 
+  /** When each line of the log was written (its index, stored beside it). */
+  get times(): LogTimes {
+    return this.#times;
+  }
+
   write(chunk: string | Uint8Array): void {
     if (this.#closed) return;
+    this.#times.record(typeof chunk === "string" ? Buffer.from(chunk) : chunk, Date.now());
     this.#file.write(chunk);
     const text = typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true });
     if (text !== "") this.#emit(text);

@@ -31,7 +31,7 @@ import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
 import { resolvePipeline } from "../shared/pipeline/index.js";
 import type { PipelineSpec } from "../shared/pipeline/types.js";
-import { MemoryEventLog, MemoryJobQueue, MemoryKvStore } from "../shared/ports/index.js";
+import { MemoryEventLog, MemoryJobQueue, MemoryKvStore, type KvStore } from "../shared/ports/index.js";
 import { subjects } from "../shared/protocol/subjects.js";
 import { FsArtifactStore } from "../shared/store/index.js";
 import type { LocalConfig } from "./config.js";
@@ -56,6 +56,9 @@ export interface EmbeddedFarmOptions {
   /** The local agent's runners (default: every kind, see agent/runners/registry.ts, the emerge
    *  runner with a client of this farm's binhost: ./embedded-binhost.ts). */
   runners?: Runner[];
+  /** The coordinator's state (run documents, dispatch records); default in memory. `stagefarm
+   *  up` passes a file KV so its runs outlive the process. Closed with the farm. */
+  kv?: KvStore;
 }
 
 /** In one process an agent never stalls: leases only matter if a stage wedges the event loop. */
@@ -63,7 +66,7 @@ const LOCAL_LEASE_MS = 10 * 60_000;
 const LOCAL_HEARTBEAT_MS = 5_000;
 
 export class EmbeddedFarm implements AsyncDisposable {
-  private readonly kv = new MemoryKvStore();
+  private readonly kv: KvStore;
   private readonly queue = new MemoryJobQueue({ ackWaitMs: LOCAL_LEASE_MS });
   private readonly events = new MemoryEventLog({ ackWaitMs: LOCAL_LEASE_MS });
   /** The bus, subjects and coordinator are public for the HTTP dashboard (`stagefarm up`). */
@@ -73,6 +76,9 @@ export class EmbeddedFarm implements AsyncDisposable {
   /** The farm binhost: its writer (given to the coordinator) and the local agents' client. */
   readonly binhost: EmbeddedBinhost;
   private readonly agents = new Map<string, AgentService>();
+  private readonly offRunStarted: () => void;
+  /** Runs started by {@link run} while it waits for them: their agent is set up already. */
+  private readonly ownRuns = new Set<string>();
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -81,6 +87,7 @@ export class EmbeddedFarm implements AsyncDisposable {
     private readonly logger: Logger,
     private readonly opts: EmbeddedFarmOptions,
   ) {
+    this.kv = opts.kv ?? new MemoryKvStore();
     this.binhost = new EmbeddedBinhost(store, logger);
     this.coordinator = new Coordinator({
       kv: this.kv,
@@ -98,6 +105,27 @@ export class EmbeddedFarm implements AsyncDisposable {
       stageJobs: Math.max(1, Math.floor(availableParallelism() / opts.slots)),
       binhost: this.binhost.service,
     });
+    // A run the coordinator starts without `run()` (submitted over gRPC, retried from the API or
+    // the dashboard, also after a restart) gets a local agent for its labels too.
+    this.offRunStarted = this.coordinator.onEvent((e) => {
+      if (e.t === "run-started" && !this.ownRuns.has(e.runId)) void this.agentsForRun(e.runId);
+    });
+  }
+
+  /** Starts the local agents a stored run needs (its pipeline text parsed again, off the loop). */
+  private async agentsForRun(runId: string): Promise<void> {
+    try {
+      const doc = await this.coordinator.getRun(runId);
+      if (this.opts.labels !== undefined) return this.agentFor(this.opts.labels);
+      const spec = await this.coordinator.parseSubmission(doc.yaml, doc.path);
+      this.agentFor([...new Set(resolvePipeline(spec, doc.params).flatMap((s) => s.requires))]);
+    } catch (err: unknown) {
+      if (this.closed === undefined)
+        this.logger.error(
+          { run: runId, err: StagefarmError.from(err).message },
+          "no local agent for the run",
+        );
+    }
   }
 
   static async open(cfg: LocalConfig, logger: Logger, opts: EmbeddedFarmOptions): Promise<EmbeddedFarm> {
@@ -109,6 +137,7 @@ export class EmbeddedFarm implements AsyncDisposable {
 
   /** The local agent for a set of labels (one per distinct set the pipelines need). */
   private agentFor(labels: string[]): void {
+    if (this.closed !== undefined) return;
     const key = [...new Set(labels)].sort().join(",");
     if (this.agents.has(key)) return;
     const id = `local-${this.agents.size + 1}`;
@@ -148,6 +177,7 @@ export class EmbeddedFarm implements AsyncDisposable {
     const stages = resolvePipeline(spec, opts.params);
     this.agentFor(this.opts.labels ?? [...new Set(stages.flatMap((s) => s.requires))]);
     const runId = opts.runId ?? newRunId();
+    this.ownRuns.add(runId);
     const states = new Map<string, StageStatus>();
     let finished: ((e: Extract<RunEvent, { t: "run-finished" }>) => void) | undefined;
     const done = new Promise<Extract<RunEvent, { t: "run-finished" }>>((r) => (finished = r));
@@ -195,6 +225,7 @@ export class EmbeddedFarm implements AsyncDisposable {
         durationMs: end.durationMs,
       };
     } finally {
+      this.ownRuns.delete(runId);
       opts.signal.removeEventListener("abort", cancel);
       off();
       logs.unsubscribe();
@@ -203,6 +234,7 @@ export class EmbeddedFarm implements AsyncDisposable {
 
   async close(): Promise<void> {
     this.closed ??= (async () => {
+      this.offRunStarted();
       await Promise.allSettled([...this.agents.values()].map((a) => a.close()));
       await this.coordinator.close();
       await this.binhost.close();

@@ -147,7 +147,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       send(res, 404, { error: `no route ${req.method ?? "?"} ${quoted(path)}`, code: "not_found" });
     if (runs === undefined || submit === undefined) return noRoute();
     if (path === "/api/v1/runs" && req.method === "GET")
-      return send(res, 200, { runs: runs.list().map(runToJson) });
+      return send(res, 200, { runs: (await runs.list()).map(runToJson) });
     if (path === "/api/v1/runs" && req.method === "POST") {
       if (!deps.accepting())
         return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
@@ -157,7 +157,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     }
     const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);
     if (m !== null && req.method === "GET") {
-      const rec = runs.get(m[1] ?? "");
+      const rec = await runs.get(m[1] ?? "");
       return rec === undefined
         ? send(res, 404, { error: `no run ${quoted(m[1] ?? "")}`, code: "not_found" })
         : send(res, 200, runToJson(rec));

@@ -1,96 +1,68 @@
 /**
- * In-memory view of the runs a long-lived engine (`stagefarm up`) has started, fed by run
- * events. The durable record of work is the action cache; this is what the API shows.
+ * The runs `stagefarm up`'s JSON API (`GET /api/v1/runs[/ID]`) shows: the coordinator's run
+ * documents (./service/run-doc.ts), the same records the gRPC API and the dashboard read, kept
+ * in `up`'s state KV across restarts. Without a source (a server with no embedded engine) the
+ * list is empty.
  */
-import type { RunEvent } from "./engine/events.js";
-import type { RunOutcome, StageCounts, StageStatus } from "./engine/stage-state.js";
+import { StagefarmError } from "../shared/errors.js";
+import type { RunDoc, StageDoc } from "./service/run-doc.js";
+import type { StageCounts } from "./engine/stage-state.js";
 
-export interface RunRecord {
-  id: string;
-  pipeline: string;
-  params: Record<string, string>;
-  status: "running" | RunOutcome;
-  createdAt: string;
-  finishedAt?: string;
-  counts?: StageCounts;
-  stages: Map<string, StageStatus>;
+/** Where the runs come from: the coordinator (`listRuns`, `getRun`). */
+export interface RunSource {
+  listRuns(): Promise<RunDoc[]>;
+  getRun(id: string): Promise<RunDoc>;
 }
 
+export type RunRecord = RunDoc;
+
 export class RunRegistry {
-  private readonly runs = new Map<string, RunRecord>();
+  constructor(private readonly source?: RunSource) {}
 
-  constructor(private readonly maxRuns = 1000) {}
-
-  add(id: string, pipeline: string, params: Record<string, string>): RunRecord {
-    const rec: RunRecord = {
-      id,
-      pipeline,
-      params,
-      status: "running",
-      createdAt: new Date().toISOString(),
-      stages: new Map(),
-    };
-    this.runs.set(id, rec);
-    this.evict();
-    return rec;
+  /** Newest first. */
+  async list(): Promise<RunRecord[]> {
+    return this.source === undefined ? [] : await this.source.listRuns();
   }
 
-  readonly onEvent = (e: RunEvent): void => {
-    const rec = this.runs.get(e.runId);
-    if (rec === undefined) return;
-    if (e.t === "stage") rec.stages.set(e.stage, e.status);
-    else if (e.t === "run-started") {
-      // Started again (a stage retried): running until it finishes again.
-      rec.status = "running";
-      delete rec.finishedAt;
-      delete rec.counts;
-    } else if (e.t === "run-finished") {
-      rec.status = e.outcome;
-      rec.counts = e.counts;
-      rec.finishedAt = new Date().toISOString();
-    }
-  };
-
-  get(id: string): RunRecord | undefined {
-    return this.runs.get(id);
-  }
-
-  list(): RunRecord[] {
-    return [...this.runs.values()].reverse();
-  }
-
-  active(): number {
-    let n = 0;
-    for (const r of this.runs.values()) if (r.status === "running") n++;
-    return n;
-  }
-
-  private evict(): void {
-    for (const [id, r] of this.runs) {
-      if (this.runs.size <= this.maxRuns) return;
-      if (r.status !== "running") this.runs.delete(id);
+  async get(id: string): Promise<RunRecord | undefined> {
+    if (this.source === undefined) return undefined;
+    try {
+      return await this.source.getRun(id);
+    } catch (err: unknown) {
+      if (StagefarmError.from(err).code === "not_found") return undefined;
+      throw err;
     }
   }
+}
+
+function countsOf(stages: Iterable<StageDoc>): StageCounts {
+  const c: StageCounts = { executed: 0, cached: 0, failed: 0, skipped: 0, cancelled: 0 };
+  for (const s of stages) {
+    if (s.state === "done") c.executed++;
+    else if (s.state === "cached") c.cached++;
+    else if (s.state === "failed") c.failed++;
+    else if (s.state === "skipped") c.skipped++;
+    else if (s.state === "cancelled") c.cancelled++;
+  }
+  return c;
 }
 
 /** JSON shape of a run for the HTTP API. */
 export function runToJson(r: RunRecord): Record<string, unknown> {
   const stages: Record<string, unknown> = {};
-  for (const [name, s] of r.stages) {
-    const { t, ...rest } = s;
+  for (const [name, s] of Object.entries(r.stages)) {
+    const { state, error, ...rest } = s;
     stages[name] =
-      t === "failed" && "error" in rest
-        ? { state: t, error: rest.error.message, code: rest.error.code }
-        : { state: t, ...rest };
+      error === undefined ? { state, ...rest } : { state, ...rest, error: error.message, code: error.code };
   }
   return {
     id: r.id,
     pipeline: r.pipeline,
     params: r.params,
     status: r.status,
-    createdAt: r.createdAt,
-    ...(r.finishedAt === undefined ? {} : { finishedAt: r.finishedAt }),
-    ...(r.counts === undefined ? {} : { stageCounts: r.counts }),
+    createdAt: new Date(r.createdAt).toISOString(),
+    ...(r.finishedAt === undefined ? {} : { finishedAt: new Date(r.finishedAt).toISOString() }),
+    ...(r.status === "running" ? {} : { stageCounts: countsOf(Object.values(r.stages)) }),
     stages,
   };
 }

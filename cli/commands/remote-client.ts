@@ -23,6 +23,7 @@ import type { GrpcClient } from "../../shared/grpc/types.js";
 import { parseParamArgs } from "../../shared/pipeline/index.js";
 import { readPipelineArg } from "../pipeline-arg.js";
 import { readSecretFile } from "../../shared/secret-file.js";
+import { LineStamper, timeAt, type LogTimes } from "../../shared/log-times.js";
 import { formatDuration } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
 import { clientConfig, type ClientFlags } from "../distributed-config.js";
@@ -168,6 +169,47 @@ function printRun(r: Run, ctx: CliContext, c: Style): void {
   ctx.stdout.write(`${lines.join("\n")}\n`);
 }
 
+/**
+ * Prefixes lines with their times from the log's index (GetLogTimes, fetched page by page as the
+ * log is read); a line past what the index covered when asked (a running stage's newer output)
+ * gets the time it arrived here.
+ */
+class RemoteLineTimes {
+  private times: LogTimes = { offsets: [], unixMs: [] };
+  private end = 0;
+  private more = true;
+  private indexed = false;
+  readonly stamper = new LineStamper((offset) => {
+    const ms = offset >= this.end ? Date.now() : this.indexed ? timeAt(this.times, offset) : undefined;
+    return ms === undefined ? `${"-".padEnd(24)} ` : `${new Date(ms).toISOString()} `;
+  });
+
+  constructor(
+    private readonly client: Client,
+    private readonly req: { runId: string; stage: string; attempt: number },
+  ) {}
+
+  /** Stamps a chunk of the log, fetching the index's pages it needs first. */
+  async push(data: Uint8Array, offset: number): Promise<Buffer> {
+    while (this.more && this.end < offset + data.length) {
+      const res = await this.client.getLogTimes({ ...this.req, fromOffset: BigInt(this.end) });
+      // Pages follow each other (each starts at the previous one's end): kept together, as a
+      // chunk may span two.
+      res.offsets.forEach((o, i) => {
+        this.times.offsets.push(Number(o));
+        this.times.unixMs.push(Number(res.unixMs[i] ?? 0n));
+      });
+      this.indexed = res.indexed;
+      this.more = res.more;
+      // An index that covers nothing more (a running attempt's, as far as it goes) ends here.
+      if (Number(res.end) <= this.end && this.end > 0) this.more = false;
+      this.end = Number(res.end);
+      if (!res.more) this.more = false;
+    }
+    return this.stamper.push(data, offset);
+  }
+}
+
 const exitFor = (status: string): number => (status === "succeeded" ? 0 : status === "cancelled" ? 130 : 1);
 
 export async function submit(
@@ -230,11 +272,22 @@ export async function runs(
 export async function logs(
   run: string,
   stage: string,
-  opts: { follow?: boolean; attempt?: string; bytes?: number; tail?: number; json?: boolean } & ClientFlags,
+  opts: {
+    follow?: boolean;
+    attempt?: string;
+    bytes?: number;
+    tail?: number;
+    timestamps?: boolean;
+    json?: boolean;
+  } & ClientFlags,
   ctx: CliContext,
 ): Promise<void> {
   await withClient(opts, async (client) => {
     const dec = new TextDecoder();
+    const stamper =
+      opts.timestamps === true && opts.json !== true
+        ? new RemoteLineTimes(client, { runId: run, stage, attempt: Number(opts.attempt ?? 0) })
+        : undefined;
     for await (const res of client.tailLogs({
       runId: run,
       stage,
@@ -249,7 +302,10 @@ export async function logs(
         ctx.stdout.write(
           `${JSON.stringify({ stage: chunk.stage, attempt: chunk.attempt, offset: Number(chunk.offset), text: dec.decode(chunk.data) })}\n`,
         );
-      else ctx.stdout.write(chunk.data);
+      else
+        ctx.stdout.write(
+          stamper === undefined ? chunk.data : await stamper.push(chunk.data, Number(chunk.offset)),
+        );
     }
   });
 }

@@ -89,6 +89,10 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       positiveInt("--bytes"),
     )
     .option("-n, --tail <lines>", "start at the last N lines (like tail -n)", positiveInt("--tail"))
+    .option(
+      "-t, --timestamps",
+      "prefix each line with when it was written (ISO 8601, UTC; `-` for a log stored without times)",
+    )
     .option("--json", "one JSON object per chunk: {stage, attempt, offset, text}")
     .action(
       async (
@@ -99,6 +103,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
           attempt?: string;
           bytes?: number;
           tail?: number;
+          timestamps?: boolean;
           json?: boolean;
         } & ClientFlags,
       ) => (await client()).logs(run, stage, opts, ctx),

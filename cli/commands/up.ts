@@ -6,60 +6,101 @@
  * off the event loop within bounds, see coordinator/submission/) or, with `--pipelines DIR`,
  * `{"pipelineName": "demo", "params": {…}}` (one of DIR's pipelines), and the web dashboard
  * (`/ui/`, `/api/dashboard/`).
+ * gRPC on --grpc (default 127.0.0.1:7420, the remote commands' default; if that default is
+ * taken, up serves HTTP only and says so): the coordinator's API service
+ * (coordinator/api/stagefarm-api.ts) over this farm, so `stagefarm submit|runs|run show|logs|
+ * cancel|retry|agents` work against `up` as against a coordinator.
+ * Runs are kept across restarts: the coordinator's run documents and dispatch records live in a
+ * file KV next to the store (`<store>/state/up-kv.jsonl`, one `up` per store, locked); on start,
+ * runs its last process left running are closed as interrupted and all but the newest
+ * --keep-runs are removed (coordinator/service/run-history.ts).
  * First SIGINT/SIGTERM drains (no new runs, running ones finish), the second cancels them.
  * Off loopback it needs --tls-cert/--tls-key and --auth (tokens and roles), or --insecure.
  */
+import { join } from "node:path";
 import type { Command } from "commander";
 import { StagefarmError } from "../../shared/errors.js";
-import { STAGEFARM_VERSION } from "../../shared/version.js";
+import type { Logger } from "../../shared/log.js";
 import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import type { CliContext } from "../context.js";
 import type { ServeSecurityFlags } from "../distributed-config.js";
+import type { EmbeddedFarm } from "../embedded.js";
 import { positiveInt } from "../options.js";
+import type { loadServeSecurity } from "../serve-security.js";
 import { addServeSecurityOptions } from "../serve-security-options.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
 
 /** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
 async function load() {
-  const [agent, coordinator, auth, config, embedded, security] = await Promise.all([
+  const [agent, coordinator, auth, config, embedded, security, ports, fsLock, version] = await Promise.all([
     import("../../agent/index.js"),
     import("../../coordinator/index.js"),
     import("../../coordinator/auth/index.js"),
     import("../distributed-config.js"),
     import("../embedded.js"),
     import("../serve-security.js"),
+    import("../../shared/ports/index.js"),
+    import("../../shared/store/fs-lock.js"),
+    import("../../shared/version.js"),
   ]);
-  return { ...agent, ...coordinator, ...auth, ...config, ...embedded, ...security };
+  return {
+    ...agent,
+    ...coordinator,
+    ...auth,
+    ...config,
+    ...embedded,
+    ...security,
+    ...ports,
+    ...fsLock,
+    ...version,
+  };
 }
 
-export function parseHostPort(text: string): { host: string; port: number } {
+export function parseHostPort(text: string, flag = "--http"): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
   if (m === null || port > 65535)
     throw new StagefarmError(
       "invalid_argument",
-      `--http must be HOST:PORT (e.g. 127.0.0.1:9464), got "${text}"`,
+      `${flag} must be HOST:PORT (e.g. 127.0.0.1:9464), got "${text}"`,
     );
   return { host: m[1] ?? (m[2] === "" || m[2] === undefined ? "127.0.0.1" : m[2]), port };
 }
 
 export function registerUp(program: Command, ctx: CliContext): void {
   addServeSecurityOptions(program.command("up"), { clientCa: false })
-    .description("run the embedded farm as a service with a web dashboard, /healthz, /metrics and a JSON API")
+    .description(
+      "run the embedded farm as a service: web dashboard, /healthz, /metrics, JSON API, gRPC API; keeps its runs",
+    )
     .option("--http <host:port>", "HTTP listen address (loopback by default)", "127.0.0.1:9464")
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .option(
       "--pipelines <dir>",
       'offer the pipelines in DIR (NAME.yaml or NAME/pipeline.yaml) by name: POST /api/v1/runs {"pipelineName": NAME}',
     )
-    .action(async (opts: { http: string; jobs: number; pipelines?: string } & ServeSecurityFlags) => {
+    .option(
+      "--grpc <host:port|off>",
+      `gRPC API for the remote commands (submit, runs, logs, …); default ${DEFAULT_GRPC}, skipped with a warning if taken`,
+    )
+    .option(
+      "--keep-runs <n>",
+      "runs kept across restarts (the newest; older ones are removed at start and as runs finish)",
+      positiveInt("--keep-runs"),
+      DEFAULT_KEEP_RUNS,
+    )
+    .action(async (opts: UpFlags) => {
       const m = await load();
-      const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS } = m;
-      const { NamedPipelines, newRunId, RunRegistry, startHttpServer, httpAuth } = m;
-      const { serveSecurity, EmbeddedFarm, loadServeSecurity } = m;
+      const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS, NamedPipelines } =
+        m;
+      const { newRunId, pruneRuns, RunRegistry, settleRunHistory, startHttpServer, httpAuth } = m;
+      const { serveSecurity, EmbeddedFarm, grpcHostPort, loadServeSecurity, FileKvStore, STAGEFARM_VERSION } =
+        m;
       const { host, port } = parseHostPort(opts.http);
+      const grpcAddr = opts.grpc === "off" ? undefined : (opts.grpc ?? DEFAULT_GRPC);
+      if (grpcAddr !== undefined) parseHostPort(grpcAddr, "--grpc");
       const security = await loadServeSecurity(serveSecurity(opts, ctx.env), [
         { what: "HTTP", flag: "--http", host, port, http: true },
+        ...(grpcAddr === undefined ? [] : [{ what: "gRPC", flag: "--grpc", ...grpcHostPort(grpcAddr) }]),
       ]);
       const namedPipelines =
         opts.pipelines === undefined
@@ -77,24 +118,38 @@ export function registerUp(program: Command, ctx: CliContext): void {
         diskFreeBytes: () => diskFreeBytes(cfg.workDir),
         registry: metrics.registry,
       });
-      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs });
-      const runs = new RunRegistry();
-      // Every run's events, including those of runs started again by a retry from the dashboard.
-      const offRuns = farm.coordinator.onEvent(runs.onEvent);
+      // The runs of earlier processes on this store: one `up` at a time keeps them.
+      await using _lock = await lockState(m.lockFile, cfg.storeDir);
+      const kv = await FileKvStore.open(join(cfg.storeDir, "state", "up-kv.jsonl"));
+      const history = await settleRunHistory(kv, { keep: opts.keepRuns, logger }).catch(
+        async (err: unknown) => {
+          await kv.close();
+          throw err;
+        },
+      );
+      if (history.interrupted.length > 0)
+        logger.warn({ runs: history.interrupted }, "runs interrupted by the last stop, closed as failed");
+      await using farm = await EmbeddedFarm.open(cfg, logger, {
+        metrics,
+        agentMetrics,
+        slots: opts.jobs,
+        kv,
+      }).catch(async (err: unknown) => {
+        await kv.close();
+        throw err;
+      });
+      const runs = new RunRegistry(farm.coordinator);
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
       let accepting = true;
       const start = (spec: PipelineSpec, params: Record<string, string>) => {
         const id = newRunId();
-        runs.add(id, spec.name, params);
         const run = farm.run(spec, { params, signal: abort.signal, runId: id });
         const p = run
           .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
-          .catch((err: unknown) => {
-            const rec = runs.get(id);
-            if (rec !== undefined) rec.status = "failed";
-            logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start");
-          })
+          .catch((err: unknown) =>
+            logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start"),
+          )
           .finally(() => active.delete(p));
         active.add(p);
         return { id, run };
@@ -118,6 +173,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
             },
           );
         });
+      // Both HTTP APIs submit pipeline text, parsed off the event loop; runs go through the farm
+      // so its agent offers their labels; the answer waits until the coordinator took the run.
+      const submitText = async (req: { yaml: string; path: string; params: Record<string, string> }) => {
+        const { id, run } = start(await farm.coordinator.parseSubmission(req.yaml, req.path), req.params);
+        return accepted(id, run);
+      };
       const http = await startHttpServer({
         host,
         port,
@@ -131,23 +192,36 @@ export function registerUp(program: Command, ctx: CliContext): void {
         binhost: { store: farm.store },
         releases: farm.store,
         ...(namedPipelines === undefined ? {} : { namedPipelines }),
-        // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
-        // its agent offers their labels.
-        submit: async ({ yaml, path, params }) =>
-          start(await farm.coordinator.parseSubmission(yaml, path), params).id,
+        submit: submitText,
         dashboard: {
           coordinator: farm.coordinator,
           store: farm.store,
           bus: farm.bus,
           subjects: farm.subjects,
-          submit: async ({ yaml, path, params }) => {
-            const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
-            return accepted(id, run);
-          },
+          submit: submitText,
         },
       });
       farm.binhost.serveAt(http.url);
-      logger.info({ url: http.url, store: farm.store.describe }, "stagefarm up: listening");
+      // Finished runs beyond --keep-runs go as runs finish, not only at the next start.
+      const offPrune = farm.coordinator.onEvent((e) => {
+        if (e.t === "run-finished")
+          pruneRuns(kv, opts.keepRuns, logger).catch((err: unknown) =>
+            logger.error({ err: StagefarmError.from(err).message }, "removing old runs failed"),
+          );
+      });
+      const grpc =
+        grpcAddr === undefined
+          ? undefined
+          : await serveGrpc(farm, grpcAddr, opts.grpc !== undefined, {
+              security,
+              logger,
+              accepting: () => accepting,
+            });
+      if (grpc !== undefined) ctx.stdout.write(`stagefarm up: gRPC API on ${grpc.address}\n`);
+      logger.info(
+        { url: http.url, grpc: grpc?.address, store: farm.store.describe },
+        "stagefarm up: listening",
+      );
       ctx.stdout.write(`stagefarm up: listening on ${http.url} (store ${farm.store.describe})\n`);
       let stop: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -181,10 +255,85 @@ export function registerUp(program: Command, ctx: CliContext): void {
         await stopped;
         for (let r = running(); r.length > 0; r = running()) await Promise.allSettled(r);
       } finally {
-        offRuns();
+        offPrune();
         shutdown.dispose();
+        await grpc?.close();
         await http.close();
       }
       if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
     });
+}
+
+const DEFAULT_GRPC = "127.0.0.1:7420";
+const DEFAULT_KEEP_RUNS = 500;
+
+type UpFlags = {
+  http: string;
+  jobs: number;
+  pipelines?: string;
+  grpc?: string;
+  keepRuns: number;
+} & ServeSecurityFlags;
+
+/** The lock of the store's `up` state; another `up` on the store holds it (waited for briefly). */
+async function lockState(
+  lockFile: (path: string, what: string, signal: AbortSignal) => Promise<AsyncDisposable>,
+  storeDir: string,
+): Promise<AsyncDisposable> {
+  try {
+    return await lockFile(
+      join(storeDir, "locks", "up-state.lock"),
+      "locking the up state",
+      AbortSignal.timeout(10_000),
+    );
+  } catch (err: unknown) {
+    const e = StagefarmError.from(err);
+    if (e.code !== "cancelled" && e.code !== "timeout") throw e;
+    throw new StagefarmError("unavailable", `another stagefarm up is running on the store ${storeDir}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * The coordinator's gRPC API service over the embedded farm, with up's drain and its security
+ * (TLS and tokens as on its HTTP side). The default address, when taken, is skipped with a
+ * warning (HTTP still serves); an address the user chose must bind.
+ */
+async function serveGrpc(
+  farm: EmbeddedFarm,
+  address: string,
+  explicit: boolean,
+  o: { security: Awaited<ReturnType<typeof loadServeSecurity>>; logger: Logger; accepting: () => boolean },
+): Promise<{ address: string; close(): Promise<void> } | undefined> {
+  const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
+  const { ServerCredentials } = await import("@grpc/grpc-js");
+  const { StagefarmService } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
+  const { loadStagefarmApi, rpcAuthorizer } = await load();
+  const createStagefarmApi = await loadStagefarmApi();
+  const api = createGrpcServer(
+    StagefarmService,
+    createStagefarmApi({
+      coordinator: farm.coordinator,
+      store: farm.store,
+      bus: farm.bus,
+      subjects: farm.subjects,
+      binhost: farm.binhost.service,
+      accepting: o.accepting,
+      noDrain:
+        "stagefarm up runs every stage on its local agents: they are not drained (SIGTERM drains up itself)",
+    }),
+    { logger: o.logger, authorizer: rpcAuthorizer(o.security.auth) },
+  );
+  try {
+    return await listen(api, address, o.security.tls ?? ServerCredentials.createInsecure());
+  } catch (err: unknown) {
+    api.raw.forceShutdown();
+    if (explicit) throw err;
+    o.logger.warn(
+      { grpc: address, err: StagefarmError.from(err).message },
+      "gRPC API not served: its default address is taken (choose one with --grpc)",
+    );
+    return undefined;
+  }
 }

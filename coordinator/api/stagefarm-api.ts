@@ -25,6 +25,8 @@ import { createReleaseApi } from "./release-api.js";
 import type { ReleaseService } from "../releases/release-service.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
 import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
+import { readLogTimes } from "../dashboard/log-reader.js";
+import { logTimesPage } from "../../shared/log-times.js";
 import { heldLog, storedTailOffset, tailLinesOffset } from "./live-tail.js";
 import {
   DISPATCHED_STATES,
@@ -44,6 +46,10 @@ export interface ApiDeps {
   binhost?: BinhostService;
   /** The releases' writer (absent: the release RPCs answer UNAVAILABLE). */
   releases?: ReleaseService;
+  /** False while the server drains (`stagefarm up` after its first signal): SubmitRun is refused. */
+  accepting?: () => boolean;
+  /** Why DrainAgent is refused here (`stagefarm up`: its local agents are its only ones). */
+  noDrain?: string;
 }
 
 const MAX_PAGE = 500;
@@ -71,6 +77,21 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     return views;
   }
 
+  /** The stage and attempt (0: the latest) a log request names, and where that attempt's log is. */
+  async function attemptLog(req: { runId: string; stage: string; attempt: number }) {
+    const id = required(req.runId, "run_id");
+    const stage = required(req.stage, "stage");
+    const doc = await coordinator.getRun(id);
+    const s = doc.stages[stage];
+    if (s === undefined)
+      throw new StagefarmError("not_found", `run ${quoted(id)} has no stage ${quoted(stage)}`);
+    const attempt = req.attempt === 0 ? (s.attempt ?? 1) : req.attempt;
+    // The latest attempt's log is where its record says; an earlier one's at its own path.
+    const path =
+      attempt === (s.attempt ?? 1) && s.logPath !== undefined ? s.logPath : logPathFor(id, stage, attempt);
+    return { id, stage, s, attempt, path };
+  }
+
   async function runOf(doc: RunDoc) {
     return runMessage(doc, await dispatchViews(doc));
   }
@@ -81,6 +102,8 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     ...createReleaseApi(deps.releases),
 
     async submitRun(req) {
+      if (deps.accepting?.() === false)
+        throw new StagefarmError("unavailable", "draining: not accepting runs");
       const doc = await coordinator.submit({
         yaml: required(req.pipelineYaml, "pipeline_yaml"),
         path: req.pipelinePath.length > 0 ? req.pipelinePath : "pipeline.yaml",
@@ -187,13 +210,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     },
 
     async *tailLogs(req, ctx) {
-      const id = required(req.runId, "run_id");
-      const stage = required(req.stage, "stage");
-      const doc = await coordinator.getRun(id);
-      const s = doc.stages[stage];
-      if (s === undefined)
-        throw new StagefarmError("not_found", `run ${quoted(id)} has no stage ${quoted(stage)}`);
-      const attempt = req.attempt === 0 ? (s.attempt ?? 1) : req.attempt;
+      const { id, stage, s, attempt, path } = await attemptLog(req);
       const live = new AsyncQueue<Uint8Array>();
       const sub = req.follow
         ? deps.bus.subscribe(deps.subjects.logs(id, stage), (data) => live.push(data))
@@ -210,11 +227,6 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         if (e.runId === id && e.t === "run-finished") live.end();
       });
       try {
-        // The latest attempt's log is where its record says; an earlier one's at its own path.
-        const path =
-          attempt === (s.attempt ?? 1) && s.logPath !== undefined
-            ? s.logPath
-            : logPathFor(id, stage, attempt);
         let offset = req.fromOffset;
         try {
           if (offset < 0n || (offset === 0n && req.tailLines > 0)) {
@@ -289,6 +301,21 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       }
     },
 
+    async getLogTimes(req) {
+      const { id, stage, s, attempt, path } = await attemptLog(req);
+      const running = s.state === "running" ? { live: liveLogs, runId: id, stage, attempt } : undefined;
+      const t = await readLogTimes(deps.store, path, running);
+      const page = logTimesPage(t, t.end, Math.max(0, Number(req.fromOffset)));
+      return {
+        attempt,
+        offsets: page.offsets.map(BigInt),
+        unixMs: page.unixMs.map(BigInt),
+        indexed: t.indexed,
+        end: BigInt(page.end),
+        more: page.more,
+      };
+    },
+
     async cancelRun(req) {
       return { run: await runOf(await coordinator.cancel(required(req.runId, "run_id"))) };
     },
@@ -308,6 +335,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     drainAgent(req) {
       return Promise.resolve().then(() => {
         const id = required(req.agentId, "agent_id");
+        if (deps.noDrain !== undefined) throw new StagefarmError("invalid_argument", deps.noDrain);
         const a = coordinator.drain(id) ? coordinator.agents.get(id) : undefined;
         if (a === undefined) throw new StagefarmError("not_found", `no agent ${quoted(id)} has connected`);
         return { agent: agentMessage(a) };

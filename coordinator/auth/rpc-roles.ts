@@ -15,6 +15,7 @@ export const RPC_ROLES: Readonly<Record<StagefarmRpc, Role>> = {
   listRuns: "viewer",
   watchRun: "viewer",
   tailLogs: "viewer",
+  getLogTimes: "viewer",
   cancelRun: "submitter",
   retryStage: "submitter",
   listAgents: "viewer",

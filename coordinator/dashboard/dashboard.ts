@@ -15,7 +15,7 @@
  *   POST /api/dashboard/runs/ID/cancel      CancelRunResponse                                       submitter
  *   POST /api/dashboard/runs/ID/stages/S/retry   RetryStageResponse                                 submitter
  *   GET  /api/dashboard/runs/ID/stages/S/key     the cache key material (./key-material.ts)         viewer
- *   GET  /api/dashboard/runs/ID/stages/S/log[/search|/events]   (./log-routes.ts)                  viewer
+ *   GET  /api/dashboard/runs/ID/stages/S/log[/search|/events|/times]   (./log-routes.ts)           viewer
  *   GET  /api/dashboard/agents              ListAgentsResponse                                      viewer
  *   POST /api/dashboard/agents/A/drain      DrainAgentResponse                                      admin
  *   GET  /api/dashboard/cache               cache and binhost summary (./cache-summary.ts)          viewer
@@ -55,7 +55,7 @@ import { EventHub } from "./event-hub.js";
 import { httpStatusFor, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
 import { keyMaterialOf } from "./key-material.js";
 import { LiveLogs } from "./live-logs.js";
-import { serveLiveLog, serveLogSearch, serveStoredLog } from "./log-routes.js";
+import { serveLiveLog, serveLogSearch, serveLogTimes, serveStoredLog } from "./log-routes.js";
 import { RunTracker } from "./run-tracker.js";
 import { parseRunStatuses } from "./run-view.js";
 import type { SseStream } from "./sse.js";
@@ -257,6 +257,13 @@ export function createDashboard(
       re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log/search$`),
       handler: withRun(async (req, res, url, id, stage) =>
         serveLogSearch(logDeps, req, res, await coordinator.getRun(id), stage, url),
+      ),
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/runs/${RUN}/stages/${SEG}/log/times$`),
+      handler: withRun(async (_req, res, url, id, stage) =>
+        serveLogTimes(logDeps, res, await coordinator.getRun(id), stage, url),
       ),
     },
     {

@@ -10,11 +10,14 @@
  * restart) is kept too, but its offsets count from what this process saw (`partial`).
  */
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
+import { LogTimesRecorder } from "../../shared/log-times.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { RunEvent } from "../engine/events.js";
 
 export const TAIL_BYTES = 256 << 10;
 const MAX_ENTRIES = 512;
+/** Line-time entries held per log before those of bytes no longer held are dropped. */
+const MAX_TIME_ENTRIES = 4096;
 /** A finished attempt's tail stays this long (its stored log is the source after that). */
 const KEEP_FINISHED_MS = 5 * 60_000;
 
@@ -33,6 +36,8 @@ export interface LiveLog {
   done: boolean;
   doneAt: number;
   chunks: Uint8Array[];
+  /** When this process received each line (the stored log's index replaces it once stored). */
+  times: LogTimesRecorder;
   listeners: Set<() => void>;
 }
 
@@ -120,6 +125,7 @@ export class LiveLogs {
       done: false,
       doneAt: 0,
       chunks: [],
+      times: new LogTimesRecorder(),
       listeners: new Set(),
     };
   }
@@ -135,6 +141,7 @@ export class LiveLogs {
     }
     // The bus may reuse its buffer: keep a copy.
     l.chunks.push(data.slice());
+    l.times.record(data, Date.now());
     l.end += data.length;
     let held = l.end - l.start;
     while (held > TAIL_BYTES && l.chunks.length > 0) {
@@ -151,6 +158,7 @@ export class LiveLogs {
         held -= drop;
       }
     }
+    if (l.times.offsets.length > MAX_TIME_ENTRIES) l.times.trimBefore(l.start);
     this.notify(l);
   }
 

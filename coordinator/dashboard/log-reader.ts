@@ -8,7 +8,9 @@
  */
 import type { Readable } from "node:stream";
 import { StagefarmError } from "../../shared/errors.js";
+import { decodeLogTimes, logTimesPath, MAX_LOG_TIMES_BYTES, type LogTimes } from "../../shared/log-times.js";
 import { assertLogPath, type ArtifactStore } from "../../shared/store/index.js";
+import type { LiveLogs } from "./live-logs.js";
 
 export interface StoredLog {
   path: string;
@@ -78,5 +80,48 @@ export async function searchLog(
     return { matches };
   } finally {
     stream.destroy();
+  }
+}
+
+/** When the lines of an attempt's log were written, and up to which byte offset that is known. */
+export interface LogTimesView extends LogTimes {
+  indexed: boolean;
+  end: number;
+}
+
+/**
+ * The line times of the log at `path`: its stored index (shared/log-times.ts); while the attempt
+ * runs (no stored log yet), when the coordinator received its lines. A stored log without an
+ * index (or with a malformed one) has none: `indexed` false.
+ */
+export async function readLogTimes(
+  store: ArtifactStore,
+  path: string,
+  running: { live: LiveLogs; runId: string; stage: string; attempt: number } | undefined,
+): Promise<LogTimesView> {
+  const none = (end: number): LogTimesView => ({ offsets: [], unixMs: [], indexed: false, end });
+  const log = await openStoredLog(store, path);
+  if (log === undefined) {
+    const held = running === undefined ? undefined : running.live.get(running.runId, running.stage);
+    if (held === undefined || running === undefined || held.attempt !== running.attempt) return none(0);
+    return { offsets: [...held.times.offsets], unixMs: [...held.times.unixMs], indexed: true, end: held.end };
+  }
+  try {
+    const stream = await store.getLog(logTimesPath(path));
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const c of stream as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > MAX_LOG_TIMES_BYTES) {
+        stream.destroy();
+        return none(log.size);
+      }
+      parts.push(c);
+    }
+    return { ...decodeLogTimes(Buffer.concat(parts).toString("utf8")), indexed: true, end: log.size };
+  } catch (err: unknown) {
+    const code = StagefarmError.from(err).code;
+    if (code === "not_found" || code === "invalid_argument") return none(log.size);
+    throw err;
   }
 }

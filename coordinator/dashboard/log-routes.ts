@@ -2,7 +2,11 @@
  * The stage log endpoints of the dashboard:
  *
  *   GET|HEAD …/log?attempt=N            the stored log, with `Range: bytes=…` (206, Content-Range);
- *                                       404 while the attempt runs (its log is not stored yet)
+ *                                       404 while the attempt runs (its log is not stored yet);
+ *                                       `&download=1`: as a file (Content-Disposition: attachment)
+ *   GET …/log/times?attempt=N&from=&to= when the lines of bytes [from, to) were written: {attempt,
+ *                                       indexed, end, offsets, unixMs} (./log-reader.ts readLogTimes,
+ *                                       shared/log-times.ts; `end`: covered up to there)
  *   GET …/log/search?attempt=N&q=…      matching lines with byte offsets (`from`, `limit`, `next`)
  *   GET …/log/events?attempt=N          SSE: `hello` {attempt, partial, start, end}, then `log`
  *                                       events (a `LogChunk` as JSON, its id `<attempt>:<end offset>`),
@@ -24,7 +28,8 @@ import type { Coordinator } from "../service/coordinator.js";
 import type { RunDoc } from "../service/run-doc.js";
 import { intParam, sendJson } from "./http-util.js";
 import type { LiveLog, LiveLogs } from "./live-logs.js";
-import { openStoredLog, searchLog, type StoredLog } from "./log-reader.js";
+import { openStoredLog, readLogTimes, searchLog, type StoredLog } from "./log-reader.js";
+import { logTimesPage } from "../../shared/log-times.js";
 import { SseStream } from "./sse.js";
 
 const FIRST_WINDOW = 64 << 10;
@@ -98,12 +103,17 @@ export async function serveStoredLog(
 ): Promise<void> {
   const { attempt, log } = await storedLog(deps, doc, stage, url);
   const range = parseRange(req.headers.range, log.size);
+  // Run ids and stage names are tokens ([A-Za-z0-9_-]); the file name is sanitised all the same.
+  const filename = `${doc.id}-${stage}-${attempt}.log`.replace(/[^A-Za-z0-9._-]/g, "_");
   const headers = {
     "content-type": "text/plain; charset=utf-8",
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
     "accept-ranges": "bytes",
     "x-stagefarm-attempt": String(attempt),
+    ...(url.searchParams.get("download") === "1"
+      ? { "content-disposition": `attachment; filename="${filename}"` }
+      : {}),
   };
   if (range === "unsatisfiable") {
     res.writeHead(416, { ...headers, "content-range": `bytes */${log.size}` });
@@ -128,6 +138,36 @@ export async function serveStoredLog(
       resolve();
     });
     body.pipe(res);
+  });
+}
+
+export async function serveLogTimes(
+  deps: LogRouteDeps,
+  res: ServerResponse,
+  doc: RunDoc,
+  stage: string,
+  url: URL,
+): Promise<void> {
+  const attempt = intParam(url, "attempt", 0) || latestAttempt(doc, stage);
+  if (attempt < 1) throw new StagefarmError("not_found", `stage ${stage} of run ${doc.id} has not run`);
+  const s = doc.stages[stage];
+  const running =
+    s?.state === "running" && s.attempt === attempt
+      ? { live: deps.live, runId: doc.id, stage, attempt }
+      : undefined;
+  const t = await readLogTimes(deps.store, logPath(doc, stage, attempt), running);
+  // The entries of the window the page shows (`from`, `to`: byte offsets), not a whole index.
+  const from = Math.min(intParam(url, "from", 0), t.end);
+  const to = Math.min(intParam(url, "to", t.end) || t.end, t.end);
+  const page = logTimesPage(t, t.end, from);
+  const keep = page.offsets.findIndex((o) => o >= to);
+  const n = keep < 0 ? page.offsets.length : keep;
+  sendJson(res, 200, {
+    attempt,
+    indexed: t.indexed,
+    end: Math.min(page.end, to),
+    offsets: page.offsets.slice(0, n),
+    unixMs: page.unixMs.slice(0, n),
   });
 }
 

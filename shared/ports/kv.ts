@@ -10,8 +10,9 @@
  *   `a.revision < b.revision` means `a` was written first. A delete also takes a revision;
  * - **prefix**: selects the keys strictly below it (`""` = all keys).
  *
- * Implementations: `MemoryKvStore` (embedded mode, tests) and `NatsKvStore` (a JetStream KV
- * bucket). Both pass `test/conformance/kv.ts`.
+ * Implementations: `MemoryKvStore` (embedded mode, tests), `FileKvStore` (the same, journaled
+ * to a file: `stagefarm up`) and `NatsKvStore` (a JetStream KV bucket). All pass
+ * `test/conformance/kv.ts`.
  */
 import { StagefarmError } from "../errors.js";
 

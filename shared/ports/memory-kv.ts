@@ -25,6 +25,23 @@ export class MemoryKvStore implements KvStore {
   readonly #closing = new AbortController();
   #revision = 0;
 
+  /**
+   * An empty store, or one holding `initial` (entries with their revisions; the revision
+   * counter goes on from `revision`, or from the largest entry's): how ./file-kv.ts reopens.
+   */
+  constructor(initial?: { entries: Iterable<[string, KvEntry]>; revision: number }) {
+    if (initial === undefined) return;
+    for (const [key, e] of initial.entries) {
+      assertKey(key);
+      this.#slots.set(key, { value: e.value.slice(), revision: e.revision });
+      this.#revision = Math.max(this.#revision, e.revision);
+    }
+    this.#revision = Math.max(this.#revision, initial.revision);
+  }
+
+  /** Called with every write (a put or a delete) as it is applied; ./file-kv.ts journals it. */
+  protected written(_change: KvChange): void {}
+
   get(key: string): Promise<KvEntry | undefined> {
     return settle(() => {
       this.#check(key);
@@ -117,6 +134,7 @@ export class MemoryKvStore implements KvStore {
     this.#revision += 1;
     const revision = this.#revision;
     this.#slots.set(key, { value: value?.slice(), revision });
+    this.written(value === undefined ? { op: "del", key, revision } : { op: "put", key, value, revision });
     for (const w of this.#watchers) {
       if (!isBelow(key, w.prefix)) continue;
       w.buffer.push(

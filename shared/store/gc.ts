@@ -20,6 +20,7 @@
  */
 import type { Digest } from "../digest.js";
 import { throwIfAborted } from "../errors.js";
+import { logTimesPath } from "../log-times.js";
 import type { ArtifactStore, Manifest } from "./types.js";
 
 /** What must stay besides the kept manifests' blobs and logs. */
@@ -91,7 +92,8 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions): Pro
     }
     report.manifestsKept++;
     for (const out of Object.values(m.outputs)) liveBlobs.add(out.digest);
-    if (m.log !== undefined) liveLogs.add(m.log);
+    // A live log keeps its line-times index (shared/log-times.ts) too.
+    if (m.log !== undefined) liveLogs.add(m.log).add(logTimesPath(m.log));
   }
   // Read before anything is removed: roots that cannot be read remove nothing.
   const roots = (await opts.roots?.(opts.signal)) ?? { digests: new Set<string>(), logs: new Set<string>() };

@@ -166,6 +166,17 @@ test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, a
     assert.ok(log.includes(`red error text and <b>markup</b> ${MARKUP}`), log);
     const red = await page.textContent("[data-testid=log] span[style*='color']");
     assert.equal(red, "red error text");
+    // Each line's time, shown when asked for (not part of the text); the raw log as a file.
+    await page.check("[data-testid=log-timestamps]");
+    const ts = await page.getAttribute("[data-testid=log] .ln >> nth=0", "data-ts");
+    assert.match(ts ?? "", /^\d\d:\d\d:\d\d\.\d{3}$/);
+    const rawHref = (await page.getAttribute("[data-testid=log-download]", "href")) ?? "";
+    const raw = await fetch(new URL(rawHref, base));
+    assert.match(
+      raw.headers.get("content-disposition") ?? "",
+      /^attachment; filename="[\w-]+-build-1\.log"$/,
+    );
+    assert.match(await raw.text(), /compiling step 3/);
     await waitText(page, "[data-testid=attempts]", /1\s*local-1/);
     await waitText(page, "[data-testid=outputs]", /bin\s*tree\s*[0-9a-f]{64}/);
     // Its download link serves the output's bytes (the page's own origin and credentials).

@@ -2,7 +2,8 @@
  * `stagefarm logs RUN STAGE` of a running stage on a farm (processes): without -f it prints
  * what exists so far from the first line (the stored log appears only when the attempt ends);
  * with -f it starts from the beginning and follows to the end; `--bytes` and `--tail` (lines)
- * start near the end, of the held log while it runs and of the stored one after.
+ * start near the end, of the held log while it runs and of the stored one after; `--timestamps`
+ * prefixes each line with when it was written (received, while it runs).
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -57,6 +58,11 @@ test("logs of a running stage start at its first line", { timeout: 180_000 }, as
       assert.equal(tail.stdout, "second line\n", tail.stderr);
       const lastLine = await farm.cli(["logs", run, "slow", "--tail", "1"]);
       assert.equal(lastLine.stdout, "second line\n", lastLine.stderr);
+      // With the times the coordinator received the lines (the log is not stored yet).
+      const stamped = await farm.cli(["logs", run, "slow", "--timestamps"]);
+      assert.equal(stamped.code, 0, stamped.stderr);
+      assert.match(stamped.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z >>> stage slow /);
+      assert.match(stamped.stdout, /\n\d{4}-\d\d-\d\dT[\d:.]{12}Z second line\n$/);
       const follow = farm.spawnCli(["logs", run, "slow", "-f"]);
       await until(
         () => Promise.resolve(follow.stdout.includes("second line") ? true : undefined),
@@ -80,6 +86,18 @@ test("logs of a running stage start at its first line", { timeout: 180_000 }, as
         "the stored log",
       );
       assert.match(stored.stdout, /first line of the log\nsecond line\nlast line\n/);
+      // Stored: the agent's times, in order, every line stamped.
+      const times = await farm.cli(["logs", run, "slow", "-t"]);
+      const lines = times.stdout.split("\n").slice(0, -1);
+      assert.ok(
+        lines.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]{12}Z /.test(l)),
+        times.stdout,
+      );
+      const ms = lines.map((l) => Date.parse(l.slice(0, 24)));
+      assert.ok(
+        ms.every((t, i) => i === 0 || t >= (ms[i - 1] ?? 0)),
+        times.stdout,
+      );
       const two = await farm.cli(["logs", run, "slow", "-n", "2"]);
       assert.equal(two.code, 0, two.stderr);
       assert.equal(two.stdout.split("\n").length, 3, two.stdout);

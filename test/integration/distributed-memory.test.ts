@@ -188,7 +188,13 @@ describe("distributed farm over in-process ports", () => {
     // Both attempts' logs are kept.
     const logs = [];
     for await (const l of farm.store.listLogs(`logs/${run.id}/flaky/`)) logs.push(l.path);
-    assert.deepEqual(logs.sort(), [`logs/${run.id}/flaky/1.log`, `logs/${run.id}/flaky/2.log`]);
+    // Each with its line-times index (shared/log-times.ts).
+    assert.deepEqual(logs.sort(), [
+      `logs/${run.id}/flaky/1.log`,
+      `logs/${run.id}/flaky/1.log.times`,
+      `logs/${run.id}/flaky/2.log`,
+      `logs/${run.id}/flaky/2.log.times`,
+    ]);
 
     // The run's record keeps both attempts with their agents, and a restarted coordinator
     // shows them (the dashboard's view of the stage, built from the record alone).

@@ -4,9 +4,13 @@
  * a search hit); while the attempt runs its output follows live over server-sent events, and
  * at most {@link MAX_LINES} lines stay on the page. Lines are rendered by ansi_up, which
  * escapes HTML before it adds colour spans: log text never becomes markup.
+ *
+ * Each line carries its time (`data-ts`, shown by CSS when the page asks for timestamps, so it
+ * is not part of the text searched): from the stored log's index (`…/log/times`), or, for live
+ * output, when it reached the page.
  */
 import { AnsiUp } from "ansi_up";
-import { getLogRange } from "../api/client";
+import { getJson, getLogRange } from "../api/client";
 import { LiveStream, type LiveStatus } from "../api/live";
 import type { LogChunkJson } from "../api/types";
 
@@ -33,6 +37,30 @@ export interface LogState {
 export interface LogUrls {
   range: string;
   events: string;
+  times: string;
+}
+
+/** The answer of `…/log/times` (coordinator/dashboard/log-reader.ts readLogTimes). */
+interface LogTimesJson {
+  indexed: boolean;
+  end: number;
+  offsets: number[];
+  unixMs: number[];
+}
+
+/** The time of the line starting at `offset` (the last entry at or before it). */
+function timeAt(t: LogTimesJson, offset: number): number | undefined {
+  let lo = 0;
+  let hi = t.offsets.length - 1;
+  let found: number | undefined;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((t.offsets[mid] ?? Infinity) <= offset) {
+      found = t.unixMs[mid];
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
 }
 
 function base64Bytes(b64: string): Uint8Array {
@@ -58,6 +86,7 @@ export class LogController {
   private stream: LiveStream | undefined;
   private abort = new AbortController();
   private query = "";
+  private times: LogTimesJson | undefined;
   private current = -1;
   private follow = true;
   private disposed = false;
@@ -95,6 +124,14 @@ export class LogController {
     this.follow = this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight < 24;
   };
 
+  /** The line times of stored bytes [from, to); a log stored without an index shows none. */
+  private async loadTimes(from: number, to: number): Promise<void> {
+    const url = new URL(this.urls.times);
+    url.searchParams.set("from", String(from));
+    url.searchParams.set("to", String(to));
+    this.times = await getJson<LogTimesJson>(url.toString(), this.abort.signal).catch(() => undefined);
+  }
+
   /** The stored log's tail; without one (the attempt still runs), the live stream. */
   private async loadStored(thenLive: boolean): Promise<void> {
     try {
@@ -105,6 +142,8 @@ export class LogController {
         else this.set({ mode: "error", message: "the log of this attempt was not stored" });
         return;
       }
+      await this.loadTimes(r.start, r.start + r.data.length);
+      if (this.disposed) return;
       this.renderWindow(r.start, r.data);
       this.set({ mode: "stored", size: r.size, live: undefined });
       this.scrollToEnd();
@@ -167,7 +206,7 @@ export class LogController {
     const html: string[] = [];
     let from = 0;
     for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, from)) {
-      html.push(this.lineHtml(data.subarray(from, i)));
+      html.push(this.lineHtml(data.subarray(from, i), start + from));
       this.lineBytes.push(i + 1 - from);
       from = i + 1;
     }
@@ -182,10 +221,11 @@ export class LogController {
 
   private append(data: Uint8Array): void {
     const all = this.pending.length === 0 ? data : concat(this.pending, data);
+    const base = this.state.end - this.pending.length;
     const html: string[] = [];
     let from = 0;
     for (let i = all.indexOf(10); i >= 0; i = all.indexOf(10, from)) {
-      html.push(this.lineHtml(all.subarray(from, i)));
+      html.push(this.lineHtml(all.subarray(from, i), base + from));
       this.lineBytes.push(i + 1 - from);
       from = i + 1;
     }
@@ -199,12 +239,21 @@ export class LogController {
     if (this.follow) this.scrollToEnd();
   }
 
-  private lineHtml(bytes: Uint8Array): string {
+  private lineHtml(bytes: Uint8Array, offset: number): string {
     let text = this.decoder.decode(bytes).replace(/\r$/, "");
     // A carriage return rewrites the line (progress output): show what the terminal would.
     const cr = text.lastIndexOf("\r");
     if (cr >= 0) text = text.slice(cr + 1);
-    return `<div class="ln">${this.ansi.ansi_to_html(text)}</div>`;
+    const t = this.times;
+    const ms =
+      this.stream !== undefined
+        ? Date.now()
+        : t?.indexed === true && offset < t.end
+          ? timeAt(t, offset)
+          : undefined;
+    const iso = ms === undefined ? undefined : new Date(ms).toISOString();
+    const ts = iso === undefined ? "" : ` data-ts="${iso.slice(11, 23)}" title="${iso}"`;
+    return `<div class="ln"${ts}>${this.ansi.ansi_to_html(text)}</div>`;
   }
 
   private previewHtml(): string {
@@ -247,6 +296,8 @@ export class LogController {
       this.abort.signal,
     );
     if (r === undefined || this.disposed) return;
+    await this.loadTimes(r.start, r.start + r.data.length);
+    if (this.disposed) return;
     const top = this.el.scrollHeight - this.el.scrollTop;
     this.renderWindow(r.start, r.data);
     this.set({ size: r.size });
@@ -264,6 +315,8 @@ export class LogController {
     const from = Math.max(0, offset - WINDOW / 2);
     const r = await getLogRange(this.urls.range, from, offset + WINDOW / 2, this.abort.signal);
     if (r === undefined || this.disposed) return;
+    await this.loadTimes(r.start, r.start + r.data.length);
+    if (this.disposed) return;
     this.renderWindow(r.start, r.data);
     this.set({ mode: "stored", size: r.size, live: undefined });
     let at = r.start;

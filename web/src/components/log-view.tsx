@@ -21,6 +21,7 @@ export function LogView(props: { runId: string; stage: string; attempt: number; 
   const [query, setQuery] = useState("");
   const [hits, setHits] = useState<{ q: string; matches: SearchHit[]; more: boolean } | undefined>(undefined);
   const [searchError, setSearchError] = useState("");
+  const [timestamps, setTimestamps] = useState(false);
   const base = `runs/${encodeURIComponent(runId)}/stages/${encodeURIComponent(stage)}/log`;
 
   useEffect(() => {
@@ -28,7 +29,11 @@ export function LogView(props: { runId: string; stage: string; attempt: number; 
     if (el === null || attempt < 1) return;
     const c = new LogController(
       el,
-      { range: apiUrl(base, { attempt }), events: apiUrl(`${base}/events`, { attempt }) },
+      {
+        range: apiUrl(base, { attempt }),
+        events: apiUrl(`${base}/events`, { attempt }),
+        times: apiUrl(`${base}/times`, { attempt }),
+      },
       setState,
       props.running,
     );
@@ -93,6 +98,20 @@ export function LogView(props: { runId: string; stage: string; attempt: number; 
         >
           load earlier
         </button>
+        <label title="when each line was written">
+          <input
+            type="checkbox"
+            checked={timestamps}
+            data-testid="log-timestamps"
+            onChange={(e) => setTimestamps((e.target as HTMLInputElement).checked)}
+          />{" "}
+          timestamps
+        </label>
+        {stored ? (
+          <a href={apiUrl(base, { attempt, download: 1 })} download data-testid="log-download">
+            download raw log
+          </a>
+        ) : null}
         <span class="muted log-status" data-testid="log-status">
           {s === undefined
             ? ""
@@ -125,7 +144,7 @@ export function LogView(props: { runId: string; stage: string; attempt: number; 
           ))}
         </div>
       )}
-      <div class="log" ref={pre} data-testid="log" />
+      <div class={timestamps ? "log ts" : "log"} ref={pre} data-testid="log" />
     </div>
   );
 }
