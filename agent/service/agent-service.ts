@@ -76,6 +76,8 @@ interface Running {
 
 /** How long, and how many, stages whose outcome was reported stay listed in heartbeats. */
 const REPORTED_KEEP_MS = 5 * 60_000;
+/** A job this agent may not run goes back to the queue for this long (another agent takes it). */
+const EXCLUDED_NAK_MS = 2_000;
 const REPORTED_KEEP_MAX = 256;
 
 export class AgentService implements AsyncDisposable {
@@ -176,6 +178,12 @@ export class AgentService implements AsyncDisposable {
     const job = d.value;
     if (this.draining) {
       msg.nak(1000);
+      return;
+    }
+    // The second build of a reproducibility check, and this agent built the first: another
+    // agent must take it (the coordinator would refuse the claim).
+    if (job.exclude?.includes(this.o.agentId) === true) {
+      msg.nak(EXCLUDED_NAK_MS);
       return;
     }
     let token: string;

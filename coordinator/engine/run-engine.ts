@@ -16,17 +16,26 @@
  *   engine's own store calls retry through the outage). An outage longer than its budget stops
  *   holding them: the next store call fails, and the stage with it, naming the outage.
  *
+ * - Reproducibility (`repro`): a named stage that finished well (built or cached) is built a
+ *   second time without the cache, as its next attempt (distributed: excluding the agent of the
+ *   first build), while the run goes on with the first build's outputs; the two builds' outputs
+ *   are compared (../repro/) and the verdict emitted as a `repro` event. The second build never
+ *   writes a manifest; its failure, or a failure to compare, is a verdict of `error`, never a
+ *   failed stage. The run waits for every second build before it ends.
+ *
  * The same engine runs embedded (StageExecutor in-process) and, later, distributed (a worker
  * that dispatches to agents).
  */
 import { computeCacheKey } from "../../shared/cache-key/index.js";
 import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { StageWorker } from "../../shared/job.js";
+import type { StageJob, StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
 import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
+import { compareOutputs } from "../repro/compare-outputs.js";
+import { differingPackages, verdictOf, type ReproBuild, type ReproDoc } from "../repro/verdict.js";
 import { recordRunStats } from "../stats/run-stats.js";
 import { lookupCache } from "./cache-lookup.js";
 import { defaultRetryBackoffMs, dropCorruptInput, RETRYABLE } from "./failure-policy.js";
@@ -45,6 +54,19 @@ export interface EngineMetrics {
   cacheLookup(hit: boolean): void;
   /** Every state change of a stage (gauges of waiting and running stages). */
   stageState?(runId: string, pipeline: string, stage: string, status: StageStatus): void;
+  /** A reproducibility check reached a verdict (`error` is no verdict and is not counted). */
+  reproCheck?(pipeline: string, stage: string, verdict: "reproducible" | "differs"): void;
+}
+
+/** `--repro`: stages built twice and compared (../repro/verdict.ts). */
+export interface ReproRequest {
+  stages: ReadonlySet<string>;
+  /** A stage that is not reproducible fails the run (`--repro-strict`). */
+  strict: boolean;
+  /** The second build must run on another agent than the first (distributed). */
+  otherAgent: boolean;
+  /** Verdicts recorded before (a resumed or retried run): those stages are not built again. */
+  recorded?: ReadonlyMap<string, ReproDoc>;
 }
 
 /** Whether the store answers (shared/store/store-outage.ts `StoreOutage`). */
@@ -84,6 +106,7 @@ export interface RunRequest {
   /** Attempts a stage made before this execution (a retried run): its attempts are numbered
    *  after them, so each has its own dispatch and log, and its `retries` count afresh. */
   priorAttempts?: (stage: string) => number;
+  repro?: ReproRequest;
 }
 
 export interface RunResult {
@@ -93,6 +116,10 @@ export interface RunResult {
   counts: StageCounts;
   states: ReadonlyMap<string, StageStatus>;
   durationMs: number;
+  /** The verdicts of the stages checked with `repro`. */
+  repro: ReadonlyMap<string, ReproDoc>;
+  /** `strict`: why the run failed although every stage succeeded. */
+  reproFailure?: string;
 }
 
 /** Resolves after `ms`, or at once when the signal aborts. */
@@ -120,6 +147,9 @@ class RunScheduler {
   private readonly prio: Map<string, number>;
   private readonly states = new Map<string, StageStatus>();
   private readonly running = new Map<string, Promise<void>>();
+  /** Second builds (and their comparison) in flight, by stage. */
+  private readonly reproRunning = new Map<string, Promise<void>>();
+  private readonly verdicts = new Map<string, ReproDoc>();
   /** Stages sent back to `waiting` after a corrupt cached input, with the attempt that failed. */
   private readonly rebuilt = new Map<string, number>();
   private readonly log: Logger;
@@ -134,6 +164,7 @@ class RunScheduler {
     this.upstream = new Map(req.stages.map((s) => [s.name, stageDeps(s)]));
     this.prio = priorities(req.stages, req.estimateMs ?? (() => 1000));
     this.log = deps.logger.child({ run: req.runId, pipeline: req.pipeline });
+    for (const [name, v] of req.repro?.recorded ?? []) if (v.state !== "building") this.verdicts.set(name, v);
   }
 
   async execute(): Promise<RunResult> {
@@ -153,12 +184,12 @@ class RunScheduler {
       await this.advance();
       const backoffUntil = this.nextRetryAt();
       const heldUntil = this.heldForStoreUntil();
-      if (this.running.size === 0 && backoffUntil === undefined && heldUntil === undefined) break;
+      if (this.busy() === 0 && backoffUntil === undefined && heldUntil === undefined) break;
       // The timers of this wait end with it (a long hold must not keep the process alive).
       const woken = new AbortController();
       const onAbort = (): void => woken.abort();
       req.signal.addEventListener("abort", onAbort, { once: true });
-      const wakeups: Promise<unknown>[] = [...this.running.values()];
+      const wakeups: Promise<unknown>[] = [...this.running.values(), ...this.reproRunning.values()];
       if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), woken.signal));
       if (heldUntil !== undefined) wakeups.push(delay(heldUntil - Date.now(), woken.signal));
       let unsubscribe: (() => void) | undefined;
@@ -178,13 +209,128 @@ class RunScheduler {
       if (!isTerminal(s)) this.set(name, { t: "cancelled", reason: "run cancelled" });
     }
     const counts = countStages(this.states.values());
-    const outcome: RunOutcome = req.signal.aborted ? "cancelled" : counts.failed > 0 ? "failed" : "succeeded";
+    const reproFailure = this.reproFailure();
+    const outcome: RunOutcome = req.signal.aborted
+      ? "cancelled"
+      : counts.failed > 0 || reproFailure !== undefined
+        ? "failed"
+        : "succeeded";
     // A cancelled (or abandoned, to be resumed) run is not recorded: it would count twice.
     if (!req.signal.aborted)
       await recordRunStats(this.deps.store, this.req.pipeline, this.states, this.started, this.log);
     const durationMs = Date.now() - this.started;
-    this.emit({ t: "run-finished", runId: req.runId, pipeline: req.pipeline, outcome, counts, durationMs });
-    return { runId: req.runId, pipeline: req.pipeline, outcome, counts, states: this.states, durationMs };
+    const failure = reproFailure === undefined ? {} : { reproFailure };
+    this.emit({
+      t: "run-finished",
+      runId: req.runId,
+      pipeline: req.pipeline,
+      outcome,
+      counts,
+      durationMs,
+      ...failure,
+    });
+    return {
+      runId: req.runId,
+      pipeline: req.pipeline,
+      outcome,
+      counts,
+      states: this.states,
+      durationMs,
+      repro: this.verdicts,
+      ...failure,
+    };
+  }
+
+  /** Stages and second builds in flight (each takes a slot). */
+  private busy(): number {
+    return this.running.size + this.reproRunning.size;
+  }
+
+  /** With `strict`, the message failing the run: the stages that are not reproducible. */
+  private reproFailure(): string | undefined {
+    if (this.req.repro?.strict !== true) return undefined;
+    const differs = [...this.verdicts].filter(([, v]) => v.state === "differs");
+    if (differs.length === 0) return undefined;
+    return `not reproducible (--repro-strict): ${differs
+      .map(([name, v]) => `stage ${name} differs in ${differingPackages(v)}`)
+      .join("; ")}`;
+  }
+
+  /**
+   * Builds a stage that finished well a second time, without the cache, and records the verdict
+   * of comparing the two builds' outputs. Its attempt number follows every attempt the stage
+   * made, so a restarted coordinator attaches to the same dispatch.
+   */
+  private startRepro(name: string, first: Extract<StageStatus, { t: "done" | "cached" }>): void {
+    const repro = this.req.repro;
+    if (repro === undefined || !repro.stages.has(name) || this.verdicts.has(name)) return;
+    if (this.reproRunning.has(name) || this.req.signal.aborted) return;
+    const stage = this.stage(name);
+    const attempt = Math.max(this.prior(name), first.t === "done" ? first.attempt : 0) + 1;
+    const firstAgent = first.t === "done" ? first.agent : first.producer;
+    const firstBuild: ReproBuild =
+      first.t === "done"
+        ? { attempt: first.attempt, logPath: first.logPath, ...(firstAgent === undefined ? {} : { agent: firstAgent }) }
+        : { cached: true, ...(firstAgent === undefined ? {} : { agent: firstAgent }) };
+    const startedAt = Date.now();
+    this.emitRepro(name, { state: "building", first: firstBuild, second: { attempt }, startedAt });
+    const job: StageJob = {
+      runId: this.req.runId,
+      stage,
+      key: first.key,
+      inputs: this.inputsOf(stage),
+      attempt,
+      ...(repro.otherAgent && firstAgent !== undefined ? { excludeAgents: [firstAgent] } : {}),
+    };
+    const p = this.deps.worker
+      .execute(job, {
+        signal: this.req.signal,
+        jobs: this.req.stageJobs,
+        onLog: (chunk) => this.emit({ t: "log", runId: this.req.runId, stage: name, attempt, chunk }),
+      })
+      .then(
+        async (result): Promise<ReproDoc> => {
+          const second: ReproBuild = {
+            attempt,
+            logPath: result.logPath,
+            ...(result.producer === undefined ? {} : { agent: result.producer }),
+          };
+          try {
+            const compared = await compareOutputs(this.deps.store, first.outputs, result.outputs, this.req.signal);
+            return { ...verdictOf(compared), first: firstBuild, second, startedAt, finishedAt: Date.now() };
+          } catch (err: unknown) {
+            return this.reproError(firstBuild, second, startedAt, `comparing the outputs failed: ${StagefarmError.from(err).message}`);
+          }
+        },
+        (err: unknown): ReproDoc => {
+          const e = StagefarmError.from(err);
+          const agent = e.details["agent"];
+          const second: ReproBuild = { attempt, ...(typeof agent === "string" ? { agent } : {}) };
+          return this.reproError(firstBuild, second, startedAt, `the second build failed: ${e.message}`);
+        },
+      )
+      .then((doc) => {
+        // A cancelled run (or a coordinator shutting down) leaves no verdict.
+        if (this.req.signal.aborted) return;
+        this.verdicts.set(name, doc);
+        this.emitRepro(name, doc);
+        if (doc.state === "reproducible" || doc.state === "differs")
+          this.deps.metrics?.reproCheck?.(this.req.pipeline, name, doc.state);
+        this.log[doc.state === "error" ? "warn" : "info"](
+          { stage: name, verdict: doc.state, ...(doc.error === undefined ? {} : { err: doc.error }) },
+          "reproducibility check finished",
+        );
+      })
+      .finally(() => this.reproRunning.delete(name));
+    this.reproRunning.set(name, p);
+  }
+
+  private reproError(first: ReproBuild, second: ReproBuild, startedAt: number, error: string): ReproDoc {
+    return { state: "error", first, second, startedAt, finishedAt: Date.now(), error };
+  }
+
+  private emitRepro(stage: string, repro: ReproDoc): void {
+    this.emit({ t: "repro", runId: this.req.runId, pipeline: this.req.pipeline, stage, repro });
   }
 
   /**
@@ -250,7 +396,7 @@ class RunScheduler {
       })
       .sort((a, b) => (this.prio.get(b) ?? 0) - (this.prio.get(a) ?? 0));
     for (const name of ready) {
-      if (this.running.size >= this.req.slots || this.req.signal.aborted) break;
+      if (this.busy() >= this.req.slots || this.req.signal.aborted) break;
       this.start(name);
     }
   }
@@ -278,7 +424,13 @@ class RunScheduler {
       const hit = await lookupCache(this.deps.store, key, this.log);
       this.deps.metrics?.cacheLookup(hit !== undefined);
       if (hit !== undefined) {
-        this.set(name, { t: "cached", key, outputs: hit.outputs, durationMs: hit.durationMs });
+        this.set(name, {
+          t: "cached",
+          key,
+          outputs: hit.outputs,
+          durationMs: hit.durationMs,
+          producer: hit.producer,
+        });
         this.deps.metrics?.stageFinished(this.req.pipeline, name, "cached", 0);
         return;
       }
@@ -450,6 +602,7 @@ class RunScheduler {
     this.states.set(name, status);
     this.deps.metrics?.stageState?.(this.req.runId, this.req.pipeline, name, status);
     this.emit({ t: "stage", runId: this.req.runId, pipeline: this.req.pipeline, stage: name, status });
+    if (status.t === "done" || status.t === "cached") this.startRepro(name, status);
   }
 
   private emit(e: RunEvent): void {

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { outputSchema } from "../../shared/protocol/messages.js";
 import type { StagefarmError } from "../../shared/errors.js";
 import type { StageStatus } from "../engine/stage-state.js";
+import { runReproSchema } from "../repro/verdict.js";
 
 /** A finished attempt of a stage: where it ran, when, and how it ended. */
 export const attemptDocSchema = z.object({
@@ -45,6 +46,8 @@ export const runDocSchema = z.object({
   createdAt: z.number(),
   finishedAt: z.number().optional(),
   stages: z.record(z.string(), stageDocSchema),
+  /** `--repro`: the stages built twice, and each one's verdict (../repro/verdict.ts). */
+  repro: runReproSchema.optional(),
 });
 export type RunDoc = z.infer<typeof runDocSchema>;
 
