@@ -23,6 +23,7 @@ import type { Manifest } from "../../shared/store/index.js";
 import type { AgentInfo } from "../dispatch/agent-registry.js";
 import type { DispatchRecord } from "../dispatch/dispatch-record.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
+import { reproMessage } from "../repro/repro-message.js";
 import { attemptsOf } from "./attempts.js";
 
 const STAGE_STATES: Record<StageDoc["state"], StageState> = {
@@ -99,7 +100,8 @@ export function stageMessage(
       init.reason = d?.reason ?? "queued";
     } else if (rec.t === "running") init.agent = rec.owner;
   }
-  if (rec?.t === "finished") init.agent = rec.owner;
+  // A later attempt in the record is the second build of a reproducibility check, not the stage's.
+  if (rec?.t === "finished" && rec.attempt === s.attempt) init.agent = rec.owner;
   return create(StageRunSchema, init);
 }
 
@@ -159,8 +161,20 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
   const spec = parsePipeline(doc.yaml, doc.path);
   const stages = spec.stages.map((st) => {
     const s = doc.stages[st.name] ?? { state: "waiting" as const, reason: "waiting" };
-    const m = stageMessage(st.name, s, st.runner, stageDeps(st), dispatch.get(st.name));
-    m.attempts = attemptsOf(doc.id, st.name, s, { record: dispatch.get(st.name)?.record });
+    const view = dispatch.get(st.name);
+    const m = stageMessage(st.name, s, st.runner, stageDeps(st), view);
+    const repro = doc.repro?.verdicts[st.name];
+    // The second build's attempt is shown in `repro`, not among the stage's attempts.
+    const upTo = repro?.second?.attempt === undefined ? undefined : repro.second.attempt - 1;
+    m.attempts = attemptsOf(doc.id, st.name, s, {
+      record: view?.record,
+      ...(upTo === undefined ? {} : { upTo }),
+    });
+    if (repro !== undefined) {
+      const rec = view?.record;
+      const queued = rec?.t === "queued" && rec.attempt === repro.second?.attempt;
+      m.repro = reproMessage(repro, queued ? view?.reason : undefined);
+    }
     return m;
   });
   const init: MessageInitShape<typeof RunSchema> = {
@@ -174,6 +188,7 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
     stageCounts: stageCounts(stages),
   };
   if (doc.finishedAt !== undefined) init.finishedAt = timestampFromMs(doc.finishedAt);
+  if (doc.repro?.failure !== undefined) init.error = doc.repro.failure;
   return create(RunSchema, init);
 }
 

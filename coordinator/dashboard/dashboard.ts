@@ -66,6 +66,8 @@ export interface SubmitRequest {
   yaml: string;
   path: string;
   params: Record<string, string>;
+  /** `--repro`: stages to build twice and compare (../repro/). */
+  repro?: { stages: readonly string[]; strict: boolean };
 }
 
 export interface DashboardDeps {
@@ -200,6 +202,9 @@ export function createDashboard(
           yaml: body.pipelineYaml,
           path: body.pipelinePath === "" ? "pipeline.yaml" : body.pipelinePath,
           params: { ...body.params },
+          ...(body.reproStages.length === 0 && !body.reproStrict
+            ? {}
+            : { repro: { stages: body.reproStages, strict: body.reproStrict } }),
         });
         const { run } = await tracker.run(id);
         sendMessage(
