@@ -33,6 +33,8 @@ import type { CliContext } from "../context.js";
 import { clientConfig, type ClientFlags } from "../distributed-config.js";
 import { makeStyle, shortDigest, type Style } from "../output.js";
 import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from "./remote-format.js";
+import { reproDocOf, reproLines } from "./repro-format.js";
+import { reproOptions, reproRequestOf, type ReproFlags } from "./repro-options.js";
 
 type Client = GrpcClient<typeof StagefarmService>;
 
@@ -183,7 +185,12 @@ function printRun(r: Run, ctx: CliContext, c: Style): void {
   const lines = [
     c.bold(`run ${r.id}: ${r.pipeline} (${r.pipelinePath}) — ${runStatusName(r.status)}`),
     ...Object.entries(r.params).map(([k, v]) => c.dim(`  param ${k}=${v}`)),
-    ...r.stages.flatMap((s) => [`  ${stageLine(s, c)}`, ...attemptLines(s, c)]),
+    ...r.stages.flatMap((s) => [
+      `  ${stageLine(s, c)}`,
+      ...attemptLines(s, c),
+      ...(s.repro === undefined ? [] : reproLines(reproDocOf(s.repro), c)),
+    ]),
+    ...(r.error === "" ? [] : [c.red(`  ${r.error}`)]),
   ];
   ctx.stdout.write(`${lines.join("\n")}\n`);
 }
@@ -191,14 +198,18 @@ function printRun(r: Run, ctx: CliContext, c: Style): void {
 const exitFor = (status: string): number => (status === "succeeded" ? 0 : status === "cancelled" ? 130 : 1);
 
 export function registerRemote(program: Command, ctx: CliContext): void {
-  connectionOptions(program.command("submit"))
+  reproOptions(connectionOptions(program.command("submit")))
     .description("submit a pipeline to a remote coordinator")
     .argument("<file>", "pipeline YAML file")
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("-w, --watch", "follow the run: progress and logs; the exit status says how it ended")
     .option("--json", "print the run (or, with --watch, the summary) as JSON on the last line")
     .action(
-      async (file: string, opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags) => {
+      async (
+        file: string,
+        opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags & ReproFlags,
+      ) => {
+        const repro = reproRequestOf(opts);
         // A regular file within the size limit only (no /dev/zero, FIFO or directory).
         const yaml = await readPipelineArg(file);
         await withClient(opts, async (client) => {
@@ -208,6 +219,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
             // without a `pipeline:` key as a local run would.
             pipelinePath: dirname(file) === "." ? join(basename(resolve(".")), basename(file)) : file,
             params: parseParamArgs(opts.param),
+            ...(repro === undefined ? {} : { reproStages: [...repro.stages], reproStrict: repro.strict }),
           });
           if (run === undefined) throw new StagefarmError("internal", "coordinator returned no run");
           const out = opts.json === true ? ctx.stderr : ctx.stdout;
@@ -434,8 +446,12 @@ async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: 
 
   function report(s: StageRun): void {
     const line = stageLine(s, c);
-    if (seen.get(s.name) === line) return;
-    seen.set(s.name, line);
-    out.write(`>>> ${line}\n`);
+    const repro = s.repro === undefined ? [] : reproLines(reproDocOf(s.repro), c, "    ");
+    const key = [line, ...repro].join("\n");
+    if (seen.get(s.name) === key) return;
+    const before = seen.get(s.name)?.split("\n")[0];
+    seen.set(s.name, key);
+    if (before !== line) out.write(`>>> ${line}\n`);
+    for (const l of repro) out.write(`${l}\n`);
   }
 }
