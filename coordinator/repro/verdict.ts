@@ -151,7 +151,7 @@ export function differingPackages(doc: ReproDoc, max = 3): string {
   const names = (doc.outputs ?? [])
     .filter((o) => !o.identical)
     .flatMap((o) =>
-      o.packages.length === 0 ? [`output ${o.name}`] : o.packages.map((p) => p.cpvB ?? p.cpvA ?? p.key ?? "(no package)"),
+      o.packages.length === 0 ? [`output ${o.name}`] : o.packages.map((p) => p.cpvB ?? p.cpvA ?? p.key ?? "paths owned by no package"),
     );
   const shown = [...new Set(names)];
   return shown.length <= max ? shown.join(", ") : `${shown.slice(0, max).join(", ")} and ${shown.length - max} more`;
