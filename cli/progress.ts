@@ -40,7 +40,9 @@ export class ProgressPrinter {
         return this.stage(e.stage, e.status);
       case "repro":
         if (e.repro.state === "building")
-          this.line(`${c.cyan(">>> Repro")}    ${c.bold(e.stage)}: second build (attempt ${e.repro.second?.attempt ?? "?"}), without the cache`);
+          this.line(
+            `${c.cyan(">>> Repro")}    ${c.bold(e.stage)}: second build (attempt ${e.repro.second?.attempt ?? "?"}), without the cache`,
+          );
         else {
           this.line(`${c.bold(">>> Repro")}    ${c.bold(e.stage)}:`);
           for (const l of reproLines(e.repro, c, "    ")) this.line(l);

@@ -76,8 +76,12 @@ interface Running {
 
 /** How long, and how many, stages whose outcome was reported stay listed in heartbeats. */
 const REPORTED_KEEP_MS = 5 * 60_000;
-/** A job this agent may not run goes back to the queue for this long (another agent takes it). */
-const EXCLUDED_NAK_MS = 2_000;
+/**
+ * A job this agent may not run goes back to the queue for a random delay in this range: the
+ * redelivery lands when another agent of the pool pulls, not in step with this agent's own next
+ * pull (a fixed delay kept handing it back to the excluded agent).
+ */
+const EXCLUDED_NAK_MS = { min: 500, max: 3_000 };
 const REPORTED_KEEP_MAX = 256;
 
 export class AgentService implements AsyncDisposable {
@@ -183,7 +187,11 @@ export class AgentService implements AsyncDisposable {
     // The second build of a reproducibility check, and this agent built the first: another
     // agent must take it (the coordinator would refuse the claim).
     if (job.exclude?.includes(this.o.agentId) === true) {
-      msg.nak(EXCLUDED_NAK_MS);
+      this.log.debug(
+        { run: job.runId, stage: job.stageName, dispatch: job.dispatch },
+        "job excluded from this agent (a second build elsewhere); returned to the queue",
+      );
+      msg.nak(EXCLUDED_NAK_MS.min + Math.floor(Math.random() * (EXCLUDED_NAK_MS.max - EXCLUDED_NAK_MS.min)));
       return;
     }
     let token: string;

@@ -64,8 +64,7 @@ function buildName(b: ReproDoc["first"] | undefined): string {
 
 /** The verdict and its per-package table, indented under the stage's line. */
 export function reproLines(doc: ReproDoc & { reason?: string }, c: Style, indent = "      "): string[] {
-  const colour =
-    doc.state === "reproducible" ? c.green : doc.state === "differs" ? c.red : c.yellow;
+  const colour = doc.state === "reproducible" ? c.green : doc.state === "differs" ? c.red : c.yellow;
   const head = `${indent}repro: ${colour(verdictLine(doc).split(": ")[0] ?? doc.state)} (first: ${buildName(doc.first)}; second: ${buildName(doc.second)})`;
   const out = [head];
   if (doc.state === "building" && doc.reason !== undefined) out.push(c.dim(`${indent}  ${doc.reason}`));
@@ -80,7 +79,9 @@ export function reproLines(doc: ReproDoc & { reason?: string }, c: Style, indent
       const name = p.cpvB ?? p.cpvA ?? p.key ?? "(owned by no package)";
       const counts = `${p.differing} differ, ${p.onlyA} only in first, ${p.onlyB} only in second`;
       const vdb = p.vdb.length === 0 ? "" : `; vdb ${p.vdb.join(", ")}`;
-      out.push(`${indent}    ${name.padEnd(36)} ${counts}${p.what.length === 0 ? "" : ` (${p.what.join(", ")})`}${vdb}`);
+      out.push(
+        `${indent}    ${name.padEnd(36)} ${counts}${p.what.length === 0 ? "" : ` (${p.what.join(", ")})`}${vdb}`,
+      );
       for (const path of p.paths) out.push(c.dim(`${indent}      ${path}`));
     }
     if (o.morePackages !== undefined)

@@ -199,7 +199,7 @@ export class DispatchWorker implements StageWorker {
     const outage = this.deps.outage;
     await (outage === undefined ? publish() : outage.run(`publishing the job of ${key}`, publish));
     this.published.add(`${key}#${rec.dispatch}`);
-    this.log.debug({ key, dispatch: rec.dispatch, pool: rec.pool }, "job published");
+    this.log.info({ key, dispatch: rec.dispatch, pool: rec.pool }, "job published");
   }
 
   /** The claim responder: the lease is granted here, by compare-and-set. */
@@ -230,7 +230,10 @@ export class DispatchWorker implements StageWorker {
       // The second build of a reproducibility check runs on another agent than the first.
       // Agents pass over such a job themselves; this refusal fences one that did not.
       if (rec.job.exclude?.includes(req.agentId) === true)
-        return { ok: false, reason: `agent ${req.agentId} may not run this dispatch (it built the first build)` };
+        return {
+          ok: false,
+          reason: `agent ${req.agentId} may not run this dispatch (it built the first build)`,
+        };
       const token = randomBytes(16).toString("hex");
       const next: DispatchRecord = { ...rec, t: "running", owner: req.agentId, token, claimedAt: this.now() };
       if (!(await this.write(key, next, cur.revision))) continue;

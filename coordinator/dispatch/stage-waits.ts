@@ -19,8 +19,7 @@ export interface DispatchSnapshot {
 
 /** A stage this coordinator waits for: queued in a pool, or claimed by an agent. */
 type Tracked =
-  | { t: "queued"; pool: string; requires: string[]; exclude: string[] }
-  | { t: "claimed"; at: number };
+  { t: "queued"; pool: string; requires: string[]; exclude: string[] } | { t: "claimed"; at: number };
 
 interface Waiter {
   attempt: number;
@@ -103,7 +102,8 @@ export class StageWaits {
     const queued = new Map<string, { pool: string; reason: QueuedReason }>();
     const claimed = new Map<string, number>();
     for (const [key, t] of this.tracked)
-      if (t.t === "queued") queued.set(key, { pool: t.pool, reason: agents.queuedReason(t.requires, t.exclude).kind });
+      if (t.t === "queued")
+        queued.set(key, { pool: t.pool, reason: agents.queuedReason(t.requires, t.exclude).kind });
       else claimed.set(key, t.at);
     return { agents: agents.list(), queued, claimed };
   }

@@ -270,7 +270,11 @@ class RunScheduler {
     const firstAgent = first.t === "done" ? first.agent : first.producer;
     const firstBuild: ReproBuild =
       first.t === "done"
-        ? { attempt: first.attempt, logPath: first.logPath, ...(firstAgent === undefined ? {} : { agent: firstAgent }) }
+        ? {
+            attempt: first.attempt,
+            logPath: first.logPath,
+            ...(firstAgent === undefined ? {} : { agent: firstAgent }),
+          }
         : { cached: true, ...(firstAgent === undefined ? {} : { agent: firstAgent }) };
     const startedAt = Date.now();
     this.emitRepro(name, { state: "building", first: firstBuild, second: { attempt }, startedAt });
@@ -296,10 +300,20 @@ class RunScheduler {
             ...(result.producer === undefined ? {} : { agent: result.producer }),
           };
           try {
-            const compared = await compareOutputs(this.deps.store, first.outputs, result.outputs, this.req.signal);
+            const compared = await compareOutputs(
+              this.deps.store,
+              first.outputs,
+              result.outputs,
+              this.req.signal,
+            );
             return { ...verdictOf(compared), first: firstBuild, second, startedAt, finishedAt: Date.now() };
           } catch (err: unknown) {
-            return this.reproError(firstBuild, second, startedAt, `comparing the outputs failed: ${StagefarmError.from(err).message}`);
+            return this.reproError(
+              firstBuild,
+              second,
+              startedAt,
+              `comparing the outputs failed: ${StagefarmError.from(err).message}`,
+            );
           }
         },
         (err: unknown): ReproDoc => {

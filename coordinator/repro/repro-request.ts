@@ -24,7 +24,9 @@ export function reproRequest(
       `--repro: ${unknown
         .slice(0, 5)
         .map((s) => quoted(s, 60))
-        .join(", ")} ${unknown.length === 1 ? "is not a stage" : "are not stages"} of pipeline ${quoted(spec.name, 60)} (its stages: ${list}${names.size > 20 ? ", …" : ""})`,
+        .join(
+          ", ",
+        )} ${unknown.length === 1 ? "is not a stage" : "are not stages"} of pipeline ${quoted(spec.name, 60)} (its stages: ${list}${names.size > 20 ? ", …" : ""})`,
     );
   }
   return { stages, strict: req.strict, verdicts: {} };

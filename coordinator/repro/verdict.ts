@@ -96,9 +96,7 @@ export type OutputComparison =
   | { name: string; a: string; b: string; t: "bytes" };
 
 /** The verdict of a set of compared outputs. */
-export function verdictOf(
-  comparisons: readonly OutputComparison[],
-): Pick<ReproDoc, "state" | "outputs"> {
+export function verdictOf(comparisons: readonly OutputComparison[]): Pick<ReproDoc, "state" | "outputs"> {
   const outputs = comparisons.map(outputVerdict);
   return { state: outputs.every((o) => o.identical) ? "reproducible" : "differs", outputs };
 }
@@ -120,7 +118,10 @@ function outputVerdict(c: OutputComparison): ReproOutput {
   return {
     ...base,
     identical: r.identical,
-    summary: excerpt(r.identical ? "identical contents (the archives differ only in their bytes)" : summaryLine(r), 2000),
+    summary: excerpt(
+      r.identical ? "identical contents (the archives differ only in their bytes)" : summaryLine(r),
+      2000,
+    ),
     packages,
     ...(more > 0 ? { morePackages: more } : {}),
   };
@@ -130,7 +131,8 @@ function packageVerdict(g: PackageGroup): ReproPackage {
   const count = (t: PathChange["t"]): number => g.changes.filter((c) => c.t === t).length;
   const what = new Set<string>();
   for (const c of g.changes)
-    if (c.t === "differs") for (const d of c.diffs) what.add(d.noise === undefined ? d.attr : `${d.attr} (${d.noise})`);
+    if (c.t === "differs")
+      for (const d of c.diffs) what.add(d.noise === undefined ? d.attr : `${d.attr} (${d.noise})`);
   return {
     ...(g.key === undefined ? {} : { key: excerpt(g.key, 256) }),
     ...(g.cpvA === undefined ? {} : { cpvA: excerpt(g.cpvA, 256) }),
@@ -151,10 +153,14 @@ export function differingPackages(doc: ReproDoc, max = 3): string {
   const names = (doc.outputs ?? [])
     .filter((o) => !o.identical)
     .flatMap((o) =>
-      o.packages.length === 0 ? [`output ${o.name}`] : o.packages.map((p) => p.cpvB ?? p.cpvA ?? p.key ?? "paths owned by no package"),
+      o.packages.length === 0
+        ? [`output ${o.name}`]
+        : o.packages.map((p) => p.cpvB ?? p.cpvA ?? p.key ?? "paths owned by no package"),
     );
   const shown = [...new Set(names)];
-  return shown.length <= max ? shown.join(", ") : `${shown.slice(0, max).join(", ")} and ${shown.length - max} more`;
+  return shown.length <= max
+    ? shown.join(", ")
+    : `${shown.slice(0, max).join(", ")} and ${shown.length - max} more`;
 }
 
 /** One line: "reproducible", "differs: 2 packages differ: …", "no verdict: …". */

@@ -81,7 +81,9 @@ describe("reproducibility checks in the run engine", () => {
     const events: RunEvent[] = [];
     const { spec, worker, result } = await run(false, events);
     assert.equal(result.outcome, "succeeded", "a stage that is not reproducible does not fail the run");
-    const builds = worker.jobs.map((j) => `${j.stage.name}#${j.attempt}:${(j.excludeAgents ?? []).join(",")}`);
+    const builds = worker.jobs.map(
+      (j) => `${j.stage.name}#${j.attempt}:${(j.excludeAgents ?? []).join(",")}`,
+    );
     assert.deepEqual(builds.sort(), ["clock#1:", "clock#2:agent-a", "fixed#1:", "fixed#2:agent-a"]);
 
     assert.equal(result.repro.get("fixed")?.state, "reproducible");
