@@ -199,7 +199,7 @@ export class DispatchWorker implements StageWorker {
     const outage = this.deps.outage;
     await (outage === undefined ? publish() : outage.run(`publishing the job of ${key}`, publish));
     this.published.add(`${key}#${rec.dispatch}`);
-    this.log.info({ key, dispatch: rec.dispatch, pool: rec.pool }, "job published");
+    this.log.debug({ key, dispatch: rec.dispatch, pool: rec.pool }, "job published");
   }
 
   /** The claim responder: the lease is granted here, by compare-and-set. */

@@ -40,7 +40,7 @@ type Shown = RunSummary & {
 
 describe("reproducibility runs on a farm", () => {
   test("the second build runs on another agent; verdicts reproducible and differs (naming the file)", async () => {
-    await withFarm({ agents: [{ id: "a1" }], farmEnv: { STAGEFARM_LOG_LEVEL: "debug" } }, async (farm) => {
+    await withFarm({ agents: [{ id: "a1" }] }, async (farm) => {
       const file = await farm.writePipeline("repro.yaml", pipeline);
 
       const refused = await farm.cli(["submit", file, "--repro", "fixed,nope"]);
