@@ -60,7 +60,11 @@ test("run --repro: reproducible and differs (by package), the cache keeps the fi
   const clock = s.results["clock"]?.repro;
   assert.equal(clock?.state, "differs");
   assert.deepEqual(clock.first.attempt, 1);
-  assert.deepEqual(clock.second?.attempt, 2, "the second build is the stage's next attempt (its own workspace and log)");
+  assert.deepEqual(
+    clock.second?.attempt,
+    2,
+    "the second build is the stage's next attempt (its own workspace and log)",
+  );
   const out = clock.outputs?.[0];
   assert.deepEqual(
     out?.packages.map((p) => [p.cpvA, p.differing, p.paths]),
@@ -70,7 +74,10 @@ test("run --repro: reproducible and differs (by package), the cache keeps the fi
   const first = s.results["clock"]?.outputs?.["root"]?.digest;
   assert.equal(out.a, first, "the run uses the first build");
   assert.notEqual(out.b, first);
-  assert.match(r.stderr, /repro: not reproducible \(first: attempt 1 on local-1; second: attempt 2 on local-1\)/);
+  assert.match(
+    r.stderr,
+    /repro: not reproducible \(first: attempt 1 on local-1; second: attempt 2 on local-1\)/,
+  );
 
   // The cache keeps the first build: a run without --repro is served from it, unchanged.
   const again = lastJson((await sb.run(["run", file, "--json", "-q"])).stdout);
