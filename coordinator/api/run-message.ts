@@ -24,6 +24,7 @@ import type { AgentInfo } from "../dispatch/agent-registry.js";
 import type { DispatchRecord } from "../dispatch/dispatch-record.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
 import { reproMessage } from "../repro/repro-message.js";
+import type { ReproDoc } from "../repro/verdict.js";
 import { attemptsOf } from "./attempts.js";
 
 const STAGE_STATES: Record<StageDoc["state"], StageState> = {
@@ -105,6 +106,23 @@ export function stageMessage(
   return create(StageRunSchema, init);
 }
 
+/**
+ * The last attempt of a stage's own: a later one is the second build of its reproducibility
+ * check, shown in `StageRun.repro`, not among the stage's attempts.
+ */
+export function ownAttempts(repro: ReproDoc | undefined): number | undefined {
+  const second = repro?.second?.attempt;
+  return second === undefined ? undefined : second - 1;
+}
+
+/** Puts a stage's reproducibility check on its message (with why its second build is queued). */
+export function withRepro(m: StageRun, repro: ReproDoc | undefined, d: DispatchView | undefined): void {
+  if (repro === undefined) return;
+  const rec = d?.record;
+  const queued = rec?.t === "queued" && rec.attempt === repro.second?.attempt;
+  m.repro = reproMessage(repro, queued ? d?.reason : undefined);
+}
+
 const COUNT_KEYS = {
   [StageState.UNSPECIFIED]: "waiting",
   [StageState.WAITING]: "waiting",
@@ -164,17 +182,8 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
     const view = dispatch.get(st.name);
     const m = stageMessage(st.name, s, st.runner, stageDeps(st), view);
     const repro = doc.repro?.verdicts[st.name];
-    // The second build's attempt is shown in `repro`, not among the stage's attempts.
-    const upTo = repro?.second?.attempt === undefined ? undefined : repro.second.attempt - 1;
-    m.attempts = attemptsOf(doc.id, st.name, s, {
-      record: view?.record,
-      ...(upTo === undefined ? {} : { upTo }),
-    });
-    if (repro !== undefined) {
-      const rec = view?.record;
-      const queued = rec?.t === "queued" && rec.attempt === repro.second?.attempt;
-      m.repro = reproMessage(repro, queued ? view?.reason : undefined);
-    }
+    m.attempts = attemptsOf(doc.id, st.name, s, { record: view?.record, upTo: ownAttempts(repro) });
+    withRepro(m, repro, view);
     return m;
   });
   const init: MessageInitShape<typeof RunSchema> = {
