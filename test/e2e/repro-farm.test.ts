@@ -3,7 +3,8 @@
  * is built a second time on another agent than the first. With one agent the second build waits
  * (a visible reason, the run is not failed); a second agent takes it. A deterministic stage is
  * reproducible; one that writes the time into a file differs, naming that file; the verdicts are
- * in `run show --json` and the metric. A name that is not a stage is refused at submit.
+ * in `run show --json`, the dashboard's API and the metric, and survive a coordinator restart.
+ * A name that is not a stage is refused at submit.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -113,6 +114,26 @@ describe("reproducibility runs on a farm", () => {
       );
       assert.match(human.stdout, /~ etc\/built-at/);
       assert.equal(await farm.metric("stagefarm_repro_checks_total"), 2);
+
+      // The dashboard's stage panel reads the same verdict.
+      const dash = (await (await fetch(`${farm.httpUrl}/api/dashboard/runs/${submitted.run}`)).json()) as {
+        run?: {
+          stages?: Array<{
+            name: string;
+            repro?: { state?: string; outputs?: Array<{ packages?: Array<{ paths?: string[] }> }> };
+          }>;
+        };
+      };
+      const panel = dash.run?.stages?.find((st) => st.name === "clock")?.repro;
+      assert.equal(panel?.state, "REPRO_STATE_DIFFERS");
+      assert.deepEqual(panel.outputs?.[0]?.packages?.[0]?.paths, ["~ etc/built-at"]);
+
+      // The verdicts live in the run's document in KV: a restarted coordinator shows them.
+      await farm.killCoordinator();
+      await farm.startCoordinator();
+      const after = await show();
+      assert.deepEqual(after.results["clock"]?.repro, clock);
+      assert.deepEqual(after.results["fixed"]?.repro, fixed);
     });
   });
 });
