@@ -181,6 +181,17 @@ function attemptLine(t: Attempt, c: Style): string {
   );
 }
 
+/** "  repro: 1 reproducible, 1 differs" for a run with `--repro` checks; "" without. */
+function reproCounts(r: Run): string {
+  const counts = new Map<string, number>();
+  for (const s of r.stages)
+    if (s.repro !== undefined) {
+      const state = reproDocOf(s.repro).state;
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+  return counts.size === 0 ? "" : `  repro: ${[...counts].map(([k, v]) => `${v} ${k}`).join(", ")}`;
+}
+
 function printRun(r: Run, ctx: CliContext, c: Style): void {
   const lines = [
     c.bold(`run ${r.id}: ${r.pipeline} (${r.pipelinePath}) — ${runStatusName(r.status)}`),
@@ -260,7 +271,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
         for (const r of res.runs) {
           const n = r.stageCounts;
           ctx.stdout.write(
-            `${r.id}  ${r.pipeline.padEnd(20)}  ${runStatusName(r.status).padEnd(9)}  ${n === undefined ? "" : `${n.done + n.cached}/${n.total} done`}\n`,
+            `${r.id}  ${r.pipeline.padEnd(20)}  ${runStatusName(r.status).padEnd(9)}  ${n === undefined ? "" : `${n.done + n.cached}/${n.total} done`}${reproCounts(r)}\n`,
           );
         }
       }),

@@ -5,7 +5,7 @@
 import { StagefarmError } from "../../shared/errors.js";
 import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import { quoted } from "../../shared/util/excerpt.js";
-import type { RunRepro } from "./verdict.js";
+import { MAX_REPRO_STAGES, type RunRepro } from "./verdict.js";
 
 export function reproRequest(
   spec: PipelineSpec,
@@ -14,6 +14,8 @@ export function reproRequest(
   if (req === undefined || (req.stages.length === 0 && !req.strict)) return undefined;
   if (req.stages.length === 0)
     throw new StagefarmError("invalid_argument", "--repro-strict needs --repro STAGE[,STAGE…]");
+  if (req.stages.length > MAX_REPRO_STAGES)
+    throw new StagefarmError("invalid_argument", `--repro: at most ${MAX_REPRO_STAGES} stages`);
   const names = new Set(spec.stages.map((s) => s.name));
   const stages = [...new Set(req.stages)];
   const unknown = stages.filter((s) => !names.has(s));

@@ -79,8 +79,11 @@ export const reproDocSchema = z.object({
 export type ReproDoc = z.infer<typeof reproDocSchema>;
 
 /** The run's `--repro` request and what came of it. */
+/** Most stages one run may check (a pipeline's stages are one YAML mapping: far fewer). */
+export const MAX_REPRO_STAGES = 10_000;
+
 export const runReproSchema = z.object({
-  stages: z.array(z.string()).max(1000),
+  stages: z.array(z.string()).max(MAX_REPRO_STAGES),
   strict: z.boolean(),
   verdicts: z.record(z.string(), reproDocSchema),
   /** With `strict`: why the run failed (a stage that is not reproducible). */
