@@ -128,6 +128,9 @@ describe("reproducibility runs on a farm", () => {
       assert.equal(panel?.state, "REPRO_STATE_DIFFERS");
       assert.deepEqual(panel.outputs?.[0]?.packages?.[0]?.paths, ["~ etc/built-at"]);
 
+      const runs = await farm.cli(["runs"]);
+      assert.match(runs.stdout, new RegExp(`${submitted.run} .* repro: 1 reproducible, 1 differs`));
+
       // The verdicts live in the run's document in KV: a restarted coordinator shows them.
       await farm.killCoordinator();
       await farm.startCoordinator();
