@@ -29,13 +29,13 @@
 import { computeCacheKey } from "../../shared/cache-key/index.js";
 import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { StageJob, StageWorker } from "../../shared/job.js";
+import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
 import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
-import { compareOutputs } from "../repro/compare-outputs.js";
-import { differingPackages, verdictOf, type ReproBuild, type ReproDoc } from "../repro/verdict.js";
+import { ReproChecks, type ReproRequest } from "../repro/repro-checks.js";
+import type { ReproDoc } from "../repro/verdict.js";
 import { recordRunStats } from "../stats/run-stats.js";
 import { lookupCache } from "./cache-lookup.js";
 import { defaultRetryBackoffMs, dropCorruptInput, RETRYABLE } from "./failure-policy.js";
@@ -58,16 +58,6 @@ export interface EngineMetrics {
   reproCheck?(pipeline: string, stage: string, verdict: "reproducible" | "differs"): void;
 }
 
-/** `--repro`: stages built twice and compared (../repro/verdict.ts). */
-export interface ReproRequest {
-  stages: ReadonlySet<string>;
-  /** A stage that is not reproducible fails the run (`--repro-strict`). */
-  strict: boolean;
-  /** The second build must run on another agent than the first (distributed). */
-  otherAgent: boolean;
-  /** Verdicts recorded before (a resumed or retried run): those stages are not built again. */
-  recorded?: ReadonlyMap<string, ReproDoc>;
-}
 
 /** Whether the store answers (shared/store/store-outage.ts `StoreOutage`). */
 export interface StoreGate {
@@ -147,9 +137,8 @@ class RunScheduler {
   private readonly prio: Map<string, number>;
   private readonly states = new Map<string, StageStatus>();
   private readonly running = new Map<string, Promise<void>>();
-  /** Second builds (and their comparison) in flight, by stage. */
-  private readonly reproRunning = new Map<string, Promise<void>>();
-  private readonly verdicts = new Map<string, ReproDoc>();
+  /** `repro`: the second builds and their verdicts. */
+  private readonly repro: ReproChecks;
   /** Stages sent back to `waiting` after a corrupt cached input, with the attempt that failed. */
   private readonly rebuilt = new Map<string, number>();
   private readonly log: Logger;
@@ -164,7 +153,17 @@ class RunScheduler {
     this.upstream = new Map(req.stages.map((s) => [s.name, stageDeps(s)]));
     this.prio = priorities(req.stages, req.estimateMs ?? (() => 1000));
     this.log = deps.logger.child({ run: req.runId, pipeline: req.pipeline });
-    for (const [name, v] of req.repro?.recorded ?? []) if (v.state !== "building") this.verdicts.set(name, v);
+    this.repro = new ReproChecks(req.repro, {
+      runId: req.runId,
+      pipeline: req.pipeline,
+      signal: req.signal,
+      stageJobs: req.stageJobs,
+      store: deps.store,
+      worker: deps.worker,
+      log: this.log,
+      emit: (e) => this.emit(e),
+      counted: (stage, verdict) => deps.metrics?.reproCheck?.(req.pipeline, stage, verdict),
+    });
   }
 
   async execute(): Promise<RunResult> {
@@ -189,7 +188,7 @@ class RunScheduler {
       const woken = new AbortController();
       const onAbort = (): void => woken.abort();
       req.signal.addEventListener("abort", onAbort, { once: true });
-      const wakeups: Promise<unknown>[] = [...this.running.values(), ...this.reproRunning.values()];
+      const wakeups: Promise<unknown>[] = [...this.running.values(), ...this.repro.pending()];
       if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), woken.signal));
       if (heldUntil !== undefined) wakeups.push(delay(heldUntil - Date.now(), woken.signal));
       let unsubscribe: (() => void) | undefined;
@@ -209,7 +208,7 @@ class RunScheduler {
       if (!isTerminal(s)) this.set(name, { t: "cancelled", reason: "run cancelled" });
     }
     const counts = countStages(this.states.values());
-    const reproFailure = this.reproFailure();
+    const reproFailure = this.repro.failure();
     const outcome: RunOutcome = req.signal.aborted
       ? "cancelled"
       : counts.failed > 0 || reproFailure !== undefined
@@ -236,115 +235,14 @@ class RunScheduler {
       counts,
       states: this.states,
       durationMs,
-      repro: this.verdicts,
+      repro: this.repro.verdicts,
       ...failure,
     };
   }
 
   /** Stages and second builds in flight (each takes a slot). */
   private busy(): number {
-    return this.running.size + this.reproRunning.size;
-  }
-
-  /** With `strict`, the message failing the run: the stages that are not reproducible. */
-  private reproFailure(): string | undefined {
-    if (this.req.repro?.strict !== true) return undefined;
-    const differs = [...this.verdicts].filter(([, v]) => v.state === "differs");
-    if (differs.length === 0) return undefined;
-    return `not reproducible (--repro-strict): ${differs
-      .map(([name, v]) => `stage ${name} differs in ${differingPackages(v)}`)
-      .join("; ")}`;
-  }
-
-  /**
-   * Builds a stage that finished well a second time, without the cache, and records the verdict
-   * of comparing the two builds' outputs. Its attempt number follows every attempt the stage
-   * made, so a restarted coordinator attaches to the same dispatch.
-   */
-  private startRepro(name: string, first: Extract<StageStatus, { t: "done" | "cached" }>): void {
-    const repro = this.req.repro;
-    if (repro === undefined || !repro.stages.has(name) || this.verdicts.has(name)) return;
-    if (this.reproRunning.has(name) || this.req.signal.aborted) return;
-    const stage = this.stage(name);
-    const attempt = Math.max(this.prior(name), first.t === "done" ? first.attempt : 0) + 1;
-    const firstAgent = first.t === "done" ? first.agent : first.producer;
-    const firstBuild: ReproBuild =
-      first.t === "done"
-        ? {
-            attempt: first.attempt,
-            logPath: first.logPath,
-            ...(firstAgent === undefined ? {} : { agent: firstAgent }),
-          }
-        : { cached: true, ...(firstAgent === undefined ? {} : { agent: firstAgent }) };
-    const startedAt = Date.now();
-    this.emitRepro(name, { state: "building", first: firstBuild, second: { attempt }, startedAt });
-    const job: StageJob = {
-      runId: this.req.runId,
-      stage,
-      key: first.key,
-      inputs: this.inputsOf(stage),
-      attempt,
-      ...(repro.otherAgent && firstAgent !== undefined ? { excludeAgents: [firstAgent] } : {}),
-    };
-    const p = this.deps.worker
-      .execute(job, {
-        signal: this.req.signal,
-        jobs: this.req.stageJobs,
-        onLog: (chunk) => this.emit({ t: "log", runId: this.req.runId, stage: name, attempt, chunk }),
-      })
-      .then(
-        async (result): Promise<ReproDoc> => {
-          const second: ReproBuild = {
-            attempt,
-            logPath: result.logPath,
-            ...(result.producer === undefined ? {} : { agent: result.producer }),
-          };
-          try {
-            const compared = await compareOutputs(
-              this.deps.store,
-              first.outputs,
-              result.outputs,
-              this.req.signal,
-            );
-            return { ...verdictOf(compared), first: firstBuild, second, startedAt, finishedAt: Date.now() };
-          } catch (err: unknown) {
-            return this.reproError(
-              firstBuild,
-              second,
-              startedAt,
-              `comparing the outputs failed: ${StagefarmError.from(err).message}`,
-            );
-          }
-        },
-        (err: unknown): ReproDoc => {
-          const e = StagefarmError.from(err);
-          const agent = e.details["agent"];
-          const second: ReproBuild = { attempt, ...(typeof agent === "string" ? { agent } : {}) };
-          return this.reproError(firstBuild, second, startedAt, `the second build failed: ${e.message}`);
-        },
-      )
-      .then((doc) => {
-        // A cancelled run (or a coordinator shutting down) leaves no verdict.
-        if (this.req.signal.aborted) return;
-        this.verdicts.set(name, doc);
-        this.emitRepro(name, doc);
-        if (doc.state === "reproducible" || doc.state === "differs")
-          this.deps.metrics?.reproCheck?.(this.req.pipeline, name, doc.state);
-        this.log[doc.state === "error" ? "warn" : "info"](
-          { stage: name, verdict: doc.state, ...(doc.error === undefined ? {} : { err: doc.error }) },
-          "reproducibility check finished",
-        );
-      })
-      .finally(() => this.reproRunning.delete(name));
-    this.reproRunning.set(name, p);
-  }
-
-  private reproError(first: ReproBuild, second: ReproBuild, startedAt: number, error: string): ReproDoc {
-    return { state: "error", first, second, startedAt, finishedAt: Date.now(), error };
-  }
-
-  private emitRepro(stage: string, repro: ReproDoc): void {
-    this.emit({ t: "repro", runId: this.req.runId, pipeline: this.req.pipeline, stage, repro });
+    return this.running.size + this.repro.inFlight;
   }
 
   /**
@@ -616,7 +514,8 @@ class RunScheduler {
     this.states.set(name, status);
     this.deps.metrics?.stageState?.(this.req.runId, this.req.pipeline, name, status);
     this.emit({ t: "stage", runId: this.req.runId, pipeline: this.req.pipeline, stage: name, status });
-    if (status.t === "done" || status.t === "cached") this.startRepro(name, status);
+    if (status.t === "done" || status.t === "cached")
+      this.repro.start(this.stage(name), status, this.inputsOf(this.stage(name)), this.prior(name));
   }
 
   private emit(e: RunEvent): void {
