@@ -58,7 +58,6 @@ export interface EngineMetrics {
   reproCheck?(pipeline: string, stage: string, verdict: "reproducible" | "differs"): void;
 }
 
-
 /** Whether the store answers (shared/store/store-outage.ts `StoreOutage`). */
 export interface StoreGate {
   readonly budgetMs: number;
