@@ -41,6 +41,12 @@ export interface ReproContext {
   counted?(stage: string, verdict: "reproducible" | "differs"): void;
 }
 
+/**
+ * An agent id a job may name (shared/protocol/messages.ts): a cache entry's producer that is not
+ * one (an older or embedded farm's) is not excluded, rather than making a job no agent accepts.
+ */
+const AGENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** A stage's first build: what the run uses and the cache keeps. */
 export type FirstBuild = Extract<StageStatus, { t: "done" | "cached" }>;
 
@@ -110,7 +116,9 @@ export class ReproChecks {
       key: first.key,
       inputs,
       attempt,
-      ...(req.otherAgent && firstAgent !== undefined ? { excludeAgents: [firstAgent] } : {}),
+      ...(req.otherAgent && firstAgent !== undefined && AGENT_ID.test(firstAgent)
+        ? { excludeAgents: [firstAgent] }
+        : {}),
     };
     const ended = (second: ReproBuild, error: string): ReproDoc => ({
       state: "error",
