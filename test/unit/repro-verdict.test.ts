@@ -14,6 +14,7 @@ import { executeRun, runDocSchema, type RunDoc, type RunEvent } from "../../coor
 import { runMessage } from "../../coordinator/api/run-message.js";
 import { ReproState } from "../../proto/gen/stagefarm/v1/repro_pb.js";
 import { computeCacheKey } from "../../shared/cache-key/index.js";
+import { StagefarmError } from "../../shared/errors.js";
 import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
@@ -22,10 +23,16 @@ import { FsArtifactStore } from "../../shared/store/index.js";
 /** Stage `clock`'s output holds its attempt number (it differs per build); `fixed`'s is constant. */
 class FakeWorker implements StageWorker {
   readonly jobs: StageJob[] = [];
-  constructor(private readonly store: FsArtifactStore) {}
+  constructor(
+    private readonly store: FsArtifactStore,
+    /** The second builds fail as an unreachable store would. */
+    private readonly secondFails = false,
+  ) {}
 
   async execute(job: StageJob, _opts: ExecuteOptions): Promise<StageResult> {
     this.jobs.push(job);
+    if (this.secondFails && job.attempt > 1)
+      throw new StagefarmError("unavailable", "store unavailable", { details: { agent: "agent-b" } });
     const content = job.stage.name === "clock" ? `built as attempt ${job.attempt}` : "constant";
     const blob = await this.store.putBlob(Readable.from([Buffer.from(content)]));
     return {
@@ -56,11 +63,11 @@ describe("reproducibility checks in the run engine", () => {
   });
 
   /** A run on a fresh store (nothing cached). */
-  async function run(strict: boolean, events: RunEvent[]) {
+  async function run(strict: boolean, events: RunEvent[], secondFails = false) {
     store = await FsArtifactStore.open(await mkdtemp(join(dir, "store-")));
     stores.push(store);
     const spec = parsePipeline(text, "t.yaml");
-    const worker = new FakeWorker(store);
+    const worker = new FakeWorker(store, secondFails);
     const result = await executeRun(
       { store, worker, logger: silentLogger() },
       {
@@ -146,5 +153,17 @@ describe("reproducibility checks in the run engine", () => {
     assert.doesNotMatch(result.reproFailure ?? "", /fixed/);
     const finished = events.find((e) => e.t === "run-finished");
     assert.equal(finished?.t === "run-finished" ? finished.reproFailure : undefined, result.reproFailure);
+  });
+
+  test("a second build that fails is no verdict (error), and fails no stage nor a strict run", async () => {
+    const events: RunEvent[] = [];
+    const { result } = await run(true, events, true);
+    assert.equal(result.outcome, "succeeded");
+    assert.equal(result.reproFailure, undefined);
+    const clock = result.repro.get("clock");
+    assert.equal(clock?.state, "error");
+    assert.equal(clock.error, "the second build failed: store unavailable");
+    assert.equal(clock.second?.agent, "agent-b");
+    assert.equal(result.states.get("clock")?.t, "done");
   });
 });
