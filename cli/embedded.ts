@@ -24,6 +24,7 @@ import {
   type RunEvent,
   type RunEventListener,
   type ReproDoc,
+  type ReproSubmission,
   type RunResult,
   type StageStatus,
 } from "../coordinator/index.js";
@@ -44,7 +45,7 @@ export interface EmbeddedRunOptions {
   onEvent?: RunEventListener;
   runId?: string;
   /** `--repro`: stages built a second time (in another workspace) and compared. */
-  repro?: { stages: readonly string[]; strict: boolean };
+  repro?: ReproSubmission;
 }
 
 export interface EmbeddedFarmOptions {

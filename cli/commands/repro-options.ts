@@ -1,5 +1,6 @@
 /** `--repro STAGE[,STAGE…]` and `--repro-strict`, shared by `stagefarm run` and `stagefarm submit`. */
 import type { Command } from "commander";
+import type { ReproSubmission } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { collect } from "../config.js";
 
@@ -20,7 +21,7 @@ export function reproOptions(cmd: Command): Command {
 }
 
 /** The request the flags make; undefined without --repro. Names are checked by the coordinator. */
-export function reproRequestOf(flags: ReproFlags): { stages: string[]; strict: boolean } | undefined {
+export function reproRequestOf(flags: ReproFlags): ReproSubmission | undefined {
   const stages = flags.repro.flatMap((v) => v.split(",")).map((s) => s.trim());
   if (stages.some((s) => s === ""))
     throw new StagefarmError("invalid_argument", "--repro: expected STAGE[,STAGE…] (an empty name)");

@@ -61,13 +61,14 @@ import { parseRunStatuses } from "./run-view.js";
 import type { SseStream } from "./sse.js";
 import { eventStreams } from "./event-streams.js";
 import { StaticFiles } from "./static-files.js";
+import type { ReproSubmission } from "../repro/repro-request.js";
 
 export interface SubmitRequest {
   yaml: string;
   path: string;
   params: Record<string, string>;
   /** `--repro`: stages to build twice and compare (../repro/). */
-  repro?: { stages: readonly string[]; strict: boolean };
+  repro?: ReproSubmission;
 }
 
 export interface DashboardDeps {

@@ -7,10 +7,13 @@ import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import { quoted } from "../../shared/util/excerpt.js";
 import { MAX_REPRO_STAGES, type RunRepro } from "./verdict.js";
 
-export function reproRequest(
-  spec: PipelineSpec,
-  req: { stages: readonly string[]; strict: boolean } | undefined,
-): RunRepro | undefined {
+/** What a submission asks: the stages to check, and whether one that differs fails the run. */
+export interface ReproSubmission {
+  stages: readonly string[];
+  strict: boolean;
+}
+
+export function reproRequest(spec: PipelineSpec, req: ReproSubmission | undefined): RunRepro | undefined {
   if (req === undefined || (req.stages.length === 0 && !req.strict)) return undefined;
   if (req.stages.length === 0)
     throw new StagefarmError("invalid_argument", "--repro-strict needs --repro STAGE[,STAGE…]");

@@ -44,7 +44,7 @@ import { newRunId } from "../run-id.js";
 import { SubmissionParser, type SubmissionLimits } from "../submission/parse-submission.js";
 import { pipelineLabel } from "../submission/pipeline-label.js";
 import { quoted } from "../../shared/util/excerpt.js";
-import { reproRequest } from "../repro/repro-request.js";
+import { reproRequest, type ReproSubmission } from "../repro/repro-request.js";
 import { nextStageDoc, runDocSchema, runKey, type RunDoc, type StageDoc } from "./run-doc.js";
 
 export interface CoordinatorOptions {
@@ -215,7 +215,7 @@ export class Coordinator implements AsyncDisposable {
     runId?: string;
     spec?: PipelineSpec;
     /** `--repro`: stages to build twice and compare; with `strict`, one that differs fails the run. */
-    repro?: { stages: readonly string[]; strict: boolean };
+    repro?: ReproSubmission;
   }): Promise<RunDoc> {
     if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
     const spec = req.spec ?? (await this.parseSubmission(req.yaml, req.path));
