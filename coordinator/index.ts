@@ -35,7 +35,7 @@ export {
 export { pipelineLabel } from "./submission/pipeline-label.js";
 export { NamedPipelines, type NamedPipeline } from "./submission/named-pipelines.js";
 export { runDocSchema, type RunDoc, type StageDoc } from "./service/run-doc.js";
-export { differingPackages, verdictLine, type ReproDoc, type ReproState } from "./repro/verdict.js";
+export type { ReproDoc, ReproState } from "./repro/verdict.js";
 export type { ReproSubmission } from "./repro/repro-request.js";
 export { AgentRegistry, type AgentInfo, type AgentState } from "./dispatch/agent-registry.js";
 export { DispatchWorker } from "./dispatch/dispatch-worker.js";

@@ -7,7 +7,6 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { ReproCheck } from "../../proto/gen/stagefarm/v1/repro_pb.js";
 import { ReproState } from "../../proto/gen/stagefarm/v1/repro_pb.js";
 import type { ReproDoc } from "../../coordinator/index.js";
-import { verdictLine } from "../../coordinator/index.js";
 import { shortDigest, type Style } from "../output.js";
 
 const STATES: Record<ReproState, ReproDoc["state"]> = {
@@ -56,6 +55,13 @@ export function reproDocOf(m: ReproCheck): ReproDoc & { reason?: string } {
   };
 }
 
+const WORDS: Record<ReproDoc["state"], string> = {
+  building: "second build running",
+  reproducible: "reproducible",
+  differs: "not reproducible",
+  error: "no verdict",
+};
+
 function buildName(b: ReproDoc["first"] | undefined): string {
   if (b === undefined) return "?";
   const where = b.agent === undefined ? "" : ` on ${b.agent}`;
@@ -65,7 +71,7 @@ function buildName(b: ReproDoc["first"] | undefined): string {
 /** The verdict and its per-package table, indented under the stage's line. */
 export function reproLines(doc: ReproDoc & { reason?: string }, c: Style, indent = "      "): string[] {
   const colour = doc.state === "reproducible" ? c.green : doc.state === "differs" ? c.red : c.yellow;
-  const head = `${indent}repro: ${colour(verdictLine(doc).split(": ")[0] ?? doc.state)} (first: ${buildName(doc.first)}; second: ${buildName(doc.second)})`;
+  const head = `${indent}repro: ${colour(WORDS[doc.state])} (first: ${buildName(doc.first)}; second: ${buildName(doc.second)})`;
   const out = [head];
   if (doc.state === "building" && doc.reason !== undefined) out.push(c.dim(`${indent}  ${doc.reason}`));
   if (doc.state === "error" && doc.error !== undefined) out.push(c.dim(`${indent}  ${doc.error}`));

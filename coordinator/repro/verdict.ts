@@ -18,7 +18,7 @@
  */
 import { z } from "zod";
 import type { DiffReport, PackageGroup, PathChange } from "../../shared/diff/index.js";
-import { summaryLine } from "../../shared/diff/index.js";
+import { summaryLine } from "../../shared/diff/format.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 
 /** Packages kept per output in a verdict (the rest counted in `morePackages`). */
@@ -164,21 +164,4 @@ export function differingPackages(doc: ReproDoc, max = 3): string {
   return shown.length <= max
     ? shown.join(", ")
     : `${shown.slice(0, max).join(", ")} and ${shown.length - max} more`;
-}
-
-/** One line: "reproducible", "differs: 2 packages differ: …", "no verdict: …". */
-export function verdictLine(doc: ReproDoc): string {
-  switch (doc.state) {
-    case "building":
-      return "second build running";
-    case "reproducible":
-      return "reproducible";
-    case "differs":
-      return `not reproducible: ${(doc.outputs ?? [])
-        .filter((o) => !o.identical)
-        .map((o) => `${o.name}: ${o.summary}`)
-        .join("; ")}`;
-    case "error":
-      return `no verdict: ${doc.error ?? "unknown error"}`;
-  }
 }
