@@ -8,6 +8,7 @@
  * stage; a cancelled run (or a coordinator shutting down) leaves no verdict.
  */
 import { StagefarmError } from "../../shared/errors.js";
+import { excerpt } from "../../shared/util/excerpt.js";
 import type { StageJob, StageWorker } from "../../shared/job.js";
 import type { Logger } from "../../shared/log.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
@@ -126,7 +127,7 @@ export class ReproChecks {
       second,
       startedAt,
       finishedAt: Date.now(),
-      error,
+      error: excerpt(error, 1000),
     });
     const p = ctx.worker
       .execute(job, {

@@ -21,10 +21,17 @@ import type { DiffReport, PackageGroup, PathChange } from "../../shared/diff/ind
 import { summaryLine } from "../../shared/diff/format.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 
-/** Packages kept per output in a verdict (the rest counted in `morePackages`). */
-export const MAX_VERDICT_PACKAGES = 50;
-/** Paths kept per package in a verdict. */
-export const MAX_VERDICT_PATHS = 10;
+/**
+ * Packages kept in one verdict, over all its outputs (the rest counted in `morePackages`), and
+ * paths kept per package: a verdict stays within about 32 KiB, so a run document with several
+ * stays far below a NATS message.
+ */
+export const MAX_VERDICT_PACKAGES = 30;
+export const MAX_VERDICT_PATHS = 5;
+const MAX_PATH_CHARS = 200;
+/* Strings are bounded where they are made (`excerpt`), not by the schema: a document that parsed
+ * when written must parse when read, whatever a hostile tree's names escape to. */
+const MAX_SUMMARY_CHARS = 1000;
 
 export const REPRO_STATES = ["building", "reproducible", "differs", "error"] as const;
 export type ReproState = (typeof REPRO_STATES)[number];
@@ -32,35 +39,35 @@ export type ReproState = (typeof REPRO_STATES)[number];
 /** One build of the stage: its attempt in this run (absent: a cache entry) and its agent. */
 export const reproBuildSchema = z.object({
   attempt: z.number().int().nonnegative().optional(),
-  agent: z.string().max(128).optional(),
+  agent: z.string().optional(),
   cached: z.boolean().optional(),
-  logPath: z.string().max(512).optional(),
+  logPath: z.string().optional(),
 });
 export type ReproBuild = z.infer<typeof reproBuildSchema>;
 
 /** One package's share of an output's differences (`key` absent: paths no package owns). */
 export const reproPackageSchema = z.object({
-  key: z.string().max(256).optional(),
-  cpvA: z.string().max(256).optional(),
-  cpvB: z.string().max(256).optional(),
+  key: z.string().optional(),
+  cpvA: z.string().optional(),
+  cpvB: z.string().optional(),
   /** How the two sides' vdb entries differ ("USE", "version", …). */
-  vdb: z.array(z.string().max(32)).max(8),
+  vdb: z.array(z.string()).max(8),
   onlyA: z.number().int().nonnegative(),
   onlyB: z.number().int().nonnegative(),
   differing: z.number().int().nonnegative(),
   /** What differs (attribute names, with the noise label when a rule explains it). */
-  what: z.array(z.string().max(64)).max(16),
+  what: z.array(z.string()).max(16),
   /** The first paths, "+ path" (only in B), "- path" (only in A), "~ path" (differs). */
-  paths: z.array(z.string().max(300)).max(MAX_VERDICT_PATHS),
+  paths: z.array(z.string()).max(MAX_VERDICT_PATHS),
 });
 export type ReproPackage = z.infer<typeof reproPackageSchema>;
 
 export const reproOutputSchema = z.object({
-  name: z.string().max(128),
-  a: z.string().max(64),
-  b: z.string().max(64),
+  name: z.string(),
+  a: z.string(),
+  b: z.string(),
   identical: z.boolean(),
-  summary: z.string().max(2000),
+  summary: z.string(),
   packages: z.array(reproPackageSchema).max(MAX_VERDICT_PACKAGES + 1),
   morePackages: z.number().int().nonnegative().optional(),
 });
@@ -73,21 +80,21 @@ export const reproDocSchema = z.object({
   startedAt: z.number(),
   finishedAt: z.number().optional(),
   /** `error`: why there is no verdict. */
-  error: z.string().max(2000).optional(),
-  outputs: z.array(reproOutputSchema).max(64).optional(),
+  error: z.string().optional(),
+  outputs: z.array(reproOutputSchema).optional(),
 });
 export type ReproDoc = z.infer<typeof reproDocSchema>;
 
-/** The run's `--repro` request and what came of it. */
 /** Most stages one run may check (a pipeline's stages are one YAML mapping: far fewer). */
 export const MAX_REPRO_STAGES = 10_000;
 
+/** The run's `--repro` request and what came of it. */
 export const runReproSchema = z.object({
   stages: z.array(z.string()).max(MAX_REPRO_STAGES),
   strict: z.boolean(),
   verdicts: z.record(z.string(), reproDocSchema),
   /** With `strict`: why the run failed (a stage that is not reproducible). */
-  failure: z.string().max(4000).optional(),
+  failure: z.string().optional(),
 });
 export type RunRepro = z.infer<typeof runReproSchema>;
 
@@ -100,11 +107,17 @@ export type OutputComparison =
 
 /** The verdict of a set of compared outputs. */
 export function verdictOf(comparisons: readonly OutputComparison[]): Pick<ReproDoc, "state" | "outputs"> {
-  const outputs = comparisons.map(outputVerdict);
+  let budget = MAX_VERDICT_PACKAGES;
+  const outputs = comparisons.map((c) => {
+    const o = outputVerdict(c, budget);
+    budget -= o.packages.length;
+    return o;
+  });
   return { state: outputs.every((o) => o.identical) ? "reproducible" : "differs", outputs };
 }
 
-function outputVerdict(c: OutputComparison): ReproOutput {
+/** One output's verdict, with at most `budget` packages. */
+function outputVerdict(c: OutputComparison, budget: number): ReproOutput {
   const base = { name: c.name, a: c.a, b: c.b };
   if (c.t === "same") return { ...base, identical: true, summary: "identical", packages: [] };
   if (c.t === "bytes")
@@ -116,14 +129,14 @@ function outputVerdict(c: OutputComparison): ReproOutput {
     };
   const r = c.report;
   const groups = [...r.packages, ...(r.unowned.changes.length > 0 ? [r.unowned] : [])];
-  const packages = groups.slice(0, MAX_VERDICT_PACKAGES).map(packageVerdict);
+  const packages = groups.slice(0, Math.max(0, budget)).map(packageVerdict);
   const more = groups.length - packages.length;
   return {
     ...base,
     identical: r.identical,
     summary: excerpt(
       r.identical ? "identical contents (the archives differ only in their bytes)" : summaryLine(r),
-      2000,
+      MAX_SUMMARY_CHARS,
     ),
     packages,
     ...(more > 0 ? { morePackages: more } : {}),
@@ -147,7 +160,9 @@ function packageVerdict(g: PackageGroup): ReproPackage {
     what: [...what].slice(0, 16),
     paths: g.changes
       .slice(0, MAX_VERDICT_PATHS)
-      .map((c) => `${c.t === "only-a" ? "-" : c.t === "only-b" ? "+" : "~"} ${excerpt(c.path, 296)}`),
+      .map(
+        (c) => `${c.t === "only-a" ? "-" : c.t === "only-b" ? "+" : "~"} ${excerpt(c.path, MAX_PATH_CHARS)}`,
+      ),
   };
 }
 
