@@ -23,7 +23,7 @@ import { excerpt } from "../../shared/util/excerpt.js";
 
 /**
  * Packages kept in one verdict, over all its outputs (the rest counted in `morePackages`), and
- * paths kept per package: a verdict stays within about 32 KiB, so a run document with several
+ * paths kept per package: a verdict stays within about 40 KiB, so a run document with several
  * stays far below a NATS message.
  */
 export const MAX_VERDICT_PACKAGES = 30;

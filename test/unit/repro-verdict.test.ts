@@ -13,7 +13,9 @@ import { after, before, describe, test } from "node:test";
 import { executeRun, runDocSchema, type RunDoc, type RunEvent } from "../../coordinator/index.js";
 import { runMessage } from "../../coordinator/api/run-message.js";
 import { ReproState } from "../../proto/gen/stagefarm/v1/repro_pb.js";
+import { reproDocSchema, verdictOf } from "../../coordinator/repro/verdict.js";
 import { computeCacheKey } from "../../shared/cache-key/index.js";
+import type { DiffReport, PackageGroup } from "../../shared/diff/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";
@@ -166,4 +168,46 @@ describe("reproducibility checks in the run engine", () => {
     assert.equal(clock.second?.agent, "agent-b");
     assert.equal(result.states.get("clock")?.t, "done");
   });
+});
+
+test("a verdict keeps at most 30 packages over all outputs and 5 paths each, and its document parses", () => {
+  const group = (i: number): PackageGroup => ({
+    key: `cat/p${i}`,
+    cpvB: `cat/p${i}-1`,
+    vdb: [],
+    changes: Array.from({ length: 20 }, (_, j) => ({
+      t: "differs" as const,
+      path: `usr/share/p${i}/\u0000\u001b[31m${"x".repeat(500)}${j}`,
+      diffs: [{ attr: "content" as const, a: "1", b: "2" }],
+    })),
+  });
+  const report = (from: number, n: number): DiffReport => ({
+    v: 1,
+    a: "a",
+    b: "b",
+    normalize: false,
+    identical: false,
+    entries: { a: 1, b: 1 },
+    packages: Array.from({ length: n }, (_, i) => group(from + i)),
+    unowned: { vdb: [], changes: [] },
+    normalized: {},
+  });
+  const v = verdictOf([
+    { name: "one", a: "1".repeat(64), b: "2".repeat(64), t: "diff", report: report(0, 25) },
+    { name: "two", a: "3".repeat(64), b: "4".repeat(64), t: "diff", report: report(25, 25) },
+  ]);
+  assert.equal(v.state, "differs");
+  assert.deepEqual(
+    v.outputs?.map((o) => [o.packages.length, o.morePackages]),
+    [
+      [25, undefined],
+      [5, 20],
+    ],
+  );
+  const paths = v.outputs?.[0]?.packages[0]?.paths ?? [];
+  assert.equal(paths.length, 5);
+  assert.ok(paths.every((p) => p.length < 300 && !p.includes("\u0000") && !p.includes("\u001b")));
+  const doc = { state: v.state, outputs: v.outputs, first: {}, startedAt: 1 };
+  assert.deepEqual(reproDocSchema.parse(doc), doc);
+  assert.ok(JSON.stringify(doc).length < 48 * 1024, "a verdict stays small");
 });
