@@ -76,13 +76,13 @@ interface Running {
 
 /** How long, and how many, stages whose outcome was reported stay listed in heartbeats. */
 const REPORTED_KEEP_MS = 5 * 60_000;
+const REPORTED_KEEP_MAX = 256;
 /**
  * A job this agent may not run goes back to the queue for a random delay in this range: the
  * redelivery lands when another agent of the pool pulls, not in step with this agent's own next
  * pull (a fixed delay kept handing it back to the excluded agent).
  */
 const EXCLUDED_NAK_MS = { min: 500, max: 3_000 };
-const REPORTED_KEEP_MAX = 256;
 
 export class AgentService implements AsyncDisposable {
   private readonly log: Logger;
