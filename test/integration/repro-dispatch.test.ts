@@ -2,7 +2,8 @@
  * The dispatch exclusion of a reproducibility check's second build, on the in-process farm
  * (real coordinator, agents and executors over the memory ports): the job names the first
  * build's agent, whose claim the coordinator refuses; while no other agent can run it the
- * second build waits with its reason and the run keeps running; another agent then runs it.
+ * second build waits with its reason and the run keeps running, also through a coordinator
+ * restart; another agent then runs it.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -53,6 +54,18 @@ test("the second build is fenced from the first build's agent and waits, visibly
   const waiting = await farm.coordinator.getRun(run.id);
   assert.equal(waiting.status, "running");
   assert.equal(waiting.repro?.verdicts["pinned"]?.state, "building");
+
+  // A restarted coordinator resumes the check on the same dispatch (its attempt is derived).
+  await farm.restartCoordinator();
+  const resumed = await poll(
+    async () => {
+      const r = await farm.coordinator.worker.record(run.id, "pinned");
+      return farm.coordinator.activeRunIds().includes(run.id) && r?.t === "queued" ? r : undefined;
+    },
+    { timeoutMs: 20_000, what: "the run resumed" },
+  );
+  assert.equal(resumed.attempt, 2);
+  assert.equal(resumed.dispatch, rec.dispatch, "attached, not dispatched again");
 
   farm.addAgent("a2", ["x86_64"]);
   const doc = await poll(
