@@ -23,6 +23,8 @@ import {
   type CoordinatorMetrics,
   type RunEvent,
   type RunEventListener,
+  type ReproDoc,
+  type ReproSubmission,
   type RunResult,
   type StageStatus,
 } from "../coordinator/index.js";
@@ -42,6 +44,8 @@ export interface EmbeddedRunOptions {
   signal: AbortSignal;
   onEvent?: RunEventListener;
   runId?: string;
+  /** `--repro`: stages built a second time (in another workspace) and compared. */
+  repro?: ReproSubmission;
 }
 
 export interface EmbeddedFarmOptions {
@@ -104,6 +108,8 @@ export class EmbeddedFarm implements AsyncDisposable {
       maxDispatchPerRun: 1000,
       stageJobs: Math.max(1, Math.floor(availableParallelism() / opts.slots)),
       binhost: this.binhost.service,
+      // One local agent: the second build of a `--repro` stage runs in a second workspace.
+      reproOnSameAgent: true,
     });
     // A run the coordinator starts without `run()` (submitted over gRPC, retried from the API or
     // the dashboard, also after a restart) gets a local agent for its labels too.
@@ -179,11 +185,13 @@ export class EmbeddedFarm implements AsyncDisposable {
     const runId = opts.runId ?? newRunId();
     this.ownRuns.add(runId);
     const states = new Map<string, StageStatus>();
+    const repro = new Map<string, ReproDoc>();
     let finished: ((e: Extract<RunEvent, { t: "run-finished" }>) => void) | undefined;
     const done = new Promise<Extract<RunEvent, { t: "run-finished" }>>((r) => (finished = r));
     const emit = (e: RunEvent): void => {
       if (e.runId !== runId) return;
       if (e.t === "stage") states.set(e.stage, e.status);
+      if (e.t === "repro") repro.set(e.stage, e.repro);
       // The engine may dispatch everything ready; the local agent's slots are what runs at once.
       opts.onEvent?.(e.t === "run-started" ? { ...e, jobs: this.opts.slots } : e);
       if (e.t === "run-finished") finished?.(e);
@@ -212,7 +220,14 @@ export class EmbeddedFarm implements AsyncDisposable {
     try {
       opts.signal.throwIfAborted();
       // The spec is parsed already (by the caller, or off the event loop for a submission).
-      await this.coordinator.submit({ yaml: spec.source, path: spec.file, params: opts.params, runId, spec });
+      await this.coordinator.submit({
+        yaml: spec.source,
+        path: spec.file,
+        params: opts.params,
+        runId,
+        spec,
+        ...(opts.repro === undefined ? {} : { repro: opts.repro }),
+      });
       opts.signal.addEventListener("abort", cancel, { once: true });
       const end = await done;
       await this.coordinator.settled(runId);
@@ -223,6 +238,8 @@ export class EmbeddedFarm implements AsyncDisposable {
         counts: countStages(states.values()),
         states,
         durationMs: end.durationMs,
+        repro,
+        ...(end.reproFailure === undefined ? {} : { reproFailure: end.reproFailure }),
       };
     } finally {
       this.ownRuns.delete(runId);

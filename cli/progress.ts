@@ -4,6 +4,7 @@
  */
 import type { RunEvent } from "../coordinator/index.js";
 import { formatDuration } from "../shared/util/duration.js";
+import { reproLines } from "./commands/repro-format.js";
 import { shortDigest, type Style } from "./output.js";
 
 export interface ProgressOptions {
@@ -37,6 +38,16 @@ export class ProgressPrinter {
         return;
       case "stage":
         return this.stage(e.stage, e.status);
+      case "repro":
+        if (e.repro.state === "building")
+          this.line(
+            `${c.cyan(">>> Repro")}    ${c.bold(e.stage)}: second build (attempt ${e.repro.second?.attempt ?? "?"}), without the cache`,
+          );
+        else {
+          this.line(`${c.bold(">>> Repro")}    ${c.bold(e.stage)}:`);
+          for (const l of reproLines(e.repro, c, "    ")) this.line(l);
+        }
+        return;
       case "run-finished": {
         this.flushLogs();
         const { counts } = e;
@@ -51,6 +62,7 @@ export class ProgressPrinter {
             ` — ${counts.executed} executed, ${counts.cached} cached, ${counts.failed} failed, ${counts.skipped} skipped` +
             (counts.cancelled > 0 ? `, ${counts.cancelled} cancelled` : ""),
         );
+        if (e.reproFailure !== undefined) this.line(c.red(`>>> ${e.reproFailure}`));
         return;
       }
     }

@@ -2,7 +2,7 @@
  * The machine-readable summary of a run: the last line `stagefarm run --json` prints (and,
  * later, `stagefarm submit --json`).
  */
-import type { RunResult } from "../coordinator/index.js";
+import type { ReproDoc, RunResult } from "../coordinator/index.js";
 import type { ManifestOutput } from "../shared/store/types.js";
 
 export interface RunSummary {
@@ -22,8 +22,12 @@ export interface RunSummary {
       error?: string;
       logPath?: string;
       reason?: string;
+      /** `--repro`: the stage's verdict (coordinator/repro/verdict.ts). */
+      repro?: ReproDoc;
     }
   >;
+  /** `--repro-strict`: why the run failed. */
+  error?: string;
 }
 
 export function summarize(r: RunResult): RunSummary {
@@ -62,6 +66,10 @@ export function summarize(r: RunResult): RunSummary {
         results[name] = { state: s.t };
     }
   }
+  for (const [name, v] of r.repro) {
+    const res = results[name];
+    if (res !== undefined) res.repro = v;
+  }
   return {
     run: r.runId,
     pipeline: r.pipeline,
@@ -69,5 +77,6 @@ export function summarize(r: RunResult): RunSummary {
     durationMs: r.durationMs,
     stages: r.counts,
     results,
+    ...(r.reproFailure === undefined ? {} : { error: r.reproFailure }),
   };
 }

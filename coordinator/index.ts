@@ -36,6 +36,8 @@ export {
 export { pipelineLabel } from "./submission/pipeline-label.js";
 export { NamedPipelines, type NamedPipeline } from "./submission/named-pipelines.js";
 export { runDocSchema, type RunDoc, type StageDoc } from "./service/run-doc.js";
+export type { ReproDoc, ReproState } from "./repro/verdict.js";
+export type { ReproSubmission } from "./repro/repro-request.js";
 export { AgentRegistry, type AgentInfo, type AgentState } from "./dispatch/agent-registry.js";
 export { DispatchWorker } from "./dispatch/dispatch-worker.js";
 export { dispatchRecordSchema, stageKey, type DispatchRecord } from "./dispatch/dispatch-record.js";

@@ -77,6 +77,8 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
   private readonly queueWaitHist: Histogram<"pool">;
   private readonly stages: Counter<"pipeline" | "result">;
   private readonly cacheLookups: Counter<"kind" | "result">;
+  private readonly reproChecks: Counter<"pipeline" | "stage" | "verdict">;
+  private readonly reproLabels: StageLabels;
   readonly runsActive: Gauge;
   /** Runs that finished (the pipeline label is capped like every other). */
   readonly runsTotal: { inc(labels: { pipeline: string; outcome: string }): void };
@@ -102,6 +104,7 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
     this.runningLabels = new StageLabels({ pipelines, stages });
     this.countLabels = new StageLabels({ pipelines, stages });
     this.runLabels = new StageLabels({ pipelines, stages });
+    this.reproLabels = new StageLabels({ pipelines, stages });
     this.waitPools = new BoundedLabel(pools);
     this.depthPools = new BoundedLabel(pools);
     const registers = [this.registry];
@@ -129,6 +132,12 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
       name: "stagefarm_cache_lookups_total",
       help: "Cache lookups by kind (stage: the action cache; binpkg: binhost packages) and result (hit, miss).",
       labelNames: ["kind", "result"] as const,
+      registers,
+    });
+    this.reproChecks = new Counter({
+      name: "stagefarm_repro_checks_total",
+      help: "Reproducibility checks (--repro) by pipeline, stage and verdict (reproducible, differs).",
+      labelNames: ["pipeline", "stage", "verdict"] as const,
       registers,
     });
     for (const kind of ["stage", "binpkg"])
@@ -360,6 +369,10 @@ export class CoordinatorMetrics implements EngineMetrics, DispatchMetrics {
     this.stages.inc({ pipeline: this.countLabels.pipeline(pipeline), result });
     if (result === "done" || result === "failed")
       this.stageDuration.observe({ ...this.durationLabels.of(pipeline, stage), result }, durationMs / 1000);
+  }
+
+  reproCheck(pipeline: string, stage: string, verdict: "reproducible" | "differs"): void {
+    this.reproChecks.inc({ ...this.reproLabels.of(pipeline, stage), verdict });
   }
 
   cacheLookup(hit: boolean): void {

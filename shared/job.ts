@@ -15,6 +15,8 @@ export interface StageJob {
   inputs: Record<string, ArtifactRef>;
   /** 1-based attempt number within the run. */
   attempt: number;
+  /** Agents that must not run it (the second build of a reproducibility check). */
+  excludeAgents?: string[];
 }
 
 export interface ExecuteOptions {

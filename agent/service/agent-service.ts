@@ -77,6 +77,12 @@ interface Running {
 /** How long, and how many, stages whose outcome was reported stay listed in heartbeats. */
 const REPORTED_KEEP_MS = 5 * 60_000;
 const REPORTED_KEEP_MAX = 256;
+/**
+ * A job this agent may not run goes back to the queue for a random delay in this range: the
+ * redelivery lands when another agent of the pool pulls, not in step with this agent's own next
+ * pull (a fixed delay kept handing it back to the excluded agent).
+ */
+const EXCLUDED_NAK_MS = { min: 500, max: 3_000 };
 
 export class AgentService implements AsyncDisposable {
   private readonly log: Logger;
@@ -176,6 +182,16 @@ export class AgentService implements AsyncDisposable {
     const job = d.value;
     if (this.draining) {
       msg.nak(1000);
+      return;
+    }
+    // The second build of a reproducibility check, and this agent built the first: another
+    // agent must take it (the coordinator would refuse the claim).
+    if (job.exclude?.includes(this.o.agentId) === true) {
+      this.log.debug(
+        { run: job.runId, stage: job.stageName, dispatch: job.dispatch },
+        "job excluded from this agent (a second build elsewhere); returned to the queue",
+      );
+      msg.nak(EXCLUDED_NAK_MS.min + Math.floor(Math.random() * (EXCLUDED_NAK_MS.max - EXCLUDED_NAK_MS.min)));
       return;
     }
     let token: string;

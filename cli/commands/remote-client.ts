@@ -29,6 +29,8 @@ import type { CliContext } from "../context.js";
 import { clientConfig, type ClientFlags } from "../distributed-config.js";
 import { makeStyle, shortDigest, type Style } from "../output.js";
 import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from "./remote-format.js";
+import { reproDocOf, reproLines } from "./repro-format.js";
+import { reproRequestOf, type ReproFlags } from "./repro-options.js";
 
 type Client = GrpcClient<typeof StagefarmService>;
 
@@ -160,11 +162,27 @@ function attemptLine(t: Attempt, c: Style): string {
   );
 }
 
+/** "  repro: 1 reproducible, 1 differs" for a run with `--repro` checks; "" without. */
+function reproCounts(r: Run): string {
+  const counts = new Map<string, number>();
+  for (const s of r.stages)
+    if (s.repro !== undefined) {
+      const state = reproDocOf(s.repro).state;
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+  return counts.size === 0 ? "" : `  repro: ${[...counts].map(([k, v]) => `${v} ${k}`).join(", ")}`;
+}
+
 function printRun(r: Run, ctx: CliContext, c: Style): void {
   const lines = [
     c.bold(`run ${r.id}: ${r.pipeline} (${r.pipelinePath}) — ${runStatusName(r.status)}`),
     ...Object.entries(r.params).map(([k, v]) => c.dim(`  param ${k}=${v}`)),
-    ...r.stages.flatMap((s) => [`  ${stageLine(s, c)}`, ...attemptLines(s, c)]),
+    ...r.stages.flatMap((s) => [
+      `  ${stageLine(s, c)}`,
+      ...attemptLines(s, c),
+      ...(s.repro === undefined ? [] : reproLines(reproDocOf(s.repro), c)),
+    ]),
+    ...(r.error === "" ? [] : [c.red(`  ${r.error}`)]),
   ];
   ctx.stdout.write(`${lines.join("\n")}\n`);
 }
@@ -214,9 +232,10 @@ const exitFor = (status: string): number => (status === "succeeded" ? 0 : status
 
 export async function submit(
   file: string,
-  opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags,
+  opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags & ReproFlags,
   ctx: CliContext,
 ): Promise<void> {
+  const repro = reproRequestOf(opts);
   // A regular file within the size limit only (no /dev/zero, FIFO or directory).
   const yaml = await readPipelineArg(file);
   await withClient(opts, async (client) => {
@@ -226,6 +245,7 @@ export async function submit(
       // without a `pipeline:` key as a local run would.
       pipelinePath: dirname(file) === "." ? join(basename(resolve(".")), basename(file)) : file,
       params: parseParamArgs(opts.param),
+      ...(repro === undefined ? {} : { reproStages: [...repro.stages], reproStrict: repro.strict }),
     });
     if (run === undefined) throw new StagefarmError("internal", "coordinator returned no run");
     const out = opts.json === true ? ctx.stderr : ctx.stdout;
@@ -263,7 +283,7 @@ export async function runs(
     for (const r of res.runs) {
       const n = r.stageCounts;
       ctx.stdout.write(
-        `${r.id}  ${r.pipeline.padEnd(20)}  ${runStatusName(r.status).padEnd(9)}  ${n === undefined ? "" : `${n.done + n.cached}/${n.total} done`}\n`,
+        `${r.id}  ${r.pipeline.padEnd(20)}  ${runStatusName(r.status).padEnd(9)}  ${n === undefined ? "" : `${n.done + n.cached}/${n.total} done`}${reproCounts(r)}\n`,
       );
     }
   });
@@ -440,8 +460,12 @@ async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: 
 
   function report(s: StageRun): void {
     const line = stageLine(s, c);
-    if (seen.get(s.name) === line) return;
-    seen.set(s.name, line);
-    out.write(`>>> ${line}\n`);
+    const repro = s.repro === undefined ? [] : reproLines(reproDocOf(s.repro), c, "    ");
+    const key = [line, ...repro].join("\n");
+    if (seen.get(s.name) === key) return;
+    const before = seen.get(s.name)?.split("\n")[0];
+    seen.set(s.name, key);
+    if (before !== line) out.write(`>>> ${line}\n`);
+    for (const l of repro) out.write(`${l}\n`);
   }
 }

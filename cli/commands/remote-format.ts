@@ -1,6 +1,7 @@
 /** Plain-data views of API messages for JSON output (the same summary shape as `stagefarm run --json`). */
 import { AttemptOutcome, DispatchEnd, type Attempt, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { reproDocOf } from "./repro-format.js";
 
 /** "lease_expired" for DispatchEnd.LEASE_EXPIRED, "timed_out" for AttemptOutcome.TIMED_OUT. */
 function enumName(names: Record<number, string>, n: number): string {
@@ -72,6 +73,7 @@ export function remoteSummary(r: Run) {
         s.outputs.map((o) => [o.name, { digest: o.digest, size: Number(o.size), kind: o.kind }]),
       ),
       ...(s.attempts.length === 0 ? {} : { attempts: s.attempts.map(attemptSummary) }),
+      ...(s.repro === undefined ? {} : { repro: reproDocOf(s.repro) }),
     };
   }
   const created =
@@ -96,5 +98,6 @@ export function remoteSummary(r: Run) {
             run: s.run,
           })),
         }),
+    ...(r.error === "" ? {} : { error: r.error }),
   };
 }

@@ -12,6 +12,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import type { ClientFlags } from "../distributed-config.js";
 import { collect, envOption, envSwitch, positiveInt } from "../options.js";
+import { reproOptions, type ReproFlags } from "./repro-options.js";
 
 /** Adds --coordinator and the TLS and token options to a command that calls a coordinator. */
 export function connectionOptions(cmd: Command): Command {
@@ -58,14 +59,17 @@ export function connectionOptions(cmd: Command): Command {
 const client = () => import("./remote-client.js");
 
 export function registerRemote(program: Command, ctx: CliContext): void {
-  connectionOptions(program.command("submit"))
+  reproOptions(connectionOptions(program.command("submit")))
     .description("submit a pipeline to a remote coordinator")
     .argument("<file>", "pipeline YAML file")
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("-w, --watch", "follow the run: progress and logs; the exit status says how it ended")
     .option("--json", "print the run (or, with --watch, the summary) as JSON on the last line")
-    .action(async (file: string, opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags) =>
-      (await client()).submit(file, opts, ctx),
+    .action(
+      async (
+        file: string,
+        opts: { param: string[]; watch?: boolean; json?: boolean } & ClientFlags & ReproFlags,
+      ) => (await client()).submit(file, opts, ctx),
     );
 
   connectionOptions(program.command("runs"))

@@ -18,10 +18,10 @@ async function load() {
     ]);
   return { parseParamArgs, loadPipelineArg, EmbeddedFarm, ProgressPrinter, summarize };
 }
+import { reproOptions, reproRequestOf, type ReproFlags } from "./repro-options.js";
 
 export function registerRun(program: Command, ctx: CliContext): void {
-  program
-    .command("run")
+  reproOptions(program.command("run"))
     .description("run a pipeline on this machine (embedded farm: no servers needed)")
     .argument("<file>", "pipeline YAML file (or `show RUN_ID`: a run on a remote coordinator)")
     .argument("[id]", "with `show`: the run id")
@@ -40,7 +40,13 @@ export function registerRun(program: Command, ctx: CliContext): void {
       async (
         file: string,
         id: string | undefined,
-        opts: { param: string[]; jobs: number; json?: boolean; quiet?: boolean; coordinator?: string },
+        opts: {
+          param: string[];
+          jobs: number;
+          json?: boolean;
+          quiet?: boolean;
+          coordinator?: string;
+        } & ReproFlags,
       ) => {
         if (file === "show") {
           if (id === undefined)
@@ -53,6 +59,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
         const { parseParamArgs, loadPipelineArg, EmbeddedFarm, ProgressPrinter, summarize } = await load();
         const spec = await loadPipelineArg(file);
         const params = parseParamArgs(opts.param);
+        const repro = reproRequestOf(opts);
         const cfg = ctx.config();
         const out = opts.json === true ? ctx.stderr : ctx.stdout;
         const progress = new ProgressPrinter({
@@ -74,6 +81,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
             params,
             signal: abort.signal,
             onEvent: progress.onEvent,
+            ...(repro === undefined ? {} : { repro }),
           });
           if (opts.json === true) ctx.stdout.write(`${JSON.stringify(summarize(result))}\n`);
           ctx.setExitCode(

@@ -39,6 +39,8 @@ export interface AttemptSources {
   record?: DispatchRecord | undefined;
   /** Attempts seen live, by number (the dashboard's journal). */
   journal?: ReadonlyMap<number, AttemptRecord> | undefined;
+  /** The stage's own attempts end here (later ones are a reproducibility check's second build). */
+  upTo?: number | undefined;
 }
 
 function outcomeOfDoc(s: StageDoc): AttemptOutcome {
@@ -94,11 +96,9 @@ export function attemptsOf(runId: string, name: string, s: StageDoc, x: AttemptS
   // A `ready` stage holds the number of the attempt it has not started yet.
   const current = s.state === "ready" ? (s.attempt ?? 1) - 1 : (s.attempt ?? 0);
   const stored = new Map((s.attempts ?? []).map((a) => [a.n, a]));
-  const last = Math.max(
-    current,
-    rec !== undefined && s.state !== "ready" ? rec.attempt : 0,
-    ...seen,
-    ...stored.keys(),
+  const last = Math.min(
+    Math.max(current, rec !== undefined && s.state !== "ready" ? rec.attempt : 0, ...seen, ...stored.keys()),
+    x.upTo ?? Number.POSITIVE_INFINITY,
   );
   const dispatches = dispatchMessages(rec);
   const out: Attempt[] = [];

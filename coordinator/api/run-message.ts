@@ -23,6 +23,8 @@ import type { Manifest } from "../../shared/store/index.js";
 import type { AgentInfo } from "../dispatch/agent-registry.js";
 import type { DispatchRecord } from "../dispatch/dispatch-record.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
+import { reproMessage } from "../repro/repro-message.js";
+import type { ReproDoc } from "../repro/verdict.js";
 import { attemptsOf } from "./attempts.js";
 
 const STAGE_STATES: Record<StageDoc["state"], StageState> = {
@@ -99,8 +101,26 @@ export function stageMessage(
       init.reason = d?.reason ?? "queued";
     } else if (rec.t === "running") init.agent = rec.owner;
   }
-  if (rec?.t === "finished") init.agent = rec.owner;
+  // A later attempt in the record is the second build of a reproducibility check, not the stage's.
+  if (rec?.t === "finished" && rec.attempt === s.attempt) init.agent = rec.owner;
   return create(StageRunSchema, init);
+}
+
+/**
+ * The last attempt of a stage's own: a later one is the second build of its reproducibility
+ * check, shown in `StageRun.repro`, not among the stage's attempts.
+ */
+export function ownAttempts(repro: ReproDoc | undefined): number | undefined {
+  const second = repro?.second?.attempt;
+  return second === undefined ? undefined : second - 1;
+}
+
+/** Puts a stage's reproducibility check on its message (with why its second build is queued). */
+export function withRepro(m: StageRun, repro: ReproDoc | undefined, d: DispatchView | undefined): void {
+  if (repro === undefined) return;
+  const rec = d?.record;
+  const queued = rec?.t === "queued" && rec.attempt === repro.second?.attempt;
+  m.repro = reproMessage(repro, queued ? d?.reason : undefined);
 }
 
 const COUNT_KEYS = {
@@ -159,8 +179,11 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
   const spec = parsePipeline(doc.yaml, doc.path);
   const stages = spec.stages.map((st) => {
     const s = doc.stages[st.name] ?? { state: "waiting" as const, reason: "waiting" };
-    const m = stageMessage(st.name, s, st.runner, stageDeps(st), dispatch.get(st.name));
-    m.attempts = attemptsOf(doc.id, st.name, s, { record: dispatch.get(st.name)?.record });
+    const view = dispatch.get(st.name);
+    const m = stageMessage(st.name, s, st.runner, stageDeps(st), view);
+    const repro = doc.repro?.verdicts[st.name];
+    m.attempts = attemptsOf(doc.id, st.name, s, { record: view?.record, upTo: ownAttempts(repro) });
+    withRepro(m, repro, view);
     return m;
   });
   const init: MessageInitShape<typeof RunSchema> = {
@@ -175,6 +198,7 @@ export function runMessage(doc: RunDoc, dispatch: ReadonlyMap<string, DispatchVi
     releaseInputs: (doc.releaseInputs ?? []).map((s) => ({ ...s, run: s.run ?? "" })),
   };
   if (doc.finishedAt !== undefined) init.finishedAt = timestampFromMs(doc.finishedAt);
+  if (doc.repro?.failure !== undefined) init.error = doc.repro.failure;
   return create(RunSchema, init);
 }
 

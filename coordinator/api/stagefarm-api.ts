@@ -108,6 +108,9 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         yaml: required(req.pipelineYaml, "pipeline_yaml"),
         path: req.pipelinePath.length > 0 ? req.pipelinePath : "pipeline.yaml",
         params: { ...req.params },
+        ...(req.reproStages.length === 0 && !req.reproStrict
+          ? {}
+          : { repro: { stages: req.reproStages, strict: req.reproStrict } }),
       });
       return { run: await runOf(doc) };
     },
@@ -162,7 +165,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
         for (;;) {
           const e = await events.next(stop);
           if (e === undefined) return;
-          if (e.t === "stage") {
+          if (e.t === "stage" || e.t === "repro") {
             const cur = await coordinator.getRun(id);
             const s = cur.stages[e.stage];
             if (s === undefined) continue;

@@ -61,11 +61,14 @@ import { parseRunStatuses } from "./run-view.js";
 import type { SseStream } from "./sse.js";
 import { eventStreams } from "./event-streams.js";
 import { StaticFiles } from "./static-files.js";
+import type { ReproSubmission } from "../repro/repro-request.js";
 
 export interface SubmitRequest {
   yaml: string;
   path: string;
   params: Record<string, string>;
+  /** `--repro`: stages to build twice and compare (../repro/). */
+  repro?: ReproSubmission;
 }
 
 export interface DashboardDeps {
@@ -200,6 +203,9 @@ export function createDashboard(
           yaml: body.pipelineYaml,
           path: body.pipelinePath === "" ? "pipeline.yaml" : body.pipelinePath,
           params: { ...body.params },
+          ...(body.reproStages.length === 0 && !body.reproStrict
+            ? {}
+            : { repro: { stages: body.reproStages, strict: body.reproStrict } }),
         });
         const { run } = await tracker.run(id);
         sendMessage(

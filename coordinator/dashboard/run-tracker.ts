@@ -119,6 +119,7 @@ export class RunTracker {
       record: t.records.get(name),
       queuedReason: t.reasons.get(name),
       journal: t.journal.get(name),
+      repro: t.doc.repro?.verdicts[name],
     });
   }
 
@@ -128,7 +129,7 @@ export class RunTracker {
     for (const name of shape.names) {
       const s = doc.stages[name] ?? { state: "waiting" as const, reason: "waiting" };
       const record = DISPATCHED.has(s.state) ? await this.coordinator.worker.record(doc.id, name) : undefined;
-      stages.push(buildStage(doc.id, name, s, shape, { record }));
+      stages.push(buildStage(doc.id, name, s, shape, { record, repro: doc.repro?.verdicts[name] }));
     }
     return buildRun(doc, stages, { withStages: true });
   }
@@ -215,7 +216,17 @@ export class RunTracker {
     t ??= await this.track(e.runId);
     if (t === undefined) return;
     if (e.t === "stage") await this.onStage(t, e.stage, e.status, decided);
-    else if (e.t === "run-finished") this.onFinished(t, e.outcome);
+    else if (e.t === "repro") {
+      if (t.doc.repro !== undefined) t.doc.repro.verdicts[e.stage] = e.repro;
+      if (e.repro.state === "building") {
+        // Its dispatch record and why it waits (the second build's, queued for another agent).
+        const rec = await this.coordinator.worker.record(t.doc.id, e.stage);
+        if (rec !== undefined) t.records.set(e.stage, rec);
+        const why = rec === undefined ? undefined : this.coordinator.worker.queuedReason(rec);
+        if (why !== undefined) t.reasons.set(e.stage, why);
+      }
+      this.publishStage(t, e.stage);
+    } else if (e.t === "run-finished") this.onFinished(t, e.outcome, e.reproFailure);
     else {
       // Started (or started again by a retry): pages of the run get it whole.
       this.publishRun(t);
@@ -281,8 +292,9 @@ export class RunTracker {
     this.publishStage(t, name);
   }
 
-  private onFinished(t: Tracked, outcome: RunDoc["status"]): void {
+  private onFinished(t: Tracked, outcome: RunDoc["status"], reproFailure?: string): void {
     t.doc.status = outcome;
+    if (t.doc.repro !== undefined && reproFailure !== undefined) t.doc.repro.failure = reproFailure;
     t.doc.finishedAt = Date.now();
     const run = this.publishRun(t);
     this.publishSummary(t);

@@ -20,7 +20,8 @@ import {
 import { StagefarmError } from "../../shared/errors.js";
 import { quoted } from "../../shared/util/excerpt.js";
 import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline/index.js";
-import { runStatusOf, stageCounts, stageMessage } from "../api/run-message.js";
+import { ownAttempts, runStatusOf, stageCounts, stageMessage, withRepro } from "../api/run-message.js";
+import type { ReproDoc } from "../repro/verdict.js";
 import { attemptsOf, type AttemptSources } from "../api/attempts.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
 
@@ -52,6 +53,8 @@ export function shapeOf(doc: RunDoc): RunShape {
 export interface StageExtras extends AttemptSources {
   /** For a queued dispatch: why no agent took it yet. */
   queuedReason?: string | undefined;
+  /** The stage's reproducibility check (`--repro`). */
+  repro?: ReproDoc | undefined;
 }
 
 export function buildStage(
@@ -61,11 +64,10 @@ export function buildStage(
   shape: RunShape | undefined,
   x: StageExtras = {},
 ): StageRun {
-  const m = stageMessage(name, s, shape?.runner.get(name) ?? "", shape?.deps.get(name) ?? [], {
-    record: x.record,
-    reason: x.queuedReason,
-  });
-  m.attempts = attemptsOf(runId, name, s, x);
+  const view = { record: x.record, reason: x.queuedReason };
+  const m = stageMessage(name, s, shape?.runner.get(name) ?? "", shape?.deps.get(name) ?? [], view);
+  m.attempts = attemptsOf(runId, name, s, { ...x, upTo: ownAttempts(x.repro) });
+  withRepro(m, x.repro, view);
   const last = m.attempts[m.attempts.length - 1];
   if (m.startedAt === undefined && last?.startedAt !== undefined && s.state !== "ready")
     m.startedAt = last.startedAt;
@@ -78,6 +80,7 @@ export function buildStage(
 function runError(doc: RunDoc, stages: readonly StageRun[]): string {
   if (doc.status === "cancelled") return "cancelled";
   if (doc.status !== "failed") return "";
+  if (doc.repro?.failure !== undefined) return doc.repro.failure;
   const failed = stages.filter((s) => s.state === StageState.FAILED);
   const first = failed[0];
   if (first === undefined) return "failed";

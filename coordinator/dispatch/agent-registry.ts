@@ -58,19 +58,30 @@ export class AgentRegistry {
     return a !== undefined && this.now() - a.lastSeen <= this.offlineAfterMs;
   }
 
-  /** Why a queued stage needing `requires` has not been picked up. */
-  waitingReason(requires: readonly string[]): string {
-    const why = this.queuedReason(requires);
+  /**
+   * Why a queued stage needing `requires` has not been picked up. `exclude`: agents that may not
+   * run it (the first build's agent, for the second build of a reproducibility check).
+   */
+  waitingReason(requires: readonly string[], exclude: readonly string[] = []): string {
+    const why = this.queuedReason(requires, exclude);
     const labels = requires.length === 0 ? "(any)" : requires.join(",");
+    if (why.kind === "no_matching_agent" && exclude.length > 0 && this.queuedReason(requires).matching > 0)
+      return `waiting for an agent other than ${exclude.join(", ")} (the first build's) with labels ${labels}: only ${exclude.length === 1 ? "it" : "they"} can run it now`;
     if (why.kind === "no_matching_agent") return `no agent with labels ${labels}`;
     if (why.kind === "agents_busy") return `all matching agents busy (${why.matching} with labels ${labels})`;
     return "queued";
   }
 
   /** The reason of {@link waitingReason} as a fixed kind (a metric label), with the matching agents. */
-  queuedReason(requires: readonly string[]): { kind: QueuedReason; matching: number } {
+  queuedReason(
+    requires: readonly string[],
+    exclude: readonly string[] = [],
+  ): { kind: QueuedReason; matching: number } {
     const matching = this.list().filter(
-      (a) => a.state !== "offline" && requires.every((l) => a.hb.labels.includes(l)),
+      (a) =>
+        a.state !== "offline" &&
+        !exclude.includes(a.hb.agentId) &&
+        requires.every((l) => a.hb.labels.includes(l)),
     );
     if (matching.length === 0) return { kind: "no_matching_agent", matching: 0 };
     const free = matching.filter(

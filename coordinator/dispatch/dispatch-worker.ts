@@ -167,6 +167,9 @@ export class DispatchWorker implements StageWorker {
         dispatch,
         jobs,
         ticket: newTicket(),
+        ...(job.excludeAgents === undefined || job.excludeAgents.length === 0
+          ? {}
+          : { exclude: job.excludeAgents }),
       };
       const now = this.now();
       // The stage's earlier dispatches (other attempts) stay visible.
@@ -224,6 +227,13 @@ export class DispatchWorker implements StageWorker {
       if (rec.t !== "queued") return { ok: false, reason: `stage is ${rec.t}` };
       if (this.deps.agents.get(req.agentId)?.state === "draining")
         return { ok: false, reason: "agent is draining" };
+      // The second build of a reproducibility check runs on another agent than the first.
+      // Agents pass over such a job themselves; this refusal fences one that did not.
+      if (rec.job.exclude?.includes(req.agentId) === true)
+        return {
+          ok: false,
+          reason: `agent ${req.agentId} may not run this dispatch (it built the first build)`,
+        };
       const token = randomBytes(16).toString("hex");
       const next: DispatchRecord = { ...rec, t: "running", owner: req.agentId, token, claimedAt: this.now() };
       if (!(await this.write(key, next, cur.revision))) continue;
@@ -488,7 +498,7 @@ export class DispatchWorker implements StageWorker {
 
   /** Stages queued for a pool, with the reason they wait (for the API and metrics). */
   queuedReason(rec: DispatchRecord): string | undefined {
-    return rec.t === "queued" ? this.deps.agents.waitingReason(rec.requires) : undefined;
+    return rec.t === "queued" ? this.deps.agents.waitingReason(rec.requires, rec.job.exclude) : undefined;
   }
 
   async record(runId: string, stage: string): Promise<DispatchRecord | undefined> {

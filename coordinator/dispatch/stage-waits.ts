@@ -18,7 +18,8 @@ export interface DispatchSnapshot {
 }
 
 /** A stage this coordinator waits for: queued in a pool, or claimed by an agent. */
-type Tracked = { t: "queued"; pool: string; requires: string[] } | { t: "claimed"; at: number };
+type Tracked =
+  { t: "queued"; pool: string; requires: string[]; exclude: string[] } | { t: "claimed"; at: number };
 
 interface Waiter {
   attempt: number;
@@ -77,7 +78,13 @@ export class StageWaits {
 
   /** Follows the record's state: queued, claimed, or no longer waited for. */
   track(key: string, rec: DispatchRecord): void {
-    if (rec.t === "queued") this.tracked.set(key, { t: "queued", pool: rec.pool, requires: rec.requires });
+    if (rec.t === "queued")
+      this.tracked.set(key, {
+        t: "queued",
+        pool: rec.pool,
+        requires: rec.requires,
+        exclude: rec.job.exclude ?? [],
+      });
     else if (rec.t === "running") this.tracked.set(key, { t: "claimed", at: rec.claimedAt });
     else this.tracked.delete(key);
   }
@@ -95,7 +102,8 @@ export class StageWaits {
     const queued = new Map<string, { pool: string; reason: QueuedReason }>();
     const claimed = new Map<string, number>();
     for (const [key, t] of this.tracked)
-      if (t.t === "queued") queued.set(key, { pool: t.pool, reason: agents.queuedReason(t.requires).kind });
+      if (t.t === "queued")
+        queued.set(key, { pool: t.pool, reason: agents.queuedReason(t.requires, t.exclude).kind });
       else claimed.set(key, t.at);
     return { agents: agents.list(), queued, claimed };
   }

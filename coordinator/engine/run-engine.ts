@@ -16,6 +16,13 @@
  *   engine's own store calls retry through the outage). An outage longer than its budget stops
  *   holding them: the next store call fails, and the stage with it, naming the outage.
  *
+ * - Reproducibility (`repro`): a named stage that finished well (built or cached) is built a
+ *   second time without the cache, as its next attempt (distributed: excluding the agent of the
+ *   first build), while the run goes on with the first build's outputs; the two builds' outputs
+ *   are compared (../repro/) and the verdict emitted as a `repro` event. The second build never
+ *   writes a manifest; its failure, or a failure to compare, is a verdict of `error`, never a
+ *   failed stage. The run waits for every second build before it ends.
+ *
  * The same engine runs embedded (StageExecutor in-process) and, later, distributed (a worker
  * that dispatches to agents).
  */
@@ -27,6 +34,8 @@ import { errorFields, type Logger } from "../../shared/log.js";
 import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
+import { ReproChecks, type ReproRequest } from "../repro/repro-checks.js";
+import type { ReproDoc } from "../repro/verdict.js";
 import { recordRunStats } from "../stats/run-stats.js";
 import { lookupCache } from "./cache-lookup.js";
 import { defaultRetryBackoffMs, dropCorruptInput, RETRYABLE } from "./failure-policy.js";
@@ -45,6 +54,8 @@ export interface EngineMetrics {
   cacheLookup(hit: boolean): void;
   /** Every state change of a stage (gauges of waiting and running stages). */
   stageState?(runId: string, pipeline: string, stage: string, status: StageStatus): void;
+  /** A reproducibility check reached a verdict (`error` is no verdict and is not counted). */
+  reproCheck?(pipeline: string, stage: string, verdict: "reproducible" | "differs"): void;
 }
 
 /** Whether the store answers (shared/store/store-outage.ts `StoreOutage`). */
@@ -84,6 +95,7 @@ export interface RunRequest {
   /** Attempts a stage made before this execution (a retried run): its attempts are numbered
    *  after them, so each has its own dispatch and log, and its `retries` count afresh. */
   priorAttempts?: (stage: string) => number;
+  repro?: ReproRequest;
 }
 
 export interface RunResult {
@@ -93,6 +105,10 @@ export interface RunResult {
   counts: StageCounts;
   states: ReadonlyMap<string, StageStatus>;
   durationMs: number;
+  /** The verdicts of the stages checked with `repro`. */
+  repro: ReadonlyMap<string, ReproDoc>;
+  /** `strict`: why the run failed although every stage succeeded. */
+  reproFailure?: string;
 }
 
 /** Resolves after `ms`, or at once when the signal aborts. */
@@ -120,6 +136,8 @@ class RunScheduler {
   private readonly prio: Map<string, number>;
   private readonly states = new Map<string, StageStatus>();
   private readonly running = new Map<string, Promise<void>>();
+  /** `repro`: the second builds and their verdicts. */
+  private readonly repro: ReproChecks;
   /** Stages sent back to `waiting` after a corrupt cached input, with the attempt that failed. */
   private readonly rebuilt = new Map<string, number>();
   private readonly log: Logger;
@@ -134,6 +152,17 @@ class RunScheduler {
     this.upstream = new Map(req.stages.map((s) => [s.name, stageDeps(s)]));
     this.prio = priorities(req.stages, req.estimateMs ?? (() => 1000));
     this.log = deps.logger.child({ run: req.runId, pipeline: req.pipeline });
+    this.repro = new ReproChecks(req.repro, {
+      runId: req.runId,
+      pipeline: req.pipeline,
+      signal: req.signal,
+      stageJobs: req.stageJobs,
+      store: deps.store,
+      worker: deps.worker,
+      log: this.log,
+      emit: (e) => this.emit(e),
+      counted: (stage, verdict) => deps.metrics?.reproCheck?.(req.pipeline, stage, verdict),
+    });
   }
 
   async execute(): Promise<RunResult> {
@@ -153,12 +182,12 @@ class RunScheduler {
       await this.advance();
       const backoffUntil = this.nextRetryAt();
       const heldUntil = this.heldForStoreUntil();
-      if (this.running.size === 0 && backoffUntil === undefined && heldUntil === undefined) break;
+      if (this.busy() === 0 && backoffUntil === undefined && heldUntil === undefined) break;
       // The timers of this wait end with it (a long hold must not keep the process alive).
       const woken = new AbortController();
       const onAbort = (): void => woken.abort();
       req.signal.addEventListener("abort", onAbort, { once: true });
-      const wakeups: Promise<unknown>[] = [...this.running.values()];
+      const wakeups: Promise<unknown>[] = [...this.running.values(), ...this.repro.pending()];
       if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), woken.signal));
       if (heldUntil !== undefined) wakeups.push(delay(heldUntil - Date.now(), woken.signal));
       let unsubscribe: (() => void) | undefined;
@@ -178,13 +207,41 @@ class RunScheduler {
       if (!isTerminal(s)) this.set(name, { t: "cancelled", reason: "run cancelled" });
     }
     const counts = countStages(this.states.values());
-    const outcome: RunOutcome = req.signal.aborted ? "cancelled" : counts.failed > 0 ? "failed" : "succeeded";
+    const reproFailure = this.repro.failure();
+    const outcome: RunOutcome = req.signal.aborted
+      ? "cancelled"
+      : counts.failed > 0 || reproFailure !== undefined
+        ? "failed"
+        : "succeeded";
     // A cancelled (or abandoned, to be resumed) run is not recorded: it would count twice.
     if (!req.signal.aborted)
       await recordRunStats(this.deps.store, this.req.pipeline, this.states, this.started, this.log);
     const durationMs = Date.now() - this.started;
-    this.emit({ t: "run-finished", runId: req.runId, pipeline: req.pipeline, outcome, counts, durationMs });
-    return { runId: req.runId, pipeline: req.pipeline, outcome, counts, states: this.states, durationMs };
+    const failure = reproFailure === undefined ? {} : { reproFailure };
+    this.emit({
+      t: "run-finished",
+      runId: req.runId,
+      pipeline: req.pipeline,
+      outcome,
+      counts,
+      durationMs,
+      ...failure,
+    });
+    return {
+      runId: req.runId,
+      pipeline: req.pipeline,
+      outcome,
+      counts,
+      states: this.states,
+      durationMs,
+      repro: this.repro.verdicts,
+      ...failure,
+    };
+  }
+
+  /** Stages and second builds in flight (each takes a slot). */
+  private busy(): number {
+    return this.running.size + this.repro.inFlight;
   }
 
   /**
@@ -250,7 +307,7 @@ class RunScheduler {
       })
       .sort((a, b) => (this.prio.get(b) ?? 0) - (this.prio.get(a) ?? 0));
     for (const name of ready) {
-      if (this.running.size >= this.req.slots || this.req.signal.aborted) break;
+      if (this.busy() >= this.req.slots || this.req.signal.aborted) break;
       this.start(name);
     }
   }
@@ -278,7 +335,13 @@ class RunScheduler {
       const hit = await lookupCache(this.deps.store, key, this.log);
       this.deps.metrics?.cacheLookup(hit !== undefined);
       if (hit !== undefined) {
-        this.set(name, { t: "cached", key, outputs: hit.outputs, durationMs: hit.durationMs });
+        this.set(name, {
+          t: "cached",
+          key,
+          outputs: hit.outputs,
+          durationMs: hit.durationMs,
+          producer: hit.producer,
+        });
         this.deps.metrics?.stageFinished(this.req.pipeline, name, "cached", 0);
         return;
       }
@@ -450,6 +513,8 @@ class RunScheduler {
     this.states.set(name, status);
     this.deps.metrics?.stageState?.(this.req.runId, this.req.pipeline, name, status);
     this.emit({ t: "stage", runId: this.req.runId, pipeline: this.req.pipeline, stage: name, status });
+    if (status.t === "done" || status.t === "cached")
+      this.repro.start(this.stage(name), status, this.inputsOf(this.stage(name)), this.prior(name));
   }
 
   private emit(e: RunEvent): void {

@@ -27,7 +27,14 @@ export type StageStatus =
       /** Why the previous attempt failed (a retry). */ failure?: StagefarmError;
     }
   | { t: "running"; key: Digest; attempt: number; startedAt: number }
-  | { t: "cached"; key: Digest; outputs: Record<string, ManifestOutput>; durationMs: number }
+  | {
+      t: "cached";
+      key: Digest;
+      outputs: Record<string, ManifestOutput>;
+      durationMs: number;
+      /** Who made the cache entry (its manifest's producer: an agent id when distributed). */
+      producer?: string;
+    }
   | {
       t: "done";
       key: Digest;

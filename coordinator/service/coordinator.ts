@@ -45,6 +45,7 @@ import { newRunId } from "../run-id.js";
 import { SubmissionParser, type SubmissionLimits } from "../submission/parse-submission.js";
 import { pipelineLabel } from "../submission/pipeline-label.js";
 import { quoted } from "../../shared/util/excerpt.js";
+import { reproRequest, type ReproSubmission } from "../repro/repro-request.js";
 import { nextStageDoc, runDocSchema, runKey, type RunDoc, type StageDoc } from "./run-doc.js";
 
 export interface CoordinatorOptions {
@@ -71,6 +72,11 @@ export interface CoordinatorOptions {
   submissionLimits?: Partial<SubmissionLimits>;
   /** How long a NATS outage may delay the engine's KV writes and publishes (default 10 min). */
   natsOutageBudgetMs?: number;
+  /**
+   * The second build of a `--repro` stage may run on the agent of the first (embedded: one
+   * agent, another workspace). Default false: it waits for another agent.
+   */
+  reproOnSameAgent?: boolean;
 }
 
 /** Default of {@link CoordinatorOptions.natsOutageBudgetMs}: the store's default budget. */
@@ -209,11 +215,14 @@ export class Coordinator implements AsyncDisposable {
     params: Record<string, string>;
     runId?: string;
     spec?: PipelineSpec;
+    /** `--repro`: stages to build twice and compare; with `strict`, one that differs fails the run. */
+    repro?: ReproSubmission;
   }): Promise<RunDoc> {
     if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
     const spec = req.spec ?? (await this.parseSubmission(req.yaml, req.path));
     // `release:` inputs resolve now, to the digests their pointers name (shared/release/seeds.ts).
     const seeds = await resolveReleaseInputs(spec, this.o.store);
+    const repro = reproRequest(spec, req.repro);
     // Validates params (and that imported artifacts exist) before anything is stored.
     await checkArtifactInputs(resolvePipeline(bindReleaseInputs(spec, seeds), req.params), this.o.store);
     const doc: RunDoc = {
@@ -229,6 +238,7 @@ export class Coordinator implements AsyncDisposable {
       stages: Object.fromEntries(
         spec.stages.map((s) => [s.name, { state: "waiting" as const, reason: "waiting" }]),
       ),
+      ...(repro === undefined ? {} : { repro }),
     };
     await this.kv.put(runKey(doc.id), encodeMessage(doc));
     this.launch(doc, spec);
@@ -365,6 +375,16 @@ export class Coordinator implements AsyncDisposable {
         signal: abort.signal,
         estimateMs: (n) => estimates.get(n) ?? 60_000,
         ...(priorAttempts === undefined ? {} : { priorAttempts }),
+        ...(doc.repro === undefined
+          ? {}
+          : {
+              repro: {
+                stages: new Set(doc.repro.stages),
+                strict: doc.repro.strict,
+                otherAgent: this.o.reproOnSameAgent !== true,
+                recorded: new Map(Object.entries(doc.repro.verdicts)),
+              },
+            }),
         onEvent: (e) => this.onRunEvent(doc, e, executed),
       },
     )
@@ -388,9 +408,12 @@ export class Coordinator implements AsyncDisposable {
     if (this.closing !== undefined) return; // abandoned, not cancelled: KV keeps the run running
     if (e.t === "stage") {
       doc.stages[e.stage] = nextStageDoc(doc.stages[e.stage], e.status, executed.get(e.stage));
+    } else if (e.t === "repro" && doc.repro !== undefined) {
+      doc.repro.verdicts[e.stage] = e.repro;
     } else if (e.t === "run-finished") {
       doc.status = e.outcome;
       doc.finishedAt = Date.now();
+      if (doc.repro !== undefined && e.reproFailure !== undefined) doc.repro.failure = e.reproFailure;
     }
     const decided = e.t === "stage" ? doc.stages[e.stage] : undefined;
     const stage = decided === undefined || this.listeners.size === 0 ? undefined : structuredClone(decided);

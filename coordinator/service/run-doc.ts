@@ -8,6 +8,7 @@ import { outputSchema } from "../../shared/protocol/messages.js";
 import { releaseSeedSchema } from "../../shared/release/index.js";
 import type { StagefarmError } from "../../shared/errors.js";
 import type { StageStatus } from "../engine/stage-state.js";
+import { runReproSchema } from "../repro/verdict.js";
 
 /** A finished attempt of a stage: where it ran, when, and how it ended. */
 export const attemptDocSchema = z.object({
@@ -48,6 +49,8 @@ export const runDocSchema = z.object({
   createdAt: z.number(),
   finishedAt: z.number().optional(),
   stages: z.record(z.string(), stageDocSchema),
+  /** `--repro`: the stages built twice, and each one's verdict (../repro/verdict.ts). */
+  repro: runReproSchema.optional(),
 });
 export type RunDoc = z.infer<typeof runDocSchema>;
 

@@ -49,6 +49,8 @@ export const jobSchema = z.object({
   jobs: z.number().int().positive(),
   /** A random secret of this dispatch, repeated in the claim (absent in jobs queued by older versions). */
   ticket: ticket.optional(),
+  /** Agents that may not run it (the second build of a reproducibility check runs elsewhere). */
+  exclude: z.array(agentId).max(16).optional(),
 });
 export type JobMessage = z.infer<typeof jobSchema>;
 

@@ -41,6 +41,38 @@ export interface StageRunJson {
   agent?: string;
   attempts?: AttemptJson[];
   dependsOn?: string[];
+  repro?: ReproJson;
+}
+interface ReproBuildJson {
+  attempt?: number;
+  agent?: string;
+  cached?: boolean;
+}
+export interface ReproJson {
+  state?: string;
+  first?: ReproBuildJson;
+  second?: ReproBuildJson;
+  error?: string;
+  reason?: string;
+  outputs?: Array<{
+    name?: string;
+    digestA?: string;
+    digestB?: string;
+    identical?: boolean;
+    summary?: string;
+    morePackages?: number;
+    packages?: Array<{
+      key?: string;
+      cpvA?: string;
+      cpvB?: string;
+      vdb?: string[];
+      onlyA?: number;
+      onlyB?: number;
+      differing?: number;
+      what?: string[];
+      paths?: string[];
+    }>;
+  }>;
 }
 export interface StageCountsJson {
   total?: number;
@@ -132,6 +164,66 @@ export interface Stage {
   agent: string;
   attempts: Attempt[];
   dependsOn: string[];
+  repro?: Repro;
+}
+/** A stage's reproducibility check (`--repro`). */
+export interface Repro {
+  state: "building" | "reproducible" | "differs" | "error";
+  first: string;
+  second: string;
+  error: string;
+  reason: string;
+  outputs: Array<{
+    name: string;
+    digestA: string;
+    digestB: string;
+    identical: boolean;
+    summary: string;
+    morePackages: number;
+    packages: Array<{
+      name: string;
+      vdb: string[];
+      onlyA: number;
+      onlyB: number;
+      differing: number;
+      what: string[];
+      paths: string[];
+    }>;
+  }>;
+}
+
+const REPRO_STATES = ["building", "reproducible", "differs", "error"] as const;
+
+function buildName(b: ReproBuildJson | undefined): string {
+  const where = b?.agent === undefined || b.agent === "" ? "" : ` on ${b.agent}`;
+  return b?.cached === true ? `cache entry${where}` : `attempt ${b?.attempt ?? "?"}${where}`;
+}
+
+export function reproOf(j: ReproJson): Repro {
+  return {
+    state: enumName(j.state, "REPRO_STATE_", REPRO_STATES, "error"),
+    first: buildName(j.first),
+    second: buildName(j.second),
+    error: j.error ?? "",
+    reason: j.reason ?? "",
+    outputs: (j.outputs ?? []).map((o) => ({
+      name: o.name ?? "",
+      digestA: o.digestA ?? "",
+      digestB: o.digestB ?? "",
+      identical: o.identical === true,
+      summary: o.summary ?? "",
+      morePackages: o.morePackages ?? 0,
+      packages: (o.packages ?? []).map((p) => ({
+        name: p.cpvB ?? p.cpvA ?? p.key ?? "(owned by no package)",
+        vdb: p.vdb ?? [],
+        onlyA: p.onlyA ?? 0,
+        onlyB: p.onlyB ?? 0,
+        differing: p.differing ?? 0,
+        what: p.what ?? [],
+        paths: p.paths ?? [],
+      })),
+    })),
+  };
 }
 export type Counts = Required<StageCountsJson>;
 export interface Run {
@@ -217,6 +309,7 @@ export function stageOf(j: StageRunJson): Stage {
       logPath: a.logPath ?? "",
     })),
     dependsOn: j.dependsOn ?? [],
+    ...(j.repro === undefined ? {} : { repro: reproOf(j.repro) }),
   };
 }
 

@@ -10,6 +10,7 @@ import { permits, useWhoami } from "../api/whoami";
 import { LogView } from "../components/log-view";
 import { fmtBytes, fmtDuration, fmtTime, shortDigest } from "../format";
 import { STATE_LABEL } from "../graph/stage-graph";
+import { ReproSection } from "./repro-section";
 
 /** The download route of an output (coordinator/downloads/), beside the dashboard's API. */
 function downloadUrl(run: string, stage: string, output: string): string {
@@ -263,6 +264,7 @@ export function StagePanel(props: {
         </p>
       ) : null}
       {s.error === "" ? null : <pre class="error-box">{s.error}</pre>}
+      {s.repro === undefined ? null : <ReproSection repro={s.repro} />}
 
       <h3>Attempts</h3>
       {started.length === 0 ? (
