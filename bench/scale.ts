@@ -155,7 +155,11 @@ try {
   t = performance.now();
   const spec = parsePipeline(text, "scale.yaml");
   const stages = resolvePipeline(spec, {});
-  const plan = await planRun((keys) => lookupEntries(store, keys, undefined), stages, () => 60_000);
+  const plan = await planRun(
+    (keys) => lookupEntries(store, keys, undefined),
+    stages,
+    () => 60_000,
+  );
   const planMs = since(t);
   console.log(
     `plan: ${planMs.toFixed(0)} ms (${(planMs / bareParseMs).toFixed(1)}× a bare YAML parse of ${bareParseMs.toFixed(0)} ms); critical path ${plan.criticalPath.path.length} stages`,

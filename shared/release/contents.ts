@@ -106,6 +106,10 @@ export async function contentsGz(
   } catch (err: unknown) {
     body.destroy();
     if (err instanceof StagefarmError) throw err;
-    throw new StagefarmError("invalid_argument", `cannot list the released file (${ext}): ${String((err as Error).message).slice(0, 400)}`, { cause: err });
+    throw new StagefarmError(
+      "invalid_argument",
+      `cannot list the released file (${ext}): ${String((err as Error).message).slice(0, 400)}`,
+      { cause: err },
+    );
   }
 }

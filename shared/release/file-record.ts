@@ -34,7 +34,8 @@ export function parseFileRecord(body: string, path: string): FileRecord {
     throw new StagefarmError("internal", `release file record ${path} is not JSON`, { cause: err });
   }
   const r = fileRecordSchema.safeParse(json);
-  if (!r.success) throw new StagefarmError("internal", `release file record ${path} is unreadable: ${r.error.message}`);
+  if (!r.success)
+    throw new StagefarmError("internal", `release file record ${path} is unreadable: ${r.error.message}`);
   return r.data;
 }
 
@@ -50,7 +51,12 @@ export async function readFileRecordAt(store: ArtifactStore, path: string): Prom
   return parseFileRecord(body, path);
 }
 
-export function readFileRecord(store: ArtifactStore, arch: string, stamp: string, file: string): Promise<FileRecord | undefined> {
+export function readFileRecord(
+  store: ArtifactStore,
+  arch: string,
+  stamp: string,
+  file: string,
+): Promise<FileRecord | undefined> {
   return readFileRecordAt(store, fileRecordPath(arch, stamp, file));
 }
 
@@ -62,5 +68,9 @@ export async function writeFileRecord(
   rec: FileRecord,
   signal?: AbortSignal,
 ): Promise<void> {
-  await store.putObject(fileRecordPath(arch, stamp, file), `${JSON.stringify(rec)}\n`, signal === undefined ? {} : { signal });
+  await store.putObject(
+    fileRecordPath(arch, stamp, file),
+    `${JSON.stringify(rec)}\n`,
+    signal === undefined ? {} : { signal },
+  );
 }

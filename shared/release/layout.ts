@@ -66,7 +66,10 @@ export const assertStamp = (stamp: string): string =>
 
 /** Gentoo's stamp of `date`: `YYYYMMDDTHHMMSSZ` in UTC. */
 export function stampOf(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return date
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 /** The extension of a file name, if it is one a release may carry. */
@@ -82,7 +85,8 @@ export function isTarExtension(ext: ReleaseExtension): boolean {
 export const stampDir = (arch: string, stamp: string): string =>
   `${RELEASES_PREFIX}${arch}/autobuilds/${stamp}`;
 export const releaseFileName = (name: string, stamp: string, ext: string): string => `${name}-${stamp}${ext}`;
-export const filePath = (arch: string, stamp: string, file: string): string => `${stampDir(arch, stamp)}/${file}`;
+export const filePath = (arch: string, stamp: string, file: string): string =>
+  `${stampDir(arch, stamp)}/${file}`;
 export const fileRecordPath = (arch: string, stamp: string, file: string): string =>
   `${FILE_RECORDS_PREFIX}${arch}/${stamp}/${file}.json`;
 export const latestPath = (arch: string, name: string): string =>
@@ -91,8 +95,7 @@ export const pointerPath = (name: string): string => `${POINTERS_PREFIX}${name}.
 
 /** What a served path (below `releases/`) names; undefined for anything that cannot be served. */
 export type ServedRelease =
-  | { t: "latest"; arch: string; name: string }
-  | { t: "file"; arch: string; stamp: string; file: string };
+  { t: "latest"; arch: string; name: string } | { t: "file"; arch: string; stamp: string; file: string };
 
 const FILE_RE = /^[A-Za-z0-9][A-Za-z0-9_+-]*(\.[A-Za-z0-9]+)+$/;
 

@@ -80,7 +80,11 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 /** Reads the pointer `name`; undefined when no release was ever promoted under it. */
-export async function readPointer(store: ArtifactStore, name: string, signal?: AbortSignal): Promise<Pointer | undefined> {
+export async function readPointer(
+  store: ArtifactStore,
+  name: string,
+  signal?: AbortSignal,
+): Promise<Pointer | undefined> {
   const path = pointerPath(name);
   let body: Buffer;
   try {
@@ -98,13 +102,20 @@ export async function readPointer(store: ArtifactStore, name: string, signal?: A
   }
   const p = pointerSchema.safeParse(json);
   if (!p.success || p.data.name !== name)
-    throw new StagefarmError("internal", `release pointer ${path} is unreadable: ${p.error?.message ?? "wrong name"}`);
+    throw new StagefarmError(
+      "internal",
+      `release pointer ${path} is unreadable: ${p.error?.message ?? "wrong name"}`,
+    );
   return p.data;
 }
 
 export async function writePointer(store: ArtifactStore, p: Pointer, signal?: AbortSignal): Promise<void> {
   const kept: Pointer = { ...p, history: p.history.slice(-MAX_HISTORY) };
-  await store.putObject(pointerPath(p.name), `${JSON.stringify(kept, null, 1)}\n`, signal === undefined ? {} : { signal });
+  await store.putObject(
+    pointerPath(p.name),
+    `${JSON.stringify(kept, null, 1)}\n`,
+    signal === undefined ? {} : { signal },
+  );
 }
 
 /** Every pointer's name (from the store's listing). */

@@ -88,17 +88,32 @@ function conflict(name: string, why: string, current: Promotion | undefined): St
   return new StagefarmError(
     "conflict",
     `release pointer ${quoted(name)} moved: ${why}; ${now}. Read it again (stagefarm release log ${name}) and promote again`,
-    { details: { name, ...(current === undefined ? {} : { digest: current.digest, generation: current.generation }) } },
+    {
+      details: {
+        name,
+        ...(current === undefined ? {} : { digest: current.digest, generation: current.generation }),
+      },
+    },
   );
 }
 
-function checkExpectation(name: string, expect: ReleaseExpectation | undefined, found: number, p: Pointer | undefined): void {
+function checkExpectation(
+  name: string,
+  expect: ReleaseExpectation | undefined,
+  found: number,
+  p: Pointer | undefined,
+): void {
   const current = currentOf(p);
-  if (expect?.t === "none" && current !== undefined) throw conflict(name, "this promotion expected no release", current);
+  if (expect?.t === "none" && current !== undefined)
+    throw conflict(name, "this promotion expected no release", current);
   if (expect?.t === "digest" && current?.digest !== expect.digest)
     throw conflict(name, `this promotion expected ${expect.digest}`, current);
   if (expect === undefined && generationOf(p) !== found)
-    throw conflict(name, `another promotion landed while this one waited (it found generation ${found})`, current);
+    throw conflict(
+      name,
+      `another promotion landed while this one waited (it found generation ${found})`,
+      current,
+    );
 }
 
 async function publishFile(
@@ -125,8 +140,16 @@ async function publishFile(
   await store.putObject(filePath(arch, stamp, `${file}.DIGESTS`), digests, opts);
   if (deps.signingKey !== undefined) {
     const key = deps.signingKey;
-    await store.putObject(filePath(arch, stamp, `${file}.DIGESTS.asc`), await detachSign(key, digests, signal), opts);
-    await store.putObject(filePath(arch, stamp, `${contentsName}.asc`), await detachSign(key, contents, signal), opts);
+    await store.putObject(
+      filePath(arch, stamp, `${file}.DIGESTS.asc`),
+      await detachSign(key, digests, signal),
+      opts,
+    );
+    await store.putObject(
+      filePath(arch, stamp, `${contentsName}.asc`),
+      await detachSign(key, contents, signal),
+      opts,
+    );
     const sig = await detachSign(key, await store.getBlob(src.digest, signal), signal);
     await store.putObject(filePath(arch, stamp, `${file}.asc`), sig, opts);
   }
@@ -138,7 +161,8 @@ export async function publishRelease(deps: PublishDeps, req: PublishRequest): Pr
   const arch = assertArch(req.arch);
   const at = (deps.now ?? (() => new Date()))();
   const stamp = assertStamp(req.stamp ?? stampOf(at));
-  if (req.sources.length === 0) throw new StagefarmError("invalid_argument", "a release needs at least one output");
+  if (req.sources.length === 0)
+    throw new StagefarmError("invalid_argument", "a release needs at least one output");
   const files: ReleasedFile[] = req.sources.map((s) => ({
     file: releaseFileName(name, stamp, s.ext),
     digest: s.digest,
@@ -148,7 +172,10 @@ export async function publishRelease(deps: PublishDeps, req: PublishRequest): Pr
   }));
   const names = new Set(files.map((f) => f.file));
   if (names.size !== files.length)
-    throw new StagefarmError("invalid_argument", `two outputs would be released as the same file (${[...names].join(", ")}): release them under different names`);
+    throw new StagefarmError(
+      "invalid_argument",
+      `two outputs would be released as the same file (${[...names].join(", ")}): release them under different names`,
+    );
   const found = generationOf(await readPointer(deps.store, name, deps.signal));
   return deps.locks.with(
     deps.store,
@@ -158,8 +185,12 @@ export async function publishRelease(deps: PublishDeps, req: PublishRequest): Pr
       checkExpectation(name, req.expect, found, before);
       const current = currentOf(before);
       if (current !== undefined && current.arch !== arch)
-        throw new StagefarmError("invalid_argument", `release ${quoted(name)} is released for ${current.arch}, not ${arch}`);
-      for (const [i, src] of req.sources.entries()) await publishFile(deps, arch, stamp, files[i]?.file ?? "", src);
+        throw new StagefarmError(
+          "invalid_argument",
+          `release ${quoted(name)} is released for ${current.arch}, not ${arch}`,
+        );
+      for (const [i, src] of req.sources.entries())
+        await publishFile(deps, arch, stamp, files[i]?.file ?? "", src);
       const promotion: Promotion = {
         generation: generationOf(before) + 1,
         arch,
@@ -173,10 +204,17 @@ export async function publishRelease(deps: PublishDeps, req: PublishRequest): Pr
         ...(req.by === undefined ? {} : { by: req.by }),
         ...(deps.signingKey === undefined ? {} : { signedBy: deps.signingKey.keyId }),
       };
-      await writePointer(deps.store, { v: 1, name, history: [...(before?.history ?? []), promotion] }, deps.signal);
+      await writePointer(
+        deps.store,
+        { v: 1, name, history: [...(before?.history ?? []), promotion] },
+        deps.signal,
+      );
       await deps.store.putObject(
         latestPath(arch, name),
-        latestFileText(at, files.map((f) => ({ stamp, file: f.file, size: f.size }))),
+        latestFileText(
+          at,
+          files.map((f) => ({ stamp, file: f.file, size: f.size })),
+        ),
         deps.signal === undefined ? {} : { signal: deps.signal },
       );
       return promotion;

@@ -34,7 +34,13 @@ export async function resolveReleaseInputs(
         missing.push(`  stage "${stage.name}" input "${input.name}": release ${quoted(input.release)}`);
         continue;
       }
-      seeds.push({ stage: stage.name, input: input.name, release: name, digest: current.digest, run: current.run });
+      seeds.push({
+        stage: stage.name,
+        input: input.name,
+        release: name,
+        digest: current.digest,
+        run: current.run,
+      });
     }
   if (missing.length > 0)
     throw new StagefarmError(

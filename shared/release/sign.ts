@@ -30,7 +30,11 @@ export function assertSigningKey(keyId: string): string {
 }
 
 /** The armoured detached signature of `data`. */
-export async function detachSign(key: SigningKey, data: Readable | Buffer, signal?: AbortSignal): Promise<Buffer> {
+export async function detachSign(
+  key: SigningKey,
+  data: Readable | Buffer,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   const args = ["--batch", "--yes", "--armor", "--detach-sign", "--local-user", assertSigningKey(key.keyId)];
   const env = key.gnupgHome === undefined ? {} : { GNUPGHOME: key.gnupgHome };
   const cancel = signal === undefined ? {} : { cancelSignal: signal };
@@ -53,8 +57,12 @@ export async function detachSign(key: SigningKey, data: Readable | Buffer, signa
     if (err instanceof StagefarmError) throw err;
     const stderr = (err as { stderr?: unknown }).stderr;
     const why = stderr instanceof Uint8Array ? Buffer.from(stderr).toString("utf8") : String(stderr ?? err);
-    throw new StagefarmError("invalid_argument", `gpg could not sign with ${quoted(key.keyId)}: ${why.trim().slice(0, 400)}`, {
-      cause: err,
-    });
+    throw new StagefarmError(
+      "invalid_argument",
+      `gpg could not sign with ${quoted(key.keyId)}: ${why.trim().slice(0, 400)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
