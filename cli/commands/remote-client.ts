@@ -29,6 +29,7 @@ import type { CliContext } from "../context.js";
 import { clientConfig, type ClientFlags } from "../distributed-config.js";
 import { makeStyle, shortDigest, type Style } from "../output.js";
 import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from "./remote-format.js";
+import type { LogsFlags } from "./remote.js";
 import { reproDocOf, reproLines } from "./repro-format.js";
 import { reproRequestOf, type ReproFlags } from "./repro-options.js";
 
@@ -289,19 +290,7 @@ export async function runs(
   });
 }
 
-export async function logs(
-  run: string,
-  stage: string,
-  opts: {
-    follow?: boolean;
-    attempt?: string;
-    bytes?: number;
-    tail?: number;
-    timestamps?: boolean;
-    json?: boolean;
-  } & ClientFlags,
-  ctx: CliContext,
-): Promise<void> {
+export async function logs(run: string, stage: string, opts: LogsFlags, ctx: CliContext): Promise<void> {
   await withClient(opts, async (client) => {
     const dec = new TextDecoder();
     const stamper =

@@ -14,6 +14,16 @@ import type { ClientFlags } from "../distributed-config.js";
 import { collect, envOption, envSwitch, positiveInt } from "../options.js";
 import { reproOptions, type ReproFlags } from "./repro-options.js";
 
+/** The options of `stagefarm logs`. */
+export type LogsFlags = {
+  follow?: boolean;
+  attempt?: string;
+  bytes?: number;
+  tail?: number;
+  timestamps?: boolean;
+  json?: boolean;
+} & ClientFlags;
+
 /** Adds --coordinator and the TLS and token options to a command that calls a coordinator. */
 export function connectionOptions(cmd: Command): Command {
   return cmd
@@ -98,19 +108,8 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       "prefix each line with when it was written (ISO 8601, UTC; `-` for a log stored without times)",
     )
     .option("--json", "one JSON object per chunk: {stage, attempt, offset, text}")
-    .action(
-      async (
-        run: string,
-        stage: string,
-        opts: {
-          follow?: boolean;
-          attempt?: string;
-          bytes?: number;
-          tail?: number;
-          timestamps?: boolean;
-          json?: boolean;
-        } & ClientFlags,
-      ) => (await client()).logs(run, stage, opts, ctx),
+    .action(async (run: string, stage: string, opts: LogsFlags) =>
+      (await client()).logs(run, stage, opts, ctx),
     );
 
   connectionOptions(program.command("cancel"))
