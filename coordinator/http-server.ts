@@ -78,6 +78,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       ? undefined
       : createDashboard({
           ...deps.dashboard,
+          ...(deps.namedPipelines === undefined ? {} : { namedPipelines: deps.namedPipelines }),
           // Without an auth file every request may do everything.
           whoami: (req) => deps.auth?.whoami(req) ?? { name: "anyone", role: "admin" },
           session: {
