@@ -73,7 +73,11 @@ export function LogView(props: { runId: string; stage: string; attempt: number; 
           {query === "" ? "" : `${s?.hits ?? 0} lines shown match`}
         </span>
         <span class="muted" data-testid="log-match-pos">
-          {query === "" || (s?.matches ?? 0) === 0 ? "" : `${s?.currentMatch ?? 0}/${s?.matches ?? 0}`}
+          {query === "" || s === undefined || s.matches === 0
+            ? ""
+            : s.currentMatch === 0
+              ? `${s.matches} ${s.matches === 1 ? "match" : "matches"}`
+              : `${s.currentMatch}/${s.matches}`}
         </span>
         <button
           type="button"
