@@ -121,6 +121,26 @@ test(
         ],
       });
 
+      // Submissions by name through the dashboard's route: names, never paths.
+      for (const [body, status] of [
+        [{ pipelineName: "nope" }, 404],
+        [{ pipelineName: "../offered/greet" }, 400],
+        [{ pipelineName: "/etc/passwd" }, 400],
+        [{ pipelineName: 7 }, 400],
+        [{ pipelineName: "greet", pipelineYaml: "stages: {}\n" }, 400],
+        [{ pipelineName: "greet", params: { who: 1 } }, 400],
+        [{ pipelineName: "greet", params: { whom: "x" } }, 400],
+      ] as const) {
+        const r = await fetch(`${base}/api/dashboard/runs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        const { error } = (await r.json()) as { error: string };
+        assert.equal(r.status, status, `${JSON.stringify(body)}: ${error}`);
+        assert.ok(!error.includes(sb.dir), `the server's directory stays unnamed: ${error}`);
+      }
+
       await using browser = await TestBrowser.launch();
       const page = await browser.page();
       await page.goto(`${base}/`);
