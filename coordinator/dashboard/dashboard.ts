@@ -51,7 +51,7 @@ import { agentMessage } from "../api/run-message.js";
 import { TOKEN_COOKIE } from "../auth/http-auth.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import type { Coordinator } from "../service/coordinator.js";
-import type { NamedPipelines } from "../submission/named-pipelines.js";
+import { namedSubmission, type NamedPipelines } from "../submission/named-pipelines.js";
 import { CacheSummaries } from "./cache-summary.js";
 import { EventHub } from "./event-hub.js";
 import { httpStatusFor, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
@@ -186,12 +186,7 @@ export function createDashboard(
           "invalid_argument",
           '"pipelineName" is a string and comes without "pipelineYaml" and "pipelinePath"',
         );
-      if (deps.namedPipelines === undefined)
-        throw new StagefarmError(
-          "invalid_argument",
-          'this server offers no pipelines by name (start it with --pipelines DIR); send "pipelineYaml"',
-        );
-      return { ...(await deps.namedPipelines.read(pipelineName)), params };
+      return namedSubmission(deps.namedPipelines, pipelineName, params);
     }
     if (body.pipelineYaml.trim() === "")
       throw new StagefarmError("invalid_argument", "pipelineYaml is required");

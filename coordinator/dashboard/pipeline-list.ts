@@ -3,7 +3,7 @@
  * DIR`, ../submission/named-pipelines.ts) with their params, for the dashboard's "new run"
  * form. Each file is read by NamedPipelines (size-capped, inside DIR) and parsed by the
  * submission parser (a worker with a heap limit and a deadline), one at a time; a parse is
- * kept while the file's text is unchanged. A file that does not parse is listed with its
+ * kept while the file's text is unchanged (by its sha256: 200 files of 1 MiB are not kept). A file that does not parse is listed with its
  * error (its `file:line:col` names the file within DIR, never the server's path).
  *
  *   {"offered": true, "pipelines": [{"name": "weekly", "pipeline": "weekly", "description": …,
@@ -12,6 +12,7 @@
  *
  * `offered` is false (and the list empty) when the server was started without a directory.
  */
+import { createHash } from "node:crypto";
 import { StagefarmError } from "../../shared/errors.js";
 import type { PipelineSpec } from "../../shared/pipeline/index.js";
 import type { NamedPipelines } from "../submission/named-pipelines.js";
@@ -50,8 +51,8 @@ export function paramsOf(spec: PipelineSpec): PipelineParamJson[] {
 }
 
 export class PipelineList {
-  /** The last parse of each name, with the text it was made from. */
-  private readonly parsed = new Map<string, { yaml: string; entry: OfferedPipelineJson }>();
+  /** The last parse of each name, with the sha256 of the text it was made from. */
+  private readonly parsed = new Map<string, { sha256: string; entry: OfferedPipelineJson }>();
 
   constructor(
     private readonly named: NamedPipelines | undefined,
@@ -80,8 +81,9 @@ export class PipelineList {
       if (e.code === "not_found") return undefined;
       return { name, params: [], error: e.message };
     }
+    const sha256 = createHash("sha256").update(doc.yaml).digest("hex");
     const kept = this.parsed.get(name);
-    if (kept !== undefined && kept.yaml === doc.yaml) return kept.entry;
+    if (kept !== undefined && kept.sha256 === sha256) return kept.entry;
     let entry: OfferedPipelineJson;
     try {
       const spec = await this.parse(doc.yaml, doc.path);
@@ -97,7 +99,7 @@ export class PipelineList {
       if (e.code === "unavailable") return { name, params: [], error: e.message };
       entry = { name, params: [], error: e.message };
     }
-    this.parsed.set(name, { yaml: doc.yaml, entry });
+    this.parsed.set(name, { sha256, entry });
     return entry;
   }
 }

@@ -107,3 +107,20 @@ export class NamedPipelines {
     }
   }
 }
+
+/**
+ * The pipeline a submission names, with its params: what `{"pipelineName": NAME}` resolves
+ * to on a server offering `named` (both APIs of `stagefarm up`); refused without one.
+ */
+export async function namedSubmission(
+  named: NamedPipelines | undefined,
+  name: string,
+  params: Record<string, string>,
+): Promise<NamedPipeline & { params: Record<string, string> }> {
+  if (named === undefined)
+    throw new StagefarmError(
+      "invalid_argument",
+      'this server offers no pipelines by name (start it with --pipelines DIR); send "pipelineYaml"',
+    );
+  return { ...(await named.read(name)), params };
+}
