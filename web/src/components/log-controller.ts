@@ -195,6 +195,8 @@ export class LogController {
     this.partialEl.innerHTML = this.previewHtml();
     this.state = { ...this.state, start, end: start + data.length };
     this.trim();
+    // Other lines are shown: stepping starts again from the first match.
+    this.current = -1;
     this.applySearch();
   }
 
@@ -343,13 +345,12 @@ export class LogController {
 
   /** Registers the highlights (where the browser has the API; the line classes work without). */
   private showMatches(): void {
+    const cur = this.matches[this.current];
+    lineOf(cur)?.classList.add("current");
     const registry = typeof CSS !== "undefined" ? CSS.highlights : undefined;
     if (registry === undefined) return;
-    const cur = this.matches[this.current];
     registry.set("log-match", new Highlight(...this.matches));
     registry.set("log-current", cur === undefined ? new Highlight() : new Highlight(cur));
-    const line = lineOf(cur);
-    line?.classList.add("current");
   }
 
   /** Steps to the next match (`-1`: the previous one), wrapping around, and scrolls to it. */
