@@ -28,7 +28,7 @@ import { quoted } from "../shared/util/excerpt.js";
 import { parseSubmitBody, SUBMIT_BODY_MAX_BYTES } from "./api-v1.js";
 import type { SubmitRequest } from "./dashboard/dashboard.js";
 import { requestGuard, type RequestGuard } from "./request-guard.js";
-import type { NamedPipelines } from "./submission/named-pipelines.js";
+import { namedSubmission, type NamedPipelines } from "./submission/named-pipelines.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
 import { listenError } from "../shared/util/listen-error.js";
 
@@ -78,6 +78,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       ? undefined
       : createDashboard({
           ...deps.dashboard,
+          ...(deps.namedPipelines === undefined ? {} : { namedPipelines: deps.namedPipelines }),
           // Without an auth file every request may do everything.
           whoami: (req) => deps.auth?.whoami(req) ?? { name: "anyone", role: "admin" },
           session: {
@@ -91,14 +92,6 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
   const board = deps.dashboard;
   const downloads: DownloadDeps | undefined =
     board === undefined ? undefined : { getRun: (id) => board.coordinator.getRun(id), store: board.store };
-  const named = async (name: string, params: Record<string, string>): Promise<SubmitRequest> => {
-    if (deps.namedPipelines === undefined)
-      throw new StagefarmError(
-        "invalid_argument",
-        'this server offers no pipelines by name (start it with --pipelines DIR); send "pipelineYaml"',
-      );
-    return { ...(await deps.namedPipelines.read(name)), params };
-  };
   // The guard knows the bound port once listening.
   const bound: { guard?: RequestGuard } = {};
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -152,7 +145,9 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
       if (!deps.accepting())
         return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
       const body = parseSubmitBody(await readJsonBody(req, SUBMIT_BODY_MAX_BYTES));
-      const id = await submit(body.t === "text" ? body : await named(body.name, body.params));
+      const id = await submit(
+        body.t === "text" ? body : await namedSubmission(deps.namedPipelines, body.name, body.params),
+      );
       return send(res, 202, { id });
     }
     const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);

@@ -9,7 +9,7 @@
  * coordinator/auth/http-auth.ts's HTTP_RULES; `whoami` tells the page which actions to offer):
  *
  *   GET  /api/dashboard/runs?status=&pipeline=&pageSize=&pageToken=   ListRunsResponse (summaries)   viewer
- *   POST /api/dashboard/runs                SubmitRunRequest → 202 SubmitRunResponse                submitter
+ *   POST /api/dashboard/runs                SubmitRunRequest, or {pipelineName, params} → 202 SubmitRunResponse   submitter
  *   GET  /api/dashboard/runs/ID             GetRunResponse (every stage with its attempts)          viewer
  *   GET  /api/dashboard/runs/ID/events      SSE: `run` (RunEvent with the whole run), `stage`        viewer
  *   POST /api/dashboard/runs/ID/cancel      CancelRunResponse                                       submitter
@@ -18,6 +18,7 @@
  *   GET  /api/dashboard/runs/ID/stages/S/log[/search|/events|/times]   (./log-routes.ts)           viewer
  *   GET  /api/dashboard/agents              ListAgentsResponse                                      viewer
  *   POST /api/dashboard/agents/A/drain      DrainAgentResponse                                      admin
+ *   GET  /api/dashboard/pipelines           the pipelines offered by name, with params (./pipeline-list.ts)  viewer
  *   GET  /api/dashboard/cache               cache and binhost summary (./cache-summary.ts)          viewer
  *   GET  /api/dashboard/events              SSE: `hello`, `run` (RunEvent with a summary), `agents`  viewer
  *   GET  /api/dashboard/whoami              {name, role} of the caller's credentials                viewer
@@ -50,6 +51,7 @@ import { agentMessage } from "../api/run-message.js";
 import { TOKEN_COOKIE } from "../auth/http-auth.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import type { Coordinator } from "../service/coordinator.js";
+import { namedSubmission, type NamedPipelines } from "../submission/named-pipelines.js";
 import { CacheSummaries } from "./cache-summary.js";
 import { EventHub } from "./event-hub.js";
 import { httpStatusFor, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
@@ -57,6 +59,7 @@ import { keyMaterialOf } from "./key-material.js";
 import { LiveLogs } from "./live-logs.js";
 import { serveLiveLog, serveLogSearch, serveLogTimes, serveStoredLog } from "./log-routes.js";
 import { RunTracker } from "./run-tracker.js";
+import { PipelineList } from "./pipeline-list.js";
 import { parseRunStatuses } from "./run-view.js";
 import type { SseStream } from "./sse.js";
 import { eventStreams } from "./event-streams.js";
@@ -79,6 +82,8 @@ export interface DashboardDeps {
   /** Starts a run and resolves with its id (default: `coordinator.submit`). The embedded farm
    *  passes its own, which also starts a local agent with the labels the pipeline needs. */
   submit?: (req: SubmitRequest) => Promise<string>;
+  /** Pipelines offered by name (`up --pipelines DIR`): listed, and submitted as `{pipelineName}`. */
+  namedPipelines?: NamedPipelines;
   /** The built page (default: dist/web/ beside this module). */
   staticDir?: string;
   /** Who a request's credentials name, for `whoami` (set by the HTTP server). */
@@ -137,6 +142,9 @@ export function createDashboard(
   const files = new StaticFiles(deps.staticDir);
   const logDeps = { coordinator, store: deps.store, live };
   const submit = deps.submit ?? (async (r: SubmitRequest) => (await coordinator.submit(r)).id);
+  const pipelineList = new PipelineList(deps.namedPipelines, (yaml, path) =>
+    coordinator.parseSubmission(yaml, path),
+  );
 
   const { runEvents, globalEvents } = eventStreams({ hub, tracker, globals, agentsMessage });
 
@@ -157,6 +165,45 @@ export function createDashboard(
         throw new StagefarmError("not_found", `run ${quoted(id)} has no stage ${quoted(name)}`);
       await fn(req, res, url, id, name);
     };
+
+  /** A submit body: a SubmitRunRequest, or `{pipelineName, params}` (one of the offered pipelines). */
+  const submission = async (raw: unknown): Promise<SubmitRequest> => {
+    const named =
+      typeof raw === "object" && raw !== null && !Array.isArray(raw) && "pipelineName" in raw
+        ? (raw as Record<string, unknown>)
+        : undefined;
+    const { pipelineName, ...request } = named ?? {};
+    let body;
+    try {
+      body = fromJson(SubmitRunRequestSchema, (named === undefined ? raw : request) as JsonValue);
+    } catch (err: unknown) {
+      if (err instanceof StagefarmError) throw err;
+      throw new StagefarmError("invalid_argument", `not a SubmitRunRequest: ${excerpt(String(err))}`, {
+        cause: err,
+      });
+    }
+    const params = { ...body.params };
+    const repro =
+      body.reproStages.length === 0 && !body.reproStrict
+        ? {}
+        : { repro: { stages: body.reproStages, strict: body.reproStrict } };
+    if (named !== undefined) {
+      if (typeof pipelineName !== "string" || body.pipelineYaml !== "" || body.pipelinePath !== "")
+        throw new StagefarmError(
+          "invalid_argument",
+          '"pipelineName" is a string and comes without "pipelineYaml" and "pipelinePath"',
+        );
+      return { ...(await namedSubmission(deps.namedPipelines, pipelineName, params)), ...repro };
+    }
+    if (body.pipelineYaml.trim() === "")
+      throw new StagefarmError("invalid_argument", "pipelineYaml is required");
+    return {
+      yaml: body.pipelineYaml,
+      path: body.pipelinePath === "" ? "pipeline.yaml" : body.pipelinePath,
+      params,
+      ...repro,
+    };
+  };
 
   const routes: Route[] = [
     {
@@ -188,25 +235,7 @@ export function createDashboard(
       re: new RegExp(`^${API}/runs$`),
       handler: async (req, res) => {
         if (!deps.accepting()) throw new StagefarmError("unavailable", "draining: not accepting runs");
-        let body;
-        try {
-          body = fromJson(SubmitRunRequestSchema, (await readJsonBody(req)) as JsonValue);
-        } catch (err: unknown) {
-          if (err instanceof StagefarmError) throw err;
-          throw new StagefarmError("invalid_argument", `not a SubmitRunRequest: ${excerpt(String(err))}`, {
-            cause: err,
-          });
-        }
-        if (body.pipelineYaml.trim() === "")
-          throw new StagefarmError("invalid_argument", "pipelineYaml is required");
-        const id = await submit({
-          yaml: body.pipelineYaml,
-          path: body.pipelinePath === "" ? "pipeline.yaml" : body.pipelinePath,
-          params: { ...body.params },
-          ...(body.reproStages.length === 0 && !body.reproStrict
-            ? {}
-            : { repro: { stages: body.reproStages, strict: body.reproStrict } }),
-        });
+        const id = await submit(await submission(await readJsonBody(req)));
         const { run } = await tracker.run(id);
         sendMessage(
           res,
@@ -298,6 +327,11 @@ export function createDashboard(
           create(DrainAgentResponseSchema, { agent: agentMessage(a) }),
         );
       },
+    },
+    {
+      method: "GET",
+      re: new RegExp(`^${API}/pipelines$`),
+      handler: async (_req, res) => sendJson(res, 200, await pipelineList.get()),
     },
     {
       method: "GET",

@@ -6,12 +6,15 @@
  * resolved, and no larger than the submission size cap. So the client chooses among the files
  * the operator put there, never a path.
  */
-import { open, realpath } from "node:fs/promises";
+import { open, readdir, realpath } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { StagefarmError } from "../../shared/errors.js";
 import { quoted } from "../../shared/util/excerpt.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The most names {@link NamedPipelines.names} offers (a directory of thousands is cut here). */
+export const MAX_LISTED_PIPELINES = 200;
 
 export interface NamedPipeline {
   yaml: string;
@@ -65,6 +68,25 @@ export class NamedPipelines {
     throw new StagefarmError("not_found", `this server offers no pipeline named ${quoted(name)}`);
   }
 
+  /**
+   * The names a client may pick, sorted: `NAME.yaml` and `NAME/pipeline.yaml` entries of the
+   * directory whose name is a pipeline name (at most {@link MAX_LISTED_PIPELINES}). What a name
+   * leads to is checked by {@link read} when it is read, so a name listed here may still be
+   * refused (a symlink out of the directory, a file too large).
+   */
+  async names(): Promise<string[]> {
+    const entries = await readdir(this.root, { withFileTypes: true }).catch((err: unknown) => {
+      throw new StagefarmError("unavailable", "the pipelines directory cannot be read", { cause: err });
+    });
+    const found = new Set<string>();
+    for (const e of entries) {
+      const name = e.name.endsWith(".yaml") ? e.name.slice(0, -".yaml".length) : e.name;
+      if (e.name.endsWith(".yaml") ? e.isDirectory() : !(e.isDirectory() || e.isSymbolicLink())) continue;
+      if (NAME.test(name) && !name.includes("..")) found.add(name);
+    }
+    return [...found].sort().slice(0, MAX_LISTED_PIPELINES);
+  }
+
   /** The text of the regular file `rel` below the root (symlinks resolved), or undefined. */
   private async readWithin(rel: string): Promise<{ text: string } | "too large" | undefined> {
     try {
@@ -84,4 +106,21 @@ export class NamedPipelines {
       return undefined;
     }
   }
+}
+
+/**
+ * The pipeline a submission names, with its params: what `{"pipelineName": NAME}` resolves
+ * to on a server offering `named` (both APIs of `stagefarm up`); refused without one.
+ */
+export async function namedSubmission(
+  named: NamedPipelines | undefined,
+  name: string,
+  params: Record<string, string>,
+): Promise<NamedPipeline & { params: Record<string, string> }> {
+  if (named === undefined)
+    throw new StagefarmError(
+      "invalid_argument",
+      'this server offers no pipelines by name (start it with --pipelines DIR); send "pipelineYaml"',
+    );
+  return { ...(await named.read(name)), params };
 }

@@ -125,6 +125,11 @@ test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, a
     const page = await browser.page();
     await page.goto(`${base}/`);
     await page.waitForSelector("text=No runs yet");
+    // Without --pipelines nothing is offered by name; "new run" opens on the pipeline's YAML.
+    assert.deepEqual(await (await fetch(`${base}/api/dashboard/pipelines`)).json(), {
+      offered: false,
+      pipelines: [],
+    });
 
     // Submit through the page.
     await page.click("[data-testid=new-run]");

@@ -8,6 +8,11 @@
  * Each line carries its time (`data-ts`, shown by CSS when the page asks for timestamps, so it
  * is not part of the text searched): from the stored log's index (`…/log/times`), or, for live
  * output, when it reached the page.
+ * Each line carries its number (`data-n`, shown by CSS, so it is not part of the text
+ * searched): counted from the log's first line when what is shown starts at byte 0, otherwise
+ * from the first line shown (`+1`, `+2`, …; the title says from which byte). The search marks
+ * every match in what is shown (the CSS Custom Highlight API: ranges over the rendered text,
+ * the DOM untouched) and steps through them, the current one highlighted and scrolled to.
  */
 import { AnsiUp } from "ansi_up";
 import { getJson, getLogRange } from "../api/client";
@@ -31,6 +36,9 @@ export interface LogState {
   partial: boolean;
   live: LiveStatus | undefined;
   hits: number;
+  /** Matches of the search in what is shown, and the position (1-based, 0: none) stepped to. */
+  matches: number;
+  currentMatch: number;
   message: string;
 }
 
@@ -87,7 +95,12 @@ export class LogController {
   private abort = new AbortController();
   private query = "";
   private times: LogTimesJson | undefined;
+  /** The matches of the query in what is shown, in document order, and the one stepped to. */
+  private matches: Range[] = [];
   private current = -1;
+  /** The number of the next complete line, and whether numbers count from the log's start. */
+  private nextLine = 1;
+  private absolute = false;
   private follow = true;
   private disposed = false;
   state: LogState = {
@@ -97,6 +110,8 @@ export class LogController {
     partial: false,
     live: undefined,
     hits: 0,
+    matches: 0,
+    currentMatch: 0,
     message: "",
   };
 
@@ -167,9 +182,10 @@ export class LogController {
           const c = d as LogChunkJson;
           const offset = Number(c.offset ?? "0");
           const data = base64Bytes(c.data ?? "");
-          if (this.state.end === 0 && this.lineBytes.length === 0 && this.pending.length === 0)
+          if (this.state.end === 0 && this.lineBytes.length === 0 && this.pending.length === 0) {
             this.state = { ...this.state, start: offset, end: offset };
-          else if (offset !== this.state.end) this.renderWindow(offset, new Uint8Array(0));
+            this.numberFrom(offset);
+          } else if (offset !== this.state.end) this.renderWindow(offset, new Uint8Array(0));
           this.append(data);
         },
         gap: (d) => {
@@ -203,6 +219,7 @@ export class LogController {
     this.ansi = new AnsiUp();
     this.lineBytes = [];
     this.pending = new Uint8Array(0);
+    this.numberFrom(start);
     const html: string[] = [];
     let from = 0;
     for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, from)) {
@@ -216,6 +233,8 @@ export class LogController {
     this.partialEl.innerHTML = this.previewHtml();
     this.state = { ...this.state, start, end: start + data.length };
     this.trim();
+    // Other lines are shown: stepping starts again from the first match.
+    this.current = -1;
     this.applySearch();
   }
 
@@ -239,6 +258,13 @@ export class LogController {
     if (this.follow) this.scrollToEnd();
   }
 
+  /** Lines shown from now on start at byte `start`. */
+  private numberFrom(start: number): void {
+    this.nextLine = 1;
+    this.absolute = start === 0;
+    this.el.title = this.absolute ? "" : `line numbers count from byte ${start}, the first shown`;
+  }
+
   private lineHtml(bytes: Uint8Array, offset: number): string {
     let text = this.decoder.decode(bytes).replace(/\r$/, "");
     // A carriage return rewrites the line (progress output): show what the terminal would.
@@ -253,7 +279,8 @@ export class LogController {
           : undefined;
     const iso = ms === undefined ? undefined : new Date(ms).toISOString();
     const ts = iso === undefined ? "" : ` data-ts="${iso.slice(11, 23)}" title="${iso}"`;
-    return `<div class="ln"${ts}>${this.ansi.ansi_to_html(text)}</div>`;
+    const n = this.nextLine++;
+    return `<div class="ln" data-n="${this.absolute ? n : `+${n}`}"${ts}>${this.ansi.ansi_to_html(text)}</div>`;
   }
 
   private previewHtml(): string {
@@ -342,43 +369,108 @@ export class LogController {
     }
   }
 
-  /** Marks the lines containing `q` (case-insensitive); returns their count. */
+  /** Marks the lines containing `q` (case-insensitive) and its matches; returns the lines' count. */
   search(q: string): number {
-    this.query = q.toLowerCase();
+    this.query = q;
     this.current = -1;
     return this.applySearch();
   }
 
   private applySearch(): number {
+    const re =
+      this.query === "" ? undefined : new RegExp(this.query.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "giu");
     let hits = 0;
+    this.matches = [];
     for (const el of Array.from(this.el.children)) {
-      const hit = this.query !== "" && (el.textContent ?? "").toLowerCase().includes(this.query);
-      el.classList.toggle("hit", hit);
+      const found = re === undefined ? [] : matchRanges(el, re);
+      el.classList.toggle("hit", found.length > 0);
       el.classList.remove("current");
-      if (hit) hits++;
+      if (found.length > 0) hits++;
+      this.matches.push(...found);
     }
-    this.set({ hits });
+    // Live output appended to the view keeps the match stepped to, when it is still there.
+    if (this.current >= this.matches.length) this.current = -1;
+    this.showMatches();
+    this.set({ hits, matches: this.matches.length, currentMatch: this.current + 1 });
     return hits;
   }
 
-  /** Scrolls to the next marked line. */
-  next(): void {
-    const hits = Array.from(this.el.querySelectorAll(".ln.hit"));
-    if (hits.length === 0) return;
-    hits[this.current]?.classList.remove("current");
-    this.current = (this.current + 1) % hits.length;
-    const el = hits[this.current];
-    if (el instanceof HTMLElement) {
-      el.classList.add("current");
-      el.scrollIntoView({ block: "center" });
-      this.follow = false;
-    }
+  /** Registers the highlights (where the browser has the API; the line classes work without). */
+  private showMatches(): void {
+    const cur = this.matches[this.current];
+    lineOf(cur)?.classList.add("current");
+    const registry = typeof CSS !== "undefined" ? CSS.highlights : undefined;
+    if (registry === undefined) return;
+    registry.set("log-match", new Highlight(...this.matches));
+    registry.set("log-current", cur === undefined ? new Highlight() : new Highlight(cur));
+  }
+
+  /** Steps to the next match (`-1`: the previous one), wrapping around, and scrolls to it. */
+  next(step: 1 | -1 = 1): void {
+    const n = this.matches.length;
+    if (n === 0) return;
+    lineOf(this.matches[this.current])?.classList.remove("current");
+    this.current = this.current < 0 ? (step > 0 ? 0 : n - 1) : (this.current + step + n) % n;
+    this.showMatches();
+    lineOf(this.matches[this.current])?.scrollIntoView({ block: "center" });
+    this.follow = false;
+    this.set({ currentMatch: this.current + 1 });
+  }
+
+  previous(): void {
+    this.next(-1);
   }
 
   dispose(): void {
     this.disposed = true;
+    if (typeof CSS !== "undefined" && CSS.highlights !== undefined) {
+      CSS.highlights.delete("log-match");
+      CSS.highlights.delete("log-current");
+    }
     this.abort.abort();
     this.stream?.close();
     this.el.removeEventListener("scroll", this.onScroll);
   }
+}
+
+/** The line element a match is in. */
+function lineOf(r: Range | undefined): HTMLElement | undefined {
+  const node = r?.startContainer;
+  const el = node instanceof HTMLElement ? node : node?.parentElement;
+  return el?.closest<HTMLElement>(".ln") ?? undefined;
+}
+
+/** Ranges of `re`'s matches in the text of `el` (which may be split over ANSI colour spans). */
+function matchRanges(el: Element, re: RegExp): Range[] {
+  const nodes: { node: Text; start: number }[] = [];
+  let text = "";
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n !== null; n = walker.nextNode())
+    if (n instanceof Text) {
+      nodes.push({ node: n, start: text.length });
+      text += n.data;
+    }
+  const at = (i: number): { node: Text; offset: number } | undefined => {
+    let lo = 0;
+    let hi = nodes.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((nodes[mid]?.start ?? 0) <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const hit = nodes[lo];
+    return hit === undefined ? undefined : { node: hit.node, offset: i - hit.start };
+  };
+  const out: Range[] = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const from = at(m.index);
+    const to = at(m.index + m[0].length - 1);
+    if (from === undefined || to === undefined) break;
+    const r = document.createRange();
+    r.setStart(from.node, from.offset);
+    r.setEnd(to.node, to.offset + 1);
+    out.push(r);
+  }
+  return out;
 }

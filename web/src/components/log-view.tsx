@@ -1,7 +1,8 @@
 /**
- * The log panel of a stage: one attempt's log (./log-controller.ts does the reading and
- * rendering), a search that marks lines in what is shown, and a search of the whole stored
- * log on the server whose hits open a window around them.
+ * The log panel of a stage: one attempt's log with line numbers (./log-controller.ts does the
+ * reading and rendering), a search that highlights its matches in what is shown and steps
+ * through them (next/previous, Enter/Shift+Enter), and a search of the whole stored log on the
+ * server whose hits open a window around them.
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { apiUrl, errorText, getJson } from "../api/client";
@@ -70,16 +71,34 @@ export function LogView(props: { runId: string; stage: string; attempt: number; 
           data-testid="log-search"
           onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
           onKeyDown={(e) => {
-            if (e.key === "Enter") ctl.current?.next();
+            if (e.key === "Enter") ctl.current?.next(e.shiftKey ? -1 : 1);
           }}
         />
         <span class="muted" data-testid="log-hits">
           {query === "" ? "" : `${s?.hits ?? 0} lines shown match`}
         </span>
+        <span class="muted" data-testid="log-match-pos">
+          {query === "" || s === undefined || s.matches === 0
+            ? ""
+            : s.currentMatch === 0
+              ? `${s.matches} ${s.matches === 1 ? "match" : "matches"}`
+              : `${s.currentMatch}/${s.matches}`}
+        </span>
         <button
           type="button"
-          disabled={query === "" || (s?.hits ?? 0) === 0}
+          disabled={query === "" || (s?.matches ?? 0) === 0}
+          onClick={() => ctl.current?.previous()}
+          title="previous match (Shift+Enter)"
+          data-testid="log-prev"
+        >
+          previous
+        </button>
+        <button
+          type="button"
+          disabled={query === "" || (s?.matches ?? 0) === 0}
           onClick={() => ctl.current?.next()}
+          title="next match (Enter)"
+          data-testid="log-next"
         >
           next
         </button>

@@ -1,113 +1,18 @@
 /**
  * The runs: status, pipeline, params, start, duration and progress, newest first, filtered by
- * status and pipeline; kept current by the global event stream (run summaries). A form submits
- * a pipeline (its YAML text and params) as a new run.
+ * status and pipeline; kept current by the global event stream (run summaries). "New run"
+ * (./new-run.tsx) starts one.
  */
 import { useEffect, useRef, useState } from "preact/hooks";
-import { apiUrl, errorText, getJson, postJson } from "../api/client";
+import { apiUrl, errorText, getJson } from "../api/client";
 import { LiveStream, type LiveStatus } from "../api/live";
-import { permits, useWhoami } from "../api/whoami";
 import { runOf, type Run, type RunEventJson, type RunJson } from "../api/types";
 import { ConnPill, Progress, StatusBadge } from "../components/progress";
 import { fmtDuration, fmtTime } from "../format";
 import { runHref, runsHref } from "../router";
+import { NewRun } from "./new-run";
 
 const STATUSES = ["", "running", "succeeded", "failed", "cancelled"];
-
-function parseParams(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const t = line.trim();
-    if (t === "" || t.startsWith("#")) continue;
-    const i = t.indexOf("=");
-    if (i <= 0) throw new Error(`params: "${t}" is not NAME=VALUE`);
-    out[t.slice(0, i).trim()] = t.slice(i + 1);
-  }
-  return out;
-}
-
-function SubmitForm() {
-  const [open, setOpen] = useState(false);
-  const [yaml, setYaml] = useState("");
-  const [path, setPath] = useState("pipeline.yaml");
-  const [params, setParams] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-  const maySubmit = permits(useWhoami(), "submitter");
-  const submit = (e: Event): void => {
-    e.preventDefault();
-    setError("");
-    let p: Record<string, string>;
-    try {
-      p = parseParams(params);
-    } catch (err: unknown) {
-      setError(errorText(err));
-      return;
-    }
-    setBusy(true);
-    postJson<{ run?: RunJson }>(apiUrl("runs"), { pipelineYaml: yaml, pipelinePath: path, params: p })
-      .then((r) => {
-        if (r.run?.id !== undefined) location.hash = runHref(r.run.id);
-      })
-      .catch((err: unknown) => setError(errorText(err)))
-      .finally(() => setBusy(false));
-  };
-  if (!open)
-    return (
-      <button
-        type="button"
-        class="action"
-        onClick={() => setOpen(true)}
-        disabled={!maySubmit.ok}
-        title={maySubmit.why}
-        data-testid="new-run"
-      >
-        new run
-      </button>
-    );
-  return (
-    <form class="submit-form" onSubmit={submit} data-testid="submit-form">
-      <label>
-        Pipeline (YAML)
-        <textarea
-          rows={12}
-          spellcheck={false}
-          value={yaml}
-          data-testid="pipeline-yaml"
-          onInput={(e) => setYaml((e.target as HTMLTextAreaElement).value)}
-        />
-      </label>
-      <div class="row">
-        <label>
-          File name (for messages)
-          <input
-            value={path}
-            data-testid="pipeline-path"
-            onInput={(e) => setPath((e.target as HTMLInputElement).value)}
-          />
-        </label>
-        <label>
-          Params (NAME=VALUE per line)
-          <textarea
-            rows={3}
-            value={params}
-            data-testid="pipeline-params"
-            onInput={(e) => setParams((e.target as HTMLTextAreaElement).value)}
-          />
-        </label>
-      </div>
-      {error === "" ? null : <pre class="error-box">{error}</pre>}
-      <div class="row">
-        <button type="submit" class="action" disabled={busy || yaml.trim() === ""} data-testid="submit-run">
-          start run
-        </button>
-        <button type="button" onClick={() => setOpen(false)}>
-          close
-        </button>
-      </div>
-    </form>
-  );
-}
 
 export function RunsPage(props: { status: string; pipeline: string }) {
   const { status, pipeline } = props;
@@ -206,7 +111,7 @@ export function RunsPage(props: { status: string; pipeline: string }) {
         <span class="spacer" />
         <ConnPill status={conn} />
       </header>
-      <SubmitForm />
+      <NewRun />
       {error === "" ? null : <p class="error">{error}</p>}
       {runs === undefined ? (
         <p class="muted">Loading…</p>
