@@ -216,6 +216,11 @@ export class ScheduleService implements AsyncDisposable {
     }
   }
 
+  /** No more firings (a draining server); notifications of runs still going are sent. */
+  stopScheduling(): void {
+    this.scheduler.close();
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.watcher?.close();
