@@ -31,8 +31,8 @@ async function load() {
     import("../distributed-config.js"),
     import("../serve-security.js"),
   ]);
-  const { ScheduleService } = await import("../../coordinator/schedules/index.js");
-  return { ...coordinator, ...store, ...auth, ...config, ...security, ScheduleService };
+  const { ScheduleService, submitLauncher } = await import("../../coordinator/schedules/index.js");
+  return { ...coordinator, ...store, ...auth, ...config, ...security, ScheduleService, submitLauncher };
 }
 
 type CoordinatorFlags = FarmFlags &
@@ -232,11 +232,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
             file: opts.schedules,
             runs: coordinator,
             checkPipeline: (name) => namedPipelines.read(name),
-            launch: async ({ runId, pipeline, params }) => {
-              const p = await namedPipelines.read(pipeline);
-              const doc = await coordinator.submit({ yaml: p.yaml, path: p.path, params, runId });
-              return { done: coordinator.settled(doc.id) };
-            },
+            launch: m.submitLauncher(coordinator, namedPipelines),
             newRunId: m.newRunId,
             logger,
             registry: metrics.registry,

@@ -12,3 +12,4 @@ export {
 } from "./schedule-file.js";
 export { systemClock, type Clock, type Timer } from "./clock.js";
 export { compileCron } from "./cron.js";
+export { submitLauncher } from "./submit-launcher.js";

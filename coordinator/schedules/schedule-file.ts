@@ -11,7 +11,7 @@
  *       cron: "0 3 * * 0"         # minute hour day-of-month month day-of-week (seconds first: 6 fields)
  *       timezone: Europe/Berlin   # IANA name (default UTC)
  *       pipeline: catalyst-release   # a name in the server's --pipelines DIR, never a path
- *       params: { ARCH: amd64 }
+ *       params: { seed: 4f6c…e1 }
  *       overlap: skip             # skip (default) | queue | allow
  *       webhook: https://…        # optional, besides the global targets
  *       command: [/usr/local/bin/…]
@@ -75,8 +75,8 @@ const entrySchema = z
     pipeline: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "a pipeline name, not a path"),
     params: z
       .record(
-        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a param name"),
-        z.union([z.string(), z.number(), z.boolean()]).transform(String),
+        z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a param name (lowercase letters, digits, _ and -)"),
+        z.union([z.string().max(64 * 1024), z.number(), z.boolean()]).transform(String),
       )
       .default({}),
     overlap: z.enum(OVERLAP_POLICIES).default("skip"),

@@ -57,7 +57,7 @@ function doc(id: string, over: Partial<RunDoc> = {}): RunDoc {
     pipeline: "release",
     path: "release.yaml",
     yaml: "",
-    params: { ARCH: "amd64" },
+    params: { arch: "amd64" },
     status: "failed",
     createdAt: Date.parse("2026-12-06T03:00:00Z"),
     finishedAt: Date.parse("2026-12-06T07:30:00Z"),
@@ -115,7 +115,7 @@ describe("schedule file", () => {
 
   test("defaults: UTC, overlap skip, notify scheduled; params become strings", () => {
     const f = parseScheduleFile(
-      `schedules:\n  - { name: weekly, cron: "0 3 * * 0", pipeline: release, params: { JOBS: 4, KEEP: true } }\n`,
+      `schedules:\n  - { name: weekly, cron: "0 3 * * 0", pipeline: release, params: { jobs: 4, keep: true } }\n`,
       "s.yaml",
     );
     assert.equal(f.notify, "scheduled");
@@ -123,7 +123,7 @@ describe("schedule file", () => {
       name: "weekly",
       cron: "0 3 * * 0",
       pipeline: "release",
-      params: { JOBS: "4", KEEP: "true" },
+      params: { jobs: "4", keep: "true" },
       timezone: "UTC",
       overlap: "skip",
     });
@@ -141,7 +141,7 @@ describe("notifier", () => {
       pipeline: "release",
       status: "failed",
       schedule: "weekly",
-      params: { ARCH: "amd64" },
+      params: { arch: "amd64" },
       startedAt: "2026-12-06T03:00:00.000Z",
       finishedAt: "2026-12-06T07:30:00.000Z",
       durationMs: 4.5 * 3600_000,

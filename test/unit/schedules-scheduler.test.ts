@@ -51,7 +51,7 @@ function harness() {
 describe("scheduler", () => {
   test("fires at each cron time with its pipeline and params", async () => {
     const h = harness();
-    h.scheduler.apply([entry({ cron: "* * * * * *", params: { ARCH: "amd64" } })]);
+    h.scheduler.apply([entry({ cron: "* * * * * *", params: { arch: "amd64" } })]);
     h.clock.advance(499); // T0 is hh:mm:00.5: the first second is 500 ms away
     assert.equal(h.launched.length, 0, "not before its time");
     h.clock.advance(1);
@@ -63,7 +63,7 @@ describe("scheduler", () => {
         runId: "r1",
         schedule: "s",
         pipeline: "demo",
-        params: { ARCH: "amd64" },
+        params: { arch: "amd64" },
         at: T0 + 500,
         end: undefined,
       },
@@ -151,7 +151,7 @@ describe("scheduler", () => {
     await tick();
     assert.equal(h.launched.length, 1);
     const before = h.scheduler.nextTimes().s;
-    h.scheduler.apply([entry({ cron: "* * * * * *", params: { X: "1" } })]);
+    h.scheduler.apply([entry({ cron: "* * * * * *", params: { x: "1" } })]);
     assert.equal(h.scheduler.nextTimes().s, before);
     h.clock.advance(2000);
     await tick();
@@ -160,7 +160,7 @@ describe("scheduler", () => {
     await tick();
     h.clock.advance(1000);
     await tick();
-    assert.deepEqual(h.launched[1]?.params, { X: "1" }, "the reloaded params");
+    assert.deepEqual(h.launched[1]?.params, { x: "1" }, "the reloaded params");
     h.scheduler.apply([entry({ cron: "0 3 * * *" })]);
     assert.equal(h.scheduler.nextTimes().s, Date.parse("2026-12-08T03:00:00Z"));
     h.scheduler.apply([]);
