@@ -29,8 +29,6 @@ export interface NotifierOptions {
   commandTimeoutMs?: number;
 }
 
-class Refused extends Error {}
-
 export class Notifier {
   private readonly stop = new AbortController();
   private readonly pending = new Set<Promise<void>>();
@@ -82,33 +80,41 @@ export class Notifier {
     const delays = this.o.retryDelaysMs ?? [2000, 10_000];
     const body = JSON.stringify(summary);
     for (let attempt = 0; ; attempt++) {
-      try {
-        const res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", "user-agent": `stagefarm/${STAGEFARM_VERSION}` },
-          body,
-          redirect: "manual",
-          signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(this.o.webhookTimeoutMs ?? 10_000)]),
-        });
-        await res.body?.cancel();
-        if (res.ok) return;
-        const retry = res.status === 408 || res.status === 429 || res.status >= 500;
-        const message = `webhook ${shown} answered HTTP ${res.status}`;
-        if (!retry) throw new Refused(message);
-        throw new StagefarmError("unavailable", message);
-      } catch (err: unknown) {
-        const delay = delays[attempt];
-        if (err instanceof Refused) throw new StagefarmError("invalid_argument", err.message);
-        const e = StagefarmError.from(err);
-        const why = e.message.includes(shown) ? e.message : `webhook ${shown}: ${e.message}`;
-        if (delay === undefined || this.stop.signal.aborted)
-          throw new StagefarmError("unavailable", `${why} (after ${attempt + 1} tries)`, { cause: err });
-        this.log.warn(
-          { run: summary.runId, attempt: attempt + 1, retryInMs: delay, err: why },
-          "webhook failed; retrying",
-        );
-        await sleep(delay, undefined, { signal: this.stop.signal });
-      }
+      const failure = await this.post(url, shown, body);
+      if (failure === undefined) return;
+      const delay = delays[attempt];
+      if (!failure.retry || delay === undefined || this.stop.signal.aborted)
+        throw new StagefarmError("unavailable", `${failure.why} (after ${attempt + 1} tries)`);
+      this.log.warn(
+        { run: summary.runId, attempt: attempt + 1, retryInMs: delay, err: failure.why },
+        "webhook failed; retrying",
+      );
+      await sleep(delay, undefined, { signal: this.stop.signal });
+    }
+  }
+
+  /** One POST: undefined when it was taken (2xx), else why and whether another try may help. */
+  private async post(
+    url: string,
+    shown: string,
+    body: string,
+  ): Promise<{ why: string; retry: boolean } | undefined> {
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "user-agent": `stagefarm/${STAGEFARM_VERSION}` },
+        body,
+        redirect: "manual",
+        signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(this.o.webhookTimeoutMs ?? 10_000)]),
+      });
+      await res.body?.cancel();
+      if (res.ok) return undefined;
+      const retry = res.status === 408 || res.status === 429 || res.status >= 500;
+      return { why: `webhook ${shown} answered HTTP ${res.status}`, retry };
+    } catch (err: unknown) {
+      // fetch's TypeError says "fetch failed"; the reason (ECONNREFUSED, a timeout) is its cause.
+      const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+      return { why: `webhook ${shown}: ${StagefarmError.from(err).message}${cause}`, retry: true };
     }
   }
 

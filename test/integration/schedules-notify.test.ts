@@ -154,6 +154,7 @@ describe("notifier", () => {
     await using ok = await receiver([200]);
     await using flaky = await receiver([503, 200]);
     await using down = await receiver([500]);
+    await using gone = await receiver([404]);
     const dir = await mkdtemp(join(tmpdir(), "sf-notify-"));
     try {
       const results: string[] = [];
@@ -167,15 +168,18 @@ describe("notifier", () => {
       n.send(summary, { webhook: ok.url, command: [process.execPath, "-e", write, out] });
       n.send(summary, { webhook: flaky.url });
       n.send(summary, { webhook: down.url });
+      n.send(summary, { webhook: gone.url });
       n.send(summary, { command: [process.execPath, "-e", "process.exit(3)"] });
       await n.idle();
       assert.deepEqual(ok.bodies, [{ method: "POST", type: "application/json", body: summary }]);
       assert.equal(flaky.bodies.length, 2, "retried after a 503");
       assert.equal(down.bodies.length, 3, "three tries in all");
+      assert.equal(gone.bodies.length, 1, "a 404 is not tried again");
       assert.deepEqual(JSON.parse(await readFile(out, "utf8")), summary);
       assert.deepEqual(results.toSorted(), [
         "command:failed",
         "command:sent",
+        "webhook:failed",
         "webhook:failed",
         "webhook:sent",
         "webhook:sent",
