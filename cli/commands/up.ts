@@ -44,6 +44,8 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] === "" || m[2] === undefined ? "127.0.0.1" : m[2]), port };
 }
 
+type UpFlags = { http: string; jobs: number; pipelines?: string; schedules?: string } & ServeSecurityFlags;
+
 export function registerUp(program: Command, ctx: CliContext): void {
   addServeSecurityOptions(program.command("up"), { clientCa: false })
     .description("run the embedded farm as a service with a web dashboard, /healthz, /metrics and a JSON API")
@@ -57,178 +59,169 @@ export function registerUp(program: Command, ctx: CliContext): void {
       "--schedules <file>",
       "run pipelines of --pipelines DIR on cron schedules and notify on run end (docs/schedules.md); SIGHUP or a change of the file reloads it",
     )
-    .action(
-      async (
-        opts: { http: string; jobs: number; pipelines?: string; schedules?: string } & ServeSecurityFlags,
-      ) => {
-        const m = await load();
-        const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS } = m;
-        const { NamedPipelines, newRunId, RunRegistry, startHttpServer, httpAuth } = m;
-        const { serveSecurity, EmbeddedFarm, loadServeSecurity } = m;
-        const { host, port } = parseHostPort(opts.http);
-        if (opts.schedules !== undefined && opts.pipelines === undefined)
-          throw new StagefarmError(
-            "invalid_argument",
-            "--schedules needs --pipelines DIR (schedules name its pipelines)",
-          );
-        const security = await loadServeSecurity(serveSecurity(opts, ctx.env), [
-          { what: "HTTP", flag: "--http", host, port, http: true },
-        ]);
-        const namedPipelines =
-          opts.pipelines === undefined
-            ? undefined
-            : await NamedPipelines.open(opts.pipelines, DEFAULT_SUBMISSION_LIMITS.maxBytes);
-        const cfg = ctx.config();
-        const logger = ctx.logger(cfg.logLevel === "warn" ? "info" : cfg.logLevel);
-        for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
-        const metrics = await createMetrics();
-        // The local agent's metrics (claims, stages, transfers, free disk) beside the coordinator's.
-        const agentMetrics = await createAgentMetrics({
-          agentId: "local",
-          version: STAGEFARM_VERSION,
-          slots: opts.jobs,
-          diskFreeBytes: () => diskFreeBytes(cfg.workDir),
-          registry: metrics.registry,
-        });
-        await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs });
-        const runs = new RunRegistry();
-        // Every run's events, including those of runs started again by a retry from the dashboard.
-        const offRuns = farm.coordinator.onEvent(runs.onEvent);
-        const abort = new AbortController();
-        const active = new Set<Promise<unknown>>();
-        let accepting = true;
-        const start = (spec: PipelineSpec, params: Record<string, string>, id = newRunId()) => {
-          runs.add(id, spec.name, params);
-          const run = farm.run(spec, { params, signal: abort.signal, runId: id });
-          const p = run
-            .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
-            .catch((err: unknown) => {
-              const rec = runs.get(id);
-              if (rec !== undefined) rec.status = "failed";
-              logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start");
-            })
-            .finally(() => active.delete(p));
-          active.add(p);
-          return { id, run };
-        };
-        /** Resolves once the coordinator has taken the run (its first event), or rejects with why not. */
-        const accepted = (id: string, run: Promise<unknown>): Promise<string> =>
-          new Promise((resolve, reject) => {
-            const off = farm.coordinator.onEvent((e) => {
-              if (e.runId !== id) return;
+    .action(async (opts: UpFlags) => {
+      const m = await load();
+      const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS } = m;
+      const { NamedPipelines, newRunId, RunRegistry, startHttpServer, httpAuth } = m;
+      const { serveSecurity, EmbeddedFarm, loadServeSecurity } = m;
+      const { host, port } = parseHostPort(opts.http);
+      if (opts.schedules !== undefined && opts.pipelines === undefined)
+        throw new StagefarmError(
+          "invalid_argument",
+          "--schedules needs --pipelines DIR (schedules name its pipelines)",
+        );
+      const security = await loadServeSecurity(serveSecurity(opts, ctx.env), [
+        { what: "HTTP", flag: "--http", host, port, http: true },
+      ]);
+      const namedPipelines =
+        opts.pipelines === undefined
+          ? undefined
+          : await NamedPipelines.open(opts.pipelines, DEFAULT_SUBMISSION_LIMITS.maxBytes);
+      const cfg = ctx.config();
+      const logger = ctx.logger(cfg.logLevel === "warn" ? "info" : cfg.logLevel);
+      for (const risk of security.risks) logger.warn({ risk }, "serving unprotected (--insecure)");
+      const metrics = await createMetrics();
+      // The local agent's metrics (claims, stages, transfers, free disk) beside the coordinator's.
+      const agentMetrics = await createAgentMetrics({
+        agentId: "local",
+        version: STAGEFARM_VERSION,
+        slots: opts.jobs,
+        diskFreeBytes: () => diskFreeBytes(cfg.workDir),
+        registry: metrics.registry,
+      });
+      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs });
+      const runs = new RunRegistry();
+      // Every run's events, including those of runs started again by a retry from the dashboard.
+      const offRuns = farm.coordinator.onEvent(runs.onEvent);
+      const abort = new AbortController();
+      const active = new Set<Promise<unknown>>();
+      let accepting = true;
+      const start = (spec: PipelineSpec, params: Record<string, string>, id = newRunId()) => {
+        runs.add(id, spec.name, params);
+        const run = farm.run(spec, { params, signal: abort.signal, runId: id });
+        const p = run
+          .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
+          .catch((err: unknown) => {
+            const rec = runs.get(id);
+            if (rec !== undefined) rec.status = "failed";
+            logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start");
+          })
+          .finally(() => active.delete(p));
+        active.add(p);
+        return { id, run };
+      };
+      /** Resolves once the coordinator has taken the run (its first event), or rejects with why not. */
+      const accepted = (id: string, run: Promise<unknown>): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const off = farm.coordinator.onEvent((e) => {
+            if (e.runId !== id) return;
+            off();
+            resolve(id);
+          });
+          run.then(
+            () => {
               off();
               resolve(id);
-            });
-            run.then(
-              () => {
-                off();
-                resolve(id);
-              },
-              (err: unknown) => {
-                off();
-                reject(StagefarmError.from(err));
-              },
-            );
-          });
-        const http = await startHttpServer({
-          host,
-          port,
-          auth: httpAuth(security.auth),
-          hostNames: security.httpHostNames,
-          ...(security.httpTls === undefined ? {} : { tls: security.httpTls }),
-          metrics,
-          runs,
-          logger,
-          accepting: () => accepting,
-          binhost: { store: farm.store },
-          releases: farm.store,
-          ...(namedPipelines === undefined ? {} : { namedPipelines }),
-          // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
-          // its agent offers their labels.
-          submit: async ({ yaml, path, params }) =>
-            start(await farm.coordinator.parseSubmission(yaml, path), params).id,
-          dashboard: {
-            coordinator: farm.coordinator,
-            store: farm.store,
-            bus: farm.bus,
-            subjects: farm.subjects,
-            submit: async ({ yaml, path, params }) => {
-              const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
-              return accepted(id, run);
             },
-          },
+            (err: unknown) => {
+              off();
+              reject(StagefarmError.from(err));
+            },
+          );
         });
-        farm.binhost.serveAt(http.url);
-        const schedules =
-          opts.schedules === undefined || namedPipelines === undefined
-            ? undefined
-            : await m.ScheduleService.open({
-                file: opts.schedules,
-                runs: farm.coordinator,
-                checkPipeline: (name) => namedPipelines.read(name),
-                launch: async ({ runId, pipeline, params }) => {
-                  const p = await namedPipelines.read(pipeline);
-                  return {
-                    done: start(await farm.coordinator.parseSubmission(p.yaml, p.path), params, runId).run,
-                  };
-                },
-                newRunId,
-                logger,
-                registry: metrics.registry,
-                dashboardUrl: http.url,
-              }).catch(async (err: unknown) => {
-                await http.close();
-                throw err;
-              });
-        const hangup = onHangup(() => {
-          if (schedules === undefined) logger.warn("SIGHUP ignored: no --schedules file to re-read");
-          else void schedules.reload();
-        });
-        logger.info({ url: http.url, store: farm.store.describe }, "stagefarm up: listening");
-        ctx.stdout.write(`stagefarm up: listening on ${http.url} (store ${farm.store.describe})\n`);
-        let stop: () => void = () => undefined;
-        const stopped = new Promise<void>((resolve) => (stop = resolve));
-        const shutdown = onShutdown(
-          (sig) => {
-            accepting = false;
-            schedules?.stopScheduling();
-            logger.info(
-              { signal: sig, running: running().length },
-              "draining: waiting for running runs (again to cancel them)",
-            );
-            stop();
+      const http = await startHttpServer({
+        host,
+        port,
+        auth: httpAuth(security.auth),
+        hostNames: security.httpHostNames,
+        ...(security.httpTls === undefined ? {} : { tls: security.httpTls }),
+        metrics,
+        runs,
+        logger,
+        accepting: () => accepting,
+        binhost: { store: farm.store },
+        releases: farm.store,
+        ...(namedPipelines === undefined ? {} : { namedPipelines }),
+        // Both APIs submit pipeline text, parsed off the event loop; runs go through the farm so
+        // its agent offers their labels.
+        submit: async ({ yaml, path, params }) =>
+          start(await farm.coordinator.parseSubmission(yaml, path), params).id,
+        dashboard: {
+          coordinator: farm.coordinator,
+          store: farm.store,
+          bus: farm.bus,
+          subjects: farm.subjects,
+          submit: async ({ yaml, path, params }) => {
+            const { id, run } = start(await farm.coordinator.parseSubmission(yaml, path), params);
+            return accepted(id, run);
           },
-          (sig) => {
-            logger.warn({ signal: sig }, "cancelling running runs");
-            abort.abort(new Error(`received ${sig}`));
-            for (const id of farm.coordinator.activeRunIds())
-              farm.coordinator
-                .cancel(id)
-                .catch((err: unknown) =>
-                  logger.error(
-                    { run: id, err: StagefarmError.from(err).message },
-                    "cancelling the run failed",
-                  ),
-                );
-          },
-        );
-        // Runs started here, and runs the coordinator runs without a `start` of ours (a stage
-        // retried from the dashboard runs its run again).
-        const running = (): Promise<unknown>[] => [
-          ...active,
-          ...farm.coordinator.activeRunIds().map((id) => farm.coordinator.settled(id)),
-        ];
-        try {
-          await stopped;
-          for (let r = running(); r.length > 0; r = running()) await Promise.allSettled(r);
-        } finally {
-          offRuns();
-          shutdown.dispose();
-          hangup.dispose();
-          await schedules?.close();
-          await http.close();
-        }
-        if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
-      },
-    );
+        },
+      });
+      farm.binhost.serveAt(http.url);
+      const schedules =
+        opts.schedules === undefined || namedPipelines === undefined
+          ? undefined
+          : await m.ScheduleService.open({
+              file: opts.schedules,
+              runs: farm.coordinator,
+              checkPipeline: (name) => namedPipelines.read(name),
+              launch: async ({ runId, pipeline, params }) => {
+                const p = await namedPipelines.read(pipeline);
+                return {
+                  done: start(await farm.coordinator.parseSubmission(p.yaml, p.path), params, runId).run,
+                };
+              },
+              newRunId,
+              logger,
+              registry: metrics.registry,
+              dashboardUrl: http.url,
+            }).catch(async (err: unknown) => {
+              await http.close();
+              throw err;
+            });
+      // SIGHUP re-reads the schedule file; without one it keeps its default (the process ends).
+      const hangup = schedules === undefined ? undefined : onHangup(() => void schedules.reload());
+      logger.info({ url: http.url, store: farm.store.describe }, "stagefarm up: listening");
+      ctx.stdout.write(`stagefarm up: listening on ${http.url} (store ${farm.store.describe})\n`);
+      let stop: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const shutdown = onShutdown(
+        (sig) => {
+          accepting = false;
+          schedules?.stopScheduling();
+          logger.info(
+            { signal: sig, running: running().length },
+            "draining: waiting for running runs (again to cancel them)",
+          );
+          stop();
+        },
+        (sig) => {
+          logger.warn({ signal: sig }, "cancelling running runs");
+          abort.abort(new Error(`received ${sig}`));
+          for (const id of farm.coordinator.activeRunIds())
+            farm.coordinator
+              .cancel(id)
+              .catch((err: unknown) =>
+                logger.error({ run: id, err: StagefarmError.from(err).message }, "cancelling the run failed"),
+              );
+        },
+      );
+      // Runs started here, and runs the coordinator runs without a `start` of ours (a stage
+      // retried from the dashboard runs its run again).
+      const running = (): Promise<unknown>[] => [
+        ...active,
+        ...farm.coordinator.activeRunIds().map((id) => farm.coordinator.settled(id)),
+      ];
+      try {
+        await stopped;
+        for (let r = running(); r.length > 0; r = running()) await Promise.allSettled(r);
+      } finally {
+        offRuns();
+        shutdown.dispose();
+        hangup?.dispose();
+        await schedules?.close();
+        await http.close();
+      }
+      if (shutdown.received !== undefined) ctx.setExitCode(exitStatusForSignal(shutdown.received));
+    });
 }
