@@ -29,6 +29,18 @@ export interface NotifierOptions {
   commandTimeoutMs?: number;
 }
 
+/** The variables a notification command gets from the server's environment. */
+export const COMMAND_ENV_KEYS = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"] as const;
+
+function commandEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of COMMAND_ENV_KEYS) {
+    const v = process.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+}
+
 export class Notifier {
   private readonly stop = new AbortController();
   private readonly pending = new Set<Promise<void>>();
@@ -123,6 +135,9 @@ export class Notifier {
     if (file === undefined) return;
     const r = await execa(file, args, {
       input: JSON.stringify(summary),
+      // Not the server's environment (it may hold the S3 URL with its keys, tokens): only these.
+      extendEnv: false,
+      env: commandEnv(),
       timeout: this.o.commandTimeoutMs ?? 60_000,
       cancelSignal: this.stop.signal,
       reject: false,

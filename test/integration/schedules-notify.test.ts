@@ -14,6 +14,7 @@ import { describe, test } from "node:test";
 import { Registry } from "prom-client";
 import type { RunEvent } from "../../coordinator/index.js";
 import {
+  COMMAND_ENV_KEYS,
   Notifier,
   parseScheduleFile,
   runSummary,
@@ -164,7 +165,9 @@ describe("notifier", () => {
         onResult: (target, result) => results.push(`${target}:${result}`),
       });
       const out = join(dir, "stdin.json");
-      const write = "require('fs').writeFileSync(process.argv[1], require('fs').readFileSync(0))";
+      const write =
+        "const fs = require('fs'); fs.writeFileSync(process.argv[1], fs.readFileSync(0));" +
+        "fs.writeFileSync(process.argv[1] + '.env', JSON.stringify(Object.keys(process.env)))";
       n.send(summary, { webhook: ok.url, command: [process.execPath, "-e", write, out] });
       n.send(summary, { webhook: flaky.url });
       n.send(summary, { webhook: down.url });
@@ -176,6 +179,11 @@ describe("notifier", () => {
       assert.equal(down.bodies.length, 3, "three tries in all");
       assert.equal(gone.bodies.length, 1, "a 404 is not tried again");
       assert.deepEqual(JSON.parse(await readFile(out, "utf8")), summary);
+      const env = JSON.parse(await readFile(`${out}.env`, "utf8")) as string[];
+      assert.ok(
+        env.every((k) => (COMMAND_ENV_KEYS as readonly string[]).includes(k)),
+        `the command gets none of the server's other variables: ${env.join(" ")}`,
+      );
       assert.deepEqual(results.toSorted(), [
         "command:failed",
         "command:sent",
