@@ -89,6 +89,7 @@ describe("schedule file", () => {
       /^s\.yaml:4:11: cron "61 \* \* \* \*": .*minute/,
     );
     assert.match(refused(`${head}    cron: "* * *"\n`), /^s\.yaml:4:11: .*3 fields/);
+    assert.match(refused(`${head}    cron: "0 0 30 2 *"\n`), /^s\.yaml:4:11: cron "0 0 30 2 \*" never fires/);
     assert.match(
       refused(`${head}    cron: "@daily"\n    timezone: Mars/Olympus\n`),
       /^s\.yaml:5:15: not a time zone/,
