@@ -9,6 +9,8 @@
  * loopback without TLS or --auth is refused unless --insecure.
  */
 import type { Command } from "commander";
+import type { ScheduleService } from "../../coordinator/schedules/index.js";
+import { StagefarmError } from "../../shared/errors.js";
 import type { CliContext } from "../context.js";
 import type { FarmFlags, ServeSecurityFlags } from "../distributed-config.js";
 import { addNatsOptions, addStoreOptions } from "../farm-options.js";
@@ -29,7 +31,8 @@ async function load() {
     import("../distributed-config.js"),
     import("../serve-security.js"),
   ]);
-  return { ...coordinator, ...store, ...auth, ...config, ...security };
+  const { ScheduleService, submitLauncher } = await import("../../coordinator/schedules/index.js");
+  return { ...coordinator, ...store, ...auth, ...config, ...security, ScheduleService, submitLauncher };
 }
 
 type CoordinatorFlags = FarmFlags &
@@ -39,6 +42,8 @@ type CoordinatorFlags = FarmFlags &
     leaseTtl?: string;
     natsReplicas?: string;
     binhostRedirect?: boolean;
+    schedules?: string;
+    pipelines?: string;
   };
 
 export function registerCoordinator(program: Command, ctx: CliContext): void {
@@ -92,6 +97,11 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
         "STAGEFARM_LEASE_TTL",
       ),
     )
+    .option(
+      "--schedules <file>",
+      "run pipelines of --pipelines DIR on cron schedules and notify on run end (docs/schedules.md); SIGHUP or a change of the file reloads it",
+    )
+    .option("--pipelines <dir>", "the pipelines schedules name (NAME.yaml or NAME/pipeline.yaml in DIR)")
     .action(async (opts: CoordinatorFlags) => {
       const m = await load();
       const {
@@ -118,9 +128,21 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
       // SIGHUP (systemctl reload) re-reads the auth file: a token removed from it is refused at once.
       const authFile = securityConfig.authFile;
       const reloadAuth = authFile === undefined ? undefined : authReloader(security.auth, authFile, logger);
+      if (opts.schedules !== undefined && opts.pipelines === undefined)
+        throw new StagefarmError(
+          "invalid_argument",
+          "--schedules needs --pipelines DIR (schedules name its pipelines)",
+        );
+      const namedPipelines =
+        opts.pipelines === undefined
+          ? undefined
+          : await m.NamedPipelines.open(opts.pipelines, m.DEFAULT_SUBMISSION_LIMITS.maxBytes);
+      let schedules: ScheduleService | undefined;
       const hangup = onHangup(() => {
-        if (reloadAuth === undefined) logger.warn("SIGHUP ignored: no --auth file to re-read");
-        else void reloadAuth.reload();
+        if (reloadAuth === undefined && opts.schedules === undefined)
+          logger.warn("SIGHUP ignored: no --auth or --schedules file to re-read");
+        if (reloadAuth !== undefined) void reloadAuth.reload();
+        if (schedules !== undefined) void schedules.reload();
       });
       const { createGrpcServer, listen } = await import("../../shared/grpc/index.js");
       const { ServerCredentials } = await import("@grpc/grpc-js");
@@ -205,6 +227,20 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           releases: farm.store,
           dashboard: { coordinator, store: farm.store, bus: farm.bus, subjects: farm.subjects },
         });
+        if (opts.schedules !== undefined && namedPipelines !== undefined)
+          schedules = await m.ScheduleService.open({
+            file: opts.schedules,
+            runs: coordinator,
+            checkPipeline: (name) => namedPipelines.read(name),
+            launch: m.submitLauncher(coordinator, namedPipelines),
+            newRunId: m.newRunId,
+            logger,
+            registry: metrics.registry,
+            dashboardUrl: http.url,
+          }).catch(async (err: unknown) => {
+            await http.close();
+            throw err;
+          });
         try {
           logger.info(
             { grpc: grpc.address, http: http.url, store: farm.store.describe },
@@ -218,6 +254,7 @@ export function registerCoordinator(program: Command, ctx: CliContext): void {
           );
         } finally {
           await http.close();
+          await schedules?.close();
           await binhost.close();
         }
       } finally {

@@ -28,7 +28,7 @@ import type { EmbeddedFarm } from "../embedded.js";
 import { positiveInt } from "../options.js";
 import type { loadServeSecurity } from "../serve-security.js";
 import { addServeSecurityOptions } from "../serve-security-options.js";
-import { exitStatusForSignal, onShutdown } from "../signals.js";
+import { exitStatusForSignal, onHangup, onShutdown } from "../signals.js";
 
 /** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
 async function load() {
@@ -43,6 +43,7 @@ async function load() {
     import("../../shared/store/fs-lock.js"),
     import("../../shared/version.js"),
   ]);
+  const { ScheduleService } = await import("../../coordinator/schedules/index.js");
   return {
     ...agent,
     ...coordinator,
@@ -53,6 +54,7 @@ async function load() {
     ...ports,
     ...fsLock,
     ...version,
+    ScheduleService,
   };
 }
 
@@ -88,6 +90,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
       positiveInt("--keep-runs"),
       DEFAULT_KEEP_RUNS,
     )
+    .option(
+      "--schedules <file>",
+      "run pipelines of --pipelines DIR on cron schedules and notify on run end (docs/schedules.md); SIGHUP or a change of the file reloads it",
+    )
     .action(async (opts: UpFlags) => {
       const m = await load();
       const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS, NamedPipelines } =
@@ -98,6 +104,11 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const { host, port } = parseHostPort(opts.http);
       const grpcAddr = opts.grpc === "off" ? undefined : (opts.grpc ?? DEFAULT_GRPC);
       if (grpcAddr !== undefined) parseHostPort(grpcAddr, "--grpc");
+      if (opts.schedules !== undefined && opts.pipelines === undefined)
+        throw new StagefarmError(
+          "invalid_argument",
+          "--schedules needs --pipelines DIR (schedules name its pipelines)",
+        );
       const security = await loadServeSecurity(serveSecurity(opts, ctx.env), [
         { what: "HTTP", flag: "--http", host, port, http: true },
         ...(grpcAddr === undefined ? [] : [{ what: "gRPC", flag: "--grpc", ...grpcHostPort(grpcAddr) }]),
@@ -142,8 +153,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
       let accepting = true;
-      const start = (spec: PipelineSpec, params: Record<string, string>) => {
-        const id = newRunId();
+      const start = (spec: PipelineSpec, params: Record<string, string>, id = newRunId()) => {
         const run = farm.run(spec, { params, signal: abort.signal, runId: id });
         const p = run
           .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
@@ -202,6 +212,29 @@ export function registerUp(program: Command, ctx: CliContext): void {
         },
       });
       farm.binhost.serveAt(http.url);
+      const schedules =
+        opts.schedules === undefined || namedPipelines === undefined
+          ? undefined
+          : await m.ScheduleService.open({
+              file: opts.schedules,
+              runs: farm.coordinator,
+              checkPipeline: (name) => namedPipelines.read(name),
+              launch: async ({ runId, pipeline, params }) => {
+                const p = await namedPipelines.read(pipeline);
+                return {
+                  done: start(await farm.coordinator.parseSubmission(p.yaml, p.path), params, runId).run,
+                };
+              },
+              newRunId,
+              logger,
+              registry: metrics.registry,
+              dashboardUrl: http.url,
+            }).catch(async (err: unknown) => {
+              await http.close();
+              throw err;
+            });
+      // SIGHUP re-reads the schedule file; without one it keeps its default (the process ends).
+      const hangup = schedules === undefined ? undefined : onHangup(() => void schedules.reload());
       // Finished runs beyond --keep-runs go as runs finish, not only at the next start.
       const offPrune = farm.coordinator.onEvent((e) => {
         if (e.t === "run-finished")
@@ -228,6 +261,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const shutdown = onShutdown(
         (sig) => {
           accepting = false;
+          schedules?.stopScheduling();
           logger.info(
             { signal: sig, running: running().length },
             "draining: waiting for running runs (again to cancel them)",
@@ -257,6 +291,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
       } finally {
         offPrune();
         shutdown.dispose();
+        hangup?.dispose();
+        await schedules?.close();
         await grpc?.close();
         await http.close();
       }
@@ -271,6 +307,7 @@ type UpFlags = {
   http: string;
   jobs: number;
   pipelines?: string;
+  schedules?: string;
   grpc?: string;
   keepRuns: number;
 } & ServeSecurityFlags;
