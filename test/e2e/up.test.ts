@@ -51,7 +51,18 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
     assert.equal(run.status, "succeeded");
     assert.equal(run.stageCounts?.["executed"], 6);
 
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    // The run's document says succeeded once the coordinator decided it; the local agent
+    // counts its last stage as it reports the result, which can land a moment later.
+    const metrics = await poll(
+      async () => {
+        const text = await (await fetch(`${base}/metrics`)).text();
+        return /stagefarm_agent_stages_total\{result="succeeded"\} 6/.test(text) &&
+          /stagefarm_stages_total\{pipeline="demo",result="done"\} 6/.test(text)
+          ? text
+          : undefined;
+      },
+      { timeoutMs: 10_000, what: "the metrics of the finished run", intervalMs: 100 },
+    );
     assert.match(
       metrics,
       /stagefarm_stage_duration_seconds_bucket\{le="86400",pipeline="demo",stage="build",result="done"\} 1/,
