@@ -36,13 +36,14 @@ const RETRY_CLASS_OF: Readonly<Record<ErrorCode, RetryCondition["t"] | undefined
  * Whether a stage's `retries` may retry this failure, by its code (and, for a script's exit, the
  * `exitCode` detail the runner reported), never by its message.
  */
-export function mayRetry(error: StagefarmError, retryOn: readonly RetryCondition[] = DEFAULT_RETRY_ON): boolean {
+export function mayRetry(
+  error: StagefarmError,
+  retryOn: readonly RetryCondition[] = DEFAULT_RETRY_ON,
+): boolean {
   const cls = RETRY_CLASS_OF[error.code];
   if (cls === undefined) return false;
   const exitCode = error.details["exitCode"];
-  return retryOn.some(
-    (c) => c.t === cls && (c.t !== "exit" || c.code === undefined || c.code === exitCode),
-  );
+  return retryOn.some((c) => c.t === cls && (c.t !== "exit" || c.code === undefined || c.code === exitCode));
 }
 
 export function defaultRetryBackoffMs(failedAttempt: number): number {

@@ -235,7 +235,8 @@ class RunScheduler {
     this.log.info({ stage: name, attempt: s.attempt }, "failed stage retried during the run");
     this.set(name, { t: "waiting", reason: "retried" });
     for (const d of downstreamOf(this.req.stages, name))
-      if (this.state(d).t === "skipped") this.set(d, { t: "waiting", reason: `waiting for ${name} (retried)` });
+      if (this.state(d).t === "skipped")
+        this.set(d, { t: "waiting", reason: `waiting for ${name} (retried)` });
     this.poked = true;
     this.wake?.();
     return true;

@@ -313,6 +313,13 @@ export class Coordinator implements AsyncDisposable {
     return known;
   }
 
+  /** Gives a drained agent work again (one drained by {@link drain}; not one shutting down). */
+  undrain(agentId: string): boolean {
+    const known = this.agents.requestUndrain(agentId);
+    if (known) this.o.bus.publish(this.o.subjects.control(agentId), encodeMessage({ t: "undrain" }));
+    return known;
+  }
+
   /** The runs executing now (submitted, resumed or retried). */
   activeRunIds(): string[] {
     return [...this.active.keys()];
