@@ -56,6 +56,8 @@ export interface EmbeddedFarmOptions {
   /** The local agent's runners (default: every kind, see agent/runners/registry.ts, the emerge
    *  runner with a client of this farm's binhost: ./embedded-binhost.ts). */
   runners?: Runner[];
+  /** Keep a failed stage's workspace for inspection (agent/executor.ts `keepFailedWorkspace`). */
+  keepFailedWorkspaces?: boolean;
 }
 
 /** In one process an agent never stalls: leases only matter if a stage wedges the event loop. */
@@ -128,6 +130,7 @@ export class EmbeddedFarm implements AsyncDisposable {
             : meteredStore(this.store, this.opts.agentMetrics),
         workRoot: this.cfg.workDir,
         logger: this.logger.child({ component: "executor" }),
+        keepFailedWorkspace: this.opts.keepFailedWorkspaces === true,
         unpackLimits: { maxUnpackedBytes: this.cfg.maxUnpackedBytes },
         ...(this.opts.agentMetrics === undefined ? {} : { metrics: this.opts.agentMetrics }),
         runners: this.opts.runners ?? defaultRunners({ binhost: this.binhost.client(id) }),

@@ -18,6 +18,7 @@ import type { ServeSecurityFlags } from "../distributed-config.js";
 import { positiveInt } from "../options.js";
 import { addServeSecurityOptions } from "../serve-security-options.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
+import { keepFailedWorkspacesOption } from "./keep-failed-option.js";
 
 /** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
 async function load() {
@@ -43,6 +44,13 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] === "" || m[2] === undefined ? "127.0.0.1" : m[2]), port };
 }
 
+type UpFlags = {
+  http: string;
+  jobs: number;
+  pipelines?: string;
+  keepFailedWorkspaces?: boolean;
+} & ServeSecurityFlags;
+
 export function registerUp(program: Command, ctx: CliContext): void {
   addServeSecurityOptions(program.command("up"), { clientCa: false })
     .description("run the embedded farm as a service with a web dashboard, /healthz, /metrics and a JSON API")
@@ -52,7 +60,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
       "--pipelines <dir>",
       'offer the pipelines in DIR (NAME.yaml or NAME/pipeline.yaml) by name: POST /api/v1/runs {"pipelineName": NAME}',
     )
-    .action(async (opts: { http: string; jobs: number; pipelines?: string } & ServeSecurityFlags) => {
+    .addOption(keepFailedWorkspacesOption())
+    .action(async (opts: UpFlags) => {
       const m = await load();
       const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS } = m;
       const { NamedPipelines, newRunId, RunRegistry, startHttpServer, httpAuth } = m;
@@ -77,7 +86,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
         diskFreeBytes: () => diskFreeBytes(cfg.workDir),
         registry: metrics.registry,
       });
-      await using farm = await EmbeddedFarm.open(cfg, logger, { metrics, agentMetrics, slots: opts.jobs });
+      await using farm = await EmbeddedFarm.open(cfg, logger, {
+        metrics,
+        agentMetrics,
+        slots: opts.jobs,
+        keepFailedWorkspaces: opts.keepFailedWorkspaces === true,
+      });
       const runs = new RunRegistry();
       // Every run's events, including those of runs started again by a retry from the dashboard.
       const offRuns = farm.coordinator.onEvent(runs.onEvent);
