@@ -71,6 +71,8 @@ export interface CoordinatorOptions {
   submissionLimits?: Partial<SubmissionLimits>;
   /** How long a NATS outage may delay the engine's KV writes and publishes (default 10 min). */
   natsOutageBudgetMs?: number;
+  /** Wait before attempt N+1 of a failed stage (default: the engine's, 10 s doubling). */
+  retryBackoffMs?: (failedAttempt: number) => number;
 }
 
 /** Default of {@link CoordinatorOptions.natsOutageBudgetMs}: the store's default budget. */
@@ -385,6 +387,7 @@ export class Coordinator implements AsyncDisposable {
         signal: abort.signal,
         estimateMs: (n) => estimates.get(n) ?? 60_000,
         ...(priorAttempts === undefined ? {} : { priorAttempts }),
+        ...(this.o.retryBackoffMs === undefined ? {} : { retryBackoffMs: this.o.retryBackoffMs }),
         onEvent: (e) => this.onRunEvent(doc, e, executed),
       },
     );
