@@ -155,6 +155,10 @@ void describe("re-run from failure", () => {
     assert.notEqual(farm.coordinator.agents.get("a1")?.state, "draining");
     assert.equal((await finished(farm, run.id)).status, "succeeded");
     assert.equal(agent.isDraining, false);
+    // A drain for a shutdown is never undone.
+    await agent.drain(0);
+    await agent.undrain();
+    assert.equal(agent.isDraining, true);
   });
 
   void test("--keep-failed-workspaces keeps the failed stage's directory, named in its error, past a sweep", async () => {
