@@ -25,4 +25,4 @@ export {
   type GraphStage,
 } from "./graph.js";
 export { FETCH_OUTPUT_DIR } from "./parse-stage.js";
-export { DEFAULT_RETRY_ON, formatRetryCondition, parseRetryCondition, RETRY_CLASSES } from "./retry-on.js";
+export { DEFAULT_RETRY_ON, parseRetryCondition } from "./retry-on.js";

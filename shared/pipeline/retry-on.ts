@@ -19,7 +19,7 @@ import type { RetryCondition } from "./types.js";
 import type { Entry, YamlReader } from "./yaml-reader.js";
 
 /** The words of `retry_on`, `exit:N` aside. */
-export const RETRY_CLASSES = ["infra", "timeout", "exit"] as const;
+const RETRY_CLASSES = ["infra", "timeout", "exit"] as const;
 
 /** What `retries` retries when the stage has no `retry_on`. */
 export const DEFAULT_RETRY_ON: readonly RetryCondition[] = [{ t: "infra" }, { t: "timeout" }, { t: "exit" }];
@@ -53,9 +53,4 @@ export function readRetryOn(r: YamlReader, e: Entry, where: string): RetryCondit
     r.error(item ?? e.key, `${where} retry_on[${i}]: ${c}`);
   });
   return out;
-}
-
-/** How a condition is written (`exit:75`), for messages. */
-export function formatRetryCondition(c: RetryCondition): string {
-  return c.t === "exit" && c.code !== undefined ? `exit:${c.code}` : c.t;
 }
