@@ -4,7 +4,9 @@
  *   fresh workspace → place inputs → runner → collect outputs → store log → remove workspace
  *
  * - The workspace is always removed (success, failure, cancel) unless `keepFailedWorkspace`
- *   keeps a failed one for debugging (its path is then in the error details).
+ *   keeps a failed one (not a cancelled one) for inspection: its path is logged, written in the
+ *   stage's log and error (message and `workspace` detail), and marked kept (./workspace.ts
+ *   `markKept`) so that no start-up sweep removes it; it stays until removed by hand.
  * - Everything the runner writes, and the executor's own `>>>` lines, go to one log: a file in
  *   the workspace's private area, streamed live to `onLog` and stored at
  *   `logPathFor(run, stage, attempt)` at the end (also after a failure or a cancel during the
@@ -46,7 +48,7 @@ import { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./run
 import type { Runner, RunnerContext, RunnerResult } from "./runners/types.js";
 import { encodeLogTimes, logTimesPath } from "../shared/log-times.js";
 import { StageLog } from "./stage-log.js";
-import { createWorkspace, privatePath, removeWorkspace } from "./workspace.js";
+import { createWorkspace, markKept, privatePath, removeWorkspace } from "./workspace.js";
 import type { UnpackLimits } from "../shared/pack/index.js";
 
 export interface StageExecutorDeps {
@@ -58,7 +60,7 @@ export interface StageExecutorDeps {
   runners?: Runner[];
   /** SIGTERM → SIGKILL grace for the default runners (default 5 s). */
   killGraceMs?: number;
-  /** Keep the workspace of a failed attempt for debugging (default false). */
+  /** Keep the workspace of a failed attempt for inspection, until removed by hand (default false). */
   keepFailedWorkspace?: boolean;
   /** Makes the cgroups of stages with `limits` (default: one found from /proc/self on first use). */
   cgroups?: CgroupManager;
@@ -94,10 +96,7 @@ export class StageExecutor implements StageWorker {
 
   /** Kills what a previous agent on this work root left running and removes its workspaces. */
   async sweepStaleWork(): Promise<SweepResult> {
-    const r = await sweepStaleWork(this.#deps.workRoot, this.#deps.logger, {
-      keepWorkspaces: this.#deps.keepFailedWorkspace === true,
-      cgroups: this.#cgroups,
-    });
+    const r = await sweepStaleWork(this.#deps.workRoot, this.#deps.logger, { cgroups: this.#cgroups });
     this.#deps.metrics?.staleWorkSwept?.(r);
     return r;
   }
@@ -112,7 +111,7 @@ export class StageExecutor implements StageWorker {
 
     let workspace: string | undefined;
     let log: StageLog | undefined;
-    let failed = true;
+    let keep = false;
     try {
       workspace = await createWorkspace(this.#deps.workRoot, {
         runId: job.runId,
@@ -137,14 +136,14 @@ export class StageExecutor implements StageWorker {
       const durationMs = Math.round(performance.now() - started);
       log.line(`stage ${stage.name} succeeded in ${formatDuration(durationMs)}`);
       await this.#storeLog(log, logPath);
-      failed = false;
       logger.info({ durationMs, outputs: Object.keys(outputs) }, "stage succeeded");
       return { outputs, logPath, durationMs };
     } catch (err: unknown) {
-      throw await this.#failed(StagefarmError.from(err), log, logPath, workspace, logger);
+      const error = StagefarmError.from(err);
+      keep = workspace !== undefined && this.#deps.keepFailedWorkspace === true && error.code !== "cancelled";
+      throw await this.#failed(error, log, logPath, keep ? workspace : undefined, logger);
     } finally {
-      if (workspace !== undefined && !(failed && this.#deps.keepFailedWorkspace))
-        await this.#remove(workspace, logger);
+      if (workspace !== undefined && !keep) await this.#remove(workspace, logger);
     }
   }
 
@@ -182,15 +181,33 @@ export class StageExecutor implements StageWorker {
     }
   }
 
-  /** Records the failure in the log, stores the log, and returns the error to throw. */
+  /**
+   * Records the failure in the log, stores the log, and returns the error to throw; `kept`, the
+   * workspace kept for inspection, is marked, logged and named in the error.
+   */
   async #failed(
     err: StagefarmError,
     log: StageLog | undefined,
     logPath: string,
-    workspace: string | undefined,
+    kept: string | undefined,
     logger: Logger,
   ): Promise<StagefarmError> {
     const details: Record<string, unknown> = { ...err.details };
+    let message = err.message;
+    if (kept !== undefined) {
+      try {
+        await markKept(kept);
+        details["workspace"] = kept;
+        message = `${message} (workspace kept at ${kept})`;
+        log?.line(`workspace kept for inspection at ${kept}; remove it by hand`);
+        logger.warn({ workspace: kept, code: err.code }, "failed stage's workspace kept for inspection");
+      } catch (markErr: unknown) {
+        logger.error(
+          { ...errorFields(markErr), workspace: kept },
+          "could not mark a failed stage's workspace kept",
+        );
+      }
+    }
     if (log) {
       log.line(`stage failed (${err.code}): ${err.message}`);
       try {
@@ -200,9 +217,8 @@ export class StageExecutor implements StageWorker {
         logger.error({ ...errorFields(logErr), logPath }, "could not store the log of a failed stage");
       }
     }
-    if (workspace !== undefined && this.#deps.keepFailedWorkspace) details["workspace"] = workspace;
     // Not logged here: whoever receives the error logs it, once (the agent service, the engine).
-    return new StagefarmError(err.code, err.message, { cause: err, details });
+    return new StagefarmError(err.code, message, { cause: err, details });
   }
 
   /**

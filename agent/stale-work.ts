@@ -7,14 +7,14 @@
  * directory holds `.agent` with the owner's pid and start time; a live owner other than this
  * process refuses the sweep (and the start).
  */
-import { lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { StagefarmError } from "../shared/errors.js";
 import { killProcessGroup } from "./process-group.js";
 import { listProcs, procInfo, readLedger, type ProcInfo } from "./process-ledger.js";
-import { PRIVATE_DIR, removeWorkspace } from "./workspace.js";
+import { keptMarker, PRIVATE_DIR, removeWorkspace } from "./workspace.js";
 
 export interface SweepResult {
   /** Process groups of a previous agent killed. */
@@ -33,6 +33,7 @@ export interface StaleCgroups {
 }
 
 const OWNER_FILE = ".agent";
+const KEPT_SUFFIX = keptMarker("");
 /** How long killed groups may take to disappear before the sweep gives up on them. */
 const KILL_WAIT_MS = 10_000;
 
@@ -78,24 +79,27 @@ function killListed(
 }
 
 /**
- * Kills what a previous agent on `workRoot` left running and removes its workspaces (kept with
- * `keepWorkspaces`, the executor's keep-failed-workspace debugging mode). Logs one
- * line with the counts when there was anything; never throws for a workspace it cannot remove
- * (logged, counted in `failed`).
+ * Kills what a previous agent on `workRoot` left running and removes its workspaces, except
+ * those kept for inspection (./workspace.ts `keptMarker`: left until removed by hand; a marker
+ * whose workspace is gone is removed). Logs one line with the counts when there was anything;
+ * never throws for a workspace it cannot remove (logged, counted in `failed`).
  */
 export async function sweepStaleWork(
   workRoot: string,
   logger: Logger,
-  opts: { keepWorkspaces?: boolean; cgroups?: StaleCgroups } = {},
+  opts: { cgroups?: StaleCgroups } = {},
 ): Promise<SweepResult> {
   await mkdir(workRoot, { recursive: true });
   await claimWorkRoot(workRoot);
   const result: SweepResult = { processGroups: 0, workspaces: 0, failed: 0, cgroups: 0 };
   const stale: string[] = [];
-  for (const name of await readdir(workRoot)) {
+  const names = new Set(await readdir(workRoot));
+  for (const name of names) {
     if (name === OWNER_FILE) continue;
     const dir = join(workRoot, name);
-    if ((await lstat(dir)).isDirectory()) stale.push(dir);
+    if (name.endsWith(KEPT_SUFFIX)) {
+      if (!names.has(name.slice(0, -KEPT_SUFFIX.length))) await rm(dir, { force: true });
+    } else if ((await lstat(dir)).isDirectory() && !names.has(basename(keptMarker(dir)))) stale.push(dir);
   }
   if (stale.length === 0) return result;
   const procs = await listProcs();
@@ -119,7 +123,7 @@ export async function sweepStaleWork(
   } catch (err: unknown) {
     logger.error({ err: StagefarmError.from(err) }, "could not remove a previous agent's stage cgroups");
   }
-  for (const dir of opts.keepWorkspaces === true ? [] : stale) {
+  for (const dir of stale) {
     try {
       await removeWorkspace(dir);
       result.workspaces++;

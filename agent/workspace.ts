@@ -8,7 +8,7 @@
  * path, so a placed tree holding `var -> /` cannot redirect a write outside the workspace.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readFile, realpath } from "node:fs/promises";
+import { lstat, mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { execa } from "execa";
 import { StagefarmError } from "../shared/errors.js";
@@ -35,6 +35,19 @@ export async function createWorkspace(
   await mkdir(ws);
   await mkdir(privatePath(ws, "tmp"), { recursive: true });
   return ws;
+}
+
+/**
+ * The marker of a workspace kept for inspection: `<workspace>.kept` beside it, out of the
+ * stage's reach (a stage cannot mark its own workspace). The stale-work sweep leaves a marked
+ * workspace alone, and removes markers whose workspace was removed by hand.
+ */
+export function keptMarker(workspace: string): string {
+  return `${workspace}.kept`;
+}
+
+export async function markKept(workspace: string): Promise<void> {
+  await writeFile(keptMarker(workspace), `${new Date().toISOString()}\n`);
 }
 
 /** Whether `child` is `parent` or below it (both absolute and normalised). */

@@ -63,6 +63,8 @@ export interface EmbeddedFarmOptions {
   /** The coordinator's state (run documents, dispatch records); default in memory. `stagefarm
    *  up` passes a file KV so its runs outlive the process. Closed with the farm. */
   kv?: KvStore;
+  /** Keep a failed stage's workspace for inspection (agent/executor.ts `keepFailedWorkspace`). */
+  keepFailedWorkspaces?: boolean;
 }
 
 /** In one process an agent never stalls: leases only matter if a stage wedges the event loop. */
@@ -163,6 +165,7 @@ export class EmbeddedFarm implements AsyncDisposable {
             : meteredStore(this.store, this.opts.agentMetrics),
         workRoot: this.cfg.workDir,
         logger: this.logger.child({ component: "executor" }),
+        keepFailedWorkspace: this.opts.keepFailedWorkspaces === true,
         unpackLimits: { maxUnpackedBytes: this.cfg.maxUnpackedBytes },
         ...(this.opts.agentMetrics === undefined ? {} : { metrics: this.opts.agentMetrics }),
         runners: this.opts.runners ?? defaultRunners({ binhost: this.binhost.client(id) }),

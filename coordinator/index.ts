@@ -1,6 +1,8 @@
 /** Public surface of the coordinator: the run engine, its events and state, metrics. */
 export {
   executeRun,
+  startRun,
+  type RunHandle,
   type RunEngineDeps,
   type RunRequest,
   type RunResult,

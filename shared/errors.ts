@@ -9,7 +9,7 @@ export type ErrorCode =
   | "corrupt_artifact" // bytes do not match their digest
   | "digest_mismatch" // a fetched source does not match its pinned sha256
   | "unsafe_archive" // an archive tries to escape its root or holds forbidden entries
-  | "stage_failed" // a build script/tool exited non-zero (deterministic, not retried by default)
+  | "stage_failed" // a build script/tool exited non-zero (retried as far as the stage's retry_on allows)
   | "missing_output" // a stage did not write a declared output
   | "timeout" // a deadline passed
   | "cancelled" // an AbortSignal fired

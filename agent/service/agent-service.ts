@@ -93,7 +93,10 @@ export class AgentService implements AsyncDisposable {
    * missing from `running` for a lost one.
    */
   private readonly reported = new Map<string, { ref: Heartbeat["running"][number]; at: number }>();
-  private readonly stopPulling = new AbortController();
+  /** Stops the pulling loop (a drain; replaced when an operator's drain ends). */
+  private stopPulling = new AbortController();
+  /** Who drained the agent: an operator (through the coordinator, undone by undrain) or a shutdown. */
+  private drainedBy: "operator" | "shutdown" | undefined;
   private readonly subs: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
@@ -343,7 +346,11 @@ export class AgentService implements AsyncDisposable {
     }
     const c = d.value;
     if (c.t === "drain") {
-      void this.drain(Number.POSITIVE_INFINITY);
+      void this.drain(Number.POSITIVE_INFINITY, "operator");
+      return;
+    }
+    if (c.t === "undrain") {
+      void this.undrain();
       return;
     }
     const r = this.running.get(runningKey(c.runId, c.stage, c.dispatch));
@@ -395,16 +402,43 @@ export class AgentService implements AsyncDisposable {
    * Stops taking work; waits up to `timeoutMs` for running stages, then hands the rest back.
    * Resolves when nothing runs any more.
    */
-  async drain(timeoutMs: number): Promise<void> {
-    if (!this.draining) this.log.info({ running: this.running.size, timeoutMs }, "draining");
+  async drain(timeoutMs: number, by: "operator" | "shutdown" = "shutdown"): Promise<void> {
+    if (!this.draining) this.log.info({ running: this.running.size, timeoutMs, by }, "draining");
+    // A shutdown's drain is never undone by an operator's undrain.
+    if (this.drainedBy !== "shutdown") this.drainedBy = by;
     this.draining = true;
     this.o.metrics?.runningStages(this.running.size, true);
     this.stopPulling.abort();
     void this.heartbeat();
     const deadline = Date.now() + timeoutMs;
-    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (!this.draining) return; // undrained meanwhile: its stages go on
+    }
     this.releaseAll();
     while (this.running.size > 0) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /**
+   * Ends an operator's drain: the agent pulls work again. A drain for a shutdown (or a closed
+   * agent) stays: the undrain is logged and ignored.
+   */
+  async undrain(): Promise<void> {
+    if (!this.draining) return;
+    if (this.drainedBy !== "operator" || this.closed !== undefined) {
+      this.log.warn({ drainedBy: this.drainedBy }, "undrain ignored: the agent is shutting down");
+      return;
+    }
+    const previous = this.loop;
+    this.draining = false;
+    this.drainedBy = undefined;
+    this.stopPulling = new AbortController();
+    await previous;
+    if (this.draining || this.closed !== undefined) return; // drained or closed again meanwhile
+    this.log.info("undrained: taking work again");
+    this.o.metrics?.runningStages(this.running.size, false);
+    void this.heartbeat();
+    this.loop = this.pull();
   }
 
   /** Aborts every running stage and hands it back to the coordinator. */

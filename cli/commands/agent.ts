@@ -18,6 +18,7 @@ import type { CliContext } from "../context.js";
 import type { FarmFlags } from "../distributed-config.js";
 import { addNatsOptions, addStoreOptions, UNPACKED_SIZE_HELP } from "../farm-options.js";
 import { envOption } from "../options.js";
+import { keepFailedWorkspacesOption } from "./keep-failed-option.js";
 import { exitStatusForSignal, onShutdown, shutdownDeadline } from "../signals.js";
 import { parseHostPort } from "./up.js";
 
@@ -81,6 +82,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     )
     .addOption(envOption("--slots <n>", "stages to run at once (default 1)", "STAGEFARM_SLOTS"))
     .option("--work-dir <dir>", "where stage workspaces are made (env STAGEFARM_WORK_DIR)")
+    .addOption(keepFailedWorkspacesOption())
     .addOption(
       envOption(
         "--binhost-url <url>",
@@ -135,6 +137,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
           maxUnpackedSize?: string;
           heartbeat?: string;
           missingTools?: string;
+          keepFailedWorkspaces?: boolean;
         },
       ) => {
         // The root program owns `--work-dir` (commander hands it to the root even after `agent`),
@@ -197,6 +200,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             outage,
             workRoot: join(cfg.workDir, cfg.id),
             logger,
+            keepFailedWorkspace: opts.keepFailedWorkspaces === true,
             unpackLimits: { maxUnpackedBytes: cfg.maxUnpackedBytes },
             ...(metrics === undefined ? {} : { metrics }),
             ...(binhost === undefined ? {} : { runners: defaultRunners({ binhost }) }),

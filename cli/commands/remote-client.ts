@@ -1,7 +1,7 @@
 /**
  * The actions of the commands against a remote coordinator (registered in ./remote.ts, which
  * loads this module when one runs): the gRPC client and what submit, runs, run show, logs,
- * cancel, retry, agents and drain do with it. A token is never sent in clear text to a
+ * cancel, retry, agents, drain and undrain do with it. A token is never sent in clear text to a
  * coordinator on another host unless `--insecure`.
  */
 import { readFile } from "node:fs/promises";
@@ -384,6 +384,21 @@ export async function drain(
         `${JSON.stringify({ id, draining: true, busy: agent?.busySlots ?? 0, stages: agent?.currentStages ?? [] })}\n`,
       );
     else ctx.stdout.write(`agent ${id}: draining\n`);
+  });
+}
+
+export async function undrain(
+  id: string,
+  opts: { json?: boolean } & ClientFlags,
+  ctx: CliContext,
+): Promise<void> {
+  await withClient(opts, async (client) => {
+    const { agent } = await client.undrainAgent({ agentId: id });
+    if (opts.json === true)
+      ctx.stdout.write(
+        `${JSON.stringify({ id, draining: false, busy: agent?.busySlots ?? 0, stages: agent?.currentStages ?? [] })}\n`,
+      );
+    else ctx.stdout.write(`agent ${id}: taking stages again\n`);
   });
 }
 

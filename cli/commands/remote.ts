@@ -1,6 +1,6 @@
 /**
  * Commands against a remote coordinator over gRPC: submit (with --watch), runs, logs, cancel,
- * retry, agents, drain. Registration only; the actions are in ./remote-client.ts, loaded when
+ * retry, agents, drain, undrain. Registration only; the actions are in ./remote-client.ts, loaded when
  * one runs (gRPC is loaded only by these commands).
  *
  * Connection: `--coordinator HOST:PORT` (default 127.0.0.1:7420), `--ca` (TLS; `--tls` for the
@@ -140,5 +140,13 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .option("--json", "print the agent as JSON")
     .action(async (id: string, opts: { json?: boolean } & ClientFlags) =>
       (await client()).drain(id, opts, ctx),
+    );
+
+  connectionOptions(program.command("undrain"))
+    .description("give a drained agent stages again (not one draining to shut down)")
+    .argument("<agent>", "agent id")
+    .option("--json", "print the agent as JSON")
+    .action(async (id: string, opts: { json?: boolean } & ClientFlags) =>
+      (await client()).undrain(id, opts, ctx),
     );
 }

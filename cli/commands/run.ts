@@ -5,6 +5,7 @@ import type { CliContext } from "../context.js";
 import { collect, envOption, positiveInt } from "../options.js";
 import { makeStyle } from "../output.js";
 import { exitStatusForSignal, onShutdown } from "../signals.js";
+import { keepFailedWorkspacesOption } from "./keep-failed-option.js";
 
 /** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
 async function load() {
@@ -29,6 +30,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option("-j, --jobs <n>", "stages to run at once", positiveInt("--jobs"), 2)
     .option("--json", "print a JSON summary as the last line (progress goes to stderr)")
     .option("-q, --quiet", "do not stream stage logs")
+    .addOption(keepFailedWorkspacesOption())
     .addOption(
       envOption(
         "--coordinator <host:port>",
@@ -46,6 +48,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
           json?: boolean;
           quiet?: boolean;
           coordinator?: string;
+          keepFailedWorkspaces?: boolean;
         } & ReproFlags,
       ) => {
         if (file === "show") {
@@ -76,7 +79,10 @@ export function registerRun(program: Command, ctx: CliContext): void {
           (sig) => process.exit(exitStatusForSignal(sig)),
         );
         try {
-          await using farm = await EmbeddedFarm.open(cfg, ctx.logger(cfg.logLevel), { slots: opts.jobs });
+          await using farm = await EmbeddedFarm.open(cfg, ctx.logger(cfg.logLevel), {
+            slots: opts.jobs,
+            keepFailedWorkspaces: opts.keepFailedWorkspaces === true,
+          });
           const result = await farm.run(spec, {
             params,
             signal: abort.signal,

@@ -29,6 +29,7 @@ import { positiveInt } from "../options.js";
 import type { loadServeSecurity } from "../serve-security.js";
 import { addServeSecurityOptions } from "../serve-security-options.js";
 import { exitStatusForSignal, onHangup, onShutdown } from "../signals.js";
+import { keepFailedWorkspacesOption } from "./keep-failed-option.js";
 
 /** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
 async function load() {
@@ -94,6 +95,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       "--schedules <file>",
       "run pipelines of --pipelines DIR on cron schedules and notify on run end (docs/schedules.md); SIGHUP or a change of the file reloads it",
     )
+    .addOption(keepFailedWorkspacesOption())
     .action(async (opts: UpFlags) => {
       const m = await load();
       const { createAgentMetrics, diskFreeBytes, createMetrics, DEFAULT_SUBMISSION_LIMITS, NamedPipelines } =
@@ -145,6 +147,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         agentMetrics,
         slots: opts.jobs,
         kv,
+        keepFailedWorkspaces: opts.keepFailedWorkspaces === true,
       }).catch(async (err: unknown) => {
         await kv.close();
         throw err;
@@ -308,6 +311,7 @@ type UpFlags = {
   jobs: number;
   pipelines?: string;
   schedules?: string;
+  keepFailedWorkspaces?: boolean;
   grpc?: string;
   keepRuns: number;
 } & ServeSecurityFlags;

@@ -345,6 +345,15 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       });
     },
 
+    undrainAgent(req) {
+      return Promise.resolve().then(() => {
+        const id = required(req.agentId, "agent_id");
+        const a = coordinator.undrain(id) ? coordinator.agents.get(id) : undefined;
+        if (a === undefined) throw new StagefarmError("not_found", `no agent ${quoted(id)} has connected`);
+        return { agent: agentMessage(a) };
+      });
+    },
+
     async *getArtifact(req, ctx) {
       const target = targetOf(req);
       const downloads = { getRun: (id: string) => coordinator.getRun(id), store: deps.store };

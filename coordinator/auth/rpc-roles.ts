@@ -35,4 +35,5 @@ export const RPC_ROLES: Readonly<Record<StagefarmRpc, Role>> = {
   getStats: "viewer",
   publishRelease: "admin",
   releaseLog: "viewer",
+  undrainAgent: "admin",
 };

@@ -42,6 +42,18 @@ export class AgentRegistry {
     return true;
   }
 
+  /**
+   * Ends a drain request: the agent counts as not draining until its heartbeat says otherwise
+   * (its next one, sent as it takes work again), so its claims are not refused meanwhile.
+   */
+  requestUndrain(agentId: string): boolean {
+    const a = this.agents.get(agentId);
+    if (a === undefined) return false;
+    a.drainRequested = false;
+    a.hb = { ...a.hb, draining: false };
+    return true;
+  }
+
   get(agentId: string): AgentInfo | undefined {
     const a = this.agents.get(agentId);
     return a === undefined ? undefined : this.info(a);

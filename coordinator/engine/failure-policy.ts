@@ -7,16 +7,44 @@
  */
 import type { ErrorCode, StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
+import { DEFAULT_RETRY_ON, type RetryCondition } from "../../shared/pipeline/index.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { outputsOf, type StageStatus } from "./stage-state.js";
 
-/** Errors that a stage's `retries` may retry; the rest are deterministic or user-caused. */
-export const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
-  "stage_failed",
-  "timeout",
-  "unavailable",
-  "internal",
-]);
+/**
+ * The class of `retry_on` (shared/pipeline/retry-on.ts) each error code falls in; undefined: never
+ * retried (deterministic or user-caused: a bad input, a digest mismatch, a missing output).
+ * Exhaustive: a new error code does not compile until it is placed here.
+ */
+const RETRY_CLASS_OF: Readonly<Record<ErrorCode, RetryCondition["t"] | undefined>> = {
+  unavailable: "infra", // the store, NATS or an agent's connection away
+  internal: "infra", // the runner could not start (e.g. its cgroup), a bug of the farm
+  timeout: "timeout",
+  stage_failed: "exit",
+  invalid_pipeline: undefined,
+  invalid_argument: undefined,
+  not_found: undefined,
+  corrupt_artifact: undefined, // handled by dropCorruptInput instead
+  digest_mismatch: undefined,
+  unsafe_archive: undefined,
+  missing_output: undefined,
+  cancelled: undefined,
+  conflict: undefined,
+};
+
+/**
+ * Whether a stage's `retries` may retry this failure, by its code (and, for a script's exit, the
+ * `exitCode` detail the runner reported), never by its message.
+ */
+export function mayRetry(
+  error: StagefarmError,
+  retryOn: readonly RetryCondition[] = DEFAULT_RETRY_ON,
+): boolean {
+  const cls = RETRY_CLASS_OF[error.code];
+  if (cls === undefined) return false;
+  const exitCode = error.details["exitCode"];
+  return retryOn.some((c) => c.t === cls && (c.t !== "exit" || c.code === undefined || c.code === exitCode));
+}
 
 export function defaultRetryBackoffMs(failedAttempt: number): number {
   return Math.min(10_000 * 2 ** (failedAttempt - 1), 600_000);

@@ -6,8 +6,12 @@
  *   cache is checked: a hit makes it `cached` without running anything.
  * - Ready stages start highest priority first: the longest expected duration from the stage to
  *   the end of the DAG (critical path first).
- * - A failure fails the stage after its retries; every stage downstream of it is `skipped`
- *   while independent branches run to completion.
+ * - A failure fails the stage after its retries (those its `retry_on` allows:
+ *   ./failure-policy.ts); every stage downstream of it is `skipped` while independent branches
+ *   run to completion.
+ * - While the run goes on, a failed stage can be retried ({@link RunHandle.retryStage}): it
+ *   goes back to `waiting` with its attempts numbered on and its `retries` counting afresh, and
+ *   the stages skipped because of it wait again. The run's outcome is decided at its end.
  * - Aborting the signal cancels running stages (the worker kills their processes) and marks the
  *   rest `cancelled`.
  * - Only the engine writes action-cache manifests, after the worker's result was accepted.
@@ -31,14 +35,14 @@ import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
-import { priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
+import { downstreamOf, priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { ReproChecks, type ReproRequest } from "../repro/repro-checks.js";
 import type { ReproDoc } from "../repro/verdict.js";
 import { recordRunStats } from "../stats/run-stats.js";
 import { lookupCache } from "./cache-lookup.js";
-import { defaultRetryBackoffMs, dropCorruptInput, RETRYABLE } from "./failure-policy.js";
+import { defaultRetryBackoffMs, dropCorruptInput, mayRetry } from "./failure-policy.js";
 import type { RunEvent, RunEventListener } from "./events.js";
 import {
   countStages,
@@ -124,9 +128,24 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export async function executeRun(deps: RunEngineDeps, req: RunRequest): Promise<RunResult> {
+/** A run the engine is executing. */
+export interface RunHandle {
+  readonly result: Promise<RunResult>;
+  /**
+   * Runs a failed stage again while the run goes on (and the stages it had skipped after it).
+   * False when the run has already ended (retry it as a finished run); throws `invalid_argument`
+   * for a stage that is not `failed`, `not_found` for one the run does not have.
+   */
+  retryStage(stage: string): boolean;
+}
+
+export function startRun(deps: RunEngineDeps, req: RunRequest): RunHandle {
   const run = new RunScheduler(deps, req);
-  return run.execute();
+  return { result: run.execute(), retryStage: (stage) => run.retryStage(stage) };
+}
+
+export async function executeRun(deps: RunEngineDeps, req: RunRequest): Promise<RunResult> {
+  return startRun(deps, req).result;
 }
 
 class RunScheduler {
@@ -140,6 +159,14 @@ class RunScheduler {
   private readonly repro: ReproChecks;
   /** Stages sent back to `waiting` after a corrupt cached input, with the attempt that failed. */
   private readonly rebuilt = new Map<string, number>();
+  /** Failed stages retried during the run, with the last attempt before the retry. */
+  private readonly retried = new Map<string, number>();
+  /** Wakes the scheduling loop (a retry during the run). */
+  private wake: (() => void) | undefined;
+  /** A retry came in since the loop last advanced. */
+  private poked = false;
+  /** The scheduling loop has ended: no stage changes any more. */
+  private ended = false;
   private readonly log: Logger;
   private readonly started = Date.now();
 
@@ -179,15 +206,21 @@ class RunScheduler {
       this.set(name, { t: "waiting", reason: ups.length > 0 ? `waiting for ${ups.join(", ")}` : "waiting" });
     }
     for (;;) {
+      this.poked = false;
       await this.advance();
+      if (this.poked) continue; // a retry came in while it advanced
       const backoffUntil = this.nextRetryAt();
       const heldUntil = this.heldForStoreUntil();
-      if (this.busy() === 0 && backoffUntil === undefined && heldUntil === undefined) break;
+      if (this.busy() === 0 && backoffUntil === undefined && heldUntil === undefined) {
+        this.ended = true;
+        break;
+      }
       // The timers of this wait end with it (a long hold must not keep the process alive).
       const woken = new AbortController();
       const onAbort = (): void => woken.abort();
       req.signal.addEventListener("abort", onAbort, { once: true });
       const wakeups: Promise<unknown>[] = [...this.running.values(), ...this.repro.pending()];
+      wakeups.push(new Promise<void>((resolve) => (this.wake = resolve)));
       if (backoffUntil !== undefined) wakeups.push(delay(backoffUntil - Date.now(), woken.signal));
       if (heldUntil !== undefined) wakeups.push(delay(heldUntil - Date.now(), woken.signal));
       let unsubscribe: (() => void) | undefined;
@@ -198,6 +231,7 @@ class RunScheduler {
         await Promise.race(wakeups);
       } finally {
         unsubscribe?.();
+        this.wake = undefined;
         req.signal.removeEventListener("abort", onAbort);
         woken.abort();
       }
@@ -242,6 +276,27 @@ class RunScheduler {
   /** Stages and second builds in flight (each takes a slot). */
   private busy(): number {
     return this.running.size + this.repro.inFlight;
+  }
+
+  /** See {@link RunHandle.retryStage}. */
+  retryStage(name: string): boolean {
+    if (this.ended || this.req.signal.aborted) return false;
+    const s = this.states.get(name);
+    if (s === undefined) throw new StagefarmError("not_found", `run ${this.req.runId} has no stage ${name}`);
+    if (s.t !== "failed")
+      throw new StagefarmError(
+        "invalid_argument",
+        `stage ${name} of run ${this.req.runId} is ${s.t}; while a run goes on, only its failed stages are retried`,
+      );
+    this.retried.set(name, Math.max(s.attempt, this.base(name)));
+    this.log.info({ stage: name, attempt: s.attempt }, "failed stage retried during the run");
+    this.set(name, { t: "waiting", reason: "retried" });
+    for (const d of downstreamOf(this.req.stages, name))
+      if (this.state(d).t === "skipped")
+        this.set(d, { t: "waiting", reason: `waiting for ${name} (retried)` });
+    this.poked = true;
+    this.wake?.();
+    return true;
   }
 
   /**
@@ -322,8 +377,9 @@ class RunScheduler {
     return next;
   }
 
-  private prior(name: string): number {
-    return this.req.priorAttempts?.(name) ?? 0;
+  /** The attempts a stage made before its `retries` count afresh (a retried run or stage). */
+  private base(name: string): number {
+    return Math.max(this.req.priorAttempts?.(name) ?? 0, this.retried.get(name) ?? 0);
   }
 
   /** All upstream outputs known: compute the key and consult the action cache. */
@@ -349,7 +405,7 @@ class RunScheduler {
       this.set(name, { t: "failed", attempt: 0, error: StagefarmError.from(err), durationMs: 0 });
       return;
     }
-    const floor = Math.max(this.prior(name), this.rebuilt.get(name) ?? 0);
+    const floor = Math.max(this.base(name), this.rebuilt.get(name) ?? 0);
     this.set(name, { t: "ready", key, attempt: floor + 1, readyAt: Date.now() });
   }
 
@@ -456,7 +512,7 @@ class RunScheduler {
       );
       if (this.rebuildAfterCorruptInput(name, dropped, attempt, error)) return;
     }
-    if (RETRYABLE.has(error.code) && attempt - this.prior(name) <= stage.retries) {
+    if (mayRetry(error, stage.retryOn) && attempt - this.base(name) <= stage.retries) {
       const retryAt = Date.now() + (this.req.retryBackoffMs ?? defaultRetryBackoffMs)(attempt);
       this.log.warn(
         { stage: name, attempt, ...errorFields(error), retryAt: new Date(retryAt).toISOString() },
@@ -514,7 +570,7 @@ class RunScheduler {
     this.deps.metrics?.stageState?.(this.req.runId, this.req.pipeline, name, status);
     this.emit({ t: "stage", runId: this.req.runId, pipeline: this.req.pipeline, stage: name, status });
     if (status.t === "done" || status.t === "cached")
-      this.repro.start(this.stage(name), status, this.inputsOf(this.stage(name)), this.prior(name));
+      this.repro.start(this.stage(name), status, this.inputsOf(this.stage(name)), this.base(name));
   }
 
   private emit(e: RunEvent): void {

@@ -10,7 +10,10 @@
  *      ├─(an upstream stage failed)─► skipped
  *      └─(run cancelled)─► cancelled        (running → cancelled as well)
  *
- * `cached`, `done`, `failed`, `skipped` and `cancelled` are terminal.
+ *   failed ──(retried while the run goes on)──► waiting, and the stages it skipped with it
+ *
+ * `cached`, `done`, `failed`, `skipped` and `cancelled` are terminal: the run ends when every
+ * stage is, and only a retry (run-engine.ts `retryStage`) moves a failed stage on again.
  */
 import type { Digest } from "../../shared/digest.js";
 import type { StagefarmError } from "../../shared/errors.js";

@@ -36,7 +36,7 @@ import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
 import { MessageGuard } from "../dispatch/message-guard.js";
 import { checkArtifactInputs } from "../engine/artifact-inputs.js";
-import { executeRun, type StoreGate } from "../engine/run-engine.js";
+import { startRun, type RunHandle, type StoreGate } from "../engine/run-engine.js";
 import type { RunEvent } from "../engine/events.js";
 import type { BinhostService } from "../binhost/binhost-service.js";
 import { serveBinhostRequests } from "../binhost/bus-handlers.js";
@@ -77,6 +77,8 @@ export interface CoordinatorOptions {
    * agent, another workspace). Default false: it waits for another agent.
    */
   reproOnSameAgent?: boolean;
+  /** Wait before attempt N+1 of a failed stage (default: the engine's, 10 s doubling). */
+  retryBackoffMs?: (failedAttempt: number) => number;
 }
 
 /** Default of {@link CoordinatorOptions.natsOutageBudgetMs}: the store's default budget. */
@@ -89,6 +91,7 @@ interface ActiveRun {
   doc: RunDoc;
   abort: AbortController;
   done: Promise<void>;
+  engine: RunHandle;
 }
 
 export class Coordinator implements AsyncDisposable {
@@ -277,9 +280,21 @@ export class Coordinator implements AsyncDisposable {
     return this.getRun(id);
   }
 
-  /** Runs a finished run again from where it failed: done stages come from the cache. */
+  /**
+   * Runs a failed stage again, and the stages it blocked. In a run still going on, the engine
+   * sends the stage back to `waiting` while the other branches go on; a finished run runs again
+   * from where it failed (done stages come from the cache).
+   */
   async retry(id: string, stage: string): Promise<RunDoc> {
-    if (this.active.has(id)) throw new StagefarmError("invalid_argument", `run ${id} is still running`);
+    if (this.closing !== undefined) throw new StagefarmError("unavailable", "coordinator is shutting down");
+    const a = this.active.get(id);
+    if (a !== undefined) {
+      if (a.doc.stages[stage] === undefined)
+        throw new StagefarmError("not_found", `run ${id} has no stage ${quoted(stage)}`);
+      if (a.engine.retryStage(stage)) return structuredClone(a.doc);
+      // The run was ending as the retry came: retry it as the finished run it is now.
+      await a.done;
+    }
     const doc = await this.getRun(id);
     const s = doc.stages[stage];
     if (s === undefined) throw new StagefarmError("not_found", `run ${id} has no stage ${quoted(stage)}`);
@@ -307,6 +322,13 @@ export class Coordinator implements AsyncDisposable {
   drain(agentId: string): boolean {
     const known = this.agents.requestDrain(agentId);
     if (known) this.o.bus.publish(this.o.subjects.control(agentId), encodeMessage({ t: "drain" }));
+    return known;
+  }
+
+  /** Gives a drained agent work again (one drained by {@link drain}; not one shutting down). */
+  undrain(agentId: string): boolean {
+    const known = this.agents.requestUndrain(agentId);
+    if (known) this.o.bus.publish(this.o.subjects.control(agentId), encodeMessage({ t: "undrain" }));
     return known;
   }
 
@@ -357,7 +379,7 @@ export class Coordinator implements AsyncDisposable {
       Object.entries(doc.stages).filter((e): e is [string, StageDoc] => e[1].state === "done"),
     );
     this.o.metrics?.runsActive.inc();
-    const done = executeRun(
+    const engine = startRun(
       {
         store: this.o.store,
         ...(this.o.storeGate === undefined ? {} : { storeGate: this.o.storeGate }),
@@ -385,9 +407,11 @@ export class Coordinator implements AsyncDisposable {
                 recorded: new Map(Object.entries(doc.repro.verdicts)),
               },
             }),
+        ...(this.o.retryBackoffMs === undefined ? {} : { retryBackoffMs: this.o.retryBackoffMs }),
         onEvent: (e) => this.onRunEvent(doc, e, executed),
       },
-    )
+    );
+    const done = engine.result
       .then((r) => {
         if (this.closing === undefined)
           this.o.metrics?.runsTotal.inc({ pipeline: spec.name, outcome: r.outcome });
@@ -401,7 +425,7 @@ export class Coordinator implements AsyncDisposable {
         this.o.metrics?.runsActive.dec();
         this.active.delete(doc.id);
       });
-    this.active.set(doc.id, { doc, abort, done });
+    this.active.set(doc.id, { doc, abort, done, engine });
   }
 
   private onRunEvent(doc: RunDoc, e: RunEvent, executed: ReadonlyMap<string, StageDoc>): void {

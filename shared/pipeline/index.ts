@@ -25,3 +25,4 @@ export {
   type GraphStage,
 } from "./graph.js";
 export { FETCH_OUTPUT_DIR } from "./parse-stage.js";
+export { DEFAULT_RETRY_ON, parseRetryCondition } from "./retry-on.js";

@@ -11,6 +11,7 @@ import { checkTemplateContexts } from "./check-template-contexts.js";
 import { hasWithSchema, withIssues } from "../runner-config/index.js";
 import { limitsRunnerProblem, readLimits } from "./limits.js";
 import { checkInputPaths, checkName, readInputs, readOutputs, readSources } from "./parse-io.js";
+import { readRetryOn } from "./retry-on.js";
 import { envNameProblem, labelProblem } from "./rules.js";
 import { didYouMean } from "./suggest.js";
 import { RUNNER_KINDS, type OutputSpec, type RunnerKind, type StageSpec } from "./types.js";
@@ -28,6 +29,7 @@ const STAGE_KEYS = [
   "outputs",
   "timeout",
   "retries",
+  "retry_on",
   "estimate",
   "clamp_mtime",
   "limits",
@@ -131,6 +133,7 @@ export function readStage(
   const script = get("script", (x) => r.string(x.value, x.key, `${where} script`, true));
   const timeoutMs = get("timeout", (x) => readDuration(r, x, `${where} timeout`)) ?? DEFAULT_TIMEOUT_MS;
   const retries = get("retries", (x) => r.count(x.value, x.key, `${where} retries`)) ?? 0;
+  const retryOn = get("retry_on", (x) => readRetryOn(r, x, where));
   const estimateMs = get("estimate", (x) => readDuration(r, x, `${where} estimate`));
   const clampEntry = f.get("clamp_mtime");
   const clampMtime = clampEntry
@@ -224,6 +227,7 @@ export function readStage(
     with: withData,
     timeoutMs,
     retries,
+    ...(retryOn === undefined ? {} : { retryOn }),
     ...(estimateMs === undefined ? {} : { estimateMs }),
     clampMtime,
     ...(limits === undefined ? {} : { limits }),

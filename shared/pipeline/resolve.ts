@@ -163,6 +163,7 @@ function resolveStage(
     >,
     timeoutMs: stage.timeoutMs,
     retries: stage.retries,
+    ...(stage.retryOn === undefined ? {} : { retryOn: stage.retryOn }),
     clampMtime: stage.clampMtime,
     platform: spec.platform,
     paramsUsed: [],

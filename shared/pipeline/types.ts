@@ -124,6 +124,8 @@ export interface StageSpec {
   with: Record<string, unknown>;
   timeoutMs: number;
   retries: number;
+  /** Which failures `retries` retries (./retry-on.ts); absent: all of them. */
+  retryOn?: RetryCondition[];
   /** Expected duration when there is no history (plan's critical path). */
   estimateMs?: number;
   /** Clamp every mtime in tree outputs to SOURCE_DATE_EPOCH (default true: reproducible). */
@@ -163,6 +165,8 @@ export interface ResolvedStage {
   with: Record<string, unknown>;
   timeoutMs: number;
   retries: number;
+  /** Which failures `retries` retries (./retry-on.ts); absent: all of them. Not part of the cache key. */
+  retryOn?: RetryCondition[];
   clampMtime: boolean;
   platform: string;
   /** Names of the params this stage referenced (after substitution, for display). */
@@ -179,6 +183,12 @@ export interface ResolvedStage {
   /** Memory and CPU limits enforced by the agent. Not part of the cache key. */
   limits?: StageLimits;
 }
+
+/**
+ * A failure a stage's `retries` may retry (`retry_on:`, ./retry-on.ts): the farm's own
+ * (`infra`), the stage's deadline (`timeout`), or the script's exit status (any, or one).
+ */
+export type RetryCondition = { t: "infra" } | { t: "timeout" } | { t: "exit"; code?: number };
 
 /** Digest + kind of an artifact that fills an input or an output. */
 export interface ArtifactRef {

@@ -154,6 +154,7 @@ export type AgentEvent = z.infer<typeof agentEventSchema>;
 export const controlSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("cancel"), runId, stage: name, dispatch: z.number().int().positive() }),
   z.object({ t: z.literal("drain") }),
+  z.object({ t: z.literal("undrain") }),
 ]);
 export type ControlMessage = z.infer<typeof controlSchema>;
 

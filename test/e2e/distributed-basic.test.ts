@@ -3,7 +3,7 @@
  * `stagefarm agent`s) driven by the CLI: stages spread over agents with artifacts crossing
  * them through S3 and a fully cached rerun; label routing with its waiting reason; a bad
  * pipeline refused with file:line:col while the coordinator stays healthy; a failed stage
- * retried from the CLI, with both attempts shown.
+ * retried from the CLI while a sibling still runs, with both attempts shown; drain and undrain.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -158,11 +158,12 @@ stages:
       assert.equal(s.results["a"]?.agent, "a1");
     });
   });
-  test("a failed stage retried from the CLI runs as attempt 2; run show lists both attempts", async () => {
-    await withFarm({ agents: [{ id: "a1" }] }, async (farm) => {
+  test("a failed stage retried from the CLI while a sibling runs runs as attempt 2; drain and undrain; run show lists both attempts", async () => {
+    await withFarm({ agents: [{ id: "a1", slots: 2 }] }, async (farm) => {
       const dir = await mkdtemp(join(tmpdir(), "sf-retry-"));
       try {
         const fixed = join(dir, "fixed");
+        const release = join(dir, "release");
         const file = await farm.writePipeline(
           "flaky.yaml",
           `pipeline: flaky
@@ -171,22 +172,45 @@ stages:
     runner: shell
     script: test -f ${fixed} && mkdir -p out && echo ok > out/x
     outputs: { x: out/x }
+  slow:
+    runner: shell
+    script: while [ ! -f ${release} ]; do sleep 0.05; done
 `,
         );
         const { run } = await farm.cliJson<{ run: string }>(["submit", file, "--json"]);
+        const show = () => farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
         const status = (want: string) =>
           until(
             async () => {
-              const s = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
+              const s = await show();
               return s.status === want ? s : undefined;
             },
             30_000,
             `the run to be ${want}`,
           );
-        await status("failed");
+        const flakyFailed = await until(
+          async () => {
+            const s = await show();
+            return s.results["flaky"]?.state === "failed" ? s : undefined;
+          },
+          30_000,
+          "flaky to fail while slow runs",
+        );
+        assert.equal(flakyFailed.status, "running");
+        // Drained, a1 finishes slow but takes no new stage: the retried flaky waits until undrain.
+        assert.equal((await farm.cli(["drain", "a1"])).code, 0);
         await writeFile(fixed, "");
         const retried = await farm.cli(["retry", run, "flaky"]);
         assert.equal(retried.code, 0, retried.stderr);
+        await writeFile(release, "");
+        await until(
+          async () => ((await show()).results["slow"]?.state === "done" ? true : undefined),
+          30_000,
+          "slow to finish on the drained agent",
+        );
+        assert.equal((await show()).status, "running");
+        const undrained = await farm.cliJson<{ draining: boolean }>(["undrain", "a1", "--json"]);
+        assert.equal(undrained.draining, false);
         const done = await status("succeeded");
         assert.equal(done.results["flaky"]?.state, "done");
         const shown = await farm.cli(["run", "show", run]);

@@ -23,6 +23,8 @@ export interface MemoryFarmOptions {
   submissionLimits?: Partial<SubmissionLimits>;
   /** The coordinator's state (default: a MemoryKvStore); the farm closes it. */
   kv?: KvStore;
+  /** Wait before a failed stage's next attempt (default: the engine's). */
+  retryBackoffMs?: (failedAttempt: number) => number;
 }
 
 export class MemoryFarm implements AsyncDisposable {
@@ -37,8 +39,8 @@ export class MemoryFarm implements AsyncDisposable {
   private constructor(
     readonly dir: string,
     readonly store: FsArtifactStore,
-    private readonly opts: Required<Omit<MemoryFarmOptions, "submissionLimits" | "kv">> &
-      Pick<MemoryFarmOptions, "submissionLimits">,
+    private readonly opts: Required<Omit<MemoryFarmOptions, "submissionLimits" | "kv" | "retryBackoffMs">> &
+      Pick<MemoryFarmOptions, "submissionLimits" | "retryBackoffMs">,
     kv: KvStore,
   ) {
     this.kv = kv;
@@ -57,6 +59,7 @@ export class MemoryFarm implements AsyncDisposable {
         heartbeatMs: opts.heartbeatMs ?? 200,
         ackWaitMs: opts.ackWaitMs ?? 2000,
         ...(opts.submissionLimits === undefined ? {} : { submissionLimits: opts.submissionLimits }),
+        ...(opts.retryBackoffMs === undefined ? {} : { retryBackoffMs: opts.retryBackoffMs }),
       },
       opts.kv ?? new MemoryKvStore(),
     );
@@ -79,6 +82,7 @@ export class MemoryFarm implements AsyncDisposable {
       maxDispatchPerRun: 100,
       stageJobs: 1,
       ...(this.opts.submissionLimits === undefined ? {} : { submissionLimits: this.opts.submissionLimits }),
+      ...(this.opts.retryBackoffMs === undefined ? {} : { retryBackoffMs: this.opts.retryBackoffMs }),
     });
   }
 

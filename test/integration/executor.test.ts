@@ -210,10 +210,14 @@ void describe("StageExecutor", () => {
     );
     const ws = String(e.details["workspace"]);
     try {
-      assert.deepEqual(await workspaces(), [ws.slice(workRoot.length + 1)]);
+      const name = ws.slice(workRoot.length + 1);
+      // Marked kept beside it (the sweep leaves it), and named in the message.
+      assert.deepEqual((await workspaces()).sort(), [name, `${name}.kept`]);
       assert.deepEqual((await readdir(ws)).sort(), [".stagefarm", "left-here"]);
+      assert.ok(e.message.endsWith(`(workspace kept at ${ws})`), e.message);
     } finally {
       await rm(ws, { recursive: true, force: true });
+      await rm(`${ws}.kept`, { force: true });
     }
   });
 

@@ -211,8 +211,9 @@ export function StagePanel(props: {
   useEffect(() => setPicked(0), [s.name]);
   const attempt = picked || latest;
   const mayRetry = permits(useWhoami(), "submitter");
+  // A failed stage is retried also while its run goes on; skipped and cancelled ones once it ended.
   const canRetry =
-    run.status !== "running" && (s.state === "failed" || s.state === "skipped" || s.state === "cancelled");
+    s.state === "failed" || (run.status !== "running" && (s.state === "skipped" || s.state === "cancelled"));
   const retry = (): void => {
     setBusy(true);
     setError("");
