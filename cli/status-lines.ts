@@ -54,7 +54,9 @@ export function statusLines(state: StatusState, c: Style): string[] {
   const cached = state.cached.size > 0 ? ` (${state.cached.size} cached)` : "";
   const running = state.running.size > 0 ? ` · ${state.running.size} running` : "";
   lines.push(
-    c.bold(`${state.finished.size} of ${state.plan.length} stages${cached}${running} · ETA ~${formatDuration(eta.remainingMs)}`),
+    c.bold(
+      `${state.finished.size} of ${state.plan.length} stages${cached}${running} · ETA ~${formatDuration(eta.remainingMs)}`,
+    ),
   );
   return lines;
 }

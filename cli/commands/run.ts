@@ -9,16 +9,23 @@ import { exitStatusForSignal, onShutdown } from "../signals.js";
 
 /** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
 async function load() {
-  const [pipeline, { loadPipelineArg }, { EmbeddedFarm }, { ProgressPrinter }, { summarize }, coordinator, area] =
-    await Promise.all([
-      import("../../shared/pipeline/index.js"),
-      import("../pipeline-arg.js"),
-      import("../embedded.js"),
-      import("../progress.js"),
-      import("../summary.js"),
-      import("../../coordinator/index.js"),
-      import("../status-area.js"),
-    ]);
+  const [
+    pipeline,
+    { loadPipelineArg },
+    { EmbeddedFarm },
+    { ProgressPrinter },
+    { summarize },
+    coordinator,
+    area,
+  ] = await Promise.all([
+    import("../../shared/pipeline/index.js"),
+    import("../pipeline-arg.js"),
+    import("../embedded.js"),
+    import("../progress.js"),
+    import("../summary.js"),
+    import("../../coordinator/index.js"),
+    import("../status-area.js"),
+  ]);
   return { ...pipeline, ...coordinator, ...area, loadPipelineArg, EmbeddedFarm, ProgressPrinter, summarize };
 }
 

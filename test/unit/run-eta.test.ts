@@ -23,7 +23,12 @@ test("runEta: a chain sums what remains; a running stage counts expected minus e
 });
 
 test("runEta: parallel branches take the longest without a slot limit, and queue on one slot", () => {
-  const stages = [st("a", [], 10_000), st("b", [], 30_000), st("c", [], 20_000), st("end", ["a", "b", "c"], 5_000)];
+  const stages = [
+    st("a", [], 10_000),
+    st("b", [], 30_000),
+    st("c", [], 20_000),
+    st("end", ["a", "b", "c"], 5_000),
+  ];
   const wide = runEta(stages);
   assert.equal(wide.remainingMs, 35_000);
   assert.deepEqual(wide.criticalPath, ["b", "end"]);
@@ -54,7 +59,11 @@ test("runEta: running stages hold their slots; an overdue one is listed and coun
 });
 
 test("runEta: a finished run has nothing left; unknown upstream names and cycles do not hang", () => {
-  assert.deepEqual(runEta([st("a", [], 5_000, "finished")]), { remainingMs: 0, criticalPath: [], overdue: [] });
+  assert.deepEqual(runEta([st("a", [], 5_000, "finished")]), {
+    remainingMs: 0,
+    criticalPath: [],
+    overdue: [],
+  });
   assert.deepEqual(runEta([]), { remainingMs: 0, criticalPath: [], overdue: [] });
   const odd = runEta([st("a", ["ghost", "a"], 1_000), st("b", ["c"], 1_000), st("c", ["b"], 1_000)], 1);
   assert.equal(odd.remainingMs, 1_000);
