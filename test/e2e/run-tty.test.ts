@@ -108,4 +108,13 @@ stages:
     assert.doesNotMatch(out, /^\s+at .+:\d+:\d+\)?$/m, "no stack frames");
   }
   assert.doesNotMatch(quiet.stdout, /ETA/, "-q: line mode");
+  // An error of the CLI itself: one line; its stack (and its causes') only with --verbose.
+  const missing = join(sb.dir, "missing.yaml");
+  const terse = await sb.run(["run", missing]);
+  assert.equal(terse.code, 2);
+  assert.equal(terse.stderr, `stagefarm: error: pipeline file not found: "${missing}"\n`);
+  const verbose = await sb.run(["--verbose", "run", missing]);
+  assert.equal(verbose.code, 2);
+  assert.match(verbose.stderr, /^\s+at .+:\d+:\d+\)?$/m);
+  assert.match(verbose.stderr, /caused by: Error: ENOENT/);
 });
