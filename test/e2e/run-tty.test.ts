@@ -4,30 +4,13 @@
  * stage prints one error line and its log tail, with no JSON log records and no stack.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CliSandbox, cliPath, repoRoot, type CliResult } from "../helpers/cli.js";
+import { CliSandbox } from "../helpers/cli.js";
+import { cliOnTty, ESC } from "../helpers/tty.js";
 
-const ESC = String.fromCharCode(0x1b);
-const sq = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-
-/** Runs the CLI under `script` (a pseudo-TTY of 120 columns); returns what the terminal got. */
-function runOnTty(sb: CliSandbox, args: string[]): Promise<CliResult> {
-  const cmd = `stty cols 120 rows 40; exec ${[process.execPath, cliPath, ...args].map(sq).join(" ")}`;
-  return new Promise((done) => {
-    execFile(
-      "script",
-      ["-qfec", cmd, "/dev/null"],
-      { cwd: repoRoot, env: sb.env, timeout: 60_000, maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
-        done({ code, stdout: stdout.replaceAll("\r", ""), stderr });
-      },
-    );
-  });
-}
+const runOnTty = (sb: CliSandbox, args: string[]) => cliOnTty(sb.env, args);
 
 test("run on a terminal keeps a status area: elapsed / expected per running stage, progress and ETA", async () => {
   await using sb = await CliSandbox.create();
