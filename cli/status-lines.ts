@@ -1,12 +1,12 @@
 /**
  * The lines of the live status area (./status-area.ts): one per running stage with its elapsed
- * and expected time, then the progress and the ETA of what remains (coordinator `runEta`).
+ * and expected time, then the progress and the ETA of what remains (shared/pipeline/run-eta.ts).
  *
  *   stage3    1h02m / ~3h10m
  *   compile   14m05s / ~12m00s (over)
  *   12 of 31 stages (8 cached) · 2 running · ETA ~2h08m
  */
-import { runEta } from "../coordinator/index.js";
+import { runEta } from "../shared/pipeline/run-eta.js";
 import { formatDuration } from "../shared/util/duration.js";
 import type { Style } from "./output.js";
 

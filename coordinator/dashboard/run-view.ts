@@ -23,7 +23,7 @@ import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline
 import { runStatusOf, stageCounts, stageMessage } from "../api/run-message.js";
 import { attemptsOf, type AttemptSources } from "../api/attempts.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
-import { runEta } from "../stats/run-eta.js";
+import { runEta } from "../../shared/pipeline/run-eta.js";
 
 /** The static part of a run: its stages in file order, their runners, edges and labels. */
 export interface RunShape {

@@ -41,6 +41,7 @@ export interface StageRunJson {
   agent?: string;
   attempts?: AttemptJson[];
   dependsOn?: string[];
+  expectedMs?: number;
 }
 export interface StageCountsJson {
   total?: number;
@@ -64,6 +65,7 @@ export interface RunJson {
   pipelinePath?: string;
   stageCounts?: StageCountsJson;
   error?: string;
+  etaMs?: number;
 }
 export interface RunEventJson {
   runId?: string;
@@ -132,6 +134,8 @@ export interface Stage {
   agent: string;
   attempts: Attempt[];
   dependsOn: string[];
+  /** Expected duration (recorded p50, else `estimate:`); 0 when unknown. */
+  expectedMs: number;
 }
 export type Counts = Required<StageCountsJson>;
 export interface Run {
@@ -145,6 +149,8 @@ export interface Run {
   pipelinePath: string;
   counts: Counts;
   error: string;
+  /** Expected time left when the run was read (0: finished or unknown); the page recomputes it live (../eta.ts). */
+  etaMs: number;
 }
 export interface Agent {
   id: string;
@@ -217,6 +223,7 @@ export function stageOf(j: StageRunJson): Stage {
       logPath: a.logPath ?? "",
     })),
     dependsOn: j.dependsOn ?? [],
+    expectedMs: j.expectedMs ?? 0,
   };
 }
 
@@ -246,6 +253,7 @@ export function runOf(j: RunJson): Run {
     pipelinePath: j.pipelinePath ?? "",
     counts: countsOf(j.stageCounts),
     error: j.error ?? "",
+    etaMs: j.etaMs ?? 0,
   };
 }
 
@@ -271,6 +279,7 @@ export function mergeStage(old: Stage | undefined, next: Stage): Stage {
     ...next,
     runner: next.runner || old.runner,
     dependsOn: next.dependsOn.length > 0 ? next.dependsOn : old.dependsOn,
+    expectedMs: next.expectedMs || old.expectedMs,
   };
 }
 

@@ -35,7 +35,8 @@ export function stageSubtitle(s: Stage, now: number): string {
     case "ready":
       return s.reason === "" ? label : `${label} · ${s.reason}`;
     case "running":
-      return [label, s.agent, s.startedAt === undefined ? "" : fmtDuration(now - s.startedAt)]
+      // Elapsed / expected first: a narrow node clips the end of the line.
+      return [s.startedAt === undefined ? label : elapsedOf(s, now), s.agent]
         .filter((x) => x !== "")
         .join(" · ");
     case "done":
@@ -49,6 +50,12 @@ export function stageSubtitle(s: Stage, now: number): string {
     default:
       return label;
   }
+}
+
+/** "12m 05s / ~40m 00s" for a running stage (without the expected part when unknown). */
+export function elapsedOf(s: Stage, now: number): string {
+  const elapsed = s.startedAt === undefined ? undefined : Math.max(0, now - s.startedAt);
+  return `${fmtDuration(elapsed)}${s.expectedMs > 0 ? ` / ~${fmtDuration(s.expectedMs)}` : ""}`;
 }
 
 function clip(text: string, width: number): string {

@@ -386,7 +386,7 @@ export type Run = Message<"stagefarm.v1.Run"> & {
 
   /**
    * Expected time left (ms) of a running run, from the stages' expected durations along what
-   * remains (coordinator `runEta`); 0 when finished or not computed (the dashboard fills it).
+   * remains (shared/pipeline/run-eta.ts); 0 when finished or not computed (the dashboard fills it).
    *
    * @generated from field: uint32 eta_ms = 21;
    */

@@ -1,7 +1,7 @@
 /**
  * The expected time left in a run, for `stagefarm run`'s status area, `submit --watch` and the
  * dashboard: a pure function of the stages left, their expected durations (the recorded p50,
- * else `estimate:`, as ../history.ts picks them), how long the running ones have run, and the
+ * else `estimate:`, as coordinator/history.ts picks them), how long the running ones have run, and the
  * slots they share.
  *
  * A running stage is expected to need `expected - elapsed` more (0 once overdue: it is listed
