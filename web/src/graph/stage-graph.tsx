@@ -36,7 +36,7 @@ export function stageSubtitle(s: Stage, now: number): string {
       return s.reason === "" ? label : `${label} · ${s.reason}`;
     case "running":
       // Elapsed / expected first: a narrow node clips the end of the line.
-      return [s.startedAt === undefined ? label : elapsedOf(s, now), s.agent]
+      return [s.startedAt === undefined ? label : elapsedOf(s, now, true), s.agent]
         .filter((x) => x !== "")
         .join(" · ");
     case "done":
@@ -52,10 +52,14 @@ export function stageSubtitle(s: Stage, now: number): string {
   }
 }
 
-/** "12m 05s / ~40m 00s" for a running stage (without the expected part when unknown). */
-export function elapsedOf(s: Stage, now: number): string {
+/**
+ * "12m 05s / ~40m 00s" for a running stage (without the expected part when unknown); `compact`
+ * ("12m05s/~40m00s") fits a graph node.
+ */
+export function elapsedOf(s: Stage, now: number, compact = false): string {
+  const f = (ms: number | undefined) => (compact ? fmtDuration(ms).replaceAll(" ", "") : fmtDuration(ms));
   const elapsed = s.startedAt === undefined ? undefined : Math.max(0, now - s.startedAt);
-  return `${fmtDuration(elapsed)}${s.expectedMs > 0 ? ` / ~${fmtDuration(s.expectedMs)}` : ""}`;
+  return `${f(elapsed)}${s.expectedMs > 0 ? `${compact ? "/~" : " / ~"}${f(s.expectedMs)}` : ""}`;
 }
 
 function clip(text: string, width: number): string {
