@@ -59,6 +59,11 @@ export class ProgressPrinter implements Disposable {
     this.opts.live?.area.clear();
   }
 
+  /** A line of the caller's (e.g. a signal's), above the status area when there is one. */
+  note(text: string): void {
+    this.line(text);
+  }
+
   private redraw(): void {
     const live = this.opts.live;
     if (live === undefined || this.timer === undefined) return;

@@ -92,9 +92,11 @@ export function registerRun(program: Command, ctx: CliContext): void {
         const cfg = ctx.config();
         const out = opts.json === true ? ctx.stderr : ctx.stdout;
         const abort = new AbortController();
+        // Through the status area once there is one (a line written past it would break its redraw).
+        let note = (text: string): void => void out.write(`\n${text}\n`);
         const shutdown = onShutdown(
           (sig) => {
-            out.write(`\n>>> ${sig}: cancelling running stages (again to force)\n`);
+            note(`>>> ${sig}: cancelling running stages (again to force)`);
             abort.abort(new Error(`received ${sig}`));
           },
           (sig) => process.exit(exitStatusForSignal(sig)),
@@ -110,6 +112,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
               ? {}
               : { live: await liveStatus(m, farm, spec, tty, opts.jobs) }),
           });
+          note = (text) => progress.note(text);
           const result = await farm.run(spec, {
             params,
             signal: abort.signal,
