@@ -53,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
         "STAGEFARM_LOG_FORMAT",
       ),
     )
+    .option("--verbose", "print the stack of an error (and of its causes)")
     .addOption(
       envOption(
         "--context <name>",
@@ -132,9 +133,17 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const e = StagefarmError.from(err);
     process.stderr.write(`stagefarm: ${e.code === "invalid_pipeline" ? "" : "error: "}${e.message}\n`);
-    if (e.code === "internal" && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
+    if (program.opts<{ verbose?: boolean }>().verbose === true) process.stderr.write(`${stackOf(e)}\n`);
+    else if (e.code === "internal") process.stderr.write("stagefarm: (a bug: --verbose prints its stack)\n");
     return exitCodeFor(e.code);
   }
+}
+
+/** The stack of an error and of each cause under it. */
+function stackOf(err: unknown, depth = 0): string {
+  const own = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+  const cause = err instanceof Error ? err.cause : undefined;
+  return cause === undefined || depth >= 5 ? own : `${own}\ncaused by: ${stackOf(cause, depth + 1)}`;
 }
 
 silenceIrrelevantWarnings(process);

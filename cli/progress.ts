@@ -1,26 +1,87 @@
 /**
  * Human progress for `stagefarm run`: one line per state change, emerge-like, with durations,
  * and the stage's log streamed with a `[stage]` prefix. A failure prints the log tail.
+ *
+ * On a terminal (`live`), the lines scroll above a status area redrawn about once a second: the
+ * running stages with elapsed / expected time, the progress and the ETA of what remains
+ * (./status-lines.ts).
  */
 import type { RunEvent } from "../coordinator/index.js";
 import { formatDuration } from "../shared/util/duration.js";
 import { reproLines } from "./commands/repro-format.js";
 import { shortDigest, type Style } from "./output.js";
+import type { StatusArea } from "./status-area.js";
+import { statusLines, type PlannedStage } from "./status-lines.js";
+
+/** Lines of a failed stage's log printed under its failure (when its log was not streamed). */
+const TAIL_LINES = 20;
 
 export interface ProgressOptions {
   out: NodeJS.WritableStream;
   style: Style;
   /** Stream stage logs (default true). */
   logs: boolean;
+  /** A live status area (a terminal); without it, line mode. */
+  live?: LiveStatus;
 }
 
-export class ProgressPrinter {
+export interface LiveStatus {
+  area: StatusArea;
+  /** Every stage with its upstream stages and expected duration. */
+  plan: readonly PlannedStage[];
+  slots: number;
+  now: () => number;
+  /** Redraw period (default 1 s). */
+  refreshMs?: number;
+}
+
+export class ProgressPrinter implements Disposable {
   private total = 0;
   /** Stages in a terminal state (one rebuilt after a corrupt cached output leaves it again). */
   private readonly finished = new Set<string>();
+  private readonly cached = new Set<string>();
+  /** Running stages and when this printer saw them start. */
+  private readonly running = new Map<string, number>();
   private readonly partial = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: ProgressOptions) {}
+  constructor(private readonly opts: ProgressOptions) {
+    const live = opts.live;
+    if (live !== undefined) {
+      this.timer = setInterval(() => this.redraw(), live.refreshMs ?? 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops the redraw and removes the status area. */
+  [Symbol.dispose](): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.opts.live?.area.clear();
+  }
+
+  /** A line of the caller's (e.g. a signal's), above the status area when there is one. */
+  note(text: string): void {
+    this.line(text);
+  }
+
+  private redraw(): void {
+    const live = this.opts.live;
+    if (live === undefined || this.timer === undefined) return;
+    live.area.update(
+      statusLines(
+        {
+          plan: live.plan,
+          running: this.running,
+          finished: this.finished,
+          cached: this.cached,
+          slots: live.slots,
+          now: live.now(),
+        },
+        this.opts.style,
+      ),
+    );
+  }
 
   readonly onEvent = (e: RunEvent): void => {
     const { style: c } = this.opts;
@@ -37,7 +98,9 @@ export class ProgressPrinter {
         if (this.opts.logs) this.log(e.stage, e.chunk);
         return;
       case "stage":
-        return this.stage(e.stage, e.status);
+        this.stage(e.stage, e.status);
+        this.redraw();
+        return;
       case "repro":
         if (e.repro.state === "building")
           this.line(
@@ -50,6 +113,7 @@ export class ProgressPrinter {
         return;
       case "run-finished": {
         this.flushLogs();
+        this[Symbol.dispose]();
         const { counts } = e;
         const word =
           e.outcome === "succeeded"
@@ -71,17 +135,21 @@ export class ProgressPrinter {
   private stage(name: string, s: Extract<RunEvent, { t: "stage" }>["status"]): void {
     const c = this.opts.style;
     const n = () => `(${this.finished.add(name).size} of ${this.total})`;
+    if (s.t !== "running") this.running.delete(name);
+    if (s.t !== "cached") this.cached.delete(name);
     switch (s.t) {
       case "waiting":
       case "ready":
         this.finished.delete(name);
         return;
       case "running":
+        this.running.set(name, this.opts.live?.now() ?? Date.now());
         this.line(
           `${c.cyan(">>> Running")}  ${c.bold(name)}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}`,
         );
         return;
       case "cached":
+        this.cached.add(name);
         this.line(`${c.green(">>> Cached")}   ${c.bold(name)} ${n()} ${c.dim(`key ${shortDigest(s.key)}`)}`);
         return;
       case "done":
@@ -95,7 +163,8 @@ export class ProgressPrinter {
         );
         const tail = s.error.details["logTail"];
         if (typeof tail === "string" && tail.length > 0 && !this.opts.logs) {
-          for (const l of tail.split("\n")) this.line(c.dim(`    ${l}`));
+          this.line(c.dim(`    … last lines of ${name}'s log:`));
+          for (const l of tail.split("\n").slice(-TAIL_LINES)) this.line(c.dim(`    ${l}`));
         }
         const logPath = s.error.details["logPath"];
         if (typeof logPath === "string") this.line(c.dim(`    log: ${logPath}`));
@@ -114,7 +183,7 @@ export class ProgressPrinter {
     const text = (this.partial.get(stage) ?? "") + chunk;
     const lines = text.split("\n");
     this.partial.set(stage, lines.pop() ?? "");
-    for (const l of lines) this.line(`${this.opts.style.dim(`[${stage}]`)} ${l}`);
+    if (lines.length > 0) this.line(lines.map((l) => `${this.opts.style.dim(`[${stage}]`)} ${l}`).join("\n"));
   }
 
   private flushLog(stage: string): void {
@@ -128,6 +197,7 @@ export class ProgressPrinter {
   }
 
   private line(s: string): void {
-    this.opts.out.write(`${s}\n`);
+    if (this.timer !== undefined) this.opts.live?.area.print(s);
+    else this.opts.out.write(`${s}\n`);
   }
 }

@@ -69,6 +69,7 @@ export {
   type PipelineStatsReport,
   type StageStatsRow,
 } from "./stats/stage-stats.js";
+export { runEta, type EtaStage, type RunEta } from "../shared/pipeline/run-eta.js";
 export { statsStoreFor, FsStatsStore, type StatsStore } from "./stats/stats-store.js";
 export type { PipelineStats, StageOutcome } from "./stats/stats-record.js";
 export {

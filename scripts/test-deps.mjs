@@ -29,6 +29,8 @@ const TOOLS = [
   ["debootstrap", "debootstrap"],
   ["unshare", "util-linux"],
   ["setpriv", "util-linux"],
+  // `stagefarm run` on a pseudo-TTY (test/e2e/run-tty.test.ts).
+  ["script", "bsdutils"],
   ["prometheus", "prometheus"],
   ["promtool", "prometheus"],
   ["chromium", "chromium"],

@@ -37,7 +37,7 @@ export function manifestOf(e: CacheEntry): Manifest {
   };
 }
 
-function statsOf(p: PipelineStats): PipelineStatsReport {
+export function statsOf(p: PipelineStats): PipelineStatsReport {
   return {
     pipeline: p.pipeline,
     runs: p.runs,

@@ -28,6 +28,7 @@ import { formatDuration } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
 import { clientConfig, type ClientFlags } from "../distributed-config.js";
 import { makeStyle, shortDigest, type Style } from "../output.js";
+import type { WatchStatus } from "../watch-status.js";
 import { remoteSummary, runStatusName, runStatusNumber, stageStateName } from "./remote-format.js";
 import type { LogsFlags } from "./remote.js";
 import { reproDocOf, reproLines } from "./repro-format.js";
@@ -258,7 +259,13 @@ export async function submit(
         );
       return;
     }
-    const final = await watch(client, run.id, out, makeStyle(ctx.color(out)));
+    const c = makeStyle(ctx.color(out));
+    const tty = (out as NodeJS.WriteStream).isTTY === true ? (out as NodeJS.WriteStream) : undefined;
+    using live =
+      tty === undefined || opts.json === true
+        ? undefined
+        : await watchStatus(client, run.pipeline, yaml, tty, c);
+    const final = await watch(client, run.id, out, c, live);
     if (opts.json === true) ctx.stdout.write(`${JSON.stringify(remoteSummary(final))}\n`);
     ctx.setExitCode(exitFor(runStatusName(final.status)));
   });
@@ -416,10 +423,66 @@ export async function showRun(
   });
 }
 
+/** The last line of a watch, for people: the outcome, the time and what each stage came to. */
+function finalLine(run: Run, ms: number, c: Style): string {
+  const { status, stages: n } = remoteSummary(run);
+  const word =
+    status === "succeeded" ? c.green(status) : status === "failed" ? c.red(status) : c.yellow(status);
+  return (
+    c.bold(`>>> ${run.pipeline}: ${word} in ${formatDuration(ms)}`) +
+    ` — ${n.executed} executed, ${n.cached} cached, ${n.failed} failed, ${n.skipped} skipped` +
+    (n.cancelled > 0 ? `, ${n.cancelled} cancelled` : "")
+  );
+}
+
 /** How long `--watch` keeps re-opening a watch that an outage cut. */
 const WATCH_OUTAGE_BUDGET_MS = 5 * 60_000;
 
-async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: Style): Promise<Run> {
+/**
+ * The status area of a watch on a terminal. Expected durations: the farm's recorded p50s, else
+ * the pipeline's `estimate:`s; without the history (an older coordinator, no viewer right) the
+ * estimates alone.
+ */
+async function watchStatus(
+  client: Client,
+  pipeline: string,
+  yaml: string,
+  out: NodeJS.WriteStream,
+  c: Style,
+): Promise<WatchStatus> {
+  const [{ expectedDuration }, { parsePipeline }, { statsOf }, { StatusArea }, { WatchStatus }] =
+    await Promise.all([
+      import("../../coordinator/index.js"),
+      import("../../shared/pipeline/index.js"),
+      import("../cache/farm-source.js"),
+      import("../status-area.js"),
+      import("../watch-status.js"),
+    ]);
+  const report = await client.getStats({ pipeline }).then(
+    (r) => r.pipelines.map(statsOf).find((p) => p.pipeline === pipeline),
+    () => undefined,
+  );
+  let estimates = new Map<string, number | undefined>();
+  try {
+    estimates = new Map(parsePipeline(yaml, "pipeline").stages.map((s) => [s.name, s.estimateMs]));
+  } catch {
+    // The coordinator accepted it; a parse here only adds estimates.
+  }
+  return new WatchStatus(
+    new StatusArea({ out, columns: () => (out.columns > 0 ? out.columns : 80) }),
+    (stage) => expectedDuration(report, stage, estimates.get(stage)).ms,
+    c,
+  );
+}
+
+async function watch(
+  client: Client,
+  id: string,
+  out: NodeJS.WritableStream,
+  c: Style,
+  live?: WatchStatus,
+): Promise<Run> {
+  const write = (text: string) => (live === undefined ? out.write(text) : live.print(text));
   let last: Run | undefined;
   const seen = new Map<string, string>();
   const started = Date.now();
@@ -441,8 +504,8 @@ async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: 
         } else if (ev.case === "stage") report(ev.value);
         else if (ev.case === "log") {
           const text = new TextDecoder().decode(ev.value.data);
-          for (const l of text.split("\n"))
-            if (l.length > 0) out.write(`${c.dim(`[${ev.value.stage}]`)} ${l}\n`);
+          const lines = text.split("\n").filter((l) => l.length > 0);
+          if (lines.length > 0) write(lines.map((l) => `${c.dim(`[${ev.value.stage}]`)} ${l}\n`).join(""));
         }
       }
       break;
@@ -450,16 +513,14 @@ async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: 
       const e = StagefarmError.from(err);
       outageSince ??= Date.now();
       if (!e.retryable || Date.now() - outageSince > WATCH_OUTAGE_BUDGET_MS) throw e;
-      out.write(c.dim(`>>> watch interrupted (${e.message}); watching again\n`));
+      write(c.dim(`>>> watch interrupted (${e.message}); watching again\n`));
       await sleep(backoffMs);
       backoffMs = Math.min(backoffMs * 2, 5_000);
     }
   }
+  live?.[Symbol.dispose]();
   if (last === undefined) throw new StagefarmError("unavailable", "the watch ended before the run was known");
-  out.write(
-    c.bold(`>>> ${last.pipeline}: ${runStatusName(last.status)} in ${formatDuration(Date.now() - started)}`) +
-      ` — ${JSON.stringify(remoteSummary(last).stages)}\n`,
-  );
+  out.write(`${finalLine(last, Date.now() - started, c)}\n`);
   return last;
 
   function report(s: StageRun): void {
@@ -469,7 +530,8 @@ async function watch(client: Client, id: string, out: NodeJS.WritableStream, c: 
     if (seen.get(s.name) === key) return;
     const before = seen.get(s.name)?.split("\n")[0];
     seen.set(s.name, key);
-    if (before !== line) out.write(`>>> ${line}\n`);
-    for (const l of repro) out.write(`${l}\n`);
+    live?.update(s);
+    if (before !== line) write(`>>> ${line}\n`);
+    for (const l of repro) write(`${l}\n`);
   }
 }

@@ -46,6 +46,7 @@ import { excerpt, quoted } from "../../shared/util/excerpt.js";
 import type { Logger } from "../../shared/log.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { ArtifactStore } from "../../shared/store/index.js";
+import { ExpectedDurations } from "../stats/expected-durations.js";
 import { AuthError } from "../../shared/grpc/auth.js";
 import { agentMessage } from "../api/run-message.js";
 import { TOKEN_COOKIE } from "../auth/http-auth.js";
@@ -129,14 +130,20 @@ export function createDashboard(
       ListAgentsResponseSchema,
       create(ListAgentsResponseSchema, { agents: coordinator.agents.list().map(agentMessage) }),
     );
-  const tracker = new RunTracker(coordinator, hub, log, () => {
-    if (globals.size === 0) return;
-    const json = agentsMessage();
-    const text = JSON.stringify(json);
-    if (text === agentsJson) return;
-    agentsJson = text;
-    for (const s of globals) s.send("agents", json);
-  });
+  const tracker = new RunTracker(
+    coordinator,
+    hub,
+    log,
+    () => {
+      if (globals.size === 0) return;
+      const json = agentsMessage();
+      const text = JSON.stringify(json);
+      if (text === agentsJson) return;
+      agentsJson = text;
+      for (const s of globals) s.send("agents", json);
+    },
+    new ExpectedDurations(deps.store, log),
+  );
   const live = new LiveLogs(deps.bus, deps.subjects, (l) => coordinator.onEvent(l));
   const cache = new CacheSummaries(deps.store, deps.metrics);
   const files = new StaticFiles(deps.staticDir);

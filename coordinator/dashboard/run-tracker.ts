@@ -32,6 +32,7 @@ import { stageDocOf, type RunDoc, type StageDoc } from "../service/run-doc.js";
 import type { EventHub } from "./event-hub.js";
 import type { AttemptRecord } from "../api/attempts.js";
 import { DISPATCHED_STATES } from "../api/run-message.js";
+import type { ExpectedDurations } from "../stats/expected-durations.js";
 import { buildRun, buildStage, shapeOf, summaryOf, type RunShape } from "./run-view.js";
 
 const TICK_MS = 1000;
@@ -69,6 +70,8 @@ export class RunTracker {
     private readonly hub: EventHub,
     private readonly log: Logger,
     private readonly onTick: () => void = () => undefined,
+    /** Expected stage durations (elapsed / expected, the run's ETA); none without it. */
+    private readonly expected?: ExpectedDurations,
   ) {
     this.off = coordinator.onEvent((e, stage) => this.enqueue(e, stage));
     this.timer = setInterval(() => void this.tick(), TICK_MS);
@@ -123,8 +126,15 @@ export class RunTracker {
     });
   }
 
-  private async buildFromKv(doc: RunDoc): Promise<Run> {
+  private async shapeWithExpected(doc: RunDoc): Promise<RunShape> {
     const shape = shapeOf(doc);
+    if (this.expected !== undefined)
+      shape.expected = await this.expected.of(doc.pipeline, shape.names, shape.estimates ?? new Map());
+    return shape;
+  }
+
+  private async buildFromKv(doc: RunDoc): Promise<Run> {
+    const shape = await this.shapeWithExpected(doc);
     const stages: StageRun[] = [];
     for (const name of shape.names) {
       const s = doc.stages[name] ?? { state: "waiting" as const, reason: "waiting" };
@@ -164,7 +174,7 @@ export class RunTracker {
     const doc = await this.coordinator.getRun(id);
     const t: Tracked = {
       doc,
-      shape: shapeOf(doc),
+      shape: await this.shapeWithExpected(doc),
       records: new Map(),
       reasons: new Map(),
       journal: new Map(),

@@ -9,7 +9,7 @@
  * agent from its claim), and the dispatch record the latest attempt's.
  */
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   RunSchema,
   RunStatus,
@@ -24,6 +24,7 @@ import { ownAttempts, runStatusOf, stageCounts, stageMessage, withRepro } from "
 import type { ReproDoc } from "../repro/verdict.js";
 import { attemptsOf, type AttemptSources } from "../api/attempts.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
+import { runEta } from "../../shared/pipeline/run-eta.js";
 
 /** The static part of a run: its stages in file order, their runners, edges and labels. */
 export interface RunShape {
@@ -31,6 +32,10 @@ export interface RunShape {
   runner: Map<string, string>;
   deps: Map<string, string[]>;
   requires: Map<string, string[]>;
+  /** `estimate:` of each stage that has one. */
+  estimates?: Map<string, number>;
+  /** Expected duration of each stage (history, estimate or default), once loaded. */
+  expected?: Map<string, number>;
 }
 
 export function shapeOf(doc: RunDoc): RunShape {
@@ -46,6 +51,9 @@ export function shapeOf(doc: RunDoc): RunShape {
     runner: new Map(spec.stages.map((s) => [s.name, s.runner])),
     deps: new Map(spec.stages.map((s) => [s.name, stageDeps(s)])),
     requires,
+    estimates: new Map(
+      spec.stages.flatMap((s) => (s.estimateMs === undefined ? [] : [[s.name, s.estimateMs]])),
+    ),
   };
 }
 
@@ -68,6 +76,7 @@ export function buildStage(
   const m = stageMessage(name, s, shape?.runner.get(name) ?? "", shape?.deps.get(name) ?? [], view);
   m.attempts = attemptsOf(runId, name, s, { ...x, upTo: ownAttempts(x.repro) });
   withRepro(m, x.repro, view);
+  m.expectedMs = Math.min(0xffff_ffff, Math.max(0, Math.round(shape?.expected?.get(name) ?? 0)));
   const last = m.attempts[m.attempts.length - 1];
   if (m.startedAt === undefined && last?.startedAt !== undefined && s.state !== "ready")
     m.startedAt = last.startedAt;
@@ -89,7 +98,11 @@ function runError(doc: RunDoc, stages: readonly StageRun[]): string {
 }
 
 /** The run with every stage (`stages` in file order), or a summary without them. */
-export function buildRun(doc: RunDoc, stages: readonly StageRun[], opts: { withStages: boolean }): Run {
+export function buildRun(
+  doc: RunDoc,
+  stages: readonly StageRun[],
+  opts: { withStages: boolean; now?: number },
+): Run {
   const run = create(RunSchema, {
     id: doc.id,
     pipeline: doc.pipeline,
@@ -102,7 +115,32 @@ export function buildRun(doc: RunDoc, stages: readonly StageRun[], opts: { withS
     error: runError(doc, stages),
   });
   if (doc.finishedAt !== undefined) run.finishedAt = timestampFromMs(doc.finishedAt);
+  if (doc.status === "running" && stages.length > 0) run.etaMs = etaOf(stages, opts.now ?? Date.now());
   return run;
+}
+
+const FINISHED = new Set([
+  StageState.DONE,
+  StageState.CACHED,
+  StageState.FAILED,
+  StageState.SKIPPED,
+  StageState.CANCELLED,
+]);
+
+/** The run's expected time left (`runEta`, no slot limit: the farm's capacity varies), in ms. */
+function etaOf(stages: readonly StageRun[], now: number): number {
+  const eta = runEta(
+    stages.map((s) => ({
+      name: s.name,
+      after: s.dependsOn,
+      expectedMs: s.expectedMs,
+      state: FINISHED.has(s.state) ? "finished" : s.state === StageState.RUNNING ? "running" : "pending",
+      ...(s.state === StageState.RUNNING && s.startedAt !== undefined
+        ? { elapsedMs: Math.max(0, now - timestampMs(s.startedAt)) }
+        : {}),
+    })),
+  );
+  return Math.min(0xffff_ffff, Math.round(eta.remainingMs));
 }
 
 /** A summary from the document alone (the runs list): no pipeline parse, no dispatch records. */

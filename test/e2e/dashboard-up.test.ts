@@ -65,6 +65,7 @@ const SLOW = `pipeline: dash-slow
 stages:
   sleeper:
     runner: shell
+    estimate: 10m
     script: |
       echo "going to sleep"
       sleep 60
@@ -218,6 +219,16 @@ test("the dashboard of stagefarm up, in a real browser", { timeout: 300_000 }, a
     await page.waitForSelector('g.node[data-stage="sleeper"][data-state="running"]');
     await waitText(page, "[data-testid=log]", "going to sleep");
     await waitText(page, "[data-testid=log-status]", /^live/);
+    // Elapsed vs expected (its estimate: no history) on the panel and the node, the run's ETA.
+    await waitText(page, "[data-testid=stage-elapsed]", /^running for [\d.]+ m?s \/ ~10m 00s$/);
+    await waitText(page, 'g.node[data-stage="sleeper"] text.sub', /^[\d.]+m?s\/~10m00s/);
+    await waitText(page, "[data-testid=run-duration]", /^running for /);
+    await waitText(page, "[data-testid=run-eta]", /^ETA ~9m \d\ds$/);
+    const served = (await (await fetch(`${base}/api/dashboard/runs/${slowId}`)).json()) as {
+      run: { etaMs?: number; stages?: Array<{ expectedMs?: number }> };
+    };
+    assert.equal(served.run.stages?.[0]?.expectedMs, 600_000);
+    assert.ok((served.run.etaMs ?? 0) > 500_000 && (served.run.etaMs ?? 0) <= 600_000, `${served.run.etaMs}`);
     await page.click("[data-testid=cancel-run]");
     await page.click("[data-testid=confirm-cancel]");
     await waitText(page, "[data-testid=run-status]", "cancelled");

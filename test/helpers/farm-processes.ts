@@ -224,6 +224,11 @@ export class FarmProcesses implements AsyncDisposable {
     this.agent(id).signal("SIGCONT");
   }
 
+  /** The environment the CLI gets to reach this farm's coordinator. */
+  cliEnv(): NodeJS.ProcessEnv {
+    return this.env({});
+  }
+
   /** Runs the CLI against this farm's coordinator. */
   cli(args: string[], opts: { timeoutMs?: number } = {}): Promise<CliResult> {
     const started = Date.now();

@@ -41,6 +41,7 @@ export interface StageRunJson {
   agent?: string;
   attempts?: AttemptJson[];
   dependsOn?: string[];
+  expectedMs?: number;
   repro?: ReproJson;
 }
 interface ReproBuildJson {
@@ -96,6 +97,7 @@ export interface RunJson {
   pipelinePath?: string;
   stageCounts?: StageCountsJson;
   error?: string;
+  etaMs?: number;
 }
 export interface RunEventJson {
   runId?: string;
@@ -164,6 +166,8 @@ export interface Stage {
   agent: string;
   attempts: Attempt[];
   dependsOn: string[];
+  /** Expected duration (recorded p50, else `estimate:`); 0 when unknown. */
+  expectedMs: number;
   repro?: Repro;
 }
 /** A stage's reproducibility check (`--repro`). */
@@ -237,6 +241,8 @@ export interface Run {
   pipelinePath: string;
   counts: Counts;
   error: string;
+  /** Expected time left when the run was read (0: finished or unknown); the page recomputes it live (../eta.ts). */
+  etaMs: number;
 }
 export interface Agent {
   id: string;
@@ -309,6 +315,7 @@ export function stageOf(j: StageRunJson): Stage {
       logPath: a.logPath ?? "",
     })),
     dependsOn: j.dependsOn ?? [],
+    expectedMs: j.expectedMs ?? 0,
     ...(j.repro === undefined ? {} : { repro: reproOf(j.repro) }),
   };
 }
@@ -339,6 +346,7 @@ export function runOf(j: RunJson): Run {
     pipelinePath: j.pipelinePath ?? "",
     counts: countsOf(j.stageCounts),
     error: j.error ?? "",
+    etaMs: j.etaMs ?? 0,
   };
 }
 
@@ -364,6 +372,7 @@ export function mergeStage(old: Stage | undefined, next: Stage): Stage {
     ...next,
     runner: next.runner || old.runner,
     dependsOn: next.dependsOn.length > 0 ? next.dependsOn : old.dependsOn,
+    expectedMs: next.expectedMs || old.expectedMs,
   };
 }
 

@@ -35,7 +35,8 @@ export function stageSubtitle(s: Stage, now: number): string {
     case "ready":
       return s.reason === "" ? label : `${label} · ${s.reason}`;
     case "running":
-      return [label, s.agent, s.startedAt === undefined ? "" : fmtDuration(now - s.startedAt)]
+      // Elapsed / expected first: a narrow node clips the end of the line.
+      return [s.startedAt === undefined ? label : elapsedOf(s, now, true), s.agent]
         .filter((x) => x !== "")
         .join(" · ");
     case "done":
@@ -49,6 +50,16 @@ export function stageSubtitle(s: Stage, now: number): string {
     default:
       return label;
   }
+}
+
+/**
+ * "12m 05s / ~40m 00s" for a running stage (without the expected part when unknown); `compact`
+ * ("12m05s/~40m00s") fits a graph node.
+ */
+export function elapsedOf(s: Stage, now: number, compact = false): string {
+  const f = (ms: number | undefined) => (compact ? fmtDuration(ms).replaceAll(" ", "") : fmtDuration(ms));
+  const elapsed = s.startedAt === undefined ? undefined : Math.max(0, now - s.startedAt);
+  return `${f(elapsed)}${s.expectedMs > 0 ? `${compact ? "/~" : " / ~"}${f(s.expectedMs)}` : ""}`;
 }
 
 function clip(text: string, width: number): string {

@@ -26,6 +26,7 @@ import { fmtDuration, fmtTime } from "../format";
 import { criticalPath } from "../graph/critical-path";
 import { StageGraph, STATE_LABEL } from "../graph/stage-graph";
 import { runHref } from "../router";
+import { liveEta } from "../eta";
 import { StagePanel } from "./stage-panel";
 
 function recount(stages: readonly Stage[]): Counts {
@@ -187,6 +188,7 @@ export function RunPage(props: { id: string; stage: string | undefined }) {
       </div>
     );
   const end = run.finishedAt ?? (running ? now : undefined);
+  const eta = running ? liveEta(run, now) : undefined;
   return (
     <div class={`page run-page${selected === undefined ? "" : " with-stage"}`}>
       <div class="run-main">
@@ -230,10 +232,15 @@ export function RunPage(props: { id: string; stage: string | undefined }) {
         <div class="run-meta">
           <Progress counts={run.counts} />
           <span>started {fmtTime(run.createdAt)}</span>
-          <span>
-            took{" "}
+          <span data-testid="run-duration">
+            {running ? "running for" : "took"}{" "}
             {fmtDuration(end === undefined || run.createdAt === undefined ? undefined : end - run.createdAt)}
           </span>
+          {running && eta !== undefined ? (
+            <span data-testid="run-eta" title="expected time left: recorded medians along what remains">
+              ETA ~{fmtDuration(eta)}
+            </span>
+          ) : null}
           <span class="muted" title="pipeline file">
             {run.pipelinePath}
           </span>

@@ -9,7 +9,7 @@ import type { Run, RunJson, Stage } from "../api/types";
 import { permits, useWhoami } from "../api/whoami";
 import { LogView } from "../components/log-view";
 import { fmtBytes, fmtDuration, fmtTime, shortDigest } from "../format";
-import { STATE_LABEL } from "../graph/stage-graph";
+import { elapsedOf, STATE_LABEL } from "../graph/stage-graph";
 import { ReproSection } from "./repro-section";
 
 /** The download route of an output (coordinator/downloads/), beside the dashboard's API. */
@@ -237,7 +237,9 @@ export function StagePanel(props: {
         {s.runner === "" ? null : <span class="muted">runner {s.runner}</span>}
         {s.agent === "" ? null : <span class="muted">on {s.agent}</span>}
         {end === undefined || s.startedAt === undefined ? null : (
-          <span class="muted">{fmtDuration(end - s.startedAt)}</span>
+          <span class="muted" data-testid="stage-elapsed">
+            {s.state === "running" ? `running for ${elapsedOf(s, now)}` : fmtDuration(end - s.startedAt)}
+          </span>
         )}
         <span class="spacer" />
         {canRetry ? (
