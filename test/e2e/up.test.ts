@@ -51,13 +51,14 @@ test("up serves health, metrics and runs, and drains on SIGTERM", async () => {
     assert.equal(run.status, "succeeded");
     assert.equal(run.stageCounts?.["executed"], 6);
 
-    // The run's document says succeeded once the coordinator decided it; the local agent
-    // counts its last stage as it reports the result, which can land a moment later.
+    // The run's document says succeeded once the coordinator decided it; the local agent's
+    // count of its last stage and the active-runs gauge follow a moment later.
     const metrics = await poll(
       async () => {
         const text = await (await fetch(`${base}/metrics`)).text();
         return /stagefarm_agent_stages_total\{result="succeeded"\} 6/.test(text) &&
-          /stagefarm_stages_total\{pipeline="demo",result="done"\} 6/.test(text)
+          /stagefarm_stages_total\{pipeline="demo",result="done"\} 6/.test(text) &&
+          /stagefarm_runs_active 0/.test(text)
           ? text
           : undefined;
       },
