@@ -39,7 +39,7 @@ test("with tools missing and no root, test-deps prints the exact apt-get line an
   assert.match(r.stderr, /missing: .*nats-server/);
   assert.match(
     r.stderr,
-    /^ {2}apt-get update && apt-get install -y attr libcap2-bin nats-server debootstrap util-linux prometheus chromium systemd xorriso squashfs-tools$/m,
+    /^ {2}apt-get update && apt-get install -y attr libcap2-bin nats-server debootstrap util-linux bsdutils prometheus chromium systemd xorriso squashfs-tools$/m,
   );
 });
 
