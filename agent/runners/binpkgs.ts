@@ -205,12 +205,7 @@ export async function readPackagesIndex(
 
 /** The keys of a `Packages` text's header block (empty when its first block has a CPV). */
 export function parsePackagesHeader(text: string): Record<string, string> {
-  const first = splitPackagesBlocks(text)[0];
-  const keys = new Map<string, string>();
-  for (const line of first?.lines ?? []) {
-    const m = /^([A-Z0-9_]+): ?(.*)$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) keys.set(m[1], m[2]);
-  }
+  const keys = blockKeys(splitPackagesBlocks(text)[0]?.lines ?? []);
   return keys.has("CPV") ? {} : Object.fromEntries(keys);
 }
 
@@ -224,11 +219,7 @@ export function parsePackagesHeader(text: string): Record<string, string> {
 export function parsePackagesIndex(text: string): IndexBlock[] {
   const blocks: IndexBlock[] = [];
   for (const block of splitPackagesBlocks(text)) {
-    const keys = new Map<string, string>();
-    for (const line of block.lines) {
-      const m = /^([A-Z0-9_]+): ?(.*)$/.exec(line);
-      if (m?.[1] !== undefined && m[2] !== undefined) keys.set(m[1], m[2]);
-    }
+    const keys = blockKeys(block.lines);
     const cpv = keys.get("CPV");
     if (cpv === undefined) continue;
     const explicit = keys.get("PATH");
@@ -236,6 +227,16 @@ export function parsePackagesIndex(text: string): IndexBlock[] {
     blocks.push({ text: block.lines.map((l) => `${l}\n`).join(""), paths });
   }
   return blocks;
+}
+
+/** The `KEY: value` lines of a block, read leniently (a malformed line is read for no key). */
+function blockKeys(lines: readonly string[]): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const line of lines) {
+    const m = /^([A-Z0-9_]+): ?(.*)$/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) keys.set(m[1], m[2]);
+  }
+  return keys;
 }
 
 /** CPV and BUILD_ID as far as a package path shows them (portage's two layouts). */

@@ -224,7 +224,6 @@ class RemoteLineTimes {
       // An index that covers nothing more (a running attempt's, as far as it goes) ends here.
       if (Number(res.end) <= this.end && this.end > 0) this.more = false;
       this.end = Number(res.end);
-      if (!res.more) this.more = false;
     }
     return this.stamper.push(data, offset);
   }
