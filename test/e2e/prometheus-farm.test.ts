@@ -189,7 +189,9 @@ describe("Prometheus monitoring (real Prometheus, farm processes)", () => {
         await prom.waitFor("count(stagefarm_agent_last_heartbeat_timestamp_seconds)", equals(2), 10_000);
 
         const token = randomBytes(4).toString("hex");
-        const file = await farm.writePipeline("fan.yaml", fanoutPipeline(token, 4, 1));
+        // Leaves sleep 3 s: busy slots reach the coordinator by 500 ms heartbeats and Prometheus by 1 s
+        // scrapes, so a 1 s overlap could fall between them on a loaded machine.
+        const file = await farm.writePipeline("fan.yaml", fanoutPipeline(token, 4, 3));
         const first = await farm.cliJson<RunSummary>(["submit", file, "--watch", "--json"]);
         assert.equal(first.status, "succeeded");
         // Scraped while it ran: the coordinator had an active run, agents ran stages, slots were busy.
