@@ -4,12 +4,12 @@
  */
 import { StagefarmError } from "../../shared/errors.js";
 import type { RunnerKind } from "../../shared/pipeline/types.js";
-import { createCatalystRunner, type CatalystRunnerOptions } from "./catalyst.js";
-import { createChrootRunner, type ChrootRunnerOptions } from "./chroot.js";
-import { createEmergeRunner, type EmergeRunnerOptions } from "./emerge.js";
-import { createFetchRunner, type FetchRunnerOptions } from "./fetch.js";
-import { createShellRunner, type ShellRunnerOptions } from "./shell.js";
-import type { Runner } from "./types.js";
+import { createCatalystRunner, type CatalystRunnerOptions } from "./catalyst/index.js";
+import { createChrootRunner, type ChrootRunnerOptions } from "./chroot/index.js";
+import { createEmergeRunner, type EmergeRunnerOptions } from "./emerge/index.js";
+import { createFetchRunner, type FetchRunnerOptions } from "./fetch/index.js";
+import { createShellRunner, type ShellRunnerOptions } from "./shell/index.js";
+import type { Runner } from "./common/index.js";
 
 export interface RunnerRegistry {
   /** The runner for `kind`; throws `invalid_argument` when this agent has none. */

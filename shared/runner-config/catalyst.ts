@@ -13,7 +13,7 @@
  *     seed: seed/stage3-bootstrap.tar.xz   # workspace path of the seed tarball (if the spec needs one)
  *     snapshot: snapshot/gentoo.tar.gz     # workspace path of the repo snapshot: a squashfs, or a
  *                                     # `git archive` tarball of the repo at treeish (packed as
- *                                     # `catalyst --snapshot` does; agent/runners/catalyst-snapshot.ts)
+ *                                     # `catalyst --snapshot` does; agent/runners/catalyst/snapshot.ts)
  *     treeish: d55448fdd9e8e82386e9b121e4b637b03e59a0f8   # @TREEISH@, names the snapshot
  *     timestamp: 20250101T000000Z     # @TIMESTAMP@ (default, for a git archive: its commit's
  *                                     # date, as catalyst-auto makes it)
