@@ -67,7 +67,7 @@ export interface CatalystRunnerOptions {
 /** The runner's directory in the workspace's private area: catalyst.conf, the spec, storedir. */
 const CATALYST_DIR = "catalyst";
 
-export function createCatalystRunner(opts: CatalystRunnerOptions = {}): Runner {
+export function createCatalystRunner(opts: CatalystRunnerOptions = {}): Runner<"catalyst"> {
   return {
     kind: "catalyst",
     run: (ctx) => runCatalyst(ctx, opts),

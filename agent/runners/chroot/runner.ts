@@ -30,7 +30,7 @@ export interface ChrootRunnerOptions {
   killGraceMs?: number;
 }
 
-export function createChrootRunner(opts: ChrootRunnerOptions = {}): Runner {
+export function createChrootRunner(opts: ChrootRunnerOptions = {}): Runner<"chroot"> {
   return {
     kind: "chroot",
     run: (ctx) => runChroot(ctx, opts),

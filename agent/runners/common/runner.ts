@@ -31,7 +31,7 @@ export interface RunnerResult {
   stored?: Record<string, { digest: string; size: number; kind: "tree" | "file" }>;
 }
 
-export interface Runner {
-  readonly kind: RunnerKind;
+export interface Runner<K extends RunnerKind = RunnerKind> {
+  readonly kind: K;
   run(ctx: RunnerContext): Promise<RunnerResult>;
 }

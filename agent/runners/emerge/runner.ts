@@ -56,7 +56,7 @@ export interface EmergeRunnerOptions {
   loadAverage?: number;
 }
 
-export function createEmergeRunner(opts: EmergeRunnerOptions = {}): Runner {
+export function createEmergeRunner(opts: EmergeRunnerOptions = {}): Runner<"emerge"> {
   return { kind: "emerge", run: (ctx) => runEmerge(ctx, opts) };
 }
 

@@ -9,7 +9,7 @@ import { formatLimit, type Runner, type RunnerContext, type RunnerResult } from 
 
 export type FetchRunnerOptions = Pick<FetchOptions, "retries" | "retryDelayMs">;
 
-export function createFetchRunner(opts: FetchRunnerOptions = {}): Runner {
+export function createFetchRunner(opts: FetchRunnerOptions = {}): Runner<"fetch"> {
   return {
     kind: "fetch",
     run: (ctx) => runFetch(ctx, opts),

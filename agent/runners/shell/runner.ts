@@ -24,7 +24,7 @@ export interface ShellRunnerOptions {
   killGraceMs?: number;
 }
 
-export function createShellRunner(opts: ShellRunnerOptions = {}): Runner {
+export function createShellRunner(opts: ShellRunnerOptions = {}): Runner<"shell"> {
   return {
     kind: "shell",
     run: (ctx) => runShell(ctx, opts),
