@@ -1,6 +1,6 @@
 /**
  * The agent's side of the farm binhost: the emerge runner's `BinhostClient`
- * (./runners/binhost-seam.ts) over a transport to the binhost's single writer.
+ * (./runners/binpkgs/binhost-seam.ts) over a transport to the binhost's single writer.
  *
  * - `binreposConf(name)` asks the writer for the stanza (it knows the binhost's settings:
  *   priority, verify-signature, location), with `sync-uri = <base URL>/binhost/<name>`, the
@@ -24,7 +24,7 @@ import {
 } from "../shared/protocol/binhost.js";
 import { decodeMessage, encodeMessage } from "../shared/protocol/messages.js";
 import type { Subjects } from "../shared/protocol/subjects.js";
-import type { BinhostClient, BinhostPackage, BinhostPublishContext } from "./runners/binhost-seam.js";
+import type { BinhostClient, BinhostPackage, BinhostPublishContext } from "./runners/index.js";
 
 /** Packages per publish request (a request of 500 is about 100 KiB of JSON). */
 const MAX_PER_REQUEST = 500;

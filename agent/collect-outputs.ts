@@ -15,8 +15,7 @@ import { StagefarmError, throwIfAborted } from "../shared/errors.js";
 import type { OutputKind, OutputSpec, ResolvedStage } from "../shared/pipeline/types.js";
 import type { ArtifactStore, BlobInfo, ManifestOutput } from "../shared/store/types.js";
 import { packTree, packTreeToFile, type PackOptions } from "../shared/pack/index.js";
-import type { RunnerResult } from "./runners/types.js";
-import { clampMtimeFor } from "./runners/script-env.js";
+import { clampMtimeFor, type RunnerResult } from "./runners/index.js";
 import { shortDigest, type StageLog } from "./stage-log.js";
 import { isInside, PRIVATE_DIR, resolveInWorkspace } from "./workspace.js";
 

@@ -20,7 +20,7 @@
  *   `sweepStaleWork()`, called before an agent takes work, kills what a SIGKILLed predecessor
  *   left running and removes its workspaces (./stale-work.ts).
  * - The stage sees nothing of the agent: the runners build its environment from the stage's
- *   env alone (./runners/script-env.ts), and no credential is passed to a runner.
+ *   env alone (./runners/common/script-env.ts), and no credential is passed to a runner.
  */
 import { createReadStream } from "node:fs";
 import { basename } from "node:path";
@@ -44,8 +44,14 @@ import { collectOutputs } from "./collect-outputs.js";
 import { placeInputs } from "./place-inputs.js";
 import { withProcessLedger } from "./process-ledger.js";
 import { sweepStaleWork, type SweepResult } from "./stale-work.js";
-import { createRunnerRegistry, defaultRunners, type RunnerRegistry } from "./runners/registry.js";
-import type { Runner, RunnerContext, RunnerResult } from "./runners/types.js";
+import {
+  createRunnerRegistry,
+  defaultRunners,
+  type Runner,
+  type RunnerContext,
+  type RunnerResult,
+  type RunnerRegistry,
+} from "./runners/index.js";
 import { encodeLogTimes, logTimesPath } from "../shared/log-times.js";
 import { StageLog } from "./stage-log.js";
 import { createWorkspace, markKept, privatePath, removeWorkspace } from "./workspace.js";

@@ -23,7 +23,7 @@ import { urlProblem } from "../shared/pipeline/rules.js";
 import type { PinnedSource } from "../shared/pipeline/types.js";
 import type { ArtifactStore, BlobInfo } from "../shared/store/types.js";
 import { redactUrl } from "../shared/util/redact-url.js";
-import type { LogSink } from "./runners/types.js";
+import type { LogSink } from "./runners/common/index.js";
 
 export interface FetchOptions {
   signal: AbortSignal;

@@ -10,28 +10,28 @@ export {
   type ProcessGroupOptions,
   type ProcessOutcome,
 } from "./process-group.js";
-export { createFetchRunner, type FetchRunnerOptions } from "./runners/fetch.js";
-export { createShellRunner, type ShellRunnerOptions } from "./runners/shell.js";
+export { createFetchRunner, type FetchRunnerOptions } from "./runners/index.js";
+export { createShellRunner, type ShellRunnerOptions } from "./runners/index.js";
 export {
   createRunnerRegistry,
   defaultRunners,
   type DefaultRunnerOptions,
   type RunnerRegistry,
-} from "./runners/registry.js";
-export { createChrootRunner, type ChrootRunnerOptions } from "./runners/chroot.js";
-export { runInChroot, type ChrootExecOptions } from "./runners/chroot-exec.js";
-export { createEmergeRunner, type EmergeRunnerOptions } from "./runners/emerge.js";
-export { collectBinpkgs, snapshotPkgdir } from "./runners/binpkgs.js";
-export type { BinhostClient } from "./runners/binhost-seam.js";
-export { createCatalystRunner, type CatalystRunnerOptions } from "./runners/catalyst.js";
+} from "./runners/index.js";
+export { createChrootRunner, type ChrootRunnerOptions } from "./runners/index.js";
+export { runInChroot, type ChrootExecOptions } from "./runners/index.js";
+export { createEmergeRunner, type EmergeRunnerOptions } from "./runners/index.js";
+export { collectBinpkgs, snapshotPkgdir } from "./runners/index.js";
+export type { BinhostClient } from "./runners/index.js";
+export { createCatalystRunner, type CatalystRunnerOptions } from "./runners/index.js";
 export {
   scriptEnv,
   clampMtimeFor,
   DEFAULT_SOURCE_DATE_EPOCH,
   type ScriptEnvOptions,
-} from "./runners/script-env.js";
-export { checkScriptOutcome } from "./runners/script-outcome.js";
-export type { LogSink, Runner, RunnerContext, RunnerResult } from "./runners/types.js";
+} from "./runners/index.js";
+export { checkScriptOutcome } from "./runners/index.js";
+export type { LogSink, Runner, RunnerContext, RunnerResult } from "./runners/index.js";
 export {
   AgentService,
   randomAgentId,

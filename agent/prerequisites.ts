@@ -20,7 +20,7 @@
  *   (dev-libs/libisoburn) and `mformat` (sys-fs/mtools). Catalyst also imports Python's
  *   `libmount`, which only sys-apps/util-linux[python] installs; that is no program on PATH, so
  *   it is listed in docs/catalyst.md rather than checked here.
- * - `chroot`: what agent/runners/chroot-exec.ts starts: `setpriv` and `unshare` (util-linux),
+ * - `chroot`: what agent/runners/chroot/exec.ts starts: `setpriv` and `unshare` (util-linux),
  *   `mount`/`umount`, `bash`, and GNU `tar` and `zstd` for packing and unpacking trees.
  * - `emerge` runs in a chroot (the `chroot` label's tools).
  */
@@ -28,7 +28,7 @@ import { access, constants } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { StagefarmError } from "../shared/errors.js";
 import { quoted } from "../shared/util/excerpt.js";
-import { BASE_PATH } from "./runners/script-env.js";
+import { BASE_PATH } from "./runners/index.js";
 
 export interface ToolNeed {
   tool: string;
@@ -122,7 +122,7 @@ export async function onPath(tool: string, path: string): Promise<boolean> {
 
 /**
  * Checks the tools `labels` promise, looked up on `path`: by default the PATH the runners give
- * the tools they start (agent/runners/script-env.ts), not the agent's own.
+ * the tools they start (agent/runners/common/script-env.ts), not the agent's own.
  */
 export async function checkPrerequisites(
   labels: readonly string[],

@@ -8,7 +8,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { errorFields, type Logger } from "../shared/log.js";
 import { StagefarmError } from "../shared/errors.js";
 import { LogTimesRecorder, type LogTimes } from "../shared/log-times.js";
-import type { LogSink } from "./runners/types.js";
+import type { LogSink } from "./runners/index.js";
 
 /** `sha256 0123456789ab…`: enough of a digest to recognise it in a log. */
 export function shortDigest(digest: string): string {

@@ -1,15 +1,16 @@
 /**
  * Which runner kinds this agent can run. The executor looks a stage's runner up here; a kind
- * the agent lacks is a clear error, not a crash.
+ * the agent lacks is a clear error, not a crash. The implementations are a record over the
+ * kinds of shared/runner-kinds.ts: a kind without one, or one of the wrong kind, does not compile.
  */
 import { StagefarmError } from "../../shared/errors.js";
-import type { RunnerKind } from "../../shared/pipeline/types.js";
-import { createCatalystRunner, type CatalystRunnerOptions } from "./catalyst.js";
-import { createChrootRunner, type ChrootRunnerOptions } from "./chroot.js";
-import { createEmergeRunner, type EmergeRunnerOptions } from "./emerge.js";
-import { createFetchRunner, type FetchRunnerOptions } from "./fetch.js";
-import { createShellRunner, type ShellRunnerOptions } from "./shell.js";
-import type { Runner } from "./types.js";
+import { RUNNER_KINDS, type RunnerKind } from "../../shared/runner-kinds.js";
+import { createCatalystRunner, type CatalystRunnerOptions } from "./catalyst/index.js";
+import { createChrootRunner, type ChrootRunnerOptions } from "./chroot/index.js";
+import { createEmergeRunner, type EmergeRunnerOptions } from "./emerge/index.js";
+import { createFetchRunner, type FetchRunnerOptions } from "./fetch/index.js";
+import { createShellRunner, type ShellRunnerOptions } from "./shell/index.js";
+import type { Runner } from "./common/index.js";
 
 export interface RunnerRegistry {
   /** The runner for `kind`; throws `invalid_argument` when this agent has none. */
@@ -52,12 +53,15 @@ export type DefaultRunnerOptions = ShellRunnerOptions &
  * `catalyst`). A stage reaches an agent only through its `requires` labels, and a runner whose
  * tool is missing fails the stage with a clear error, never the agent.
  */
+const IMPLEMENTATIONS: { readonly [K in RunnerKind]: (opts: DefaultRunnerOptions) => Runner<K> } = {
+  fetch: createFetchRunner,
+  shell: createShellRunner,
+  chroot: createChrootRunner,
+  emerge: createEmergeRunner,
+  catalyst: createCatalystRunner,
+};
+
+/** One runner of every kind, in the order of shared/runner-kinds.ts. */
 export function defaultRunners(opts: DefaultRunnerOptions = {}): Runner[] {
-  return [
-    createFetchRunner(opts),
-    createShellRunner(opts),
-    createChrootRunner(opts),
-    createEmergeRunner(opts),
-    createCatalystRunner(opts),
-  ];
+  return RUNNER_KINDS.map((kind) => IMPLEMENTATIONS[kind](opts));
 }

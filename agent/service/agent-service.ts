@@ -9,6 +9,8 @@
  * - drain(): stop pulling; running stages finish, or are handed back (`released`) when the
  *   drain timeout passes; a second signal forces.
  * - A failing stage is reported, never thrown: nothing a stage does takes the agent down.
+ * - The job's stage is checked once claimed (shared/pipeline/stage-schema.ts): a malformed one
+ *   is reported failed with `invalid_argument` naming each problem, and never reaches a runner.
  * - Everything it sends goes on subjects carrying its id (shared/protocol/subjects.ts), which
  *   NATS permissions tie to its user; a claim repeats the job's ticket.
  */
@@ -17,7 +19,7 @@ import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
+import { parseJobStage } from "../../shared/pipeline/stage-schema.js";
 import type { EventLog, JobQueue, QueueMessage } from "../../shared/ports/index.js";
 import {
   claimReplySchema,
@@ -263,11 +265,11 @@ export class AgentService implements AsyncDisposable {
     const log = this.log.child({ run: job.runId, stage: job.stageName, dispatch: job.dispatch });
     try {
       await this.report({ t: "started", ...base, at: Date.now() });
-      const stage = job.stage as unknown as ResolvedStage;
       const logSubject = this.o.subjects.agentLogs(this.o.agentId, job.runId, job.stageName);
       const enc = new TextEncoder();
       let event: AgentEvent;
       try {
+        const stage = parseJobStage(job.stage);
         const result = await this.o.executor.execute(
           { runId: job.runId, stage, key: job.key, inputs: job.inputs, attempt: job.attempt },
           {

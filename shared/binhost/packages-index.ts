@@ -89,7 +89,7 @@ export interface PackagesBlock {
  * lines (portage's reader ends a block at an empty line; a line of spaces is not empty). Checks
  * nothing and drops the empty lines between blocks, however many; in a well-formed index the
  * first block is the header. {@link parsePackages} builds on it, and the agent uses it to copy
- * emerge's own package blocks verbatim (agent/runners/binpkgs.ts).
+ * emerge's own package blocks verbatim (agent/runners/binpkgs/collect.ts).
  */
 export function splitPackagesBlocks(text: string): PackagesBlock[] {
   const lines = text.split("\n");

@@ -12,7 +12,7 @@
 import { assertDigest, type Digest } from "../digest.js";
 import { StagefarmError } from "../errors.js";
 import type { ArtifactRef, OutputKind, ResolvedStage, RunnerKind } from "../pipeline/types.js";
-import { RUNNER_VERSIONS } from "../runner-versions.js";
+import { RUNNER_VERSIONS } from "../runner-kinds.js";
 import { normaliseScript } from "./normalise-script.js";
 
 /** Bump when the material's shape or meaning changes: every key changes with it. */

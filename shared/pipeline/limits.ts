@@ -7,12 +7,13 @@
  * - `cpu`: CPUs worth of time, a number from 0.01 to 4096 (`0.5` is half a CPU, `2` two).
  *
  * Only literal values (no `${{ params.X }}`). Limits apply to the processes an agent starts for
- * the stage, so only runners that start them inside the stage's cgroup take them: shell, chroot,
- * and emerge in chroot mode (`with.root`); the agent enforces them (agent/cgroup.ts). They are
- * not part of the cache key.
+ * the stage, so only runners that start them inside the stage's cgroup take them (the `limits`
+ * trait in ../runner-kinds.ts): shell, chroot, and emerge in chroot mode (`with.root`); the agent
+ * enforces them (agent/cgroup.ts). They are not part of the cache key.
  */
 import { isScalar } from "yaml";
-import type { RunnerKind, StageLimits } from "./types.js";
+import { RUNNER_KINDS, RUNNERS, type RunnerKind } from "../runner-kinds.js";
+import type { StageLimits } from "./types.js";
 import type { Entry, YamlReader } from "./yaml-reader.js";
 
 export const MIN_MEMORY_BYTES = 4 << 20;
@@ -64,6 +65,14 @@ export function hasLimits(limits: StageLimits | undefined): limits is StageLimit
   return limits !== undefined && (limits.memoryBytes !== undefined || limits.cpu !== undefined);
 }
 
+/** "shell, chroot and emerge (chroot mode)": the runners that take limits, for messages. */
+function limitedRunners(): string {
+  const kinds = RUNNER_KINDS.flatMap((k) =>
+    RUNNERS[k].limits === "always" ? [k] : RUNNERS[k].limits === "with-root" ? [`${k} (chroot mode)`] : [],
+  );
+  return kinds.length > 1 ? `${kinds.slice(0, -1).join(", ")} and ${kinds.at(-1) ?? ""}` : kinds.join("");
+}
+
 /**
  * Why a stage of this runner (with this `with` data) cannot have limits, or undefined when it
  * can. The parser reports it at the `limits` key; the agent checks again before running.
@@ -72,12 +81,16 @@ export function limitsRunnerProblem(
   runner: RunnerKind,
   withData: Readonly<Record<string, unknown>>,
 ): string | undefined {
-  if (runner === "shell" || runner === "chroot") return undefined;
-  if (runner === "emerge")
-    return withData["root"] === undefined
-      ? "limits apply to emerge stages in chroot mode only (with \"with.root\"); in host mode the agent's own emerge runs outside the stage's cgroup"
-      : undefined;
-  return `limits apply to shell, chroot and emerge (chroot mode) stages; runner "${runner}" starts processes the agent does not confine`;
+  switch (RUNNERS[runner].limits) {
+    case "always":
+      return undefined;
+    case "with-root":
+      return withData["root"] === undefined
+        ? `limits apply to ${runner} stages in chroot mode only (with "with.root"); in host mode the agent's own ${runner} runs outside the stage's cgroup`
+        : undefined;
+    case "never":
+      return `limits apply to ${limitedRunners()} stages; runner "${runner}" starts processes the agent does not confine`;
+  }
 }
 
 const LIMIT_KEYS = ["memory", "cpu"] as const;

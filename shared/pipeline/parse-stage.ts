@@ -1,20 +1,22 @@
 /**
- * Parsing of one stage mapping into a StageSpec, with the per-runner rules: a fetch stage has
- * `sources` (each becomes a file output of the same name) and no script; shell and chroot need
- * a script. Cross-stage checks (references, cycles) are in check-graph.ts.
+ * Parsing of one stage mapping into a StageSpec, with the per-runner rules of the runner kinds'
+ * table (../runner-kinds.ts): a runner whose outputs are its sources (fetch) has `sources` (each
+ * becomes a file output of the same name) and no script; shell and chroot need a script.
+ * Cross-stage checks (references, cycles) are in check-graph.ts.
  */
 import { isMap, isScalar } from "yaml";
 import { StagefarmError } from "../errors.js";
 import { parseDurationMs } from "../util/duration.js";
 import type { GraphNode } from "./check-graph.js";
 import { checkTemplateContexts } from "./check-template-contexts.js";
-import { hasWithSchema, withIssues } from "../runner-config/index.js";
+import { withIssues } from "../runner-config/index.js";
+import { RUNNER_KINDS, RUNNERS, isRunnerKind, type RunnerKind } from "../runner-kinds.js";
 import { limitsRunnerProblem, readLimits } from "./limits.js";
 import { checkInputPaths, checkName, readInputs, readOutputs, readSources } from "./parse-io.js";
 import { readRetryOn } from "./retry-on.js";
 import { envNameProblem, labelProblem } from "./rules.js";
 import { didYouMean } from "./suggest.js";
-import { RUNNER_KINDS, type OutputSpec, type RunnerKind, type StageSpec } from "./types.js";
+import type { OutputSpec, StageSpec } from "./types.js";
 import { nodeAt, readWith } from "./with-data.js";
 import type { Entry, YamlReader } from "./yaml-reader.js";
 
@@ -37,8 +39,10 @@ const STAGE_KEYS = [
 ] as const;
 
 const DEFAULT_TIMEOUT_MS = 24 * 3_600_000;
-/** Runners whose outputs are reproducible by default; chroot/emerge/catalyst keep real mtimes. */
-const CLAMP_BY_DEFAULT: ReadonlySet<RunnerKind> = new Set(["fetch", "shell"]);
+/** `"fetch"`: the runners whose outputs are their pinned sources, for messages. */
+const SOURCES_RUNNERS = RUNNER_KINDS.filter((k) => RUNNERS[k].sources)
+  .map((k) => `"${k}"`)
+  .join(", ");
 /** Workspace path a fetch stage's source outputs are reported at. */
 export const FETCH_OUTPUT_DIR = "sources";
 
@@ -81,13 +85,12 @@ function readRunner(r: YamlReader, e: Entry | undefined, where: string): RunnerK
   if (e === undefined) return undefined;
   const text = r.string(e.value, e.key, `${where} runner`);
   if (text === undefined) return undefined;
-  const kind = RUNNER_KINDS.find((k) => k === text);
-  if (kind === undefined)
-    r.error(
-      e.value ?? e.key,
-      `${where}: unknown runner "${text}"${didYouMean(text, RUNNER_KINDS)}; valid runners are ${RUNNER_KINDS.join(", ")}`,
-    );
-  return kind;
+  if (isRunnerKind(text)) return text;
+  r.error(
+    e.value ?? e.key,
+    `${where}: unknown runner "${text}"${didYouMean(text, RUNNER_KINDS)}; valid runners are ${RUNNER_KINDS.join(", ")}`,
+  );
+  return undefined;
 }
 
 /** Keys of a mapping as written (output or source names), whether or not their values parse. */
@@ -138,7 +141,7 @@ export function readStage(
   const clampEntry = f.get("clamp_mtime");
   const clampMtime = clampEntry
     ? r.boolean(clampEntry.value, clampEntry.key, `${where} clamp_mtime`)
-    : runner === undefined || CLAMP_BY_DEFAULT.has(runner);
+    : runner === undefined || RUNNERS[runner].clampMtime;
   const withEntry = f.get("with");
   let withData: Record<string, unknown> = {};
   if (withEntry) {
@@ -152,7 +155,7 @@ export function readStage(
       );
   }
   // Past an expansion bound the data is cut short: checking it would only add noise.
-  if (runner !== undefined && hasWithSchema(runner) && !r.expansionExceeded)
+  if (runner !== undefined && !r.expansionExceeded)
     for (const issue of withIssues(runner, withData, { allowTemplates: true }))
       r.error(
         nodeAt(r, withEntry?.value, issue.path) ?? withEntry?.key ?? e.key,
@@ -169,16 +172,19 @@ export function readStage(
     locate: (path) => nodeAt(r, withEntry?.value, path),
   });
 
-  if (runner === "fetch") {
-    const sourcesNode = r.deref(f.get("sources")?.value);
-    if (!f.has("sources")) r.error(e.key, `${where}: a fetch stage needs "sources"`);
-    else if (isMap(sourcesNode) && sourcesNode.items.length === 0)
-      r.error(sourcesNode, `${where}: a fetch stage needs at least one source`);
+  const traits = runner === undefined ? undefined : RUNNERS[runner];
+  if (traits?.script === "refused") {
     const scriptEntry = f.get("script");
-    if (scriptEntry) r.error(scriptEntry.key, `${where}: a fetch stage takes no "script"`);
+    if (scriptEntry) r.error(scriptEntry.key, `${where}: a ${runner} stage takes no "script"`);
+  }
+  if (traits?.sources === true) {
+    const sourcesNode = r.deref(f.get("sources")?.value);
+    if (!f.has("sources")) r.error(e.key, `${where}: a ${runner} stage needs "sources"`);
+    else if (isMap(sourcesNode) && sourcesNode.items.length === 0)
+      r.error(sourcesNode, `${where}: a ${runner} stage needs at least one source`);
     const outputsEntry = f.get("outputs");
     if (outputsEntry)
-      r.error(outputsEntry.key, `${where}: a fetch stage's outputs are its sources; remove "outputs"`);
+      r.error(outputsEntry.key, `${where}: a ${runner} stage's outputs are its sources; remove "outputs"`);
     outputs = sources.map((s): OutputSpec => ({
       name: s.name,
       path: `${FETCH_OUTPUT_DIR}/${s.name}`,
@@ -191,7 +197,7 @@ export function readStage(
     if (sourcesEntry)
       r.error(
         sourcesEntry.key,
-        `${where}: "sources" is only for runner "fetch" (pin a download with an input that has url and sha256)`,
+        `${where}: "sources" is only for runner ${SOURCES_RUNNERS} (pin a download with an input that has url and sha256)`,
       );
   }
   const limitsEntry = f.get("limits");
@@ -200,9 +206,9 @@ export function readStage(
     const problem = limitsRunnerProblem(runner, withData);
     if (problem !== undefined) r.error(limitsEntry.key, `${where}: ${problem}`);
   }
-  if ((runner === "shell" || runner === "chroot") && script === undefined && !f.has("script"))
+  if (traits?.script === "required" && script === undefined && !f.has("script"))
     r.error(e.key, `${where}: runner "${runner}" needs a "script"`);
-  if (script !== undefined && script.trim() === "" && runner !== "fetch")
+  if (script !== undefined && script.trim() === "" && traits?.script !== "refused")
     r.error(f.get("script")?.value ?? e.key, `${where} script: is empty`);
 
   const node: GraphNode = {

@@ -17,6 +17,7 @@
  * be keyed and run.
  */
 import type { Digest } from "../digest.js";
+import type { RunnerKind } from "../runner-kinds.js";
 
 /** 1-based line and column in the pipeline file. */
 export interface SourcePos {
@@ -25,8 +26,8 @@ export interface SourcePos {
   col: number;
 }
 
-export type RunnerKind = "fetch" | "shell" | "chroot" | "emerge" | "catalyst";
-export const RUNNER_KINDS: readonly RunnerKind[] = ["fetch", "shell", "chroot", "emerge", "catalyst"];
+/** The runner kinds and their traits are one table: shared/runner-kinds.ts. */
+export type { RunnerKind };
 
 export type OutputKind = "tree" | "file";
 

@@ -34,7 +34,7 @@ export const outputSchema = z.object({
   kind: z.enum(["tree", "file"]),
 });
 
-/** A job as published on the work queue. `stage` is the resolved stage (validated by the agent's runner). */
+/** A job as published on the work queue. `stage` is the resolved stage (checked by the agent once claimed: shared/pipeline/stage-schema.ts). */
 export const jobSchema = z.object({
   v: z.literal(1),
   runId,

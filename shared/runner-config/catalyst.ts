@@ -13,7 +13,7 @@
  *     seed: seed/stage3-bootstrap.tar.xz   # workspace path of the seed tarball (if the spec needs one)
  *     snapshot: snapshot/gentoo.tar.gz     # workspace path of the repo snapshot: a squashfs, or a
  *                                     # `git archive` tarball of the repo at treeish (packed as
- *                                     # `catalyst --snapshot` does; agent/runners/catalyst-snapshot.ts)
+ *                                     # `catalyst --snapshot` does; agent/runners/catalyst/snapshot.ts)
  *     treeish: d55448fdd9e8e82386e9b121e4b637b03e59a0f8   # @TREEISH@, names the snapshot
  *     timestamp: 20250101T000000Z     # @TIMESTAMP@ (default, for a git archive: its commit's
  *                                     # date, as catalyst-auto makes it)
@@ -43,7 +43,8 @@ import {
 import { EDIT_OPERATIONS } from "../catalyst/releng-edits.js";
 import { datestampFromTimestamp } from "../catalyst/template.js";
 import { StagefarmError } from "../errors.js";
-import type { ResolvedStage } from "../pipeline/types.js";
+import { lazy } from "../util/lazy.js";
+import { describePath, type StageWith } from "./stage-with.js";
 
 /** `..` as a whole path component. */
 const DOTDOT = /(^|\/)\.\.(\/|$)/;
@@ -59,106 +60,6 @@ const relativePath = (inside: string) =>
     // eslint-disable-next-line no-control-regex -- matching control characters is the point
     .refine((p) => !/[\u0001-\u001f\u007f]/.test(p), "must not contain control characters");
 
-const workspacePath = relativePath("the workspace");
-const relengPath = relativePath("the releng checkout");
-
-/** One word usable in a file name: a tree-ish, a timestamp, a datestamp. */
-const stamp = (what: string) =>
-  z
-    .string()
-    .max(MAX_NAME_CHARS, `${what} must be at most ${MAX_NAME_CHARS} characters`)
-    .regex(
-      /^[A-Za-z0-9][A-Za-z0-9._+-]*$/,
-      `${what} must be one word of letters, digits, ".", "_", "+", "-"`,
-    );
-
-const tomlValue: z.ZodType<TomlDataValue> = z.lazy(() =>
-  z.union([
-    z.string(),
-    z.number().refine(Number.isFinite, "must be a finite number"),
-    z.boolean(),
-    z.array(tomlValue),
-    z.record(z.string(), tomlValue),
-  ]),
-);
-
-const editSchema = z
-  .object({
-    file: relengPath,
-    replace: z
-      .array(z.object({ from: z.string().min(1, "must not be empty"), to: z.string() }).strict())
-      .min(1, "needs at least one {from, to}")
-      .optional(),
-    replace_line: z
-      .array(z.object({ match: z.string().min(1, "must not be empty"), with: z.string() }).strict())
-      .min(1, "needs at least one {match, with}")
-      .optional(),
-    append: z.string().min(1, "must not be empty").optional(),
-    ensure_line: z
-      .object({
-        line: z
-          .string()
-          .min(1, "must not be empty")
-          .refine((l) => !/[\n\r]/.test(l), "must be one line"),
-        replacing: z.string().min(1, "must not be empty").optional(),
-        after: z.string().min(1, "must not be empty").optional(),
-      })
-      .strict()
-      .optional(),
-    content: z.string().optional(),
-    remove: z.literal(true).optional(),
-  })
-  .strict()
-  .superRefine((edit, ctx) => {
-    const ops = EDIT_OPERATIONS.filter((op) => edit[op] !== undefined);
-    if (ops.length !== 1)
-      ctx.addIssue({
-        code: "custom",
-        message: `needs exactly one of ${EDIT_OPERATIONS.join(", ")} (got ${ops.length === 0 ? "none" : ops.join(", ")})`,
-      });
-    for (const key of ["replacing", "after"] as const) {
-      const source = edit.ensure_line?.[key];
-      if (source === undefined) continue;
-      try {
-        new RegExp(source);
-      } catch (err: unknown) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["ensure_line", key],
-          message: `not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
-        });
-      }
-    }
-    for (const [i, r] of (edit.replace_line ?? []).entries()) {
-      try {
-        new RegExp(r.match);
-      } catch (err: unknown) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["replace_line", i, "match"],
-          message: `not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
-        });
-      }
-    }
-  });
-
-const overrideValue = z.union([z.string(), z.array(z.string())]).superRefine((v, ctx) => {
-  const problem = overrideValueProblem(v);
-  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-});
-
-/** Overrides of spec keys that become paths (source_subpath, version_stamp, …) are checked as such. */
-const overrides = z
-  .record(z.string().regex(SPEC_KEY_RE, "is not a spec key"), overrideValue)
-  .superRefine((rec, ctx) => {
-    for (const [key, value] of Object.entries(rec)) {
-      const keyProblem = overrideKeyProblem(key);
-      if (keyProblem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: keyProblem });
-      const problem = specPathValueProblem(key, value);
-      if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
-    }
-  });
-
 /** `repo_name` names the snapshot file (snapshots/<repo_name>-<treeish>.sqfs): one name. */
 function repoNameProblem(value: unknown): string | undefined {
   if (typeof value !== "string") return "repo_name must be a string";
@@ -166,41 +67,142 @@ function repoNameProblem(value: unknown): string | undefined {
   return problem === undefined ? undefined : `repo_name becomes part of the snapshot's file name: ${problem}`;
 }
 
-export const catalystWithSchema = z
-  .object({
-    spec: relengPath,
-    releng: workspacePath.default("releng"),
-    releng_edits: z.array(editSchema).default([]),
-    seed: workspacePath.optional(),
-    snapshot: workspacePath,
-    treeish: stamp("treeish"),
-    timestamp: stamp("timestamp").optional(),
-    datestamp: stamp("datestamp").optional(),
-    overrides: overrides.default({}),
-    catalyst_conf: z
-      .record(z.string(), tomlValue)
-      .superRefine((conf, ctx) => {
-        for (const [key, value] of Object.entries(conf)) {
-          const problem = confValueProblem(key, value);
-          if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
+/** The schema of a catalyst stage's `with`, built on first use (shared/runner-kinds.ts). */
+export const catalystWithSchema = lazy(() => {
+  const workspacePath = relativePath("the workspace");
+  const relengPath = relativePath("the releng checkout");
+
+  /** One word usable in a file name: a tree-ish, a timestamp, a datestamp. */
+  const stamp = (what: string) =>
+    z
+      .string()
+      .max(MAX_NAME_CHARS, `${what} must be at most ${MAX_NAME_CHARS} characters`)
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._+-]*$/,
+        `${what} must be one word of letters, digits, ".", "_", "+", "-"`,
+      );
+
+  const tomlValue: z.ZodType<TomlDataValue> = z.lazy(() =>
+    z.union([
+      z.string(),
+      z.number().refine(Number.isFinite, "must be a finite number"),
+      z.boolean(),
+      z.array(tomlValue),
+      z.record(z.string(), tomlValue),
+    ]),
+  );
+
+  const editSchema = z
+    .object({
+      file: relengPath,
+      replace: z
+        .array(z.object({ from: z.string().min(1, "must not be empty"), to: z.string() }).strict())
+        .min(1, "needs at least one {from, to}")
+        .optional(),
+      replace_line: z
+        .array(z.object({ match: z.string().min(1, "must not be empty"), with: z.string() }).strict())
+        .min(1, "needs at least one {match, with}")
+        .optional(),
+      append: z.string().min(1, "must not be empty").optional(),
+      ensure_line: z
+        .object({
+          line: z
+            .string()
+            .min(1, "must not be empty")
+            .refine((l) => !/[\n\r]/.test(l), "must be one line"),
+          replacing: z.string().min(1, "must not be empty").optional(),
+          after: z.string().min(1, "must not be empty").optional(),
+        })
+        .strict()
+        .optional(),
+      content: z.string().optional(),
+      remove: z.literal(true).optional(),
+    })
+    .strict()
+    .superRefine((edit, ctx) => {
+      const ops = EDIT_OPERATIONS.filter((op) => edit[op] !== undefined);
+      if (ops.length !== 1)
+        ctx.addIssue({
+          code: "custom",
+          message: `needs exactly one of ${EDIT_OPERATIONS.join(", ")} (got ${ops.length === 0 ? "none" : ops.join(", ")})`,
+        });
+      for (const key of ["replacing", "after"] as const) {
+        const source = edit.ensure_line?.[key];
+        if (source === undefined) continue;
+        try {
+          new RegExp(source);
+        } catch (err: unknown) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["ensure_line", key],
+            message: `not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
+          });
         }
-        if (Object.hasOwn(conf, "repo_name")) {
-          const problem = repoNameProblem(conf["repo_name"]);
-          if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["repo_name"], message: problem });
+      }
+      for (const [i, r] of (edit.replace_line ?? []).entries()) {
+        try {
+          new RegExp(r.match);
+        } catch (err: unknown) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["replace_line", i, "match"],
+            message: `not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
+          });
         }
-      })
-      .default({}),
-    catalyst_version: z.string().min(1, "must not be empty").optional(),
-  })
-  .strict();
+      }
+    });
 
-export type CatalystWith = z.infer<typeof catalystWithSchema>;
+  const overrideValue = z.union([z.string(), z.array(z.string())]).superRefine((v, ctx) => {
+    const problem = overrideValueProblem(v);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  });
 
-function describePath(path: readonly PropertyKey[]): string {
-  return path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("");
-}
+  /** Overrides of spec keys that become paths (source_subpath, version_stamp, …) are checked as such. */
+  const overrides = z
+    .record(z.string().regex(SPEC_KEY_RE, "is not a spec key"), overrideValue)
+    .superRefine((rec, ctx) => {
+      for (const [key, value] of Object.entries(rec)) {
+        const keyProblem = overrideKeyProblem(key);
+        if (keyProblem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: keyProblem });
+        const problem = specPathValueProblem(key, value);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
+      }
+    });
 
-function invalid(stage: ResolvedStage, problems: string[]): StagefarmError {
+  const withSchema = z
+    .object({
+      spec: relengPath,
+      releng: workspacePath.default("releng"),
+      releng_edits: z.array(editSchema).default([]),
+      seed: workspacePath.optional(),
+      snapshot: workspacePath,
+      treeish: stamp("treeish"),
+      timestamp: stamp("timestamp").optional(),
+      datestamp: stamp("datestamp").optional(),
+      overrides: overrides.default({}),
+      catalyst_conf: z
+        .record(z.string(), tomlValue)
+        .superRefine((conf, ctx) => {
+          for (const [key, value] of Object.entries(conf)) {
+            const problem = confValueProblem(key, value);
+            if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
+          }
+          if (Object.hasOwn(conf, "repo_name")) {
+            const problem = repoNameProblem(conf["repo_name"]);
+            if (problem !== undefined)
+              ctx.addIssue({ code: "custom", path: ["repo_name"], message: problem });
+          }
+        })
+        .default({}),
+      catalyst_version: z.string().min(1, "must not be empty").optional(),
+    })
+    .strict();
+  return withSchema;
+});
+
+export type CatalystWith = z.infer<ReturnType<typeof catalystWithSchema>>;
+
+function invalid(stage: StageWith, problems: string[]): StagefarmError {
   return new StagefarmError(
     "invalid_pipeline",
     `stage "${stage.name}" (runner catalyst): ${problems.join("; ")}`,
@@ -211,8 +213,8 @@ function invalid(stage: ResolvedStage, problems: string[]): StagefarmError {
 }
 
 /** The stage's `with` block, defaults applied; `invalid_pipeline` naming the stage and key path. */
-export function parseCatalystWith(stage: ResolvedStage): CatalystWith {
-  const parsed = catalystWithSchema.safeParse(stage.with);
+export function parseCatalystWith(stage: StageWith): CatalystWith {
+  const parsed = catalystWithSchema().safeParse(stage.with);
   if (!parsed.success)
     throw invalid(
       stage,

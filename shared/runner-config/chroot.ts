@@ -16,7 +16,8 @@
  */
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
-import type { ResolvedStage } from "../pipeline/types.js";
+import { lazy } from "../util/lazy.js";
+import { describePath, type StageWith } from "./stage-with.js";
 
 /** `..` as a whole path component. */
 const DOTDOT = /(^|\/)\.\.(\/|$)/;
@@ -25,61 +26,61 @@ const DOTDOT = /(^|\/)\.\.(\/|$)/;
 const str = () =>
   z.string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") });
 
-const workspacePath = str()
-  .min(1, "must not be empty")
-  .refine((p) => !p.startsWith("/"), "must be relative to the workspace, not absolute")
-  .refine((p) => !DOTDOT.test(p), 'must stay inside the workspace (no ".." components)')
-  .refine((p) => !p.includes("\0"), "must not contain a NUL byte");
-
 /** Paths inside the root that runner-made file systems occupy: binds cannot go there. */
 const PSEUDO_DIRS = ["/proc", "/sys", "/dev"];
 
-const rootPath = str()
-  .refine((p) => p.startsWith("/"), "must be an absolute path inside the root")
-  .refine((p) => !DOTDOT.test(p), 'must not contain ".." components')
-  .refine((p) => !p.includes("\0"), "must not contain a NUL byte");
+/** The schema of a chroot stage's `with`, built on first use (shared/runner-kinds.ts). */
+export const chrootWithSchema = lazy(() => {
+  const workspacePath = str()
+    .min(1, "must not be empty")
+    .refine((p) => !p.startsWith("/"), "must be relative to the workspace, not absolute")
+    .refine((p) => !DOTDOT.test(p), 'must stay inside the workspace (no ".." components)')
+    .refine((p) => !p.includes("\0"), "must not contain a NUL byte");
 
-const bindTarget = rootPath
-  .refine((p) => p.replace(/\/+$/, "") !== "", "must not be the root itself")
-  .refine(
-    (p) => !PSEUDO_DIRS.some((d) => p === d || p.startsWith(`${d}/`)),
-    "must not be in /proc, /sys or /dev (the runner mounts those)",
-  );
+  const rootPath = str()
+    .refine((p) => p.startsWith("/"), "must be an absolute path inside the root")
+    .refine((p) => !DOTDOT.test(p), 'must not contain ".." components')
+    .refine((p) => !p.includes("\0"), "must not contain a NUL byte");
 
-export const chrootWithSchema = z
-  .object({
-    root: workspacePath.default("rootfs"),
-    login: z.boolean().default(true),
-    dev: z.enum(["minimal", "devtmpfs"]).default("minimal"),
-    resolv_conf: z
-      .union([z.enum(["host", "none"]), z.object({ content: z.string() }).strict()], {
-        error: 'must be "host", "none" or { content: <the file\'s text> }',
-      })
-      .default("host"),
-    binds: z
-      .array(
-        z
-          .object({
-            from: workspacePath,
-            to: bindTarget,
-            readonly: z.boolean().default(true),
-          })
-          .strict(),
-      )
-      .default([]),
-    shell: rootPath.default("/bin/bash"),
-  })
-  .strict();
+  const bindTarget = rootPath
+    .refine((p) => p.replace(/\/+$/, "") !== "", "must not be the root itself")
+    .refine(
+      (p) => !PSEUDO_DIRS.some((d) => p === d || p.startsWith(`${d}/`)),
+      "must not be in /proc, /sys or /dev (the runner mounts those)",
+    );
 
-export type ChrootWith = z.infer<typeof chrootWithSchema>;
+  const withSchema = z
+    .object({
+      root: workspacePath.default("rootfs"),
+      login: z.boolean().default(true),
+      dev: z.enum(["minimal", "devtmpfs"]).default("minimal"),
+      resolv_conf: z
+        .union([z.enum(["host", "none"]), z.object({ content: z.string() }).strict()], {
+          error: 'must be "host", "none" or { content: <the file\'s text> }',
+        })
+        .default("host"),
+      binds: z
+        .array(
+          z
+            .object({
+              from: workspacePath,
+              to: bindTarget,
+              readonly: z.boolean().default(true),
+            })
+            .strict(),
+        )
+        .default([]),
+      shell: rootPath.default("/bin/bash"),
+    })
+    .strict();
+  return withSchema;
+});
 
-function describePath(path: readonly PropertyKey[]): string {
-  return path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("");
-}
+export type ChrootWith = z.infer<ReturnType<typeof chrootWithSchema>>;
 
 /** The stage's `with` block, defaults applied; `invalid_pipeline` naming the stage and key path. */
-export function parseChrootWith(stage: ResolvedStage): ChrootWith {
-  const parsed = chrootWithSchema.safeParse(stage.with);
+export function parseChrootWith(stage: StageWith): ChrootWith {
+  const parsed = chrootWithSchema().safeParse(stage.with);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => `with${describePath(i.path)}: ${i.message}`);
   throw new StagefarmError(

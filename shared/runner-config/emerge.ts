@@ -26,9 +26,10 @@
 import { posix } from "node:path";
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
-import type { ResolvedStage } from "../pipeline/types.js";
 import { envNameProblem, NAME_RE, pathProblem } from "../pipeline/rules.js";
 import { didYouMean } from "../pipeline/suggest.js";
+import { lazy } from "../util/lazy.js";
+import { describePath, type StageWith } from "./stage-with.js";
 
 /** Environment variables that name paths portage writes through (checked per mode). */
 export const PATH_ENV = ["ROOT", "SYSROOT", "PORTAGE_CONFIGROOT"] as const;
@@ -90,94 +91,115 @@ const relPathKey = (key: string): string | undefined => pathProblem(key)?.replac
 const envDName = (key: string): string | undefined =>
   /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(key) ? undefined : `invalid env.d file name "${key}"`;
 
-const envValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
-const envMap = recordOf(envValue, envNameProblem);
+/**
+ * The zod schemas, built on first use: importing this module builds none (shared/runner-kinds.ts).
+ */
+const schemas = lazy(() => {
+  const envValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+  const envMap = recordOf(envValue, envNameProblem);
 
-const makeProfileSchema = z
-  .object({
-    link: z.string().min(1).optional(),
-    files: recordOf(z.string(), relPathKey).optional(),
-  })
-  .strict()
-  .superRefine((p, ctx) => {
-    if ((p.link === undefined) === (p.files === undefined))
-      ctx.addIssue({
-        code: "custom",
-        message: "give either link (a symlink target) or files (the profile directory's files)",
-      });
-    if (p.link !== undefined && hasControl(p.link))
-      ctx.addIssue({ code: "custom", path: ["link"], message: "contains a control character" });
-  });
-
-const configSchema = z
-  .object({
-    config_root: z.string().min(1).optional(),
-    make_conf: z.string().optional(),
-    make_profile: makeProfileSchema.optional(),
-    package_use: z.string().optional(),
-    package_mask: z.string().optional(),
-    package_unmask: z.string().optional(),
-    package_accept_keywords: z.string().optional(),
-    package_license: z.string().optional(),
-    package_env: z.string().optional(),
-    env: recordOf(z.string(), relPathKey).optional(),
-    profile: recordOf(z.string(), relPathKey).optional(),
-    files: recordOf(z.string(), relPathKey).optional(),
-  })
-  .strict();
-
-const invocationSchema = z
-  .object({
-    args: z.array(z.string()).min(1, "needs at least one option or atom"),
-    env: envMap.optional(),
-    command: z.string().min(1).optional(),
-    cwd: z.string().min(1).optional(),
-  })
-  .strict()
-  .superRefine((inv, ctx) => {
-    inv.args.forEach((a, i) => {
-      const p = argProblem(a);
-      if (p !== undefined) ctx.addIssue({ code: "custom", path: ["args", i], message: p });
+  const makeProfileSchema = z
+    .object({
+      link: z.string().min(1).optional(),
+      files: recordOf(z.string(), relPathKey).optional(),
+    })
+    .strict()
+    .superRefine((p, ctx) => {
+      if ((p.link === undefined) === (p.files === undefined))
+        ctx.addIssue({
+          code: "custom",
+          message: "give either link (a symlink target) or files (the profile directory's files)",
+        });
+      if (p.link !== undefined && hasControl(p.link))
+        ctx.addIssue({ code: "custom", path: ["link"], message: "contains a control character" });
     });
-    const cp = inv.command === undefined ? undefined : commandProblem(inv.command);
-    if (cp !== undefined) ctx.addIssue({ code: "custom", path: ["command"], message: cp });
-    if (inv.env?.["PKGDIR"] !== undefined)
-      ctx.addIssue({
-        code: "custom",
-        path: ["env", "PKGDIR"],
-        message: "set the package directory with with.pkgdir (its packages are collected from there)",
+
+  const configSchema = z
+    .object({
+      config_root: z.string().min(1).optional(),
+      make_conf: z.string().optional(),
+      make_profile: makeProfileSchema.optional(),
+      package_use: z.string().optional(),
+      package_mask: z.string().optional(),
+      package_unmask: z.string().optional(),
+      package_accept_keywords: z.string().optional(),
+      package_license: z.string().optional(),
+      package_env: z.string().optional(),
+      env: recordOf(z.string(), relPathKey).optional(),
+      profile: recordOf(z.string(), relPathKey).optional(),
+      files: recordOf(z.string(), relPathKey).optional(),
+    })
+    .strict();
+
+  const invocationSchema = z
+    .object({
+      args: z.array(z.string()).min(1, "needs at least one option or atom"),
+      env: envMap.optional(),
+      command: z.string().min(1).optional(),
+      cwd: z.string().min(1).optional(),
+    })
+    .strict()
+    .superRefine((inv, ctx) => {
+      inv.args.forEach((a, i) => {
+        const p = argProblem(a);
+        if (p !== undefined) ctx.addIssue({ code: "custom", path: ["args", i], message: p });
       });
+      const cp = inv.command === undefined ? undefined : commandProblem(inv.command);
+      if (cp !== undefined) ctx.addIssue({ code: "custom", path: ["command"], message: cp });
+      if (inv.env?.["PKGDIR"] !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", "PKGDIR"],
+          message: "set the package directory with with.pkgdir (its packages are collected from there)",
+        });
+    });
+
+  /** A boolean, or "true"/"false" (what a `${{ params.X }}` template gives). */
+  const flag = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], {
+    error: 'must be true or false (or "true"/"false" from a param)',
   });
 
-/** A boolean, or "true"/"false" (what a `${{ params.X }}` template gives). */
-const flag = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], {
-  error: 'must be true or false (or "true"/"false" from a param)',
+  const binhostSchema = z
+    .object({
+      name: z.string().regex(NAME_RE, "use lowercase letters, digits, _ and -"),
+      use: flag.default(true),
+      publish: flag.default(true),
+    })
+    .strict();
+
+  const withSchema = z
+    .object({
+      root: z.string().min(1).optional(),
+      login: z.boolean().default(true),
+      /** Chroot mode: a minimal tmpfs /dev, or the host's devtmpfs (as the procedure's native steps). */
+      dev: z.enum(["minimal", "devtmpfs"]).default("minimal"),
+      configs: z.array(configSchema).default([]),
+      env_d: recordOf(z.string(), envDName).optional(),
+      emerge: z.array(invocationSchema).min(1, "needs at least one invocation"),
+      pkgdir: z.string().min(1).optional(),
+      binhost: binhostSchema.optional(),
+    })
+    .strict();
+
+  /** Every key the schema knows, for "did you mean" on an unknown one. */
+  const knownKeys = [
+    ...Object.keys(withSchema.shape),
+    ...Object.keys(configSchema.shape),
+    ...Object.keys(invocationSchema.shape),
+    ...Object.keys(binhostSchema.shape),
+    "link",
+    "files",
+  ];
+  return { withSchema, configSchema, knownKeys };
 });
 
-const binhostSchema = z
-  .object({
-    name: z.string().regex(NAME_RE, "use lowercase letters, digits, _ and -"),
-    use: flag.default(true),
-    publish: flag.default(true),
-  })
-  .strict();
+/** The schema of an emerge stage's `with` (built on first call). */
+export function emergeWithSchema(): ReturnType<typeof schemas>["withSchema"] {
+  return schemas().withSchema;
+}
 
-export const emergeWithSchema = z
-  .object({
-    root: z.string().min(1).optional(),
-    login: z.boolean().default(true),
-    /** Chroot mode: a minimal tmpfs /dev, or the host's devtmpfs (as the procedure's native steps). */
-    dev: z.enum(["minimal", "devtmpfs"]).default("minimal"),
-    configs: z.array(configSchema).default([]),
-    env_d: recordOf(z.string(), envDName).optional(),
-    emerge: z.array(invocationSchema).min(1, "needs at least one invocation"),
-    pkgdir: z.string().min(1).optional(),
-    binhost: binhostSchema.optional(),
-  })
-  .strict();
-
-type WithOut = z.output<typeof emergeWithSchema>;
-type ConfigOut = z.output<typeof configSchema>;
+type WithOut = z.output<ReturnType<typeof emergeWithSchema>>;
+type ConfigOut = z.output<ReturnType<typeof schemas>["configSchema"]>;
 export type EmergeConfig = Omit<ConfigOut, "config_root"> & { config_root: string };
 export type EmergeInvocation = WithOut["emerge"][number];
 export type EmergeBinhost = NonNullable<WithOut["binhost"]>;
@@ -225,31 +247,19 @@ export function portageConfigEntries(c: Omit<ConfigOut, "config_root">): Portage
   return out;
 }
 
-/** Every key the schema knows, for "did you mean" on an unknown one. */
-const KNOWN_KEYS = [
-  ...Object.keys(emergeWithSchema.shape),
-  ...Object.keys(configSchema.shape),
-  ...Object.keys(invocationSchema.shape),
-  ...Object.keys(binhostSchema.shape),
-  "link",
-  "files",
-];
-
 function formatPath(path: readonly PropertyKey[]): string {
-  let s = "with";
-  for (const p of path) s += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
-  return s;
+  return `with${describePath(path)}`;
 }
 
 function issueText(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys")
-    return issue.keys.map((k) => `unknown key "${k}"${didYouMean(k, KNOWN_KEYS)}`).join("; ");
+    return issue.keys.map((k) => `unknown key "${k}"${didYouMean(k, schemas().knownKeys)}`).join("; ");
   return issue.message;
 }
 
 /** Parses and checks a stage's `with`; throws `invalid_pipeline` listing every problem. */
-export function parseEmergeWith(stage: ResolvedStage): EmergeWith {
-  const r = emergeWithSchema.safeParse(stage.with);
+export function parseEmergeWith(stage: StageWith): EmergeWith {
+  const r = emergeWithSchema().safeParse(stage.with);
   if (!r.success)
     throw invalid(
       stage,
@@ -357,7 +367,7 @@ function checkEntries(
     }
 }
 
-function invalid(stage: ResolvedStage, problems: string[]): StagefarmError {
+function invalid(stage: StageWith, problems: string[]): StagefarmError {
   const list = problems.length === 1 ? ` ${problems[0] ?? ""}` : `\n  ${problems.join("\n  ")}`;
   return new StagefarmError("invalid_pipeline", `stage "${stage.name}" (runner emerge):${list}`, {
     details: { stage: stage.name, problems },

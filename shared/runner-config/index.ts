@@ -1,31 +1,21 @@
 /**
- * The `with` schemas of the runners that take one, by runner kind, and the check that applies
- * them to a pipeline: at parse time (issues at the offending YAML node, file:line:col; values
- * still holding `${{ params.X }}` are left for later) and after params are applied (a value a
- * param made invalid, named by stage and key path). The runners parse `with` again when they run.
+ * The checks that apply a runner kind's `with` schema and template contexts (their table:
+ * ../runner-kinds.ts) to a pipeline: at parse time (issues at the offending YAML node,
+ * file:line:col; values still holding `${{ params.X }}` are left for later) and after params
+ * are applied (a value a param made invalid, named by stage and key path). The runners parse
+ * `with` again when they run.
  */
-import type { z } from "zod";
+import { DATA, type TemplateContext } from "../pipeline/template-context.js";
 import { hasTemplates } from "../pipeline/templates.js";
-import type { RunnerKind } from "../pipeline/types.js";
-import { catalystWithSchema } from "./catalyst.js";
-import { chrootWithSchema } from "./chroot.js";
-import { emergeWithSchema } from "./emerge.js";
-
-const SCHEMAS: Partial<Record<RunnerKind, z.ZodType>> = {
-  chroot: chrootWithSchema,
-  emerge: emergeWithSchema,
-  catalyst: catalystWithSchema,
-};
+import { runnerTraits, type RunnerKind } from "../runner-kinds.js";
+import { describePath } from "./stage-with.js";
+import type { WithPath } from "./template-contexts.js";
 
 export interface WithIssue {
   /** Key path inside `with`, e.g. ["releng_edits", 0, "file"]. */
   path: Array<string | number>;
   /** "with.releng_edits[0].file: …" */
   message: string;
-}
-
-function describePath(path: readonly PropertyKey[]): string {
-  return path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("");
 }
 
 function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
@@ -53,9 +43,9 @@ export function withIssues(
   data: unknown,
   opts: { allowTemplates: boolean },
 ): WithIssue[] {
-  const schema = SCHEMAS[runner];
+  const schema = runnerTraits(runner).withSchema;
   if (schema === undefined) return [];
-  const result = schema.safeParse(data);
+  const result = schema().safeParse(data);
   if (result.success) return [];
   const out: WithIssue[] = [];
   for (const issue of result.error.issues) {
@@ -74,7 +64,7 @@ export function withIssues(
   return out;
 }
 
-/** Whether a runner kind validates its `with` block. */
-export function hasWithSchema(runner: RunnerKind): boolean {
-  return SCHEMAS[runner] !== undefined;
+/** The template context of the `with` value at `path` of a `runner` stage. */
+export function withTemplateContext(runner: RunnerKind, path: WithPath): TemplateContext {
+  return runnerTraits(runner).withContext?.(path) ?? DATA;
 }

@@ -14,9 +14,9 @@
  *            catalyst_conf is data (written as TOML by smol-toml, which quotes every string).
  */
 import { DATA, type TemplateContext } from "../pipeline/template-context.js";
-import type { RunnerKind } from "../pipeline/types.js";
 
-type Path = ReadonlyArray<string | number>;
+/** A key path inside `with`. */
+export type WithPath = ReadonlyArray<string | number>;
 
 /** Line-based portage files, by a path component: package.use, use.mask, repos.conf/…, parent. */
 const LINE_COMPONENT =
@@ -38,7 +38,7 @@ const PACKAGE_FILES: Readonly<Record<string, string>> = {
   package_env: "package.env",
 };
 
-function emergeContext(path: Path): TemplateContext {
+export function emergeContext(path: WithPath): TemplateContext {
   const [top, , key, sub, file] = path;
   if (top === "emerge" && key === "command")
     return {
@@ -59,7 +59,7 @@ function emergeContext(path: Path): TemplateContext {
   return DATA;
 }
 
-function chrootContext(path: Path): TemplateContext {
+export function chrootContext(path: WithPath): TemplateContext {
   if (path.length === 1 && path[0] === "shell")
     return {
       t: "code",
@@ -72,7 +72,7 @@ function chrootContext(path: Path): TemplateContext {
 
 const EDIT_TEXT = new Set(["content", "append", "to", "with"]);
 
-function catalystContext(path: Path): TemplateContext {
+export function catalystContext(path: WithPath): TemplateContext {
   const [top, key] = path;
   const last = path[path.length - 1];
   if (top === "releng_edits" && typeof last === "string" && EDIT_TEXT.has(last) && path.length >= 3)
@@ -89,15 +89,4 @@ function catalystContext(path: Path): TemplateContext {
       instead: "write the path literally",
     };
   return DATA;
-}
-
-const BY_RUNNER: Partial<Record<RunnerKind, (path: Path) => TemplateContext>> = {
-  emerge: emergeContext,
-  chroot: chrootContext,
-  catalyst: catalystContext,
-};
-
-/** The template context of the `with` value at `path` of a `runner` stage. */
-export function withTemplateContext(runner: RunnerKind, path: Path): TemplateContext {
-  return BY_RUNNER[runner]?.(path) ?? DATA;
 }

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runInChroot, type ChrootExecOptions } from "../../agent/runners/chroot-exec.js";
+import { runInChroot, type ChrootExecOptions } from "../../agent/runners/chroot/index.js";
 import type { ProcessOutcome } from "../../agent/process-group.js";
 import { unpackFile } from "../../shared/pack/index.js";
 import { debootstrapCache } from "./debootstrap.js";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { promisify } from "node:util";
-import { createShellRunner } from "../../agent/runners/shell.js";
+import { createShellRunner } from "../../agent/runners/shell/index.js";
 import { StageExecutor } from "../../agent/executor.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sweepStaleRunDirs } from "../../agent/runners/chroot-run-dir.js";
+import { sweepStaleRunDirs } from "../../agent/runners/chroot/run-dir.js";
 import { ChrootExecBench } from "../helpers/chroot-exec-bench.js";
 import {
   hostMountsUnder,
@@ -71,7 +71,7 @@ void describe("runInChroot", { timeout: 600_000 }, () => {
 
   test("a SIGKILLed caller takes the run along: no process and no mount namespace stays", async () => {
     const m = marker();
-    const execUrl = new URL("../../agent/runners/chroot-exec.js", import.meta.url).href;
+    const execUrl = new URL("../../agent/runners/chroot/exec.js", import.meta.url).href;
     const code = `
       import { runInChroot } from ${JSON.stringify(execUrl)};
       await runInChroot({

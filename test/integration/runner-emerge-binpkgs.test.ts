@@ -9,9 +9,9 @@ import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { BinhostClient, BinhostPackage } from "../../agent/runners/binhost-seam.js";
-import { parsePackagesIndex } from "../../agent/runners/binpkgs.js";
-import { createEmergeRunner } from "../../agent/runners/emerge.js";
+import type { BinhostClient, BinhostPackage } from "../../agent/runners/binpkgs/index.js";
+import { parsePackagesIndex } from "../../agent/runners/binpkgs/collect.js";
+import { createEmergeRunner } from "../../agent/runners/emerge/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";

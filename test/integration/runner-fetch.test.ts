@@ -9,7 +9,7 @@ import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { pathToFileURL } from "node:url";
 import { fetchToStore } from "../../agent/fetch-source.js";
-import { createFetchRunner } from "../../agent/runners/fetch.js";
+import { createFetchRunner } from "../../agent/runners/fetch/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";

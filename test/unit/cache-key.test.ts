@@ -15,7 +15,7 @@ import {
   type ArtifactRef,
   type ResolvedStage,
 } from "../../shared/pipeline/index.js";
-import { RUNNER_VERSIONS } from "../../shared/runner-versions.js";
+import { RUNNER_VERSIONS } from "../../shared/runner-kinds.js";
 
 const ZLIB_SHA = sha256("zlib bytes");
 const PATCH_SHA = sha256("patch bytes");

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { cliPath, repoRoot } from "../helpers/cli.js";
 
-/** Variables stagefarm sets for stage scripts, not reads (agent/runners/script-env.ts). */
+/** Variables stagefarm sets for stage scripts, not reads (agent/runners/common/script-env.ts). */
 const SET_FOR_SCRIPTS = new Set(["STAGEFARM_STAGE", "STAGEFARM_WORKSPACE", "STAGEFARM_JOBS"]);
 
 async function sources(dir: string): Promise<string[]> {

@@ -1,8 +1,8 @@
 /** Planning an emerge stage: files to write, jobs, binhost flags, host path resolution, quoting. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { emergeJobDefaults, planEmerge, type EmergePlanOptions } from "../../agent/runners/emerge-plan.js";
-import { commandLine, invocationScript, shQuote, writesScript } from "../../agent/runners/emerge-script.js";
+import { emergeJobDefaults, planEmerge, type EmergePlanOptions } from "../../agent/runners/emerge/plan.js";
+import { commandLine, invocationScript, shQuote, writesScript } from "../../agent/runners/emerge/script.js";
 import { parseEmergeWith } from "../../shared/runner-config/emerge.js";
 import { emergeStage } from "../helpers/emerge-stage.js";
 

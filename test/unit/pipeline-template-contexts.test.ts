@@ -12,7 +12,7 @@ import { parseSpec, specSettings } from "../../shared/catalyst/spec.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
 import { shellQuoteAt } from "../../shared/pipeline/shell-quoting.js";
-import { withTemplateContext } from "../../shared/runner-config/template-contexts.js";
+import { withTemplateContext } from "../../shared/runner-config/index.js";
 import { FILE, assertOneError, errorsOf, posOf } from "../helpers/pipeline-assert.js";
 
 const HOSTILE = [

@@ -1,0 +1,2 @@
+/** The catalyst runner. */
+export { createCatalystRunner, type CatalystRunnerOptions } from "./runner.js";

@@ -1,0 +1,2 @@
+/** The emerge runner. */
+export { createEmergeRunner, type EmergeRunnerOptions } from "./runner.js";

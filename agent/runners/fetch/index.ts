@@ -1,0 +1,2 @@
+/** The fetch runner. */
+export { createFetchRunner, type FetchRunnerOptions } from "./runner.js";

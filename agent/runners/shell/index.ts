@@ -1,0 +1,2 @@
+/** The shell runner. */
+export { createShellRunner, type ShellRunnerOptions } from "./runner.js";
