@@ -1,10 +1,10 @@
 /**
  * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, the farm binhosts
  * (`/binhost/<name>/…`, see ./binhost/http.ts), the release tree (`/releases/…`, see
- * ./releases/http.ts), and a small JSON API for the embedded
- * `stagefarm up` (`POST /api/v1/runs` with the pipeline's text: SubmitRun over HTTP, see
- * ./http-api/; `GET /api/v1/runs[/ID]`: ./run-registry.ts's records), and the web dashboard (`/ui/`, `/api/dashboard/`, see
- * ./dashboard/dashboard.ts) when given its deps, with the downloads of outputs and blobs
+ * ./releases/http.ts), and a small JSON API for the embedded `stagefarm up` (`POST
+ * /api/v1/runs` with the pipeline's text: SubmitRun over HTTP, see ./http-api/;
+ * `GET /api/v1/runs[/ID]`: ./run-registry.ts's records), and the web dashboard (`/ui/`,
+ * `/api/dashboard/`, see ./dashboard/dashboard.ts) when given its deps, with the downloads of outputs and blobs
  * (`/api/v1/runs/R/stages/S/outputs/O`, `/api/v1/artifacts/D`, see ./downloads/). Binds to
  * loopback unless told otherwise.
  * Every request passes ./request-guard.ts (a parseable target, a Host of this server, and for

@@ -110,6 +110,13 @@ test("gRPC and HTTP give the same pages and the same error codes", async () => {
         status: 400,
       },
       {
+        what: "a cache page token that is no offset",
+        grpc: () => client.listCache({ pageToken: "x" }, as(viewer)),
+        http: () => viaHttp("GET", "/api/dashboard/cache/entries?pageToken=x", viewer),
+        code: "invalid_argument",
+        status: 400,
+      },
+      {
         what: "an unknown run",
         grpc: () => client.getRun({ runId: "no-such-run" }, as(viewer)),
         http: () => viaHttp("GET", "/api/dashboard/runs/no-such-run", viewer),
@@ -191,6 +198,17 @@ test("gRPC and HTTP give the same pages and the same error codes", async () => {
       second.runs.map((r) => r.id),
       [ids[0]],
       "newest first: the oldest run is on the second page",
+    );
+    const entries = await client.listCache({ pipeline: "agree", pageSize: 5 }, as(viewer));
+    const httpEntries = (await (
+      await fetch(`${d.base}/api/dashboard/cache/entries?pipeline=agree&pageSize=5`, {
+        headers: { authorization: `Bearer ${viewer}` },
+      })
+    ).json()) as { entries?: Array<{ key: string }> };
+    assert.equal(entries.entries.length, 1, "the three runs share one cache entry");
+    assert.deepEqual(
+      (httpEntries.entries ?? []).map((e) => e.key),
+      entries.entries.map((e) => e.key),
     );
     const badSize = await viaHttp("GET", "/api/dashboard/runs?pageSize=-1", viewer);
     assert.deepEqual(badSize, { status: 400, code: "invalid_argument" }, "a page size is a uint32");
