@@ -1,10 +1,10 @@
 /**
  * The coordinator's HTTP server: `/healthz`, `/readyz`, `/metrics`, the farm binhosts
  * (`/binhost/<name>/…`, see ./binhost/http.ts), the release tree (`/releases/…`, see
- * ./releases/http.ts), and a small JSON API for the embedded
- * `stagefarm up` (`POST /api/v1/runs` with the pipeline's text, see ./api-v1.ts;
- * `GET /api/v1/runs[/ID]`), and the web dashboard (`/ui/`, `/api/dashboard/`, see
- * ./dashboard/dashboard.ts) when given its deps, with the downloads of outputs and blobs
+ * ./releases/http.ts), and a small JSON API for the embedded `stagefarm up` (`POST
+ * /api/v1/runs` with the pipeline's text: SubmitRun over HTTP, see ./http-api/;
+ * `GET /api/v1/runs[/ID]`: ./run-registry.ts's records), and the web dashboard (`/ui/`,
+ * `/api/dashboard/`, see ./dashboard/dashboard.ts) when given its deps, with the downloads of outputs and blobs
  * (`/api/v1/runs/R/stages/S/outputs/O`, `/api/v1/artifacts/D`, see ./downloads/). Binds to
  * loopback unless told otherwise.
  * Every request passes ./request-guard.ts (a parseable target, a Host of this server, and for
@@ -22,13 +22,16 @@ import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
 import { serveDownload, type DownloadDeps } from "./downloads/index.js";
 import { RELEASES_ROUTE, serveReleases } from "./releases/index.js";
 import type { ArtifactStore } from "../shared/store/types.js";
-import { httpStatusFor, readJsonBody } from "./dashboard/http-util.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { quoted } from "../shared/util/excerpt.js";
-import { parseSubmitBody, SUBMIT_BODY_MAX_BYTES } from "./api-v1.js";
-import type { SubmitRequest } from "./dashboard/dashboard.js";
+import { runMessage } from "./api/run-message.js";
+import { createSubmitApi, type SubmitRequest } from "./api/submit-api.js";
+import { V1_RPC_ROUTES } from "./http-api/api-routes.js";
+import { httpFailureOf, sendFailure } from "./http-api/http-error.js";
+import { rpcRoutes, type HttpAuthorize } from "./http-api/rpc-route.js";
+import { dispatch, type Route } from "./http-api/router.js";
 import { requestGuard, type RequestGuard } from "./request-guard.js";
-import { namedSubmission, type NamedPipelines } from "./submission/named-pipelines.js";
+import type { NamedPipelines } from "./submission/named-pipelines.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
 import { listenError } from "../shared/util/listen-error.js";
 
@@ -71,8 +74,14 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
   res.end(text);
 }
 
+/** The largest submission body: the pipeline text (at most 1 MiB, ./submission/limits.ts) JSON-escaped. */
+const SUBMIT_BODY_MAX_BYTES = 4 << 20;
+
 export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerHandle> {
   const log = deps.logger.child({ component: "http" });
+  // Without an auth file every request may do everything.
+  const authorize: HttpAuthorize = (req, need, what) =>
+    deps.auth?.authorize(req, need, what) ?? { name: "anyone", role: "admin" };
   const dashboard =
     deps.dashboard === undefined
       ? undefined
@@ -85,10 +94,51 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
             signIn: (token) => deps.auth?.signIn(token) ?? { name: "anyone", role: "admin" },
             secure: deps.tls !== undefined,
           },
+          authorize,
           logger: deps.logger,
           metrics: deps.metrics,
           accepting: deps.accepting,
         });
+  const { runs, submit } = deps;
+  // `POST /api/v1/runs` is SubmitRun: the dashboard's implementation when there is one (the same
+  // runs, read model and hooks), else one over the submit hook and the run records.
+  const v1: Route[] =
+    runs === undefined || submit === undefined
+      ? []
+      : [
+          {
+            method: "GET",
+            path: /^\/api\/v1\/runs$/,
+            handler: async (_req, res) => send(res, 200, { runs: (await runs.list()).map(runToJson) }),
+          },
+          {
+            method: "GET",
+            path: /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/,
+            handler: async (_req, res, _url, [id = ""]) => {
+              const rec = await runs.get(id);
+              if (rec === undefined) throw new StagefarmError("not_found", `no run ${quoted(id)}`);
+              send(res, 200, runToJson(rec));
+            },
+          },
+          ...rpcRoutes(
+            {
+              impl:
+                dashboard?.api ??
+                createSubmitApi({
+                  submit,
+                  namedPipelines: deps.namedPipelines,
+                  accepting: deps.accepting,
+                  runOf: async (id) => {
+                    const doc = await runs.get(id);
+                    return doc === undefined ? undefined : runMessage(doc);
+                  },
+                }),
+              authorize,
+              maxBodyBytes: SUBMIT_BODY_MAX_BYTES,
+            },
+            V1_RPC_ROUTES,
+          ),
+        ];
   const board = deps.dashboard;
   const downloads: DownloadDeps | undefined =
     board === undefined ? undefined : { getRun: (id) => board.coordinator.getRun(id), store: board.store };
@@ -135,38 +185,16 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     }
     if (downloads !== undefined && (await serveDownload(downloads, req, res, path))) return;
     if (dashboard !== undefined && (await dashboard.handle(req, res, url))) return;
-    const { runs, submit } = deps;
     const noRoute = () =>
       send(res, 404, { error: `no route ${req.method ?? "?"} ${quoted(path)}`, code: "not_found" });
-    if (runs === undefined || submit === undefined) return noRoute();
-    if (path === "/api/v1/runs" && req.method === "GET")
-      return send(res, 200, { runs: (await runs.list()).map(runToJson) });
-    if (path === "/api/v1/runs" && req.method === "POST") {
-      if (!deps.accepting())
-        return send(res, 503, { error: "draining: not accepting runs", code: "unavailable" });
-      const body = parseSubmitBody(await readJsonBody(req, SUBMIT_BODY_MAX_BYTES));
-      const id = await submit(
-        body.t === "text" ? body : await namedSubmission(deps.namedPipelines, body.name, body.params),
-      );
-      return send(res, 202, { id });
-    }
-    const m = /^\/api\/v1\/runs\/([A-Za-z0-9-]+)$/.exec(path);
-    if (m !== null && req.method === "GET") {
-      const rec = await runs.get(m[1] ?? "");
-      return rec === undefined
-        ? send(res, 404, { error: `no run ${quoted(m[1] ?? "")}`, code: "not_found" })
-        : send(res, 200, runToJson(rec));
-    }
-    return noRoute();
+    if (!(await dispatch(v1, req, res, url))) noRoute();
   };
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
-      const e = StagefarmError.from(err);
-      const status = httpStatusFor(e.code);
-      if (status >= 500) log.error({ err: e.message, code: e.code, path: req.url }, "request failed");
-      else log.debug({ err: e.message, code: e.code }, "request refused");
-      if (!res.headersSent) send(res, status, { error: e.message, code: e.code });
-      else res.end();
+      const f = httpFailureOf(err);
+      if (f.status >= 500) log.error({ err, code: f.code, path: req.url }, "request failed");
+      else log.debug({ err: f.message, code: f.code }, "request refused");
+      sendFailure(res, f);
     });
   };
   const server: Server =

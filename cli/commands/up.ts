@@ -19,6 +19,7 @@
  */
 import { join } from "node:path";
 import type { Command } from "commander";
+import type { ReproSubmission } from "../../coordinator/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import type { PipelineSpec } from "../../shared/pipeline/index.js";
@@ -156,8 +157,18 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const abort = new AbortController();
       const active = new Set<Promise<unknown>>();
       let accepting = true;
-      const start = (spec: PipelineSpec, params: Record<string, string>, id = newRunId()) => {
-        const run = farm.run(spec, { params, signal: abort.signal, runId: id });
+      const start = (
+        spec: PipelineSpec,
+        params: Record<string, string>,
+        id = newRunId(),
+        repro?: ReproSubmission,
+      ) => {
+        const run = farm.run(spec, {
+          params,
+          signal: abort.signal,
+          runId: id,
+          ...(repro === undefined ? {} : { repro }),
+        });
         const p = run
           .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
           .catch((err: unknown) =>
@@ -188,8 +199,14 @@ export function registerUp(program: Command, ctx: CliContext): void {
         });
       // Both HTTP APIs submit pipeline text, parsed off the event loop; runs go through the farm
       // so its agent offers their labels; the answer waits until the coordinator took the run.
-      const submitText = async (req: { yaml: string; path: string; params: Record<string, string> }) => {
-        const { id, run } = start(await farm.coordinator.parseSubmission(req.yaml, req.path), req.params);
+      const submitText = async (req: {
+        yaml: string;
+        path: string;
+        params: Record<string, string>;
+        repro?: ReproSubmission;
+      }) => {
+        const spec = await farm.coordinator.parseSubmission(req.yaml, req.path);
+        const { id, run } = start(spec, req.params, undefined, req.repro);
         return accepted(id, run);
       };
       const http = await startHttpServer({

@@ -1,7 +1,8 @@
 /**
- * The StagefarmService implementation: the gRPC API of the distributed coordinator. Handlers
- * validate their requests, call the Coordinator, and convert its documents to messages; errors
- * are StagefarmErrors, turned into gRPC status once by the adapter (shared/grpc).
+ * The StagefarmService implementation: every use case of the coordinator's API, written once.
+ * Handlers validate their requests, call the Coordinator, and convert its documents to messages;
+ * errors are StagefarmErrors. Transports adapt to it: gRPC (shared/grpc turns errors into status)
+ * and the HTTP JSON API (../http-api/: proto3 JSON in and out, the same handlers).
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -24,6 +25,9 @@ import { createCacheApi } from "./cache-api.js";
 import { createReleaseApi } from "./release-api.js";
 import type { ReleaseService } from "../releases/release-service.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
+import type { Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import type { NamedPipelines } from "../submission/named-pipelines.js";
+import { createSubmitApi, type SubmitRequest } from "./submit-api.js";
 import { LiveLogs, TAIL_BYTES } from "../dashboard/live-logs.js";
 import { readLogTimes } from "../dashboard/log-reader.js";
 import { logTimesPage } from "../../shared/log-times.js";
@@ -49,7 +53,26 @@ export interface ApiDeps {
   /** False while the server drains (`stagefarm up` after its first signal): SubmitRun is refused. */
   accepting?: () => boolean;
   /** Why DrainAgent is refused here (`stagefarm up`: its local agents are its only ones). */
-  noDrain?: string;
+  noDrain?: string | undefined;
+  /** How SubmitRun starts a run (default `coordinator.submit`; `stagefarm up` starts it on its
+   *  farm, whose local agent offers the labels the pipeline needs). Resolves with the run's id. */
+  submit?: ((req: SubmitRequest) => Promise<string>) | undefined;
+  /** Pipelines offered by name (`up --pipelines DIR`): SubmitRun's `pipeline_name`. */
+  namedPipelines?: NamedPipelines | undefined;
+  /** How runs read (default: from the run documents); the dashboard passes its live read model. */
+  views?: RunViews | undefined;
+  /** The held tails of running stages' logs (default: its own). */
+  liveLogs?: LiveLogs | undefined;
+}
+
+/** Reads of runs as the API answers them: built from the documents, or a cached read model. */
+export interface RunViews {
+  /** The run with its stages. */
+  run(id: string): Promise<Run>;
+  /** A run as ListRuns shows it. */
+  listed(doc: RunDoc): Promise<Run>;
+  /** The run is being run again (a retry): what is cached of it is stale. */
+  changed?(id: string): void;
 }
 
 const MAX_PAGE = 500;
@@ -62,7 +85,7 @@ function required(value: string, field: string): string {
 export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmService> {
   const { coordinator } = deps;
   // The held tails of running stages' logs (TailLogs of a running stage starts at its first byte).
-  const liveLogs = new LiveLogs(deps.bus, deps.subjects, (l) => coordinator.onEvent(l));
+  const liveLogs = deps.liveLogs ?? new LiveLogs(deps.bus, deps.subjects, (l) => coordinator.onEvent(l));
 
   async function dispatchViews(doc: RunDoc): Promise<Map<string, DispatchView>> {
     const views = new Map<string, DispatchView>();
@@ -96,27 +119,24 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     return runMessage(doc, await dispatchViews(doc));
   }
 
+  const views: RunViews = deps.views ?? {
+    run: async (id) => runOf(await coordinator.getRun(id)),
+    listed: runOf,
+  };
+
   return {
     ...createBinhostApi(deps.binhost),
     ...createCacheApi({ store: deps.store, listRuns: () => coordinator.listRuns() }),
     ...createReleaseApi(deps.releases),
-
-    async submitRun(req) {
-      if (deps.accepting?.() === false)
-        throw new StagefarmError("unavailable", "draining: not accepting runs");
-      const doc = await coordinator.submit({
-        yaml: required(req.pipelineYaml, "pipeline_yaml"),
-        path: req.pipelinePath.length > 0 ? req.pipelinePath : "pipeline.yaml",
-        params: { ...req.params },
-        ...(req.reproStages.length === 0 && !req.reproStrict
-          ? {}
-          : { repro: { stages: req.reproStages, strict: req.reproStrict } }),
-      });
-      return { run: await runOf(doc) };
-    },
+    ...createSubmitApi({
+      submit: deps.submit ?? (async (r) => (await coordinator.submit(r)).id),
+      namedPipelines: deps.namedPipelines,
+      accepting: deps.accepting,
+      runOf: (id) => views.run(id),
+    }),
 
     async getRun(req) {
-      return { run: await runOf(await coordinator.getRun(required(req.runId, "run_id"))) };
+      return { run: await views.run(required(req.runId, "run_id")) };
     },
 
     async listRuns(req) {
@@ -133,7 +153,7 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
       docs = docs.slice(start, start + pageSize + 1);
       const more = docs.length > pageSize;
       return {
-        runs: await Promise.all(docs.slice(0, pageSize).map(runOf)),
+        runs: await Promise.all(docs.slice(0, pageSize).map((d) => views.listed(d))),
         nextPageToken: more ? String(start + pageSize) : "",
       };
     },
@@ -320,15 +340,16 @@ export function createStagefarmApi(deps: ApiDeps): ServiceImpl<typeof StagefarmS
     },
 
     async cancelRun(req) {
-      return { run: await runOf(await coordinator.cancel(required(req.runId, "run_id"))) };
+      const id = required(req.runId, "run_id");
+      const doc = await coordinator.cancel(id);
+      return { run: deps.views === undefined ? await runOf(doc) : await views.run(id) };
     },
 
     async retryStage(req) {
-      return {
-        run: await runOf(
-          await coordinator.retry(required(req.runId, "run_id"), required(req.stage, "stage")),
-        ),
-      };
+      const id = required(req.runId, "run_id");
+      const doc = await coordinator.retry(id, required(req.stage, "stage"));
+      views.changed?.(id);
+      return { run: deps.views === undefined ? await runOf(doc) : await views.run(id) };
     },
 
     listAgents() {

@@ -67,6 +67,9 @@ export interface HttpAuth {
   whoami(req: IncomingMessage): Principal | undefined;
   /** Who `token` names, for the dashboard's sign-in; throws AuthError when it names no one. */
   signIn(token: string): Principal;
+  /** Who the request's credentials name, once they may do `what`, which needs `need` (the
+   *  HTTP API's RPCs: coordinator/auth/rpc-roles.ts); else an AuthError. */
+  authorize(req: IncomingMessage, need: Role, what: string): Principal;
 }
 
 function accessFor(method: string, path: string): HttpAccess {
@@ -147,6 +150,11 @@ export function httpAuth(auth: Authenticator): HttpAuth {
     },
     signIn(token) {
       return auth.authenticate(tokenCredential(token));
+    },
+    authorize(req, need, what) {
+      const who = auth.authenticate(credentialOf(req).cred);
+      auth.require(who, need, what);
+      return who;
     },
     whoami(req) {
       try {

@@ -90,13 +90,10 @@ export class RunTracker {
     return { run, seq };
   }
 
-  /** A summary of every run (newest first), from memory where the run is followed. */
-  async summaries(): Promise<Run[]> {
-    const docs = await this.coordinator.listRuns();
-    return docs.map((d) => {
-      const t = this.runs.get(d.id);
-      return t === undefined ? summaryOf(d) : this.build(t, false);
-    });
+  /** A run's summary (no stages) for the runs list, from memory where the run is followed. */
+  summary(doc: RunDoc): Run {
+    const t = this.runs.get(doc.id);
+    return t === undefined ? summaryOf(doc) : this.build(t, false);
   }
 
   /** Forgets a cached finished run (it is being run again). */
