@@ -4,17 +4,32 @@
  * still holding `${{ params.X }}` are left for later) and after params are applied (a value a
  * param made invalid, named by stage and key path). The runners parse `with` again when they run.
  */
+import { createRequire } from "node:module";
 import type { z } from "zod";
 import { hasTemplates } from "../pipeline/templates.js";
 import type { RunnerKind } from "../pipeline/types.js";
-import { catalystWithSchema } from "./catalyst.js";
-import { chrootWithSchema } from "./chroot.js";
-import { emergeWithSchema } from "./emerge.js";
 
-const SCHEMAS: Partial<Record<RunnerKind, z.ZodType>> = {
-  chroot: chrootWithSchema,
-  emerge: emergeWithSchema,
-  catalyst: catalystWithSchema,
+/*
+ * Each schema module (and zod under it, ~95 modules) is loaded when a stage of its runner is
+ * first checked, so a pipeline without such stages (and `stagefarm validate` of it) never loads
+ * zod: a synchronous require() of the ES module, which Node has since 20.19 (the module is then
+ * shared with every `import` of it). Where Node cannot (older 20.x, or
+ * --no-experimental-require-module), all three are imported up front instead.
+ */
+const load = createRequire(import.meta.url);
+const eager =
+  process.features.require_module === true
+    ? undefined
+    : {
+        chroot: await import("./chroot.js"),
+        emerge: await import("./emerge.js"),
+        catalyst: await import("./catalyst.js"),
+      };
+const SCHEMAS: Partial<Record<RunnerKind, () => z.ZodType>> = {
+  chroot: () => (eager?.chroot ?? (load("./chroot.js") as typeof import("./chroot.js"))).chrootWithSchema,
+  emerge: () => (eager?.emerge ?? (load("./emerge.js") as typeof import("./emerge.js"))).emergeWithSchema,
+  catalyst: () =>
+    (eager?.catalyst ?? (load("./catalyst.js") as typeof import("./catalyst.js"))).catalystWithSchema,
 };
 
 export interface WithIssue {
@@ -55,7 +70,7 @@ export function withIssues(
 ): WithIssue[] {
   const schema = SCHEMAS[runner];
   if (schema === undefined) return [];
-  const result = schema.safeParse(data);
+  const result = schema().safeParse(data);
   if (result.success) return [];
   const out: WithIssue[] = [];
   for (const issue of result.error.issues) {
