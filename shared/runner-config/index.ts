@@ -6,6 +6,7 @@
  */
 import { createRequire } from "node:module";
 import type { z } from "zod";
+import { StagefarmError } from "../errors.js";
 import { hasTemplates } from "../pipeline/templates.js";
 import type { RunnerKind } from "../pipeline/types.js";
 
@@ -15,8 +16,18 @@ import type { RunnerKind } from "../pipeline/types.js";
  * zod: a synchronous require() of the ES module, which Node has since 20.19 (the module is then
  * shared with every `import` of it). Where Node cannot (older 20.x, or
  * --no-experimental-require-module), all three are imported up front instead.
+ * Node refuses the require() while an import() of the same module is still loading: callers
+ * await their dynamic imports (the agent's runners import these modules) before they check a
+ * pipeline, as the CLI's actions do with Promise.all.
  */
-const load = createRequire(import.meta.url);
+const requireHere = createRequire(import.meta.url);
+function load(path: string): unknown {
+  try {
+    return requireHere(path);
+  } catch (err: unknown) {
+    throw new StagefarmError("internal", `could not load the runner schema ${path}`, { cause: err });
+  }
+}
 const eager =
   process.features.require_module === true
     ? undefined
