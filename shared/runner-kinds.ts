@@ -6,18 +6,14 @@
  * agent's registry (agent/runners/registry.ts, a `Record<RunnerKind, …>` the compiler
  * completes).
  *
- * The `with` schemas are built on first use, never at import: loading the table (every
- * `stagefarm` command does) costs no zod construction.
+ * The `with` schemas are loaded on first use, never at import: loading the table (every
+ * `stagefarm` command does) loads no zod.
  *
  * Adding a runner kind: a row here; its `with` schema and template contexts, if it takes a
  * `with`, in runner-config/; its implementation in agent/runners/<kind>/ and its line in
  * agent/runners/registry.ts (a compile error until it is there).
  */
-import type { z } from "zod";
 import type { TemplateContext } from "./pipeline/template-context.js";
-import { catalystWithSchema } from "./runner-config/catalyst.js";
-import { chrootWithSchema } from "./runner-config/chroot.js";
-import { emergeWithSchema } from "./runner-config/emerge.js";
 import {
   catalystContext,
   chrootContext,
@@ -42,8 +38,11 @@ export interface RunnerTraits {
    * root (`with.root` given: emerge's chroot mode), or never (the agent does not confine them).
    */
   readonly limits: "always" | "with-root" | "never";
-  /** The `with` schema, built on first call; absent: `with` is not checked. */
-  readonly withSchema?: () => z.ZodType;
+  /**
+   * `with` is checked by the schema in runner-config/<kind>.ts, which runner-config/index.ts loads
+   * (with zod) when a stage of the kind is first checked; absent: `with` is not checked.
+   */
+  readonly withSchema?: true;
   /** The template context of the `with` value at a key path; absent: every value is data. */
   readonly withContext?: (path: WithPath) => TemplateContext;
 }
@@ -57,7 +56,7 @@ export const RUNNERS = {
     sources: false,
     clampMtime: false,
     limits: "always",
-    withSchema: chrootWithSchema,
+    withSchema: true,
     withContext: chrootContext,
   },
   emerge: {
@@ -67,7 +66,7 @@ export const RUNNERS = {
     sources: false,
     clampMtime: false,
     limits: "with-root",
-    withSchema: emergeWithSchema,
+    withSchema: true,
     withContext: emergeContext,
   },
   catalyst: {
@@ -77,7 +76,7 @@ export const RUNNERS = {
     sources: false,
     clampMtime: false,
     limits: "never",
-    withSchema: catalystWithSchema,
+    withSchema: true,
     withContext: catalystContext,
   },
 } as const satisfies Record<string, RunnerTraits>;

@@ -11,8 +11,10 @@ export function registerValidate(program: Command, ctx: CliContext): void {
     .option("-p, --param <key=value>", "check with this param override (repeatable)", collect, [])
     .option("--json", "print the result as JSON, problems included (exit status as without --json)")
     .action(async (file: string, opts: { param: string[]; json?: boolean }) => {
+      // Loaded when the command runs (cli/main.ts); one bundled module after `npm run build`.
+      const { validate } = await import("../validate-run.js");
       if (opts.json !== true) {
-        await validate(file, opts.param, ctx);
+        await validate(file, opts.param, ctx, false);
         return;
       }
       try {
@@ -36,25 +38,4 @@ export function registerValidate(program: Command, ctx: CliContext): void {
         ctx.setExitCode(exitCodeFor(e.code));
       }
     });
-}
-
-async function validate(file: string, paramArgs: string[], ctx: CliContext, json = false): Promise<void> {
-  const [{ missingParams, parseParamArgs, resolvePipeline }, { loadPipelineArg }] = await Promise.all([
-    import("../../shared/pipeline/index.js"),
-    import("../pipeline-arg.js"),
-  ]);
-  const spec = await loadPipelineArg(file);
-  const params = parseParamArgs(paramArgs);
-  const stages = resolvePipeline(spec, params, { allowMissing: true });
-  const missing = missingParams(spec, params);
-  if (json)
-    ctx.stdout.write(
-      `${JSON.stringify({ ok: true, pipeline: spec.name, file, stages: stages.length, paramsMissing: missing })}\n`,
-    );
-  else
-    ctx.stdout.write(
-      `${file}: ok — pipeline ${spec.name}, ${stages.length} stages, ${spec.params.length} params` +
-        (missing.length > 0 ? ` (required, give with --param to run: ${missing.join(", ")})` : "") +
-        "\n",
-    );
 }
