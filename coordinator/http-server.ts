@@ -14,7 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { StagefarmError } from "../shared/errors.js";
+import { httpStatusFor, StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
 import type { HttpAuth } from "./auth/http-auth.js";
 import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
@@ -22,7 +22,7 @@ import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
 import { serveDownload, type DownloadDeps } from "./downloads/index.js";
 import { RELEASES_ROUTE, serveReleases } from "./releases/index.js";
 import type { ArtifactStore } from "../shared/store/types.js";
-import { httpStatusFor, readJsonBody } from "./dashboard/http-util.js";
+import { readJsonBody } from "./dashboard/http-util.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { quoted } from "../shared/util/excerpt.js";
 import { parseSubmitBody, SUBMIT_BODY_MAX_BYTES } from "./api-v1.js";

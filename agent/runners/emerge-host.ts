@@ -10,6 +10,7 @@
 import { lstat, mkdir, realpath, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { StagefarmError } from "../../shared/errors.js";
+import { exists } from "../../shared/util/fs.js";
 import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import { runInProcessGroup, type ProcessOutcome } from "../process-group.js";
 import { isInside, privatePath } from "../workspace.js";
@@ -50,15 +51,6 @@ export async function checkConfined(
 async function isSymlink(p: string): Promise<boolean> {
   try {
     return (await lstat(p)).isSymbolicLink();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
   } catch {
     return false;
   }

@@ -41,7 +41,7 @@ import {
   SubmitRunResponseSchema,
 } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import type { MessageBus } from "../../shared/bus/index.js";
-import { StagefarmError } from "../../shared/errors.js";
+import { httpStatusFor, StagefarmError } from "../../shared/errors.js";
 import { excerpt, quoted } from "../../shared/util/excerpt.js";
 import type { Logger } from "../../shared/log.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
@@ -55,7 +55,7 @@ import type { Coordinator } from "../service/coordinator.js";
 import { namedSubmission, type NamedPipelines } from "../submission/named-pipelines.js";
 import { CacheSummaries } from "./cache-summary.js";
 import { EventHub } from "./event-hub.js";
-import { httpStatusFor, intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
+import { intParam, readJsonBody, segment, sendJson, sendMessage } from "./http-util.js";
 import { keyMaterialOf } from "./key-material.js";
 import { LiveLogs } from "./live-logs.js";
 import { serveLiveLog, serveLogSearch, serveLogTimes, serveStoredLog } from "./log-routes.js";

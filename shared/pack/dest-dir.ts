@@ -18,10 +18,7 @@ export async function checkDest(dest: string): Promise<DestState> {
     st = await lstat(dest);
   } catch (err: unknown) {
     if (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT") return { t: "absent" };
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot use ${dest} as unpack destination: ${e.message}`, {
-      cause: err,
-    });
+    throw StagefarmError.wrap(err, `cannot use ${dest} as unpack destination`);
   }
   if (st.isSymbolicLink())
     throw new StagefarmError(
@@ -55,10 +52,7 @@ export async function restoreDest(dest: string, state: DestState): Promise<void>
     await chmod(dest, state.mode);
     await utimes(dest, state.atime, state.mtime);
   } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot remove the partial extraction in ${dest}: ${e.message}`, {
-      cause: err,
-    });
+    throw StagefarmError.wrap(err, `cannot remove the partial extraction in ${dest}`);
   }
 }
 
