@@ -6,33 +6,11 @@ import { useEffect, useState } from "preact/hooks";
 import { apiUrl, errorText, getJson } from "../api/client";
 import { time, type CacheEntryJson } from "../api/types";
 import { fmtDuration, fmtTime, pct, shortDigest } from "../format";
+import type { CacheSummary } from "../../../shared/protocol/cache-summary";
 import { humanBytes } from "../../../shared/util/bytes";
 import { runHref } from "../router";
 
-interface Summary {
-  entries: number;
-  outputBytes: number;
-  lookups: { stage: { hits: number; misses: number }; binpkg: { hits: number; misses: number } };
-  pipelines: Array<{ pipeline: string; runs: number; hits: number; executions: number; failures: number }>;
-  newest: CacheEntryJson[];
-  binhosts: Array<{
-    name: string;
-    packages: number;
-    bytes: number;
-    timestamp: number;
-    newest: Array<{
-      cpv: string;
-      path: string;
-      buildId: number;
-      buildTime: number;
-      size: number;
-      run?: string;
-      stage?: string;
-      agent?: string;
-    }>;
-  }>;
-  computedAt: string;
-}
+type Summary = CacheSummary<CacheEntryJson>;
 
 export function CachePage() {
   const [s, setS] = useState<Summary | undefined>(undefined);
