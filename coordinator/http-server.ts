@@ -163,8 +163,8 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     handle(req, res).catch((err: unknown) => {
       const e = StagefarmError.from(err);
       const status = httpStatusFor(e.code);
-      if (status >= 500) log.error({ err: e.message, code: e.code, path: req.url }, "request failed");
-      else log.debug({ err: e.message, code: e.code }, "request refused");
+      if (status >= 500) log.error({ err: e, path: req.url }, "request failed");
+      else log.debug({ err: e }, "request refused");
       if (!res.headersSent) send(res, status, { error: e.message, code: e.code });
       else res.end();
     });

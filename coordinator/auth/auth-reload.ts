@@ -25,7 +25,7 @@ export function authReloader(auth: Authenticator, file: string, logger: Logger):
     } catch (err: unknown) {
       const e = StagefarmError.from(err);
       logger.error(
-        { file, code: e.code, err: e.message },
+        { file, err: e },
         "auth file refused; the previous one stays in force",
       );
       return false;

@@ -423,7 +423,7 @@ export function createDashboard(
       } catch (err: unknown) {
         const e = StagefarmError.from(err);
         const status = httpStatusFor(e.code);
-        if (status >= 500) log.error({ err: e.message, code: e.code, path }, "dashboard request failed");
+        if (status >= 500) log.error({ err: e, path }, "dashboard request failed");
         if (!res.headersSent) sendJson(res, status, { error: e.message, code: e.code });
         else res.end();
       }

@@ -142,7 +142,7 @@ export class ScheduleService implements AsyncDisposable {
         const e = StagefarmError.from(err);
         this.reloads.inc({ result: "refused" });
         this.log.error(
-          { file: this.o.file, code: e.code, err: e.message },
+          { file: this.o.file, err: e },
           "schedule file refused; the previous schedules stay in force",
         );
         return false;

@@ -1,6 +1,7 @@
 /** Core NATS implementation of the message bus. Responders join a queue group so one coordinator replica answers. */
 import type { NatsConnection, Subscription as NatsSubscription } from "nats";
 import { StagefarmError } from "../errors.js";
+import { fromNats } from "../nats/errors.js";
 import type { Logger } from "../log.js";
 import type { BusHandler, BusResponder, MessageBus, Subscription } from "./types.js";
 
@@ -27,7 +28,10 @@ export class NatsBus implements MessageBus {
     const sub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err !== null) {
-          this.log.warn({ subject, err: err.message }, "bus subscription error");
+          this.log.warn(
+            { subject, err: fromNats(err, `subscription to ${subject}`) },
+            "bus subscription error",
+          );
           return;
         }
         handler(msg.data, msg.subject);
@@ -67,7 +71,7 @@ export class NatsBus implements MessageBus {
       queue: this.group,
       callback: (err, msg) => {
         if (err !== null) {
-          this.log.warn({ subject, err: err.message }, "bus responder error");
+          this.log.warn({ subject, err: fromNats(err, `responder on ${subject}`) }, "bus responder error");
           return;
         }
         responder(msg.data, msg.subject).then(

@@ -145,7 +145,7 @@ export async function listenTls(
     const parent: unknown = Reflect.get(socket, "_parent");
     const peer = (parent instanceof Socket ? peers.get(parent) : undefined) ?? peerOf(socket);
     const problem = handshakeProblem(err, socket);
-    if (problem === undefined) log.debug({ peer, reason: err.message }, "TLS client left");
+    if (problem === undefined) log.debug({ peer, err }, "TLS client left");
     else log.warn({ peer, reason: problem }, "refused a TLS connection");
   });
   const bound = await new Promise<number>((resolve, reject) => {

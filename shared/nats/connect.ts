@@ -120,10 +120,7 @@ export async function connectNats(url: string, opts: NatsConnectOptions): Promis
           }`,
           { cause: error },
         );
-      log[attempt === 1 ? "warn" : "debug"](
-        { attempt, err: error.message },
-        "NATS not reachable yet, retrying",
-      );
+      log[attempt === 1 ? "warn" : "debug"]({ attempt, err: error }, "NATS not reachable yet, retrying");
       await sleep(backoffMs, undefined, { signal }).catch(() => undefined);
       backoffMs = Math.min(backoffMs * 2, 2_000);
       continue;
@@ -238,12 +235,11 @@ function logStatus(nc: NatsConnection, log: Logger): void {
       }
     }
   };
-  watch().catch((err: unknown) =>
-    log.error({ err: StagefarmError.from(err).message }, "NATS status watch failed"),
-  );
+  watch().catch((err: unknown) => log.error({ err: StagefarmError.from(err) }, "NATS status watch failed"));
   nc.closed()
     .then((err) => {
-      if (err) log.warn({ err: err.message }, "NATS connection closed after an error");
+      if (err)
+        log.warn({ err: fromNats(err, "the NATS connection") }, "NATS connection closed after an error");
       else log.debug("NATS connection closed");
     })
     .catch(() => undefined);
