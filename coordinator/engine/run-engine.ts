@@ -577,7 +577,7 @@ class RunScheduler {
     try {
       this.req.onEvent?.(e);
     } catch (err: unknown) {
-      this.log.error({ err: StagefarmError.from(err).message }, "run event listener threw");
+      this.log.error({ err: StagefarmError.from(err) }, "run event listener threw");
     }
   }
 }

@@ -20,7 +20,7 @@ export class NatsBus implements MessageBus {
       this.nc.publish(subject, data);
     } catch (err: unknown) {
       // Publishing on a closed connection: nothing durable rides on this bus.
-      this.log.warn({ subject, err: StagefarmError.from(err).message }, "bus publish failed");
+      this.log.warn({ subject, err: fromNats(err, `publishing on ${subject}`) }, "bus publish failed");
     }
   }
 
@@ -79,10 +79,7 @@ export class NatsBus implements MessageBus {
             if (msg.reply !== undefined) msg.respond(reply);
           },
           (e: unknown) =>
-            this.log.warn(
-              { subject, err: StagefarmError.from(e).message },
-              "responder failed; no reply sent",
-            ),
+            this.log.warn({ subject, err: StagefarmError.from(e) }, "responder failed; no reply sent"),
         );
       },
     });

@@ -359,7 +359,10 @@ function wrap(pool: string, jm: JsMsg, release: () => void, log: Logger): QueueM
       signal();
     } catch (err: unknown) {
       // A lost signal means a redelivery, which the lease protocol tolerates.
-      log.warn({ pool, seq: jm.seq, op, err: StagefarmError.from(err).message }, "could not send to NATS");
+      log.warn(
+        { pool, seq: jm.seq, op, err: fromNats(err, `${op} of job ${jm.seq} in pool ${pool}`) },
+        "could not send to NATS",
+      );
     }
   };
   const settle = (op: string, signal: () => void): void => {
