@@ -28,11 +28,6 @@ export class AuthError extends StagefarmError {
     super(failure, message, opts);
     this.name = "AuthError";
   }
-
-  /** The failure, i.e. the code (kept for readers that ask for the failure by name). */
-  get failure(): AuthFailure {
-    return this.code;
-  }
 }
 
 /** The authenticated caller of a call: a token's name and role, or "anonymous". */

@@ -112,7 +112,6 @@ describe("gRPC status without the trailer → error code", () => {
       const err = fromGrpcStatus({ code: status, details: "refused", metadata: new Metadata() });
       assert.ok(err instanceof AuthError, Status[status]);
       assert.equal(err.code, code);
-      assert.equal(err.failure, code);
       assert.equal(err.retryable, false);
     }
   });
