@@ -15,7 +15,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StagefarmError } from "../../shared/errors.js";
-import { exists } from "../../shared/util/fs.js";
+import { exists, errnoOf } from "../../shared/util/fs.js";
 import { unpackFile } from "../../shared/pack/index.js";
 import type { OpenedDownload } from "./download-source.js";
 
@@ -88,7 +88,7 @@ export async function writeDownload(d: OpenedDownload, o: WriteOptions): Promise
     } else {
       // link fails if the name appeared meanwhile: nothing is replaced behind the check above.
       await link(tmp, dest).catch((err: unknown) => {
-        throw (err as NodeJS.ErrnoException).code === "EEXIST"
+        throw errnoOf(err) === "EEXIST"
           ? new StagefarmError("invalid_argument", `${o.dest} exists (--force replaces it)`, { cause: err })
           : StagefarmError.from(err);
       });

@@ -12,6 +12,7 @@ import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { describeNatsAuth, type NatsAuth, type NatsTlsFiles } from "./credentials.js";
 import { fromNats } from "./errors.js";
+import { errnoOf } from "../util/fs.js";
 
 export interface NatsConnectOptions {
   /** Connection name shown by the server (`stagefarm-coordinator`, `stagefarm-agent-<id>`). */
@@ -205,7 +206,7 @@ function connectError(err: unknown, what: string, who: NatsAuth | NatsUrl): Stag
 /** The TLS failure behind `err` (node's certificate and TLS error codes), if it is one. */
 function tlsFailure(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoOf(e);
     if (typeof code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|^ERR_(TLS|SSL)_/.test(code))
       return `${code}: ${e.message}`;
   }

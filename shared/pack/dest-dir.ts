@@ -6,6 +6,7 @@
 import { chmod, chown, lstat, readdir, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError } from "../errors.js";
+import { errnoOf } from "../util/fs.js";
 
 /** How the destination was found: absent, or an empty directory with this mode, owner and times. */
 export type DestState =
@@ -17,7 +18,7 @@ export async function checkDest(dest: string): Promise<DestState> {
   try {
     st = await lstat(dest);
   } catch (err: unknown) {
-    if (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT") return { t: "absent" };
+    if (errnoOf(err) === "ENOENT") return { t: "absent" };
     throw StagefarmError.wrap(err, `cannot use ${dest} as unpack destination`);
   }
   if (st.isSymbolicLink())
