@@ -22,11 +22,12 @@
  *   fails.
  */
 import { randomBytes } from "node:crypto";
-import { access, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../shared/errors.js";
+import { errnoOf, exists } from "../shared/util/fs.js";
 import type { Logger } from "../shared/log.js";
 import { describeLimits } from "../shared/pipeline/limits.js";
 import type { StageLimits } from "../shared/pipeline/types.js";
@@ -70,19 +71,6 @@ async function mkdirOnce(dir: string): Promise<void> {
     await mkdir(dir);
   } catch (err: unknown) {
     if (errnoOf(err) !== "EEXIST") throw err;
-  }
-}
-
-function errnoOf(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -39,7 +39,7 @@ export async function startAgentHttpServer(deps: AgentHttpDeps): Promise<AgentHt
     deps.metrics.exposition().then(
       (m) => send(res, 200, m.body, m.contentType),
       (err: unknown) => {
-        log.error({ err: StagefarmError.from(err).message }, "collecting metrics failed");
+        log.error({ err: StagefarmError.from(err) }, "collecting metrics failed");
         send(res, 500, "collecting metrics failed\n");
       },
     );

@@ -135,6 +135,6 @@ async function naming<T>(what: string, work: Promise<T>): Promise<T> {
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
     if (e.code === "cancelled") throw e;
-    throw new StagefarmError(e.code, `${what}: ${e.message}`, { cause: e, details: { ...e.details } });
+    throw StagefarmError.wrap(err, what);
   }
 }

@@ -14,6 +14,7 @@
  */
 import { StagefarmError } from "../shared/errors.js";
 import { recordProcessGroup } from "./process-ledger.js";
+import { errnoOf } from "../shared/util/fs.js";
 
 export interface ProcessGroupOptions {
   cwd: string;
@@ -49,7 +50,7 @@ export function killProcessGroup(pgid: number, sig: NodeJS.Signals): void {
     process.kill(-pgid, sig);
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
-    if ((e.cause as NodeJS.ErrnoException | undefined)?.code === "ESRCH") return;
+    if (errnoOf(e.cause) === "ESRCH") return;
     throw e;
   }
 }

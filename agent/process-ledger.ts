@@ -12,6 +12,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { appendFile, readdir, readFile } from "node:fs/promises";
 import { StagefarmError } from "../shared/errors.js";
+import { errnoOf } from "../shared/util/fs.js";
 
 const scope = new AsyncLocalStorage<string>();
 
@@ -33,7 +34,7 @@ export async function procInfo(pid: number): Promise<ProcInfo | undefined> {
   try {
     text = await readFile(`/proc/${pid}/stat`, "utf8");
   } catch (err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     if (code === "ENOENT" || code === "ESRCH") return undefined;
     throw StagefarmError.from(err);
   }
@@ -76,7 +77,7 @@ export async function readLedger(file: string): Promise<Array<{ pgid: number; st
   try {
     text = await readFile(file, "utf8");
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if (errnoOf(err) === "ENOENT") return [];
     throw StagefarmError.from(err);
   }
   const out: Array<{ pgid: number; startTime: string }> = [];

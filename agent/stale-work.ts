@@ -15,6 +15,7 @@ import { StagefarmError } from "../shared/errors.js";
 import { killProcessGroup } from "./process-group.js";
 import { listProcs, procInfo, readLedger, type ProcInfo } from "./process-ledger.js";
 import { keptMarker, PRIVATE_DIR, removeWorkspace } from "./workspace.js";
+import { errnoOf } from "../shared/util/fs.js";
 
 export interface SweepResult {
   /** Process groups of a previous agent killed. */
@@ -44,7 +45,7 @@ async function claimWorkRoot(workRoot: string): Promise<void> {
   try {
     text = await readFile(file, "utf8");
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw StagefarmError.from(err);
+    if (errnoOf(err) !== "ENOENT") throw StagefarmError.from(err);
   }
   const m = /^(\d+) (\d+)\s*$/.exec(text);
   if (m?.[1] !== undefined && Number(m[1]) !== process.pid) {

@@ -10,10 +10,11 @@
  *   usage), new serial and validity; the old certificate is replaced atomically (rename).
  */
 import { randomBytes } from "node:crypto";
-import { access, chmod, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { StagefarmError } from "../shared/errors.js";
+import { exists } from "../shared/util/fs.js";
 
 export const CA_CERT = "ca.crt";
 export const CA_KEY = "ca.key";
@@ -40,13 +41,6 @@ export async function openssl(dir: string, args: string[], opts: OpensslOptions 
       typeof e.stderr === "string" && e.stderr.trim() !== "" ? e.stderr.trim() : String(e.shortMessage);
     throw new StagefarmError("internal", `openssl ${args[0] ?? ""} failed: ${why}`, { cause: err });
   }
-}
-
-export async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** A host name (or `*.` wildcard) or an IP address for a SAN; anything else is refused. */

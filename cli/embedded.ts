@@ -129,10 +129,7 @@ export class EmbeddedFarm implements AsyncDisposable {
       this.agentFor([...new Set(resolvePipeline(spec, doc.params).flatMap((s) => s.requires))]);
     } catch (err: unknown) {
       if (this.closed === undefined)
-        this.logger.error(
-          { run: runId, err: StagefarmError.from(err).message },
-          "no local agent for the run",
-        );
+        this.logger.error({ run: runId, err: StagefarmError.from(err) }, "no local agent for the run");
     }
   }
 
@@ -214,10 +211,7 @@ export class EmbeddedFarm implements AsyncDisposable {
       this.coordinator
         .cancel(runId)
         .catch((err: unknown) =>
-          this.logger.error(
-            { run: runId, err: StagefarmError.from(err).message },
-            "cancelling the run failed",
-          ),
+          this.logger.error({ run: runId, err: StagefarmError.from(err) }, "cancelling the run failed"),
         );
     };
     try {

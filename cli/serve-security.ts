@@ -4,9 +4,8 @@
  * them), and the exposure check that refuses a listener reachable from other hosts without TLS
  * or tokens unless `--insecure`. Runs before anything connects, so a bad setup fails at once.
  */
-import { readFile } from "node:fs/promises";
 import type { Authenticator } from "../coordinator/auth/index.js";
-import { StagefarmError } from "../shared/errors.js";
+import { readPem } from "../shared/util/fs.js";
 import { readSecretFile } from "../shared/secret-file.js";
 import type { ServeSecurity } from "./distributed-config.js";
 
@@ -23,15 +22,6 @@ export interface LoadedSecurity {
   risks: string[];
   /** Names the HTTP listener answers to besides its address (--http-host-name). */
   httpHostNames: string[];
-}
-
-async function readPem(file: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err: unknown) {
-    const e = StagefarmError.from(err, "invalid_argument");
-    throw new StagefarmError(e.code, `cannot read ${what} ${file}: ${e.message}`, { cause: err });
-  }
 }
 
 /** The host and port of a gRPC `--listen` address as bound ("" is every interface). */

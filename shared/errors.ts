@@ -1,6 +1,8 @@
 /**
- * Errors carry a code and a cause. One class per failure kind; boundaries (CLI exit code,
- * HTTP status, later gRPC status) convert them once with {@link StagefarmError.from}.
+ * Errors carry a code and a cause. One class per failure kind; a `catch` normalises what it
+ * caught once ({@link StagefarmError.from}, or {@link StagefarmError.wrap} to say what was being
+ * done), and each boundary converts the code once through an exhaustive table: CLI exit status
+ * and HTTP status here, gRPC status in shared/grpc/status.ts.
  */
 export type ErrorCode =
   | "invalid_pipeline" // a pipeline file is malformed or inconsistent
@@ -15,6 +17,8 @@ export type ErrorCode =
   | "cancelled" // an AbortSignal fired
   | "unavailable" // a transient I/O or network failure (retryable)
   | "conflict" // a compare-and-set lost: the record changed since it was read (re-read, then decide)
+  | "unauthenticated" // no, malformed, unknown or expired credentials
+  | "permission_denied" // a known caller whose role does not allow the call
   | "internal";
 
 /** Exhaustive: a new error code does not compile until it has an exit status. */
@@ -31,7 +35,31 @@ const EXIT_CODE_OF: Readonly<Record<ErrorCode, number>> = {
   digest_mismatch: 1,
   unavailable: 1,
   conflict: 1,
+  unauthenticated: 2, // bad input: the credentials
+  permission_denied: 2,
   internal: 1,
+};
+
+/**
+ * Exhaustive, like the gRPC table (shared/grpc/status.ts): a new error code does not compile
+ * until it has a status. 500 is kept for what is the server's own fault.
+ */
+const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
+  invalid_argument: 400,
+  invalid_pipeline: 400,
+  unsafe_archive: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  conflict: 409,
+  stage_failed: 409, // the request's precondition (a stage state) does not hold
+  missing_output: 409,
+  corrupt_artifact: 502, // what the server read from the store is bad, not the request
+  digest_mismatch: 502,
+  unavailable: 503,
+  timeout: 504,
+  cancelled: 503, // the server is shutting down or the work was withdrawn (no standard 499)
+  internal: 500,
 };
 
 /** Every error code, from the exhaustive exit-status table above. */
@@ -79,6 +107,24 @@ export class StagefarmError extends Error {
     }
     return new StagefarmError(fallback, String(err));
   }
+
+  /**
+   * Says what was being done when `err` happened: the message becomes `context: <message>`,
+   * the code is `err`'s (a StagefarmError's, or what {@link from} makes of anything else, with
+   * `fallback` for what it cannot classify), its details are kept (plus `details`), and `err`
+   * is the cause.
+   */
+  static wrap(
+    err: unknown,
+    context: string,
+    opts: { fallback?: ErrorCode; details?: Record<string, unknown> } = {},
+  ): StagefarmError {
+    const e = StagefarmError.from(err, opts.fallback);
+    return new StagefarmError(e.code, `${context}: ${e.message}`, {
+      cause: err,
+      details: { ...e.details, ...opts.details },
+    });
+  }
 }
 
 /** Throws a `cancelled` error if the signal has fired. */
@@ -86,7 +132,12 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new StagefarmError("cancelled", "operation cancelled", { cause: signal.reason });
 }
 
-/** CLI exit status for an error code (sysexits-like, stable for scripts). */
+/** CLI exit status for an error code (stable for scripts; README "Exit status"). */
 export function exitCodeFor(code: ErrorCode): number {
   return EXIT_CODE_OF[code];
+}
+
+/** The HTTP status of a request that failed with `code`. */
+export function httpStatusFor(code: ErrorCode): number {
+  return HTTP_STATUS_OF[code];
 }

@@ -30,6 +30,35 @@ export const REDACTED_LOG_PATHS: readonly string[] = [
   "s3Url",
 ].flatMap((k) => [k, `*.${k}`, `*.headers.${k}`]);
 
+/**
+ * pino's serializer for the `err` key, so a log call keeps the error as an object:
+ * `log.warn({ err, run }, "…")`. Expected trouble (a StagefarmError with a code other than
+ * `internal`: an unavailable store, a failed script, a refused request) keeps its type, code,
+ * message, details and cause chain but no stack; a bug (`internal`, or anything that is not a
+ * StagefarmError) is pino's `errWithCause`, stack included. Anything not error-like passes as is.
+ */
+export function serializeErr(err: unknown): unknown {
+  if (err instanceof StagefarmError && err.code !== "internal") return withoutStack(err, 0);
+  return pino.stdSerializers.errWithCause(err as Error);
+}
+
+function withoutStack(e: Error, depth: number): Record<string, unknown> {
+  const code = e instanceof StagefarmError ? e.code : (e as NodeJS.ErrnoException).code;
+  const details = e instanceof StagefarmError && Object.keys(e.details).length > 0 ? e.details : undefined;
+  const cause: unknown = e.cause;
+  return {
+    type: e.name,
+    message: e.message,
+    ...(code === undefined ? {} : { code }),
+    ...(details === undefined ? {} : { details }),
+    ...(cause instanceof Error && depth < 8
+      ? { cause: withoutStack(cause, depth + 1) }
+      : typeof cause === "string"
+        ? { cause }
+        : {}),
+  };
+}
+
 /** The one logger factory. Components take a child: `log.child({ component: "engine" })`. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const fd = opts.fd ?? 2;
@@ -37,6 +66,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     {
       level: opts.level ?? "info",
       base: undefined,
+      serializers: { err: serializeErr },
       redact: { paths: [...REDACTED_LOG_PATHS], censor: "[redacted]" },
     },
     opts.pretty === undefined

@@ -159,7 +159,7 @@ export class AgentService implements AsyncDisposable {
         await it.return?.();
       } catch (err: unknown) {
         if (signal.aborted) break;
-        this.log.warn({ err: StagefarmError.from(err).message }, "job consumer failed; reconnecting");
+        this.log.warn({ err: StagefarmError.from(err) }, "job consumer failed; reconnecting");
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -230,7 +230,7 @@ export class AgentService implements AsyncDisposable {
     } catch (err: unknown) {
       this.o.metrics?.claim("error");
       this.log.warn(
-        { run: job.runId, stage: job.stageName, err: StagefarmError.from(err).message },
+        { run: job.runId, stage: job.stageName, err: StagefarmError.from(err) },
         "claim failed; job returned to the queue",
       );
       msg.nak(1000);
@@ -332,7 +332,7 @@ export class AgentService implements AsyncDisposable {
       } catch (err: unknown) {
         if (i >= 60) throw err;
         this.log.warn(
-          { err: StagefarmError.from(err).message, attempt: i + 1 },
+          { err: StagefarmError.from(err), attempt: i + 1 },
           "reporting an event failed; retrying",
         );
         await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** i)));
@@ -388,7 +388,7 @@ export class AgentService implements AsyncDisposable {
       this.o.bus.publish(this.o.subjects.heartbeat(this.o.agentId), encodeMessage(hb));
       this.o.metrics?.heartbeatSent(hb.sentAt);
     } catch (err: unknown) {
-      this.log.warn({ err: StagefarmError.from(err).message }, "heartbeat failed");
+      this.log.warn({ err: StagefarmError.from(err) }, "heartbeat failed");
     }
   }
 

@@ -16,7 +16,7 @@ import type { BinhostFlags } from "../binhost/choose.js";
 import type { CliContext } from "../context.js";
 import { collect, envOption, positiveInt } from "../options.js";
 import { makeStyle } from "../output.js";
-import { formatBytes } from "./cache.js";
+import { humanBytes } from "../../shared/util/bytes.js";
 import { connectionOptions } from "./remote.js";
 
 const DEFAULT_URL = "http://127.0.0.1:9464";
@@ -67,10 +67,10 @@ function headerPairs(pairs: string[]): Record<string, string> {
 function printGc(ctx: CliContext, r: BinhostGcReport): void {
   const verb = r.dryRun ? "would remove" : "removed";
   for (const c of r.removed)
-    ctx.stdout.write(`${verb} ${c.path} (${c.cpv}, BUILD_ID ${c.buildId}, ${formatBytes(c.size)})\n`);
+    ctx.stdout.write(`${verb} ${c.path} (${c.cpv}, BUILD_ID ${c.buildId}, ${humanBytes(c.size)})\n`);
   for (const o of r.orphans) ctx.stdout.write(`${verb} ${o} (not in the index)\n`);
   ctx.stdout.write(
-    `${verb} ${r.removed.length} build(s) and ${r.orphans.length} unindexed file(s), ${formatBytes(r.bytesFreed)}; kept ${r.kept} (newest ${r.keep} per CPV and USE)${r.dryRun ? "" : `; TIMESTAMP ${r.timestamp}`}\n`,
+    `${verb} ${r.removed.length} build(s) and ${r.orphans.length} unindexed file(s), ${humanBytes(r.bytesFreed)}; kept ${r.kept} (newest ${r.keep} per CPV and USE)${r.dryRun ? "" : `; TIMESTAMP ${r.timestamp}`}\n`,
   );
 }
 
@@ -94,7 +94,7 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
         const c = makeStyle(ctx.color(ctx.stdout));
         for (const b of all)
           ctx.stdout.write(
-            `${b.name.padEnd(24)} ${String(b.packages).padStart(6)} packages  ${formatBytes(b.bytes).padStart(10)}  ${c.dim(`updated ${when(b.timestamp)}`)}\n`,
+            `${b.name.padEnd(24)} ${String(b.packages).padStart(6)} packages  ${humanBytes(b.bytes).padStart(10)}  ${c.dim(`updated ${when(b.timestamp)}`)}\n`,
           );
         ctx.stdout.write(`${all.length} binhost(s) in ${s.where}\n`);
       }),
@@ -114,7 +114,7 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
         const c = makeStyle(ctx.color(ctx.stdout));
         const width = Math.max(0, ...d.entries.map((e) => e.path.length));
         const lines = [
-          `binhost:  ${d.name} (${d.packages} packages, ${formatBytes(d.bytes)}, TIMESTAMP ${d.timestamp} = ${when(d.timestamp)})`,
+          `binhost:  ${d.name} (${d.packages} packages, ${humanBytes(d.bytes)}, TIMESTAMP ${d.timestamp} = ${when(d.timestamp)})`,
           `settings: priority ${d.settings.priority}, verify-signature ${d.settings.verifySignature ? "true" : "false"}${d.settings.location === undefined ? "" : `, location ${d.settings.location}`}`,
           "header:",
           ...Object.entries(d.header).map(([k, v]) => `  ${k}: ${v}`),
@@ -129,7 +129,7 @@ export function registerBinhost(program: Command, ctx: CliContext): void {
                 : by === ""
                   ? `published ${e.record.publishedAt}`
                   : `by ${by}`;
-            return `  ${e.path.padEnd(width)}  ${formatBytes(e.size).padStart(10)}  ${c.dim(who)}`;
+            return `  ${e.path.padEnd(width)}  ${humanBytes(e.size).padStart(10)}  ${c.dim(who)}`;
           }),
         ];
         ctx.stdout.write(`${lines.join("\n")}\n`);

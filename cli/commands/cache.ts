@@ -6,21 +6,11 @@
  * no kept entry, release or (on a farm) recent run references.
  */
 import type { Command } from "commander";
+import { humanBytes } from "../../shared/util/bytes.js";
 import { formatDuration, parseDurationMs } from "../../shared/util/duration.js";
 import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/options.js";
 import type { CliContext } from "../context.js";
 import { makeStyle, shortDigest } from "../output.js";
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 export function registerCache(program: Command, ctx: CliContext): void {
   const cache = program
@@ -45,10 +35,10 @@ export function registerCache(program: Command, ctx: CliContext): void {
           const size = Object.values(m.outputs).reduce((a, o) => a + o.size, 0);
           total += size;
           ctx.stdout.write(
-            `${shortDigest(m.key)}  ${`${m.pipeline}/${m.stage}`.padEnd(32)}  ${formatBytes(size).padStart(10)}  ${formatDuration(m.durationMs).padStart(7)}  ${c.dim(m.createdAt)}\n`,
+            `${shortDigest(m.key)}  ${`${m.pipeline}/${m.stage}`.padEnd(32)}  ${humanBytes(size).padStart(10)}  ${formatDuration(m.durationMs).padStart(7)}  ${c.dim(m.createdAt)}\n`,
           );
         }
-        ctx.stdout.write(`${all.length} entries, ${formatBytes(total)} of outputs (${source.where})\n`);
+        ctx.stdout.write(`${all.length} entries, ${humanBytes(total)} of outputs (${source.where})\n`);
       }),
     );
 
@@ -71,7 +61,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
           "outputs:",
           ...Object.entries(m.outputs).map(
             ([n, o]) =>
-              `  ${n.padEnd(16)} ${o.kind.padEnd(4)} ${formatBytes(o.size).padStart(10)}  sha256:${o.digest}`,
+              `  ${n.padEnd(16)} ${o.kind.padEnd(4)} ${humanBytes(o.size).padStart(10)}  sha256:${o.digest}`,
           ),
         ];
         ctx.stdout.write(`${lines.join("\n")}\n`);
@@ -138,10 +128,10 @@ export function registerCache(program: Command, ctx: CliContext): void {
           for (const k of report.manifestsRemoved)
             ctx.stdout.write(`${verb} cache entry ${shortDigest(k)}\n`);
           for (const b of report.blobsRemoved)
-            ctx.stdout.write(`${verb} blob ${shortDigest(b.digest)} (${formatBytes(b.size)})\n`);
+            ctx.stdout.write(`${verb} blob ${shortDigest(b.digest)} (${humanBytes(b.size)})\n`);
           for (const l of report.logsRemoved) ctx.stdout.write(`${verb} log ${l}\n`);
           ctx.stdout.write(
-            `${verb} ${report.manifestsRemoved.length} entries, ${report.blobsRemoved.length} blobs (${formatBytes(report.bytesFreed)}), ${report.logsRemoved.length} logs; kept ${report.manifestsKept} entries${report.rootsKept > 0 ? ` and ${report.rootsKept} blobs releases or recent runs name` : ""}\n`,
+            `${verb} ${report.manifestsRemoved.length} entries, ${report.blobsRemoved.length} blobs (${humanBytes(report.bytesFreed)}), ${report.logsRemoved.length} logs; kept ${report.manifestsKept} entries${report.rootsKept > 0 ? ` and ${report.rootsKept} blobs releases or recent runs name` : ""}\n`,
           );
         }),
     );

@@ -24,7 +24,8 @@ import { generateToken, sha256Hex } from "../../coordinator/auth/tokens.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parseDurationMs } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
-import { exists, issueLeaf, leavesIn, renewLeaf, sanList } from "../certs-issue.js";
+import { exists } from "../../shared/util/fs.js";
+import { issueLeaf, leavesIn, renewLeaf, sanList } from "../certs-issue.js";
 
 export interface CertsInitOptions {
   /** Extra names or addresses of the coordinator, for its certificate's SANs. */

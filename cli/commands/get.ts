@@ -11,7 +11,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import type { SourceFlags } from "../get/choose-source.js";
 import { envOption } from "../options.js";
-import { formatBytes } from "./cache.js";
+import { humanBytes } from "../../shared/util/bytes.js";
 import { connectionOptions } from "./remote.js";
 
 interface GetFlags extends SourceFlags {
@@ -69,7 +69,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
         if (flags.json === true) out.write(`${JSON.stringify(report)}\n`);
         else
           out.write(
-            `${tree ? "unpacked" : "wrote"} ${written} (${formatBytes(d.info.size)}, sha256 ${d.info.digest} verified)\n`,
+            `${tree ? "unpacked" : "wrote"} ${written} (${humanBytes(d.info.size)}, sha256 ${d.info.digest} verified)\n`,
           );
       });
     } finally {

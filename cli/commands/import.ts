@@ -13,7 +13,7 @@ import type { ArtifactStore } from "../../shared/store/types.js";
 import type { CliContext } from "../context.js";
 import { envOption } from "../options.js";
 import { makeStyle } from "../output.js";
-import { formatBytes } from "./cache.js";
+import { humanBytes } from "../../shared/util/bytes.js";
 
 export function registerImport(program: Command, ctx: CliContext): void {
   program
@@ -52,7 +52,7 @@ export function registerImport(program: Command, ctx: CliContext): void {
             );
           else
             ctx.stdout.write(
-              `${blob.digest}  ${file} ${c.dim(`(${formatBytes(blob.size)}, ${store.describe})`)}\n`,
+              `${blob.digest}  ${file} ${c.dim(`(${humanBytes(blob.size)}, ${store.describe})`)}\n`,
             );
         }
         if (opts.json !== true)

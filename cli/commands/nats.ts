@@ -11,6 +11,7 @@ import type { Command } from "commander";
 import { StagefarmError } from "../../shared/errors.js";
 import type { NatsUser } from "../../shared/nats/index.js";
 import type { CliContext } from "../context.js";
+import { errnoOf } from "../../shared/util/fs.js";
 
 export interface NatsUserRequest {
   role: "coordinator" | "agent";
@@ -31,7 +32,7 @@ export async function natsUserBlockFor(req: NatsUserRequest): Promise<{ block: s
   const exists = await lstat(req.credsFile).then(
     () => true,
     (err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      if (errnoOf(err) === "ENOENT") return false;
       throw StagefarmError.from(err);
     },
   );

@@ -4,7 +4,6 @@
  * cancel, retry, agents, drain and undrain do with it. A token is never sent in clear text to a
  * coordinator on another host unless `--insecure`.
  */
-import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -25,6 +24,7 @@ import { readPipelineArg } from "../pipeline-arg.js";
 import { readSecretFile } from "../../shared/secret-file.js";
 import { LineStamper, timeAt, type LogTimes } from "../../shared/log-times.js";
 import { formatDuration } from "../../shared/util/duration.js";
+import { readPem } from "../../shared/util/fs.js";
 import type { CliContext } from "../context.js";
 import { clientConfig, type ClientFlags } from "../distributed-config.js";
 import { makeStyle, shortDigest, type Style } from "../output.js";
@@ -36,16 +36,14 @@ import { reproRequestOf, type ReproFlags } from "./repro-options.js";
 
 type Client = GrpcClient<typeof StagefarmService>;
 
-async function readPem(file: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err: unknown) {
-    const e = StagefarmError.from(err, "invalid_argument");
-    throw new StagefarmError(e.code, `cannot read ${what} ${file}: ${e.message}`, { cause: err });
-  }
+interface Connection {
+  client: Client;
+  tls: boolean;
+  /** Whether `err` is an `unavailable` that grpc-js made itself: no server answered. */
+  noServer: (err: unknown) => boolean;
 }
 
-async function connect(flags: ClientFlags): Promise<{ client: Client; tls: boolean }> {
+async function connect(flags: ClientFlags): Promise<Connection> {
   const cfg = await clientConfig(flags, process.env);
   const host = cfg.address.slice(0, cfg.address.lastIndexOf(":"));
   if (cfg.token !== undefined && cfg.tls === undefined && !isLoopbackHost(host) && !cfg.insecure)
@@ -53,7 +51,7 @@ async function connect(flags: ClientFlags): Promise<{ client: Client; tls: boole
       "invalid_argument",
       `refusing to send a token in clear text to ${cfg.address}: pass --ca (the farm CA; or --tls), or --insecure`,
     );
-  const { clientSecurity, createGrpcClient } = await import("../../shared/grpc/index.js");
+  const { clientSecurity, createGrpcClient, TransportError } = await import("../../shared/grpc/index.js");
   const { Metadata } = await import("@grpc/grpc-js");
   const { StagefarmService: service } = await import("../../proto/gen/stagefarm/v1/service_pb.js");
   const t = cfg.tls;
@@ -72,31 +70,27 @@ async function connect(flags: ClientFlags): Promise<{ client: Client; tls: boole
     metadata,
     channelOptions: security.channelOptions,
   });
-  return { client, tls: t !== undefined };
+  const noServer = (err: unknown): boolean => err instanceof TransportError && err.code === "unavailable";
+  return { client, tls: t !== undefined, noServer };
 }
 
 /** What to check when no connection could be made (the coordinator's log says why it refused one). */
-function connectionHint(err: unknown, tls: boolean): unknown {
-  if (
-    !(err instanceof StagefarmError) ||
-    err.code !== "unavailable" ||
-    !/No connection established/.test(err.message)
-  )
-    return err;
-  const hint = tls
+function connectionHint(err: unknown, c: Connection): unknown {
+  if (!(err instanceof StagefarmError) || !c.noServer(err)) return err;
+  const hint = c.tls
     ? "check --ca (the CA of the coordinator's certificate) and, if it requires client certificates, --cert and --key; the coordinator logs why it refused a TLS connection"
     : "is the coordinator running there, and does it use TLS (then pass --ca)?";
   return new StagefarmError("unavailable", `${err.message}\n${hint}`, { details: err.details, cause: err });
 }
 
 export async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
-  const { client, tls } = await connect(flags);
+  const c = await connect(flags);
   try {
-    return await fn(client);
+    return await fn(c.client);
   } catch (err: unknown) {
-    throw connectionHint(err, tls);
+    throw connectionHint(err, c);
   } finally {
-    client.close();
+    c.client.close();
   }
 }
 

@@ -1,12 +1,16 @@
 /** Plain-data views of API messages for JSON output (the same summary shape as `stagefarm run --json`). */
-import { AttemptOutcome, DispatchEnd, type Attempt, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
+import {
+  AttemptOutcomeSchema,
+  DispatchEnd,
+  DispatchEndSchema,
+  RunStatusSchema,
+  StageStateSchema,
+  type Attempt,
+  type Run,
+} from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { enumValueName, enumValueNumber } from "../../shared/protocol/enum-names.js";
 import { reproDocOf } from "./repro-format.js";
-
-/** "lease_expired" for DispatchEnd.LEASE_EXPIRED, "timed_out" for AttemptOutcome.TIMED_OUT. */
-function enumName(names: Record<number, string>, n: number): string {
-  return (names[n] ?? "unspecified").toLowerCase();
-}
 
 function isoOf(t: Timestamp | undefined): string | undefined {
   return t === undefined ? undefined : new Date(Number(t.seconds) * 1000 + t.nanos / 1e6).toISOString();
@@ -17,42 +21,28 @@ function attemptSummary(a: Attempt) {
   return {
     number: a.number,
     ...(a.agent === "" ? {} : { agent: a.agent }),
-    outcome: enumName(AttemptOutcome, a.outcome),
+    outcome: enumValueName(AttemptOutcomeSchema, a.outcome),
     dispatches: a.dispatches.map((d) => ({
       number: d.number,
       ...(d.agent === "" ? {} : { agent: d.agent }),
       ...(isoOf(d.startedAt) === undefined ? {} : { startedAt: isoOf(d.startedAt) }),
       ...(isoOf(d.finishedAt) === undefined ? {} : { finishedAt: isoOf(d.finishedAt) }),
-      end: d.end === DispatchEnd.ACTIVE ? "running" : enumName(DispatchEnd, d.end),
+      end: d.end === DispatchEnd.ACTIVE ? "running" : enumValueName(DispatchEndSchema, d.end),
     })),
   };
 }
 
-const STAGE_STATE_NAMES = [
-  "unspecified",
-  "waiting",
-  "ready",
-  "running",
-  "cached",
-  "done",
-  "failed",
-  "skipped",
-  "cancelled",
-];
-const RUN_STATUS_NAMES = ["unspecified", "running", "succeeded", "failed", "cancelled"];
-
 export function stageStateName(n: number): string {
-  return STAGE_STATE_NAMES[n] ?? "unspecified";
+  return enumValueName(StageStateSchema, n);
 }
 
 export function runStatusName(n: number): string {
-  return RUN_STATUS_NAMES[n] ?? "unspecified";
+  return enumValueName(RunStatusSchema, n);
 }
 
 /** The RunStatus enum number of a status name; 0 (unspecified) when unknown. */
 export function runStatusNumber(name: string): number {
-  const i = RUN_STATUS_NAMES.indexOf(name);
-  return i < 1 ? 0 : i;
+  return enumValueNumber(RunStatusSchema, name);
 }
 
 export function remoteSummary(r: Run) {

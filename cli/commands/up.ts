@@ -172,7 +172,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         const p = run
           .then((r) => logger.info({ run: id, outcome: r.outcome, counts: r.counts }, "run finished"))
           .catch((err: unknown) =>
-            logger.error({ run: id, err: StagefarmError.from(err).message }, "run failed to start"),
+            logger.error({ run: id, err: StagefarmError.from(err) }, "run failed to start"),
           )
           .finally(() => active.delete(p));
         active.add(p);
@@ -259,7 +259,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const offPrune = farm.coordinator.onEvent((e) => {
         if (e.t === "run-finished")
           pruneRuns(kv, opts.keepRuns, logger).catch((err: unknown) =>
-            logger.error({ err: StagefarmError.from(err).message }, "removing old runs failed"),
+            logger.error({ err: StagefarmError.from(err) }, "removing old runs failed"),
           );
       });
       const grpc =
@@ -295,7 +295,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
             farm.coordinator
               .cancel(id)
               .catch((err: unknown) =>
-                logger.error({ run: id, err: StagefarmError.from(err).message }, "cancelling the run failed"),
+                logger.error({ run: id, err: StagefarmError.from(err) }, "cancelling the run failed"),
               );
         },
       );
@@ -389,7 +389,7 @@ async function serveGrpc(
     api.raw.forceShutdown();
     if (explicit) throw err;
     o.logger.warn(
-      { grpc: address, err: StagefarmError.from(err).message },
+      { grpc: address, err: StagefarmError.from(err) },
       "gRPC API not served: its default address is taken (choose one with --grpc)",
     );
     return undefined;

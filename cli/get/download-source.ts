@@ -8,9 +8,16 @@ import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import type { DownloadTarget, ResolvedDownload } from "../../coordinator/downloads/index.js";
 import { isDigest } from "../../shared/digest.js";
-import { StagefarmError, isErrorCode } from "../../shared/errors.js";
+import { StagefarmError, isErrorCode, type ErrorCode } from "../../shared/errors.js";
 import type { ArtifactStore } from "../../shared/store/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
+
+/** The code of an error answer without a stagefarm body (a proxy's, an old server's). */
+const CODE_OF_STATUS: Readonly<Record<number, ErrorCode>> = {
+  401: "unauthenticated",
+  403: "permission_denied",
+  404: "not_found",
+};
 
 export interface OpenedDownload {
   info: ResolvedDownload;
@@ -47,12 +54,9 @@ async function errorOf(res: IncomingMessage, what: string): Promise<StagefarmErr
   const code = typeof body.code === "string" && isErrorCode(body.code) ? body.code : undefined;
   const status = res.statusCode ?? 0;
   const message = typeof body.error === "string" ? body.error : `HTTP ${status}`;
-  return new StagefarmError(
-    code ??
-      (status === 404 ? "not_found" : status === 401 || status === 403 ? "invalid_argument" : "unavailable"),
-    `${what}: ${excerpt(message)}`,
-    { details: { status } },
-  );
+  return new StagefarmError(code ?? CODE_OF_STATUS[status] ?? "unavailable", `${what}: ${excerpt(message)}`, {
+    details: { status },
+  });
 }
 
 export interface HttpSourceOptions {

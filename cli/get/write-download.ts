@@ -10,11 +10,12 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { link, lstat, mkdir, rename, rm } from "node:fs/promises";
+import { link, mkdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StagefarmError } from "../../shared/errors.js";
+import { exists, errnoOf } from "../../shared/util/fs.js";
 import { unpackFile } from "../../shared/pack/index.js";
 import type { OpenedDownload } from "./download-source.js";
 
@@ -47,16 +48,6 @@ function check(got: { digest: string; size: number }, want: { digest: string; si
       "corrupt_artifact",
       `download does not match its record: got sha256 ${got.digest} (${got.size} bytes), expected ${want.digest} (${want.size} bytes); nothing was kept`,
     );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw StagefarmError.from(err);
-  }
 }
 
 async function verifiedTemp(
@@ -97,7 +88,7 @@ export async function writeDownload(d: OpenedDownload, o: WriteOptions): Promise
     } else {
       // link fails if the name appeared meanwhile: nothing is replaced behind the check above.
       await link(tmp, dest).catch((err: unknown) => {
-        throw (err as NodeJS.ErrnoException).code === "EEXIST"
+        throw errnoOf(err) === "EEXIST"
           ? new StagefarmError("invalid_argument", `${o.dest} exists (--force replaces it)`, { cause: err })
           : StagefarmError.from(err);
       });

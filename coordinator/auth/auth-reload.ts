@@ -24,10 +24,7 @@ export function authReloader(auth: Authenticator, file: string, logger: Logger):
       return true;
     } catch (err: unknown) {
       const e = StagefarmError.from(err);
-      logger.error(
-        { file, code: e.code, err: e.message },
-        "auth file refused; the previous one stays in force",
-      );
+      logger.error({ file, err: e }, "auth file refused; the previous one stays in force");
       return false;
     }
   };

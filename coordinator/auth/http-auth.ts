@@ -15,7 +15,8 @@
  * agent an admin; any other GET or HEAD a viewer; any other write an admin.
  */
 import type { IncomingMessage } from "node:http";
-import { AuthError, type Principal } from "../../shared/grpc/auth.js";
+import { httpStatusFor } from "../../shared/errors.js";
+import { AuthError, type AuthFailure, type Principal } from "../../shared/grpc/auth.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 import type { Authenticator } from "./authenticator.js";
 import type { Role } from "./roles.js";
@@ -51,10 +52,11 @@ export const HTTP_RULES: readonly HttpRule[] = [
 export const TOKEN_COOKIE = "stagefarm_token";
 
 export interface HttpRefusal {
-  status: 401 | 403;
+  /** 401 or 403, from the HTTP status table (shared/errors.ts). */
+  status: number;
   /** The reason, for the response body and the log (never a secret). */
   message: string;
-  code: "unauthenticated" | "permission_denied";
+  code: AuthFailure;
   headers: Record<string, string>;
 }
 
@@ -106,9 +108,9 @@ function basicCredentials(header: string | undefined): { user: string; password:
 }
 
 function refusal(err: AuthError, challenge: string): HttpRefusal {
-  return err.failure === "unauthenticated"
-    ? { status: 401, message: err.message, code: err.failure, headers: { "www-authenticate": challenge } }
-    : { status: 403, message: err.message, code: err.failure, headers: {} };
+  const headers: Record<string, string> =
+    err.code === "unauthenticated" ? { "www-authenticate": challenge } : {};
+  return { status: httpStatusFor(err.code), message: err.message, code: err.code, headers };
 }
 
 const BEARER = 'Bearer realm="stagefarm"';

@@ -27,7 +27,7 @@ export async function startBinhostServer(
       : Promise.resolve(void res.writeHead(404, { "content-type": "text/plain" }).end("not found\n"));
     answer.catch((err: unknown) => {
       const e = StagefarmError.from(err);
-      log.error({ err: e.message, code: e.code, path }, "binhost request failed");
+      log.error({ err: e, path }, "binhost request failed");
       if (!res.headersSent) res.writeHead(e.code === "not_found" ? 404 : 503).end();
       else res.destroy();
     });

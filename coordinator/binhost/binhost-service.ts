@@ -148,7 +148,7 @@ export class BinhostService {
         state.mergeProfile(entry.item.profile);
       } catch (err: unknown) {
         const e = StagefarmError.from(err);
-        this.#log.warn({ binhost: name, code: e.code, err: e.message }, "publication refused");
+        this.#log.warn({ binhost: name, err: e }, "publication refused");
         entry.reject(e);
       }
     }

@@ -53,7 +53,7 @@ export function serveBinhostRequests(
           };
         } catch (err: unknown) {
           reply = { ok: false, error: errorOf(err) };
-          log.warn({ binhost: req.value.binhost, err: reply.error.message }, "binhost publish refused");
+          log.warn({ binhost: req.value.binhost, err }, "binhost publish refused");
         }
       return encodeMessage(reply);
     }),

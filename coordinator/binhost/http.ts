@@ -27,6 +27,7 @@ import { excerpt } from "../../shared/util/excerpt.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { isBinhostName, isServedPath, objectPath } from "./paths.js";
 import { timestampOf } from "./state.js";
+import { errnoOf } from "../../shared/util/fs.js";
 
 export interface BinhostHttpOptions {
   store: ArtifactStore;
@@ -187,7 +188,7 @@ export async function serveBinhost(
   } catch (err: unknown) {
     // The client went away: nothing to report. A store failure mid-stream cuts the connection
     // (the client sees a body shorter than its Content-Length) and is logged by the server.
-    if ((err as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE") return;
+    if (errnoOf(err) === "ERR_STREAM_PREMATURE_CLOSE") return;
     throw err;
   }
 }

@@ -46,7 +46,7 @@ export async function inspectUpload(
         cause: e,
         details: { digest: ref.digest },
       });
-    throw new StagefarmError(e.code, `${what}: ${e.message}`, { cause: e, details: { digest: ref.digest } });
+    throw StagefarmError.wrap(err, what, { details: { digest: ref.digest } });
   }
   if (size !== ref.size)
     throw new StagefarmError(

@@ -44,10 +44,7 @@ export function runReferences(doc: RunDoc): { digests: string[]; logs: string[] 
     stages = resolvePipeline(parsePipeline(doc.yaml, doc.path), doc.params, { allowMissing: true });
   } catch (err: unknown) {
     // Its inputs unknown, nothing can be collected safely: said, with the run to look at.
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `run ${doc.id}: its pipeline no longer resolves: ${e.message}`, {
-      cause: err,
-    });
+    throw StagefarmError.wrap(err, `run ${doc.id}: its pipeline no longer resolves`);
   }
   for (const st of stages) for (const i of st.inputs) if (i.t === "artifact") digests.push(i.digest);
   return { digests, logs };

@@ -7,6 +7,7 @@
  */
 import { toJson, type JsonValue } from "@bufbuild/protobuf";
 import { CacheEntrySchema } from "../../proto/gen/stagefarm/v1/service_pb.js";
+import type { CacheSummary as CacheSummaryOf } from "../../shared/protocol/cache-summary.js";
 import type { ArtifactStore, Manifest } from "../../shared/store/index.js";
 import { cacheEntryMessage } from "../api/run-message.js";
 import { listBinhosts, showBinhost } from "../binhost/views.js";
@@ -16,34 +17,7 @@ import { statsStoreFor } from "../stats/stats-store.js";
 const TTL_MS = 10_000;
 const NEWEST = 20;
 
-export interface CacheSummary {
-  entries: number;
-  /** Bytes of the distinct outputs the entries name. */
-  outputBytes: number;
-  /** Action-cache and binhost package lookups since this coordinator started. */
-  lookups: { stage: { hits: number; misses: number }; binpkg: { hits: number; misses: number } };
-  /** From the recorded runs of each pipeline (filesystem stores keep these records). */
-  pipelines: Array<{ pipeline: string; runs: number; hits: number; executions: number; failures: number }>;
-  /** The newest entries, as `CacheEntry` JSON. */
-  newest: JsonValue[];
-  binhosts: Array<{
-    name: string;
-    packages: number;
-    bytes: number;
-    timestamp: number;
-    newest: Array<{
-      cpv: string;
-      path: string;
-      buildId: number;
-      buildTime: number;
-      size: number;
-      run?: string;
-      stage?: string;
-      agent?: string;
-    }>;
-  }>;
-  computedAt: string;
-}
+type CacheSummary = CacheSummaryOf<JsonValue>;
 
 function entryJson(m: Manifest): JsonValue {
   return toJson(CacheEntrySchema, cacheEntryMessage(m));

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
+import { StagefarmError } from "../../shared/errors.js";
 
 const MAX_BODY = 4 << 20;
 
@@ -66,28 +66,3 @@ export function intParam(url: URL, name: string, fallback: number): number {
     throw new StagefarmError("invalid_argument", `query parameter ${name} must be a non-negative integer`);
   return n;
 }
-
-/** The HTTP status of a failed request. */
-export function httpStatusFor(code: ErrorCode): number {
-  return HTTP_STATUS_OF[code];
-}
-
-/**
- * Exhaustive, like the gRPC table (shared/grpc/status.ts): a new error code does not compile
- * until it has a status. 500 is kept for what is the server's own fault.
- */
-const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
-  invalid_argument: 400,
-  invalid_pipeline: 400,
-  unsafe_archive: 400,
-  not_found: 404,
-  conflict: 409,
-  stage_failed: 409, // the request's precondition (a stage state) does not hold
-  missing_output: 409,
-  corrupt_artifact: 502, // what the server read from the store is bad, not the request
-  digest_mismatch: 502,
-  unavailable: 503,
-  timeout: 504,
-  cancelled: 503, // the server is shutting down or the work was withdrawn
-  internal: 500,
-};

@@ -201,10 +201,7 @@ export class RunTracker {
     const next = prev
       .then(() => this.process(e, stage))
       .catch((err: unknown) =>
-        this.log.warn(
-          { run: e.runId, err: StagefarmError.from(err).message },
-          "dashboard: run event dropped",
-        ),
+        this.log.warn({ run: e.runId, err: StagefarmError.from(err) }, "dashboard: run event dropped"),
       )
       .finally(() => {
         if (this.chains.get(e.runId) === next) this.chains.delete(e.runId);
@@ -382,7 +379,7 @@ export class RunTracker {
       }
       this.onTick();
     } catch (err: unknown) {
-      this.log.warn({ err: StagefarmError.from(err).message }, "dashboard: dispatch overlay failed");
+      this.log.warn({ err: StagefarmError.from(err) }, "dashboard: dispatch overlay failed");
     } finally {
       this.ticking = false;
     }

@@ -128,7 +128,7 @@ export class DispatchWorker implements StageWorker {
         return;
       }
       this.cancel(job.runId, job.stage.name, job.attempt).catch((err: unknown) =>
-        this.log.error({ key, err: StagefarmError.from(err).message }, "cancelling a dispatch failed"),
+        this.log.error({ key, err: StagefarmError.from(err) }, "cancelling a dispatch failed"),
       );
     };
     opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -268,7 +268,7 @@ export class DispatchWorker implements StageWorker {
       this.losing.add(key);
       this.lose(key, lease)
         .catch((err: unknown) =>
-          this.log.error({ key, err: StagefarmError.from(err).message }, "handling a lost stage failed"),
+          this.log.error({ key, err: StagefarmError.from(err) }, "handling a lost stage failed"),
         )
         .finally(() => this.losing.delete(key));
     }
@@ -286,7 +286,7 @@ export class DispatchWorker implements StageWorker {
         this.leases.persisted(lease, at);
     })()
       .catch((err: unknown) =>
-        this.log.warn({ key, err: StagefarmError.from(err).message }, "writing a lease renewal failed"),
+        this.log.warn({ key, err: StagefarmError.from(err) }, "writing a lease renewal failed"),
       )
       .finally(() => this.renewing.delete(key));
   }

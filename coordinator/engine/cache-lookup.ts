@@ -23,7 +23,7 @@ export async function lookupCache(
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
     if (e.code !== "corrupt_artifact") throw e;
-    log.warn({ key, err: e.message }, "corrupt action-cache manifest removed; the stage will run again");
+    log.warn({ key, err: e }, "corrupt action-cache manifest removed; the stage will run again");
     await store.deleteManifest(key);
     return undefined;
   }

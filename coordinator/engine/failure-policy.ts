@@ -30,6 +30,8 @@ const RETRY_CLASS_OF: Readonly<Record<ErrorCode, RetryCondition["t"] | undefined
   missing_output: undefined,
   cancelled: undefined,
   conflict: undefined,
+  unauthenticated: undefined,
+  permission_denied: undefined,
 };
 
 /**

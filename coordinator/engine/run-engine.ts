@@ -546,7 +546,7 @@ class RunScheduler {
       this.set(up, { t: "waiting", reason: "rebuilding: its cached output was corrupt" });
     }
     this.log.warn(
-      { stage: name, attempt, rebuild: dropped, err: error.message },
+      { stage: name, attempt, rebuild: dropped, err: error },
       "a cached input was corrupt; rebuilding its producer and running the stage again",
     );
     this.set(name, { t: "waiting", reason: `waiting for ${dropped.join(", ")} (rebuilt)` });
@@ -577,7 +577,7 @@ class RunScheduler {
     try {
       this.req.onEvent?.(e);
     } catch (err: unknown) {
-      this.log.error({ err: StagefarmError.from(err).message }, "run event listener threw");
+      this.log.error({ err: StagefarmError.from(err) }, "run event listener threw");
     }
   }
 }

@@ -25,6 +25,7 @@ import type { ArtifactStore } from "../../shared/store/types.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 import { sentPath } from "../binhost/http.js";
 import { sendBlob } from "../downloads/index.js";
+import { errnoOf } from "../../shared/util/fs.js";
 
 export const RELEASES_ROUTE = "/releases/";
 
@@ -91,7 +92,7 @@ async function sendObject(
   } catch (err: unknown) {
     // Headers are sent: a client gone or a store failure can only cut the body.
     res.destroy();
-    if ((err as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE") throw StagefarmError.from(err);
+    if (errnoOf(err) !== "ERR_STREAM_PREMATURE_CLOSE") throw StagefarmError.from(err);
   }
   return true;
 }

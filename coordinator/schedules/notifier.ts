@@ -83,7 +83,7 @@ export class Notifier {
     } catch (err: unknown) {
       const e = StagefarmError.from(err);
       this.o.onResult?.(target, "failed");
-      this.log.error({ run: summary.runId, target, code: e.code, err: e.message }, "notification failed");
+      this.log.error({ run: summary.runId, target, err: e }, "notification failed");
     }
   }
 

@@ -142,7 +142,7 @@ export class ScheduleService implements AsyncDisposable {
         const e = StagefarmError.from(err);
         this.reloads.inc({ result: "refused" });
         this.log.error(
-          { file: this.o.file, code: e.code, err: e.message },
+          { file: this.o.file, err: e },
           "schedule file refused; the previous schedules stay in force",
         );
         return false;
@@ -186,7 +186,7 @@ export class ScheduleService implements AsyncDisposable {
       },
       (err: unknown) =>
         this.log.error(
-          { run: runId, err: StagefarmError.from(err).message },
+          { run: runId, err: StagefarmError.from(err) },
           "run-end notification: run not readable",
         ),
     );
@@ -203,16 +203,13 @@ export class ScheduleService implements AsyncDisposable {
       });
       this.watcher.on("error", (err: unknown) =>
         this.log.warn(
-          { err: StagefarmError.from(err).message },
+          { err: StagefarmError.from(err) },
           "watching the schedule file stopped; SIGHUP reloads it",
         ),
       );
       this.watcher.unref();
     } catch (err: unknown) {
-      this.log.warn(
-        { err: StagefarmError.from(err).message },
-        "cannot watch the schedule file; SIGHUP reloads it",
-      );
+      this.log.warn({ err: StagefarmError.from(err) }, "cannot watch the schedule file; SIGHUP reloads it");
     }
   }
 

@@ -155,7 +155,7 @@ export class Scheduler {
     this.log.info({ schedule: name, run: runId, pipeline }, "schedule due: starting a run");
     const failed = (what: string) => (err: unknown) => {
       const e = StagefarmError.from(err);
-      this.log.error({ schedule: name, run: runId, code: e.code, err: e.message }, what);
+      this.log.error({ schedule: name, run: runId, err: e }, what);
     };
     this.o
       .launch({ runId, schedule: name, pipeline, params })

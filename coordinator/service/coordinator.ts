@@ -179,9 +179,7 @@ export class Coordinator implements AsyncDisposable {
     this.leaseTimer = setInterval(() => {
       this.worker
         .checkLeases()
-        .catch((err: unknown) =>
-          this.log.error({ err: StagefarmError.from(err).message }, "lease check failed"),
-        );
+        .catch((err: unknown) => this.log.error({ err: StagefarmError.from(err) }, "lease check failed"));
     }, this.o.leaseCheckMs);
     await this.resumeRuns();
     this.loops.push(this.consumeEvents());
@@ -266,7 +264,7 @@ export class Coordinator implements AsyncDisposable {
       try {
         docs.push(await this.getRun(id));
       } catch (err: unknown) {
-        this.log.warn({ run: id, err: StagefarmError.from(err).message }, "skipping unreadable run");
+        this.log.warn({ run: id, err: StagefarmError.from(err) }, "skipping unreadable run");
       }
     }
     return docs.sort((a, b) => b.createdAt - a.createdAt);
@@ -360,7 +358,7 @@ export class Coordinator implements AsyncDisposable {
         );
         this.launch(doc, spec, (name) => prior.get(name) ?? 0);
       } catch (err: unknown) {
-        this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "cannot resume run");
+        this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "cannot resume run");
       }
     }
   }
@@ -417,7 +415,7 @@ export class Coordinator implements AsyncDisposable {
           this.o.metrics?.runsTotal.inc({ pipeline: spec.name, outcome: r.outcome });
       })
       .catch((err: unknown) =>
-        this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "run engine failed"),
+        this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "run engine failed"),
       )
       // The run stays active (served from memory) until its last state is in KV.
       .then(() => this.writes.get(doc.id))
@@ -469,7 +467,7 @@ export class Coordinator implements AsyncDisposable {
             this.stop.signal,
           );
         } catch (err: unknown) {
-          this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "saving run state failed");
+          this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "saving run state failed");
         }
       } while (this.dirty.has(doc.id));
     };
@@ -493,7 +491,7 @@ export class Coordinator implements AsyncDisposable {
         }
       } catch (err: unknown) {
         if (signal.aborted) return;
-        this.log.warn({ err: StagefarmError.from(err).message }, "agent event consumer failed; restarting");
+        this.log.warn({ err: StagefarmError.from(err) }, "agent event consumer failed; restarting");
         await new Promise((r) => setTimeout(r, 500));
       }
     }

@@ -41,7 +41,7 @@ export class ExpectedDurations {
       (r) => r.find((p) => p.pipeline === pipeline),
       (err: unknown) => {
         this.log.warn(
-          { pipeline, err: StagefarmError.from(err).message },
+          { pipeline, err: StagefarmError.from(err) },
           "stage history unavailable: estimates only",
         );
         return undefined;

@@ -24,6 +24,6 @@ export async function recordRunStats(
   try {
     await stats.addRun(pipeline, outcomes, new Date(startedAt));
   } catch (err: unknown) {
-    log.warn({ err: StagefarmError.from(err).message }, "could not record stage statistics");
+    log.warn({ err: StagefarmError.from(err) }, "could not record stage statistics");
   }
 }

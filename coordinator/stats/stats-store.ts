@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
+import { errnoOf } from "../../shared/util/fs.js";
 import { FsArtifactStore, type ArtifactStore } from "../../shared/store/index.js";
 import { addRun, emptyStats, parseStats, type PipelineStats, type StageOutcome } from "./stats-record.js";
 
@@ -42,12 +43,6 @@ export function statsStoreFor(store: ArtifactStore): StatsStore | undefined {
 function fileName(pipeline: string): string {
   const enc = encodeURIComponent(pipeline).replace(/^\./, "%2E");
   return enc.length <= 200 ? `${enc}.json` : `${createHash("sha256").update(pipeline).digest("hex")}.json`;
-}
-
-function errnoOf(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err && typeof err.code === "string"
-    ? err.code
-    : undefined;
 }
 
 export class FsStatsStore implements StatsStore {

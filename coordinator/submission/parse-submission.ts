@@ -17,6 +17,7 @@ import { StagefarmError } from "../../shared/errors.js";
 import { PipelineError, type PipelineSpec } from "../../shared/pipeline/index.js";
 import { Semaphore } from "./semaphore.js";
 import type { WorkerReply, WorkerRequest } from "./worker-reply.js";
+import { errnoOf } from "../../shared/util/fs.js";
 
 export interface SubmissionLimits {
   /** Largest pipeline text in UTF-8 bytes (default 1 MiB). */
@@ -139,7 +140,7 @@ export class SubmissionParser {
       const onError = (err: unknown): void =>
         finish(false, () =>
           reject(
-            (err as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY"
+            errnoOf(err) === "ERR_WORKER_OUT_OF_MEMORY"
               ? new StagefarmError(
                   "invalid_pipeline",
                   `the pipeline needed more than ${heapMb} MiB of memory to parse; refused`,

@@ -27,7 +27,7 @@ export function readFailure(file: string, err: unknown, signal: AbortSignal | un
     return new StagefarmError("cancelled", `reading binary package ${file} was cancelled`, { cause: err });
   const e = StagefarmError.from(err);
   if (e.code === "not_found" || e.code === "cancelled")
-    return new StagefarmError(e.code, `binary package ${file}: ${e.message}`, { cause: err });
+    return StagefarmError.wrap(err, `binary package ${file}`);
   return corrupt(file, e.message, err);
 }
 
@@ -45,8 +45,5 @@ export function rewriteFailure(
   if (err instanceof StagefarmError) return err;
   if (signal?.aborted)
     return new StagefarmError("cancelled", `rewriting ${file} was cancelled`, { cause: err });
-  const e = StagefarmError.from(err);
-  return new StagefarmError(e.code, `cannot write ${out} from binary package ${file}: ${e.message}`, {
-    cause: err,
-  });
+  return StagefarmError.wrap(err, `cannot write ${out} from binary package ${file}`);
 }

@@ -9,6 +9,7 @@ import { gunzip, gzip } from "node:zlib";
 import { execa } from "execa";
 import { StagefarmError } from "../errors.js";
 import type { BinpkgCompression } from "./types.js";
+import { errnoOf } from "../util/fs.js";
 
 /**
  * The streaming decompressor of each compression, as portage runs it (`_compressors` in
@@ -135,7 +136,7 @@ async function runCodec(
   });
   if (result.isCanceled)
     throw new StagefarmError("cancelled", `${tool.file} was cancelled`, { cause: opts.signal?.reason });
-  if ((result.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT")
+  if (errnoOf(result.cause) === "ENOENT")
     throw new StagefarmError("internal", `cannot ${verb} ${compression} data: ${tool.file} is not installed`);
   if (result.isMaxBuffer)
     throw new StagefarmError(

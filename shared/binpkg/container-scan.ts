@@ -10,6 +10,7 @@ import { extract as tarExtract, type Header } from "tar-stream";
 import { StagefarmError } from "../errors.js";
 import { corrupt } from "./binpkg-error.js";
 import { FileHasher, MemberHasher, type FileDigests, type MemberDigests } from "./digests.js";
+import { errnoOf } from "../util/fs.js";
 
 /** The header fields of a member worth keeping when it is copied into another container. */
 export interface MemberHeader {
@@ -116,7 +117,7 @@ function headerOf(h: Header): MemberHeader {
 
 function tarFailure(file: string, err: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted || !(err instanceof Error) || err instanceof StagefarmError) return err;
-  if ((err as NodeJS.ErrnoException).code === "ENOENT") return err;
+  if (errnoOf(err) === "ENOENT") return err;
   if (/unexpected end of data/i.test(err.message))
     return corrupt(file, "the file is truncated: it ends in the middle of a tar member", err);
   if (/invalid tar header|unknown format/i.test(err.message))

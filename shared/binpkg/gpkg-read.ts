@@ -64,7 +64,7 @@ export async function readGpkg(file: string, signal?: AbortSignal): Promise<Gpkg
   } catch (err: unknown) {
     if (err instanceof StagefarmError && err.code === "cancelled") throw err;
     if (err instanceof StagefarmError && err.code !== "corrupt_artifact")
-      throw new StagefarmError(err.code, `binary package ${file}: ${err.message}`, { cause: err });
+      throw StagefarmError.wrap(err, `binary package ${file}`);
     const why = err instanceof Error ? err.message : String(err);
     throw corrupt(file, `member ${metadataMember.name} cannot be read: ${why}`, err);
   }

@@ -17,6 +17,7 @@ import { StagefarmError } from "../errors.js";
 import { decompressorFor } from "./compression.js";
 import { TarWalker } from "./tar-walk.js";
 import type { BinpkgCompression } from "./types.js";
+import { errnoOf } from "../util/fs.js";
 
 const STDERR_TAIL_BYTES = 4096;
 
@@ -96,7 +97,7 @@ export async function readThrough(
   const [result, fed, walked] = await Promise.all([sub, feeding, walking]);
   if (signal?.aborted || result.isCanceled)
     throw new StagefarmError("cancelled", `${tool.file} was cancelled`, { cause: signal?.reason });
-  if ((result.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT")
+  if (errnoOf(result.cause) === "ENOENT")
     throw new StagefarmError(
       "internal",
       `cannot decompress ${compression} data: ${tool.file} is not installed`,
@@ -115,7 +116,7 @@ export async function readThrough(
 }
 
 function isEpipe(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException | undefined)?.code === "EPIPE";
+  return errnoOf(err) === "EPIPE";
 }
 
 function normalise(err: unknown, signal: AbortSignal | undefined): unknown {

@@ -1,6 +1,7 @@
 /** Core NATS implementation of the message bus. Responders join a queue group so one coordinator replica answers. */
 import type { NatsConnection, Subscription as NatsSubscription } from "nats";
 import { StagefarmError } from "../errors.js";
+import { fromNats } from "../nats/errors.js";
 import type { Logger } from "../log.js";
 import type { BusHandler, BusResponder, MessageBus, Subscription } from "./types.js";
 
@@ -19,7 +20,7 @@ export class NatsBus implements MessageBus {
       this.nc.publish(subject, data);
     } catch (err: unknown) {
       // Publishing on a closed connection: nothing durable rides on this bus.
-      this.log.warn({ subject, err: StagefarmError.from(err).message }, "bus publish failed");
+      this.log.warn({ subject, err: fromNats(err, `publishing on ${subject}`) }, "bus publish failed");
     }
   }
 
@@ -27,7 +28,10 @@ export class NatsBus implements MessageBus {
     const sub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err !== null) {
-          this.log.warn({ subject, err: err.message }, "bus subscription error");
+          this.log.warn(
+            { subject, err: fromNats(err, `subscription to ${subject}`) },
+            "bus subscription error",
+          );
           return;
         }
         handler(msg.data, msg.subject);
@@ -67,7 +71,7 @@ export class NatsBus implements MessageBus {
       queue: this.group,
       callback: (err, msg) => {
         if (err !== null) {
-          this.log.warn({ subject, err: err.message }, "bus responder error");
+          this.log.warn({ subject, err: fromNats(err, `responder on ${subject}`) }, "bus responder error");
           return;
         }
         responder(msg.data, msg.subject).then(
@@ -75,10 +79,7 @@ export class NatsBus implements MessageBus {
             if (msg.reply !== undefined) msg.respond(reply);
           },
           (e: unknown) =>
-            this.log.warn(
-              { subject, err: StagefarmError.from(e).message },
-              "responder failed; no reply sent",
-            ),
+            this.log.warn({ subject, err: StagefarmError.from(e) }, "responder failed; no reply sent"),
         );
       },
     });

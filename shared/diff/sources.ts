@@ -38,8 +38,7 @@ export async function indexSource(src: TreeSource, opts: IndexOptions): Promise<
 async function imageKind(file: string): Promise<"iso" | "squashfs" | "other"> {
   const buf = Buffer.alloc(6);
   const fh = await open(file, "r").catch((err: unknown) => {
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot read ${file}: ${e.message}`, { cause: err });
+    throw StagefarmError.wrap(err, `cannot read ${file}`);
   });
   try {
     const head = await fh.read(buf, 0, 4, 0);

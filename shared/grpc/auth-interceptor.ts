@@ -80,7 +80,7 @@ export function authInterceptor(opts: AuthInterceptorOptions): ServerInterceptor
               });
               if (err instanceof AuthError)
                 log.warn(
-                  { method: method?.name ?? def.path, peer, failure: err.failure, reason: err.message },
+                  { method: method?.name ?? def.path, peer, failure: err.code, reason: err.message },
                   "refused a call",
                 );
               call.sendStatus(status);

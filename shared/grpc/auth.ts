@@ -14,20 +14,19 @@ import { StagefarmError } from "../errors.js";
 export type AuthFailure = "unauthenticated" | "permission_denied";
 
 /**
- * A refused call. The code is `invalid_argument` (the caller's side is wrong; retrying unchanged
- * fails again); `failure` picks the gRPC status and HTTP status. The message never holds a secret.
+ * A refused call. Its code is the failure itself (`unauthenticated` or `permission_denied`): the
+ * caller's side is wrong, so retrying unchanged fails again. The message never holds a secret.
  */
 export class AuthError extends StagefarmError {
-  readonly failure: AuthFailure;
+  declare readonly code: AuthFailure;
 
   constructor(
     failure: AuthFailure,
     message: string,
     opts: { cause?: unknown; details?: Record<string, unknown> } = {},
   ) {
-    super("invalid_argument", message, { ...opts, details: { ...opts.details, auth: failure } });
+    super(failure, message, opts);
     this.name = "AuthError";
-    this.failure = failure;
   }
 }
 

@@ -27,6 +27,7 @@ export {
   fromGrpcStatus,
   grpcStatusFor,
   toGrpcStatus,
+  TransportError,
   type GrpcStatus,
   type ToStatusOptions,
 } from "./status.js";

@@ -12,19 +12,20 @@
  * | cancelled                                | CANCELLED            |                                                   |
  * | unavailable                              | UNAVAILABLE          | transient; the client may retry                   |
  * | conflict                                 | ABORTED              | a compare-and-set lost; re-read, then decide      |
+ * | unauthenticated (an AuthError)           | UNAUTHENTICATED      | no, malformed, unknown or expired credentials     |
+ * | permission_denied (an AuthError)         | PERMISSION_DENIED    | the caller's role does not allow the call         |
  * | internal, and anything not a StagefarmError | INTERNAL          | generic message; the error is logged with a reference |
- * | an AuthError (code invalid_argument)     | UNAUTHENTICATED or PERMISSION_DENIED, by its `failure`  |
  *
  * The exact code travels in the `stagefarm-error-code` trailer, so the client restores it. A status
  * without that trailer (from grpc-js itself: deadline, cancel, connection failure, unimplemented
  * method) maps back by {@link errorCodeForStatus}: the first row above for shared statuses;
- * UNKNOWN and UNIMPLEMENTED → internal; ALREADY_EXISTS, OUT_OF_RANGE, PERMISSION_DENIED and
- * UNAUTHENTICATED → invalid_argument (bad input from the caller's side, not retryable);
+ * UNKNOWN and UNIMPLEMENTED → internal; ALREADY_EXISTS and OUT_OF_RANGE → invalid_argument (bad
+ * input from the caller's side, not retryable);
  * RESOURCE_EXHAUSTED → unavailable (retry later).
  */
 import { randomBytes } from "node:crypto";
 import { Metadata, status as Status } from "@grpc/grpc-js";
-import { StagefarmError, type ErrorCode } from "../errors.js";
+import { isErrorCode, StagefarmError, type ErrorCode } from "../errors.js";
 import { PipelineError } from "../pipeline/pipeline-error.js";
 import { AuthError } from "./auth.js";
 import {
@@ -50,6 +51,8 @@ const statusOfCode: Readonly<Record<ErrorCode, Status>> = {
   cancelled: Status.CANCELLED,
   unavailable: Status.UNAVAILABLE,
   conflict: Status.ABORTED,
+  unauthenticated: Status.UNAUTHENTICATED,
+  permission_denied: Status.PERMISSION_DENIED,
   internal: Status.INTERNAL,
 };
 
@@ -61,7 +64,7 @@ const codeOfStatus: Readonly<Record<Status, ErrorCode>> = {
   [Status.DEADLINE_EXCEEDED]: "timeout",
   [Status.NOT_FOUND]: "not_found",
   [Status.ALREADY_EXISTS]: "invalid_argument",
-  [Status.PERMISSION_DENIED]: "invalid_argument",
+  [Status.PERMISSION_DENIED]: "permission_denied",
   [Status.RESOURCE_EXHAUSTED]: "unavailable",
   [Status.FAILED_PRECONDITION]: "stage_failed",
   [Status.ABORTED]: "conflict",
@@ -70,12 +73,8 @@ const codeOfStatus: Readonly<Record<Status, ErrorCode>> = {
   [Status.INTERNAL]: "internal",
   [Status.UNAVAILABLE]: "unavailable",
   [Status.DATA_LOSS]: "corrupt_artifact",
-  [Status.UNAUTHENTICATED]: "invalid_argument",
+  [Status.UNAUTHENTICATED]: "unauthenticated",
 };
-
-function isErrorCode(s: string): s is ErrorCode {
-  return Object.hasOwn(statusOfCode, s);
-}
 
 export function grpcStatusFor(code: ErrorCode): Status {
   return statusOfCode[code];
@@ -84,6 +83,18 @@ export function grpcStatusFor(code: ErrorCode): Status {
 /** The error code for a status that came without the `stagefarm-error-code` trailer. */
 export function errorCodeForStatus(status: Status): ErrorCode {
   return codeOfStatus[status] ?? "internal";
+}
+
+/**
+ * An error status grpc-js made itself rather than a stagefarm handler (it came without the
+ * `stagefarm-error-code` trailer): no connection, a deadline, a proxy's HTTP status, a size limit.
+ * Callers tell "no server answered" from the server's own answer by this class, not by the text.
+ */
+export class TransportError extends StagefarmError {
+  constructor(code: ErrorCode, message: string, opts: { details?: Record<string, unknown> } = {}) {
+    super(code, message, opts);
+    this.name = "TransportError";
+  }
 }
 
 /** A status as grpc-js sends and reports it. */
@@ -118,21 +129,16 @@ export function toGrpcStatus(err: unknown, opts: ToStatusOptions = {}): GrpcStat
   writeErrorCode(metadata, err.code);
   if (err instanceof PipelineError) writePipelineIssues(metadata, err);
   else writeErrorDetails(metadata, err.details);
-  const code =
-    err instanceof AuthError
-      ? err.failure === "unauthenticated"
-        ? Status.UNAUTHENTICATED
-        : Status.PERMISSION_DENIED
-      : grpcStatusFor(err.code);
-  return { code, details: truncateMessage(err.message), metadata };
+  return { code: grpcStatusFor(err.code), details: truncateMessage(err.message), metadata };
 }
 
 /**
  * Converts a received error status back into a StagefarmError: the exact code, message and
  * details the server sent, or, for a status grpc-js made itself, the mapped code with `where`
  * (e.g. the method and address) added to the message. A pipeline's issues come back as a
- * PipelineError, UNAUTHENTICATED and PERMISSION_DENIED as an AuthError. `details.grpcStatus` names
- * the status (e.g. "UNIMPLEMENTED").
+ * PipelineError, UNAUTHENTICATED and PERMISSION_DENIED as an AuthError, any other status grpc-js
+ * made itself as a {@link TransportError}. `details.grpcStatus` names the status (e.g.
+ * "UNIMPLEMENTED").
  */
 export function fromGrpcStatus(
   s: { code: number; details: string; metadata?: Metadata | undefined },
@@ -147,13 +153,12 @@ export function fromGrpcStatus(
     if (issues !== undefined && issues.length > 0) return new PipelineError(issues);
   }
   const message = where === undefined || sent !== undefined ? s.details : `${s.details} (${where})`;
-  if (status === Status.UNAUTHENTICATED || status === Status.PERMISSION_DENIED) {
-    const failure = status === Status.UNAUTHENTICATED ? "unauthenticated" : "permission_denied";
-    return new AuthError(failure, message, { details: { ...readErrorDetails(s.metadata), grpcStatus } });
-  }
+  const code = errorCodeForStatus(status);
+  if (code === "unauthenticated" || code === "permission_denied")
+    return new AuthError(code, message, { details: { ...readErrorDetails(s.metadata), grpcStatus } });
   if (sent !== undefined) {
     const details = { ...readErrorDetails(s.metadata), grpcStatus };
     return new StagefarmError(sent, s.details, { details });
   }
-  return new StagefarmError(errorCodeForStatus(status), message, { details: { grpcStatus } });
+  return new TransportError(code, message, { details: { grpcStatus } });
 }

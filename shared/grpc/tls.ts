@@ -81,14 +81,17 @@ function handshakeProblem(err: Error & { code?: string }, socket: TLSSocket): st
     return "the client's certificate is not valid yet (CERT_NOT_YET_VALID); check the clocks";
   if (verify !== undefined)
     return `the client's certificate was refused (${verify}); it must be signed by the client CA`;
-  if (err.code === "ECONNRESET" || /socket disconnected|socket hang up/i.test(m)) return undefined;
-  if (/alert unknown ca|alert bad certificate|alert certificate unknown|alert decrypt error/i.test(m))
+  // By Node's code for the OpenSSL reason (`ERR_SSL_` + the reason, e.g. ERR_SSL_HTTP_REQUEST),
+  // not by the English; the message is kept for the operator.
+  const code = err.code ?? "";
+  if (code === "ECONNRESET") return undefined; // "socket hang up", "socket disconnected"
+  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)$/.test(code))
     return `the client does not trust this server's certificate; give it the farm CA (--ca): ${m}`;
-  if (/peer did not return a certificate|certificate required/i.test(m))
+  if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED$/.test(code))
     return `the client sent no certificate; mutual TLS needs --cert and --key signed by the client CA: ${m}`;
-  if (/expired/i.test(m)) return `the client's certificate has expired; issue a new one: ${m}`;
-  if (/certificate|verify/i.test(m)) return `the client's certificate was refused: ${m}`;
-  if (/wrong version number|http request|unknown protocol|no application protocol/i.test(m))
+  if (/^ERR_SSL_.*EXPIRED/.test(code)) return `the client's certificate has expired; issue a new one: ${m}`;
+  if (/^ERR_SSL_.*(CERTIFICATE|VERIFY)/.test(code)) return `the client's certificate was refused: ${m}`;
+  if (/^ERR_SSL_(WRONG_VERSION_NUMBER|HTTP_REQUEST|UNKNOWN_PROTOCOL|NO_APPLICATION_PROTOCOL)$/.test(code))
     return `not a TLS (HTTP/2) client; a plain-text client needs --ca to use TLS: ${m}`;
   return m;
 }
@@ -142,7 +145,7 @@ export async function listenTls(
     const parent: unknown = Reflect.get(socket, "_parent");
     const peer = (parent instanceof Socket ? peers.get(parent) : undefined) ?? peerOf(socket);
     const problem = handshakeProblem(err, socket);
-    if (problem === undefined) log.debug({ peer, reason: err.message }, "TLS client left");
+    if (problem === undefined) log.debug({ peer, err }, "TLS client left");
     else log.warn({ peer, reason: problem }, "refused a TLS connection");
   });
   const bound = await new Promise<number>((resolve, reject) => {

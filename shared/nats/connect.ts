@@ -12,6 +12,7 @@ import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { describeNatsAuth, type NatsAuth, type NatsTlsFiles } from "./credentials.js";
 import { fromNats } from "./errors.js";
+import { errnoOf } from "../util/fs.js";
 
 export interface NatsConnectOptions {
   /** Connection name shown by the server (`stagefarm-coordinator`, `stagefarm-agent-<id>`). */
@@ -120,10 +121,7 @@ export async function connectNats(url: string, opts: NatsConnectOptions): Promis
           }`,
           { cause: error },
         );
-      log[attempt === 1 ? "warn" : "debug"](
-        { attempt, err: error.message },
-        "NATS not reachable yet, retrying",
-      );
+      log[attempt === 1 ? "warn" : "debug"]({ attempt, err: error }, "NATS not reachable yet, retrying");
       await sleep(backoffMs, undefined, { signal }).catch(() => undefined);
       backoffMs = Math.min(backoffMs * 2, 2_000);
       continue;
@@ -208,7 +206,7 @@ function connectError(err: unknown, what: string, who: NatsAuth | NatsUrl): Stag
 /** The TLS failure behind `err` (node's certificate and TLS error codes), if it is one. */
 function tlsFailure(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoOf(e);
     if (typeof code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|^ERR_(TLS|SSL)_/.test(code))
       return `${code}: ${e.message}`;
   }
@@ -238,12 +236,11 @@ function logStatus(nc: NatsConnection, log: Logger): void {
       }
     }
   };
-  watch().catch((err: unknown) =>
-    log.error({ err: StagefarmError.from(err).message }, "NATS status watch failed"),
-  );
+  watch().catch((err: unknown) => log.error({ err: StagefarmError.from(err) }, "NATS status watch failed"));
   nc.closed()
     .then((err) => {
-      if (err) log.warn({ err: err.message }, "NATS connection closed after an error");
+      if (err)
+        log.warn({ err: fromNats(err, "the NATS connection") }, "NATS connection closed after an error");
       else log.debug("NATS connection closed");
     })
     .catch(() => undefined);

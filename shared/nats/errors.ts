@@ -42,19 +42,19 @@ export function jsErrCode(err: unknown): number | undefined {
   return err instanceof NatsError ? err.api_error?.err_code : undefined;
 }
 
-/** Whether `err` says that a stream or consumer does not exist. */
+/**
+ * Whether `err` says that a stream or consumer does not exist. By the JetStream API code: the
+ * client attaches it to every API error (nats.js `parseJsResponse`), also to those it rethrows
+ * from a consumer's pull.
+ */
 export function isNotFound(err: unknown): boolean {
   const code = jsErrCode(err);
-  if (code === JsErr.streamNotFound || code === JsErr.consumerNotFound) return true;
-  return err instanceof Error && /^(stream|consumer) not found$/.test(err.message);
+  return code === JsErr.streamNotFound || code === JsErr.consumerNotFound;
 }
 
-/** Whether `err` is a lost compare-and-set (`wrong last sequence`). */
+/** Whether `err` is a lost compare-and-set (`wrong last sequence`), by its JetStream API code. */
 export function isWrongLastSequence(err: unknown): boolean {
-  return (
-    jsErrCode(err) === JsErr.wrongLastSequence ||
-    (err instanceof Error && /wrong last sequence/.test(err.message))
-  );
+  return jsErrCode(err) === JsErr.wrongLastSequence;
 }
 
 /** Normalises an error from a NATS call; `what` names the operation for the user ("publishing a job to pool x"). */
@@ -76,6 +76,5 @@ export function fromNats(err: unknown, what: string): StagefarmError {
       details: { natsCode: err.code, jsErrCode: err.api_error?.err_code },
     });
   }
-  const normalised = StagefarmError.from(err);
-  return new StagefarmError(normalised.code, `${what}: ${normalised.message}`, { cause: err });
+  return StagefarmError.wrap(err, what);
 }

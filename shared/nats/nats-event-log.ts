@@ -142,7 +142,10 @@ export class NatsEventLog implements EventLog {
               jm.ack();
             } catch (err: unknown) {
               // A lost ack means a redelivery, which readers must tolerate anyway.
-              this.#log.warn({ seq: jm.seq, err: StagefarmError.from(err).message }, "could not ack event");
+              this.#log.warn(
+                { seq: jm.seq, err: fromNats(err, `acking event ${jm.seq}`) },
+                "could not ack event",
+              );
             }
           },
         };

@@ -295,7 +295,7 @@ export class NatsJobQueue implements JobQueue {
     } catch (err: unknown) {
       const error = fromNats(err, `listing the pools with jobs on stream ${this.#stream}`);
       if (this.#nc.isClosed() || error.code === "invalid_argument") throw error;
-      this.#log.warn({ err: error.message }, "listing pools failed, retrying");
+      this.#log.warn({ err: error }, "listing pools failed, retrying");
       await wake.wait(signal, RETRY_MS);
       return [];
     } finally {
@@ -336,13 +336,13 @@ export class NatsJobQueue implements JobQueue {
         // Labels beyond the user's permissions (deploy/nats/): serve the other pools.
         forbidden.add(pool);
         this.#log.error(
-          { pool, err: error.message },
+          { pool, err: error },
           "this NATS user may not pull this pool: its jobs are left to other agents (make the user's block again with the agent's current labels)",
         );
         return undefined;
       }
       if (this.#nc.isClosed() || error.code === "invalid_argument") throw error;
-      this.#log.warn({ pool, err: error.message }, "pull failed, retrying");
+      this.#log.warn({ pool, err: error }, "pull failed, retrying");
       if (isNotFound(err)) consumers.delete(pool); // re-created on the next pull
       await wake.wait(signal, this.#pullExpiresMs);
       return undefined;
@@ -359,7 +359,10 @@ function wrap(pool: string, jm: JsMsg, release: () => void, log: Logger): QueueM
       signal();
     } catch (err: unknown) {
       // A lost signal means a redelivery, which the lease protocol tolerates.
-      log.warn({ pool, seq: jm.seq, op, err: StagefarmError.from(err).message }, "could not send to NATS");
+      log.warn(
+        { pool, seq: jm.seq, op, err: fromNats(err, `${op} of job ${jm.seq} in pool ${pool}`) },
+        "could not send to NATS",
+      );
     }
   };
   const settle = (op: string, signal: () => void): void => {

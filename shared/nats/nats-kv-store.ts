@@ -150,7 +150,7 @@ export class NatsKvStore implements KvStore {
       } catch (err: unknown) {
         // A resumed watch outlives a server that is still starting: retry while it is unavailable.
         if (!resume || !(err instanceof StagefarmError) || err.code !== "unavailable") throw err;
-        this.#log.warn({ prefix, err: err.message }, "resuming a KV watch failed, retrying");
+        this.#log.warn({ prefix, err }, "resuming a KV watch failed, retrying");
         await sleep(250, undefined, { signal }).catch(() => undefined);
         continue;
       }

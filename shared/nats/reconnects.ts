@@ -5,7 +5,7 @@
  * in-memory ordered consumer behind a KV watch) without waiting for missed heartbeats.
  */
 import { Events, type NatsConnection } from "nats";
-import { StagefarmError } from "../errors.js";
+import { fromNats } from "./errors.js";
 import type { Logger } from "../log.js";
 
 export class Reconnects {
@@ -19,7 +19,7 @@ export class Reconnects {
       }
     };
     watch().catch((err: unknown) =>
-      log.error({ err: StagefarmError.from(err).message }, "NATS reconnect watch failed"),
+      log.error({ err: fromNats(err, "watching NATS reconnects") }, "NATS reconnect watch failed"),
     );
   }
 

@@ -30,8 +30,7 @@ export async function detectCompression(file: string, label = `archive ${file}`)
       await fh.close();
     }
   } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot read ${label}: ${e.message}`, { cause: err });
+    throw StagefarmError.wrap(err, `cannot read ${label}`);
   }
   if (bytesRead === 0)
     throw new StagefarmError("unsafe_archive", `${label} is empty: not a tar archive`, {

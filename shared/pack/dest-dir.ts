@@ -6,6 +6,7 @@
 import { chmod, chown, lstat, readdir, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError } from "../errors.js";
+import { errnoOf } from "../util/fs.js";
 
 /** How the destination was found: absent, or an empty directory with this mode, owner and times. */
 export type DestState =
@@ -17,11 +18,8 @@ export async function checkDest(dest: string): Promise<DestState> {
   try {
     st = await lstat(dest);
   } catch (err: unknown) {
-    if (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT") return { t: "absent" };
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot use ${dest} as unpack destination: ${e.message}`, {
-      cause: err,
-    });
+    if (errnoOf(err) === "ENOENT") return { t: "absent" };
+    throw StagefarmError.wrap(err, `cannot use ${dest} as unpack destination`);
   }
   if (st.isSymbolicLink())
     throw new StagefarmError(
@@ -55,10 +53,7 @@ export async function restoreDest(dest: string, state: DestState): Promise<void>
     await chmod(dest, state.mode);
     await utimes(dest, state.atime, state.mtime);
   } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot remove the partial extraction in ${dest}: ${e.message}`, {
-      cause: err,
-    });
+    throw StagefarmError.wrap(err, `cannot remove the partial extraction in ${dest}`);
   }
 }
 

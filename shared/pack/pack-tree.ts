@@ -34,15 +34,11 @@ export async function packTreeToFile(dir: string, file: string, opts: PackOption
     await rename(tmp, target);
     return info;
   } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    if (e.message.includes(target)) throw e;
-    throw new StagefarmError(
-      e.code,
-      `cannot write the archive of ${resolve(dir)} to ${target}: ${e.message}`,
-      {
-        cause: err,
-      },
-    );
+    // A failed open or rename of the file (also below the packer's own context): node's
+    // message already names it.
+    const namesFile = (e: Error): boolean => [tmp, target].includes((e as NodeJS.ErrnoException).path ?? "");
+    if (inChain(err, namesFile)) throw StagefarmError.from(err);
+    throw StagefarmError.wrap(err, `cannot write the archive of ${resolve(dir)} to ${target}`);
   } finally {
     await rm(tmp, { force: true });
   }
@@ -88,14 +84,23 @@ export async function packTreeInto(
     const exit = await tar.exited;
     if (opts.signal?.aborted)
       throw new StagefarmError("cancelled", `packing ${root} was cancelled`, { cause: opts.signal.reason });
-    const e = StagefarmError.from(err);
-    if (e.message.includes(root)) throw e;
-    const why = !succeeded(exit) && !exit.killed ? `${describeExit("tar", exit)}; ` : "";
-    throw new StagefarmError(e.code, `cannot pack ${root}: ${why}${e.message}`, { cause: err });
+    if (inChain(err, (e) => e instanceof TarFailure)) throw StagefarmError.from(err);
+    const tarFailed = !succeeded(exit) && !exit.killed;
+    throw StagefarmError.wrap(err, `cannot pack ${root}${tarFailed ? `: ${describeExit("tar", exit)}` : ""}`);
   } finally {
     stop.abort();
     await tar.exited;
   }
+}
+
+/** tar's own failure; its message names the tree, so no caller adds that again. */
+class TarFailure extends StagefarmError {}
+
+/** Whether `err` or one of its causes is `what` (a store wraps a stream's error, keeping it as the cause). */
+function inChain(err: unknown, what: (e: Error) => boolean): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 8; depth++, e = e.cause) if (what(e)) return true;
+  return false;
 }
 
 /**
@@ -117,11 +122,11 @@ async function* guardedOutput(tar: RunningTool, root: string): AsyncGenerator<Bu
     }
   }
   const exit = await tar.exited;
-  if (exit.killed) throw new StagefarmError("cancelled", `packing ${root} was stopped`);
+  if (exit.killed) throw new TarFailure("cancelled", `packing ${root} was stopped`);
   if (!succeeded(exit)) {
     const code = exit.exitCode === 1 ? "unavailable" : "internal";
     const hint = exit.exitCode === 1 ? " (the tree changed while it was being packed)" : "";
-    throw new StagefarmError(code, `cannot pack ${root}: ${describeExit("tar", exit)}${hint}`, {
+    throw new TarFailure(code, `cannot pack ${root}: ${describeExit("tar", exit)}${hint}`, {
       details: { dir: root, exitCode: exit.exitCode, signal: exit.signal },
     });
   }
@@ -133,8 +138,7 @@ async function assertDirectory(root: string): Promise<void> {
   try {
     isDir = (await stat(root)).isDirectory();
   } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot pack ${root}: ${e.message}`, { cause: err });
+    throw StagefarmError.wrap(err, `cannot pack ${root}`);
   }
   if (!isDir) throw new StagefarmError("invalid_argument", `cannot pack ${root}: not a directory`);
 }

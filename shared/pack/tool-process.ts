@@ -17,6 +17,7 @@
 import { PassThrough, pipeline, type Readable } from "node:stream";
 import { execa } from "execa";
 import { StagefarmError } from "../errors.js";
+import { errnoOf } from "../util/fs.js";
 
 export interface ToolExit {
   exitCode: number | undefined;
@@ -52,7 +53,7 @@ function killGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pgid, sig);
   } catch (err: unknown) {
-    const code = (StagefarmError.from(err).cause as NodeJS.ErrnoException | undefined)?.code;
+    const code = errnoOf(StagefarmError.from(err).cause);
     if (code !== "ESRCH" && code !== "EPERM") throw StagefarmError.from(err);
   }
 }

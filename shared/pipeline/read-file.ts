@@ -32,8 +32,8 @@ async function openFile(path: string, shown: string): Promise<FileHandle> {
         cause: err,
         details: { path },
       });
-    throw new StagefarmError(e.code, `cannot read pipeline file ${shown}: ${e.message}`, {
-      cause: err,
+    throw StagefarmError.wrap(err, `cannot read pipeline file ${shown}`, {
+      fallback: "invalid_argument",
       details: { path },
     });
   }

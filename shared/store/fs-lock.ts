@@ -20,7 +20,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { StagefarmError, throwIfAborted } from "../errors.js";
-import { errnoOf } from "./fs-util.js";
+import { errnoOf } from "../util/fs.js";
 
 export interface HeldLock extends AsyncDisposable {
   /** Releases the lock; idempotent. Throws `unavailable` if the lock was lost while held. */

@@ -7,7 +7,8 @@ import { mkdir, open, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { StagefarmError } from "../errors.js";
-import { errnoOf, randomName, unlinkIfExists, walkFiles, withContext, writeNewFile } from "./fs-util.js";
+import { errnoOf } from "../util/fs.js";
+import { randomName, unlinkIfExists, walkFiles, withContext, writeNewFile } from "./fs-util.js";
 import { assertLogPath, assertLogPrefix, checkRange, LOGS_PREFIX } from "./layout.js";
 import type { ByteRange, LogInfo } from "./types.js";
 

@@ -14,7 +14,8 @@ import { mkdir, open, readdir, rename, stat, unlink, writeFile } from "node:fs/p
 import { dirname, join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
-import { errnoOf, randomName, unlinkIfExists, withContext, writeNewFile } from "./fs-util.js";
+import { errnoOf } from "../util/fs.js";
+import { randomName, unlinkIfExists, withContext, writeNewFile } from "./fs-util.js";
 import { assertObjectPath, assertObjectPrefix } from "./object-paths.js";
 import type { ObjectInfo, ObjectStat } from "./types.js";
 

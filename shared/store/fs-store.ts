@@ -25,14 +25,8 @@ import {
   putObjectFile,
   statObjectFile,
 } from "./fs-objects.js";
-import {
-  errnoOf,
-  randomName,
-  readdirIfExists,
-  unlinkIfExists,
-  withContext,
-  writeNewFile,
-} from "./fs-util.js";
+import { errnoOf } from "../util/fs.js";
+import { randomName, readdirIfExists, unlinkIfExists, withContext, writeNewFile } from "./fs-util.js";
 import { corruptBlobError, digestMismatchError, HashingTransform, VerifyingTransform } from "./hashing.js";
 import { assertLogPath, blobPath, manifestPath } from "./layout.js";
 import { assertObjectPath } from "./object-paths.js";

@@ -10,13 +10,10 @@ import { join } from "node:path";
 import type { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StagefarmError } from "../errors.js";
+import { errnoOf } from "../util/fs.js";
 
 export function randomName(): string {
   return randomBytes(12).toString("hex");
-}
-
-export function errnoOf(err: unknown): string | undefined {
-  return err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
 }
 
 /** Removes a file; a file that is already gone is not an error. */
@@ -25,16 +22,16 @@ export async function unlinkIfExists(path: string): Promise<void> {
     await unlink(path);
   } catch (err: unknown) {
     if (errnoOf(err) === "ENOENT") return;
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot remove ${path}: ${e.message}`, { cause: err });
+    throw StagefarmError.wrap(err, `cannot remove ${path}`);
   }
 }
 
-/** Normalises an error and prefixes its message with what was being done (StagefarmErrors pass through). */
+/**
+ * {@link StagefarmError.wrap} for what the store's own code did not already describe: a
+ * StagefarmError (raised below with its blob or path named) passes through unchanged.
+ */
 export function withContext(err: unknown, context: string): StagefarmError {
-  if (err instanceof StagefarmError) return err;
-  const e = StagefarmError.from(err);
-  return new StagefarmError(e.code, `${context}: ${e.message}`, { cause: err, details: e.details });
+  return err instanceof StagefarmError ? err : StagefarmError.wrap(err, context);
 }
 
 /** Directory entry names, sorted; an absent directory has none. */

@@ -78,7 +78,6 @@ export function classifyS3Error(err: unknown): S3FailureKind {
     return "other";
   }
   if (code !== undefined && (TRANSIENT_ERRNO.has(code) || code.startsWith("HTTP "))) return "transient";
-  if (err instanceof Error && /socket hang up/i.test(err.message)) return "transient";
   return "other";
 }
 

@@ -3,6 +3,7 @@
  * causes, what to do. `unavailable` (nothing the request itself did wrong), never a stack.
  */
 import { StagefarmError } from "../errors.js";
+import { errnoOf } from "./fs.js";
 
 const HINTS: Readonly<Record<string, string>> = {
   EADDRINUSE: "the address is already in use (another stagefarm, or another service on that port?)",
@@ -11,7 +12,7 @@ const HINTS: Readonly<Record<string, string>> = {
 };
 
 export function listenError(what: string, address: string, err: unknown): StagefarmError {
-  const errno = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  const errno = errnoOf(err);
   const why =
     (errno !== undefined ? HINTS[errno] : undefined) ?? (err instanceof Error ? err.message : String(err));
   return new StagefarmError("unavailable", `${what} cannot listen on ${address}: ${why}`, {

@@ -97,7 +97,7 @@ describe("secret files", () => {
     const after2030 = Authenticator.fromConfig(cfg, { now: () => Date.parse("2030-06-01T00:00:00Z") });
     assert.throws(
       () => after2030.authenticate(cred),
-      (e: unknown) => e instanceof AuthError && e.failure === "unauthenticated",
+      (e: unknown) => e instanceof AuthError && e.code === "unauthenticated",
     );
     assert.equal(expiryOf("2027-01-02"), "2027-01-02T00:00:00.000Z");
     assert.equal(expiryOf("90d", Date.parse("2027-01-01T00:00:00Z")), "2027-04-01T00:00:00.000Z");

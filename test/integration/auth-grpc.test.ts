@@ -140,7 +140,7 @@ async function call(
 
 function failureOf(r: "ok" | StagefarmError): string {
   if (r === "ok") return "ok";
-  return r instanceof AuthError ? `${r.failure}: ${r.message}` : `${r.code}: ${r.message}`;
+  return `${r.code}: ${r.message}`;
 }
 
 const bearer = (t: string): string => `Bearer ${t}`;
@@ -166,7 +166,7 @@ describe("gRPC authorisation, table-driven over StagefarmService", () => {
         const need = RPC_ROLES[method.localName as keyof typeof RPC_ROLES];
         const anon = await call(c, method);
         assert.ok(
-          anon instanceof AuthError && anon.failure === "unauthenticated",
+          anon instanceof AuthError && anon.code === "unauthenticated",
           `${method.name}: ${failureOf(anon)}`,
         );
         assert.equal(anon.details["grpcStatus"], "UNAUTHENTICATED");
@@ -174,7 +174,7 @@ describe("gRPC authorisation, table-driven over StagefarmService", () => {
           const r = await call(c, method, bearer(tokenOf[role]));
           if (rank(role) < rank(need)) {
             assert.ok(
-              r instanceof AuthError && r.failure === "permission_denied",
+              r instanceof AuthError && r.code === "permission_denied",
               `${method.name} as ${role}: ${failureOf(r)}`,
             );
             assert.equal(r.details["grpcStatus"], "PERMISSION_DENIED");
@@ -206,7 +206,7 @@ describe("gRPC authorisation, table-driven over StagefarmService", () => {
     await serve({ authorizer: lax }, async ({ client }) => {
       const method = StagefarmService.method.cancelRun;
       const r = await call(client(), method, bearer(tokens.admin));
-      assert.ok(r instanceof AuthError && r.failure === "permission_denied", failureOf(r));
+      assert.ok(r instanceof AuthError && r.code === "permission_denied", failureOf(r));
       assert.match(r.message, /CancelRun has no access rule/);
     });
   });
@@ -226,7 +226,7 @@ describe("gRPC authorisation, table-driven over StagefarmService", () => {
         const before = logs.length;
         const r = await call(c, method, authorization);
         assert.ok(
-          r instanceof AuthError && r.failure === "unauthenticated",
+          r instanceof AuthError && r.code === "unauthenticated",
           `${authorization}: ${failureOf(r)}`,
         );
         assert.match(r.message, why);
@@ -249,11 +249,11 @@ describe("gRPC authorisation, table-driven over StagefarmService", () => {
       const c = client();
       assert.equal(await call(c, StagefarmService.method.listRuns), "ok");
       const r = await call(c, StagefarmService.method.submitRun);
-      assert.ok(r instanceof AuthError && r.failure === "permission_denied", failureOf(r));
+      assert.ok(r instanceof AuthError && r.code === "permission_denied", failureOf(r));
       assert.match(r.message, /an anonymous caller has role viewer; SubmitRun needs submitter/);
       // A bad token is still refused, not downgraded to anonymous.
       const bad = await call(c, StagefarmService.method.listRuns, bearer(tokens.unknown));
-      assert.ok(bad instanceof AuthError && bad.failure === "unauthenticated", failureOf(bad));
+      assert.ok(bad instanceof AuthError && bad.code === "unauthenticated", failureOf(bad));
     });
   });
 
@@ -263,7 +263,7 @@ describe("gRPC authorisation, table-driven over StagefarmService", () => {
     await serve({ authorizer: lax }, async ({ client }) => {
       assert.equal(await call(client(), StagefarmService.method.listRuns), "ok");
       const r = await call(client(), StagefarmService.method.drainAgent);
-      assert.ok(r instanceof AuthError && r.failure === "permission_denied", failureOf(r));
+      assert.ok(r instanceof AuthError && r.code === "permission_denied", failureOf(r));
     });
   });
 
@@ -288,7 +288,7 @@ describe("gRPC authorisation, table-driven over StagefarmService", () => {
         () => "ok" as const,
         (err: unknown) => StagefarmError.from(err),
       );
-      assert.ok(anon instanceof AuthError && anon.failure === "unauthenticated", failureOf(anon));
+      assert.ok(anon instanceof AuthError && anon.code === "unauthenticated", failureOf(anon));
     });
   });
 });
@@ -335,7 +335,7 @@ describe("gRPC over TLS", () => {
         const c = client({ ca: fx.ca, ...fx.client });
         assert.equal(await call(c, listRuns, bearer(tokens.viewer)), "ok");
         const r = await call(c, listRuns);
-        assert.ok(r instanceof AuthError && r.failure === "unauthenticated", failureOf(r));
+        assert.ok(r instanceof AuthError && r.code === "unauthenticated", failureOf(r));
       });
     });
 

@@ -10,7 +10,9 @@ import {
   fromGrpcStatus,
   grpcStatusFor,
   toGrpcStatus,
+  TransportError,
 } from "../../shared/grpc/index.js";
+import { AuthError } from "../../shared/grpc/auth.js";
 import { MAX_MESSAGE_CHARS } from "../../shared/grpc/trailers.js";
 
 /** The documented table (shared/grpc/status.ts). `satisfies` fails to compile when a code is added. */
@@ -27,6 +29,8 @@ const expected = {
   cancelled: Status.CANCELLED,
   unavailable: Status.UNAVAILABLE,
   conflict: Status.ABORTED,
+  unauthenticated: Status.UNAUTHENTICATED,
+  permission_denied: Status.PERMISSION_DENIED,
   internal: Status.INTERNAL,
 } satisfies Record<ErrorCode, Status>;
 
@@ -60,6 +64,9 @@ describe("round trip through the trailer restores the exact code", () => {
       // The server's message arrives as it was, without the client's `where`.
       assert.equal(back.message, err.message);
       assert.deepEqual(back.details, { stage: "build", exitCode: 2, grpcStatus: Status[expected[code]] });
+      // The server answered: not a status grpc-js made itself; a refused call is an AuthError again.
+      assert.equal(back instanceof TransportError, false);
+      assert.equal(back instanceof AuthError, code === "unauthenticated" || code === "permission_denied");
     });
   }
 });
@@ -94,6 +101,19 @@ describe("gRPC status without the trailer → error code", () => {
     );
     assert.equal(err.details.grpcStatus, "UNAVAILABLE");
     assert.equal(err.retryable, true);
+    assert.ok(err instanceof TransportError, "made by grpc-js, not sent by a server");
+  });
+
+  test("UNAUTHENTICATED and PERMISSION_DENIED without the trailer are AuthErrors with their own codes", () => {
+    for (const [status, code] of [
+      [Status.UNAUTHENTICATED, "unauthenticated"],
+      [Status.PERMISSION_DENIED, "permission_denied"],
+    ] as const) {
+      const err = fromGrpcStatus({ code: status, details: "refused", metadata: new Metadata() });
+      assert.ok(err instanceof AuthError, Status[status]);
+      assert.equal(err.code, code);
+      assert.equal(err.retryable, false);
+    }
   });
 
   test("an unknown code in the trailer is ignored", () => {

@@ -12,18 +12,6 @@ export function fmtDuration(ms: number | undefined): string {
   return `${Math.floor(h / 24)}d ${h % 24}h`;
 }
 
-export function fmtBytes(n: number): string {
-  if (!Number.isFinite(n)) return "–";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 || v >= 100 ? 0 : 1)} ${units[i] ?? "B"}`;
-}
-
 export function fmtTime(t: number | undefined): string {
   if (t === undefined) return "–";
   const d = new Date(t);

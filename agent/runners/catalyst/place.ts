@@ -15,6 +15,7 @@ import {
 } from "../../../shared/catalyst/index.js";
 import { StagefarmError } from "../../../shared/errors.js";
 import { resolveInWorkspace } from "../../workspace.js";
+import { errnoOf } from "../../../shared/util/fs.js";
 
 /** Hard-links `from` to `to` (creating its directory), copying when a link is impossible. */
 export async function linkOrCopy(from: string, to: string): Promise<void> {
@@ -22,7 +23,7 @@ export async function linkOrCopy(from: string, to: string): Promise<void> {
   try {
     await link(from, to);
   } catch (err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK") throw StagefarmError.from(err);
     await copyFile(from, to);
   }

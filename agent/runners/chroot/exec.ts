@@ -28,11 +28,12 @@
  *   Throws `invalid_argument` for a root or shell that is not usable, and `internal` when the
  *   setup (mounting) failed before the script started, quoting its output.
  */
-import { access, rm, stat, writeFile } from "node:fs/promises";
+import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError } from "../../../shared/errors.js";
 import { assertConfined, confine } from "../../cgroup-scope.js";
 import { runInProcessGroup, type ProcessOutcome } from "../../process-group.js";
+import { exists } from "../../../shared/util/fs.js";
 import {
   checkBinds,
   checkEnv,
@@ -143,15 +144,6 @@ function namespaceArgs(setupFile: string): string[] {
 async function awaitGone(initFile: string): Promise<void> {
   const init = await readIdentity(initFile);
   if (init) await awaitNamespaceGone(init);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 type PlannedMounts = Omit<SetupPlan, "initFile" | "startedFile">;

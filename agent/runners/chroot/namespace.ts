@@ -12,6 +12,7 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../../shared/errors.js";
+import { errnoOf } from "../../../shared/util/fs.js";
 
 /** A process as /proc knows it: the pid and its start time in clock ticks since boot. */
 export interface ProcessIdentity {
@@ -33,7 +34,7 @@ export async function readIdentity(file: string): Promise<ProcessIdentity | unde
   try {
     return parseIdentity(await readFile(file, "utf8"));
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (errnoOf(err) === "ENOENT") return undefined;
     throw StagefarmError.from(err);
   }
 }
@@ -44,7 +45,7 @@ async function procStat(pid: number): Promise<{ state: string; startTime: string
   try {
     text = await readFile(`/proc/${pid}/stat`, "utf8");
   } catch (err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     if (code === "ENOENT" || code === "ESRCH") return undefined;
     throw StagefarmError.from(err);
   }
@@ -80,7 +81,7 @@ export async function awaitNamespaceGone(init: ProcessIdentity, deadlineMs = 10_
       try {
         process.kill(init.pid, "SIGKILL");
       } catch (err: unknown) {
-        if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw StagefarmError.from(err);
+        if (errnoOf(err) !== "ESRCH") throw StagefarmError.from(err);
       }
       killed = true;
     }

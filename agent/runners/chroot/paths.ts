@@ -10,6 +10,7 @@
 import { lstat, mkdir, readlink, rmdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError } from "../../../shared/errors.js";
+import { errnoOf } from "../../../shared/util/fs.js";
 
 /** Like Linux's limit on symlinks followed in one lookup. */
 const MAX_LINKS = 40;
@@ -22,7 +23,7 @@ export interface InRootPath {
 }
 
 function isNotFound(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException).code === "ENOENT";
+  return errnoOf(err) === "ENOENT";
 }
 
 /** Resolves `path` (absolute inside the root) below `root` (an absolute host path without symlinks). */
@@ -126,7 +127,7 @@ export async function removeCreated(created: readonly CreatedEntry[]): Promise<v
         if (st.isFile() && st.size === 0) await unlink(e.path);
       }
     } catch (err: unknown) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errnoOf(err);
       if (code !== "ENOENT" && code !== "ENOTEMPTY" && code !== "EEXIST") throw StagefarmError.from(err);
     }
   }

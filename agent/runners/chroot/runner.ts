@@ -69,7 +69,7 @@ async function runChroot(ctx: RunnerContext, opts: ChrootRunnerOptions): Promise
   } catch (err: unknown) {
     const e = StagefarmError.from(err);
     if (e.code === "cancelled") throw new StagefarmError("cancelled", `stage "${stage.name}" was cancelled`);
-    throw new StagefarmError(e.code, `${what}: ${e.message}`, { cause: e, details: { ...e.details } });
+    throw StagefarmError.wrap(err, what);
   }
   checkScriptOutcome(stage.name, outcome, { timeoutMs: stage.timeoutMs, logTail: tail.lines(30) });
 

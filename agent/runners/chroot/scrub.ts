@@ -39,8 +39,7 @@ export async function scrubRootfs(root: string, signal: AbortSignal): Promise<Sc
       { cwd: root, signal, maxBuffer: 64 * 1024 * 1024, env: { PATH: "/usr/bin:/bin", LC_ALL: "C" } },
     ));
   } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    throw new StagefarmError(e.code, `cannot look for device nodes in ${root}: ${e.message}`, { cause: err });
+    throw StagefarmError.wrap(err, `cannot look for device nodes in ${root}`);
   }
   const devicesRemoved: string[] = [];
   for (const rel of stdout.split("\0")) {

@@ -15,6 +15,7 @@ import { runInProcessGroup, type ProcessOutcome } from "../../process-group.js";
 import { isInside, privatePath } from "../../workspace.js";
 import { shownPath, type PlannedInvocation, type WriteOp } from "./plan.js";
 import { scriptEnv } from "../common/index.js";
+import { exists } from "../../../shared/util/fs.js";
 
 /** Throws `unsafe_archive` unless what exists of `abs` (following symlinks) is inside `base`. */
 export async function checkConfined(
@@ -50,15 +51,6 @@ export async function checkConfined(
 async function isSymlink(p: string): Promise<boolean> {
   try {
     return (await lstat(p)).isSymbolicLink();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
   } catch {
     return false;
   }

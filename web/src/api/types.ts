@@ -6,11 +6,18 @@
  * defaults filled in, so the views never see a missing field.
  */
 
-export type StageStateName =
-  "waiting" | "ready" | "running" | "cached" | "done" | "failed" | "skipped" | "cancelled";
-export type RunStatusName = "running" | "succeeded" | "failed" | "cancelled" | "unknown";
-export type OutcomeName = "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost" | "unknown";
-export type AgentStateName = "idle" | "busy" | "draining" | "offline" | "unknown";
+import { ReproState } from "../../../proto/gen/stagefarm/v1/repro_pb";
+import { AttemptOutcome, RunStatus, StageState } from "../../../proto/gen/stagefarm/v1/run_pb";
+import { AgentState } from "../../../proto/gen/stagefarm/v1/service_pb";
+
+/** The value names of a generated enum as the views use them: `TIMED_OUT` → "timed_out", no UNSPECIFIED. */
+type NamesOf<E> = Lowercase<Exclude<Extract<keyof E, string>, "UNSPECIFIED">>;
+
+export type StageStateName = NamesOf<typeof StageState>;
+export type RunStatusName = NamesOf<typeof RunStatus> | "unknown";
+export type OutcomeName = NamesOf<typeof AttemptOutcome> | "unknown";
+export type AgentStateName = NamesOf<typeof AgentState> | "unknown";
+type ReproStateName = NamesOf<typeof ReproState>;
 
 export interface OutputRefJson {
   name?: string;
@@ -196,8 +203,6 @@ export interface Repro {
   }>;
 }
 
-const REPRO_STATES = ["building", "reproducible", "differs", "error"] as const;
-
 function buildName(b: ReproBuildJson | undefined): string {
   const where = b?.agent === undefined || b.agent === "" ? "" : ` on ${b.agent}`;
   return b?.cached === true ? `cache entry${where}` : `attempt ${b?.attempt ?? "?"}${where}`;
@@ -205,7 +210,7 @@ function buildName(b: ReproBuildJson | undefined): string {
 
 export function reproOf(j: ReproJson): Repro {
   return {
-    state: enumName(j.state, "REPRO_STATE_", REPRO_STATES, "error"),
+    state: enumName<ReproStateName>(ReproState, "REPRO_STATE_", j.state, "error"),
     first: buildName(j.first),
     second: buildName(j.second),
     error: j.error ?? "",
@@ -257,30 +262,23 @@ export interface Agent {
   version: string;
 }
 
-/** `STAGE_STATE_RUNNING` → `running` (unknown names keep the given fallback). */
+/**
+ * `STAGE_STATE_RUNNING` → `running`, checked against the generated enum (its TypeScript object:
+ * the enum descriptors would add the protobuf runtime to the page); an unknown name or the
+ * UNSPECIFIED value gives `fallback`. `prefix` is the proto3 JSON prefix of the enum's values;
+ * `T` is the union {@link NamesOf} derives from the same enum.
+ */
 function enumName<T extends string>(
-  value: string | undefined,
+  generated: Readonly<Record<string, string | number>>,
   prefix: string,
-  known: readonly T[],
+  value: string | undefined,
   fallback: T,
 ): T {
-  const v = (value ?? "").replace(prefix, "").toLowerCase();
-  return (known as readonly string[]).includes(v) ? (v as T) : fallback;
+  const member = value?.startsWith(prefix) === true ? value.slice(prefix.length) : "";
+  return member !== "UNSPECIFIED" && typeof generated[member] === "number"
+    ? (member.toLowerCase() as T)
+    : fallback;
 }
-
-const STATES: readonly StageStateName[] = [
-  "waiting",
-  "ready",
-  "running",
-  "cached",
-  "done",
-  "failed",
-  "skipped",
-  "cancelled",
-];
-const STATUSES: readonly RunStatusName[] = ["running", "succeeded", "failed", "cancelled"];
-const OUTCOMES: readonly OutcomeName[] = ["running", "succeeded", "failed", "timed_out", "cancelled", "lost"];
-const AGENT_STATES: readonly AgentStateName[] = ["idle", "busy", "draining", "offline"];
 
 export function time(v: string | undefined): number | undefined {
   if (v === undefined || v === "") return undefined;
@@ -295,7 +293,7 @@ function outputOf(j: OutputRefJson): Output {
 export function stageOf(j: StageRunJson): Stage {
   return {
     name: j.name ?? "",
-    state: enumName(j.state, "STAGE_STATE_", STATES, "waiting"),
+    state: enumName<StageStateName>(StageState, "STAGE_STATE_", j.state, "waiting"),
     cacheKey: j.cacheKey ?? "",
     reason: j.reason ?? "",
     attempt: j.attempt ?? 0,
@@ -310,7 +308,7 @@ export function stageOf(j: StageRunJson): Stage {
       agent: a.agent ?? "",
       startedAt: time(a.startedAt),
       finishedAt: time(a.finishedAt),
-      outcome: enumName(a.outcome, "ATTEMPT_OUTCOME_", OUTCOMES, "unknown"),
+      outcome: enumName<OutcomeName>(AttemptOutcome, "ATTEMPT_OUTCOME_", a.outcome, "unknown"),
       error: a.error ?? "",
       logPath: a.logPath ?? "",
     })),
@@ -339,7 +337,7 @@ export function runOf(j: RunJson): Run {
     id: j.id ?? "",
     pipeline: j.pipeline ?? "",
     params: j.params ?? {},
-    status: enumName(j.status, "RUN_STATUS_", STATUSES, "unknown"),
+    status: enumName<RunStatusName>(RunStatus, "RUN_STATUS_", j.status, "unknown"),
     createdAt: time(j.createdAt),
     finishedAt: time(j.finishedAt),
     stages: (j.stages ?? []).map(stageOf),
@@ -357,7 +355,7 @@ export function agentOf(j: AgentJson): Agent {
     labels: j.labels ?? [],
     slots: j.slots ?? 0,
     busySlots: j.busySlots ?? 0,
-    state: enumName(j.state, "AGENT_STATE_", AGENT_STATES, "unknown"),
+    state: enumName<AgentStateName>(AgentState, "AGENT_STATE_", j.state, "unknown"),
     currentStages: j.currentStages ?? [],
     lastHeartbeat: time(j.lastHeartbeat),
     diskFreeBytes: Number(j.diskFreeBytes ?? "0"),

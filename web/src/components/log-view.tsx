@@ -6,7 +6,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { apiUrl, errorText, getJson } from "../api/client";
-import { fmtBytes } from "../format";
+import { humanBytes } from "../../../shared/util/bytes";
 import { LogController, type LogState } from "./log-controller";
 
 interface SearchHit {
@@ -139,7 +139,7 @@ export function LogView(props: { runId: string; stage: string; attempt: number; 
               : s.mode === "waiting"
                 ? "waiting for output…"
                 : s.mode === "stored"
-                  ? `bytes ${fmtBytes(s.start)}–${fmtBytes(s.end)} of ${fmtBytes(s.size ?? s.end)}`
+                  ? `bytes ${humanBytes(s.start)}–${humanBytes(s.end)} of ${humanBytes(s.size ?? s.end)}`
                   : s.mode === "error" || s.mode === "ended"
                     ? s.message
                     : "loading…"}

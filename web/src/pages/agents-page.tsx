@@ -9,7 +9,8 @@ import { LiveStream, type LiveStatus } from "../api/live";
 import { agentOf, type Agent, type AgentJson } from "../api/types";
 import { permits, useWhoami } from "../api/whoami";
 import { ConnPill } from "../components/progress";
-import { fmtAgo, fmtBytes } from "../format";
+import { fmtAgo } from "../format";
+import { humanBytes } from "../../../shared/util/bytes";
 import { runHref } from "../router";
 
 function DrainButton(props: { agent: Agent; onDone: (a: Agent) => void; onError: (e: string) => void }) {
@@ -125,7 +126,7 @@ export function AgentsPage() {
                 <td title={a.lastHeartbeat === undefined ? "" : new Date(a.lastHeartbeat).toLocaleString()}>
                   {fmtAgo(a.lastHeartbeat, now)}
                 </td>
-                <td>{a.diskFreeBytes > 0 ? fmtBytes(a.diskFreeBytes) : "–"}</td>
+                <td>{a.diskFreeBytes > 0 ? humanBytes(a.diskFreeBytes) : "–"}</td>
                 <td>{a.version}</td>
                 <td>
                   <DrainButton agent={a} onDone={replace} onError={setError} />

@@ -5,33 +5,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { apiUrl, errorText, getJson } from "../api/client";
 import { time, type CacheEntryJson } from "../api/types";
-import { fmtBytes, fmtDuration, fmtTime, pct, shortDigest } from "../format";
+import { fmtDuration, fmtTime, pct, shortDigest } from "../format";
+import type { CacheSummary } from "../../../shared/protocol/cache-summary";
+import { humanBytes } from "../../../shared/util/bytes";
 import { runHref } from "../router";
 
-interface Summary {
-  entries: number;
-  outputBytes: number;
-  lookups: { stage: { hits: number; misses: number }; binpkg: { hits: number; misses: number } };
-  pipelines: Array<{ pipeline: string; runs: number; hits: number; executions: number; failures: number }>;
-  newest: CacheEntryJson[];
-  binhosts: Array<{
-    name: string;
-    packages: number;
-    bytes: number;
-    timestamp: number;
-    newest: Array<{
-      cpv: string;
-      path: string;
-      buildId: number;
-      buildTime: number;
-      size: number;
-      run?: string;
-      stage?: string;
-      agent?: string;
-    }>;
-  }>;
-  computedAt: string;
-}
+type Summary = CacheSummary<CacheEntryJson>;
 
 export function CachePage() {
   const [s, setS] = useState<Summary | undefined>(undefined);
@@ -69,7 +48,7 @@ export function CachePage() {
               <div class="muted">cache entries</div>
             </div>
             <div class="card">
-              <div class="big">{fmtBytes(s.outputBytes)}</div>
+              <div class="big">{humanBytes(s.outputBytes)}</div>
               <div class="muted">outputs they keep</div>
             </div>
             <div class="card">
@@ -142,7 +121,7 @@ export function CachePage() {
                     <td>{e.pipeline}</td>
                     <td>{e.stage}</td>
                     <td>{e.runner}</td>
-                    <td>{fmtBytes((e.outputs ?? []).reduce((a, o) => a + Number(o.size ?? "0"), 0))}</td>
+                    <td>{humanBytes((e.outputs ?? []).reduce((a, o) => a + Number(o.size ?? "0"), 0))}</td>
                     <td>{fmtDuration(Number(e.durationMs ?? "0"))}</td>
                     <td>{e.producer}</td>
                     <td>{fmtTime(time(e.createdAt))}</td>
@@ -160,7 +139,7 @@ export function CachePage() {
                 <h3>
                   {b.name}{" "}
                   <span class="muted">
-                    {b.packages} packages · {fmtBytes(b.bytes)} · updated {fmtTime(b.timestamp * 1000)}
+                    {b.packages} packages · {humanBytes(b.bytes)} · updated {fmtTime(b.timestamp * 1000)}
                   </span>
                 </h3>
                 <table class="grid">
@@ -178,7 +157,7 @@ export function CachePage() {
                       <tr key={p.path}>
                         <td title={p.path}>{p.cpv}</td>
                         <td>{p.buildId}</td>
-                        <td>{fmtBytes(p.size)}</td>
+                        <td>{humanBytes(p.size)}</td>
                         <td>{fmtTime(p.buildTime * 1000)}</td>
                         <td>
                           {p.run !== undefined && p.stage !== undefined ? (

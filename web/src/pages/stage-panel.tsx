@@ -8,7 +8,8 @@ import { apiUrl, errorText, getJson, postJson } from "../api/client";
 import type { Run, RunJson, Stage } from "../api/types";
 import { permits, useWhoami } from "../api/whoami";
 import { LogView } from "../components/log-view";
-import { fmtBytes, fmtDuration, fmtTime, shortDigest } from "../format";
+import { fmtDuration, fmtTime, shortDigest } from "../format";
+import { humanBytes } from "../../../shared/util/bytes";
 import { elapsedOf, STATE_LABEL } from "../graph/stage-graph";
 import { ReproSection } from "./repro-section";
 
@@ -333,7 +334,7 @@ export function StagePanel(props: {
                 <td>
                   <code class="digest">{o.digest}</code>
                 </td>
-                <td>{fmtBytes(o.size)}</td>
+                <td>{humanBytes(o.size)}</td>
                 <td>
                   <a
                     data-testid="download"
