@@ -15,7 +15,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanCliEnv, cliPath, repoRoot, runCleanCli } from "../helpers/cli.js";
-import { FarmProcess, freePort, until } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess, until } from "../helpers/farm-process.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
 
@@ -57,9 +57,6 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
       );
       await writeFile(auth, `tokens:\n${entries.join("\n")}\n`, { mode: 0o600 });
 
-      const grpcPort = await freePort();
-      let httpPort = await freePort();
-      while (httpPort === grpcPort) httpPort = await freePort();
       const serveEnv = {
         STAGEFARM_NATS_URL: nats.url,
         STAGEFARM_S3_URL: s3.url,
@@ -67,7 +64,7 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
       };
       // prettier-ignore
       const args = [
-        "coordinator", "--listen", `127.0.0.1:${grpcPort}`, "--http", `127.0.0.1:${httpPort}`,
+        "coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
         "--tls-cert", join(certs, "server.crt"), "--tls-key", join(certs, "server.key"),
         "--tls-client-ca", join(certs, "ca.crt"), "--auth", auth,
       ];
@@ -80,14 +77,8 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
         }),
       );
       const c = coordinator;
-      await until(
-        () => {
-          if (!c.alive) throw new Error(`coordinator ${c.status}:\n${c.output}`);
-          return /gRPC on .*HTTP on https:\/\//.test(c.output) ? true : undefined;
-        },
-        30_000,
-        "the coordinator to serve",
-      );
+      const { grpcPort, httpPort } = await coordinatorPorts(c);
+      assert.match(c.output, /gRPC on .*HTTP on https:\/\//);
 
       // The name in the server certificate, not the IP: node warns about IP addresses as TLS names.
       const client = {

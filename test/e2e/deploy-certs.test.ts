@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { cleanCliEnv, cliPath, repoRoot, runCleanCli } from "../helpers/cli.js";
-import { FarmProcess, freePort, until } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess, until } from "../helpers/farm-process.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
 
@@ -111,12 +111,9 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         `  - { name: ${t.name}, role: viewer, sha256: ${t.sha256} }`;
       const auth = join(dir, "auth.yaml");
       await writeFile(auth, `tokens:\n${line(keep)}\n${line(revoke)}\n`, { mode: 0o600 });
-      const grpcPort = await freePort();
-      let httpPort = await freePort();
-      while (httpPort === grpcPort) httpPort = await freePort();
       // prettier-ignore
       const args = [
-        "coordinator", "--listen", `127.0.0.1:${grpcPort}`, "--http", `127.0.0.1:${httpPort}`,
+        "coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
         "--tls-cert", join(certs, "server.crt"), "--tls-key", join(certs, "server.key"), "--auth", auth,
       ];
       const c = new FarmProcess(
@@ -132,14 +129,8 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         }),
       );
       coordinator = c;
-      await until(
-        () => {
-          if (!c.alive) throw new Error(`coordinator ${c.status}:\n${c.output}`);
-          return /gRPC on .*HTTP on https:\/\//.test(c.output) ? true : undefined;
-        },
-        30_000,
-        "the coordinator to serve",
-      );
+      const { grpcPort } = await coordinatorPorts(c);
+      assert.match(c.output, /gRPC on .*HTTP on https:\/\//);
       const as = (t: { token: string }): Record<string, string> => ({
         STAGEFARM_COORDINATOR: `localhost:${grpcPort}`,
         STAGEFARM_CA: join(certs, "ca.crt"),

@@ -31,13 +31,14 @@ import { subjects } from "../../shared/protocol/subjects.js";
 import { cliPath, repoRoot } from "../helpers/cli.js";
 import { render } from "../helpers/deploy-files.js";
 import {
+  coordinatorPorts,
   FarmProcess,
   fanoutExpected,
   fanoutPipeline,
-  freePort,
   until,
   type RunSummary,
 } from "../helpers/farm-process.js";
+import { freePort } from "../helpers/free-port.js";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
 
@@ -89,6 +90,8 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       )}\n]\n`;
 
       const shipped = await readFile(join(repoRoot, "deploy/nats/cluster/nats-server.conf"), "utf8");
+      // freePort stays here: every node's configuration names its peers' route ports before any
+      // of them starts, so they cannot bind port 0 and report it (client and monitoring ports do).
       const routePorts = [await freePort(), await freePort(), await freePort()];
       assert.equal(new Set(routePorts).size, 3);
       const configs = await Promise.all(
@@ -164,12 +167,9 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
         STAGEFARM_PREFIX: PREFIX,
         STAGEFARM_JOB_ACK_WAIT: "3s",
       };
-      const grpcPort = await freePort();
-      let httpPort = await freePort();
-      while (httpPort === grpcPort) httpPort = await freePort();
       const coordinator = spawnCli(
         "coordinator",
-        ["coordinator", "--listen", `127.0.0.1:${grpcPort}`, "--http", `127.0.0.1:${httpPort}`],
+        ["coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
         { ...farmEnv, STAGEFARM_NATS_CREDS: creds.coordinator, STAGEFARM_NATS_REPLICAS: "3" },
       );
       procs.push(coordinator);
@@ -186,18 +186,15 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
         STAGEFARM_DRAIN_TIMEOUT: "1s",
       });
       procs.push(agent);
-      for (const [p, re] of [
-        [coordinator, /gRPC on /],
-        [agent, /stagefarm agent build-1: labels/],
-      ] as const)
-        await until(
-          () => {
-            if (!p.alive) throw new Error(`${p.name} ${p.status}:\n${p.output}`);
-            return re.test(p.output) ? true : undefined;
-          },
-          60_000,
-          `${p.name} to start`,
-        );
+      const { grpcPort } = await coordinatorPorts(coordinator, 60_000);
+      await until(
+        () => {
+          if (!agent.alive) throw new Error(`${agent.name} ${agent.status}:\n${agent.output}`);
+          return /stagefarm agent build-1: labels/.test(agent.output) ? true : undefined;
+        },
+        60_000,
+        `${agent.name} to start`,
+      );
 
       // The coordinator made everything with three replicas; find the KV bucket's leader.
       const nc = await connectAsCoordinator();

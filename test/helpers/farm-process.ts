@@ -1,15 +1,13 @@
 /**
  * Building blocks of the end-to-end farm tests (./farm-processes.ts): one child process with its
  * output kept in memory (for assertion messages and its pino log records), signals and how it
- * ended; the /proc scan that finds processes a farm left behind; polling; free ports; the CLI's
- * JSON run summary; and the fan-out pipeline the scenarios share.
+ * ended; the /proc scan that finds processes a farm left behind; polling; the ports a coordinator
+ * bound; the CLI's JSON run summary; and the fan-out pipeline the scenarios share.
  */
 import type { ChildProcess } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
-
-export { freePort } from "./free-port.js";
 
 const OUTPUT_LIMIT = 1 << 20;
 
@@ -81,6 +79,27 @@ export async function until<T>(
       throw new StagefarmError("timeout", `timed out after ${ms} ms waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/**
+ * The ports a `stagefarm coordinator` started on port 0 bound, from its ready line ("gRPC on
+ * HOST:PORT, HTTP on http(s)://HOST:PORT, …"); fails at once if it exits first.
+ */
+export async function coordinatorPorts(
+  p: FarmProcess,
+  timeoutMs = 30_000,
+): Promise<{ grpcPort: number; httpPort: number }> {
+  return until(
+    () => {
+      const m = /stagefarm coordinator: gRPC on \S+:(\d+), HTTP on https?:\/\/\S+:(\d+),/.exec(p.output);
+      if (m !== null) return { grpcPort: Number(m[1]), httpPort: Number(m[2]) };
+      if (!p.alive)
+        throw new StagefarmError("unavailable", `${p.name} ${p.status} before serving:\n${p.output}`);
+      return undefined;
+    },
+    timeoutMs,
+    `${p.name} to serve`,
+  );
 }
 
 /** One child process of the farm, with its output kept in memory. */

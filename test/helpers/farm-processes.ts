@@ -21,7 +21,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StagefarmError } from "../../shared/errors.js";
 import { cliPath, repoRoot, type CliResult } from "./cli.js";
-import { FarmProcess, listProcesses, reap, until, type ProcessInfo } from "./farm-process.js";
+import {
+  coordinatorPorts,
+  FarmProcess,
+  listProcesses,
+  reap,
+  until,
+  type ProcessInfo,
+} from "./farm-process.js";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.js";
 import { startS3rver, type S3rverHandle } from "./s3rver.js";
 
@@ -168,13 +175,7 @@ export class FarmProcesses implements AsyncDisposable {
       { STAGEFARM_LEASE_TTL: this.opts.leaseTtl ?? "3s", ...this.opts.coordinatorEnv },
     );
     this.coordinator = p;
-    const ready = await this.waitForLog(
-      p,
-      /stagefarm coordinator: gRPC on 127\.0\.0\.1:(\d+), HTTP on http:\/\/127\.0\.0\.1:(\d+),/,
-      START_TIMEOUT_MS,
-    );
-    this.grpcPort = Number(ready[1]);
-    this.httpPort = Number(ready[2]);
+    ({ grpcPort: this.grpcPort, httpPort: this.httpPort } = await coordinatorPorts(p, START_TIMEOUT_MS));
     this.step(`${p.name} ready (pid ${p.pid})`);
     return p;
   }
