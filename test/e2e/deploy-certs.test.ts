@@ -14,9 +14,10 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { cleanCliEnv, cliPath, repoRoot, runCleanCli } from "../helpers/cli.js";
-import { coordinatorPorts, FarmProcess, until } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess } from "../helpers/farm-process.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const run = promisify(execFile);
 
@@ -146,11 +147,11 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
       // Revoke: the line goes, SIGHUP, the token is refused from then on; the other still works.
       await writeFile(auth, `tokens:\n${line(keep)}\n`, { mode: 0o600 });
       c.signal("SIGHUP");
-      await until(
-        () => (c.logRecords.some((r) => r["msg"] === "auth file reloaded") ? true : undefined),
-        10_000,
-        "the reload to be logged",
-      );
+      await poll(() => (c.logRecords.some((r) => r["msg"] === "auth file reloaded") ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "the reload to be logged",
+        intervalMs: 100,
+      });
       const [k2, r2] = await Promise.all([
         runCleanCli(["runs", "--json"], as(keep)),
         runCleanCli(["runs", "--json"], as(revoke)),
@@ -162,13 +163,12 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
       // A broken file is refused and logged; the tokens in force stay.
       await writeFile(auth, "tokens: [ { name: x } ]\n", { mode: 0o600 });
       c.signal("SIGHUP");
-      await until(
+      await poll(
         () =>
           c.logRecords.some((r) => r["msg"] === "auth file refused; the previous one stays in force")
             ? true
             : undefined,
-        10_000,
-        "the refusal to be logged",
+        { timeoutMs: 10_000, what: "the refusal to be logged", intervalMs: 100 },
       );
       const k3 = await runCleanCli(["runs", "--json"], as(keep));
       assert.equal(k3.code, 0, k3.stderr);

@@ -35,12 +35,12 @@ import {
   FarmProcess,
   fanoutExpected,
   fanoutPipeline,
-  until,
   type RunSummary,
 } from "../helpers/farm-process.js";
 import { freePort } from "../helpers/free-port.js";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const run = promisify(execFile);
 const PREFIX = "sf";
@@ -121,7 +121,7 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       const started = await Promise.allSettled(configs.map((config) => startNatsServer({ config })));
       for (const r of started) if (r.status === "fulfilled") nodes.push(r.value);
       for (const r of started) if (r.status === "rejected") throw r.reason;
-      await until(
+      await poll(
         async () => {
           const all = await Promise.all(
             nodes.map(async (node) => {
@@ -133,8 +133,7 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
             ? true
             : undefined;
         },
-        30_000,
-        "the JetStream cluster to elect a leader",
+        { timeoutMs: 30_000, what: "the JetStream cluster to elect a leader", intervalMs: 100 },
       );
 
       const natsUrl = nodes.map((node) => `tls://127.0.0.1:${node.port}`).join(",");
@@ -187,13 +186,12 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       });
       procs.push(agent);
       const { grpcPort } = await coordinatorPorts(coordinator, 60_000);
-      await until(
+      await poll(
         () => {
           if (!agent.alive) throw new Error(`${agent.name} ${agent.status}:\n${agent.output}`);
           return /stagefarm agent build-1: labels/.test(agent.output) ? true : undefined;
         },
-        60_000,
-        `${agent.name} to start`,
+        { timeoutMs: 60_000, what: `${agent.name} to start`, intervalMs: 100 },
       );
 
       // The coordinator made everything with three replicas; find the KV bucket's leader.
@@ -206,13 +204,12 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       try {
         const jsm = await nc.jetstreamManager();
         for (const stream of ["SF_JOBS", "SF_EVENTS", "KV_sf_state"]) {
-          const info = await until(
+          const info = await poll(
             async () => {
               const i = await jsm.streams.info(stream);
               return i.cluster?.replicas?.length === 2 && (i.cluster.leader ?? "") !== "" ? i : undefined;
             },
-            30_000,
-            `${stream} to have a leader and two followers`,
+            { timeoutMs: 30_000, what: `${stream} to have a leader and two followers`, intervalMs: 100 },
           );
           assert.equal(info.config.num_replicas, 3, `${stream} replicas`);
           if (stream === "KV_sf_state") kvLeader = info.cluster?.leader ?? "";
@@ -231,11 +228,11 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       });
       procs.push(submit);
       // Mid-run: the root stage is done and the leaves are sleeping.
-      await until(
-        () => (agent.logRecords.some((r) => r["msg"] === "stage succeeded") ? true : undefined),
-        60_000,
-        "the first stage to finish",
-      );
+      await poll(() => (agent.logRecords.some((r) => r["msg"] === "stage succeeded") ? true : undefined), {
+        timeoutMs: 60_000,
+        what: "the first stage to finish",
+        intervalMs: 100,
+      });
       await nodes[victim - 1]?.kill();
       const ended = await submit.ended(120_000).catch((err: unknown) => {
         throw new Error(

@@ -35,11 +35,12 @@ import {
   timeSpanSeconds,
   unitValue,
 } from "../helpers/deploy-files.js";
-import { coordinatorPorts, FarmProcess, until, type RunSummary } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess, type RunSummary } from "../helpers/farm-process.js";
 import { freePort } from "../helpers/free-port.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { promtool, startPrometheus } from "../helpers/prometheus.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const execFileP = promisify(execFile);
 const DEPLOY = join(repoRoot, "deploy");
@@ -87,14 +88,13 @@ function spawnRole(name: string, argv: string[], env: Record<string, string>): F
 
 /** Waits for `re` in `p`'s output; resolves with its first group as a number (a bound port), or 0. */
 async function ready(p: FarmProcess, re: RegExp): Promise<number> {
-  return until(
+  return poll(
     () => {
       if (!p.alive) throw new Error(`${p.name} ${p.status}:\n${p.output}`);
       const m = re.exec(p.output);
       return m === null ? undefined : Number(m[1] ?? 0);
     },
-    60_000,
-    `${p.name} to start`,
+    { timeoutMs: 60_000, what: `${p.name} to start`, intervalMs: 100 },
   );
 }
 

@@ -13,9 +13,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { cliPath, repoRoot } from "../helpers/cli.js";
-import { coordinatorPorts, FarmProcess, until, type RunSummary } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess, type RunSummary } from "../helpers/farm-process.js";
 import { startAuthNats } from "../helpers/nats-auth.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const PIPELINE = `pipeline: authcli
 stages:
@@ -108,11 +109,11 @@ describe("the CLI under the shipped NATS permissions", () => {
           const agent = start(`agent ${id}`, await agentArgs(id, nats.credsFile(id), labels), {
             STAGEFARM_MISSING_TOOLS: "warn",
           });
-          await until(
-            () => (/stagefarm agent /.test(agent.output) ? true : undefined),
-            30_000,
-            `agent ${id}`,
-          ).catch((err: unknown) => assert.fail(`${String(err)}\n${diagnostics()}`));
+          await poll(() => (/stagefarm agent /.test(agent.output) ? true : undefined), {
+            timeoutMs: 30_000,
+            what: `agent ${id}`,
+            intervalMs: 100,
+          }).catch((err: unknown) => assert.fail(`${String(err)}\n${diagnostics()}`));
         }
         const file = join(dir, "authcli.yaml");
         await writeFile(file, PIPELINE);

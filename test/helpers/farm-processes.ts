@@ -21,23 +21,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StagefarmError } from "../../shared/errors.js";
 import { cliPath, repoRoot, type CliResult } from "./cli.js";
-import {
-  coordinatorPorts,
-  FarmProcess,
-  listProcesses,
-  reap,
-  until,
-  type ProcessInfo,
-} from "./farm-process.js";
+import { coordinatorPorts, FarmProcess, listProcesses, reap, type ProcessInfo } from "./farm-process.js";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.js";
 import { startS3rver, type S3rverHandle } from "./s3rver.js";
+import { poll } from "./poll.js";
 
 export {
   FarmProcess,
   fanoutExpected,
   fanoutPipeline,
   listProcesses,
-  until,
   type ProcessInfo,
   type RunSummary,
 } from "./farm-process.js";
@@ -282,19 +275,18 @@ export class FarmProcesses implements AsyncDisposable {
    */
   async runningStage(run: string, stages: string[]): Promise<{ stage: string; agent: string }> {
     const keys = new Map(stages.map((s) => [`stages.${run}.${s}`, s]));
-    const claim = await until(
+    const claim = await poll(
       () =>
         this.coordinator?.logRecords.find((r) => r["msg"] === "stage claimed" && keys.has(String(r["key"]))),
-      30_000,
-      `an agent to claim one of ${stages.join(", ")}`,
+      { timeoutMs: 30_000, what: `an agent to claim one of ${stages.join(", ")}`, intervalMs: 100 },
     );
     const agent = String(claim["agent"]);
     const dir = this.agentWorkDir(agent);
-    await until(
-      async () => ((await listProcesses()).some((p) => p.cwd.startsWith(dir)) ? true : undefined),
-      30_000,
-      `a stage process of ${agent}`,
-    );
+    await poll(async () => ((await listProcesses()).some((p) => p.cwd.startsWith(dir)) ? true : undefined), {
+      timeoutMs: 30_000,
+      what: `a stage process of ${agent}`,
+      intervalMs: 100,
+    });
     this.step(`a stage of ${run} runs on ${agent}`);
     return { stage: keys.get(String(claim["key"])) ?? "", agent };
   }
@@ -309,7 +301,7 @@ export class FarmProcesses implements AsyncDisposable {
 
   /** Waits for `re` in a process's output; fails at once if the process exits first. */
   async waitForLog(p: FarmProcess, re: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
-    return until(
+    return poll(
       () => {
         const m = re.exec(p.output);
         if (m !== null) return m;
@@ -317,8 +309,7 @@ export class FarmProcesses implements AsyncDisposable {
           throw new StagefarmError("unavailable", `${p.name} ${p.status} before printing ${String(re)}`);
         return undefined;
       },
-      timeoutMs,
-      `${p.name} to print ${String(re)}`,
+      { timeoutMs: timeoutMs, what: `${p.name} to print ${String(re)}`, intervalMs: 100 },
     );
   }
 

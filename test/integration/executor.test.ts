@@ -17,6 +17,7 @@ import { packTree, unpackBlob } from "../../shared/pack/index.js";
 import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { TestHttpServer } from "../helpers/http-server.js";
+import { poll } from "../helpers/poll.js";
 
 const execFileAsync = promisify(execFile);
 const pos = { file: "pipeline.yaml", line: 1, col: 1 };
@@ -329,11 +330,7 @@ void describe("StageExecutor", () => {
     const live: string[] = [];
     const j = job(stage({ script: "echo started\nsleep 300" }));
     const running = run(j, (c) => live.push(c), controller.signal);
-    const deadline = Date.now() + 10_000;
-    while (!live.join("").includes("started\n")) {
-      assert.ok(Date.now() < deadline, "the script did not start");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await poll(() => live.join("").includes("started\n"), { timeoutMs: 10_000, what: "the script to start" });
     controller.abort();
     const e = await failure(running);
     assert.equal(e.code, "cancelled");
