@@ -138,11 +138,19 @@ void describe("StageExecutor", () => {
   void test("places inputs, runs the script, stores tree and file outputs", async () => {
     const j = job(buildStage());
     const live: string[] = [];
+    const t0 = performance.now();
     const result = await run(j, (c) => live.push(c));
+    const wallMs = performance.now() - t0;
     assert.deepEqual(Object.keys(result.outputs).sort(), ["bin", "tree"]);
     assert.equal(result.outputs["tree"]?.kind, "tree");
     assert.equal(result.outputs["bin"]?.kind, "file");
-    assert.ok(result.durationMs >= 0);
+    // The stage's own time, in whole ms: a script in a new process takes at least one, and it
+    // cannot exceed the time the whole call took.
+    assert.ok(Number.isInteger(result.durationMs), `durationMs ${result.durationMs}`);
+    assert.ok(
+      result.durationMs >= 1 && result.durationMs <= Math.ceil(wallMs),
+      `durationMs ${result.durationMs} within (0, ${wallMs}]`,
+    );
 
     const check = join(dir, "check-1");
     await unpackBlob(store, result.outputs["tree"]?.digest ?? "", check, { allowDevices: false });
