@@ -4,7 +4,7 @@
  * no new work). Nothing else; loopback unless told otherwise.
  */
 import { createServer, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeHttp, listenHttp } from "../shared/util/http-listen.js";
 import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
 
@@ -44,29 +44,10 @@ export async function startAgentHttpServer(deps: AgentHttpDeps): Promise<AgentHt
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err) =>
-      reject(
-        new StagefarmError(
-          "unavailable",
-          `agent HTTP server cannot listen on ${deps.host}:${deps.port}: ${err.message}`,
-          {
-            cause: err,
-          },
-        ),
-      ),
-    );
-    server.listen(deps.port, deps.host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const addr = await listenHttp(server, deps.host, deps.port, "the agent HTTP server");
   let closed: Promise<void> | undefined;
   return {
-    url: `http://${host}:${addr.port}`,
-    close: () =>
-      (closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })),
+    url: `http://${addr.hostPort}`,
+    close: () => (closed ??= closeHttp(server)),
   };
 }

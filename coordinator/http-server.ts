@@ -13,7 +13,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
 import type { HttpAuth } from "./auth/http-auth.js";
@@ -33,7 +32,7 @@ import { dispatch, type Route } from "./http-api/router.js";
 import { requestGuard, type RequestGuard } from "./request-guard.js";
 import type { NamedPipelines } from "./submission/named-pipelines.js";
 import { runToJson, type RunRegistry } from "./run-registry.js";
-import { listenError } from "../shared/util/listen-error.js";
+import { closeHttp, listenHttp } from "../shared/util/http-listen.js";
 
 export interface HttpServerDeps {
   host: string;
@@ -201,17 +200,10 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     deps.tls === undefined
       ? createServer(listener)
       : createHttpsServer({ ...deps.tls, minVersion: "TLSv1.2" }, listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(deps.port, deps.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  }).catch((err: unknown) => {
+  const addr = await listenHttp(server, deps.host, deps.port, "the HTTP server").catch((err: unknown) => {
     dashboard?.close();
-    throw listenError("the HTTP server", `${deps.host}:${deps.port}`, err);
+    throw err;
   });
-  const addr = server.address() as AddressInfo;
   bound.guard = requestGuard({
     listenHost: deps.host,
     port: addr.port,
@@ -219,15 +211,15 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServerH
     names: deps.hostNames ?? [],
     authEnforced: deps.auth?.enforcing === true,
   });
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   let closed: Promise<void> | undefined;
   return {
-    url: `${deps.tls === undefined ? "http" : "https"}://${host}:${addr.port}`,
-    close: () =>
-      (closed ??= new Promise<void>((resolve) => {
+    url: `${deps.tls === undefined ? "http" : "https"}://${addr.hostPort}`,
+    close: () => {
+      if (closed === undefined) {
         dashboard?.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })),
+        closed = closeHttp(server);
+      }
+      return closed;
+    },
   };
 }

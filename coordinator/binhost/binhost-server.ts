@@ -5,11 +5,10 @@
  * and the coordinator serve it on their own HTTP server instead).
  */
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import { serveBinhost, type BinhostHttpOptions } from "./http.js";
-import { listenError } from "../../shared/util/listen-error.js";
+import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 
 export interface BinhostServerHandle {
   url: string;
@@ -32,24 +31,10 @@ export async function startBinhostServer(
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  }).catch((err: unknown) => {
-    throw listenError("the binhost server", `${opts.host ?? "127.0.0.1"}:${opts.port ?? 0}`, err);
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const addr = await listenHttp(server, opts.host ?? "127.0.0.1", opts.port ?? 0, "the binhost server");
   let closed: Promise<void> | undefined;
   return {
-    url: `http://${host}:${addr.port}`,
-    close: () =>
-      (closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })),
+    url: `http://${addr.hostPort}`,
+    close: () => (closed ??= closeHttp(server)),
   };
 }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import { poolName, type JobQueue, type QueueMessage } from "../../shared/ports/index.js";
+import { poll } from "../helpers/poll.js";
 
 /** No test may hang the suite. */
 const LIMIT = { timeout: 30_000 };
@@ -36,19 +37,6 @@ function isError(code: ErrorCode, ...mentions: string[]): (err: unknown) => bool
     for (const m of mentions) assert.ok(err.message.includes(m), `"${err.message}" should mention "${m}"`);
     return true;
   };
-}
-
-/** Polls `check` until it holds or `timeoutMs` passed. */
-export async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /**
@@ -162,7 +150,7 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory, timi
       const m = await r.take(3000);
       assert.equal(await queue.depth(A), 1, "a job being worked on still counts");
       m.ack();
-      await eventually("depth is 0", async () => (await queue.depth(A)) === 0);
+      await poll(async () => (await queue.depth(A)) === 0, { timeoutMs: 5000, what: "depth is 0" });
       assert.equal(await r.next(ACK_WAIT_MS * 2), undefined, "an acked job came back");
     });
 
@@ -180,7 +168,7 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory, timi
       assert.ok(waited >= ACK_WAIT_MS * 0.8, `redelivered after ${waited} ms, before the ack wait`);
       again.ack();
       first.ack(); // a late ack of the first delivery is harmless
-      await eventually("depth is 0", async () => (await queue.depth(A)) === 0);
+      await poll(async () => (await queue.depth(A)) === 0, { timeoutMs: 5000, what: "depth is 0" });
     });
 
     test("nak(delay) redelivers after the delay, not before", LIMIT, async () => {
@@ -210,7 +198,7 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory, timi
       const m = await r.take(3000);
       m.term();
       m.ack(); // only the first settlement counts
-      await eventually("depth is 0", async () => (await queue.depth(A)) === 0);
+      await poll(async () => (await queue.depth(A)) === 0, { timeoutMs: 5000, what: "depth is 0" });
       assert.equal(await r.next(ACK_WAIT_MS * 2), undefined, "a termed job came back");
     });
 
@@ -257,7 +245,7 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory, timi
       assert.deepEqual(await Promise.all([queue.depth(A), queue.depth(B), queue.depth("kvm")]), [3, 1, 0]);
       await using r = reader(queue, [A]);
       (await r.take(3000)).ack();
-      await eventually("depth(A) is 2", async () => (await queue.depth(A)) === 2);
+      await poll(async () => (await queue.depth(A)) === 2, { timeoutMs: 5000, what: "depth(A) is 2" });
       assert.equal(await queue.depth(B), 1);
     });
 
@@ -303,7 +291,7 @@ export function jobQueueConformance(name: string, factory: JobQueueFactory, timi
         perReader.every((n) => n > 0),
         `one consumer got nothing: ${perReader.join("/")}`,
       );
-      await eventually("depth is 0", async () => (await queue.depth(A)) === 0);
+      await poll(async () => (await queue.depth(A)) === 0, { timeoutMs: 5000, what: "depth is 0" });
     });
 
     test("a consumer of several pools takes them in turn", LIMIT, async () => {

@@ -15,9 +15,10 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanCliEnv, cliPath, repoRoot, runCleanCli } from "../helpers/cli.js";
-import { FarmProcess, freePort, until } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess } from "../helpers/farm-process.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 interface TokenJson {
   name: string;
@@ -57,9 +58,6 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
       );
       await writeFile(auth, `tokens:\n${entries.join("\n")}\n`, { mode: 0o600 });
 
-      const grpcPort = await freePort();
-      let httpPort = await freePort();
-      while (httpPort === grpcPort) httpPort = await freePort();
       const serveEnv = {
         STAGEFARM_NATS_URL: nats.url,
         STAGEFARM_S3_URL: s3.url,
@@ -67,7 +65,7 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
       };
       // prettier-ignore
       const args = [
-        "coordinator", "--listen", `127.0.0.1:${grpcPort}`, "--http", `127.0.0.1:${httpPort}`,
+        "coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
         "--tls-cert", join(certs, "server.crt"), "--tls-key", join(certs, "server.key"),
         "--tls-client-ca", join(certs, "ca.crt"), "--auth", auth,
       ];
@@ -80,14 +78,8 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
         }),
       );
       const c = coordinator;
-      await until(
-        () => {
-          if (!c.alive) throw new Error(`coordinator ${c.status}:\n${c.output}`);
-          return /gRPC on .*HTTP on https:\/\//.test(c.output) ? true : undefined;
-        },
-        30_000,
-        "the coordinator to serve",
-      );
+      const { grpcPort, httpPort } = await coordinatorPorts(c);
+      assert.match(c.output, /gRPC on .*HTTP on https:\/\//);
 
       // The name in the server certificate, not the IP: node warns about IP addresses as TLS names.
       const client = {
@@ -122,7 +114,11 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
       assert.match(denied.stderr, /token viewer-1 has role viewer; SubmitRun needs submitter/);
       assert.equal(noToken.code, 2);
       assert.match(noToken.stderr, /needs a token: pass --token or set STAGEFARM_TOKEN/);
-      await until(() => (refusedCalls() >= 2 ? true : undefined), 5000, "two refused calls in the log");
+      await poll(() => (refusedCalls() >= 2 ? true : undefined), {
+        timeoutMs: 5000,
+        what: "two refused calls in the log",
+        intervalMs: 100,
+      });
 
       assert.equal(submitted.code, 0, submitted.stderr);
       const { run } = JSON.parse(submitted.stdout.trim().split("\n").pop() ?? "") as { run: string };
@@ -132,13 +128,12 @@ describe("certs init + a TLS coordinator with tokens (processes)", () => {
 
       assert.equal(noCert.code, 1, noCert.stderr);
       assert.match(noCert.stderr, /--cert and --key; the coordinator logs why/);
-      await until(
+      await poll(
         () =>
           c.logRecords.find(
             (r) => r["msg"] === "refused a TLS connection" && /sent no certificate/.test(String(r["reason"])),
           ),
-        5000,
-        "the coordinator to log the refused TLS connection",
+        { timeoutMs: 5000, what: "the coordinator to log the refused TLS connection", intervalMs: 100 },
       );
       assert.equal(plain.code, 1);
       assert.match(plain.stderr, /does it use TLS \(then pass --ca\)/);

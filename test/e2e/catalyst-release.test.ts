@@ -32,6 +32,7 @@ import { silentLogger } from "../../shared/log.js";
 import { unpackBlob } from "../../shared/pack/index.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
 import { relengFixture, RELENG_COMMITS, type RelengFixture } from "../helpers/catalyst-releng.js";
+import { poll } from "../helpers/poll.js";
 
 const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -56,13 +57,13 @@ const STAGES = [
 ];
 
 async function finished(farm: MemoryFarm, id: string): Promise<RunDoc> {
-  const deadline = Date.now() + 240_000;
-  for (;;) {
-    const d = await farm.coordinator.getRun(id);
-    if (d.status !== "running") return d;
-    if (Date.now() > deadline) throw new Error(`run ${id} did not finish`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return poll(
+    async () => {
+      const d = await farm.coordinator.getRun(id);
+      return d.status !== "running" ? d : undefined;
+    },
+    { timeoutMs: 240_000, what: `run ${id} to finish`, intervalMs: 100 },
+  );
 }
 
 function releaseSuite(which: RelengFixture, catalystVersion: string): void {

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { repoRoot } from "../helpers/cli.js";
 import { readSse } from "../helpers/dashboard-farm.js";
-import { until, withFarm } from "../helpers/farm-processes.js";
+import { withFarm } from "../helpers/farm-processes.js";
+import { poll } from "../helpers/poll.js";
 
 const PIPELINE = `pipeline: dash-dist
 stages:
@@ -45,15 +46,14 @@ test("the dashboard of a distributed coordinator", { timeout: 120_000 }, async (
     const page = await fetch(`${base}/ui/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<div id="app">/);
-    await until(
+    await poll(
       async () => {
         const r = (await (await fetch(`${base}/api/dashboard/agents`)).json()) as {
           agents?: Array<{ id: string }>;
         };
         return r.agents?.some((a) => a.id === "a1") === true ? true : undefined;
       },
-      20_000,
-      "agent a1 to report",
+      { timeoutMs: 20_000, what: "agent a1 to report", intervalMs: 100 },
     );
     const res = await fetch(`${base}/api/dashboard/runs`, {
       method: "POST",
@@ -62,13 +62,12 @@ test("the dashboard of a distributed coordinator", { timeout: 120_000 }, async (
     });
     assert.equal(res.status, 202, await res.clone().text());
     const id = ((await res.json()) as { run: { id: string } }).run.id;
-    const run = await until(
+    const run = await poll(
       async () => {
         const r = ((await (await fetch(`${base}/api/dashboard/runs/${id}`)).json()) as { run: RunJ }).run;
         return r.status === "RUN_STATUS_RUNNING" ? undefined : r;
       },
-      60_000,
-      "the run to finish",
+      { timeoutMs: 60_000, what: "the run to finish", intervalMs: 100 },
     );
     assert.equal(run.status, "RUN_STATUS_SUCCEEDED");
     for (const s of run.stages ?? []) {

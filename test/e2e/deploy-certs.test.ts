@@ -14,9 +14,10 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { cleanCliEnv, cliPath, repoRoot, runCleanCli } from "../helpers/cli.js";
-import { FarmProcess, freePort, until } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess } from "../helpers/farm-process.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const run = promisify(execFile);
 
@@ -111,12 +112,9 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         `  - { name: ${t.name}, role: viewer, sha256: ${t.sha256} }`;
       const auth = join(dir, "auth.yaml");
       await writeFile(auth, `tokens:\n${line(keep)}\n${line(revoke)}\n`, { mode: 0o600 });
-      const grpcPort = await freePort();
-      let httpPort = await freePort();
-      while (httpPort === grpcPort) httpPort = await freePort();
       // prettier-ignore
       const args = [
-        "coordinator", "--listen", `127.0.0.1:${grpcPort}`, "--http", `127.0.0.1:${httpPort}`,
+        "coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
         "--tls-cert", join(certs, "server.crt"), "--tls-key", join(certs, "server.key"), "--auth", auth,
       ];
       const c = new FarmProcess(
@@ -132,14 +130,8 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
         }),
       );
       coordinator = c;
-      await until(
-        () => {
-          if (!c.alive) throw new Error(`coordinator ${c.status}:\n${c.output}`);
-          return /gRPC on .*HTTP on https:\/\//.test(c.output) ? true : undefined;
-        },
-        30_000,
-        "the coordinator to serve",
-      );
+      const { grpcPort } = await coordinatorPorts(c);
+      assert.match(c.output, /gRPC on .*HTTP on https:\/\//);
       const as = (t: { token: string }): Record<string, string> => ({
         STAGEFARM_COORDINATOR: `localhost:${grpcPort}`,
         STAGEFARM_CA: join(certs, "ca.crt"),
@@ -155,11 +147,11 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
       // Revoke: the line goes, SIGHUP, the token is refused from then on; the other still works.
       await writeFile(auth, `tokens:\n${line(keep)}\n`, { mode: 0o600 });
       c.signal("SIGHUP");
-      await until(
-        () => (c.logRecords.some((r) => r["msg"] === "auth file reloaded") ? true : undefined),
-        10_000,
-        "the reload to be logged",
-      );
+      await poll(() => (c.logRecords.some((r) => r["msg"] === "auth file reloaded") ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "the reload to be logged",
+        intervalMs: 100,
+      });
       const [k2, r2] = await Promise.all([
         runCleanCli(["runs", "--json"], as(keep)),
         runCleanCli(["runs", "--json"], as(revoke)),
@@ -171,13 +163,12 @@ describe("certificates per agent, renewal, token revocation on SIGHUP", () => {
       // A broken file is refused and logged; the tokens in force stay.
       await writeFile(auth, "tokens: [ { name: x } ]\n", { mode: 0o600 });
       c.signal("SIGHUP");
-      await until(
+      await poll(
         () =>
           c.logRecords.some((r) => r["msg"] === "auth file refused; the previous one stays in force")
             ? true
             : undefined,
-        10_000,
-        "the refusal to be logged",
+        { timeoutMs: 10_000, what: "the refusal to be logged", intervalMs: 100 },
       );
       const k3 = await runCleanCli(["runs", "--json"], as(keep));
       assert.equal(k3.code, 0, k3.stderr);

@@ -31,15 +31,16 @@ import { subjects } from "../../shared/protocol/subjects.js";
 import { cliPath, repoRoot } from "../helpers/cli.js";
 import { render } from "../helpers/deploy-files.js";
 import {
+  coordinatorPorts,
   FarmProcess,
   fanoutExpected,
   fanoutPipeline,
-  freePort,
-  until,
   type RunSummary,
 } from "../helpers/farm-process.js";
+import { freePort } from "../helpers/free-port.js";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const run = promisify(execFile);
 const PREFIX = "sf";
@@ -89,6 +90,8 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       )}\n]\n`;
 
       const shipped = await readFile(join(repoRoot, "deploy/nats/cluster/nats-server.conf"), "utf8");
+      // freePort stays here: every node's configuration names its peers' route ports before any
+      // of them starts, so they cannot bind port 0 and report it (client and monitoring ports do).
       const routePorts = [await freePort(), await freePort(), await freePort()];
       assert.equal(new Set(routePorts).size, 3);
       const configs = await Promise.all(
@@ -118,7 +121,7 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       const started = await Promise.allSettled(configs.map((config) => startNatsServer({ config })));
       for (const r of started) if (r.status === "fulfilled") nodes.push(r.value);
       for (const r of started) if (r.status === "rejected") throw r.reason;
-      await until(
+      await poll(
         async () => {
           const all = await Promise.all(
             nodes.map(async (node) => {
@@ -130,8 +133,7 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
             ? true
             : undefined;
         },
-        30_000,
-        "the JetStream cluster to elect a leader",
+        { timeoutMs: 30_000, what: "the JetStream cluster to elect a leader", intervalMs: 100 },
       );
 
       const natsUrl = nodes.map((node) => `tls://127.0.0.1:${node.port}`).join(",");
@@ -164,12 +166,9 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
         STAGEFARM_PREFIX: PREFIX,
         STAGEFARM_JOB_ACK_WAIT: "3s",
       };
-      const grpcPort = await freePort();
-      let httpPort = await freePort();
-      while (httpPort === grpcPort) httpPort = await freePort();
       const coordinator = spawnCli(
         "coordinator",
-        ["coordinator", "--listen", `127.0.0.1:${grpcPort}`, "--http", `127.0.0.1:${httpPort}`],
+        ["coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
         { ...farmEnv, STAGEFARM_NATS_CREDS: creds.coordinator, STAGEFARM_NATS_REPLICAS: "3" },
       );
       procs.push(coordinator);
@@ -186,18 +185,14 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
         STAGEFARM_DRAIN_TIMEOUT: "1s",
       });
       procs.push(agent);
-      for (const [p, re] of [
-        [coordinator, /gRPC on /],
-        [agent, /stagefarm agent build-1: labels/],
-      ] as const)
-        await until(
-          () => {
-            if (!p.alive) throw new Error(`${p.name} ${p.status}:\n${p.output}`);
-            return re.test(p.output) ? true : undefined;
-          },
-          60_000,
-          `${p.name} to start`,
-        );
+      const { grpcPort } = await coordinatorPorts(coordinator, 60_000);
+      await poll(
+        () => {
+          if (!agent.alive) throw new Error(`${agent.name} ${agent.status}:\n${agent.output}`);
+          return /stagefarm agent build-1: labels/.test(agent.output) ? true : undefined;
+        },
+        { timeoutMs: 60_000, what: `${agent.name} to start`, intervalMs: 100 },
+      );
 
       // The coordinator made everything with three replicas; find the KV bucket's leader.
       const nc = await connectAsCoordinator();
@@ -209,13 +204,12 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       try {
         const jsm = await nc.jetstreamManager();
         for (const stream of ["SF_JOBS", "SF_EVENTS", "KV_sf_state"]) {
-          const info = await until(
+          const info = await poll(
             async () => {
               const i = await jsm.streams.info(stream);
               return i.cluster?.replicas?.length === 2 && (i.cluster.leader ?? "") !== "" ? i : undefined;
             },
-            30_000,
-            `${stream} to have a leader and two followers`,
+            { timeoutMs: 30_000, what: `${stream} to have a leader and two followers`, intervalMs: 100 },
           );
           assert.equal(info.config.num_replicas, 3, `${stream} replicas`);
           if (stream === "KV_sf_state") kvLeader = info.cluster?.leader ?? "";
@@ -234,11 +228,11 @@ describe("NATS cluster (3 nodes from deploy/nats/cluster)", () => {
       });
       procs.push(submit);
       // Mid-run: the root stage is done and the leaves are sleeping.
-      await until(
-        () => (agent.logRecords.some((r) => r["msg"] === "stage succeeded") ? true : undefined),
-        60_000,
-        "the first stage to finish",
-      );
+      await poll(() => (agent.logRecords.some((r) => r["msg"] === "stage succeeded") ? true : undefined), {
+        timeoutMs: 60_000,
+        what: "the first stage to finish",
+        intervalMs: 100,
+      });
       await nodes[victim - 1]?.kill();
       const ended = await submit.ended(120_000).catch((err: unknown) => {
         throw new Error(

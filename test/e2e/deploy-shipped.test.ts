@@ -35,10 +35,12 @@ import {
   timeSpanSeconds,
   unitValue,
 } from "../helpers/deploy-files.js";
-import { FarmProcess, freePort, until, type RunSummary } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess, type RunSummary } from "../helpers/farm-process.js";
+import { freePort } from "../helpers/free-port.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { promtool, startPrometheus } from "../helpers/prometheus.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const execFileP = promisify(execFile);
 const DEPLOY = join(repoRoot, "deploy");
@@ -84,14 +86,15 @@ function spawnRole(name: string, argv: string[], env: Record<string, string>): F
   return new FarmProcess(name, spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] }));
 }
 
-async function ready(p: FarmProcess, re: RegExp): Promise<void> {
-  await until(
+/** Waits for `re` in `p`'s output; resolves with its first group as a number (a bound port), or 0. */
+async function ready(p: FarmProcess, re: RegExp): Promise<number> {
+  return poll(
     () => {
       if (!p.alive) throw new Error(`${p.name} ${p.status}:\n${p.output}`);
-      return re.test(p.output) ? true : undefined;
+      const m = re.exec(p.output);
+      return m === null ? undefined : Number(m[1] ?? 0);
     },
-    60_000,
-    `${p.name} to start`,
+    { timeoutMs: 60_000, what: `${p.name} to start`, intervalMs: 100 },
   );
 }
 
@@ -304,12 +307,11 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
         config: { file: join(a.root, "etc/nats/nats-server.conf"), storeDir: join(a.root, "var/lib/nats") },
       });
 
-      const grpcPort = await freePort();
-      const httpPort = await freePort();
-      const bHttp = await freePort();
-      const cHttp = await freePort();
-      assert.equal(new Set([grpcPort, httpPort, bHttp, cHttp]).size, 4, "distinct ports");
-      const farmPairs: Array<[string, string]> = [
+      // The coordinator and the agents bind port 0 and print the ports they got; what is
+      // rendered after they started (the agents' and the operator's files) names those.
+      let grpcPort = 0;
+      let httpPort = 0;
+      const farmPairs = (): Array<[string, string]> => [
         [":4222", `:${nats.port}`],
         [":7420", `:${grpcPort}`],
         [":9464", `:${httpPort}`],
@@ -320,7 +322,7 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
       const envFile = async (h: Host, role: string, pairs: Array<[string, string]>): Promise<string> => {
         const text = render(
           await shipped(`env/${role}.env`),
-          [...pairs, ...farmPairs, ...hostPairs(h)],
+          [...pairs, ...farmPairs(), ...hostPairs(h)],
           `${h.name} ${role}.env`,
         );
         await writeFile(etc(h, `${role}.env`), text, { mode: 0o600 });
@@ -350,14 +352,15 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
         await unitEnv(a, coordUnit),
       );
       procs.push(coordinator);
-      await ready(coordinator, /gRPC on .*HTTP on https:\/\//);
+      ({ grpcPort, httpPort } = await coordinatorPorts(coordinator, 60_000));
+      assert.match(coordinator.output, /gRPC on .*HTTP on https:\/\//);
 
       // Host B: the agent from its systemd unit.
       const agentS3: [string, string] = [
         "STAGEFARM_S3_URL=https://sf-agent-build-b:@S3_AGENT_SECRET@@coordinator.example.org:9000/stagefarm",
         `STAGEFARM_S3_URL=${s3.url}`,
       ];
-      await envFile(b, "agent", [agentS3, [":9465", `:${bHttp}`]]);
+      await envFile(b, "agent", [agentS3, [":9465", ":0"]]);
       const agentUnit = parseUnit(await shipped("systemd/stagefarm-agent.service"), "agent");
       const agentB = spawnRole(
         "agent build-b (systemd)",
@@ -369,7 +372,7 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
       // Host C: the agent from the OpenRC script and conf.d, with host C's id and labels.
       await envFile(c, "agent", [
         agentS3,
-        [":9465", `:${cHttp}`],
+        [":9465", ":0"],
         // As deploy/README.md step 7 tells host C: every build-b becomes build-c, and the labels.
         ["build-b", "build-c"],
         ["STAGEFARM_LABELS=x86_64,chroot", "STAGEFARM_LABELS=x86_64,catalyst"],
@@ -387,9 +390,9 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
         STAGEFARM_MISSING_TOOLS: "warn",
       });
       procs.push(agentC);
-      await Promise.all([
-        ready(agentB, /stagefarm agent build-b: labels x86_64,chroot/),
-        ready(agentC, /stagefarm agent build-c: labels x86_64,catalyst/),
+      const [bHttp, cHttp] = await Promise.all([
+        ready(agentB, /stagefarm agent build-b: labels x86_64,chroot.*, HTTP on http:\/\/\S+:(\d+)/),
+        ready(agentC, /stagefarm agent build-c: labels x86_64,catalyst.*, HTTP on http:\/\/\S+:(\d+)/),
       ]);
       assert.match(
         agentC.output,
@@ -401,7 +404,7 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
       const operator = parseEnvFile(
         render(
           await shipped("env/operator.env"),
-          [["@OPERATOR_TOKEN@", ops.token], ...farmPairs, ...hostPairs(a)],
+          [["@OPERATOR_TOKEN@", ops.token], ...farmPairs(), ...hostPairs(a)],
           "operator.env",
         ),
         "operator.env",
@@ -422,6 +425,7 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
       await mkdir(promDir);
       await copyFile(etc(a, "tls/ca.crt"), join(promDir, "stagefarm-ca.crt"));
       await writeFile(join(promDir, "stagefarm.token"), `${promToken.token}\n`, { mode: 0o600 });
+      // Nothing listens there (no Alertmanager in this test): any port nobody else binds will do.
       const amPort = await freePort();
       const promPairs: Array<[string, string]> = [
         ["/etc/prometheus", promDir],
@@ -469,22 +473,18 @@ describe("deploy as shipped (3 hosts on loopback)", () => {
       // One machine: `stagefarm up` from its unit and up.env (its own host, its own port).
       const u: Host = { name: "U", root: join(dir, "u") };
       await mkdir(join(u.root, "etc/stagefarm"), { recursive: true });
-      const upPort = await freePort();
       await writeFile(etc(u, "up.env"), render(await shipped("env/up.env"), hostPairs(u), "up.env"), {
         mode: 0o600,
       });
       const upUnit = parseUnit(await shipped("systemd/stagefarm-up.service"), "up");
       const upProc = spawnRole(
         "up (systemd)",
-        render(
-          execStartArgv(upUnit).join("\0"),
-          [[":9464", `:${upPort}`], ...hostPairs(u)],
-          "ExecStart",
-        ).split("\0"),
+        render(execStartArgv(upUnit).join("\0"), [[":9464", ":0"], ...hostPairs(u)], "ExecStart").split("\0"),
         await unitEnv(u, upUnit),
       );
       procs.push(upProc);
-      await ready(upProc, /stagefarm up: listening on http:\/\/127\.0\.0\.1:\d+ \(store /);
+      const upPort = await ready(upProc, /stagefarm up: listening on http:\/\/127\.0\.0\.1:(\d+) \(store /);
+      assert.notEqual(upPort, 0, "up prints the port it bound, not the 0 it was given");
       assert.ok(upProc.output.includes(join(u.root, "var/lib/stagefarm/store")), "up.env's store is used");
       const health = await fetch(`http://127.0.0.1:${upPort}/healthz`);
       assert.equal(health.status, 200);

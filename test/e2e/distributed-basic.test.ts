@@ -12,13 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { sha256 } from "../../shared/digest.js";
-import {
-  fanoutExpected,
-  fanoutPipeline,
-  until,
-  withFarm,
-  type RunSummary,
-} from "../helpers/farm-processes.js";
+import { fanoutExpected, fanoutPipeline, withFarm, type RunSummary } from "../helpers/farm-processes.js";
+import { poll } from "../helpers/poll.js";
 
 describe("distributed farm (processes)", () => {
   test("a fan-out spreads over three agents, artifacts cross agents, and a rerun is fully cached", async () => {
@@ -26,7 +21,7 @@ describe("distributed farm (processes)", () => {
       const token = randomBytes(4).toString("hex");
       const file = await farm.writePipeline("fan.yaml", fanoutPipeline(token, 6, 1));
       // Every agent has reported to the coordinator (heartbeats) before the run starts.
-      const agents = await until(
+      const agents = await poll(
         async () => {
           const rows = await farm.cliJson<Array<{ id: string; state: string; labels: string[] }>>([
             "agents",
@@ -34,8 +29,7 @@ describe("distributed farm (processes)", () => {
           ]);
           return rows.length === 3 && rows.every((r) => r.state === "idle") ? rows : undefined;
         },
-        20_000,
-        "three idle agents",
+        { timeoutMs: 20_000, what: "three idle agents", intervalMs: 100 },
       );
       assert.deepEqual(
         agents.map((a) => [a.id, a.labels]),
@@ -102,14 +96,13 @@ stages:
 `,
       );
       const submitted = await farm.cliJson<{ run: string }>(["submit", file, "--json"]);
-      const waiting = await until(
+      const waiting = await poll(
         async () => {
           const s = await farm.cliJson<RunSummary>(["run", "show", submitted.run, "--json"]);
           const c = s.results["cat"];
           return c?.reason === "no agent with labels catalyst" ? s : undefined;
         },
-        20_000,
-        "stage cat to wait for a catalyst agent",
+        { timeoutMs: 20_000, what: "stage cat to wait for a catalyst agent", intervalMs: 100 },
       );
       assert.equal(waiting.status, "running");
       assert.equal(waiting.results["prep"]?.state, "done");
@@ -117,13 +110,12 @@ stages:
       assert.equal(waiting.results["cat"]?.state, "ready");
 
       await farm.startAgent("cat1", ["x86_64", "catalyst"]);
-      const done = await until(
+      const done = await poll(
         async () => {
           const s = await farm.cliJson<RunSummary>(["run", "show", submitted.run, "--json"]);
           return s.status === "running" ? undefined : s;
         },
-        30_000,
-        "the run to finish",
+        { timeoutMs: 30_000, what: "the run to finish", intervalMs: 100 },
       );
       assert.equal(done.status, "succeeded");
       assert.equal(done.results["cat"]?.state, "done");
@@ -180,21 +172,19 @@ stages:
         const { run } = await farm.cliJson<{ run: string }>(["submit", file, "--json"]);
         const show = () => farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
         const status = (want: string) =>
-          until(
+          poll(
             async () => {
               const s = await show();
               return s.status === want ? s : undefined;
             },
-            30_000,
-            `the run to be ${want}`,
+            { timeoutMs: 30_000, what: `the run to be ${want}`, intervalMs: 100 },
           );
-        const flakyFailed = await until(
+        const flakyFailed = await poll(
           async () => {
             const s = await show();
             return s.results["flaky"]?.state === "failed" ? s : undefined;
           },
-          30_000,
-          "flaky to fail while slow runs",
+          { timeoutMs: 30_000, what: "flaky to fail while slow runs", intervalMs: 100 },
         );
         assert.equal(flakyFailed.status, "running");
         // Drained, a1 finishes slow but takes no new stage: the retried flaky waits until undrain.
@@ -203,11 +193,11 @@ stages:
         const retried = await farm.cli(["retry", run, "flaky"]);
         assert.equal(retried.code, 0, retried.stderr);
         await writeFile(release, "");
-        await until(
-          async () => ((await show()).results["slow"]?.state === "done" ? true : undefined),
-          30_000,
-          "slow to finish on the drained agent",
-        );
+        await poll(async () => ((await show()).results["slow"]?.state === "done" ? true : undefined), {
+          timeoutMs: 30_000,
+          what: "slow to finish on the drained agent",
+          intervalMs: 100,
+        });
         assert.equal((await show()).status, "running");
         const undrained = await farm.cliJson<{ draining: boolean }>(["undrain", "a1", "--json"]);
         assert.equal(undrained.draining, false);

@@ -11,12 +11,12 @@ import { sha256 } from "../../shared/digest.js";
 import {
   fanoutExpected,
   fanoutPipeline,
-  until,
   withFarm,
   type FarmProcess,
   type FarmProcesses,
   type RunSummary,
 } from "../helpers/farm-processes.js";
+import { poll } from "../helpers/poll.js";
 
 const slow = (token: string, seconds: number) => `pipeline: slow
 stages:
@@ -31,13 +31,12 @@ async function show(farm: FarmProcesses, run: string): Promise<RunSummary> {
 }
 
 async function finished(farm: FarmProcesses, run: string, ms = 60_000): Promise<RunSummary> {
-  return until(
+  return poll(
     async () => {
       const s = await show(farm, run);
       return s.status === "running" ? undefined : s;
     },
-    ms,
-    `run ${run} to finish`,
+    { timeoutMs: ms, what: `run ${run} to finish`, intervalMs: 100 },
   );
 }
 
@@ -84,11 +83,11 @@ describe("distributed farm faults (processes)", () => {
       const before = succeeded();
       await farm.killCoordinator("SIGKILL");
       // While no coordinator runs, an agent finishes a stage: its result waits in the durable stream.
-      await until(
-        () => (succeeded() > before ? true : undefined),
-        30_000,
-        "a stage to finish while the coordinator is down",
-      );
+      await poll(() => (succeeded() > before ? true : undefined), {
+        timeoutMs: 30_000,
+        what: "a stage to finish while the coordinator is down",
+        intervalMs: 100,
+      });
       await farm.startCoordinator();
 
       const done = await finished(farm, run);
@@ -146,11 +145,11 @@ describe("distributed farm faults (processes)", () => {
       assert.equal(await farm.metric("stagefarm_stale_results_total"), 0);
 
       farm.contAgent(victim);
-      await until(
-        async () => ((await farm.metric("stagefarm_stale_results_total")) >= 1 ? true : undefined),
-        30_000,
-        "the stalled agent's late result to be rejected",
-      );
+      await poll(async () => ((await farm.metric("stagefarm_stale_results_total")) >= 1 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: "the stalled agent's late result to be rejected",
+        intervalMs: 100,
+      });
       const rejected = records(
         farm.coordinator,
         "rejected a result from an agent that does not own the current dispatch",

@@ -10,13 +10,13 @@ import { sha256 } from "../../shared/digest.js";
 import {
   fanoutExpected,
   fanoutPipeline,
-  until,
   withFarm,
   type FarmProcess,
   type FarmProcesses,
   type RunSummary,
 } from "../helpers/farm-processes.js";
 import { processesWith } from "../helpers/leak-probes.js";
+import { poll } from "../helpers/poll.js";
 
 /** Starts `submit FILE --watch --json`; resolves with the client and the run's id. */
 async function submitWatching(
@@ -51,23 +51,21 @@ stages:
       const running = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
       assert.equal(running.status, "running");
       assert.deepEqual([running.results["long"]?.state, running.results["long"]?.agent], ["running", "a1"]);
-      const pids = await until(
+      const pids = await poll(
         async () => {
           const p = await processesWith(marker, { match: "argv0" });
           return p.length > 0 ? p : undefined;
         },
-        20_000,
-        `the stage's process ${marker} to start`,
+        { timeoutMs: 20_000, what: `the stage's process ${marker} to start`, intervalMs: 100 },
       );
       assert.equal(pids.length, 1, pids.join("\n"));
 
       const cancelled = await farm.cliJson<RunSummary>(["cancel", run, "--json"]);
       assert.equal(cancelled.status, "cancelled");
       assert.equal(cancelled.results["long"]?.state, "cancelled");
-      await until(
+      await poll(
         async () => ((await processesWith(marker, { match: "substring" })).length === 0 ? true : undefined),
-        20_000,
-        `no process with ${marker} to be left`,
+        { timeoutMs: 20_000, what: `no process with ${marker} to be left`, intervalMs: 100 },
       );
 
       assert.equal((await client.ended(30_000)).code, 130, "the watching client exits 130");

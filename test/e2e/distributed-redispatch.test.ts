@@ -15,12 +15,12 @@ import { describe, test } from "node:test";
 import { sha256 } from "../../shared/digest.js";
 import {
   listProcesses,
-  until,
   withFarm,
   type FarmProcess,
   type FarmProcesses,
   type RunSummary,
 } from "../helpers/farm-processes.js";
+import { poll } from "../helpers/poll.js";
 
 const slow = (token: string, seconds: number) => `pipeline: slow
 stages:
@@ -36,13 +36,12 @@ stages:
 `;
 
 async function finished(farm: FarmProcesses, run: string, ms = 60_000): Promise<RunSummary> {
-  return until(
+  return poll(
     async () => {
       const s = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
       return s.status === "running" ? undefined : s;
     },
-    ms,
-    `run ${run} to finish`,
+    { timeoutMs: ms, what: `run ${run} to finish`, intervalMs: 100 },
   );
 }
 
@@ -77,15 +76,14 @@ describe("re-dispatch after an agent dies (processes)", () => {
       await farm.startAgent("a1");
 
       // The new agent killed the orphans (the same pids, not reused) and removed the workspace.
-      await until(
+      await poll(
         async () => {
           const live = await listProcesses();
           return scripts.every((s) => !live.some((p) => p.pid === s.pid && p.cwd === s.cwd))
             ? true
             : undefined;
         },
-        10_000,
-        "the killed agent's stage processes to be gone",
+        { timeoutMs: 10_000, what: "the killed agent's stage processes to be gone", intervalMs: 100 },
       );
       const now = await workspaces(farm, "a1");
       assert.ok(

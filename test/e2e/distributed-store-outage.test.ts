@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { sha256 } from "../../shared/digest.js";
-import { until, withFarm, type FarmProcess, type RunSummary } from "../helpers/farm-processes.js";
+import { withFarm, type FarmProcess, type RunSummary } from "../helpers/farm-processes.js";
+import { poll } from "../helpers/poll.js";
 
 const OUTAGE_MS = 8000;
 
@@ -53,45 +54,42 @@ void describe("store outage (processes)", () => {
         const stoppedAt = Date.now();
 
         // The coordinator sees the outage and holds `after` with it as the waiting reason.
-        const held = await until(
+        const held = await poll(
           async () => {
             const s = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
             const reason = s.results["after"]?.reason;
             return reason?.startsWith("store unavailable since ") === true ? reason : undefined;
           },
-          20_000,
-          "the waiting reason to show the store outage",
+          { timeoutMs: 20_000, what: "the waiting reason to show the store outage", intervalMs: 100 },
         );
         assert.match(held, /^store unavailable since \d{4}-\d\d-\d\dT[\d:.]+Z$/);
         assert.equal(await farm.metric("stagefarm_store_available"), 0);
         assert.ok((await farm.metric("stagefarm_store_outage_seconds")) > 0);
         // `during` finished its script in the outage: the agent holds its output and log.
         const agent = farm.agents.get("a1");
-        await until(
+        await poll(
           () =>
             agent?.logRecords.some(
               (r) => r["msg"] === "store unavailable; retrying within the outage budget",
             ),
-          20_000,
-          "the agent to meet the outage",
+          { timeoutMs: 20_000, what: "the agent to meet the outage", intervalMs: 100 },
         );
         const left = OUTAGE_MS - (Date.now() - stoppedAt);
         if (left > 0)
-          await until(
-            () => (Date.now() - stoppedAt >= OUTAGE_MS ? true : undefined),
-            left + 1000,
-            "the outage to last",
-          );
+          await poll(() => (Date.now() - stoppedAt >= OUTAGE_MS ? true : undefined), {
+            timeoutMs: left + 1000,
+            what: "the outage to last",
+            intervalMs: 100,
+          });
         farm.step("starting the S3 server again");
         await farm.s3.restart();
 
-        const done = await until(
+        const done = await poll(
           async () => {
             const s = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
             return s.status === "running" ? undefined : s;
           },
-          60_000,
-          `run ${run} to finish`,
+          { timeoutMs: 60_000, what: `run ${run} to finish`, intervalMs: 100 },
         );
         assert.equal(done.status, "succeeded", JSON.stringify(done.results));
         assert.deepEqual(done.stages, { executed: 3, cached: 0, failed: 0, skipped: 0, cancelled: 0 });
@@ -138,13 +136,12 @@ void describe("store outage (processes)", () => {
         await farm.runningStage(run, ["during"]);
         farm.step("stopping the S3 server for good");
         await farm.s3.stop();
-        const done = await until(
+        const done = await poll(
           async () => {
             const s = await farm.cliJson<RunSummary>(["run", "show", run, "--json"]);
             return s.status === "running" ? undefined : s;
           },
-          60_000,
-          `run ${run} to finish`,
+          { timeoutMs: 60_000, what: `run ${run} to finish`, intervalMs: 100 },
         );
         assert.equal(done.status, "failed");
         const during = done.results["during"];

@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +17,7 @@ import { authFileText, makeTokens, writeAuthFile } from "../helpers/auth-fixture
 import { CliSandbox, repoRoot, type CliResult } from "../helpers/cli.js";
 import { withFarm, type RunSummary } from "../helpers/farm-processes.js";
 import { poll } from "../helpers/poll.js";
+import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 
 type Outputs = Record<string, Record<string, { digest: string; size: number; kind: string }>>;
 
@@ -163,16 +163,16 @@ test("get refuses bytes that do not match their record and leaves nothing", asyn
     });
     res.end(body);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { hostPort } = await listenHttp(server, "127.0.0.1", 0, "the download server");
   try {
     await using sb = await CliSandbox.create();
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const url = `http://${hostPort}`;
     const r = await sb.run(["get", "r1", "s", "o", "-o", join(dir, "out"), "--url", url]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /does not match its record/);
     assert.deepEqual(await readdir(dir), [], "no file and no partial file");
   } finally {
-    server.close();
+    await closeHttp(server);
     await rm(dir, { recursive: true, force: true });
   }
 });

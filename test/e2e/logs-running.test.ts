@@ -10,7 +10,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { until, withFarm } from "../helpers/farm-processes.js";
+import { withFarm } from "../helpers/farm-processes.js";
+import { poll } from "../helpers/poll.js";
 
 const PIPELINE = `pipeline: logs-running
 params:
@@ -43,13 +44,12 @@ test("logs of a running stage start at its first line", { timeout: 180_000 }, as
         `gate=${gate}`,
       ]);
       await farm.runningStage(run, ["slow"]);
-      const sofar = await until(
+      const sofar = await poll(
         async () => {
           const r = await farm.cli(["logs", run, "slow"]);
           return r.code === 0 && r.stdout.includes("second line") ? r : undefined;
         },
-        60_000,
-        "the running stage's log so far",
+        { timeoutMs: 60_000, what: "the running stage's log so far", intervalMs: 100 },
       );
       // From its first byte: the runner's header, then the script's first line.
       assert.match(sofar.stdout, /^>>> stage slow \(run [^\n]*\n[^]*first line of the log\nsecond line\n$/);
@@ -64,11 +64,11 @@ test("logs of a running stage start at its first line", { timeout: 180_000 }, as
       assert.match(stamped.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z >>> stage slow /);
       assert.match(stamped.stdout, /\n\d{4}-\d\d-\d\dT[\d:.]{12}Z second line\n$/);
       const follow = farm.spawnCli(["logs", run, "slow", "-f"]);
-      await until(
-        () => Promise.resolve(follow.stdout.includes("second line") ? true : undefined),
-        30_000,
-        "-f output",
-      );
+      await poll(() => Promise.resolve(follow.stdout.includes("second line") ? true : undefined), {
+        timeoutMs: 30_000,
+        what: "-f output",
+        intervalMs: 100,
+      });
       await writeFile(gate, "");
       const { code } = await follow.ended(60_000);
       assert.equal(code, 0, follow.stdout);
@@ -77,13 +77,12 @@ test("logs of a running stage start at its first line", { timeout: 180_000 }, as
         /^>>> stage slow \(run [^]*first line of the log\nsecond line\nlast line\n/,
       );
       // Once stored, --tail counts lines back from the stored log's end.
-      const stored = await until(
+      const stored = await poll(
         async () => {
           const r = await farm.cli(["logs", run, "slow", "--tail", "50"]);
           return r.code === 0 && /last line/.test(r.stdout) ? r : undefined;
         },
-        30_000,
-        "the stored log",
+        { timeoutMs: 30_000, what: "the stored log", intervalMs: 100 },
       );
       assert.match(stored.stdout, /first line of the log\nsecond line\nlast line\n/);
       // Stored: the agent's times, in order, every line stamped.

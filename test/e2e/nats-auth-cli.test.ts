@@ -13,9 +13,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { cliPath, repoRoot } from "../helpers/cli.js";
-import { FarmProcess, freePort, until, type RunSummary } from "../helpers/farm-process.js";
+import { coordinatorPorts, FarmProcess, type RunSummary } from "../helpers/farm-process.js";
 import { startAuthNats } from "../helpers/nats-auth.js";
 import { startS3rver } from "../helpers/s3rver.js";
+import { poll } from "../helpers/poll.js";
 
 const PIPELINE = `pipeline: authcli
 stages:
@@ -39,8 +40,8 @@ describe("the CLI under the shipped NATS permissions", () => {
       await using nats = await startAuthNats();
       await using s3 = await startS3rver();
       const dir = await mkdtemp(join(tmpdir(), "sf-auth-cli-"));
-      const grpc = `127.0.0.1:${await freePort()}`;
-      const http = `127.0.0.1:${await freePort()}`;
+      // The coordinator binds port 0; the clients started after it get the port it printed.
+      let grpc = "127.0.0.1:0";
       const processes: FarmProcess[] = [];
       const baseEnv: NodeJS.ProcessEnv = {};
       for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("STAGEFARM_")) baseEnv[k] = v;
@@ -91,16 +92,15 @@ describe("the CLI under the shipped NATS permissions", () => {
       const diagnostics = (): string =>
         processes.map((p) => `--- ${p.name} (${p.status})\n${p.output}`).join("\n");
       try {
-        const coordinator = start("coordinator", ["coordinator", "--listen", grpc, "--http", http], {
+        const coordinator = start("coordinator", ["coordinator", "--listen", grpc, "--http", "127.0.0.1:0"], {
           STAGEFARM_NATS_CREDS: nats.credsFile("coordinator"),
           STAGEFARM_NATS_CA: nats.certs.ca,
           STAGEFARM_LEASE_TTL: "5s",
         });
-        await until(
-          () => (/stagefarm coordinator: gRPC on/.test(coordinator.output) ? true : undefined),
-          30_000,
-          "the coordinator",
-        ).catch((err: unknown) => assert.fail(`${String(err)}\n${diagnostics()}`));
+        const { grpcPort } = await coordinatorPorts(coordinator).catch((err: unknown) =>
+          assert.fail(`${String(err)}\n${diagnostics()}`),
+        );
+        grpc = `127.0.0.1:${grpcPort}`;
         for (const [id, labels] of [
           ["build-1", "x86_64"],
           ["build-2", "catalyst,x86_64"],
@@ -109,11 +109,11 @@ describe("the CLI under the shipped NATS permissions", () => {
           const agent = start(`agent ${id}`, await agentArgs(id, nats.credsFile(id), labels), {
             STAGEFARM_MISSING_TOOLS: "warn",
           });
-          await until(
-            () => (/stagefarm agent /.test(agent.output) ? true : undefined),
-            30_000,
-            `agent ${id}`,
-          ).catch((err: unknown) => assert.fail(`${String(err)}\n${diagnostics()}`));
+          await poll(() => (/stagefarm agent /.test(agent.output) ? true : undefined), {
+            timeoutMs: 30_000,
+            what: `agent ${id}`,
+            intervalMs: 100,
+          }).catch((err: unknown) => assert.fail(`${String(err)}\n${diagnostics()}`));
         }
         const file = join(dir, "authcli.yaml");
         await writeFile(file, PIPELINE);

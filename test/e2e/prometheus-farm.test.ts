@@ -16,7 +16,7 @@ import { describe, test } from "node:test";
 import { stringify as stringifyYaml } from "yaml";
 import { parseYamlData } from "../../shared/yaml/index.js";
 import { cliPath, repoRoot } from "../helpers/cli.js";
-import { FarmProcess, freePort } from "../helpers/farm-process.js";
+import { FarmProcess } from "../helpers/farm-process.js";
 import { fanoutPipeline, withFarm, type FarmProcesses, type RunSummary } from "../helpers/farm-processes.js";
 import { parseExposition, promtool, startPrometheus, type PromSample } from "../helpers/prometheus.js";
 
@@ -81,7 +81,8 @@ async function shippedExpressions(): Promise<Array<{ where: string; expr: string
 }
 
 /** An agent process with `--http`, in the farm's environment (marked for its leak check). */
-async function startAgent(farm: FarmProcesses, id: string, port: number): Promise<FarmProcess> {
+/** Starts an agent with its HTTP server on port 0; resolves with it and the port it bound. */
+async function startAgent(farm: FarmProcesses, id: string): Promise<{ proc: FarmProcess; port: number }> {
   const workDir = farm.agentWorkDir(id);
   await mkdir(workDir, { recursive: true });
   const env: NodeJS.ProcessEnv = {};
@@ -102,14 +103,15 @@ async function startAgent(farm: FarmProcesses, id: string, port: number): Promis
         STAGEFARM_JOB_ACK_WAIT: "3s",
         STAGEFARM_HEARTBEAT: "500ms",
         STAGEFARM_DRAIN_TIMEOUT: "1s",
-        STAGEFARM_AGENT_HTTP: `127.0.0.1:${port}`,
+        STAGEFARM_AGENT_HTTP: "127.0.0.1:0",
       },
     },
   );
   const p = new FarmProcess(`agent ${id}`, child);
-  await farm.waitForLog(p, /stagefarm agent .*HTTP on http:\/\/127\.0\.0\.1:\d+/, 30_000);
+  const ready = await farm.waitForLog(p, /stagefarm agent .*HTTP on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
+  const port = Number(ready[1]);
   farm.step(`agent ${id} ready with HTTP on ${port}`);
-  return p;
+  return { proc: p, port };
 }
 
 const one = (s: PromSample[]): number | undefined => (s.length === 1 ? s[0]?.value : undefined);
@@ -176,8 +178,9 @@ describe("Prometheus monitoring (real Prometheus, farm processes)", () => {
     await withFarm({}, async (farm) => {
       const agents: FarmProcess[] = [];
       try {
-        const ports = [await freePort(), await freePort()];
-        agents.push(...(await Promise.all(ports.map((port, i) => startAgent(farm, `a${i + 1}`, port)))));
+        const started = await Promise.all(["a1", "a2"].map((id) => startAgent(farm, id)));
+        agents.push(...started.map((a) => a.proc));
+        const ports = started.map((a) => a.port);
         const target = (port: number): string => `127.0.0.1:${port}`;
         const targets = (ps: number[]): string => stringifyYaml([{ targets: ps.map(target) }]);
         await using prom = await startPrometheus({
@@ -244,8 +247,10 @@ describe("Prometheus monitoring (real Prometheus, farm processes)", () => {
         ]);
 
         // a2 drains and leaves while a3 starts: a2's coordinator-side series go, its target goes down.
-        const port3 = await freePort();
-        const [, a3] = await Promise.all([agents[1]?.stop("SIGTERM", 10_000), startAgent(farm, "a3", port3)]);
+        const [, { proc: a3, port: port3 }] = await Promise.all([
+          agents[1]?.stop("SIGTERM", 10_000),
+          startAgent(farm, "a3"),
+        ]);
         agents.push(a3);
         farm.step("a2 stopped");
         await prom.waitFor(`up{instance="${target(ports[1] ?? 0)}"}`, equals(0), 10_000);

@@ -8,8 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { until, withFarm, type RunSummary } from "../helpers/farm-processes.js";
+import { withFarm, type RunSummary } from "../helpers/farm-processes.js";
 import type { ReproDoc } from "../../coordinator/index.js";
+import { poll } from "../helpers/poll.js";
 
 const pipeline = `pipeline: repro-e2e
 stages:
@@ -61,26 +62,24 @@ describe("reproducibility runs on a farm", () => {
       const show = (): Promise<Shown> => farm.cliJson<Shown>(["run", "show", submitted.run, "--json"]);
 
       // One agent: both stages build on a1; their second builds wait for another agent.
-      const waiting = await until(
+      const waiting = await poll(
         async () => {
           const r = await show();
           const f = r.results["fixed"]?.repro;
           return f?.state === "building" && f.reason !== undefined ? { r, f } : undefined;
         },
-        30_000,
-        "the second build of fixed to wait for another agent",
+        { timeoutMs: 30_000, what: "the second build of fixed to wait for another agent", intervalMs: 100 },
       );
       assert.equal(waiting.r.status, "running", "a waiting second build does not fail the run");
       assert.match(waiting.f.reason ?? "", /other than a1/);
 
       await farm.startAgent("a2");
-      const done = await until(
+      const done = await poll(
         async () => {
           const r = await show();
           return r.status === "running" ? undefined : r;
         },
-        60_000,
-        "the run to finish",
+        { timeoutMs: 60_000, what: "the run to finish", intervalMs: 100 },
       );
       assert.equal(done.status, "succeeded", "a stage that is not reproducible does not fail the run");
 

@@ -9,7 +9,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CliSandbox, lastJsonLine } from "../helpers/cli.js";
-import { processesWith, waitFor } from "../helpers/leak-probes.js";
+import { processesWith } from "../helpers/leak-probes.js";
+import { poll } from "../helpers/poll.js";
 
 const pipeline = (failing: boolean) => `pipeline: branches
 stages:
@@ -93,18 +94,16 @@ test("Ctrl-C cancels running stages, kills their processes, and the next run wor
   );
   const child = sb.spawn(["run", file]);
   try {
-    await waitFor(
-      "the stage's processes to start",
-      async () => (await processesWith(marker, { match: "substring" })).length > 0,
-      30_000,
-    );
+    await poll(async () => (await processesWith(marker, { match: "substring" })).length > 0, {
+      timeoutMs: 30_000,
+      what: "the stage's processes to start",
+    });
     assert.equal(await child.stop("SIGINT"), 130, child.describe());
     assert.match(child.stdout, /cancelling/);
-    await waitFor(
-      "no stage process left",
-      async () => (await processesWith(marker, { match: "substring" })).length === 0,
-      10_000,
-    );
+    await poll(async () => (await processesWith(marker, { match: "substring" })).length === 0, {
+      timeoutMs: 10_000,
+      what: "no stage process left",
+    });
   } finally {
     child.kill();
     for (const pid of await processesWith(marker, { match: "substring" })) process.kill(pid, "SIGKILL");

@@ -6,19 +6,20 @@
  */
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { RunSummary } from "../../coordinator/schedules/index.js";
 import { CliSandbox } from "../helpers/cli.js";
-import { freePort } from "../helpers/free-port.js";
+import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 import { poll } from "../helpers/poll.js";
 
 test("up --schedules: a fast cron starts runs and their end reaches the webhook", async () => {
   await using sb = await CliSandbox.create();
   const received: RunSummary[] = [];
   const hook = createServer((req: IncomingMessage, res: ServerResponse) => {
+    // The global webhook: down (503), so retried, logged, harmless.
+    if (req.url === "/down") return void req.resume().on("end", () => res.writeHead(503).end());
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -26,8 +27,8 @@ test("up --schedules: a fast cron starts runs and their end reaches the webhook"
       res.end();
     });
   });
-  await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
-  const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+  const { hostPort } = await listenHttp(hook, "127.0.0.1", 0, "the webhook server");
+  const hookUrl = `http://${hostPort}/hook`;
   const pipelines = join(sb.dir, "pipelines");
   await mkdir(pipelines);
   await writeFile(
@@ -35,10 +36,9 @@ test("up --schedules: a fast cron starts runs and their end reaches the webhook"
     "pipeline: tiny\nstages:\n  s:\n    runner: shell\n    script: mkdir -p out && echo hi > out/a\n    outputs: { o: out }\n",
   );
   const file = join(sb.dir, "schedules.yaml");
-  // The global webhook goes nowhere (a port nothing listens on): retried, logged, harmless.
   await writeFile(
     file,
-    `webhook: http://127.0.0.1:${await freePort()}/down\n` +
+    `webhook: http://${hostPort}/down\n` +
       `schedules:\n  - { name: every-second, cron: "* * * * * *", pipeline: tiny, webhook: "${hookUrl}" }\n`,
   );
   const up = sb.spawn(["up", "--http", "127.0.0.1:0", "--pipelines", pipelines, "--schedules", file]);
@@ -66,6 +66,6 @@ test("up --schedules: a fast cron starts runs and their end reaches the webhook"
     assert.equal(await up.stop("SIGTERM"), 143);
   } finally {
     up.kill();
-    await new Promise<void>((resolve) => hook.close(() => resolve()));
+    await closeHttp(hook);
   }
 });

@@ -18,8 +18,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { StagefarmError } from "../../shared/errors.js";
-import { until, withFarm, type FarmProcesses, type RunSummary } from "../helpers/farm-processes.js";
+import { withFarm, type FarmProcesses, type RunSummary } from "../helpers/farm-processes.js";
 import { alive, dagPipeline, makeDag, readJournal, type DagStage, type Start } from "./campaign-dag.js";
+import { poll } from "../helpers/poll.js";
 
 const AGENTS = ["a1", "a2", "a3"];
 const SLOTS = 2;
@@ -75,15 +76,14 @@ class RoundRunner {
   ) {}
 
   async watch(): Promise<RunSummary> {
-    const s = await until(
+    const s = await poll(
       async () => {
         const r = await this.farm
           .cliJson<RunSummary>(["run", "show", this.run, "--json"])
           .catch(() => undefined);
         return r !== undefined && r.status !== "running" ? r : undefined;
       },
-      15 * 60_000,
-      `run ${this.run} to finish`,
+      { timeoutMs: 15 * 60_000, what: `run ${this.run} to finish`, intervalMs: 100 },
     );
     this.done = true;
     return s;

@@ -4,6 +4,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { StagefarmError } from "../../shared/errors.js";
+import { poll } from "./poll.js";
 
 /** The repository root (tests run from dist/test/...). */
 export const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
@@ -98,17 +100,21 @@ export class CliProcess {
     timeoutMs: number,
     stream: "stdout" | "stderr" = "stdout",
   ): Promise<RegExpExecArray> {
-    const deadline = Date.now() + timeoutMs;
     let exited = false;
     void this.exited.then(() => (exited = true));
-    for (;;) {
-      const m = re.exec(stream === "stdout" ? this.stdout : this.#stderr);
-      if (m !== null) return m;
-      if (exited) throw new Error(`the process exited before printing ${String(re)}\n${this.describe()}`);
-      if (Date.now() > deadline)
-        throw new Error(`no ${String(re)} on ${stream} after ${timeoutMs} ms\n${this.describe()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return poll(
+      () => {
+        const m = re.exec(stream === "stdout" ? this.stdout : this.#stderr);
+        if (m !== null) return m;
+        if (exited) throw new Error(`the process exited before printing ${String(re)}\n${this.describe()}`);
+        return undefined;
+      },
+      { timeoutMs, what: `${String(re)} on ${stream}`, intervalMs: 50 },
+    ).catch((err: unknown) => {
+      // What it printed by then, not when the wait began.
+      if (!(err instanceof StagefarmError) || err.code !== "timeout") throw err;
+      throw new Error(`${err.message}\n${this.describe()}`, { cause: err });
+    });
   }
 
   /** Sends `signal` and waits for the exit status; SIGKILLs and fails after `timeoutMs`. */

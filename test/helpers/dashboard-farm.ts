@@ -169,18 +169,3 @@ export async function readSse(
     req.on("error", (err) => finish(err));
   });
 }
-
-/** Polls `fn` until it returns a value (not undefined), or fails after `ms`. */
-export async function poll<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

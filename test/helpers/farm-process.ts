@@ -1,15 +1,14 @@
 /**
  * Building blocks of the end-to-end farm tests (./farm-processes.ts): one child process with its
  * output kept in memory (for assertion messages and its pino log records), signals and how it
- * ended; the /proc scan that finds processes a farm left behind; polling; free ports; the CLI's
- * JSON run summary; and the fan-out pipeline the scenarios share.
+ * ended; the /proc scan that finds processes a farm left behind; the ports a coordinator
+ * bound; the CLI's JSON run summary; and the fan-out pipeline the scenarios share.
  */
 import type { ChildProcess } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
-
-export { freePort } from "./free-port.js";
+import { poll } from "./poll.js";
 
 const OUTPUT_LIMIT = 1 << 20;
 
@@ -67,20 +66,24 @@ export function fanoutExpected(token: string, leaves: number): string {
   return Array.from({ length: leaves }, (_, i) => `leaf${i} on root-${token}\n`).join("");
 }
 
-/** Polls `fn` until it returns something other than undefined; fails naming `what` after `ms`. */
-export async function until<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new StagefarmError("timeout", `timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
+/**
+ * The ports a `stagefarm coordinator` started on port 0 bound, from its ready line ("gRPC on
+ * HOST:PORT, HTTP on http(s)://HOST:PORT, …"); fails at once if it exits first.
+ */
+export async function coordinatorPorts(
+  p: FarmProcess,
+  timeoutMs = 30_000,
+): Promise<{ grpcPort: number; httpPort: number }> {
+  return poll(
+    () => {
+      const m = /stagefarm coordinator: gRPC on \S+:(\d+), HTTP on https?:\/\/\S+:(\d+),/.exec(p.output);
+      if (m !== null) return { grpcPort: Number(m[1]), httpPort: Number(m[2]) };
+      if (!p.alive)
+        throw new StagefarmError("unavailable", `${p.name} ${p.status} before serving:\n${p.output}`);
+      return undefined;
+    },
+    { timeoutMs: timeoutMs, what: `${p.name} to serve`, intervalMs: 100 },
+  );
 }
 
 /** One child process of the farm, with its output kept in memory. */

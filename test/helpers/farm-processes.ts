@@ -21,16 +21,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StagefarmError } from "../../shared/errors.js";
 import { cliPath, repoRoot, type CliResult } from "./cli.js";
-import { FarmProcess, freePort, listProcesses, reap, until, type ProcessInfo } from "./farm-process.js";
+import { coordinatorPorts, FarmProcess, listProcesses, reap, type ProcessInfo } from "./farm-process.js";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.js";
 import { startS3rver, type S3rverHandle } from "./s3rver.js";
+import { poll } from "./poll.js";
 
 export {
   FarmProcess,
   fanoutExpected,
   fanoutPipeline,
   listProcesses,
-  until,
   type ProcessInfo,
   type RunSummary,
 } from "./farm-process.js";
@@ -76,10 +76,15 @@ export class FarmProcesses implements AsyncDisposable {
     readonly nats: NatsServerHandle,
     readonly s3: S3rverHandle,
     readonly prefix: string,
-    readonly grpcPort: number,
-    readonly httpPort: number,
     private readonly opts: FarmOptions,
   ) {}
+
+  /**
+   * The coordinator's ports: 0 until the first coordinator bound port 0 and printed what it got;
+   * a restarted coordinator asks for the same ones, so the farm's address stays the same.
+   */
+  grpcPort = 0;
+  httpPort = 0;
 
   static async start(opts: FarmOptions = {}): Promise<FarmProcesses> {
     const dir = await mkdtemp(join(tmpdir(), "sf-farm-"));
@@ -88,11 +93,8 @@ export class FarmProcesses implements AsyncDisposable {
     try {
       nats = await startNatsServer(); // ~20 ms; s3rver, a node process, takes longer
       s3 = await startS3rver();
-      const grpcPort = await freePort();
-      let httpPort = await freePort();
-      while (httpPort === grpcPort) httpPort = await freePort();
       const prefix = `e2e${randomBytes(5).toString("hex")}`;
-      const farm = new FarmProcesses(dir, nats, s3, prefix, grpcPort, httpPort, opts);
+      const farm = new FarmProcesses(dir, nats, s3, prefix, opts);
       try {
         // The coordinator first: it creates the bucket (processes creating it at once race, see
         // the report on S3Bucket.ensureBucket); then the agents, all at once.
@@ -114,7 +116,7 @@ export class FarmProcesses implements AsyncDisposable {
     }
   }
 
-  /** The coordinator's gRPC address (the same across coordinator restarts). */
+  /** The coordinator's gRPC address (the same across coordinator restarts; port 0 before the first). */
   get address(): string {
     return `127.0.0.1:${this.grpcPort}`;
   }
@@ -153,7 +155,10 @@ export class FarmProcesses implements AsyncDisposable {
     return p;
   }
 
-  /** Starts a coordinator on the farm's fixed ports; resolves when it serves gRPC. */
+  /**
+   * Starts a coordinator (the first on port 0, a restarted one on the ports the first got);
+   * resolves when it serves gRPC and HTTP, with the bound ports read from its ready line.
+   */
   async startCoordinator(): Promise<FarmProcess> {
     if (this.coordinator?.alive === true) throw new StagefarmError("invalid_argument", "coordinator running");
     const n = this.processes.filter((p) => p.name.startsWith("coordinator")).length + 1;
@@ -163,7 +168,7 @@ export class FarmProcesses implements AsyncDisposable {
       { STAGEFARM_LEASE_TTL: this.opts.leaseTtl ?? "3s", ...this.opts.coordinatorEnv },
     );
     this.coordinator = p;
-    await this.waitForLog(p, /stagefarm coordinator: gRPC on/, START_TIMEOUT_MS);
+    ({ grpcPort: this.grpcPort, httpPort: this.httpPort } = await coordinatorPorts(p, START_TIMEOUT_MS));
     this.step(`${p.name} ready (pid ${p.pid})`);
     return p;
   }
@@ -270,19 +275,18 @@ export class FarmProcesses implements AsyncDisposable {
    */
   async runningStage(run: string, stages: string[]): Promise<{ stage: string; agent: string }> {
     const keys = new Map(stages.map((s) => [`stages.${run}.${s}`, s]));
-    const claim = await until(
+    const claim = await poll(
       () =>
         this.coordinator?.logRecords.find((r) => r["msg"] === "stage claimed" && keys.has(String(r["key"]))),
-      30_000,
-      `an agent to claim one of ${stages.join(", ")}`,
+      { timeoutMs: 30_000, what: `an agent to claim one of ${stages.join(", ")}`, intervalMs: 100 },
     );
     const agent = String(claim["agent"]);
     const dir = this.agentWorkDir(agent);
-    await until(
-      async () => ((await listProcesses()).some((p) => p.cwd.startsWith(dir)) ? true : undefined),
-      30_000,
-      `a stage process of ${agent}`,
-    );
+    await poll(async () => ((await listProcesses()).some((p) => p.cwd.startsWith(dir)) ? true : undefined), {
+      timeoutMs: 30_000,
+      what: `a stage process of ${agent}`,
+      intervalMs: 100,
+    });
     this.step(`a stage of ${run} runs on ${agent}`);
     return { stage: keys.get(String(claim["key"])) ?? "", agent };
   }
@@ -297,7 +301,7 @@ export class FarmProcesses implements AsyncDisposable {
 
   /** Waits for `re` in a process's output; fails at once if the process exits first. */
   async waitForLog(p: FarmProcess, re: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
-    return until(
+    return poll(
       () => {
         const m = re.exec(p.output);
         if (m !== null) return m;
@@ -305,8 +309,7 @@ export class FarmProcesses implements AsyncDisposable {
           throw new StagefarmError("unavailable", `${p.name} ${p.status} before printing ${String(re)}`);
         return undefined;
       },
-      timeoutMs,
-      `${p.name} to print ${String(re)}`,
+      { timeoutMs: timeoutMs, what: `${p.name} to print ${String(re)}`, intervalMs: 100 },
     );
   }
 

@@ -3,7 +3,7 @@
  * scripted responses per path and recording every request it received.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 
 /** One scripted answer: a status and a body. */
 export interface Reply {
@@ -22,6 +22,7 @@ export class TestHttpServer implements AsyncDisposable {
   readonly #server: Server;
   readonly #routes = new Map<string, Route>();
   readonly #served = new Map<string, number>();
+  #port = 0;
 
   private constructor(server: Server) {
     this.#server = server;
@@ -31,10 +32,7 @@ export class TestHttpServer implements AsyncDisposable {
     const server = createServer();
     const s = new TestHttpServer(server);
     server.on("request", (req: IncomingMessage, res: ServerResponse) => s.#handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
+    s.#port = (await listenHttp(server, "127.0.0.1", 0, "the test HTTP server")).port;
     return s;
   }
 
@@ -45,8 +43,7 @@ export class TestHttpServer implements AsyncDisposable {
   }
 
   url(path: string): string {
-    const { port } = this.#server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}${path}`;
+    return `http://127.0.0.1:${this.#port}${path}`;
   }
 
   /** How many requests `path` received. */
@@ -78,11 +75,7 @@ export class TestHttpServer implements AsyncDisposable {
   }
 
   async close(): Promise<void> {
-    if (!this.#server.listening) return;
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve, reject) =>
-      this.#server.close((err) => (err ? reject(err) : resolve())),
-    );
+    await closeHttp(this.#server, 0);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,12 +1,11 @@
 /**
  * Probes for what a run may leave behind on this machine: processes with a marker argument on
  * their command line, processes in a mount namespace, mount points of the host's namespace under
- * a directory; and waiting for a condition with a deadline (./poll.ts).
+ * a directory. (Waiting for one of them: ./poll.ts.)
  */
 import { randomInt } from "node:crypto";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { StagefarmError } from "../../shared/errors.js";
-import { poll } from "./poll.js";
 
 /** A `sleep` duration no other process on the machine has on its command line. */
 export function marker(): string {
@@ -40,15 +39,6 @@ export async function processesWith(text: string, opts: { match?: CmdlineMatch }
     }
   }
   return found;
-}
-
-/** Polls `cond` every 20 ms until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  cond: () => Promise<boolean> | boolean,
-  timeoutMs = 5000,
-): Promise<void> {
-  await poll(cond, { timeoutMs, what, intervalMs: 20 });
 }
 
 /** Pids of the live processes in mount namespace `mountNs` (e.g. "mnt:[4026532451]"). */

@@ -17,7 +17,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
-import { freePort } from "./free-port.js";
 
 export interface NatsServerOptions {
   /** The executable (default `nats-server` from PATH). */
@@ -55,7 +54,10 @@ export interface NatsServerHandle extends AsyncDisposable {
 const OUTPUT_LIMIT = 64 * 1024;
 
 class NatsServer implements NatsServerHandle {
-  readonly url: string;
+  /** 0 until the first start reported the port the server bound (restarts reuse it). */
+  port = 0;
+  monitorPort = 0;
+  readonly #auth: string;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #output = "";
@@ -64,16 +66,17 @@ class NatsServer implements NatsServerHandle {
   };
 
   constructor(
-    readonly port: number,
-    readonly monitorPort: number,
     readonly storeDir: string,
     readonly opts: NatsServerOptions,
   ) {
-    const auth =
+    this.#auth =
       opts.user !== undefined
         ? `${encodeURIComponent(opts.user)}:${encodeURIComponent(opts.pass ?? "")}@`
         : "";
-    this.url = `nats://${auth}127.0.0.1:${port}`;
+  }
+
+  get url(): string {
+    return `nats://${this.#auth}127.0.0.1:${this.port}`;
   }
 
   get pid(): number {
@@ -85,15 +88,20 @@ class NatsServer implements NatsServerHandle {
     return this.#output;
   }
 
+  /**
+   * Starts the server. The first start asks for random ports (`-1`: nats-server binds, then logs
+   * the port); a restart asks for the same ports again, so that clients reconnect to the same URL.
+   */
   async start(): Promise<void> {
     const binary = this.opts.binary ?? "nats-server";
+    const fresh = this.port === 0;
     const args = [
       "-a",
       "127.0.0.1",
       "-p",
-      String(this.port),
+      fresh ? "-1" : String(this.port),
       "-m",
-      String(this.monitorPort),
+      fresh ? "-1" : String(this.monitorPort),
       ...(this.opts.config === undefined ? ["-js", "-sd", this.storeDir] : ["-c", this.opts.config.file]),
     ];
     if (this.opts.user !== undefined) args.push("--user", this.opts.user, "--pass", this.opts.pass ?? "");
@@ -138,16 +146,26 @@ class NatsServer implements NatsServerHandle {
           "unavailable",
           `nats-server exited during start-up (code ${child.exitCode}):\n${this.#output}`,
         );
-      if (await this.#healthy()) return;
+      if (fresh) this.#portsFromOutput();
+      if (this.port !== 0 && this.monitorPort !== 0 && (await this.#healthy())) return;
       if (Date.now() > deadline) {
         await this.kill();
         throw new StagefarmError(
           "timeout",
-          `nats-server did not become healthy on port ${this.monitorPort} in time:\n${this.#output}`,
+          `nats-server did not become healthy (monitoring port ${this.monitorPort || "not reported yet"}) in time:\n${this.#output}`,
         );
       }
       await sleep(20);
     }
+  }
+
+  /** The ports of a server started on `-1`, from its log lines (once they are both there). */
+  #portsFromOutput(): void {
+    const client = /Listening for client connections on \S+:(\d+)/.exec(this.#output);
+    const monitor = /Starting http monitor on \S+:(\d+)/.exec(this.#output);
+    if (client === null || monitor === null) return;
+    this.port = Number(client[1]);
+    this.monitorPort = Number(monitor[1]);
   }
 
   async #healthy(): Promise<boolean> {
@@ -193,14 +211,14 @@ class NatsServer implements NatsServerHandle {
   }
 }
 
-/** Starts `nats-server` with JetStream on random loopback ports and a fresh store directory. */
+/**
+ * Starts `nats-server` with JetStream on random loopback ports (it binds them itself and logs
+ * them: no port is picked ahead and raced for) and a fresh store directory.
+ */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const storeDir = opts.config?.storeDir ?? (await mkdtemp(join(tmpdir(), "sf-nats-")));
   try {
-    const port = await freePort();
-    let monitorPort = await freePort();
-    while (monitorPort === port) monitorPort = await freePort();
-    const server = new NatsServer(port, monitorPort, storeDir, opts);
+    const server = new NatsServer(storeDir, opts);
     await server.start();
     return server;
   } catch (err: unknown) {

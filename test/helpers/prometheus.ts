@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../../shared/errors.js";
 import { freePort } from "./free-port.js";
+import { poll } from "./poll.js";
 
 export interface PromSample {
   metric: Record<string, string>;
@@ -180,21 +181,19 @@ class Prometheus implements PrometheusHandle {
   }
 
   async waitFor<T>(expr: string, pick: (s: PromSample[]) => T | undefined, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
     let last: PromQueryResult | undefined;
-    for (;;) {
-      last = await this.query(expr);
-      if (last.status === "error")
-        throw new StagefarmError("invalid_argument", `PromQL ${expr}: ${last.errorType}: ${last.error}`);
-      const v = pick(last.samples);
-      if (v !== undefined) return v;
-      if (Date.now() > deadline)
-        throw new StagefarmError(
-          "timeout",
-          `timed out after ${timeoutMs} ms waiting on ${expr}; last result ${JSON.stringify(last.samples)}`,
-        );
-      await sleep(200);
-    }
+    return poll(
+      async () => {
+        last = await this.query(expr);
+        if (last.status === "error")
+          throw new StagefarmError("invalid_argument", `PromQL ${expr}: ${last.errorType}: ${last.error}`);
+        return pick(last.samples);
+      },
+      { timeoutMs, what: expr, intervalMs: 200 },
+    ).catch((err: unknown) => {
+      if (!(err instanceof StagefarmError) || err.code !== "timeout") throw err;
+      throw new StagefarmError("timeout", `${err.message}; last result ${JSON.stringify(last?.samples)}`);
+    });
   }
 
   async writeFile(name: string, text: string): Promise<string> {

@@ -66,12 +66,3 @@ export async function failure(p: Promise<unknown>): Promise<StagefarmError> {
   assert.ok(e instanceof StagefarmError, `not a StagefarmError: ${String(e)}`);
   return e;
 }
-
-/** Waits until `fn` returns true, polling every 20 ms; fails after `ms`. */
-export async function until(fn: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

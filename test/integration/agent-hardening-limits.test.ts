@@ -25,14 +25,8 @@ import { silentLogger } from "../../shared/log.js";
 import type { ArtifactRef } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { debootstrapRootfs } from "../helpers/debootstrap.js";
-import {
-  chrootStage,
-  failure,
-  job as makeJob,
-  output,
-  shellStage,
-  until,
-} from "./agent-hardening-helpers.js";
+import { chrootStage, failure, job as makeJob, output, shellStage } from "./agent-hardening-helpers.js";
+import { poll } from "../helpers/poll.js";
 
 const MiB = 1 << 20;
 /** Holds 150 MB in memory: /dev/zero has no newline, so tail keeps all of it as one line. */
@@ -189,7 +183,10 @@ void describe("stage limits (cgroups)", { timeout: 900_000 }, () => {
         return false;
       }
     };
-    await until(async () => !(await alive()), 5000, `the escaped sleep (pid ${pid}) to be gone`);
+    await poll(async () => !(await alive()), {
+      timeoutMs: 5000,
+      what: `the escaped sleep (pid ${pid}) to be gone`,
+    });
     await assertClean();
   });
 

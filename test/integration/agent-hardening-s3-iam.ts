@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 
 export interface Statement {
   Sid?: string;
@@ -160,7 +161,7 @@ export class RecordingProxy implements AsyncDisposable {
       up.on("error", () => res.destroy());
       req.pipe(up);
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await listenHttp(server, "127.0.0.1", 0, "the S3 proxy");
     return proxy;
   }
 
@@ -169,7 +170,6 @@ export class RecordingProxy implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await closeHttp(this.#server, 0);
   }
 }

@@ -25,6 +25,7 @@ import type {
 } from "../../shared/store/types.js";
 import { TestHttpServer } from "../helpers/http-server.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
+import { poll } from "../helpers/poll.js";
 
 type Call = { op: "write" | "delete" | "read"; path: string };
 
@@ -120,16 +121,6 @@ class RecordingStore implements ArtifactStore {
   }
 }
 
-async function until<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const PATCH = "a pinned patch\n";
 
 void describe("S3 credentials by role", { timeout: 180_000 }, () => {
@@ -171,13 +162,12 @@ stages:
     script: echo failing; exit 3
 `;
     const run = await farm.coordinator.submit({ yaml, path: "roles.yaml", params: {} });
-    const doc: RunDoc = await until(
+    const doc: RunDoc = await poll(
       async () => {
         const d = await farm.coordinator.getRun(run.id);
         return d.status === "running" ? undefined : d;
       },
-      60_000,
-      "the run to finish",
+      { timeoutMs: 60_000, what: "the run to finish" },
     );
     assert.equal(doc.status, "failed");
     assert.deepEqual(Object.fromEntries(Object.entries(doc.stages).map(([n, s]) => [n, s.state])), {

@@ -17,7 +17,8 @@ import { StageExecutor } from "../../agent/executor.js";
 import { silentLogger } from "../../shared/log.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { compress, symlink, tarBytes } from "../helpers/tar-fixtures.js";
-import { failure, job, output, shellStage, upstreamInput, until } from "./agent-hardening-helpers.js";
+import { failure, job, output, shellStage, upstreamInput } from "./agent-hardening-helpers.js";
+import { poll } from "../helpers/poll.js";
 
 void describe("stage workspaces", () => {
   let dir: string;
@@ -103,7 +104,10 @@ void describe("stage workspaces", () => {
             job(shellStage("cancelled", "touch started; sleep 30")),
             opts(ac.signal),
           );
-          await until(async () => (await readdir(workRoot)).length > 0, 5000, "the workspace");
+          await poll(async () => (await readdir(workRoot)).length > 0, {
+            timeoutMs: 5000,
+            what: "the workspace",
+          });
           ac.abort();
           return await running;
         },

@@ -10,7 +10,8 @@ import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { DashboardFarm, poll, readSse, type SseEvent } from "../helpers/dashboard-farm.js";
+import { DashboardFarm, readSse, type SseEvent } from "../helpers/dashboard-farm.js";
+import { poll } from "../helpers/poll.js";
 
 const PIPELINE = `
 pipeline: dash-api
@@ -72,8 +73,7 @@ async function finished(d: DashboardFarm, id: string): Promise<RunJ> {
       const { run } = await d.json<{ run: RunJ }>(`/api/dashboard/runs/${id}`);
       return run.status === "RUN_STATUS_RUNNING" ? undefined : run;
     },
-    20_000,
-    `run ${id} to finish`,
+    { timeoutMs: 20_000, what: `run ${id} to finish`, intervalMs: 50 },
   );
 }
 
@@ -83,8 +83,7 @@ async function stageState(d: DashboardFarm, id: string, stage: string, state: st
       const { run } = await d.json<{ run: RunJ }>(`/api/dashboard/runs/${id}`);
       return run.stages?.find((s) => s.name === stage)?.state === state ? true : undefined;
     },
-    20_000,
-    `${stage} to be ${state}`,
+    { timeoutMs: 20_000, what: `${stage} to be ${state}`, intervalMs: 50 },
   );
 }
 

@@ -17,6 +17,7 @@ import { packTree, unpackBlob } from "../../shared/pack/index.js";
 import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { TestHttpServer } from "../helpers/http-server.js";
+import { poll } from "../helpers/poll.js";
 
 const execFileAsync = promisify(execFile);
 const pos = { file: "pipeline.yaml", line: 1, col: 1 };
@@ -137,11 +138,19 @@ void describe("StageExecutor", () => {
   void test("places inputs, runs the script, stores tree and file outputs", async () => {
     const j = job(buildStage());
     const live: string[] = [];
+    const t0 = performance.now();
     const result = await run(j, (c) => live.push(c));
+    const wallMs = performance.now() - t0;
     assert.deepEqual(Object.keys(result.outputs).sort(), ["bin", "tree"]);
     assert.equal(result.outputs["tree"]?.kind, "tree");
     assert.equal(result.outputs["bin"]?.kind, "file");
-    assert.ok(result.durationMs >= 0);
+    // The stage's own time, in whole ms: a script in a new process takes at least one, and it
+    // cannot exceed the time the whole call took.
+    assert.ok(Number.isInteger(result.durationMs), `durationMs ${result.durationMs}`);
+    assert.ok(
+      result.durationMs >= 1 && result.durationMs <= Math.ceil(wallMs),
+      `durationMs ${result.durationMs} within (0, ${wallMs}]`,
+    );
 
     const check = join(dir, "check-1");
     await unpackBlob(store, result.outputs["tree"]?.digest ?? "", check, { allowDevices: false });
@@ -329,11 +338,7 @@ void describe("StageExecutor", () => {
     const live: string[] = [];
     const j = job(stage({ script: "echo started\nsleep 300" }));
     const running = run(j, (c) => live.push(c), controller.signal);
-    const deadline = Date.now() + 10_000;
-    while (!live.join("").includes("started\n")) {
-      assert.ok(Date.now() < deadline, "the script did not start");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await poll(() => live.join("").includes("started\n"), { timeoutMs: 10_000, what: "the script to start" });
     controller.abort();
     const e = await failure(running);
     assert.equal(e.code, "cancelled");

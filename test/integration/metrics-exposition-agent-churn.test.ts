@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { startHttpServer } from "../../coordinator/index.js";
 import { silentLogger } from "../../shared/log.js";
-import { until } from "../helpers/farm-process.js";
+
 import { asDisposable, checkMetrics, MetricsFarm, series, value } from "../helpers/metrics-farm.js";
 import { parseExposition } from "../helpers/prometheus.js";
+import { poll } from "../helpers/poll.js";
 
 describe("stagefarm metrics (in-process farm)", () => {
   test("agents coming and going while /metrics is scraped: no stale series, no failed scrape", async () => {
@@ -41,11 +42,11 @@ describe("stagefarm metrics (in-process farm)", () => {
     try {
       assert.deepEqual(await ids(), []);
       for (let i = 0; i < 6; i++) await farm.addAgent(`a${i}`, ["x86_64"], 1);
-      await until(
-        async () => ((await ids()).length === 6 ? true : undefined),
-        5000,
-        "six agents with series",
-      );
+      await poll(async () => ((await ids()).length === 6 ? true : undefined), {
+        timeoutMs: 5000,
+        what: "six agents with series",
+        intervalMs: 100,
+      });
       // Two drain and leave, one stalls (no drain: it stays, offline, until the retention).
       for (const id of ["a0", "a1"]) {
         const a = farm.agents.get(id);
@@ -53,21 +54,25 @@ describe("stagefarm metrics (in-process farm)", () => {
         await a?.service.close();
       }
       farm.agents.get("a2")?.service.stopHeartbeats();
-      await until(
-        async () => ((await ids()).join(",") === "a2,a3,a4,a5" ? true : undefined),
-        5000,
-        "the drained agents' series to go",
-      );
+      await poll(async () => ((await ids()).join(",") === "a2,a3,a4,a5" ? true : undefined), {
+        timeoutMs: 5000,
+        what: "the drained agents' series to go",
+        intervalMs: 100,
+      });
       const mid = (await farm.scrape()).samples;
       assert.equal(value(mid, "stagefarm_agents", { state: "offline" }), 1);
       assert.equal(value(mid, "stagefarm_agent_slots", { agent: "a2" }), 0);
-      await until(
-        async () => ((await ids()).join(",") === "a3,a4,a5" ? true : undefined),
-        5000,
-        "the stalled agent's series to go after the retention",
-      );
+      await poll(async () => ((await ids()).join(",") === "a3,a4,a5" ? true : undefined), {
+        timeoutMs: 5000,
+        what: "the stalled agent's series to go after the retention",
+        intervalMs: 100,
+      });
       await farm.addAgent("a0", ["x86_64"], 1); // an agent coming back under its old id
-      await until(async () => ((await ids()).includes("a0") ? true : undefined), 5000, "a0 back");
+      await poll(async () => ((await ids()).includes("a0") ? true : undefined), {
+        timeoutMs: 5000,
+        what: "a0 back",
+        intervalMs: 100,
+      });
     } finally {
       stop.abort();
       await scraper;

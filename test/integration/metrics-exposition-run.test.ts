@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { startAgentHttpServer } from "../../agent/index.js";
 import { silentLogger } from "../../shared/log.js";
-import { until } from "../helpers/farm-process.js";
+
 import { asDisposable, checkMetrics, MetricsFarm, series, value } from "../helpers/metrics-farm.js";
 import { parseExposition, type ExpositionSample } from "../helpers/prometheus.js";
+import { poll } from "../helpers/poll.js";
 
 const fan = (n: number, sleep = "0"): string => `pipeline: fan
 stages:
@@ -54,11 +55,10 @@ describe("stagefarm metrics (in-process farm)", () => {
     const les = series(samples, "stagefarm_stage_duration_seconds_bucket").map((s) => Number(s.labels["le"]));
     assert.ok(les.includes(86400) && les.includes(172800), "buckets reach 86400 s and beyond");
     // The fleet as the coordinator sees it: both agents, their slots, heartbeats, disk.
-    await until(
+    await poll(
       async () =>
         value((await farm.scrape()).samples, "stagefarm_agents", { state: "idle" }) === 2 ? true : undefined,
-      5000,
-      "both agents idle",
+      { timeoutMs: 5000, what: "both agents idle", intervalMs: 100 },
     );
     const fleet = (await farm.scrape()).samples;
     assert.deepEqual(

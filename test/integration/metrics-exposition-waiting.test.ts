@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { until } from "../helpers/farm-process.js";
+
 import { MetricsFarm, series, value } from "../helpers/metrics-farm.js";
+import { poll } from "../helpers/poll.js";
 
 describe("stagefarm metrics (in-process farm)", () => {
   test("waiting reasons, queue depth and running stages while stages wait and run", async () => {
@@ -31,7 +32,7 @@ stages:
     const path = join(farm.dir, "waits.yaml");
     await writeFile(path, yaml);
     const doc = await farm.coordinator.submit({ yaml, path, params: {} });
-    const seen = await until(
+    const seen = await poll(
       async () => {
         const { samples } = await farm.scrape();
         const w = (reason: string): number => value(samples, "stagefarm_stages_waiting", { reason });
@@ -39,8 +40,11 @@ stages:
           ? samples
           : undefined;
       },
-      10_000,
-      "one stage without a matching agent, one behind a busy agent, one waiting upstream",
+      {
+        timeoutMs: 10_000,
+        what: "one stage without a matching agent, one behind a busy agent, one waiting upstream",
+        intervalMs: 100,
+      },
     );
     assert.equal(value(seen, "stagefarm_queue_depth", { pool: "catalyst" }), 1);
     assert.equal(value(seen, "stagefarm_queue_depth", { pool: "solo" }), 1);

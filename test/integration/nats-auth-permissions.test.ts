@@ -15,8 +15,9 @@ import { StagefarmError } from "../../shared/errors.js";
 import { jobConsumerName, jobStreamName, kvBucketName } from "../../shared/nats/index.js";
 import { claimReplySchema, decodeMessage, encodeMessage } from "../../shared/protocol/messages.js";
 import { binhostPublishReplySchema } from "../../shared/protocol/binhost.js";
-import { until } from "../helpers/farm-process.js";
+
 import { AuthFarm } from "../helpers/nats-auth-farm.js";
+import { poll } from "../helpers/poll.js";
 
 const LIMIT = { timeout: 120_000 };
 
@@ -119,13 +120,17 @@ describe("agent identity under the shipped NATS permissions", () => {
     // build-1's own heartbeat, sent after the forged one on the same connection, reaches the
     // coordinator: by then the forged one would have too.
     nc.publish(b2.heartbeat("build-1"), heartbeat("build-1"));
-    await until(() => farm.coordinator.agents.get("build-1"), 10_000, "build-1's heartbeat");
+    await poll(() => farm.coordinator.agents.get("build-1"), {
+      timeoutMs: 10_000,
+      what: "build-1's heartbeat",
+      intervalMs: 100,
+    });
     assert.equal(farm.coordinator.agents.get("build-2"), undefined, "the forged heartbeat never arrived");
-    await until(
-      () => (errors.length >= 7 ? true : undefined),
-      10_000,
-      `7 asynchronous refusals, got ${errors.join(", ")}`,
-    );
+    await poll(() => (errors.length >= 7 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: `7 asynchronous refusals, got ${errors.join(", ")}`,
+      intervalMs: 100,
+    });
     assert.ok(
       errors.every((e) => e === "PERMISSIONS_VIOLATION"),
       errors.join(", "),
@@ -175,19 +180,18 @@ describe("agent identity under the shipped NATS permissions", () => {
 
     // A catalyst stage waits for an agent with that label; build-1 may not read its pool.
     const doc = await farm.coordinator.submit({ yaml: CATALYST, path: "guarded.yaml", params: {} });
-    await until(
+    await poll(
       async () => ((await farm.coordinator.worker.record(doc.id, "cat"))?.t === "queued" ? true : undefined),
-      10_000,
-      "the catalyst stage to be queued",
+      { timeoutMs: 10_000, what: "the catalyst stage to be queued", intervalMs: 100 },
     );
 
     // Heartbeat naming build-2 on build-1's subject.
     a1.bus.publish(s.heartbeat("build-1"), heartbeat("build-2"));
-    await until(
-      async () => ((await rejected("identity_mismatch")) >= 1 ? true : undefined),
-      10_000,
-      "a rejected heartbeat",
-    );
+    await poll(async () => ((await rejected("identity_mismatch")) >= 1 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "a rejected heartbeat",
+      intervalMs: 100,
+    });
     assert.equal(farm.coordinator.agents.get("build-2"), undefined);
 
     // Claim naming build-2; then a claim as itself of a job it never received (no ticket).
@@ -214,11 +218,11 @@ describe("agent identity under the shipped NATS permissions", () => {
 
     // A result naming build-2 on build-1's event subject.
     await a1.events.append("build-1", finished("build-2", doc.id));
-    await until(
-      async () => ((await rejected("identity_mismatch")) >= 3 ? true : undefined),
-      10_000,
-      "a rejected event",
-    );
+    await poll(async () => ((await rejected("identity_mismatch")) >= 3 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "a rejected event",
+      intervalMs: 100,
+    });
 
     // A binhost publication naming build-2 as the publisher.
     const raw = await a1.bus.request(
@@ -237,11 +241,11 @@ describe("agent identity under the shipped NATS permissions", () => {
 
     // Garbage on its own heartbeat subject.
     a1.bus.publish(s.heartbeat("build-1"), new TextEncoder().encode("{not json"));
-    await until(
-      async () => ((await rejected("malformed")) >= 1 ? true : undefined),
-      10_000,
-      "a malformed heartbeat",
-    );
+    await poll(async () => ((await rejected("malformed")) >= 1 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "a malformed heartbeat",
+      intervalMs: 100,
+    });
 
     assert.equal(await rejected("identity_mismatch"), 4);
     assert.equal(await rejected("no_identity"), 0);
@@ -288,17 +292,16 @@ describe("agent identity under the shipped NATS permissions", () => {
     outputs: { p: out/p }
 `;
     const doc = await farm.coordinator.submit({ yaml, path: "guarded.yaml", params: {} });
-    await until(
+    await poll(
       async () =>
         (await farm.coordinator.worker.record(doc.id, "plain"))?.t === "finished" ? true : undefined,
-      30_000,
-      "build-1 to run the plain stage",
+      { timeoutMs: 30_000, what: "build-1 to run the plain stage", intervalMs: 100 },
     );
-    await until(
-      () => (farm.violations().some((l) => l.includes("sf_jobs_catalyst")) ? true : undefined),
-      10_000,
-      "build-1 to be refused the catalyst pool",
-    );
+    await poll(() => (farm.violations().some((l) => l.includes("sf_jobs_catalyst")) ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "build-1 to be refused the catalyst pool",
+      intervalMs: 100,
+    });
     assert.equal(
       (await farm.coordinator.worker.record(doc.id, "cat"))?.t,
       "queued",

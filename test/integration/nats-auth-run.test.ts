@@ -8,9 +8,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { sha256 } from "../../shared/digest.js";
-import { until } from "../helpers/farm-process.js";
+
 import { AuthFarm } from "../helpers/nats-auth-farm.js";
 import { busBinhostTransport } from "../../agent/index.js";
+import { poll } from "../helpers/poll.js";
 
 const PIPELINE = `pipeline: auth
 stages:
@@ -36,11 +37,10 @@ describe("a farm under the shipped NATS permissions", () => {
     await using farm = await AuthFarm.start();
     await farm.startAgent("build-1");
     await farm.startAgent("build-2");
-    await until(
+    await poll(
       () =>
         farm.coordinator.agents.list().filter((a) => a.state === "idle").length === 2 ? true : undefined,
-      20_000,
-      "both agents to heartbeat",
+      { timeoutMs: 20_000, what: "both agents to heartbeat", intervalMs: 100 },
     );
     const subj = farm.conn.subjects;
     const logs: string[] = [];

@@ -24,9 +24,10 @@ import {
 } from "../../shared/nats/index.js";
 import type { KvChange, LoggedEvent, QueueMessage } from "../../shared/ports/index.js";
 import { eventLogConformance } from "../conformance/event-log.js";
-import { eventually, jobQueueConformance, Reader, text } from "../conformance/job-queue.js";
+import { jobQueueConformance, Reader, text } from "../conformance/job-queue.js";
 import { kvConformance } from "../conformance/kv.js";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.js";
+import { poll } from "../helpers/poll.js";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const fresh = (): string => `t${randomBytes(5).toString("hex")}`;
@@ -126,7 +127,7 @@ describe("NATS server restart under running clients", () => {
         const j1 = await jobs.take(5000);
         assert.equal(text(j1.payload), "job1");
         j1.ack();
-        await eventually("job1 is gone", async () => (await queue.depth("any")) === 2);
+        await poll(async () => (await queue.depth("any")) === 2, { timeoutMs: 5000, what: "job1 is gone" });
         assert.equal((await watch.take(5000)).key, "runs.r1");
         await events.append("agent.a1", enc("before"));
         const e1 = await reader.take(5000);
@@ -159,7 +160,10 @@ describe("NATS server restart under running clients", () => {
         const e2 = await reader.take(10_000, "an event appended after the restart");
         assert.equal(text(e2.payload), "after");
         e2.ack();
-        await eventually("every job is acked", async () => (await queue.depth("any")) === 0);
+        await poll(async () => (await queue.depth("any")) === 0, {
+          timeoutMs: 5000,
+          what: "every job is acked",
+        });
       } finally {
         await nc.close();
       }
@@ -203,11 +207,10 @@ describe("connectNats", () => {
     try {
       await nc.flush();
       await nats.restart();
-      await eventually(
-        "the client reconnected",
-        () => Promise.resolve(lines.some((l) => l.includes("reconnected to NATS"))),
-        10_000,
-      );
+      await poll(() => Promise.resolve(lines.some((l) => l.includes("reconnected to NATS"))), {
+        timeoutMs: 10_000,
+        what: "the client reconnected",
+      });
       await nc.flush();
     } finally {
       await nc.close();

@@ -11,13 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sweepStaleRunDirs } from "../../agent/runners/chroot/run-dir.js";
 import { ChrootExecBench } from "../helpers/chroot-exec-bench.js";
-import {
-  hostMountsUnder,
-  marker,
-  processesInMountNs,
-  processesWith,
-  waitFor,
-} from "../helpers/leak-probes.js";
+import { hostMountsUnder, marker, processesInMountNs, processesWith } from "../helpers/leak-probes.js";
+import { poll } from "../helpers/poll.js";
 
 void describe("runInChroot", { timeout: 600_000 }, () => {
   let bench: ChrootExecBench;
@@ -55,7 +50,10 @@ void describe("runInChroot", { timeout: 600_000 }, () => {
     const running = bench.run(`sleep ${m} & echo started; sleep ${m}`, { signal: ac.signal });
     let ns: string;
     try {
-      await waitFor("the sleeps", async () => (await processesWith(m)).length === 2, 10_000);
+      await poll(async () => (await processesWith(m)).length === 2, {
+        timeoutMs: 10_000,
+        what: "the sleeps",
+      });
       const [pid] = await processesWith(m);
       ns = await readlink(`/proc/${pid ?? 0}/ns/mnt`);
       assert.deepEqual(await hostMountsUnder(bench.shared), [], "the run's mounts are private to it");
@@ -82,19 +80,24 @@ void describe("runInChroot", { timeout: 600_000 }, () => {
     const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: "ignore" });
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     try {
-      await waitFor("the sleep in the chroot", async () => (await processesWith(m)).length === 1, 10_000);
+      await poll(async () => (await processesWith(m)).length === 1, {
+        timeoutMs: 10_000,
+        what: "the sleep in the chroot",
+      });
       const [pid] = await processesWith(m);
       const ns = await readlink(`/proc/${pid ?? 0}/ns/mnt`);
       assert.notEqual(ns, await readlink("/proc/self/ns/mnt"), "the run has its own mount namespace");
       assert.deepEqual(await hostMountsUnder(bench.shared), [], "the run's mounts are private to it");
       child.kill("SIGKILL");
       await exited;
-      await waitFor("the sleep to die", async () => (await processesWith(m)).length === 0, 5000);
-      await waitFor(
-        "the namespace to be gone",
-        async () => (await processesInMountNs(ns)).length === 0,
-        5000,
-      );
+      await poll(async () => (await processesWith(m)).length === 0, {
+        timeoutMs: 5000,
+        what: "the sleep to die",
+      });
+      await poll(async () => (await processesInMountNs(ns)).length === 0, {
+        timeoutMs: 5000,
+        what: "the namespace to be gone",
+      });
       assert.deepEqual(await hostMountsUnder(bench.shared), []);
       // Its private run directory is swept by the next run (here: the sweep itself).
       await sweepStaleRunDirs();

@@ -11,6 +11,7 @@ import { createEmergeRunner } from "../../agent/runners/emerge/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";
+import { poll } from "../helpers/poll.js";
 
 /** The key=value record the double leaves in ROOT/usr/share/<pn>/installed-by-double. */
 async function record(root: string, pn: string): Promise<Record<string, string>> {
@@ -374,9 +375,10 @@ void describe("emerge runner, host mode", () => {
     });
     await slow(cancelled.ctx.workspace);
     const running = runner.run(cancelled.ctx);
-    const deadline = Date.now() + 10_000;
-    while (!cancelled.output().includes("building") && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
+    await poll(() => cancelled.output().includes("building"), {
+      timeoutMs: 10_000,
+      what: "emerge to start building",
+    });
     abort.abort();
     await assert.rejects(running, (e: unknown) => {
       assert.ok(e instanceof StagefarmError);

@@ -16,6 +16,7 @@ import { silentLogger } from "../../shared/log.js";
 import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
 import { TestHttpServer } from "../helpers/http-server.js";
+import { poll } from "../helpers/poll.js";
 
 const logger = silentLogger();
 const opts = (signal = new AbortController().signal) => ({ signal, logger, retryDelayMs: 10 });
@@ -137,8 +138,7 @@ void describe("fetchToStore", () => {
       logger,
       retryDelayMs: 60_000,
     });
-    const deadline = Date.now() + 5000;
-    while (http.count(path) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await poll(() => http.count(path) > 0, { timeoutMs: 5000, what: "the first request" });
     controller.abort();
     await assert.rejects(fetching, (e: unknown) => e instanceof StagefarmError && e.code === "cancelled");
     assert.ok(Date.now() - t0 < 5000);

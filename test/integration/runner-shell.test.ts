@@ -10,7 +10,8 @@ import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
 import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import { FsArtifactStore } from "../../shared/store/fs-store.js";
-import { marker, processesWith, waitFor } from "../helpers/leak-probes.js";
+import { marker, processesWith } from "../helpers/leak-probes.js";
+import { poll } from "../helpers/poll.js";
 
 function shellStage(script: string, over: Partial<ResolvedStage> = {}): ResolvedStage {
   return {
@@ -185,7 +186,10 @@ void describe("shell runner", () => {
       assert.equal(e.message, 'stage "build" timed out after 0.5s');
       return true;
     });
-    await waitFor("the script's processes to be gone", async () => (await processesWith(m)).length === 0);
+    await poll(async () => (await processesWith(m)).length === 0, {
+      timeoutMs: 5000,
+      what: "the script's processes to be gone",
+    });
   });
 
   void test("a script that ignores SIGTERM is killed after the grace period", async () => {
@@ -196,14 +200,20 @@ void describe("shell runner", () => {
       controller.signal,
     );
     const running = runner.run(ctx);
-    await waitFor("the script to start", () => output().includes("started"));
+    await poll(() => output().includes("started"), { timeoutMs: 5000, what: "the script to start" });
     // The background sleep may still be between fork and exec when "started" is printed.
-    await waitFor("the background sleep", async () => (await processesWith(m)).length === 1);
+    await poll(async () => (await processesWith(m)).length === 1, {
+      timeoutMs: 5000,
+      what: "the background sleep",
+    });
     const t0 = Date.now();
     controller.abort();
     await assert.rejects(running, (e: unknown) => e instanceof StagefarmError && e.code === "cancelled");
     assert.ok(Date.now() - t0 >= 250, "SIGKILL came only after the grace period");
-    await waitFor("the script's processes to be gone", async () => (await processesWith(m)).length === 0);
+    await poll(async () => (await processesWith(m)).length === 0, {
+      timeoutMs: 5000,
+      what: "the script's processes to be gone",
+    });
   });
 
   void test("abort kills the script and the children it started", async () => {
@@ -212,8 +222,8 @@ void describe("shell runner", () => {
     const script = `sleep ${m} &\n(sleep ${m}; echo never) &\necho started\nwait`;
     const { ctx, output } = await context(shellStage(script), controller.signal);
     const running = runner.run(ctx);
-    await waitFor("the script to start", () => output().includes("started"));
-    await waitFor("both children", async () => (await processesWith(m)).length === 2);
+    await poll(() => output().includes("started"), { timeoutMs: 5000, what: "the script to start" });
+    await poll(async () => (await processesWith(m)).length === 2, { timeoutMs: 5000, what: "both children" });
     controller.abort();
     await assert.rejects(running, (e: unknown) => {
       assert.ok(e instanceof StagefarmError);
@@ -221,7 +231,10 @@ void describe("shell runner", () => {
       assert.equal(e.message, 'stage "build" was cancelled');
       return true;
     });
-    await waitFor("the script's processes to be gone", async () => (await processesWith(m)).length === 0);
+    await poll(async () => (await processesWith(m)).length === 0, {
+      timeoutMs: 5000,
+      what: "the script's processes to be gone",
+    });
     assert.doesNotMatch(output(), /never/);
   });
 
@@ -234,7 +247,10 @@ void describe("shell runner", () => {
     await runner.run(ctx);
     assert.ok(Date.now() - t0 < 10_000, "the runner does not wait for the children");
     assert.match(output(), /done/);
-    await waitFor("the children to be gone", async () => (await processesWith(m)).length === 0);
+    await poll(async () => (await processesWith(m)).length === 0, {
+      timeoutMs: 5000,
+      what: "the children to be gone",
+    });
   });
 });
 

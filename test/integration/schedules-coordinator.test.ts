@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,6 +14,7 @@ import { ScheduleService, submitLauncher, type RunSummary } from "../../coordina
 import { silentLogger } from "../../shared/log.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
 import { poll } from "../helpers/poll.js";
+import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 
 test("coordinator schedules: a run submitted by name, its end notified, the file watched", async () => {
   await using farm = await MemoryFarm.create();
@@ -28,9 +28,9 @@ test("coordinator schedules: a run submitted by name, its end notified, the file
       res.end();
     });
   });
-  await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
+  const { hostPort } = await listenHttp(hook, "127.0.0.1", 0, "the webhook server");
   try {
-    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    const url = `http://${hostPort}/hook`;
     const dir = join(farm.dir, "pipelines");
     await mkdir(dir);
     await writeFile(
@@ -82,6 +82,6 @@ test("coordinator schedules: a run submitted by name, its end notified, the file
     await svc.notificationsIdle();
   } finally {
     for (const id of farm.coordinator.activeRunIds()) await farm.coordinator.settled(id);
-    await new Promise<void>((resolve) => hook.close(() => resolve()));
+    await closeHttp(hook);
   }
 });

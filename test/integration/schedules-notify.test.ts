@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +24,7 @@ import type { RunDoc } from "../../coordinator/service/run-doc.js";
 import { silentLogger } from "../../shared/log.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { poll } from "../helpers/poll.js";
+import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 
 /** A webhook receiver answering with the given statuses in turn (the last repeats). */
 async function receiver(statuses: number[]) {
@@ -42,12 +42,11 @@ async function receiver(statuses: number[]) {
       res.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const { hostPort } = await listenHttp(server, "127.0.0.1", 0, "the webhook server");
   return {
-    url: `http://127.0.0.1:${port}/hook?token=abc`,
+    url: `http://${hostPort}/hook?token=abc`,
     bodies,
-    [Symbol.asyncDispose]: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    [Symbol.asyncDispose]: () => closeHttp(server),
   };
 }
 

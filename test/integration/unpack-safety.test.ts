@@ -10,7 +10,6 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
@@ -30,6 +29,7 @@ import {
   type FixtureCompression,
   type FixtureEntry,
 } from "../helpers/tar-fixtures.js";
+import { poll } from "../helpers/poll.js";
 
 function isError(code: ErrorCode, ...mentions: (string | RegExp)[]): (err: unknown) => boolean {
   return (err: unknown) => {
@@ -454,11 +454,11 @@ describe("unpack destination rules and cleanup", () => {
     const dest = join(root, "dest-cancelled");
     const ac = new AbortController();
     const unpacking = unpackFile(big, dest, { signal: ac.signal });
-    const deadline = Date.now() + 20_000;
-    while ((await fs.readdir(dest).catch(() => [])).length === 0) {
-      if (Date.now() > deadline) throw new Error("extraction never started");
-      await delay(2);
-    }
+    await poll(async () => (await fs.readdir(dest).catch(() => [])).length > 0, {
+      timeoutMs: 20_000,
+      what: "the extraction to start",
+      intervalMs: 2,
+    });
     ac.abort();
     await assert.rejects(unpacking, isError("cancelled", dest));
     await assert.rejects(fs.stat(dest), { code: "ENOENT" });

@@ -18,22 +18,43 @@ import { FsArtifactStore } from "../../shared/store/index.js";
 
 type Behaviour = (job: StageJob, opts: ExecuteOptions) => Promise<string | undefined> | string | undefined;
 
+/**
+ * Stages that wait for each other: each of `stages` holds its slot until all of them have
+ * started (a barrier, so that they overlap however the machine schedules), or until `waitMs`
+ * passed (so that an engine which cannot run them together is seen, not hung).
+ */
+interface Meet {
+  stages: string[];
+  waitMs: number;
+}
+
 /** Each stage's single output `o` holds the bytes `behave` returns (default: the stage name). */
 class FakeWorker implements StageWorker {
   readonly started: string[] = [];
   maxConcurrent = 0;
   private running = 0;
+  private arrived = (): void => undefined;
+  private readonly met: Promise<void>;
   constructor(
     private readonly store: FsArtifactStore,
     private readonly behave: Record<string, Behaviour> = {},
-  ) {}
+    private readonly meet: Meet = { stages: [], waitMs: 0 },
+  ) {
+    this.met = new Promise<void>((resolve) => (this.arrived = resolve));
+  }
 
   async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
     this.started.push(job.stage.name);
     this.running++;
     this.maxConcurrent = Math.max(this.maxConcurrent, this.running);
     try {
-      await new Promise((r) => setTimeout(r, 5));
+      if (this.meet.stages.includes(job.stage.name)) {
+        if (this.meet.stages.every((st) => this.started.includes(st))) this.arrived();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.met, new Promise((r) => (timer = setTimeout(r, this.meet.waitMs)))]);
+        clearTimeout(timer);
+      }
+      await new Promise((r) => setImmediate(r));
       const content = (await this.behave[job.stage.name]?.(job, opts)) ?? job.stage.name;
       const blob = await this.store.putBlob(Readable.from([Buffer.from(content)]));
       return {
@@ -115,11 +136,13 @@ describe("run engine", () => {
 
   test("respects the slot count", async () => {
     await freshStore();
-    const w = new FakeWorker(store);
+    // b and c wait for each other: on 2 slots they meet at once; on 1 slot b gives up waiting
+    // after 200 ms (an engine ignoring the slot count would start c meanwhile).
+    const w = new FakeWorker(store, {}, { stages: ["b", "c"], waitMs: 10_000 });
     await run(w, yaml(), { slots: 2 });
     assert.equal(w.maxConcurrent, 2, "b and c run together on 2 slots");
     await freshStore();
-    const w1 = new FakeWorker(store);
+    const w1 = new FakeWorker(store, {}, { stages: ["b", "c"], waitMs: 200 });
     await run(w1, yaml(), { slots: 1 });
     assert.equal(w1.maxConcurrent, 1);
   });
