@@ -69,7 +69,7 @@ export {
   type PipelineStatsReport,
   type StageStatsRow,
 } from "./stats/stage-stats.js";
-export { runEta, type EtaStage, type RunEta } from "../shared/pipeline/run-eta.js";
+export { runEta, type EtaStage, type RunEta } from "../shared/pipeline/index.js";
 export { statsStoreFor, FsStatsStore, type StatsStore } from "./stats/stats-store.js";
 export type { PipelineStats, StageOutcome } from "./stats/stats-record.js";
 export {
@@ -87,3 +87,4 @@ export {
   releaseRoots,
   runReferences,
 } from "./cache/gc-roots.js";
+export { expectationOf } from "./api/release-api.js";

@@ -1,4 +1,4 @@
-import type { RunnerKind } from "./pipeline/types.js";
+import type { RunnerKind } from "./pipeline/index.js";
 
 /**
  * The version of each runner's behaviour, part of every cache key. Bump a runner's version when

@@ -43,7 +43,7 @@ import {
   type SpecLayout,
 } from "../../shared/catalyst/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { datestampOf, parseCatalystWith, type CatalystWith } from "../../shared/runner-config/catalyst.js";
+import { datestampOf, parseCatalystWith, type CatalystWith } from "../../shared/runner-config/index.js";
 import { privatePath } from "../workspace.js";
 import { collectBinpkgs, snapshotPkgdir } from "./binpkgs.js";
 import { collectBuild, listBuilds } from "./catalyst-collect.js";

@@ -3,7 +3,7 @@
  * shell runner's (./script-env.ts) with paths that make sense inside a root (HOME=/root, no
  * workspace or TMPDIR of the host), TERM=dumb, the stage's env over it, nothing of the agent's.
  */
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
 import { BASE_PATH, DEFAULT_SOURCE_DATE_EPOCH } from "./script-env.js";
 
 export function chrootScriptEnv(stage: ResolvedStage, jobs: number): Record<string, string> {

@@ -11,7 +11,7 @@
  */
 import { realpath, stat } from "node:fs/promises";
 import { StagefarmError } from "../../shared/errors.js";
-import { parseChrootWith, type ChrootWith } from "../../shared/runner-config/chroot.js";
+import { parseChrootWith, type ChrootWith } from "../../shared/runner-config/index.js";
 import { isInside, resolveInWorkspace } from "../workspace.js";
 import { chrootScriptEnv } from "./chroot-env.js";
 import { runInChroot, type ChrootBind } from "./chroot-exec.js";

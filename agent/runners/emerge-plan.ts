@@ -29,8 +29,8 @@
  * carry it.
  */
 import { join, posix, relative } from "node:path";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import { PATH_ENV, portageConfigEntries, type EmergeWith } from "../../shared/runner-config/emerge.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import { PATH_ENV, portageConfigEntries, type EmergeWith } from "../../shared/runner-config/index.js";
 import { binreposConfName } from "./binhost-seam.js";
 
 export type EmergeMode = { t: "host"; workspace: string } | { t: "chroot" };

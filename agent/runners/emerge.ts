@@ -21,7 +21,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { stat } from "node:fs/promises";
 import { StagefarmError } from "../../shared/errors.js";
-import { parseEmergeWith } from "../../shared/runner-config/emerge.js";
+import { parseEmergeWith } from "../../shared/runner-config/index.js";
 import type { ProcessOutcome } from "../process-group.js";
 import { resolveInWorkspace } from "../workspace.js";
 import { collectBinpkgs, snapshotPkgdir, type CollectedBinpkgs } from "./binpkgs.js";

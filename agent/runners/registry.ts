@@ -3,7 +3,7 @@
  * the agent lacks is a clear error, not a crash.
  */
 import { StagefarmError } from "../../shared/errors.js";
-import type { RunnerKind } from "../../shared/pipeline/types.js";
+import type { RunnerKind } from "../../shared/pipeline/index.js";
 import { createCatalystRunner, type CatalystRunnerOptions } from "./catalyst.js";
 import { createChrootRunner, type ChrootRunnerOptions } from "./chroot.js";
 import { createEmergeRunner, type EmergeRunnerOptions } from "./emerge.js";

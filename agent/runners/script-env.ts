@@ -3,7 +3,7 @@
  * nothing of the agent's environment (which may hold credentials). Shared by the script
  * runners so a stage sees the same variables whichever runner starts it.
  */
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
 
 export const BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** 1980-01-01T00:00:00Z: the default SOURCE_DATE_EPOCH (also the default mtime clamp). */

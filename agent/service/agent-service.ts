@@ -17,7 +17,7 @@ import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
 import type { EventLog, JobQueue, QueueMessage } from "../../shared/ports/index.js";
 import {
   claimReplySchema,

@@ -15,7 +15,7 @@
  * agent an admin; any other GET or HEAD a viewer; any other write an admin.
  */
 import type { IncomingMessage } from "node:http";
-import { AuthError, type Principal } from "../../shared/grpc/auth.js";
+import { AuthError, type Principal } from "../../shared/grpc/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 import type { Authenticator } from "./authenticator.js";
 import type { Role } from "./roles.js";

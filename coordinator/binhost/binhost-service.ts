@@ -22,7 +22,7 @@ import { isDigest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import type { BinhostPackageRef, PublishedPackage, PublishResult } from "../../shared/protocol/binhost.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { admitRequest, type AdmitRequest } from "./admit.js";
 import { renderBinreposConf } from "./binrepos-conf.js";
 import { inspectAll, inspectUpload, type InspectedPackage } from "./inspect.js";

@@ -10,7 +10,7 @@ import { canonicalJson, cacheKeyMaterial, type KeyMaterial } from "../../shared/
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import type { ArtifactRef } from "../../shared/pipeline/types.js";
+import type { ArtifactRef } from "../../shared/pipeline/index.js";
 import type { RunDoc } from "../service/run-doc.js";
 
 export interface KeyInputOrigin {

@@ -24,7 +24,7 @@ import { ownAttempts, runStatusOf, stageCounts, stageMessage, withRepro } from "
 import type { ReproDoc } from "../repro/verdict.js";
 import { attemptsOf, type AttemptSources } from "../api/attempts.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
-import { runEta } from "../../shared/pipeline/run-eta.js";
+import { runEta } from "../../shared/pipeline/index.js";
 
 /** The static part of a run: its stages in file order, their runners, edges and labels. */
 export interface RunShape {

@@ -17,7 +17,7 @@
  */
 import type { Digest } from "../../shared/digest.js";
 import type { StagefarmError } from "../../shared/errors.js";
-import type { ManifestOutput } from "../../shared/store/types.js";
+import type { ManifestOutput } from "../../shared/store/index.js";
 
 export type StageStatus =
   | { t: "waiting"; reason: string }

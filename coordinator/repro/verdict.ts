@@ -18,7 +18,7 @@
  */
 import { z } from "zod";
 import type { DiffReport, PackageGroup, PathChange } from "../../shared/diff/index.js";
-import { summaryLine } from "../../shared/diff/format.js";
+import { summaryLine } from "../../shared/diff/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 
 /**

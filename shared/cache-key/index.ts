@@ -3,7 +3,7 @@
  * whose key has a manifest in the action cache is not run again.
  */
 import { sha256, type Digest } from "../digest.js";
-import type { ArtifactRef, ResolvedStage } from "../pipeline/types.js";
+import type { ArtifactRef, ResolvedStage } from "../pipeline/index.js";
 import { canonicalJson } from "./canonical-json.js";
 import { cacheKeyMaterial, type KeyOptions } from "./material.js";
 

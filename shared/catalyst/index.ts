@@ -85,3 +85,4 @@ export {
   type CatalystTarget,
 } from "./upstream-4.1.1.js";
 export { readGitArchiveHead, catalystAutoTimestamp, type GitArchiveInfo } from "./git-archive.js";
+export { nameProblem } from "./path-rules.js";

@@ -48,3 +48,4 @@ export {
 export { NatsKvStore, type NatsKvStoreOptions } from "./nats-kv-store.js";
 export { NatsJobQueue, type NatsJobQueueOptions } from "./nats-job-queue.js";
 export { NatsEventLog, type NatsEventLogOptions } from "./nats-event-log.js";
+export { isNatsOutageFailure, OutageTolerantKv } from "./outage-kv.js";

@@ -10,15 +10,15 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, NatsConnectio
 import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { positive } from "../ports/checks.js";
-import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/dedupe-window.js";
+import { positive } from "../ports/index.js";
+import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/index.js";
 import {
   DEFAULT_EVENT_MAX_AGE_MS,
   type AppendOptions,
   type EventLog,
   type LoggedEvent,
-} from "../ports/event-log.js";
-import { assertDurableName, assertKey } from "../ports/names.js";
+} from "../ports/index.js";
+import { assertDurableName, assertKey } from "../ports/index.js";
 import { ensureConsumer, ensureStream, waitForStream } from "./ensure.js";
 import { fromNats } from "./errors.js";
 import { assertNamePrefix, DEFAULT_PREFIX, eventStreamName, eventSubjectPrefix } from "./names.js";

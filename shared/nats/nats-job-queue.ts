@@ -27,11 +27,11 @@ import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection
 import { StagefarmError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { checkPools, positive } from "../ports/checks.js";
-import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/dedupe-window.js";
-import type { ConsumeOptions, JobQueue, PublishOptions, QueueMessage } from "../ports/job-queue.js";
-import { assertPool } from "../ports/names.js";
-import { Notifier } from "../ports/notifier.js";
+import { checkPools, positive } from "../ports/index.js";
+import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/index.js";
+import type { ConsumeOptions, JobQueue, PublishOptions, QueueMessage } from "../ports/index.js";
+import { assertPool } from "../ports/index.js";
+import { Notifier } from "../ports/index.js";
 import { ensureConsumer, ensureStream, waitForStream } from "./ensure.js";
 import { fromNats, isNotFound } from "./errors.js";
 import { Reconnects } from "./reconnects.js";

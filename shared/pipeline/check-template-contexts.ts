@@ -6,7 +6,7 @@
  * applied, in ./resolve.ts.)
  */
 import type { ParsedNode } from "yaml";
-import { withTemplateContext } from "../runner-config/template-contexts.js";
+import { withTemplateContext } from "../runner-config/index.js";
 import { shellQuoteAt } from "./shell-quoting.js";
 import { codeRefusal, SCRIPT, type TemplateContext } from "./template-context.js";
 import { blankTemplates, hasTemplates, scanTemplates, type TemplateRef } from "./templates.js";

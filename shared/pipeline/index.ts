@@ -26,3 +26,9 @@ export {
 } from "./graph.js";
 export { FETCH_OUTPUT_DIR } from "./parse-stage.js";
 export { DEFAULT_RETRY_ON, parseRetryCondition } from "./retry-on.js";
+export { describeLimits, formatBytes, hasLimits, limitsRunnerProblem, parseMemoryLimit } from "./limits.js";
+export { envNameProblem, NAME_RE, pathProblem, RELEASE_NAME_RE, urlProblem } from "./rules.js";
+export { type EtaStage, runEta, type RunEta } from "./run-eta.js";
+export { closest, didYouMean } from "./suggest.js";
+export { DATA, type TemplateContext } from "./template-context.js";
+export { hasTemplates } from "./templates.js";

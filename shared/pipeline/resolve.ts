@@ -21,7 +21,7 @@ import {
   type TemplateContext,
 } from "./template-context.js";
 import { paramsIn, substitute } from "./templates.js";
-import { withTemplateContext } from "../runner-config/template-contexts.js";
+import { withTemplateContext } from "../runner-config/index.js";
 import type { InputSpec, OutputSpec, PinnedSource, PipelineSpec, ResolvedStage, StageSpec } from "./types.js";
 
 type Check = (value: string) => string | undefined;

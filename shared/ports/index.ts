@@ -25,3 +25,6 @@ export { FileKvStore } from "./file-kv.js";
 export { DEFAULT_ACK_WAIT_MS, MemoryJobQueue, type MemoryJobQueueOptions } from "./memory-job-queue.js";
 export { MemoryEventLog, type MemoryEventLogOptions } from "./memory-event-log.js";
 export { DEFAULT_DEDUPE_WINDOW_MS } from "./dedupe-window.js";
+export { checkPools, positive } from "./checks.js";
+export { kvClosedError } from "./kv.js";
+export { Notifier } from "./notifier.js";

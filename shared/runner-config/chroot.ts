@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
-import type { ResolvedStage } from "../pipeline/types.js";
+import type { ResolvedStage } from "../pipeline/index.js";
 
 /** `..` as a whole path component. */
 const DOTDOT = /(^|\/)\.\.(\/|$)/;

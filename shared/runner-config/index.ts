@@ -5,8 +5,8 @@
  * param made invalid, named by stage and key path). The runners parse `with` again when they run.
  */
 import type { z } from "zod";
-import { hasTemplates } from "../pipeline/templates.js";
-import type { RunnerKind } from "../pipeline/types.js";
+import { hasTemplates } from "../pipeline/index.js";
+import type { RunnerKind } from "../pipeline/index.js";
 import { catalystWithSchema } from "./catalyst.js";
 import { chrootWithSchema } from "./chroot.js";
 import { emergeWithSchema } from "./emerge.js";
@@ -78,3 +78,7 @@ export function withIssues(
 export function hasWithSchema(runner: RunnerKind): boolean {
   return SCHEMAS[runner] !== undefined;
 }
+export { type CatalystWith, datestampOf, parseCatalystWith } from "./catalyst.js";
+export { type ChrootWith, parseChrootWith } from "./chroot.js";
+export { type EmergeWith, parseEmergeWith, PATH_ENV, portageConfigEntries } from "./emerge.js";
+export { withTemplateContext } from "./template-contexts.js";

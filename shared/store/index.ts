@@ -38,3 +38,4 @@ export {
 export { outageTolerantStore } from "./outage-store.js";
 // The S3 store loads the minio client (~1 s on these machines): only processes that use S3 pay for it.
 export { openS3Store } from "./s3-open.js";
+export { lockFile } from "./fs-lock.js";

@@ -53,7 +53,7 @@ import {
   targetValidKeys,
   type CatalystTarget,
 } from "../../shared/catalyst/index.js";
-import { GUARANTEED_DIGESTS, KERNEL_KEY_SUFFIXES } from "../../shared/catalyst/upstream-4.1.1.js";
+import { GUARANTEED_DIGESTS, KERNEL_KEY_SUFFIXES } from "../../shared/catalyst/testing.js";
 
 class Refusal extends Error {}
 

@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { computeCacheKey } from "../../shared/cache-key/index.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
 import { FsArtifactStore, openS3Store } from "../../shared/store/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 import { CliSandbox, lastJsonLine } from "../helpers/cli.js";
 import { corpus, type HostileCase } from "../helpers/hostile-archive-corpus.js";

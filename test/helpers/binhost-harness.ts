@@ -13,7 +13,7 @@ import { BinhostService } from "../../coordinator/index.js";
 import { silentLogger } from "../../shared/log.js";
 import type { BinhostPackageRef } from "../../shared/protocol/binhost.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import {
   defaultMetadata,
   writeGpkg,

@@ -5,10 +5,10 @@
 import { mkdtemp } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RunnerContext } from "../../agent/runners/types.js";
+import type { RunnerContext } from "../../agent/index.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 
 /** test/doubles/emerge-double.sh in the source tree (tests run from dist/test/…). */
 export const EMERGE_DOUBLE = join(

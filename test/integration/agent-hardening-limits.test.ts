@@ -16,14 +16,14 @@ import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
-import { CgroupManager } from "../../agent/cgroup.js";
-import { findHierarchies } from "../../agent/cgroup-hierarchy.js";
-import { StageExecutor } from "../../agent/executor.js";
-import { createChrootRunner } from "../../agent/runners/chroot.js";
-import { createShellRunner } from "../../agent/runners/shell.js";
+import { CgroupManager } from "../../agent/testing.js";
+import { findHierarchies } from "../../agent/testing.js";
+import { StageExecutor } from "../../agent/index.js";
+import { createChrootRunner } from "../../agent/index.js";
+import { createShellRunner } from "../../agent/index.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ArtifactRef } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ArtifactRef } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { debootstrapRootfs } from "../helpers/debootstrap.js";
 import {
   chrootStage,

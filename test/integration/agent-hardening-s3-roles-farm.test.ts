@@ -9,11 +9,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import type { RunDoc } from "../../coordinator/index.js";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { silentLogger } from "../../shared/log.js";
-import { blobPath, manifestPath } from "../../shared/store/layout.js";
+import { blobPath, manifestPath } from "../../shared/store/index.js";
 import type {
   ArtifactStore,
   BlobInfo,
@@ -22,7 +22,7 @@ import type {
   ObjectInfo,
   ObjectStat,
   PutOptions,
-} from "../../shared/store/types.js";
+} from "../../shared/store/index.js";
 import { TestHttpServer } from "../helpers/http-server.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
 

@@ -13,9 +13,9 @@ import { text } from "node:stream/consumers";
 import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import { pino } from "pino";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import { silentLogger } from "../../shared/log.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { compress, symlink, tarBytes } from "../helpers/tar-fixtures.js";
 import { failure, job, output, shellStage, upstreamInput, until } from "./agent-hardening-helpers.js";
 

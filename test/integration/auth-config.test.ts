@@ -21,7 +21,7 @@ import {
   tokenCredential,
 } from "../../coordinator/auth/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { AuthError } from "../../shared/grpc/auth.js";
+import { AuthError } from "../../shared/grpc/index.js";
 import { readSecretFile } from "../../shared/secret-file.js";
 import { createLogger } from "../../shared/log.js";
 import { authFileText, makeTokens, writeAuthFile } from "../helpers/auth-fixtures.js";

@@ -17,7 +17,7 @@ import {
   sha256Hex,
   tokenCredential,
 } from "../../coordinator/auth/index.js";
-import { AuthError } from "../../shared/grpc/auth.js";
+import { AuthError } from "../../shared/grpc/index.js";
 import { pino } from "pino";
 
 describe("auth file reload", () => {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { BinhostService, Coordinator, createMetrics, startHttpServer } from "../../coordinator/index.js";
 import { busBinhostTransport, FarmBinhostClient } from "../../agent/index.js";
-import type { BinhostPackage } from "../../agent/runners/binhost-seam.js";
+import type { BinhostPackage } from "../../agent/testing.js";
 import { NatsBus } from "../../shared/bus/index.js";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { StagefarmError } from "../../shared/errors.js";

@@ -12,7 +12,7 @@ import { gunzipSync } from "node:zlib";
 import { createMetrics, startHttpServer, type HttpServerHandle } from "../../coordinator/index.js";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { BinhostBench } from "../helpers/binhost-harness.js";
 
 async function serve(store: ArtifactStore, redirect = false): Promise<HttpServerHandle> {

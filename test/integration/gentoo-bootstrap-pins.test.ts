@@ -13,9 +13,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { createShellRunner } from "../../agent/runners/shell.js";
+import { createShellRunner } from "../../agent/index.js";
 import { loadPipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { emergeContext } from "../helpers/emerge-stage.js";
 
 const execFileAsync = promisify(execFile);

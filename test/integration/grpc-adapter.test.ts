@@ -12,7 +12,7 @@ import { credentials, ServerCredentials } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
-import { PipelineError } from "../../shared/pipeline/pipeline-error.js";
+import { PipelineError } from "../../shared/pipeline/index.js";
 import {
   createGrpcClient,
   createGrpcServer,

@@ -9,12 +9,13 @@ import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { BinhostClient, BinhostPackage } from "../../agent/runners/binhost-seam.js";
-import { parsePackagesIndex } from "../../agent/runners/binpkgs.js";
-import { createEmergeRunner } from "../../agent/runners/emerge.js";
+import type { BinhostClient } from "../../agent/index.js";
+import type { BinhostPackage } from "../../agent/testing.js";
+import { parsePackagesIndex } from "../../agent/testing.js";
+import { createEmergeRunner } from "../../agent/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";
 
 const run = promisify(execFile);

@@ -4,13 +4,13 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkScriptOutcome } from "../../agent/runners/script-outcome.js";
-import { createShellRunner } from "../../agent/runners/shell.js";
-import type { RunnerContext } from "../../agent/runners/types.js";
+import { checkScriptOutcome } from "../../agent/index.js";
+import { createShellRunner } from "../../agent/index.js";
+import type { RunnerContext } from "../../agent/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { marker, processesWith, waitFor } from "../helpers/leak-probes.js";
 
 function shellStage(script: string, over: Partial<ResolvedStage> = {}): ResolvedStage {

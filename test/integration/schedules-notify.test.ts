@@ -21,7 +21,7 @@ import {
   ScheduleService,
   type RunSummary,
 } from "../../coordinator/schedules/index.js";
-import type { RunDoc } from "../../coordinator/service/run-doc.js";
+import type { RunDoc } from "../../coordinator/index.js";
 import { silentLogger } from "../../shared/log.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { poll } from "../helpers/poll.js";

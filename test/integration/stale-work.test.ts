@@ -11,10 +11,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CgroupManager } from "../../agent/cgroup.js";
-import { runInProcessGroup } from "../../agent/process-group.js";
-import { listProcs, procInfo, readLedger, withProcessLedger } from "../../agent/process-ledger.js";
-import { sweepStaleWork } from "../../agent/stale-work.js";
+import { CgroupManager } from "../../agent/testing.js";
+import { runInProcessGroup } from "../../agent/index.js";
+import { listProcs, procInfo, readLedger, withProcessLedger } from "../../agent/testing.js";
+import { sweepStaleWork } from "../../agent/testing.js";
 import { silentLogger } from "../../shared/log.js";
 import { poll } from "../helpers/poll.js";
 

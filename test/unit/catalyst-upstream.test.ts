@@ -25,7 +25,7 @@ import {
   type RelengEdit,
 } from "../../shared/catalyst/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { parsePipeline } from "../../shared/pipeline/parse.js";
+import { parsePipeline } from "../../shared/pipeline/index.js";
 import { AMD64_SPECS, readFixture, specPath, type RelengFixture } from "../helpers/catalyst-releng.js";
 
 const run = promisify(execFile);

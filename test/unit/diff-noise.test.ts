@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { test } from "node:test";
-import { ContentHasher } from "../../shared/diff/content-hasher.js";
-import { compareEntries, compareTrees } from "../../shared/diff/compare.js";
-import { summaryLine } from "../../shared/diff/format.js";
-import type { TreeIndex } from "../../shared/diff/tree-index.js";
-import { contentsPaths, contentsRecords, splitCpv } from "../../shared/diff/vdb.js";
-import type { Entry } from "../../shared/diff/types.js";
+import { ContentHasher } from "../../shared/diff/testing.js";
+import { compareTrees } from "../../shared/diff/index.js";
+import { compareEntries } from "../../shared/diff/testing.js";
+import { summaryLine } from "../../shared/diff/index.js";
+import type { TreeIndex } from "../../shared/diff/index.js";
+import { contentsPaths, splitCpv } from "../../shared/diff/index.js";
+import { contentsRecords } from "../../shared/diff/testing.js";
+import type { Entry } from "../../shared/diff/index.js";
 
 function hash(path: string, ...chunks: Buffer[]): ReturnType<ContentHasher["finish"]> {
   const h = new ContentHasher(path);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { httpStatusFor } from "../../coordinator/dashboard/http-util.js";
+import { httpStatusFor } from "../../coordinator/testing.js";
 import { ERROR_CODES, exitCodeFor } from "../../shared/errors.js";
 
 const CODES = ERROR_CODES;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { pipelineLabel } from "../../coordinator/submission/pipeline-label.js";
+import { pipelineLabel } from "../../coordinator/index.js";
 import { MAX_PARAM_VALUE_BYTES, paramValues, parsePipeline } from "../../shared/pipeline/index.js";
 
 const spec = () =>

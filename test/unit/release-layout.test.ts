@@ -9,9 +9,9 @@ import { describe, test } from "node:test";
 import { parseReleaseUrlPath } from "../../coordinator/releases/index.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
 import { bindReleaseInputs, releaseName } from "../../shared/release/index.js";
-import { digestSections } from "../../shared/release/digests-file.js";
-import { latestFileText } from "../../shared/release/latest-file.js";
-import { extensionOf, stampOf } from "../../shared/release/layout.js";
+import { digestSections } from "../../shared/release/testing.js";
+import { latestFileText } from "../../shared/release/testing.js";
+import { extensionOf, stampOf } from "../../shared/release/index.js";
 import { FILE, assertOneError } from "../helpers/pipeline-assert.js";
 
 const SEEDED = (input: string): string => `stages:

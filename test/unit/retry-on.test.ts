@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { startRun } from "../../coordinator/index.js";
-import { mayRetry } from "../../coordinator/engine/failure-policy.js";
+import { mayRetry } from "../../coordinator/testing.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { runEta, type EtaStage } from "../../shared/pipeline/run-eta.js";
+import { runEta, type EtaStage } from "../../shared/pipeline/index.js";
 
 const H = 3_600_000;
 const st = (

@@ -1,0 +1,4 @@
+/** Test-only surface of shared/diff/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+export { compareEntries } from "./compare.js";
+export { ContentHasher } from "./content-hasher.js";
+export { contentsRecords } from "./vdb.js";

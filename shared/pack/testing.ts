@@ -1,0 +1,5 @@
+/** Test-only surface of shared/pack/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+export { parseVerboseLine } from "./gnu-listing.js";
+export { readRawHeader } from "./header-fields.js";
+export { permissionString } from "./member-listing.js";
+export { packTreeInto } from "./pack-tree.js";

@@ -1,0 +1,5 @@
+/** Test-only surface of shared/pipeline/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+export { parseCpuLimit } from "./limits.js";
+export { MAX_REPORTED_ISSUES } from "./pipeline-error.js";
+export { SOURCE_URL_SCHEMES } from "./rules.js";
+export { shellQuoteAt } from "./shell-quoting.js";
