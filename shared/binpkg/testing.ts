@@ -5,3 +5,4 @@ export { entryLine, manifestLine, manifestMismatch, parseManifest } from "./mani
 export { metadataText } from "./metadata-tar.js";
 export { readThrough } from "./read-through.js";
 export { encodeXpakSegment, isXpakTrailer, parseXpakSegment } from "./xpak.js";
+export { indexValue } from "./metadata-tar.js";

@@ -8,8 +8,7 @@ import { canonicalJson } from "./canonical-json.js";
 import { cacheKeyMaterial, type KeyOptions } from "./material.js";
 
 export { canonicalJson } from "./canonical-json.js";
-export { normaliseScript } from "./normalise-script.js";
-export { cacheKeyMaterial, KEY_SCHEMA_VERSION, type KeyMaterial, type KeyOptions } from "./material.js";
+export { cacheKeyMaterial, type KeyMaterial } from "./material.js";
 
 /** The cache key of `stage` with its stage inputs filled by `inputs` (by input name). */
 export function computeCacheKey(

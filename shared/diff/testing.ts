@@ -2,3 +2,5 @@
 export { compareEntries } from "./compare.js";
 export { ContentHasher } from "./content-hasher.js";
 export { contentsRecords } from "./vdb.js";
+export type { Entry } from "./types.js";
+export { contentsPaths, splitCpv } from "./vdb.js";

@@ -6,36 +6,9 @@
  * authorizer before every call. Importing this loads @grpc/grpc-js: import it only where gRPC is
  * used (not on the CLI's embedded fast path); `./auth.js` loads no grpc-js.
  */
-export type {
-  CallOptions,
-  ClientMethod,
-  GrpcClient,
-  HandlerContext,
-  MethodImpl,
-  ServerStreamingClientMethod,
-  ServerStreamingImpl,
-  ServiceImpl,
-  UnaryClientMethod,
-  UnaryImpl,
-} from "./types.js";
-export { grpcServiceDefinition, grpcMethodDefinition, methodPath } from "./service-definition.js";
-export { createGrpcServer, GrpcServer, type GrpcServerOptions } from "./server.js";
-export { listen, DEFAULT_SHUTDOWN_GRACE_MS, type GrpcListener } from "./listen.js";
-export { createGrpcClient, type GrpcClientOptions } from "./client.js";
-export {
-  errorCodeForStatus,
-  fromGrpcStatus,
-  grpcStatusFor,
-  toGrpcStatus,
-  type GrpcStatus,
-  type ToStatusOptions,
-} from "./status.js";
-export { ERROR_CODE_TRAILER, ERROR_DETAILS_TRAILER, PIPELINE_ISSUES_TRAILER } from "./trailers.js";
-export {
-  AuthError,
-  type AuthFailure,
-  type CallAuthorizer,
-  type CallIdentity,
-  type Principal,
-} from "./auth.js";
-export { clientSecurity, type ClientTls, type ServerTls } from "./tls.js";
+export type { GrpcClient, ServiceImpl } from "./types.js";
+export { createGrpcServer } from "./server.js";
+export { listen } from "./listen.js";
+export { createGrpcClient } from "./client.js";
+export { AuthError, type CallAuthorizer, type Principal } from "./auth.js";
+export { clientSecurity } from "./tls.js";

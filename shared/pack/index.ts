@@ -4,13 +4,10 @@
  */
 export type { PackOptions } from "./pack-args.js";
 export { packTree, packTreeToFile } from "./pack-tree.js";
-export type { ScanResult, UnpackOptions } from "./scan-archive.js";
-export { scanArchive } from "./scan-archive.js";
 export { unpackBlob, unpackFile } from "./unpack.js";
-export type { Compression } from "./compression.js";
 export { detectCompression } from "./compression.js";
 export type { UnpackLimits } from "./unpack-limits.js";
-export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_UNPACKED_BYTES } from "./unpack-limits.js";
+export { DEFAULT_MAX_UNPACKED_BYTES } from "./unpack-limits.js";
 export { decompressCommand } from "./compression.js";
 export { type EntryHeader, EntryValidator, shownName } from "./entry-validator.js";
 export { compareListings, type ListedMember, startGnuListing } from "./gnu-listing.js";

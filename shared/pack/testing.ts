@@ -3,3 +3,4 @@ export { parseVerboseLine } from "./gnu-listing.js";
 export { readRawHeader } from "./header-fields.js";
 export { permissionString } from "./member-listing.js";
 export { packTreeInto } from "./pack-tree.js";
+export { scanArchive } from "./scan-archive.js";

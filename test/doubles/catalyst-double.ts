@@ -52,7 +52,7 @@ import {
   targetRequiredKeys,
   targetValidKeys,
   type CatalystTarget,
-} from "../../shared/catalyst/index.js";
+} from "../../shared/catalyst/testing.js";
 import { GUARANTEED_DIGESTS, KERNEL_KEY_SUFFIXES } from "../../shared/catalyst/testing.js";
 
 class Refusal extends Error {}

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { RunSummary } from "../../coordinator/schedules/index.js";
+import type { RunSummary } from "../../coordinator/schedules/testing.js";
 import { CliSandbox } from "../helpers/cli.js";
 import { freePort } from "../helpers/free-port.js";
 import { poll } from "../helpers/poll.js";

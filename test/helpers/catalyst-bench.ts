@@ -13,7 +13,7 @@ import { text } from "node:stream/consumers";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { StageExecutor } from "../../agent/index.js";
-import { createCatalystRunner } from "../../agent/index.js";
+import { createCatalystRunner } from "../../agent/testing.js";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { StageJob, StageResult } from "../../shared/job.js";

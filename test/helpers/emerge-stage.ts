@@ -5,7 +5,7 @@
 import { mkdtemp } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RunnerContext } from "../../agent/index.js";
+import type { RunnerContext } from "../../agent/testing.js";
 import { silentLogger } from "../../shared/log.js";
 import type { ResolvedStage } from "../../shared/pipeline/index.js";
 import type { ArtifactStore } from "../../shared/store/index.js";

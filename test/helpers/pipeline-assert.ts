@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PipelineError, formatIssue, parsePipeline } from "../../shared/pipeline/index.js";
+import { PipelineError, parsePipeline } from "../../shared/pipeline/index.js";
+import { formatIssue } from "../../shared/pipeline/testing.js";
 import { MAX_REPORTED_ISSUES } from "../../shared/pipeline/testing.js";
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../test/fixtures/pipelines");

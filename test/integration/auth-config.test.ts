@@ -16,10 +16,9 @@ import {
   checkExposure,
   isLoopbackHost,
   loadAuthConfig,
-  parseAuthConfig,
   sha256Hex,
-  tokenCredential,
 } from "../../coordinator/auth/index.js";
+import { parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { AuthError } from "../../shared/grpc/index.js";
 import { readSecretFile } from "../../shared/secret-file.js";

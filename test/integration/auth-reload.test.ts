@@ -13,10 +13,9 @@ import {
   authReloader,
   generateToken,
   loadAuthConfig,
-  parseAuthConfig,
   sha256Hex,
-  tokenCredential,
 } from "../../coordinator/auth/index.js";
+import { parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
 import { AuthError } from "../../shared/grpc/index.js";
 import { pino } from "pino";
 

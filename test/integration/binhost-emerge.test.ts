@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEmergeRunner } from "../../agent/index.js";
+import { createEmergeRunner } from "../../agent/testing.js";
 import { EmbeddedBinhost } from "../../cli/embedded-binhost.js";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { readBinpkg } from "../../shared/binpkg/index.js";

@@ -14,7 +14,7 @@ import { text } from "node:stream/consumers";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import { StageExecutor } from "../../agent/index.js";
-import { createShellRunner } from "../../agent/index.js";
+import { createShellRunner } from "../../agent/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { logPathFor, type StageJob } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";

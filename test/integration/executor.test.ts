@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { promisify } from "node:util";
-import { createShellRunner } from "../../agent/index.js";
+import { createShellRunner } from "../../agent/testing.js";
 import { StageExecutor } from "../../agent/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";

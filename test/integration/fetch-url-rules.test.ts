@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { fetchToStore } from "../../agent/index.js";
+import { fetchToStore } from "../../agent/testing.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";

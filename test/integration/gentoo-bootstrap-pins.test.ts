@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { createShellRunner } from "../../agent/index.js";
+import { createShellRunner } from "../../agent/testing.js";
 import { loadPipeline, resolvePipeline } from "../../shared/pipeline/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { emergeContext } from "../helpers/emerge-stage.js";

@@ -18,9 +18,9 @@ import {
   createGrpcServer,
   listen,
   type GrpcClient,
-  type GrpcListener,
   type ServiceImpl,
 } from "../../shared/grpc/index.js";
+import { type GrpcListener } from "../../shared/grpc/testing.js";
 import { RunSchema, RunStatus, StageState, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { StagefarmService, type SubmitRunRequest } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { poll } from "../helpers/poll.js";

@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import type { BinhostClient } from "../../agent/index.js";
 import type { BinhostPackage } from "../../agent/testing.js";
 import { parsePackagesIndex } from "../../agent/testing.js";
-import { createEmergeRunner } from "../../agent/index.js";
+import { createEmergeRunner } from "../../agent/testing.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { FsArtifactStore } from "../../shared/store/index.js";

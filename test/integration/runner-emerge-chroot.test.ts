@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEmergeRunner } from "../../agent/index.js";
+import { createEmergeRunner } from "../../agent/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { unpackFile } from "../../shared/pack/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";

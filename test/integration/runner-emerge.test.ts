@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEmergeRunner } from "../../agent/index.js";
+import { createEmergeRunner } from "../../agent/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";

@@ -13,14 +13,14 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Registry } from "prom-client";
 import type { RunEvent } from "../../coordinator/index.js";
+import { ScheduleService } from "../../coordinator/schedules/index.js";
 import {
   COMMAND_ENV_KEYS,
   Notifier,
   parseScheduleFile,
   runSummary,
-  ScheduleService,
   type RunSummary,
-} from "../../coordinator/schedules/index.js";
+} from "../../coordinator/schedules/testing.js";
 import type { RunDoc } from "../../coordinator/index.js";
 import { silentLogger } from "../../shared/log.js";
 import { FakeClock } from "../helpers/fake-clock.js";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CgroupManager } from "../../agent/testing.js";
-import { runInProcessGroup } from "../../agent/index.js";
+import { runInProcessGroup } from "../../agent/testing.js";
 import { listProcs, procInfo, readLedger, withProcessLedger } from "../../agent/testing.js";
 import { sweepStaleWork } from "../../agent/testing.js";
 import { silentLogger } from "../../shared/log.js";

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadStatsReports } from "../../coordinator/index.js";
-import { statsStoreFor } from "../../coordinator/index.js";
+import { statsStoreFor } from "../../coordinator/testing.js";
 import { ObjectStatsStore } from "../../coordinator/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { S3ArtifactStore } from "../../shared/store/testing.js";

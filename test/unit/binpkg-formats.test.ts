@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { compressionFromMagic, splitArchiveName, archiveName } from "../../shared/binpkg/testing.js";
 import { memberDigestsOf } from "../../shared/binpkg/testing.js";
 import { entryLine, manifestLine, manifestMismatch, parseManifest } from "../../shared/binpkg/testing.js";
-import { indexValue } from "../../shared/binpkg/index.js";
+import { indexValue } from "../../shared/binpkg/testing.js";
 import { metadataText } from "../../shared/binpkg/testing.js";
 import { encodeXpakSegment, isXpakTrailer, parseXpakSegment } from "../../shared/binpkg/testing.js";
 

@@ -11,9 +11,9 @@ import { compareTrees } from "../../shared/diff/index.js";
 import { compareEntries } from "../../shared/diff/testing.js";
 import { summaryLine } from "../../shared/diff/index.js";
 import type { TreeIndex } from "../../shared/diff/index.js";
-import { contentsPaths, splitCpv } from "../../shared/diff/index.js";
+import { contentsPaths, splitCpv } from "../../shared/diff/testing.js";
 import { contentsRecords } from "../../shared/diff/testing.js";
-import type { Entry } from "../../shared/diff/index.js";
+import type { Entry } from "../../shared/diff/testing.js";
 
 function hash(path: string, ...chunks: Buffer[]): ReturnType<ContentHasher["finish"]> {
   const h = new ContentHasher(path);

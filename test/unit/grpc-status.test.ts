@@ -10,7 +10,7 @@ import {
   fromGrpcStatus,
   grpcStatusFor,
   toGrpcStatus,
-} from "../../shared/grpc/index.js";
+} from "../../shared/grpc/testing.js";
 import { MAX_MESSAGE_CHARS } from "../../shared/grpc/testing.js";
 
 /** The documented table (shared/grpc/status.ts). `satisfies` fails to compile when a code is added. */

@@ -14,7 +14,7 @@ import {
   resolvePipeline,
 } from "../../shared/pipeline/index.js";
 import { MAX_REPORTED_ISSUES } from "../../shared/pipeline/testing.js";
-import { scriptEnv } from "../../agent/index.js";
+import { scriptEnv } from "../../agent/testing.js";
 import { cacheKeyMaterial, computeCacheKey } from "../../shared/cache-key/index.js";
 import { FILE, SHELL, assertOneError } from "../helpers/pipeline-assert.js";
 

@@ -1,0 +1,7 @@
+/** Test-only surface of coordinator/schedules/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+export { Scheduler, MAX_SLEEP_MS, type LaunchRequest, type FireOutcome } from "./scheduler.js";
+export { COMMAND_ENV_KEYS, Notifier } from "./notifier.js";
+export { runSummary, type RunSummary } from "./run-summary.js";
+export { parseScheduleFile, type ScheduleEntry } from "./schedule-file.js";
+export { type Clock, type Timer } from "./clock.js";
+export { compileCron } from "./cron.js";

@@ -1,0 +1,6 @@
+/** Test-only surface of shared/nats/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+export { parseNatsUrl, redactNatsUrl, type NatsConnectOptions } from "./connect.js";
+export { parseNatsCredentials, type NatsAuth } from "./credentials.js";
+export { ensureStream } from "./ensure.js";
+export { eventStreamName, jobConsumerName, jobStreamName } from "./names.js";
+export { agentPermissions, coordinatorPermissions } from "./permissions.js";
