@@ -1,6 +1,7 @@
 // @ts-check
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import stagefarm from "./scripts/lint/public-surface.mjs";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "proto/gen/", "scripts/", "eslint.config.js"] },
@@ -57,5 +58,32 @@ export default tseslint.config(
   {
     files: ["cli/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
     rules: { "no-restricted-imports": "off" },
+  },
+  {
+    // A folder with an index.ts is a module: import it through its index (tests: or testing.ts).
+    files: ["{shared,coordinator,agent,cli,test,bench}/**/*.ts"],
+    plugins: { stagefarm },
+    rules: {
+      "stagefarm/public-surface": [
+        "error",
+        {
+          allow: [
+            {
+              // The parser (shared/pipeline) checks `with` through runner-config, which checks
+              // Catalyst data through catalyst; both build on these pipeline leaf files (no
+              // imports of their own in shared/pipeline). Through pipeline/index.ts they would
+              // close an import cycle. They belong in a leaf module of their own.
+              from: ["shared/catalyst", "shared/runner-config"],
+              files: [
+                "shared/pipeline/rules.ts",
+                "shared/pipeline/suggest.ts",
+                "shared/pipeline/template-context.ts",
+                "shared/pipeline/templates.ts",
+              ],
+            },
+          ],
+        },
+      ],
+    },
   },
 );

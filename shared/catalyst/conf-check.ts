@@ -4,7 +4,7 @@
  * writes every string with `%` doubled (see {@link escapePercent}), so Catalyst's
  * `value % conf_values` gives back the value as the pipeline wrote it.
  */
-import { didYouMean } from "../pipeline/index.js";
+import { didYouMean } from "../pipeline/suggest.js";
 import { quoted } from "../util/excerpt.js";
 import {
   CATALYST_DATA_VERSION,

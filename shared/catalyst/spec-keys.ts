@@ -4,7 +4,7 @@
  * be there. At validate time the target is not known yet (it is in the releng spec), so an
  * override key is checked against every target; once the spec is rendered, against its own.
  */
-import { didYouMean } from "../pipeline/index.js";
+import { didYouMean } from "../pipeline/suggest.js";
 import {
   CATALYST_DATA_VERSION,
   KERNEL_KEY_SUFFIXES,

@@ -15,7 +15,7 @@
  * would take it literally and fail much later, or worse, not at all.
  */
 import { StagefarmError } from "../errors.js";
-import { closest } from "../pipeline/index.js";
+import { closest } from "../pipeline/suggest.js";
 
 export const PLACEHOLDERS = ["TIMESTAMP", "DATESTAMP", "REPO_DIR", "TREEISH"] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];

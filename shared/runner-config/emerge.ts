@@ -27,8 +27,8 @@ import { posix } from "node:path";
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
 import type { ResolvedStage } from "../pipeline/index.js";
-import { envNameProblem, NAME_RE, pathProblem } from "../pipeline/index.js";
-import { didYouMean } from "../pipeline/index.js";
+import { envNameProblem, NAME_RE, pathProblem } from "../pipeline/rules.js";
+import { didYouMean } from "../pipeline/suggest.js";
 
 /** Environment variables that name paths portage writes through (checked per mode). */
 export const PATH_ENV = ["ROOT", "SYSROOT", "PORTAGE_CONFIGROOT"] as const;

@@ -5,7 +5,7 @@
  * param made invalid, named by stage and key path). The runners parse `with` again when they run.
  */
 import type { z } from "zod";
-import { hasTemplates } from "../pipeline/index.js";
+import { hasTemplates } from "../pipeline/templates.js";
 import type { RunnerKind } from "../pipeline/index.js";
 import { catalystWithSchema } from "./catalyst.js";
 import { chrootWithSchema } from "./chroot.js";

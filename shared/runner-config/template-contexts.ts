@@ -13,7 +13,7 @@
  *            lines); catalyst_conf.envscript: code (Catalyst sources it); the rest of
  *            catalyst_conf is data (written as TOML by smol-toml, which quotes every string).
  */
-import { DATA, type TemplateContext } from "../pipeline/index.js";
+import { DATA, type TemplateContext } from "../pipeline/template-context.js";
 import type { RunnerKind } from "../pipeline/index.js";
 
 type Path = ReadonlyArray<string | number>;
