@@ -1,6 +1,6 @@
 /** Options of the distributed processes (agent, coordinator), for their registrations; read by ./distributed-config.ts. */
 import type { Command } from "commander";
-import { DEFAULT_MAX_UNPACKED_BYTES } from "../shared/pack/index.js";
+import { DEFAULT_MAX_UNPACKED_BYTES } from "../shared/pack/unpack-limits.js";
 import { envOption } from "./options.js";
 
 /** Help of the store outage settings (agent and coordinator). */

@@ -19,8 +19,8 @@ import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 // The modules themselves, not the auth index (which loads yaml and zod).
-import { isRole, ROLES } from "../../coordinator/auth/index.js";
-import { generateToken, sha256Hex } from "../../coordinator/auth/index.js";
+import { isRole, ROLES } from "../../coordinator/auth/roles.js";
+import { generateToken, sha256Hex } from "../../coordinator/auth/tokens.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parseDurationMs } from "../../shared/util/duration.js";
 import type { CliContext } from "../context.js";
