@@ -12,7 +12,6 @@
  * - Everything it sends goes on subjects carrying its id (shared/protocol/subjects.ts), which
  *   NATS permissions tie to its user; a claim repeats the job's ticket.
  */
-import { randomUUID } from "node:crypto";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
@@ -464,11 +463,6 @@ export class AgentService implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-/** A random agent id (hostname-based ids are set by the CLI). */
-export function randomAgentId(): string {
-  return `agent-${randomUUID().slice(0, 8)}`;
 }
 
 function runningKey(runId: string, stage: string, dispatch: number): string {

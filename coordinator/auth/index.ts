@@ -3,8 +3,7 @@
  * file, the RPC→role table and its gRPC authorizer, the HTTP access rules, and the check that
  * refuses exposed listeners without TLS or tokens. Loads no grpc-js.
  */
-export { ROLES, isRole } from "./roles.js";
-export { generateToken, sha256Hex } from "./tokens.js";
+
 export { loadAuthConfig } from "./auth-config.js";
 export { Authenticator } from "./authenticator.js";
 export { authReloader } from "./auth-reload.js";

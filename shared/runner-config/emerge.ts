@@ -179,8 +179,6 @@ export const emergeWithSchema = z
 type WithOut = z.output<typeof emergeWithSchema>;
 type ConfigOut = z.output<typeof configSchema>;
 export type EmergeConfig = Omit<ConfigOut, "config_root"> & { config_root: string };
-export type EmergeInvocation = WithOut["emerge"][number];
-export type EmergeBinhost = NonNullable<WithOut["binhost"]>;
 
 /** A parsed `with`, defaults applied (config_root, pkgdir per mode). */
 export type EmergeWith = Omit<WithOut, "configs" | "pkgdir"> & { configs: EmergeConfig[]; pkgdir: string };

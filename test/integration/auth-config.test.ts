@@ -16,8 +16,8 @@ import {
   checkExposure,
   isLoopbackHost,
   loadAuthConfig,
-  sha256Hex,
 } from "../../coordinator/auth/index.js";
+import { sha256Hex } from "../../coordinator/auth/testing.js";
 import { parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { AuthError } from "../../shared/grpc/index.js";

@@ -8,13 +8,8 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import {
-  Authenticator,
-  authReloader,
-  generateToken,
-  loadAuthConfig,
-  sha256Hex,
-} from "../../coordinator/auth/index.js";
+import { Authenticator, authReloader, loadAuthConfig } from "../../coordinator/auth/index.js";
+import { generateToken, sha256Hex } from "../../coordinator/auth/testing.js";
 import { parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
 import { AuthError } from "../../shared/grpc/index.js";
 import { pino } from "pino";

@@ -71,7 +71,7 @@ describe("stagefarm/public-surface", () => {
     allow: unknown[] = [],
   ): Promise<string[]> {
     const rule = await loadRule();
-    const linter = new Linter({ configType: "flat" });
+    const linter = new Linter({ configType: "flat", cwd: root });
     const messages = linter.verify(
       code,
       [
