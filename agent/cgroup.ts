@@ -28,8 +28,7 @@ import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
-import { describeLimits } from "../shared/pipeline/index.js";
-import type { StageLimits } from "../shared/pipeline/index.js";
+import { describeLimits, type StageLimits } from "../shared/pipeline/index.js";
 import { findHierarchies, type CgroupHierarchy } from "./cgroup-hierarchy.js";
 import { controllersFor, limitWrites, oomEventsFile, parseOomKills } from "./cgroup-limits.js";
 

@@ -1,6 +1,7 @@
 /**
- * The agent's public surface: the stage executor, the runner port and registry, the built-in
- * runners, and the pieces other runners build on (process groups, pinned-source fetching).
+ * The agent's public surface, what cli/ wires: the stage executor with the default runners, the
+ * agent service, its metrics and HTTP server, the farm binhost client and the label tool check.
+ * Names only tests use are in testing.ts (docs/architecture.md, "Public surfaces").
  */
 export { StageExecutor } from "./executor.js";
 export { defaultRunners } from "./runners/registry.js";

@@ -1,4 +1,7 @@
-/** Test-only surface of agent/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+/**
+ * Test-only surface of agent/: internals that tests reach. Only test/ and bench/ import this
+ * file (docs/architecture.md, "Public surfaces").
+ */
 export { findHierarchies, parseCgroupMounts, parseProcCgroup } from "./cgroup-hierarchy.js";
 export { limitWrites, parseOomKills } from "./cgroup-limits.js";
 export { CgroupManager } from "./cgroup.js";

@@ -1,4 +1,8 @@
-/** Public surface of the coordinator: the run engine, its events and state, metrics. */
+/**
+ * Public surface of the coordinator, what cli/ wires: the distributed Coordinator and the API,
+ * the HTTP servers, run history and registry, plans and stats, binhosts, releases and the cache.
+ * Names only tests use are in testing.ts (docs/architecture.md, "Public surfaces").
+ */
 export { type RunResult } from "./engine/run-engine.js";
 export { StoreProbe } from "./store-health.js";
 export type { RunEvent, RunEventListener } from "./engine/events.js";

@@ -14,8 +14,7 @@
  * are not written again; the result names the path that has them.
  */
 import { createReadStream } from "node:fs";
-import { rewriteGpkgBuildId, rewriteXpakBuildId } from "../../shared/binpkg/index.js";
-import type { BinpkgInfo } from "../../shared/binpkg/index.js";
+import { rewriteGpkgBuildId, rewriteXpakBuildId, type BinpkgInfo } from "../../shared/binpkg/index.js";
 import { packagePath, splitPf, stanzaFor } from "../../shared/binhost/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { BinhostPackageRef, PublishedPackage } from "../../shared/protocol/binhost.js";

@@ -7,8 +7,7 @@
  * binhost, the digest and the stage that built it.
  */
 import { join } from "node:path";
-import { readBinpkg } from "../../shared/binpkg/index.js";
-import type { BinpkgInfo } from "../../shared/binpkg/index.js";
+import { readBinpkg, type BinpkgInfo } from "../../shared/binpkg/index.js";
 import { StagefarmError, throwIfAborted } from "../../shared/errors.js";
 import type { BinhostPackageRef } from "../../shared/protocol/binhost.js";
 import type { ArtifactStore } from "../../shared/store/index.js";

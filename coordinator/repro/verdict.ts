@@ -17,8 +17,7 @@
  * whole report is one `stagefarm diff` of the two digests away.
  */
 import { z } from "zod";
-import type { DiffReport, PackageGroup, PathChange } from "../../shared/diff/index.js";
-import { summaryLine } from "../../shared/diff/index.js";
+import { type DiffReport, type PackageGroup, type PathChange, summaryLine } from "../../shared/diff/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 
 /**

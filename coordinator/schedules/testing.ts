@@ -1,4 +1,7 @@
-/** Test-only surface of coordinator/schedules/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+/**
+ * Test-only surface of coordinator/schedules/: internals that tests reach. Only test/ and bench/ import this
+ * file (docs/architecture.md, "Public surfaces").
+ */
 export { Scheduler, MAX_SLEEP_MS, type LaunchRequest, type FireOutcome } from "./scheduler.js";
 export { COMMAND_ENV_KEYS, Notifier } from "./notifier.js";
 export { runSummary, type RunSummary } from "./run-summary.js";

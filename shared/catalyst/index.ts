@@ -32,9 +32,9 @@ export {
   specPathValueProblem,
   MAX_NAME_CHARS,
   MAX_SUBPATH_CHARS,
+  nameProblem,
 } from "./path-rules.js";
 export { confValueProblem } from "./conf-check.js";
 export { overrideKeyProblem, specKeyProblems, unreleasedSharedFiles } from "./spec-keys.js";
 export { CATALYST_DATA_VERSION } from "./upstream-4.1.1.js";
 export { readGitArchiveHead, catalystAutoTimestamp, type GitArchiveInfo } from "./git-archive.js";
-export { nameProblem } from "./path-rules.js";

@@ -1,4 +1,7 @@
-/** Test-only surface of shared/catalyst/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+/**
+ * Test-only surface of shared/catalyst/: internals that tests reach. Only test/ and bench/ import this
+ * file (docs/architecture.md, "Public surfaces").
+ */
 export { GUARANTEED_DIGESTS, KERNEL_KEY_SUFFIXES } from "./upstream-4.1.1.js";
 export { parseSpec, specSettings, serializeSpec, type SpecValue } from "./spec.js";
 export { renderTemplate, type TemplateVars } from "./template.js";

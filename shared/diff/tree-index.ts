@@ -15,13 +15,19 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { extract as tarExtract, type Header } from "tar-stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
-import { EntryValidator, shownName, type EntryHeader } from "../pack/index.js";
-import type { ListedMember } from "../pack/index.js";
-import { HeaderWalker } from "../pack/index.js";
-import { toListedMember } from "../pack/index.js";
-import { normaliseMember } from "../pack/index.js";
-import { ByteCounter, globalPaxOf, toEntryHeader } from "../pack/index.js";
-import type { UnpackLimits } from "../pack/index.js";
+import {
+  EntryValidator,
+  shownName,
+  type EntryHeader,
+  type ListedMember,
+  HeaderWalker,
+  toListedMember,
+  normaliseMember,
+  ByteCounter,
+  globalPaxOf,
+  toEntryHeader,
+  type UnpackLimits,
+} from "../pack/index.js";
 import { excerpt } from "../util/excerpt.js";
 import { skipEntry } from "../util/skip-entry.js";
 import { ContentHasher } from "./content-hasher.js";

@@ -1,4 +1,7 @@
-/** Test-only surface of shared/grpc/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+/**
+ * Test-only surface of shared/grpc/: internals that tests reach. Only test/ and bench/ import this
+ * file (docs/architecture.md, "Public surfaces").
+ */
 export { MAX_MESSAGE_CHARS } from "./trailers.js";
 export type { CallOptions } from "./types.js";
 export { type GrpcListener } from "./listen.js";

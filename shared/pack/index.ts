@@ -5,10 +5,8 @@
 export type { PackOptions } from "./pack-args.js";
 export { packTree, packTreeToFile } from "./pack-tree.js";
 export { unpackBlob, unpackFile } from "./unpack.js";
-export { detectCompression } from "./compression.js";
-export type { UnpackLimits } from "./unpack-limits.js";
-export { DEFAULT_MAX_UNPACKED_BYTES } from "./unpack-limits.js";
-export { decompressCommand } from "./compression.js";
+export { detectCompression, decompressCommand } from "./compression.js";
+export { type UnpackLimits, DEFAULT_MAX_UNPACKED_BYTES } from "./unpack-limits.js";
 export { type EntryHeader, EntryValidator, shownName } from "./entry-validator.js";
 export { compareListings, type ListedMember, startGnuListing } from "./gnu-listing.js";
 export { HeaderWalker } from "./header-walker.js";

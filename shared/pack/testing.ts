@@ -1,4 +1,7 @@
-/** Test-only surface of shared/pack/: internals that tests reach; nothing outside test/ and bench/ imports this file. */
+/**
+ * Test-only surface of shared/pack/: internals that tests reach. Only test/ and bench/ import this
+ * file (docs/architecture.md, "Public surfaces").
+ */
 export { parseVerboseLine } from "./gnu-listing.js";
 export { readRawHeader } from "./header-fields.js";
 export { permissionString } from "./member-listing.js";

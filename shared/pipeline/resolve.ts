@@ -9,7 +9,7 @@
 import { StagefarmError } from "../errors.js";
 import { excerpt, quoted } from "../util/excerpt.js";
 import { MAX_REPORTED_ISSUES } from "./pipeline-error.js";
-import { withIssues } from "../runner-config/index.js";
+import { withIssues, withTemplateContext } from "../runner-config/index.js";
 import { missingParams, paramValues, type ParamValueOptions } from "./params.js";
 import { labelProblem, pathProblem, sha256Problem, urlProblem } from "./rules.js";
 import {
@@ -21,7 +21,6 @@ import {
   type TemplateContext,
 } from "./template-context.js";
 import { paramsIn, substitute } from "./templates.js";
-import { withTemplateContext } from "../runner-config/index.js";
 import type { InputSpec, OutputSpec, PinnedSource, PipelineSpec, ResolvedStage, StageSpec } from "./types.js";
 
 type Check = (value: string) => string | undefined;

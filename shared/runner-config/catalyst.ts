@@ -30,13 +30,19 @@
  * it as input digests.
  */
 import { z } from "zod";
-import type { TomlDataValue } from "../catalyst/index.js";
-import { confValueProblem } from "../catalyst/index.js";
-import { overrideKeyProblem } from "../catalyst/index.js";
-import { overrideValueProblem, SPEC_KEY_RE } from "../catalyst/index.js";
-import { MAX_NAME_CHARS, MAX_SUBPATH_CHARS, nameProblem, specPathValueProblem } from "../catalyst/index.js";
-import { EDIT_OPERATIONS } from "../catalyst/index.js";
-import { datestampFromTimestamp } from "../catalyst/index.js";
+import {
+  type TomlDataValue,
+  confValueProblem,
+  overrideKeyProblem,
+  overrideValueProblem,
+  SPEC_KEY_RE,
+  MAX_NAME_CHARS,
+  MAX_SUBPATH_CHARS,
+  nameProblem,
+  specPathValueProblem,
+  EDIT_OPERATIONS,
+  datestampFromTimestamp,
+} from "../catalyst/index.js";
 import { StagefarmError } from "../errors.js";
 import type { ResolvedStage } from "../pipeline/index.js";
 

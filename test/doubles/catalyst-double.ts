@@ -52,8 +52,9 @@ import {
   targetRequiredKeys,
   targetValidKeys,
   type CatalystTarget,
+  GUARANTEED_DIGESTS,
+  KERNEL_KEY_SUFFIXES,
 } from "../../shared/catalyst/testing.js";
-import { GUARANTEED_DIGESTS, KERNEL_KEY_SUFFIXES } from "../../shared/catalyst/testing.js";
 
 class Refusal extends Error {}
 

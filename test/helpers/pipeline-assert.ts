@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PipelineError, parsePipeline } from "../../shared/pipeline/index.js";
-import { formatIssue } from "../../shared/pipeline/testing.js";
-import { MAX_REPORTED_ISSUES } from "../../shared/pipeline/testing.js";
+import { formatIssue, MAX_REPORTED_ISSUES } from "../../shared/pipeline/testing.js";
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../test/fixtures/pipelines");
 export const FILE = "pipelines/demo/pipeline.yaml";

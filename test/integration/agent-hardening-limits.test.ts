@@ -16,11 +16,13 @@ import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
-import { CgroupManager } from "../../agent/testing.js";
-import { findHierarchies } from "../../agent/testing.js";
+import {
+  CgroupManager,
+  findHierarchies,
+  createChrootRunner,
+  createShellRunner,
+} from "../../agent/testing.js";
 import { StageExecutor } from "../../agent/index.js";
-import { createChrootRunner } from "../../agent/testing.js";
-import { createShellRunner } from "../../agent/testing.js";
 import { silentLogger } from "../../shared/log.js";
 import type { ArtifactRef } from "../../shared/pipeline/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";

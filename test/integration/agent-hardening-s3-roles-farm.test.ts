@@ -13,10 +13,14 @@ import { StageExecutor } from "../../agent/index.js";
 import type { RunDoc } from "../../coordinator/index.js";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { silentLogger } from "../../shared/log.js";
-import { blobPath } from "../../shared/store/index.js";
-import { manifestPath } from "../../shared/store/testing.js";
-import type { ArtifactStore, BlobInfo, Manifest, PutOptions } from "../../shared/store/index.js";
-import type { LogInfo, ObjectInfo, ObjectStat } from "../../shared/store/testing.js";
+import {
+  blobPath,
+  type ArtifactStore,
+  type BlobInfo,
+  type Manifest,
+  type PutOptions,
+} from "../../shared/store/index.js";
+import { manifestPath, type LogInfo, type ObjectInfo, type ObjectStat } from "../../shared/store/testing.js";
 import { TestHttpServer } from "../helpers/http-server.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
 

@@ -17,8 +17,7 @@ import {
   isLoopbackHost,
   loadAuthConfig,
 } from "../../coordinator/auth/index.js";
-import { sha256Hex } from "../../coordinator/auth/testing.js";
-import { parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
+import { sha256Hex, parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { AuthError } from "../../shared/grpc/index.js";
 import { readSecretFile } from "../../shared/secret-file.js";

@@ -14,8 +14,7 @@ import { join } from "node:path";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { credentials, Metadata, ServerCredentials } from "@grpc/grpc-js";
 import { Authenticator, rpcAuthorizer } from "../../coordinator/auth/index.js";
-import { ROLES } from "../../coordinator/auth/testing.js";
-import { parseAuthConfig, RPC_ROLES, type Role } from "../../coordinator/auth/testing.js";
+import { ROLES, parseAuthConfig, RPC_ROLES, type Role } from "../../coordinator/auth/testing.js";
 import { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import {

@@ -12,8 +12,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Authenticator, httpAuth } from "../../coordinator/auth/index.js";
-import { sha256Hex } from "../../coordinator/auth/testing.js";
-import { parseAuthConfig } from "../../coordinator/auth/testing.js";
+import { sha256Hex, parseAuthConfig } from "../../coordinator/auth/testing.js";
 import { createMetrics, RunRegistry, startHttpServer } from "../../coordinator/index.js";
 import { type HttpServerHandle } from "../../coordinator/testing.js";
 import {

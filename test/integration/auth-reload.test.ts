@@ -9,8 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Authenticator, authReloader, loadAuthConfig } from "../../coordinator/auth/index.js";
-import { generateToken, sha256Hex } from "../../coordinator/auth/testing.js";
-import { parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
+import {
+  generateToken,
+  sha256Hex,
+  parseAuthConfig,
+  tokenCredential,
+} from "../../coordinator/auth/testing.js";
 import { AuthError } from "../../shared/grpc/index.js";
 import { pino } from "pino";
 

@@ -11,12 +11,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { StageExecutor } from "../../agent/index.js";
-import { createChrootRunner } from "../../agent/testing.js";
-import { createShellRunner } from "../../agent/testing.js";
+import { createChrootRunner, createShellRunner } from "../../agent/testing.js";
 import { sha256 } from "../../shared/digest.js";
 import { silentLogger } from "../../shared/log.js";
-import { PipelineError, parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/index.js";
+import {
+  PipelineError,
+  parsePipeline,
+  resolvePipeline,
+  type ArtifactRef,
+  type ResolvedStage,
+} from "../../shared/pipeline/index.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { debootstrapRootfs } from "../helpers/debootstrap.js";
 import { hostMountsUnder } from "../helpers/leak-probes.js";

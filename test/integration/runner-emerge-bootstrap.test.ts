@@ -22,10 +22,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { BinhostClient } from "../../agent/index.js";
-import type { BinhostPackage } from "../../agent/testing.js";
-import { createChrootRunner } from "../../agent/testing.js";
-import { createEmergeRunner } from "../../agent/testing.js";
-import type { RunnerContext } from "../../agent/testing.js";
+import {
+  type BinhostPackage,
+  createChrootRunner,
+  createEmergeRunner,
+  type RunnerContext,
+} from "../../agent/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { unpackFile } from "../../shared/pack/index.js";
 import { loadPipeline, resolvePipeline, type ResolvedStage } from "../../shared/pipeline/index.js";

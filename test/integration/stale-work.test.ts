@@ -11,10 +11,15 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CgroupManager } from "../../agent/testing.js";
-import { runInProcessGroup } from "../../agent/testing.js";
-import { listProcs, procInfo, readLedger, withProcessLedger } from "../../agent/testing.js";
-import { sweepStaleWork } from "../../agent/testing.js";
+import {
+  CgroupManager,
+  runInProcessGroup,
+  listProcs,
+  procInfo,
+  readLedger,
+  withProcessLedger,
+  sweepStaleWork,
+} from "../../agent/testing.js";
 import { silentLogger } from "../../shared/log.js";
 import { poll } from "../helpers/poll.js";
 

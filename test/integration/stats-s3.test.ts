@@ -6,8 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadStatsReports } from "../../coordinator/index.js";
-import { statsStoreFor } from "../../coordinator/testing.js";
-import { ObjectStatsStore } from "../../coordinator/testing.js";
+import { statsStoreFor, ObjectStatsStore } from "../../coordinator/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { S3ArtifactStore } from "../../shared/store/testing.js";
 import { startS3rver, type S3rverHandle } from "../helpers/s3rver.js";

@@ -5,10 +5,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AttemptOutcome, StageState } from "../../proto/gen/stagefarm/v1/run_pb.js";
-import { EventHub, RING_SIZE } from "../../coordinator/testing.js";
-import { LiveLogs, TAIL_BYTES } from "../../coordinator/testing.js";
-import { parseRange } from "../../coordinator/testing.js";
-import { buildStage, type RunShape } from "../../coordinator/testing.js";
+import {
+  EventHub,
+  RING_SIZE,
+  LiveLogs,
+  TAIL_BYTES,
+  parseRange,
+  buildStage,
+  type RunShape,
+} from "../../coordinator/testing.js";
 import type { RunEvent } from "../../coordinator/index.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import { subjects } from "../../shared/protocol/subjects.js";

@@ -6,14 +6,15 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { test } from "node:test";
-import { ContentHasher } from "../../shared/diff/testing.js";
-import { compareTrees } from "../../shared/diff/index.js";
-import { compareEntries } from "../../shared/diff/testing.js";
-import { summaryLine } from "../../shared/diff/index.js";
-import type { TreeIndex } from "../../shared/diff/index.js";
-import { contentsPaths, splitCpv } from "../../shared/diff/testing.js";
-import { contentsRecords } from "../../shared/diff/testing.js";
-import type { Entry } from "../../shared/diff/testing.js";
+import {
+  ContentHasher,
+  compareEntries,
+  contentsPaths,
+  splitCpv,
+  contentsRecords,
+  type Entry,
+} from "../../shared/diff/testing.js";
+import { compareTrees, summaryLine, type TreeIndex } from "../../shared/diff/index.js";
 
 function hash(path: string, ...chunks: Buffer[]): ReturnType<ContentHasher["finish"]> {
   const h = new ContentHasher(path);

@@ -1,8 +1,15 @@
 /** Planning an emerge stage: files to write, jobs, binhost flags, host path resolution, quoting. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { emergeJobDefaults, planEmerge, type EmergePlanOptions } from "../../agent/testing.js";
-import { commandLine, invocationScript, shQuote, writesScript } from "../../agent/testing.js";
+import {
+  emergeJobDefaults,
+  planEmerge,
+  type EmergePlanOptions,
+  commandLine,
+  invocationScript,
+  shQuote,
+  writesScript,
+} from "../../agent/testing.js";
 import { parseEmergeWith } from "../../shared/runner-config/index.js";
 import { emergeStage } from "../helpers/emerge-stage.js";
 

@@ -10,8 +10,8 @@ import {
   fromGrpcStatus,
   grpcStatusFor,
   toGrpcStatus,
+  MAX_MESSAGE_CHARS,
 } from "../../shared/grpc/testing.js";
-import { MAX_MESSAGE_CHARS } from "../../shared/grpc/testing.js";
 
 /** The documented table (shared/grpc/status.ts). `satisfies` fails to compile when a code is added. */
 const expected = {

@@ -8,11 +8,14 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { AgentRegistry } from "../../coordinator/testing.js";
-import { type DispatchRecord } from "../../coordinator/testing.js";
-import { dispatchesOf } from "../../coordinator/testing.js";
-import { DispatchWorker } from "../../coordinator/testing.js";
-import { LeaseTable, leaseTimes } from "../../coordinator/testing.js";
+import {
+  AgentRegistry,
+  type DispatchRecord,
+  dispatchesOf,
+  DispatchWorker,
+  LeaseTable,
+  leaseTimes,
+} from "../../coordinator/testing.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import type { StageJob } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";

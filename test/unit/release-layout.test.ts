@@ -8,11 +8,8 @@ import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import { parseReleaseUrlPath } from "../../coordinator/releases/testing.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import { bindReleaseInputs, releaseName } from "../../shared/release/index.js";
-import { digestSections } from "../../shared/release/testing.js";
-import { latestFileText } from "../../shared/release/testing.js";
-import { extensionOf } from "../../shared/release/index.js";
-import { stampOf } from "../../shared/release/testing.js";
+import { bindReleaseInputs, releaseName, extensionOf } from "../../shared/release/index.js";
+import { digestSections, latestFileText, stampOf } from "../../shared/release/testing.js";
 import { FILE, assertOneError } from "../helpers/pipeline-assert.js";
 
 const SEEDED = (input: string): string => `stages:

@@ -11,10 +11,14 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { type RunDoc, type RunEvent } from "../../coordinator/index.js";
-import { executeRun, runDocSchema } from "../../coordinator/testing.js";
-import { runMessage } from "../../coordinator/testing.js";
+import {
+  executeRun,
+  runDocSchema,
+  runMessage,
+  reproDocSchema,
+  verdictOf,
+} from "../../coordinator/testing.js";
 import { ReproState } from "../../proto/gen/stagefarm/v1/repro_pb.js";
-import { reproDocSchema, verdictOf } from "../../coordinator/testing.js";
 import { computeCacheKey } from "../../shared/cache-key/index.js";
 import type { DiffReport, PackageGroup } from "../../shared/diff/index.js";
 import { StagefarmError } from "../../shared/errors.js";

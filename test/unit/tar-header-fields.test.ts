@@ -8,9 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { StagefarmError } from "../../shared/errors.js";
 import { compareListings, type ListedMember } from "../../shared/pack/index.js";
-import { parseVerboseLine } from "../../shared/pack/testing.js";
-import { readRawHeader } from "../../shared/pack/testing.js";
-import { permissionString } from "../../shared/pack/testing.js";
+import { parseVerboseLine, readRawHeader, permissionString } from "../../shared/pack/testing.js";
 import { rawHeader } from "../helpers/tar-fixtures.js";
 
 /** A raw header for "f" with `size` written byte for byte into the size field (checksum fixed). */
