@@ -40,7 +40,7 @@ import { BinhostState } from "./state.js";
 import { listBinhosts, showBinhost, type BinhostDetails, type BinhostSummary } from "./views.js";
 import { KeyedWriteQueue, type BatchEntry } from "./write-queue.js";
 
-export type { BinhostDetails, BinhostPackageInfo, BinhostSummary } from "./views.js";
+export type { BinhostDetails, BinhostSummary } from "./views.js";
 export type { BinhostGcReport, RemoveReport, SettingsPatch } from "./maintenance.js";
 
 export interface BinhostServiceOptions {

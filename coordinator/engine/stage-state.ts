@@ -52,8 +52,6 @@ export type StageStatus =
   | { t: "skipped"; reason: string }
   | { t: "cancelled"; reason: string; /** The agent that was running it, if one was. */ agent?: string };
 
-export type StageStateName = StageStatus["t"];
-
 export function isTerminal(s: StageStatus): boolean {
   return s.t === "cached" || s.t === "done" || s.t === "failed" || s.t === "skipped" || s.t === "cancelled";
 }

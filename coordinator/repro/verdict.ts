@@ -33,7 +33,6 @@ const MAX_PATH_CHARS = 200;
 const MAX_SUMMARY_CHARS = 1000;
 
 export const REPRO_STATES = ["building", "reproducible", "differs", "error"] as const;
-export type ReproState = (typeof REPRO_STATES)[number];
 
 /** One build of the stage: its attempt in this run (absent: a cache entry) and its agent. */
 export const reproBuildSchema = z.object({

@@ -11,7 +11,6 @@
  */
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import type { Message } from "@bufbuild/protobuf";
-import type { MethodDefinition } from "@grpc/grpc-js";
 
 /** The HTTP/2 path of an RPC: `/stagefarm.v1.StagefarmService/SubmitRun`. */
 export function methodPath(method: DescMethod): string {
@@ -48,18 +47,4 @@ export function requestDeserializer(schema: DescMessage): (buf: Buffer) => Messa
 /** Why a received request did not decode, or undefined when it did. */
 export function malformedReason(msg: Message): string | undefined {
   return malformed.get(msg);
-}
-
-/** One RPC as grpc-js describes it. */
-export function grpcMethodDefinition(method: DescMethod): MethodDefinition<Message, Message> {
-  return {
-    path: methodPath(method),
-    requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
-    responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
-    requestSerialize: serializer(method.input),
-    requestDeserialize: deserializer(method.input),
-    responseSerialize: serializer(method.output),
-    responseDeserialize: deserializer(method.output),
-    originalName: method.localName,
-  };
 }

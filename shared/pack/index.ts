@@ -6,7 +6,7 @@ export type { PackOptions } from "./pack-args.js";
 export { packTree, packTreeToFile } from "./pack-tree.js";
 export { unpackBlob, unpackFile } from "./unpack.js";
 export { detectCompression, decompressCommand } from "./compression.js";
-export { type UnpackLimits, DEFAULT_MAX_UNPACKED_BYTES } from "./unpack-limits.js";
+export { type UnpackLimits } from "./unpack-limits.js";
 export { type EntryHeader, EntryValidator, shownName } from "./entry-validator.js";
 export { compareListings, type ListedMember, startGnuListing } from "./gnu-listing.js";
 export { HeaderWalker } from "./header-walker.js";

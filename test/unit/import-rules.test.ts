@@ -31,16 +31,14 @@ type CycleModule = {
   cycles: (graph: Map<string, string[]>) => string[][];
 };
 
+function isCycleModule(mod: unknown): mod is CycleModule {
+  return isRecord(mod) && typeof mod.importGraph === "function" && typeof mod.cycles === "function";
+}
+
 async function loadCycles(): Promise<CycleModule> {
   const mod: unknown = await import(pathToFileURL(join(SCRIPTS, "check-cycles.mjs")).href);
-  if (!isRecord(mod) || typeof mod.importGraph !== "function" || typeof mod.cycles !== "function") {
-    throw new Error("check-cycles.mjs does not export importGraph and cycles");
-  }
-  const { importGraph, cycles } = mod;
-  return {
-    importGraph: (root) => importGraph(root) as Map<string, string[]>,
-    cycles: (graph) => cycles(graph) as string[][],
-  };
+  if (!isCycleModule(mod)) throw new Error("check-cycles.mjs does not export importGraph and cycles");
+  return mod;
 }
 
 /** A temporary tree: `files` maps a relative path to its text. */
