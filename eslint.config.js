@@ -1,6 +1,7 @@
 // @ts-check
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import stagefarm from "./scripts/lint/public-surface.mjs";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "proto/gen/", "scripts/", "eslint.config.js"] },
@@ -57,5 +58,60 @@ export default tseslint.config(
   {
     files: ["cli/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
     rules: { "no-restricted-imports": "off" },
+  },
+  {
+    // A folder with an index.ts is a module: import it through its index (tests: or testing.ts).
+    files: ["{shared,coordinator,agent,cli,test,bench}/**/*.ts"],
+    plugins: { stagefarm },
+    rules: {
+      "stagefarm/public-surface": [
+        "error",
+        {
+          allow: [
+            {
+              // The parser (shared/pipeline) checks `with` through runner-config, which checks
+              // Catalyst data through catalyst; both build on these pipeline leaf files (no
+              // imports of their own in shared/pipeline). Through pipeline/index.ts they would
+              // close an import cycle. They belong in a leaf module of their own.
+              from: ["shared/catalyst", "shared/runner-config"],
+              files: [
+                "shared/pipeline/rules.ts",
+                "shared/pipeline/suggest.ts",
+                "shared/pipeline/template-context.ts",
+                "shared/pipeline/templates.ts",
+              ],
+            },
+            {
+              // cli/main.ts loads the registrations only (test/unit/cli-env-help.test.ts): these
+              // leaf files give registrations their constants without loading the modules.
+              from: ["cli"],
+              files: [
+                "coordinator/auth/roles.ts",
+                "coordinator/auth/tokens.ts",
+                "shared/pack/unpack-limits.ts",
+              ],
+            },
+            {
+              // The runners parse their own `with`. runner-config/index.ts loads these schema
+              // files (and zod) only when a stage of the kind is checked, so that validating a
+              // pipeline without such stages loads no zod (test/unit/cli-validate-start.test.ts);
+              // re-exported from the index they would load on every parse.
+              from: ["agent/runners"],
+              files: [
+                "shared/runner-config/catalyst.ts",
+                "shared/runner-config/chroot.ts",
+                "shared/runner-config/emerge.ts",
+              ],
+            },
+            {
+              // The runner table gives each kind its template contexts; runner-config/index.ts
+              // reads the table, so through the index the two would import each other.
+              from: ["shared/runner-kinds.ts"],
+              files: ["shared/runner-config/template-contexts.ts"],
+            },
+          ],
+        },
+      ],
+    },
   },
 );

@@ -12,7 +12,7 @@
  * not have (no swap accounting) are skipped: `optional`. OOM kills are counted from
  * `memory.events` (v2) or `memory.oom_control` (v1): the `oom_kill N` line of either.
  */
-import type { StageLimits } from "../shared/pipeline/types.js";
+import type { StageLimits } from "../shared/pipeline/index.js";
 
 export const CPU_PERIOD_US = 100_000;
 

@@ -29,8 +29,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StagefarmError } from "../shared/errors.js";
 import { errnoOf, exists } from "../shared/util/fs.js";
 import type { Logger } from "../shared/log.js";
-import { describeLimits } from "../shared/pipeline/limits.js";
-import type { StageLimits } from "../shared/pipeline/types.js";
+import { describeLimits, type StageLimits } from "../shared/pipeline/index.js";
 import { findHierarchies, type CgroupHierarchy } from "./cgroup-hierarchy.js";
 import { controllersFor, limitWrites, oomEventsFile, parseOomKills } from "./cgroup-limits.js";
 

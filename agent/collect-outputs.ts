@@ -12,8 +12,8 @@
 import { mkdir, lstat, realpath, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StagefarmError, throwIfAborted } from "../shared/errors.js";
-import type { OutputKind, OutputSpec, ResolvedStage } from "../shared/pipeline/types.js";
-import type { ArtifactStore, BlobInfo, ManifestOutput } from "../shared/store/types.js";
+import type { OutputKind, OutputSpec, ResolvedStage } from "../shared/pipeline/index.js";
+import type { ArtifactStore, BlobInfo, ManifestOutput } from "../shared/store/index.js";
 import { packTree, packTreeToFile, type PackOptions } from "../shared/pack/index.js";
 import { clampMtimeFor, type RunnerResult } from "./runners/index.js";
 import { shortDigest, type StageLog } from "./stage-log.js";

@@ -33,10 +33,14 @@ import {
   type StageResult,
   type StageWorker,
 } from "../shared/job.js";
-import { describeLimits, formatBytes, hasLimits, limitsRunnerProblem } from "../shared/pipeline/limits.js";
-import type { ResolvedStage } from "../shared/pipeline/types.js";
-import type { StoreOutage } from "../shared/store/store-outage.js";
-import type { ArtifactStore } from "../shared/store/types.js";
+import {
+  describeLimits,
+  formatBytes,
+  hasLimits,
+  limitsRunnerProblem,
+  type ResolvedStage,
+} from "../shared/pipeline/index.js";
+import type { StoreOutage, ArtifactStore } from "../shared/store/index.js";
 import { formatDuration } from "../shared/util/duration.js";
 import { CgroupManager, type StageCgroup } from "./cgroup.js";
 import { runInStageCgroup } from "./cgroup-scope.js";

@@ -19,9 +19,8 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { assertDigest, sha256File } from "../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../shared/errors.js";
-import { urlProblem } from "../shared/pipeline/rules.js";
-import type { PinnedSource } from "../shared/pipeline/types.js";
-import type { ArtifactStore, BlobInfo } from "../shared/store/types.js";
+import { urlProblem, type PinnedSource } from "../shared/pipeline/index.js";
+import type { ArtifactStore, BlobInfo } from "../shared/store/index.js";
 import { redactUrl } from "../shared/util/redact-url.js";
 import type { LogSink } from "./runners/common/index.js";
 

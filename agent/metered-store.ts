@@ -7,7 +7,7 @@
  */
 import { pipeline, Transform, type Readable } from "node:stream";
 import type { Digest } from "../shared/digest.js";
-import type { ArtifactStore, BlobInfo, PutOptions } from "../shared/store/types.js";
+import type { ArtifactStore, BlobInfo, PutOptions } from "../shared/store/index.js";
 import type { TransferDirection, TransferMetrics } from "./metrics.js";
 
 /** `src` piped through a byte counter that calls `done` with the count at its end. */

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { FsArtifactStore, type ArtifactStore } from "../shared/store/index.js";
-import { S3ArtifactStore } from "../shared/store/s3-store.js";
+import { S3ArtifactStore } from "../shared/store/testing.js";
 import { startS3rver } from "../test/helpers/s3rver.js";
 import { parseSizeArgs } from "./args.js";
 

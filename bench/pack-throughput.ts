@@ -27,8 +27,8 @@ import { finished } from "node:stream/promises";
 import { execa } from "execa";
 import { StagefarmError } from "../shared/errors.js";
 import { packTree, packTreeToFile } from "../shared/pack/index.js";
-import { packTreeInto } from "../shared/pack/pack-tree.js";
-import { FsArtifactStore } from "../shared/store/fs-store.js";
+import { packTreeInto } from "../shared/pack/testing.js";
+import { FsArtifactStore } from "../shared/store/index.js";
 
 const MiB = 1 << 20;
 

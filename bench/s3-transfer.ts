@@ -23,7 +23,7 @@ import { execa } from "execa";
 import { Client } from "minio";
 import { sha256File } from "../shared/digest.js";
 import { StagefarmError } from "../shared/errors.js";
-import { S3ArtifactStore } from "../shared/store/s3-store.js";
+import { S3ArtifactStore } from "../shared/store/testing.js";
 import { startS3rver } from "../test/helpers/s3rver.js";
 
 const MiB = 1 << 20;

@@ -48,5 +48,4 @@ export function localConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv): LocalCo
 }
 
 // Older registration code imports the option helpers from here; they live in ./options.js.
-export { collect, positiveInt } from "./options.js";
 export { xdgDir } from "./xdg.js";

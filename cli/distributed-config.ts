@@ -26,7 +26,7 @@ export interface FarmFlags {
 }
 
 // Registrations import these from ./farm-options.js, which loads no zod.
-export { STORE_OUTAGE_BUDGET_HELP, addNatsOptions, addStoreOptions } from "./farm-options.js";
+export { addNatsOptions, addStoreOptions } from "./farm-options.js";
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, "expected HOST:PORT");
 const duration = z.string().transform((v, ctx) => {

@@ -10,7 +10,7 @@
 import { FarmBinhostClient, type BinhostClient, type BinhostTransport } from "../agent/index.js";
 import { BinhostService, startBinhostServer, type BinhostServerHandle } from "../coordinator/index.js";
 import type { Logger } from "../shared/log.js";
-import type { ArtifactStore } from "../shared/store/types.js";
+import type { ArtifactStore } from "../shared/store/index.js";
 
 export function directBinhostTransport(service: BinhostService): BinhostTransport {
   return {

@@ -31,8 +31,7 @@ import {
 import { MemoryBus } from "../shared/bus/index.js";
 import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
-import { resolvePipeline } from "../shared/pipeline/index.js";
-import type { PipelineSpec } from "../shared/pipeline/types.js";
+import { resolvePipeline, type PipelineSpec } from "../shared/pipeline/index.js";
 import { MemoryEventLog, MemoryJobQueue, MemoryKvStore, type KvStore } from "../shared/ports/index.js";
 import { subjects } from "../shared/protocol/subjects.js";
 import { FsArtifactStore } from "../shared/store/index.js";

@@ -26,8 +26,7 @@ import {
 } from "../shared/nats/index.js";
 import type { EventLog, JobQueue, KvStore } from "../shared/ports/index.js";
 import { subjects, type Subjects } from "../shared/protocol/subjects.js";
-import { openS3Store } from "../shared/store/index.js";
-import type { ArtifactStore } from "../shared/store/types.js";
+import { openS3Store, type ArtifactStore } from "../shared/store/index.js";
 
 export interface FarmConnectionConfig {
   natsUrl: string;

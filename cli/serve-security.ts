@@ -10,7 +10,7 @@ import { readSecretFile } from "../shared/secret-file.js";
 import type { ServeSecurity } from "./distributed-config.js";
 
 // Registrations import the options from ./serve-security-options.js (this module stays for the actions).
-export { addServeSecurityOptions, type ServeSecurityOptionSet } from "./serve-security-options.js";
+export { addServeSecurityOptions } from "./serve-security-options.js";
 
 export interface LoadedSecurity {
   /** PEM material for the gRPC listener; absent: plain text. */

@@ -6,7 +6,7 @@
  *   compile   14m05s / ~12m00s (over)
  *   12 of 31 stages (8 cached) · 2 running · ETA ~2h08m
  */
-import { runEta } from "../shared/pipeline/run-eta.js";
+import { runEta } from "../shared/pipeline/index.js";
 import { formatDuration } from "../shared/util/duration.js";
 import type { Style } from "./output.js";
 

@@ -3,7 +3,7 @@
  * later, `stagefarm submit --json`).
  */
 import type { ReproDoc, RunResult } from "../coordinator/index.js";
-import type { ManifestOutput } from "../shared/store/types.js";
+import type { ManifestOutput } from "../shared/store/index.js";
 
 export interface RunSummary {
   run: string;

@@ -6,9 +6,7 @@
 import { z } from "zod";
 // The limits module alone: the pack index would load execa and tar-stream at start.
 import { DEFAULT_MAX_UNPACKED_BYTES } from "../shared/pack/unpack-limits.js";
-import { parseMemoryLimit } from "../shared/pipeline/limits.js";
-
-export { UNPACKED_SIZE_HELP } from "./farm-options.js";
+import { parseMemoryLimit } from "../shared/pipeline/index.js";
 
 /** "64G" → bytes; "off" → Infinity; anything else is an issue naming the flag. */
 export const unpackedSize = z.string().transform((v, ctx) => {

@@ -15,12 +15,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from "node:https";
 import { StagefarmError } from "../shared/errors.js";
 import type { Logger } from "../shared/log.js";
-import type { HttpAuth } from "./auth/http-auth.js";
+import type { HttpAuth } from "./auth/index.js";
 import { serveBinhost, type BinhostHttpOptions } from "./binhost/http.js";
 import { createDashboard, type DashboardDeps } from "./dashboard/dashboard.js";
 import { serveDownload, type DownloadDeps } from "./downloads/index.js";
 import { RELEASES_ROUTE, serveReleases } from "./releases/index.js";
-import type { ArtifactStore } from "../shared/store/types.js";
+import type { ArtifactStore } from "../shared/store/index.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import { quoted } from "../shared/util/excerpt.js";
 import { runMessage } from "./api/run-message.js";

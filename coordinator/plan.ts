@@ -9,9 +9,14 @@
  */
 import { computeCacheKey } from "../shared/cache-key/index.js";
 import type { Digest } from "../shared/digest.js";
-import { criticalPath, stageDeps, topoOrder } from "../shared/pipeline/index.js";
-import type { ArtifactRef, ResolvedStage } from "../shared/pipeline/types.js";
-import type { Manifest, ManifestOutput } from "../shared/store/types.js";
+import {
+  criticalPath,
+  stageDeps,
+  topoOrder,
+  type ArtifactRef,
+  type ResolvedStage,
+} from "../shared/pipeline/index.js";
+import type { Manifest, ManifestOutput } from "../shared/store/index.js";
 
 /** The entries a cache holds for `keys` (a key without one is a miss). */
 export type CacheLookup = (keys: Digest[]) => Promise<Manifest[]>;

@@ -9,8 +9,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Digest } from "../shared/digest.js";
 import { errorFields, type Logger } from "../shared/log.js";
-import { isStoreOutageFailure, type StoreOutage } from "../shared/store/store-outage.js";
-import type { ArtifactStore } from "../shared/store/types.js";
+import { isStoreOutageFailure, type StoreOutage, type ArtifactStore } from "../shared/store/index.js";
 
 /** A digest no content has in practice: its stat answers "absent" from a healthy store. */
 const PROBE_DIGEST: Digest = "0".repeat(64);

@@ -3,8 +3,8 @@
  * these cross a function call; in distributed mode they travel over NATS (a later issue).
  */
 import type { Digest } from "./digest.js";
-import type { ArtifactRef, ResolvedStage } from "./pipeline/types.js";
-import type { ManifestOutput } from "./store/types.js";
+import type { ArtifactRef, ResolvedStage } from "./pipeline/index.js";
+import type { ManifestOutput } from "./store/index.js";
 
 export interface StageJob {
   runId: string;

@@ -13,7 +13,7 @@
  * `with`, in runner-config/; its implementation in agent/runners/<kind>/ and its line in
  * agent/runners/registry.ts (a compile error until it is there).
  */
-import type { TemplateContext } from "./pipeline/template-context.js";
+import type { TemplateContext } from "./pipeline/index.js";
 import {
   catalystContext,
   chrootContext,

@@ -19,7 +19,7 @@ import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
-import { parseJobStage } from "../../shared/pipeline/stage-schema.js";
+import { parseJobStage } from "../../shared/pipeline/index.js";
 import type { EventLog, JobQueue, QueueMessage } from "../../shared/ports/index.js";
 import {
   claimReplySchema,

@@ -14,7 +14,7 @@ import {
 } from "../../coordinator/index.js";
 import type { Logger } from "../../shared/log.js";
 import type { PublishResult } from "../../shared/protocol/binhost.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 
 /** A package file stored in the CAS, ready to publish by digest. */
 export interface UploadedFile {

@@ -10,8 +10,7 @@
  */
 import { parseS3Url } from "../../shared/config/s3-url.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore, openS3Store } from "../../shared/store/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import { FsArtifactStore, openS3Store, type ArtifactStore } from "../../shared/store/index.js";
 import { withClient } from "../commands/remote-client.js";
 import type { CliContext } from "../context.js";
 import type { ClientFlags } from "../distributed-config.js";

@@ -14,9 +14,9 @@ import type {
 import type { BinhostSettings as SettingsMsg } from "../../proto/gen/stagefarm/v1/binhost_pb.js";
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { GrpcClient } from "../../shared/grpc/types.js";
+import type { GrpcClient } from "../../shared/grpc/index.js";
 import type { PublishResult } from "../../shared/protocol/binhost.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import type { BinhostBackend, UploadedFile } from "./backend.js";
 
 type Client = GrpcClient<typeof StagefarmService>;

@@ -8,7 +8,7 @@ import { MAX_CACHE_KEYS, type CacheLookup, type PipelineStatsReport } from "../.
 import type { CacheEntry, StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import type { PipelineStats } from "../../proto/gen/stagefarm/v1/stats_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { GrpcClient } from "../../shared/grpc/types.js";
+import type { GrpcClient } from "../../shared/grpc/index.js";
 import type { Manifest } from "../../shared/store/index.js";
 import type { CacheGcOptions, CacheGcReport, CacheSource, StatsAnswer } from "./source.js";
 

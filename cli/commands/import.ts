@@ -9,7 +9,7 @@ import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { parseS3Url } from "../../shared/config/s3-url.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import type { CliContext } from "../context.js";
 import { envOption } from "../options.js";
 import { makeStyle } from "../output.js";

@@ -77,7 +77,7 @@ export function registerRelease(program: Command, ctx: CliContext): void {
       if (run !== undefined) outputs.unshift(run);
       const { releaseLocal } = await import("../release-local.js");
       const { parseParamArgs } = await import("../../shared/pipeline/index.js");
-      const { expectationOf } = await import("../../coordinator/api/release-api.js");
+      const { expectationOf } = await import("../../coordinator/index.js");
       const { releaseName } = await import("../../shared/release/index.js");
       const expect = expectationOf(flags.expect ?? "");
       const cfg = ctx.config();

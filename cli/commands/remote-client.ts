@@ -7,7 +7,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
+import { isLoopbackHost } from "../../coordinator/auth/index.js";
 import {
   AttemptOutcome,
   DispatchEnd,
@@ -18,7 +18,7 @@ import {
 } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { GrpcClient } from "../../shared/grpc/types.js";
+import type { GrpcClient } from "../../shared/grpc/index.js";
 import { parseParamArgs } from "../../shared/pipeline/index.js";
 import { readPipelineArg } from "../pipeline-arg.js";
 import { readSecretFile } from "../../shared/secret-file.js";

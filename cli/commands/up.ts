@@ -42,7 +42,7 @@ async function load() {
     import("../embedded.js"),
     import("../serve-security.js"),
     import("../../shared/ports/index.js"),
-    import("../../shared/store/fs-lock.js"),
+    import("../../shared/store/index.js"),
     import("../../shared/version.js"),
   ]);
   const { ScheduleService } = await import("../../coordinator/schedules/index.js");

@@ -1,8 +1,7 @@
 /** Where `stagefarm get` reads from (cli/commands/get.ts): the target its arguments name, and the source its flags choose. */
 import { readFile } from "node:fs/promises";
-import { isLoopbackHost } from "../../coordinator/auth/exposure.js";
-import type { DownloadTarget } from "../../coordinator/downloads/index.js";
-import { parseDownloadPath } from "../../coordinator/downloads/download-target.js";
+import { isLoopbackHost } from "../../coordinator/auth/index.js";
+import { type DownloadTarget, parseDownloadPath } from "../../coordinator/downloads/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { CliContext } from "../context.js";
 import type { ClientFlags } from "../distributed-config.js";

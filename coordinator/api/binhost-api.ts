@@ -5,7 +5,7 @@
  */
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ServiceImpl } from "../../shared/grpc/types.js";
+import type { ServiceImpl } from "../../shared/grpc/index.js";
 import type { BinhostService } from "../binhost/binhost-service.js";
 import type { SettingsPatch } from "../binhost/maintenance.js";
 import type { BinhostSettings } from "../binhost/meta.js";

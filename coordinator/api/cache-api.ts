@@ -6,7 +6,7 @@
  */
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ServiceImpl } from "../../shared/grpc/types.js";
+import type { ServiceImpl } from "../../shared/grpc/index.js";
 import { collectGarbage, type ArtifactStore } from "../../shared/store/index.js";
 import { findEntries, listEntries, lookupEntries, removeEntries } from "../cache/cache-entries.js";
 import { DEFAULT_KEEP_RUNS_FOR_MS, farmGcRoots } from "../cache/gc-roots.js";

@@ -8,10 +8,10 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { PromotionSchema } from "../../proto/gen/stagefarm/v1/release_pb.js";
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ServiceImpl } from "../../shared/grpc/types.js";
+import type { ServiceImpl } from "../../shared/grpc/index.js";
 import { isDigest } from "../../shared/digest.js";
 import { releaseName, type Promotion, type ReleaseExpectation } from "../../shared/release/index.js";
-import type { ReleaseService } from "../releases/release-service.js";
+import type { ReleaseService } from "../releases/index.js";
 
 type ReleaseApi = Pick<ServiceImpl<typeof StagefarmService>, "publishRelease" | "releaseLog">;
 

@@ -10,7 +10,7 @@ import { LogChunkSchema, RunEventSchema, type RunStatus } from "../../proto/gen/
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import type { MessageBus } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ServiceImpl } from "../../shared/grpc/types.js";
+import type { ServiceImpl } from "../../shared/grpc/index.js";
 import { logPathFor } from "../../shared/job.js";
 import { quoted } from "../../shared/util/excerpt.js";
 import type { Subjects } from "../../shared/protocol/subjects.js";
@@ -23,7 +23,7 @@ import { AsyncQueue } from "./async-queue.js";
 import { createBinhostApi } from "./binhost-api.js";
 import { createCacheApi } from "./cache-api.js";
 import { createReleaseApi } from "./release-api.js";
-import type { ReleaseService } from "../releases/release-service.js";
+import type { ReleaseService } from "../releases/index.js";
 import { artifactStream, targetOf } from "../downloads/index.js";
 import type { Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { NamedPipelines } from "../submission/named-pipelines.js";

@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import { RunSchema, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import type { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ServiceImpl } from "../../shared/grpc/types.js";
+import type { ServiceImpl } from "../../shared/grpc/index.js";
 import { namedSubmission, type NamedPipelines } from "../submission/named-pipelines.js";
 import type { ReproSubmission } from "../repro/repro-request.js";
 

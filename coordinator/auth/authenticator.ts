@@ -7,7 +7,7 @@
  * what is wrong (no token, malformed, unknown, expired) without echoing the token.
  */
 import { StagefarmError } from "../../shared/errors.js";
-import { AuthError, type Principal } from "../../shared/grpc/auth.js";
+import { AuthError, type Principal } from "../../shared/grpc/index.js";
 import type { AuthConfig, TokenEntry } from "./auth-config.js";
 import { roleAllows, type Role } from "./roles.js";
 import { sameDigest, sha256Hex, type Credential } from "./tokens.js";

@@ -5,7 +5,7 @@
  */
 import type { DescService } from "@bufbuild/protobuf";
 import { StagefarmError } from "../../shared/errors.js";
-import { AuthError, type CallAuthorizer } from "../../shared/grpc/auth.js";
+import { AuthError, type CallAuthorizer } from "../../shared/grpc/index.js";
 import type { Authenticator } from "./authenticator.js";
 import type { Role } from "./roles.js";
 import { RPC_ROLES } from "./rpc-roles.js";

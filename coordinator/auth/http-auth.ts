@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { httpStatusFor } from "../../shared/errors.js";
-import { AuthError, type AuthFailure, type Principal } from "../../shared/grpc/auth.js";
+import { AuthError, type AuthFailure, type Principal } from "../../shared/grpc/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 import type { Authenticator } from "./authenticator.js";
 import type { Role } from "./roles.js";

@@ -14,12 +14,11 @@
  * are not written again; the result names the path that has them.
  */
 import { createReadStream } from "node:fs";
-import { rewriteGpkgBuildId, rewriteXpakBuildId } from "../../shared/binpkg/index.js";
-import type { BinpkgInfo } from "../../shared/binpkg/types.js";
+import { rewriteGpkgBuildId, rewriteXpakBuildId, type BinpkgInfo } from "../../shared/binpkg/index.js";
 import { packagePath, splitPf, stanzaFor } from "../../shared/binhost/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { BinhostPackageRef, PublishedPackage } from "../../shared/protocol/binhost.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { describeRef, type InspectedPackage } from "./inspect.js";
 import { objectPath } from "./paths.js";
 import type { BinhostState } from "./state.js";

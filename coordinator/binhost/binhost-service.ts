@@ -22,7 +22,7 @@ import { isDigest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import type { BinhostPackageRef, PublishedPackage, PublishResult } from "../../shared/protocol/binhost.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { admitRequest, type AdmitRequest } from "./admit.js";
 import { renderBinreposConf } from "./binrepos-conf.js";
 import { inspectAll, inspectUpload, type InspectedPackage } from "./inspect.js";
@@ -40,7 +40,7 @@ import { BinhostState } from "./state.js";
 import { listBinhosts, showBinhost, type BinhostDetails, type BinhostSummary } from "./views.js";
 import { KeyedWriteQueue, type BatchEntry } from "./write-queue.js";
 
-export type { BinhostDetails, BinhostPackageInfo, BinhostSummary } from "./views.js";
+export type { BinhostDetails, BinhostSummary } from "./views.js";
 export type { BinhostGcReport, RemoveReport, SettingsPatch } from "./maintenance.js";
 
 export interface BinhostServiceOptions {

@@ -24,7 +24,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StagefarmError } from "../../shared/errors.js";
 import { excerpt } from "../../shared/util/excerpt.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { isBinhostName, isServedPath, objectPath } from "./paths.js";
 import { timestampOf } from "./state.js";
 import { errnoOf } from "../../shared/util/fs.js";

@@ -7,11 +7,10 @@
  * binhost, the digest and the stage that built it.
  */
 import { join } from "node:path";
-import { readBinpkg } from "../../shared/binpkg/index.js";
-import type { BinpkgInfo } from "../../shared/binpkg/types.js";
+import { readBinpkg, type BinpkgInfo } from "../../shared/binpkg/index.js";
 import { StagefarmError, throwIfAborted } from "../../shared/errors.js";
 import type { BinhostPackageRef } from "../../shared/protocol/binhost.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 
 export interface InspectedPackage {
   ref: BinhostPackageRef;

@@ -5,7 +5,7 @@
  * missing package.
  */
 import { StagefarmError } from "../../shared/errors.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { planGc, type GcCandidate } from "./gc-plan.js";
 import { checkHeaderSettings } from "./header.js";
 import type { BinhostSettings } from "./meta.js";

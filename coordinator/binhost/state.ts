@@ -20,7 +20,7 @@ import {
   type PackagesIndex,
 } from "../../shared/binhost/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { buildHeader } from "./header.js";
 import { emptyMeta, parseMeta, renderMeta, type BinhostMeta } from "./meta.js";
 import { indexGzPath, indexPath, metaPath } from "./paths.js";

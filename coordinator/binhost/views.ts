@@ -1,6 +1,6 @@
 /** Read-only views of the binhosts in a store (no lock: each reads one consistent index). */
 import { StagefarmError } from "../../shared/errors.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import type { BinhostSettings, PackageRecord } from "./meta.js";
 import { assertBinhostName, BINHOST_PREFIX } from "./paths.js";
 import { BinhostState, readIndex } from "./state.js";

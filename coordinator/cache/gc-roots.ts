@@ -10,10 +10,9 @@
  *   are not pruned from the coordinator's state; older runs simply stop holding anything.
  */
 import { logPathFor } from "../../shared/job.js";
-import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
+import { parsePipeline, resolvePipeline, type ResolvedStage } from "../../shared/pipeline/index.js";
 import { combineRoots, type ArtifactStore, type GcRootSource } from "../../shared/store/index.js";
 import { StagefarmError, throwIfAborted } from "../../shared/errors.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
 import type { RunDoc } from "../service/run-doc.js";
 import { releaseRootDigests } from "../../shared/release/index.js";
 

@@ -9,8 +9,7 @@ import { bindReleaseInputs } from "../../shared/release/index.js";
 import { canonicalJson, cacheKeyMaterial, type KeyMaterial } from "../../shared/cache-key/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import type { ArtifactRef } from "../../shared/pipeline/types.js";
+import { parsePipeline, resolvePipeline, type ArtifactRef } from "../../shared/pipeline/index.js";
 import type { RunDoc } from "../service/run-doc.js";
 
 export interface KeyInputOrigin {

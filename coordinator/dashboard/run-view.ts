@@ -19,12 +19,11 @@ import {
 } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { quoted } from "../../shared/util/excerpt.js";
-import { parsePipeline, resolvePipeline, stageDeps } from "../../shared/pipeline/index.js";
+import { parsePipeline, resolvePipeline, stageDeps, runEta } from "../../shared/pipeline/index.js";
 import { ownAttempts, runStatusOf, stageCounts, stageMessage, withRepro } from "../api/run-message.js";
 import type { ReproDoc } from "../repro/verdict.js";
 import { attemptsOf, type AttemptSources } from "../api/attempts.js";
 import type { RunDoc, StageDoc } from "../service/run-doc.js";
-import { runEta } from "../../shared/pipeline/run-eta.js";
 
 /** The static part of a run: its stages in file order, their runners, edges and labels. */
 export interface RunShape {

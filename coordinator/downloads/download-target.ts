@@ -13,8 +13,6 @@ import { isDigest, type Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 
-export const DOWNLOAD_PREFIX = "/api/v1/";
-
 export type DownloadTarget =
   { t: "output"; run: string; stage: string; output: string } | { t: "digest"; digest: Digest };
 

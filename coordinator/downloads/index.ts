@@ -2,7 +2,7 @@
  * Downloads of stage outputs and blobs: the HTTP routes (./serve-download.ts), the gRPC stream
  * (./artifact-stream.ts), and the use case both adapt (./resolve-download.ts).
  */
-export { artifactStream, type ArtifactPart } from "./artifact-stream.js";
+export { artifactStream } from "./artifact-stream.js";
 export { parseDownloadPath, targetOf, type DownloadTarget } from "./download-target.js";
-export { resolveDownload, type DownloadDeps, type ResolvedDownload } from "./resolve-download.js";
+export { type DownloadDeps, type ResolvedDownload } from "./resolve-download.js";
 export { sendBlob, serveDownload } from "./serve-download.js";

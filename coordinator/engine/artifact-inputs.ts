@@ -5,8 +5,8 @@
  */
 import { assertDigest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 
 export async function checkArtifactInputs(
   stages: readonly ResolvedStage[],

@@ -10,7 +10,7 @@
 import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
-import type { ArtifactStore, Manifest } from "../../shared/store/types.js";
+import type { ArtifactStore, Manifest } from "../../shared/store/index.js";
 
 export async function lookupCache(
   store: ArtifactStore,

@@ -8,7 +8,7 @@
 import type { ErrorCode, StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import { DEFAULT_RETRY_ON, type RetryCondition } from "../../shared/pipeline/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { outputsOf, type StageStatus } from "./stage-state.js";
 
 /**

@@ -35,9 +35,15 @@ import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
-import { downstreamOf, priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
-import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import {
+  downstreamOf,
+  priorities,
+  stageDeps,
+  topoOrder,
+  type ArtifactRef,
+  type ResolvedStage,
+} from "../../shared/pipeline/index.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { ReproChecks, type ReproRequest } from "../repro/repro-checks.js";
 import type { ReproDoc } from "../repro/verdict.js";
 import { recordRunStats } from "../stats/run-stats.js";

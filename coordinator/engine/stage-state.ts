@@ -17,7 +17,7 @@
  */
 import type { Digest } from "../../shared/digest.js";
 import type { StagefarmError } from "../../shared/errors.js";
-import type { ManifestOutput } from "../../shared/store/types.js";
+import type { ManifestOutput } from "../../shared/store/index.js";
 
 export type StageStatus =
   | { t: "waiting"; reason: string }
@@ -51,8 +51,6 @@ export type StageStatus =
   | { t: "failed"; key?: Digest; attempt: number; error: StagefarmError; durationMs: number }
   | { t: "skipped"; reason: string }
   | { t: "cancelled"; reason: string; /** The agent that was running it, if one was. */ agent?: string };
-
-export type StageStateName = StageStatus["t"];
 
 export function isTerminal(s: StageStatus): boolean {
   return s.t === "cached" || s.t === "done" || s.t === "failed" || s.t === "skipped" || s.t === "cancelled";

@@ -23,11 +23,11 @@ import {
 import { Metadata } from "@grpc/grpc-js";
 import { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { Principal } from "../../shared/grpc/auth.js";
-import type { HandlerContext, ServiceImpl } from "../../shared/grpc/types.js";
+import type { Principal } from "../../shared/grpc/index.js";
+import type { HandlerContext, ServiceImpl } from "../../shared/grpc/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
-import { RPC_ROLES, type StagefarmRpc } from "../auth/rpc-roles.js";
-import type { Role } from "../auth/roles.js";
+import { RPC_ROLES, type StagefarmRpc } from "../auth/index.js";
+import type { Role } from "../auth/index.js";
 import { readJsonBody, segment, sendJson } from "../dashboard/http-util.js";
 import type { Handler, HttpMethod, Route } from "./router.js";
 

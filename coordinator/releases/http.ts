@@ -21,7 +21,7 @@ import {
   readFileRecord,
   type ServedRelease,
 } from "../../shared/release/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 import { sentPath } from "../binhost/http.js";
 import { sendBlob } from "../downloads/index.js";

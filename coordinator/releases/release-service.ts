@@ -18,7 +18,7 @@ import {
   type ReleaseExpectation,
   type SigningKey,
 } from "../../shared/release/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import type { RunDoc } from "../service/run-doc.js";
 import { releaseSources } from "./sources.js";
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compareTrees, indexSource, type TreeIndex } from "../../shared/diff/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ArtifactStore, ManifestOutput } from "../../shared/store/types.js";
+import type { ArtifactStore, ManifestOutput } from "../../shared/store/index.js";
 import type { OutputComparison } from "./verdict.js";
 
 export async function compareOutputs(

@@ -17,8 +17,7 @@
  * whole report is one `stagefarm diff` of the two digests away.
  */
 import { z } from "zod";
-import type { DiffReport, PackageGroup, PathChange } from "../../shared/diff/index.js";
-import { summaryLine } from "../../shared/diff/format.js";
+import { type DiffReport, type PackageGroup, type PathChange, summaryLine } from "../../shared/diff/index.js";
 import { excerpt } from "../../shared/util/excerpt.js";
 
 /**
@@ -34,7 +33,6 @@ const MAX_PATH_CHARS = 200;
 const MAX_SUMMARY_CHARS = 1000;
 
 export const REPRO_STATES = ["building", "reproducible", "differs", "error"] as const;
-export type ReproState = (typeof REPRO_STATES)[number];
 
 /** One build of the stage: its attempt in this run (absent: a cache entry) and its agent. */
 export const reproBuildSchema = z.object({

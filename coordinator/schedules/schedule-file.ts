@@ -31,7 +31,6 @@ export const MAX_SCHEDULE_FILE_BYTES = 256 * 1024;
 /** The URL schemes a webhook may use. */
 export const WEBHOOK_SCHEMES = ["http:", "https:"] as const;
 export const OVERLAP_POLICIES = ["skip", "queue", "allow"] as const;
-export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
 
 function webhookProblem(text: string): string | undefined {
   let url: URL;

@@ -28,9 +28,8 @@ import {
   heartbeatSchema,
 } from "../../shared/protocol/messages.js";
 import { subjects as subjectsOf, type Subjects } from "../../shared/protocol/subjects.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
-import { StoreOutage } from "../../shared/store/store-outage.js";
-import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/outage-kv.js";
+import { type ArtifactStore, StoreOutage } from "../../shared/store/index.js";
+import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/index.js";
 import { bindReleaseInputs, resolveReleaseInputs } from "../../shared/release/index.js";
 import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";

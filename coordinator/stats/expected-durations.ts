@@ -5,7 +5,7 @@
  */
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { expectedDuration } from "../history.js";
 import { loadStatsReports, type PipelineStatsReport } from "./stage-stats.js";
 

@@ -1,7 +1,7 @@
 /** What a finished run adds to the store's stage statistics (./stats-record.ts). */
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import type { StageStatus } from "../engine/stage-state.js";
 import type { StageOutcome } from "./stats-record.js";
 import { statsStoreFor } from "./stats-store.js";

@@ -10,7 +10,7 @@
  * The hit ratio exists only from the record (a hit leaves no manifest).
  */
 import { criticalPath, type GraphStage } from "../../shared/pipeline/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { MAX_DURATIONS, type PipelineStats } from "./stats-record.js";
 import { statsStoreFor } from "./stats-store.js";
 

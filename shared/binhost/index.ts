@@ -7,13 +7,10 @@ export {
   nextTimestamp,
   parsePackages,
   renderPackages,
-  sortPackages,
   splitPackagesBlocks,
   withIndexDefaults,
-  type PackagesBlock,
   type PackagesIndex,
 } from "./packages-index.js";
-export { stanzaFor, type StanzaSource } from "./stanza.js";
-export { isCategory, packagePath, splitPf, type BinpkgExtension } from "./names.js";
-export { evaluateDeps, normaliseSpace } from "./dep-reduce.js";
+export { stanzaFor } from "./stanza.js";
+export { packagePath, splitPf } from "./names.js";
 export { checkProfileHeader, mergeProfileHeader, profileHeaderOf } from "./profile-header.js";

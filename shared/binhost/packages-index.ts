@@ -19,9 +19,6 @@
  */
 import { StagefarmError } from "../errors.js";
 
-export { stanzaFor, type StanzaSource } from "./stanza.js";
-export { packagePath, splitPf, type BinpkgExtension } from "./names.js";
-
 export interface PackagesIndex {
   header: Record<string, string>;
   packages: Array<Record<string, string>>;

@@ -19,11 +19,7 @@
  * aborted signal → `cancelled`. Signatures are detected (`signed`), not verified: that is for
  * portage on the installing machine (`verify-signature` in binrepos.conf).
  */
-export type { BinpkgCompression, BinpkgInfo, BinpkgMember } from "./types.js";
-export type { ReadOptions } from "./read.js";
+export type { BinpkgInfo } from "./types.js";
 export { readBinpkg } from "./read.js";
-export type { RewriteOptions } from "./rewrite.js";
 export { rewriteGpkgBuildId } from "./rewrite.js";
-export type { XpakRewriteOptions } from "./xpak-rewrite.js";
 export { rewriteXpakBuildId } from "./xpak-rewrite.js";
-export { indexValue } from "./metadata-tar.js";

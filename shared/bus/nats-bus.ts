@@ -1,7 +1,7 @@
 /** Core NATS implementation of the message bus. Responders join a queue group so one coordinator replica answers. */
 import type { NatsConnection, Subscription as NatsSubscription } from "nats";
 import { StagefarmError } from "../errors.js";
-import { fromNats } from "../nats/errors.js";
+import { fromNats } from "../nats/index.js";
 import type { Logger } from "../log.js";
 import type { BusHandler, BusResponder, MessageBus, Subscription } from "./types.js";
 

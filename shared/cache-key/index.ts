@@ -3,13 +3,12 @@
  * whose key has a manifest in the action cache is not run again.
  */
 import { sha256, type Digest } from "../digest.js";
-import type { ArtifactRef, ResolvedStage } from "../pipeline/types.js";
+import type { ArtifactRef, ResolvedStage } from "../pipeline/index.js";
 import { canonicalJson } from "./canonical-json.js";
 import { cacheKeyMaterial, type KeyOptions } from "./material.js";
 
 export { canonicalJson } from "./canonical-json.js";
-export { normaliseScript } from "./normalise-script.js";
-export { cacheKeyMaterial, KEY_SCHEMA_VERSION, type KeyMaterial, type KeyOptions } from "./material.js";
+export { cacheKeyMaterial, type KeyMaterial } from "./material.js";
 
 /** The cache key of `stage` with its stage inputs filled by `inputs` (by input name). */
 export function computeCacheKey(

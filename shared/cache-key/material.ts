@@ -11,7 +11,7 @@
  */
 import { assertDigest, type Digest } from "../digest.js";
 import { StagefarmError } from "../errors.js";
-import type { ArtifactRef, OutputKind, ResolvedStage, RunnerKind } from "../pipeline/types.js";
+import type { ArtifactRef, OutputKind, ResolvedStage, RunnerKind } from "../pipeline/index.js";
 import { RUNNER_VERSIONS } from "../runner-kinds.js";
 import { normaliseScript } from "./normalise-script.js";
 

@@ -34,22 +34,6 @@ export const SEED_EXTENSIONS = [
   "gz",
 ] as const;
 
-/** Output extension per `compression_mode` (DeComp's COMPRESS_DEFINITIONS). */
-export const COMPRESSION_EXTENSIONS: Readonly<Record<string, string>> = {
-  lbzip2: "tar.bz2",
-  bzip2: "tar.bz2",
-  pixz: "tar.xz",
-  xz: "tar.xz",
-  gzip: "tar.gz",
-  tar: "tar",
-  lzip: "tar.lzip",
-  lzma: "tar.lzma",
-  lzop: "tar.lzop",
-  squashfs_zstd: "squashfs",
-  squashfs_xz: "squashfs",
-  squashfs_gzip: "squashfs",
-};
-
 /** Side files Catalyst writes next to a result (and ignores when looking for a seed). */
 export const SIDE_FILE_SUFFIXES = [".CONTENTS.gz", ".CONTENTS", ".DIGESTS", ".sha256"] as const;
 

@@ -14,9 +14,16 @@ import { mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { StagefarmError } from "../errors.js";
-import { decompressCommand, detectCompression } from "../pack/compression.js";
-import { compareListings, startGnuListing } from "../pack/gnu-listing.js";
-import { describeExit, startTool, succeeded, type ToolExit } from "../pack/tool-process.js";
+import {
+  decompressCommand,
+  detectCompression,
+  compareListings,
+  startGnuListing,
+  describeExit,
+  startTool,
+  succeeded,
+  type ToolExit,
+} from "../pack/index.js";
 import { indexTarStream, type IndexOptions, type TreeIndex } from "./tree-index.js";
 
 export type TreeSource =

@@ -15,13 +15,19 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { extract as tarExtract, type Header } from "tar-stream";
 import { StagefarmError, throwIfAborted } from "../errors.js";
-import { EntryValidator, shownName, type EntryHeader } from "../pack/entry-validator.js";
-import type { ListedMember } from "../pack/gnu-listing.js";
-import { HeaderWalker } from "../pack/header-walker.js";
-import { toListedMember } from "../pack/member-listing.js";
-import { normaliseMember } from "../pack/member-path.js";
-import { ByteCounter, globalPaxOf, toEntryHeader } from "../pack/tar-stream-entry.js";
-import type { UnpackLimits } from "../pack/unpack-limits.js";
+import {
+  EntryValidator,
+  shownName,
+  type EntryHeader,
+  type ListedMember,
+  HeaderWalker,
+  toListedMember,
+  normaliseMember,
+  ByteCounter,
+  globalPaxOf,
+  toEntryHeader,
+  type UnpackLimits,
+} from "../pack/index.js";
 import { excerpt } from "../util/excerpt.js";
 import { skipEntry } from "../util/skip-entry.js";
 import { ContentHasher } from "./content-hasher.js";

@@ -18,7 +18,7 @@ export type {
   UnaryClientMethod,
   UnaryImpl,
 } from "./types.js";
-export { grpcServiceDefinition, grpcMethodDefinition, methodPath } from "./service-definition.js";
+export { methodPath } from "./service-definition.js";
 export { createGrpcServer, GrpcServer, type GrpcServerOptions } from "./server.js";
 export { listen, DEFAULT_SHUTDOWN_GRACE_MS, type GrpcListener } from "./listen.js";
 export { createGrpcClient, type GrpcClientOptions } from "./client.js";

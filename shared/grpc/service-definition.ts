@@ -9,16 +9,8 @@
  * the server's deserializer gives an empty message marked as malformed, and the handler
  * (./server-handlers.ts) answers INVALID_ARGUMENT for it without calling the implementation.
  */
-import {
-  create,
-  fromBinary,
-  toBinary,
-  type DescMessage,
-  type DescMethod,
-  type DescService,
-} from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import type { Message } from "@bufbuild/protobuf";
-import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 
 /** The HTTP/2 path of an RPC: `/stagefarm.v1.StagefarmService/SubmitRun`. */
 export function methodPath(method: DescMethod): string {
@@ -55,28 +47,4 @@ export function requestDeserializer(schema: DescMessage): (buf: Buffer) => Messa
 /** Why a received request did not decode, or undefined when it did. */
 export function malformedReason(msg: Message): string | undefined {
   return malformed.get(msg);
-}
-
-/** One RPC as grpc-js describes it. */
-export function grpcMethodDefinition(method: DescMethod): MethodDefinition<Message, Message> {
-  return {
-    path: methodPath(method),
-    requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
-    responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
-    requestSerialize: serializer(method.input),
-    requestDeserialize: deserializer(method.input),
-    responseSerialize: serializer(method.output),
-    responseDeserialize: deserializer(method.output),
-    originalName: method.localName,
-  };
-}
-
-/**
- * The grpc-js definition of a whole service, keyed by RPC name as in the .proto (`SubmitRun`),
- * with `originalName` the local name (`submitRun`), the way @grpc/proto-loader does it.
- */
-export function grpcServiceDefinition(desc: DescService): ServiceDefinition {
-  const def: Record<string, MethodDefinition<Message, Message>> = {};
-  for (const method of desc.methods) def[method.name] = grpcMethodDefinition(method);
-  return def;
 }

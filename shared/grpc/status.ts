@@ -26,7 +26,7 @@
 import { randomBytes } from "node:crypto";
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import { isErrorCode, StagefarmError, type ErrorCode } from "../errors.js";
-import { PipelineError } from "../pipeline/pipeline-error.js";
+import { PipelineError } from "../pipeline/index.js";
 import { AuthError } from "./auth.js";
 import {
   readErrorCode,

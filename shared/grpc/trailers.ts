@@ -6,7 +6,7 @@
  */
 import { Metadata } from "@grpc/grpc-js";
 import type { ErrorCode } from "../errors.js";
-import { PipelineError, type PipelineIssue } from "../pipeline/pipeline-error.js";
+import { PipelineError, type PipelineIssue } from "../pipeline/index.js";
 
 /** The exact `StagefarmError.code`, so the client restores it (several codes share a status). */
 export const ERROR_CODE_TRAILER = "stagefarm-error-code";

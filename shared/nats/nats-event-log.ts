@@ -8,17 +8,17 @@
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType } from "nats";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, NatsConnection } from "nats";
 import { StagefarmError } from "../errors.js";
-import type { Logger } from "../log.js";
-import { silentLogger } from "../log.js";
-import { positive } from "../ports/checks.js";
-import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/dedupe-window.js";
+import { type Logger, silentLogger } from "../log.js";
 import {
+  positive,
+  DEFAULT_DEDUPE_WINDOW_MS,
   DEFAULT_EVENT_MAX_AGE_MS,
   type AppendOptions,
   type EventLog,
   type LoggedEvent,
-} from "../ports/event-log.js";
-import { assertDurableName, assertKey } from "../ports/names.js";
+  assertDurableName,
+  assertKey,
+} from "../ports/index.js";
 import { ensureConsumer, ensureStream, waitForStream } from "./ensure.js";
 import { fromNats } from "./errors.js";
 import { assertNamePrefix, DEFAULT_PREFIX, eventStreamName, eventSubjectPrefix } from "./names.js";

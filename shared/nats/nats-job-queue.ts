@@ -25,13 +25,18 @@
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType } from "nats";
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection, Subscription } from "nats";
 import { StagefarmError } from "../errors.js";
-import type { Logger } from "../log.js";
-import { silentLogger } from "../log.js";
-import { checkPools, positive } from "../ports/checks.js";
-import { DEFAULT_DEDUPE_WINDOW_MS } from "../ports/dedupe-window.js";
-import type { ConsumeOptions, JobQueue, PublishOptions, QueueMessage } from "../ports/job-queue.js";
-import { assertPool } from "../ports/names.js";
-import { Notifier } from "../ports/notifier.js";
+import { type Logger, silentLogger } from "../log.js";
+import {
+  checkPools,
+  positive,
+  DEFAULT_DEDUPE_WINDOW_MS,
+  type ConsumeOptions,
+  type JobQueue,
+  type PublishOptions,
+  type QueueMessage,
+  assertPool,
+  Notifier,
+} from "../ports/index.js";
 import { ensureConsumer, ensureStream, waitForStream } from "./ensure.js";
 import { fromNats, isNotFound } from "./errors.js";
 import { Reconnects } from "./reconnects.js";

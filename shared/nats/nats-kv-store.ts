@@ -13,10 +13,16 @@ import {
   type QueuedIterator,
 } from "nats";
 import { StagefarmError } from "../errors.js";
-import { KvConflictError, kvClosedError, type KvChange, type KvEntry, type KvStore } from "../ports/kv.js";
-import { assertKey, assertPrefix } from "../ports/names.js";
-import type { Logger } from "../log.js";
-import { silentLogger } from "../log.js";
+import {
+  KvConflictError,
+  kvClosedError,
+  type KvChange,
+  type KvEntry,
+  type KvStore,
+  assertKey,
+  assertPrefix,
+} from "../ports/index.js";
+import { type Logger, silentLogger } from "../log.js";
 import { ensureKv } from "./ensure.js";
 import { Reconnects } from "./reconnects.js";
 import { fromNats, isWrongLastSequence } from "./errors.js";

@@ -15,8 +15,8 @@
  * (No import of the `nats` client: the coordinator uses this in the embedded farm too.)
  */
 import { StagefarmError } from "../errors.js";
-import type { KvChange, KvEntry, KvStore } from "../ports/kv.js";
-import type { StoreOutage } from "../store/store-outage.js";
+import type { KvChange, KvEntry, KvStore } from "../ports/index.js";
+import type { StoreOutage } from "../store/index.js";
 
 /**
  * Whether `err` (or a StagefarmError in its cause chain) is NATS failing the way an outage does

@@ -4,10 +4,13 @@
  */
 export type { PackOptions } from "./pack-args.js";
 export { packTree, packTreeToFile } from "./pack-tree.js";
-export type { ScanResult, UnpackOptions } from "./scan-archive.js";
-export { scanArchive } from "./scan-archive.js";
 export { unpackBlob, unpackFile } from "./unpack.js";
-export type { Compression } from "./compression.js";
-export { detectCompression } from "./compression.js";
-export type { UnpackLimits } from "./unpack-limits.js";
-export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_UNPACKED_BYTES } from "./unpack-limits.js";
+export { detectCompression, decompressCommand } from "./compression.js";
+export { type UnpackLimits } from "./unpack-limits.js";
+export { type EntryHeader, EntryValidator, shownName } from "./entry-validator.js";
+export { compareListings, type ListedMember, startGnuListing } from "./gnu-listing.js";
+export { HeaderWalker } from "./header-walker.js";
+export { toListedMember } from "./member-listing.js";
+export { normaliseMember } from "./member-path.js";
+export { ByteCounter, globalPaxOf, toEntryHeader } from "./tar-stream-entry.js";
+export { describeExit, startTool, succeeded, type ToolExit } from "./tool-process.js";

@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StagefarmError, throwIfAborted } from "../errors.js";
-import type { ArtifactStore, BlobInfo } from "../store/types.js";
+import type { ArtifactStore, BlobInfo } from "../store/index.js";
 import { HashingFileSink } from "./file-sink.js";
 import { packTarArgs, type PackOptions } from "./pack-args.js";
 import { describeExit, startTool, succeeded, type RunningTool } from "./tool-process.js";

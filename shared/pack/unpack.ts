@@ -25,7 +25,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Digest } from "../digest.js";
 import { StagefarmError, throwIfAborted } from "../errors.js";
-import type { ArtifactStore } from "../store/types.js";
+import type { ArtifactStore } from "../store/index.js";
 import { tarDecompressOption, type Compression } from "./compression.js";
 import { checkDest, fileIdentity, restoreDest } from "./dest-dir.js";
 import { checkExtracted } from "./extracted-check.js";

@@ -3,26 +3,16 @@
  * graph. See types.ts for the model and its glossary.
  */
 export * from "./types.js";
-export { PipelineError, formatIssue, type PipelineIssue } from "./pipeline-error.js";
-export { parsePipeline, DEFAULT_PLATFORM } from "./parse.js";
+export { PipelineError, type PipelineIssue } from "./pipeline-error.js";
+export { parsePipeline } from "./parse.js";
 export { loadPipeline } from "./load.js";
 export { readPipelineFile } from "./read-file.js";
 export { resolvePipeline } from "./resolve.js";
-export {
-  parseParamArgs,
-  paramValues,
-  missingParams,
-  MAX_PARAM_VALUE_BYTES,
-  type ParamValueOptions,
-} from "./params.js";
-export {
-  stageDeps,
-  topoOrder,
-  downstreamOf,
-  upstreamOf,
-  criticalPath,
-  priorities,
-  type GraphStage,
-} from "./graph.js";
-export { FETCH_OUTPUT_DIR } from "./parse-stage.js";
-export { DEFAULT_RETRY_ON, parseRetryCondition } from "./retry-on.js";
+export { parseParamArgs, missingParams } from "./params.js";
+export { stageDeps, topoOrder, downstreamOf, criticalPath, priorities, type GraphStage } from "./graph.js";
+export { DEFAULT_RETRY_ON } from "./retry-on.js";
+export { describeLimits, formatBytes, hasLimits, limitsRunnerProblem, parseMemoryLimit } from "./limits.js";
+export { RELEASE_NAME_RE, urlProblem } from "./rules.js";
+export { runEta } from "./run-eta.js";
+export { parseJobStage } from "./stage-schema.js";
+export { type TemplateContext } from "./template-context.js";

@@ -11,7 +11,7 @@
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
 import { RUNNER_KINDS } from "../runner-kinds.js";
-import { describePath } from "../runner-config/stage-with.js";
+import { describePath } from "../runner-config/index.js";
 import { lazy } from "../util/lazy.js";
 import { MAX_CPU, MIN_CPU, MIN_MEMORY_BYTES } from "./limits.js";
 import {

@@ -11,17 +11,12 @@ export {
   type EventLog,
   type LoggedEvent,
 } from "./event-log.js";
-export {
-  ANY_POOL,
-  assertDurableName,
-  assertKey,
-  assertPool,
-  assertPrefix,
-  isBelow,
-  poolName,
-} from "./names.js";
+export { assertDurableName, assertKey, assertPool, assertPrefix, poolName } from "./names.js";
 export { MemoryKvStore } from "./memory-kv.js";
 export { FileKvStore } from "./file-kv.js";
-export { DEFAULT_ACK_WAIT_MS, MemoryJobQueue, type MemoryJobQueueOptions } from "./memory-job-queue.js";
-export { MemoryEventLog, type MemoryEventLogOptions } from "./memory-event-log.js";
+export { MemoryJobQueue } from "./memory-job-queue.js";
+export { MemoryEventLog } from "./memory-event-log.js";
 export { DEFAULT_DEDUPE_WINDOW_MS } from "./dedupe-window.js";
+export { checkPools, positive } from "./checks.js";
+export { kvClosedError } from "./kv.js";
+export { Notifier } from "./notifier.js";

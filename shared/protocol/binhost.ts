@@ -86,7 +86,6 @@ export const binhostConfRequestSchema = z.object({
   /** Where the coordinator's HTTP server is reachable from the asking host, e.g. http://farm:9464 */
   baseUrl: z.string().regex(/^https?:\/\/[^\s]+$/, "an http(s):// URL"),
 });
-export type BinhostConfRequest = z.infer<typeof binhostConfRequestSchema>;
 
 export const binhostConfReplySchema = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), conf: z.string() }),

@@ -156,7 +156,6 @@ export const controlSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("drain") }),
   z.object({ t: z.literal("undrain") }),
 ]);
-export type ControlMessage = z.infer<typeof controlSchema>;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

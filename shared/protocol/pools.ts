@@ -4,7 +4,7 @@
  * agent (what it consumes) and the NATS permissions (what it may consume, ./permissions.ts).
  */
 import { StagefarmError } from "../errors.js";
-import { poolName } from "../ports/names.js";
+import { poolName } from "../ports/index.js";
 
 export const MAX_AGENT_LABELS = 8;
 

@@ -6,7 +6,7 @@
 import type { Readable } from "node:stream";
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
-import type { ArtifactStore } from "../store/types.js";
+import type { ArtifactStore } from "../store/index.js";
 import { fileRecordPath } from "./layout.js";
 
 export const fileRecordSchema = z.object({

@@ -6,36 +6,22 @@
  * collection (./roots.ts).
  */
 export {
-  assertArch,
-  assertStamp,
   extensionOf,
   parseServedPath,
   releaseName,
-  stampOf,
-  RELEASES_PREFIX,
-  type ReleaseExtension,
   type ServedRelease,
   filePath,
   latestPath,
 } from "./layout.js";
-export { readFileRecord, type FileRecord } from "./file-record.js";
-export {
-  currentOf,
-  readPointer,
-  releaseSeedSchema,
-  type Pointer,
-  type Promotion,
-  type ReleaseSeed,
-  type ReleasedFile,
-} from "./pointer.js";
+export { readFileRecord } from "./file-record.js";
+export { readPointer, releaseSeedSchema, type Pointer, type Promotion } from "./pointer.js";
 export { PointerLocks } from "./pointer-lock.js";
 export {
   publishRelease,
-  type PublishDeps,
   type PublishRequest,
   type ReleaseExpectation,
   type ReleaseSource,
 } from "./publish.js";
-export { assertSigningKey, type SigningKey } from "./sign.js";
-export { bindReleaseInputs, hasReleaseInputs, resolveReleaseInputs } from "./seeds.js";
+export { type SigningKey } from "./sign.js";
+export { bindReleaseInputs, resolveReleaseInputs } from "./seeds.js";
 export { releaseRootDigests } from "./roots.js";

@@ -15,7 +15,7 @@
  * it reachable for garbage collection (./index.ts releaseRootDigests).
  */
 import { StagefarmError } from "../errors.js";
-import { RELEASE_NAME_RE as NAME_RE } from "../pipeline/rules.js";
+import { RELEASE_NAME_RE as NAME_RE } from "../pipeline/index.js";
 import { quoted } from "../util/excerpt.js";
 
 export const RELEASES_PREFIX = "releases/";

@@ -4,7 +4,7 @@
  * pointer object (`lockObject`: a flock shared by every process on a filesystem store). S3 has
  * no lock: its writer is the coordinator alone (docs/architecture.md, "Releases").
  */
-import type { ArtifactStore, HeldLock } from "../store/types.js";
+import type { ArtifactStore, HeldLock } from "../store/index.js";
 import { pointerPath } from "./layout.js";
 
 export class PointerLocks {

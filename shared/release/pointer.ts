@@ -14,7 +14,7 @@
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { StagefarmError } from "../errors.js";
-import type { ArtifactStore } from "../store/types.js";
+import type { ArtifactStore } from "../store/index.js";
 import { pointerPath } from "./layout.js";
 
 const digestSchema = z.string().regex(/^[0-9a-f]{64}$/);

@@ -16,7 +16,7 @@
  * with other bytes it is a conflict, never a replacement.
  */
 import { StagefarmError } from "../errors.js";
-import type { ArtifactStore } from "../store/types.js";
+import type { ArtifactStore } from "../store/index.js";
 import { quoted } from "../util/excerpt.js";
 import { contentsGz } from "./contents.js";
 import { digestSections, DigestsHasher } from "./digests-file.js";

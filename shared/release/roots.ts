@@ -4,7 +4,7 @@
  * them (and everything else it keeps) and collects the rest.
  */
 import { StagefarmError, throwIfAborted } from "../errors.js";
-import type { ArtifactStore } from "../store/types.js";
+import type { ArtifactStore } from "../store/index.js";
 import { FILE_RECORDS_PREFIX } from "./layout.js";
 import { readFileRecordAt } from "./file-record.js";
 import { pointerNames, readPointer } from "./pointer.js";

@@ -6,8 +6,8 @@
  * seeded by content, never by a name that moves under it.
  */
 import { StagefarmError } from "../errors.js";
-import type { PipelineSpec } from "../pipeline/types.js";
-import type { ArtifactStore } from "../store/types.js";
+import type { PipelineSpec } from "../pipeline/index.js";
+import type { ArtifactStore } from "../store/index.js";
 import { quoted } from "../util/excerpt.js";
 import { releaseName } from "./layout.js";
 import { currentOf, readPointer, type ReleaseSeed } from "./pointer.js";

@@ -30,18 +30,13 @@
  * it as input digests.
  */
 import { z } from "zod";
-import type { TomlDataValue } from "../catalyst/catalyst-conf.js";
-import { confValueProblem } from "../catalyst/conf-check.js";
-import { overrideKeyProblem } from "../catalyst/spec-keys.js";
-import { overrideValueProblem, SPEC_KEY_RE } from "../catalyst/overrides.js";
-import {
-  MAX_NAME_CHARS,
-  MAX_SUBPATH_CHARS,
-  nameProblem,
-  specPathValueProblem,
-} from "../catalyst/path-rules.js";
-import { EDIT_OPERATIONS } from "../catalyst/releng-edits.js";
-import { datestampFromTimestamp } from "../catalyst/template.js";
+import type { TomlDataValue } from "../catalyst/index.js";
+import { confValueProblem } from "../catalyst/index.js";
+import { overrideKeyProblem } from "../catalyst/index.js";
+import { overrideValueProblem, SPEC_KEY_RE } from "../catalyst/index.js";
+import { MAX_NAME_CHARS, MAX_SUBPATH_CHARS, nameProblem, specPathValueProblem } from "../catalyst/index.js";
+import { EDIT_OPERATIONS } from "../catalyst/index.js";
+import { datestampFromTimestamp } from "../catalyst/index.js";
 import { StagefarmError } from "../errors.js";
 import { lazy } from "../util/lazy.js";
 import { describePath, type StageWith } from "./stage-with.js";

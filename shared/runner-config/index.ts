@@ -108,3 +108,4 @@ export function withIssues(
 export function withTemplateContext(runner: RunnerKind, path: WithPath): TemplateContext {
   return runnerTraits(runner).withContext?.(path) ?? DATA;
 }
+export { describePath } from "./stage-with.js";

@@ -18,7 +18,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Digest } from "../digest.js";
-import type { OutputKind } from "../pipeline/types.js";
+import type { OutputKind } from "../pipeline/index.js";
 import type { HeldLock } from "./fs-lock.js";
 
 export type { HeldLock };

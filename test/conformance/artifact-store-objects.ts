@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { test } from "node:test";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { collect, isError, readAll } from "./store-assert.js";
 
 const KiB = 1024;

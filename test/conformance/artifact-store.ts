@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import { sha256, sha256File, type Digest } from "../../shared/digest.js";
-import type { ArtifactStore, Manifest, ManifestOutput } from "../../shared/store/types.js";
+import type { ArtifactStore, Manifest, ManifestOutput } from "../../shared/store/index.js";
 import { logConformance } from "./artifact-store-logs.js";
 import { objectConformance, type ObjectServerLimits } from "./artifact-store-objects.js";
 import { collect, isError, readAll } from "./store-assert.js";

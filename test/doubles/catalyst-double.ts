@@ -52,8 +52,9 @@ import {
   targetRequiredKeys,
   targetValidKeys,
   type CatalystTarget,
-} from "../../shared/catalyst/index.js";
-import { GUARANTEED_DIGESTS, KERNEL_KEY_SUFFIXES } from "../../shared/catalyst/upstream-4.1.1.js";
+  GUARANTEED_DIGESTS,
+  KERNEL_KEY_SUFFIXES,
+} from "../../shared/catalyst/testing.js";
 
 class Refusal extends Error {}
 

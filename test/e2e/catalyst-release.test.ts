@@ -22,7 +22,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { text } from "node:stream/consumers";
 import { promisify } from "node:util";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import { createCatalystRunner } from "../../agent/runners/catalyst/index.js";
 import { createFetchRunner } from "../../agent/runners/fetch/index.js";
 import { createShellRunner } from "../../agent/runners/shell/index.js";

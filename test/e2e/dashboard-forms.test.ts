@@ -12,7 +12,7 @@ import { access, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Page } from "playwright-core";
-import type { PipelineListJson } from "../../coordinator/dashboard/pipeline-list.js";
+import type { PipelineListJson } from "../../coordinator/testing.js";
 import { TestBrowser } from "../helpers/browser.js";
 import { CliSandbox, repoRoot } from "../helpers/cli.js";
 

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { RunSummary } from "../../coordinator/schedules/index.js";
+import type { RunSummary } from "../../coordinator/schedules/testing.js";
 import { CliSandbox } from "../helpers/cli.js";
 import { closeHttp, listenHttp } from "../../shared/util/http-listen.js";
 import { poll } from "../helpers/poll.js";

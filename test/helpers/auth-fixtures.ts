@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { execa } from "execa";
 import { pino } from "pino";
 import { CERT_FILES, certsInit } from "../../cli/commands/certs.js";
-import { generateToken, sha256Hex } from "../../coordinator/auth/index.js";
+import { generateToken, sha256Hex } from "../../coordinator/auth/testing.js";
 import type { Logger } from "../../shared/log.js";
 
 export interface KeyPair {

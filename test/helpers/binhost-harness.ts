@@ -12,8 +12,7 @@ import { pack } from "tar-stream";
 import { BinhostService } from "../../coordinator/index.js";
 import { silentLogger } from "../../shared/log.js";
 import type { BinhostPackageRef } from "../../shared/protocol/binhost.js";
-import { FsArtifactStore } from "../../shared/store/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import { FsArtifactStore, type ArtifactStore } from "../../shared/store/index.js";
 import {
   defaultMetadata,
   writeGpkg,

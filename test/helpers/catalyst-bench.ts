@@ -12,15 +12,15 @@ import { dirname, join } from "node:path";
 import { text } from "node:stream/consumers";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import { createCatalystRunner } from "../../agent/runners/catalyst/index.js";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { StageJob, StageResult } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";
 import { packTree, unpackBlob } from "../../shared/pack/index.js";
-import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { relengFixture } from "./catalyst-releng.js";
 
 const execFileAsync = promisify(execFile);

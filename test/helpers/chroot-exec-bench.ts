@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runInChroot, type ChrootExecOptions } from "../../agent/runners/chroot/index.js";
-import type { ProcessOutcome } from "../../agent/process-group.js";
+import type { ProcessOutcome } from "../../agent/testing.js";
 import { unpackFile } from "../../shared/pack/index.js";
 import { debootstrapCache } from "./debootstrap.js";
 import { hostMountsUnder } from "./leak-probes.js";

@@ -7,7 +7,8 @@
  */
 import { get as httpGet } from "node:http";
 import type { HttpAuth } from "../../coordinator/auth/index.js";
-import { createMetrics, startHttpServer, type HttpServerHandle } from "../../coordinator/index.js";
+import { createMetrics, startHttpServer } from "../../coordinator/index.js";
+import { type HttpServerHandle } from "../../coordinator/testing.js";
 import { createLogger, silentLogger } from "../../shared/log.js";
 import { MemoryFarm, type MemoryFarmOptions } from "./memory-farm.js";
 

@@ -20,8 +20,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { StagefarmError } from "../../shared/errors.js";
 import { packTreeToFile } from "../../shared/pack/index.js";
-import type { ArtifactRef } from "../../shared/pipeline/types.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactRef } from "../../shared/pipeline/index.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 
 const execFileAsync = promisify(execFile);
 

@@ -7,8 +7,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunnerContext } from "../../agent/runners/common/index.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 
 /** test/doubles/emerge-double.sh in the source tree (tests run from dist/test/…). */
 export const EMERGE_DOUBLE = join(

@@ -3,7 +3,7 @@
  * runs the timers that fall due, in order, each at its own time; `jump` moves time without
  * running anything in between (a suspended machine, a stalled event loop).
  */
-import type { Clock, Timer } from "../../coordinator/schedules/index.js";
+import type { Clock, Timer } from "../../coordinator/schedules/testing.js";
 
 interface Pending {
   at: number;

@@ -15,13 +15,8 @@ import {
   StageExecutor,
   type AgentMetrics,
 } from "../../agent/index.js";
-import {
-  Coordinator,
-  createMetrics,
-  type CoordinatorMetrics,
-  type MetricsLimits,
-  type RunDoc,
-} from "../../coordinator/index.js";
+import { Coordinator, createMetrics, type CoordinatorMetrics, type RunDoc } from "../../coordinator/index.js";
+import { type MetricsLimits } from "../../coordinator/testing.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import { silentLogger } from "../../shared/log.js";
 import { MemoryEventLog, MemoryJobQueue, MemoryKvStore } from "../../shared/ports/index.js";

@@ -22,9 +22,9 @@ import {
   createNkeyUser,
   natsUserBlock,
   readNatsCredentials,
-  type NatsAuth,
   type NatsTlsFiles,
 } from "../../shared/nats/index.js";
+import { type NatsAuth } from "../../shared/nats/testing.js";
 import { repoRoot } from "./cli.js";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.js";
 

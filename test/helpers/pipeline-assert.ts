@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PipelineError, formatIssue, parsePipeline } from "../../shared/pipeline/index.js";
-import { MAX_REPORTED_ISSUES } from "../../shared/pipeline/pipeline-error.js";
+import { PipelineError, parsePipeline } from "../../shared/pipeline/index.js";
+import { formatIssue, MAX_REPORTED_ISSUES } from "../../shared/pipeline/testing.js";
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../test/fixtures/pipelines");
 export const FILE = "pipelines/demo/pipeline.yaml";

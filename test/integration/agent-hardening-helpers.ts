@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { StageJob } from "../../shared/job.js";
-import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
+import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/index.js";
 
 export const pos = { file: "pipeline.yaml", line: 1, col: 1 };
 

@@ -9,20 +9,18 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import type { RunDoc } from "../../coordinator/index.js";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { silentLogger } from "../../shared/log.js";
-import { blobPath, manifestPath } from "../../shared/store/layout.js";
-import type {
-  ArtifactStore,
-  BlobInfo,
-  LogInfo,
-  Manifest,
-  ObjectInfo,
-  ObjectStat,
-  PutOptions,
-} from "../../shared/store/types.js";
+import {
+  blobPath,
+  type ArtifactStore,
+  type BlobInfo,
+  type Manifest,
+  type PutOptions,
+} from "../../shared/store/index.js";
+import { manifestPath, type LogInfo, type ObjectInfo, type ObjectStat } from "../../shared/store/testing.js";
 import { TestHttpServer } from "../helpers/http-server.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
 import { poll } from "../helpers/poll.js";

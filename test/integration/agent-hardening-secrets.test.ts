@@ -17,7 +17,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { describe, test } from "node:test";
-import { S3ArtifactStore } from "../../shared/store/s3-store.js";
+import { S3ArtifactStore } from "../../shared/store/testing.js";
 import { cliPath, repoRoot } from "../helpers/cli.js";
 import { debootstrapCache } from "../helpers/debootstrap.js";
 import { FarmProcess, withFarm, type RunSummary } from "../helpers/farm-processes.js";

@@ -19,7 +19,7 @@ import {
   resolvePipeline,
   type ResolvedStage,
 } from "../../shared/pipeline/index.js";
-import { parseJobStage } from "../../shared/pipeline/stage-schema.js";
+import { parseJobStage } from "../../shared/pipeline/index.js";
 import { MemoryEventLog, MemoryJobQueue } from "../../shared/ports/index.js";
 import {
   agentEventSchema,

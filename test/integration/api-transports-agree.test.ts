@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { credentials, Metadata, ServerCredentials } from "@grpc/grpc-js";
-import { Authenticator, httpAuth, parseAuthConfig, rpcAuthorizer } from "../../coordinator/auth/index.js";
-import { createStagefarmApi } from "../../coordinator/api/stagefarm-api.js";
+import { Authenticator, httpAuth, rpcAuthorizer } from "../../coordinator/auth/index.js";
+import { parseAuthConfig } from "../../coordinator/auth/testing.js";
+import { createStagefarmApi } from "../../coordinator/testing.js";
 import { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { createGrpcClient, createGrpcServer, listen } from "../../shared/grpc/index.js";

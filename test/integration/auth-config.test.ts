@@ -16,12 +16,10 @@ import {
   checkExposure,
   isLoopbackHost,
   loadAuthConfig,
-  parseAuthConfig,
-  sha256Hex,
-  tokenCredential,
 } from "../../coordinator/auth/index.js";
+import { sha256Hex, parseAuthConfig, tokenCredential } from "../../coordinator/auth/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { AuthError } from "../../shared/grpc/auth.js";
+import { AuthError } from "../../shared/grpc/index.js";
 import { readSecretFile } from "../../shared/secret-file.js";
 import { createLogger } from "../../shared/log.js";
 import { authFileText, makeTokens, writeAuthFile } from "../helpers/auth-fixtures.js";

@@ -13,14 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { credentials, Metadata, ServerCredentials } from "@grpc/grpc-js";
-import {
-  Authenticator,
-  parseAuthConfig,
-  RPC_ROLES,
-  ROLES,
-  rpcAuthorizer,
-  type Role,
-} from "../../coordinator/auth/index.js";
+import { Authenticator, rpcAuthorizer } from "../../coordinator/auth/index.js";
+import { ROLES, parseAuthConfig, RPC_ROLES, type Role } from "../../coordinator/auth/testing.js";
 import { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { StagefarmError } from "../../shared/errors.js";
 import {
@@ -30,14 +24,16 @@ import {
   createGrpcServer,
   listen,
   type CallAuthorizer,
-  type CallOptions,
-  type ClientTls,
   type GrpcClient,
-  type GrpcListener,
   type Principal,
-  type ServerTls,
   type ServiceImpl,
 } from "../../shared/grpc/index.js";
+import {
+  type CallOptions,
+  type ClientTls,
+  type GrpcListener,
+  type ServerTls,
+} from "../../shared/grpc/testing.js";
 import {
   allTokens,
   authFileText,

@@ -11,13 +11,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Authenticator, httpAuth, parseAuthConfig, sha256Hex } from "../../coordinator/auth/index.js";
-import {
-  createMetrics,
-  RunRegistry,
-  startHttpServer,
-  type HttpServerHandle,
-} from "../../coordinator/index.js";
+import { Authenticator, httpAuth } from "../../coordinator/auth/index.js";
+import { sha256Hex, parseAuthConfig } from "../../coordinator/auth/testing.js";
+import { createMetrics, RunRegistry, startHttpServer } from "../../coordinator/index.js";
+import { type HttpServerHandle } from "../../coordinator/testing.js";
 import {
   allTokens,
   authFileText,

@@ -8,16 +8,14 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { Authenticator, authReloader, loadAuthConfig } from "../../coordinator/auth/index.js";
 import {
-  Authenticator,
-  authReloader,
   generateToken,
-  loadAuthConfig,
-  parseAuthConfig,
   sha256Hex,
+  parseAuthConfig,
   tokenCredential,
-} from "../../coordinator/auth/index.js";
-import { AuthError } from "../../shared/grpc/auth.js";
+} from "../../coordinator/auth/testing.js";
+import { AuthError } from "../../shared/grpc/index.js";
 import { pino } from "pino";
 
 describe("auth file reload", () => {

@@ -15,7 +15,7 @@ import { EmbeddedBinhost } from "../../cli/embedded-binhost.js";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { readBinpkg } from "../../shared/binpkg/index.js";
 import { silentLogger } from "../../shared/log.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";
 
 const HOST_ENV = { ROOT: "gentoo", PORTAGE_CONFIGROOT: "cfg" };

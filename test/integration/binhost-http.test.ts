@@ -9,10 +9,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
-import { createMetrics, startHttpServer, type HttpServerHandle } from "../../coordinator/index.js";
+import { createMetrics, startHttpServer } from "../../coordinator/index.js";
+import { type HttpServerHandle } from "../../coordinator/testing.js";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import type { ArtifactStore } from "../../shared/store/index.js";
 import { BinhostBench } from "../helpers/binhost-harness.js";
 
 async function serve(store: ArtifactStore, redirect = false): Promise<HttpServerHandle> {

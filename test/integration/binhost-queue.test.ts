@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { KeyedWriteQueue } from "../../coordinator/binhost/write-queue.js";
+import { KeyedWriteQueue } from "../../coordinator/testing.js";
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve: () => void = () => undefined;

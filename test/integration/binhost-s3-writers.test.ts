@@ -12,8 +12,7 @@ import { BinhostService } from "../../coordinator/index.js";
 import { parsePackages } from "../../shared/binhost/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
-import { openS3Store } from "../../shared/store/index.js";
-import type { ArtifactStore } from "../../shared/store/types.js";
+import { openS3Store, type ArtifactStore } from "../../shared/store/index.js";
 import { BinhostBench } from "../helpers/binhost-harness.js";
 import { startS3rver } from "../helpers/s3rver.js";
 

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { readThrough } from "../../shared/binpkg/read-through.js";
+import { readThrough } from "../../shared/binpkg/testing.js";
 
 let dir = "";
 let tree = "";

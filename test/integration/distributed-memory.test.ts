@@ -9,7 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { RunDoc } from "../../coordinator/index.js";
-import { buildStage } from "../../coordinator/dashboard/run-view.js";
+import { buildStage } from "../../coordinator/testing.js";
 import { AttemptOutcome } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { MemoryFarm } from "../helpers/memory-farm.js";
 import { marker, processesWith } from "../helpers/leak-probes.js";

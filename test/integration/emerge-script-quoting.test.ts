@@ -9,7 +9,7 @@ import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { invocationScript, writesScript } from "../../agent/runners/emerge/script.js";
+import { invocationScript, writesScript } from "../../agent/runners/emerge/testing.js";
 
 const run = promisify(execFile);
 

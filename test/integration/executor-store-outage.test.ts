@@ -13,12 +13,12 @@ import { Writable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import { createShellRunner } from "../../agent/runners/shell/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { logPathFor, type StageJob } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
 import {
   FsArtifactStore,
   outageTolerantStore,

@@ -8,14 +8,14 @@ import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { promisify } from "node:util";
 import { createShellRunner } from "../../agent/runners/shell/index.js";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { logPathFor, type StageJob } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";
 import { packTree, unpackBlob } from "../../shared/pack/index.js";
-import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { TestHttpServer } from "../helpers/http-server.js";
 import { poll } from "../helpers/poll.js";
 

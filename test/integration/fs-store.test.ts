@@ -11,7 +11,8 @@ import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
-import { blobPath, FsArtifactStore, manifestPath, type Manifest } from "../../shared/store/index.js";
+import { blobPath, FsArtifactStore, type Manifest } from "../../shared/store/index.js";
+import { manifestPath } from "../../shared/store/testing.js";
 import { artifactStoreConformance } from "../conformance/artifact-store.js";
 import { poll } from "../helpers/poll.js";
 

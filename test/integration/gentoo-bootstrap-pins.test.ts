@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createShellRunner } from "../../agent/runners/shell/index.js";
 import { loadPipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { emergeContext } from "../helpers/emerge-stage.js";
 
 const execFileAsync = promisify(execFile);

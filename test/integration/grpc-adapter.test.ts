@@ -12,15 +12,15 @@ import { credentials, ServerCredentials } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
-import { PipelineError } from "../../shared/pipeline/pipeline-error.js";
+import { PipelineError } from "../../shared/pipeline/index.js";
 import {
   createGrpcClient,
   createGrpcServer,
   listen,
   type GrpcClient,
-  type GrpcListener,
   type ServiceImpl,
 } from "../../shared/grpc/index.js";
+import { type GrpcListener } from "../../shared/grpc/testing.js";
 import { RunSchema, RunStatus, StageState, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { StagefarmService, type SubmitRunRequest } from "../../proto/gen/stagefarm/v1/service_pb.js";
 import { poll } from "../helpers/poll.js";

@@ -12,7 +12,7 @@ import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { after, before, describe, test } from "node:test";
 import { sha256 } from "../../shared/digest.js";
-import type { InputSpec } from "../../shared/pipeline/types.js";
+import type { InputSpec } from "../../shared/pipeline/index.js";
 import { exists, HostileBench } from "../helpers/hostile-archive-bench.js";
 import { assertRefusal, zst } from "../helpers/hostile-archive-corpus.js";
 import { dir, regular, symlink } from "../helpers/tar-fixtures.js";

@@ -7,8 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Authenticator, httpAuth, parseAuthConfig } from "../../coordinator/auth/index.js";
-import { createMetrics, RunRegistry, startHttpServer, type HttpServerDeps } from "../../coordinator/index.js";
+import { Authenticator, httpAuth } from "../../coordinator/auth/index.js";
+import { parseAuthConfig } from "../../coordinator/auth/testing.js";
+import { createMetrics, RunRegistry, startHttpServer } from "../../coordinator/index.js";
+import { type HttpServerDeps } from "../../coordinator/testing.js";
 import { authFileText, captureLogger, makeTokens } from "../helpers/auth-fixtures.js";
 import { rawRequest, rawSocketStatus, type RawResponse } from "../helpers/raw-http.js";
 

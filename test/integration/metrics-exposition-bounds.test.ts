@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { describe, test } from "node:test";
-import { pipelineLabel } from "../../coordinator/submission/pipeline-label.js";
+import { pipelineLabel } from "../../coordinator/testing.js";
 import { checkMetrics, MetricsFarm, series } from "../helpers/metrics-farm.js";
 
 describe("stagefarm metrics (in-process farm)", () => {

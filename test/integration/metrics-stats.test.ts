@@ -9,13 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
-import {
-  expectedCriticalPath,
-  FsStatsStore,
-  loadStatsReports,
-  percentile,
-  type PipelineStatsReport,
-} from "../../coordinator/index.js";
+import { expectedCriticalPath, loadStatsReports, type PipelineStatsReport } from "../../coordinator/index.js";
+import { FsStatsStore, percentile } from "../../coordinator/testing.js";
 import { sha256 } from "../../shared/digest.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { CliSandbox } from "../helpers/cli.js";

@@ -15,13 +15,8 @@ import { after, before, describe, test } from "node:test";
 import type { NatsConnection } from "nats";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
-import {
-  connectNats,
-  createNkeyUser,
-  parseNatsCredentials,
-  readNatsCredentials,
-  type NatsConnectOptions,
-} from "../../shared/nats/index.js";
+import { connectNats, createNkeyUser, readNatsCredentials } from "../../shared/nats/index.js";
+import { parseNatsCredentials, type NatsConnectOptions } from "../../shared/nats/testing.js";
 import { repoRoot } from "../helpers/cli.js";
 import { startAuthNats, type AuthNatsHandle } from "../helpers/nats-auth.js";
 

@@ -12,7 +12,8 @@ import { describe, test } from "node:test";
 import { Events, type NatsConnection } from "nats";
 import { AgentConnection } from "../../cli/farm-connection.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { jobConsumerName, jobStreamName, kvBucketName } from "../../shared/nats/index.js";
+import { kvBucketName } from "../../shared/nats/index.js";
+import { jobConsumerName, jobStreamName } from "../../shared/nats/testing.js";
 import { claimReplySchema, decodeMessage, encodeMessage } from "../../shared/protocol/messages.js";
 import { binhostPublishReplySchema } from "../../shared/protocol/binhost.js";
 

@@ -15,8 +15,8 @@ import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import { packTree, packTreeToFile, unpackBlob } from "../../shared/pack/index.js";
-import { packTreeInto } from "../../shared/pack/pack-tree.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { packTreeInto } from "../../shared/pack/testing.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { listTarZst, readXattrs, snapshotTree, writeFileWithXattrs } from "../helpers/tar-fixtures.js";
 import { poll } from "../helpers/poll.js";
 

@@ -10,14 +10,14 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import { createChrootRunner } from "../../agent/runners/chroot/index.js";
 import { createShellRunner } from "../../agent/runners/shell/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { silentLogger } from "../../shared/log.js";
 import { PipelineError, parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { debootstrapRootfs } from "../helpers/debootstrap.js";
 import { hostMountsUnder } from "../helpers/leak-probes.js";
 

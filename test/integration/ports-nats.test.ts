@@ -10,18 +10,15 @@ import { nanos, RetentionPolicy, StorageType, type NatsConnection } from "nats";
 import { pino } from "pino";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
+import { connectNats, NatsEventLog, NatsJobQueue, NatsKvStore } from "../../shared/nats/index.js";
 import {
-  connectNats,
   ensureStream,
   eventStreamName,
   jobConsumerName,
   jobStreamName,
-  NatsEventLog,
-  NatsJobQueue,
-  NatsKvStore,
   parseNatsUrl,
   redactNatsUrl,
-} from "../../shared/nats/index.js";
+} from "../../shared/nats/testing.js";
 import type { KvChange, LoggedEvent, QueueMessage } from "../../shared/ports/index.js";
 import { eventLogConformance } from "../conformance/event-log.js";
 import { jobQueueConformance, Reader, text } from "../conformance/job-queue.js";

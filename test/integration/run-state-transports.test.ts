@@ -10,7 +10,7 @@ import { Metadata } from "@grpc/grpc-js";
 import { toJson } from "@bufbuild/protobuf";
 import { RunSchema, type Run } from "../../proto/gen/stagefarm/v1/run_pb.js";
 import { StagefarmService } from "../../proto/gen/stagefarm/v1/service_pb.js";
-import { createStagefarmApi } from "../../coordinator/api/stagefarm-api.js";
+import { createStagefarmApi } from "../../coordinator/testing.js";
 import { DashboardFarm } from "../helpers/dashboard-farm.js";
 import { poll } from "../helpers/poll.js";
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { gunzipSync } from "node:zlib";
 import { sha256 } from "../../shared/digest.js";
-import type { ArtifactRef } from "../../shared/pipeline/types.js";
+import type { ArtifactRef } from "../../shared/pipeline/index.js";
 import {
   CatalystBench,
   catalystStage,

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { placeSeed, placeSnapshot } from "../../agent/runners/catalyst/place.js";
+import { placeSeed, placeSnapshot } from "../../agent/runners/catalyst/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
 import { CatalystBench, SPECS, TIMESTAMP, TREEISH, catalystStage } from "../helpers/catalyst-bench.js";

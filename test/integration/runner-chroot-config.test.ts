@@ -2,8 +2,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import { parseChrootWith } from "../../shared/runner-config/chroot.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import { parseChrootWith } from "../../shared/runner-config/testing.js";
 
 function stage(w: Record<string, unknown>): ResolvedStage {
   return {

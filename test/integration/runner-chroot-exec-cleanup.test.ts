@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sweepStaleRunDirs } from "../../agent/runners/chroot/run-dir.js";
+import { sweepStaleRunDirs } from "../../agent/runners/chroot/testing.js";
 import { ChrootExecBench } from "../helpers/chroot-exec-bench.js";
 import { hostMountsUnder, marker, processesInMountNs, processesWith } from "../helpers/leak-probes.js";
 import { poll } from "../helpers/poll.js";

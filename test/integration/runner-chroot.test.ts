@@ -10,7 +10,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
-import { StageExecutor } from "../../agent/executor.js";
+import { StageExecutor } from "../../agent/index.js";
 import { createChrootRunner } from "../../agent/runners/chroot/index.js";
 import { createShellRunner } from "../../agent/runners/shell/index.js";
 import { sha256 } from "../../shared/digest.js";
@@ -18,8 +18,8 @@ import { StagefarmError } from "../../shared/errors.js";
 import type { StageJob } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";
 import { packTree, unpackBlob } from "../../shared/pack/index.js";
-import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ArtifactRef, InputSpec, OutputSpec, ResolvedStage } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { debootstrapRootfs } from "../helpers/debootstrap.js";
 import { hostMountsUnder, marker, processesWith } from "../helpers/leak-probes.js";
 

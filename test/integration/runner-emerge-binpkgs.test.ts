@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { BinhostClient, BinhostPackage } from "../../agent/runners/binpkgs/index.js";
-import { parsePackagesIndex } from "../../agent/runners/binpkgs/collect.js";
+import { parsePackagesIndex } from "../../agent/runners/binpkgs/testing.js";
 import { createEmergeRunner } from "../../agent/runners/emerge/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";
 
 const run = promisify(execFile);

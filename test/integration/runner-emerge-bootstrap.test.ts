@@ -28,7 +28,7 @@ import type { RunnerContext } from "../../agent/runners/common/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { unpackFile } from "../../shared/pack/index.js";
 import { loadPipeline, resolvePipeline, type ResolvedStage } from "../../shared/pipeline/index.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { debootstrapCache } from "../helpers/debootstrap.js";
 import { EMERGE_DOUBLE, emergeContext } from "../helpers/emerge-stage.js";
 import { hostMountsUnder } from "../helpers/leak-probes.js";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createEmergeRunner } from "../../agent/runners/emerge/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { unpackFile } from "../../shared/pack/index.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { debootstrapCache } from "../helpers/debootstrap.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";
 import { hostMountsUnder } from "../helpers/leak-probes.js";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmergeRunner } from "../../agent/runners/emerge/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { EMERGE_DOUBLE, emergeContext, emergeStage } from "../helpers/emerge-stage.js";
 import { poll } from "../helpers/poll.js";
 

@@ -8,13 +8,13 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { pathToFileURL } from "node:url";
-import { fetchToStore } from "../../agent/fetch-source.js";
+import { fetchToStore } from "../../agent/testing.js";
 import { createFetchRunner } from "../../agent/runners/fetch/index.js";
 import { sha256 } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { TestHttpServer } from "../helpers/http-server.js";
 import { poll } from "../helpers/poll.js";
 

@@ -8,8 +8,8 @@ import { checkScriptOutcome, type RunnerContext } from "../../agent/runners/comm
 import { createShellRunner } from "../../agent/runners/shell/index.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import { marker, processesWith } from "../helpers/leak-probes.js";
 import { poll } from "../helpers/poll.js";
 

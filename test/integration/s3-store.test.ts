@@ -18,7 +18,7 @@ import type { S3Config } from "../../shared/config/s3-url.js";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import { blobPath } from "../../shared/store/index.js";
-import { S3ArtifactStore } from "../../shared/store/s3-store.js";
+import { S3ArtifactStore } from "../../shared/store/testing.js";
 import { artifactStoreConformance } from "../conformance/artifact-store.js";
 import { startS3rver, type S3rverHandle } from "../helpers/s3rver.js";
 import { poll } from "../helpers/poll.js";

@@ -11,16 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Registry } from "prom-client";
-import type { RunEvent } from "../../coordinator/index.js";
+import type { RunEvent, RunDoc } from "../../coordinator/index.js";
+import { ScheduleService } from "../../coordinator/schedules/index.js";
 import {
   COMMAND_ENV_KEYS,
   Notifier,
   parseScheduleFile,
   runSummary,
-  ScheduleService,
   type RunSummary,
-} from "../../coordinator/schedules/index.js";
-import type { RunDoc } from "../../coordinator/service/run-doc.js";
+} from "../../coordinator/schedules/testing.js";
 import { silentLogger } from "../../shared/log.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { poll } from "../helpers/poll.js";

@@ -11,10 +11,15 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CgroupManager } from "../../agent/cgroup.js";
-import { runInProcessGroup } from "../../agent/process-group.js";
-import { listProcs, procInfo, readLedger, withProcessLedger } from "../../agent/process-ledger.js";
-import { sweepStaleWork } from "../../agent/stale-work.js";
+import {
+  CgroupManager,
+  runInProcessGroup,
+  listProcs,
+  procInfo,
+  readLedger,
+  withProcessLedger,
+  sweepStaleWork,
+} from "../../agent/testing.js";
 import { silentLogger } from "../../shared/log.js";
 import { poll } from "../helpers/poll.js";
 

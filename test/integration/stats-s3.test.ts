@@ -5,10 +5,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { loadStatsReports } from "../../coordinator/stats/stage-stats.js";
-import { ObjectStatsStore, statsStoreFor } from "../../coordinator/stats/stats-store.js";
+import { loadStatsReports } from "../../coordinator/index.js";
+import { statsStoreFor, ObjectStatsStore } from "../../coordinator/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { S3ArtifactStore } from "../../shared/store/s3-store.js";
+import { S3ArtifactStore } from "../../shared/store/testing.js";
 import { startS3rver, type S3rverHandle } from "../helpers/s3rver.js";
 
 const KEY = (i: number): string => i.toString(16).padStart(64, "0");

@@ -9,13 +9,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { sha256, type Digest } from "../../shared/digest.js";
-import {
-  blobPath,
-  collectGarbage,
-  FsArtifactStore,
-  type GcReport,
-  type Manifest,
-} from "../../shared/store/index.js";
+import { blobPath, collectGarbage, FsArtifactStore, type Manifest } from "../../shared/store/index.js";
+import { type GcReport } from "../../shared/store/testing.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

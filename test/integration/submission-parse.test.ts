@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { SubmissionParser } from "../../coordinator/index.js";
+import { SubmissionParser } from "../../coordinator/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, PipelineError } from "../../shared/pipeline/index.js";
 import { repoRoot } from "../helpers/cli.js";

@@ -13,8 +13,9 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
-import { packTree, packTreeToFile, scanArchive, unpackBlob, unpackFile } from "../../shared/pack/index.js";
-import { FsArtifactStore } from "../../shared/store/fs-store.js";
+import { packTree, packTreeToFile, unpackBlob, unpackFile } from "../../shared/pack/index.js";
+import { scanArchive } from "../../shared/pack/testing.js";
+import { FsArtifactStore } from "../../shared/store/index.js";
 import {
   compress,
   dir,

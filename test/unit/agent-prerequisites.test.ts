@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkPrerequisites, labelsWithTools, LABEL_TOOLS } from "../../agent/prerequisites.js";
+import { labelsWithTools } from "../../agent/index.js";
+import { checkPrerequisites, LABEL_TOOLS } from "../../agent/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 
 async function pathWith(

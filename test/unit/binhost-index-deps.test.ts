@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { evaluateDeps } from "../../shared/binhost/index.js";
+import { evaluateDeps } from "../../shared/binhost/testing.js";
 import { referencePackages } from "../helpers/binhost-reference-index.js";
 import { isError } from "../helpers/error-predicate.js";
 

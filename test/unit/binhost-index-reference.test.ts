@@ -5,13 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  renderPackages,
-  splitPf,
-  stanzaFor,
-  withIndexDefaults,
-  type StanzaSource,
-} from "../../shared/binhost/index.js";
+import { renderPackages, splitPf, stanzaFor, withIndexDefaults } from "../../shared/binhost/index.js";
+import { type StanzaSource } from "../../shared/binhost/testing.js";
 import { referencePackages, referencePackagesText } from "../helpers/binhost-reference-index.js";
 
 const REFERENCE = referencePackagesText();

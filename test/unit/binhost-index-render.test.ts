@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { nextTimestamp, parsePackages, renderPackages, sortPackages } from "../../shared/binhost/index.js";
+import { nextTimestamp, parsePackages, renderPackages } from "../../shared/binhost/index.js";
+import { sortPackages } from "../../shared/binhost/testing.js";
 import { isError } from "../helpers/error-predicate.js";
 
 const HEADER = { VERSION: "0", TIMESTAMP: "1700000000", CHOST: "x86_64-pc-linux-gnu" };

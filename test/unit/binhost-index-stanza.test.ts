@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { stanzaFor, type StanzaSource } from "../../shared/binhost/index.js";
+import { stanzaFor } from "../../shared/binhost/index.js";
+import { type StanzaSource } from "../../shared/binhost/testing.js";
 import { isError } from "../helpers/error-predicate.js";
 
 void describe("stanzaFor", () => {

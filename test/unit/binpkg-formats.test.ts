@@ -4,11 +4,21 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { compressionFromMagic, splitArchiveName, archiveName } from "../../shared/binpkg/compression.js";
-import { memberDigestsOf } from "../../shared/binpkg/digests.js";
-import { entryLine, manifestLine, manifestMismatch, parseManifest } from "../../shared/binpkg/manifest.js";
-import { indexValue, metadataText } from "../../shared/binpkg/metadata-tar.js";
-import { encodeXpakSegment, isXpakTrailer, parseXpakSegment } from "../../shared/binpkg/xpak.js";
+import {
+  compressionFromMagic,
+  splitArchiveName,
+  archiveName,
+  memberDigestsOf,
+  entryLine,
+  manifestLine,
+  manifestMismatch,
+  parseManifest,
+  indexValue,
+  metadataText,
+  encodeXpakSegment,
+  isXpakTrailer,
+  parseXpakSegment,
+} from "../../shared/binpkg/testing.js";
 
 const EMPTY_BLAKE2B =
   "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce";

@@ -4,9 +4,9 @@ import {
   cacheKeyMaterial,
   canonicalJson,
   computeCacheKey,
-  normaliseScript,
   stageKeyReady,
 } from "../../shared/cache-key/index.js";
+import { normaliseScript } from "../../shared/cache-key/testing.js";
 import { sha256, type Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import {

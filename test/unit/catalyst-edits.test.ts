@@ -5,7 +5,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { applyRelengEdit, type EditResult, type RelengEdit } from "../../shared/catalyst/index.js";
+import { applyRelengEdit, type RelengEdit } from "../../shared/catalyst/index.js";
+import { type EditResult } from "../../shared/catalyst/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { readFixture } from "../helpers/catalyst-releng.js";
 

@@ -15,7 +15,7 @@ import {
   type ArtifactRef,
   type ResolvedStage,
 } from "../../shared/pipeline/index.js";
-import { datestampOf, parseCatalystWith } from "../../shared/runner-config/catalyst.js";
+import { datestampOf, parseCatalystWith } from "../../shared/runner-config/testing.js";
 import { readFixture } from "../helpers/catalyst-releng.js";
 
 const RELENG: ArtifactRef = { digest: sha256("releng tree"), size: 1, kind: "tree" };

@@ -4,16 +4,14 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { datestampFromTimestamp, renderSpec, specLayout } from "../../shared/catalyst/index.js";
 import {
-  datestampFromTimestamp,
   parseSpec,
-  renderSpec,
   renderTemplate,
-  specLayout,
   specSettings,
   type SpecValue,
   type TemplateVars,
-} from "../../shared/catalyst/index.js";
+} from "../../shared/catalyst/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { AMD64_SPECS, readFixture, specPath, type Amd64Spec } from "../helpers/catalyst-releng.js";
 

@@ -1,14 +1,14 @@
 /** Catalyst spec syntax (shared/catalyst/spec.ts) and per-stage overrides (overrides.ts). */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { specLayout } from "../../shared/catalyst/index.js";
 import {
   applySpecOverrides,
   parseSpec,
   serializeSpec,
-  specLayout,
   specSettings,
   type SpecValue,
-} from "../../shared/catalyst/index.js";
+} from "../../shared/catalyst/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 
 const SPEC = `# a comment line

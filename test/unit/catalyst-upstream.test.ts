@@ -14,7 +14,6 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import {
   applyRelengEdit,
-  applySpecOverrides,
   catalystAutoTimestamp,
   confValueProblem,
   readGitArchiveHead,
@@ -24,8 +23,9 @@ import {
   unreleasedSharedFiles,
   type RelengEdit,
 } from "../../shared/catalyst/index.js";
+import { applySpecOverrides } from "../../shared/catalyst/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
-import { parsePipeline } from "../../shared/pipeline/parse.js";
+import { parsePipeline } from "../../shared/pipeline/index.js";
 import { AMD64_SPECS, readFixture, specPath, type RelengFixture } from "../helpers/catalyst-releng.js";
 
 const run = promisify(execFile);

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
 import { renderCatalystConf } from "../../shared/catalyst/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
-import { datestampOf, parseCatalystWith } from "../../shared/runner-config/catalyst.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
+import { datestampOf, parseCatalystWith } from "../../shared/runner-config/testing.js";
 
 function stage(w: Record<string, unknown>): ResolvedStage {
   return {

@@ -11,8 +11,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { PipelineList } from "../../coordinator/dashboard/pipeline-list.js";
-import { NamedPipelines } from "../../coordinator/submission/named-pipelines.js";
+import { PipelineList } from "../../coordinator/testing.js";
+import { NamedPipelines } from "../../coordinator/index.js";
 import { parsePipeline } from "../../shared/pipeline/index.js";
 
 const WEEKLY = `pipeline: weekly-release

@@ -5,11 +5,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AttemptOutcome, StageState } from "../../proto/gen/stagefarm/v1/run_pb.js";
-import { EventHub, RING_SIZE } from "../../coordinator/dashboard/event-hub.js";
-import { LiveLogs, TAIL_BYTES } from "../../coordinator/dashboard/live-logs.js";
-import { parseRange } from "../../coordinator/dashboard/log-routes.js";
-import { buildStage, type RunShape } from "../../coordinator/dashboard/run-view.js";
-import type { RunEvent } from "../../coordinator/engine/events.js";
+import {
+  EventHub,
+  RING_SIZE,
+  LiveLogs,
+  TAIL_BYTES,
+  parseRange,
+  buildStage,
+  type RunShape,
+} from "../../coordinator/testing.js";
+import type { RunEvent } from "../../coordinator/index.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import { subjects } from "../../shared/protocol/subjects.js";
 

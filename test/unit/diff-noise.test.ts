@@ -6,12 +6,15 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { test } from "node:test";
-import { ContentHasher } from "../../shared/diff/content-hasher.js";
-import { compareEntries, compareTrees } from "../../shared/diff/compare.js";
-import { summaryLine } from "../../shared/diff/format.js";
-import type { TreeIndex } from "../../shared/diff/tree-index.js";
-import { contentsPaths, contentsRecords, splitCpv } from "../../shared/diff/vdb.js";
-import type { Entry } from "../../shared/diff/types.js";
+import {
+  ContentHasher,
+  compareEntries,
+  contentsPaths,
+  splitCpv,
+  contentsRecords,
+  type Entry,
+} from "../../shared/diff/testing.js";
+import { compareTrees, summaryLine, type TreeIndex } from "../../shared/diff/index.js";
 
 function hash(path: string, ...chunks: Buffer[]): ReturnType<ContentHasher["finish"]> {
   const h = new ContentHasher(path);

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { cpvFromPath, isBinpkgFile, parsePackagesIndex } from "../../agent/runners/binpkgs/collect.js";
+import { cpvFromPath, isBinpkgFile, parsePackagesIndex } from "../../agent/runners/binpkgs/testing.js";
 import { parsePackages, splitPackagesBlocks } from "../../shared/binhost/index.js";
 
 /** The real reference index, copied verbatim into the fixtures (see its README). */

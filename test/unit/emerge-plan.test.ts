@@ -1,9 +1,9 @@
 /** Planning an emerge stage: files to write, jobs, binhost flags, host path resolution, quoting. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { emergeJobDefaults, planEmerge, type EmergePlanOptions } from "../../agent/runners/emerge/plan.js";
-import { commandLine, invocationScript, shQuote, writesScript } from "../../agent/runners/emerge/script.js";
-import { parseEmergeWith } from "../../shared/runner-config/emerge.js";
+import { emergeJobDefaults, planEmerge, type EmergePlanOptions } from "../../agent/runners/emerge/testing.js";
+import { commandLine, invocationScript, shQuote, writesScript } from "../../agent/runners/emerge/testing.js";
+import { parseEmergeWith } from "../../shared/runner-config/testing.js";
 import { emergeStage } from "../helpers/emerge-stage.js";
 
 const CHROOT: EmergePlanOptions = { mode: { t: "chroot" }, jobs: 4, loadAverage: 8, emergeCommand: "emerge" };

@@ -3,11 +3,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { StagefarmError } from "../../shared/errors.js";
 import {
-  argProblem,
   parseEmergeWith,
   portageConfigEntries,
   type EmergeWith,
-} from "../../shared/runner-config/emerge.js";
+} from "../../shared/runner-config/testing.js";
+import { argProblem } from "../../shared/runner-config/testing.js";
 import { emergeStage } from "../helpers/emerge-stage.js";
 
 function parse(w: Record<string, unknown>, env: Record<string, string> = {}): EmergeWith {

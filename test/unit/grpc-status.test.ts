@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
-import { PipelineError, type PipelineIssue } from "../../shared/pipeline/pipeline-error.js";
+import { PipelineError, type PipelineIssue } from "../../shared/pipeline/index.js";
 import {
   ERROR_CODE_TRAILER,
   errorCodeForStatus,
@@ -12,8 +12,8 @@ import {
   toGrpcStatus,
   TransportError,
 } from "../../shared/grpc/index.js";
-import { AuthError } from "../../shared/grpc/auth.js";
-import { MAX_MESSAGE_CHARS } from "../../shared/grpc/trailers.js";
+import { AuthError } from "../../shared/grpc/index.js";
+import { MAX_MESSAGE_CHARS } from "../../shared/grpc/testing.js";
 
 /** The documented table (shared/grpc/status.ts). `satisfies` fails to compile when a code is added. */
 const expected = {

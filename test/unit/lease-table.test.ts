@@ -8,14 +8,18 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { AgentRegistry } from "../../coordinator/dispatch/agent-registry.js";
-import { dispatchesOf, type DispatchRecord } from "../../coordinator/dispatch/dispatch-record.js";
-import { DispatchWorker } from "../../coordinator/dispatch/dispatch-worker.js";
-import { LeaseTable, leaseTimes } from "../../coordinator/dispatch/lease-table.js";
+import {
+  AgentRegistry,
+  type DispatchRecord,
+  dispatchesOf,
+  DispatchWorker,
+  LeaseTable,
+  leaseTimes,
+} from "../../coordinator/testing.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import type { StageJob } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";
-import type { ResolvedStage } from "../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../shared/pipeline/index.js";
 import { MemoryJobQueue, MemoryKvStore } from "../../shared/ports/index.js";
 import type { Heartbeat } from "../../shared/protocol/messages.js";
 import { subjects } from "../../shared/protocol/subjects.js";

@@ -14,8 +14,8 @@ import {
   LogTimesRecorder,
   timeAt,
 } from "../../shared/log-times.js";
-import { interrupted } from "../../coordinator/service/run-history.js";
-import type { RunDoc } from "../../coordinator/service/run-doc.js";
+import { interrupted } from "../../coordinator/testing.js";
+import type { RunDoc } from "../../coordinator/index.js";
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s);
 

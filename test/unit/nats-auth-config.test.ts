@@ -13,13 +13,8 @@ import { describe, test } from "node:test";
 import { natsUserBlockFor } from "../../cli/commands/nats.js";
 import { agentConfig, coordinatorConfig } from "../../cli/distributed-config.js";
 import { StagefarmError } from "../../shared/errors.js";
-import {
-  agentPermissions,
-  coordinatorPermissions,
-  createNkeyUser,
-  natsUserBlock,
-  parseNatsCredentials,
-} from "../../shared/nats/index.js";
+import { createNkeyUser, natsUserBlock } from "../../shared/nats/index.js";
+import { agentPermissions, coordinatorPermissions, parseNatsCredentials } from "../../shared/nats/testing.js";
 import { subjects } from "../../shared/protocol/subjects.js";
 import { repoRoot } from "../helpers/cli.js";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { pino } from "pino";
-import { MessageGuard, type RejectReason } from "../../coordinator/dispatch/message-guard.js";
+import { MessageGuard, type RejectReason } from "../../coordinator/testing.js";
 import { MemoryBus } from "../../shared/bus/index.js";
 import { decodeMessage, encodeMessage } from "../../shared/protocol/messages.js";
 import { binhostPublishReplySchema } from "../../shared/protocol/binhost.js";

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { StagefarmError } from "../../shared/errors.js";
-import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/outage-kv.js";
+import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/index.js";
 import { MemoryKvStore, type KvStore } from "../../shared/ports/index.js";
-import { StoreOutage } from "../../shared/store/store-outage.js";
+import { StoreOutage } from "../../shared/store/index.js";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 

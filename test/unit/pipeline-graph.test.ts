@@ -10,9 +10,9 @@ import {
   resolvePipeline,
   stageDeps,
   topoOrder,
-  upstreamOf,
   type GraphStage,
 } from "../../shared/pipeline/index.js";
+import { upstreamOf } from "../../shared/pipeline/testing.js";
 
 const SHA = "b".repeat(64);
 

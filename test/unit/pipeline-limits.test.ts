@@ -5,11 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseCgroupMounts, parseProcCgroup } from "../../agent/cgroup-hierarchy.js";
-import { limitWrites, parseOomKills } from "../../agent/cgroup-limits.js";
+import { parseCgroupMounts, parseProcCgroup, limitWrites, parseOomKills } from "../../agent/testing.js";
 import { computeCacheKey } from "../../shared/cache-key/index.js";
-import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import { formatBytes, parseCpuLimit, parseMemoryLimit } from "../../shared/pipeline/limits.js";
+import {
+  parsePipeline,
+  resolvePipeline,
+  formatBytes,
+  parseMemoryLimit,
+} from "../../shared/pipeline/index.js";
+import { parseCpuLimit } from "../../shared/pipeline/testing.js";
 import { FILE, SHELL, assertOneError, errorsOf, posOf } from "../helpers/pipeline-assert.js";
 
 const MiB = 2 ** 20;

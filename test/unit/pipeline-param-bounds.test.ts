@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { pipelineLabel } from "../../coordinator/submission/pipeline-label.js";
-import { MAX_PARAM_VALUE_BYTES, paramValues, parsePipeline } from "../../shared/pipeline/index.js";
+import { pipelineLabel } from "../../coordinator/testing.js";
+import { parsePipeline } from "../../shared/pipeline/index.js";
+import { MAX_PARAM_VALUE_BYTES, paramValues } from "../../shared/pipeline/testing.js";
 
 const spec = () =>
   parsePipeline(

@@ -6,12 +6,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
-import { renderCatalystConf } from "../../shared/catalyst/catalyst-conf.js";
-import { applySpecOverrides } from "../../shared/catalyst/overrides.js";
-import { parseSpec, specSettings } from "../../shared/catalyst/spec.js";
+import { renderCatalystConf } from "../../shared/catalyst/index.js";
+import { applySpecOverrides } from "../../shared/catalyst/testing.js";
+import { parseSpec, specSettings } from "../../shared/catalyst/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import { shellQuoteAt } from "../../shared/pipeline/shell-quoting.js";
+import { shellQuoteAt } from "../../shared/pipeline/testing.js";
 import { withTemplateContext } from "../../shared/runner-config/index.js";
 import { FILE, assertOneError, errorsOf, posOf } from "../helpers/pipeline-assert.js";
 

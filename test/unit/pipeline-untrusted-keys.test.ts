@@ -13,7 +13,7 @@ import {
   parsePipeline,
   resolvePipeline,
 } from "../../shared/pipeline/index.js";
-import { MAX_REPORTED_ISSUES } from "../../shared/pipeline/pipeline-error.js";
+import { MAX_REPORTED_ISSUES } from "../../shared/pipeline/testing.js";
 import { scriptEnv } from "../../agent/runners/common/index.js";
 import { cacheKeyMaterial, computeCacheKey } from "../../shared/cache-key/index.js";
 import { FILE, SHELL, assertOneError } from "../helpers/pipeline-assert.js";

@@ -6,12 +6,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
-import { parseReleaseUrlPath } from "../../coordinator/releases/index.js";
+import { parseReleaseUrlPath } from "../../coordinator/releases/testing.js";
 import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
-import { bindReleaseInputs, releaseName } from "../../shared/release/index.js";
-import { digestSections } from "../../shared/release/digests-file.js";
-import { latestFileText } from "../../shared/release/latest-file.js";
-import { extensionOf, stampOf } from "../../shared/release/layout.js";
+import { bindReleaseInputs, releaseName, extensionOf } from "../../shared/release/index.js";
+import { digestSections, latestFileText, stampOf } from "../../shared/release/testing.js";
 import { FILE, assertOneError } from "../helpers/pipeline-assert.js";
 
 const SEEDED = (input: string): string => `stages:

@@ -10,10 +10,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { executeRun, runDocSchema, type RunDoc, type RunEvent } from "../../coordinator/index.js";
-import { runMessage } from "../../coordinator/api/run-message.js";
+import { type RunDoc, type RunEvent } from "../../coordinator/index.js";
+import {
+  executeRun,
+  runDocSchema,
+  runMessage,
+  reproDocSchema,
+  verdictOf,
+} from "../../coordinator/testing.js";
 import { ReproState } from "../../proto/gen/stagefarm/v1/repro_pb.js";
-import { reproDocSchema, verdictOf } from "../../coordinator/repro/verdict.js";
 import { computeCacheKey } from "../../shared/cache-key/index.js";
 import type { DiffReport, PackageGroup } from "../../shared/diff/index.js";
 import { StagefarmError } from "../../shared/errors.js";

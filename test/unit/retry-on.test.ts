@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { startRun } from "../../coordinator/index.js";
-import { mayRetry } from "../../coordinator/engine/failure-policy.js";
+import { startRun, mayRetry } from "../../coordinator/testing.js";
 import { StagefarmError, type ErrorCode } from "../../shared/errors.js";
 import type { ExecuteOptions, StageJob, StageResult, StageWorker } from "../../shared/job.js";
 import { silentLogger } from "../../shared/log.js";
-import { parsePipeline, parseRetryCondition, resolvePipeline } from "../../shared/pipeline/index.js";
+import { parsePipeline, resolvePipeline } from "../../shared/pipeline/index.js";
+import { parseRetryCondition } from "../../shared/pipeline/testing.js";
 import { FsArtifactStore } from "../../shared/store/index.js";
 import { SHELL, assertOneError } from "../helpers/pipeline-assert.js";
 

@@ -2,7 +2,7 @@
  *  history a stage document keeps. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nextStageDoc, stageDocOf } from "../../coordinator/service/run-doc.js";
+import { nextStageDoc, stageDocOf } from "../../coordinator/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 
 test("a ready stage in retry backoff carries the reason with its time; a plain ready one none", () => {

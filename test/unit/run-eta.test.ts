@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { runEta, type EtaStage } from "../../shared/pipeline/run-eta.js";
+import { runEta } from "../../shared/pipeline/index.js";
+import { type EtaStage } from "../../shared/pipeline/testing.js";
 
 const H = 3_600_000;
 const st = (

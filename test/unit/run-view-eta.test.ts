@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildRun, buildStage, shapeOf } from "../../coordinator/dashboard/run-view.js";
-import type { RunDoc } from "../../coordinator/service/run-doc.js";
+import { buildRun, buildStage, shapeOf } from "../../coordinator/testing.js";
+import type { RunDoc } from "../../coordinator/index.js";
 
 const yaml = `pipeline: eta
 stages:

@@ -14,7 +14,7 @@ import {
   type FireOutcome,
   type LaunchRequest,
   type ScheduleEntry,
-} from "../../coordinator/schedules/index.js";
+} from "../../coordinator/schedules/testing.js";
 import { silentLogger } from "../../shared/log.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 

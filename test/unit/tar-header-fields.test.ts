@@ -7,9 +7,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { StagefarmError } from "../../shared/errors.js";
-import { compareListings, parseVerboseLine, type ListedMember } from "../../shared/pack/gnu-listing.js";
-import { readRawHeader } from "../../shared/pack/header-fields.js";
-import { permissionString } from "../../shared/pack/member-listing.js";
+import { compareListings, type ListedMember } from "../../shared/pack/index.js";
+import { parseVerboseLine, readRawHeader, permissionString } from "../../shared/pack/testing.js";
 import { rawHeader } from "../helpers/tar-fixtures.js";
 
 /** A raw header for "f" with `size` written byte for byte into the size field (checksum fixed). */

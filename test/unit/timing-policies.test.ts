@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
-import { AgentRegistry } from "../../coordinator/dispatch/agent-registry.js";
-import { defaultRetryBackoffMs } from "../../coordinator/engine/failure-policy.js";
+import { AgentRegistry } from "../../coordinator/testing.js";
+import { defaultRetryBackoffMs } from "../../coordinator/testing.js";
 import type { Heartbeat } from "../../shared/protocol/messages.js";
-import { backoffMs } from "../../shared/store/s3-retry.js";
+import { backoffMs } from "../../shared/store/testing.js";
 
 void describe("S3 request backoff", () => {
   const policy = { retries: 6, baseMs: 100, maxMs: 2000 };

@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { parseAuthConfig } from "../../coordinator/auth/auth-config.js";
+import { parseAuthConfig } from "../../coordinator/auth/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { YAML_BOUNDS, parseYamlData, readYamlDocument } from "../../shared/yaml/index.js";
 

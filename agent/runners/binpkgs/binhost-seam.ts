@@ -13,8 +13,8 @@
  * An agent without a client logs that the farm binhost is not configured and builds without it.
  */
 import type { Logger } from "pino";
-import type { ResolvedStage } from "../../../shared/pipeline/types.js";
-import type { ArtifactStore } from "../../../shared/store/types.js";
+import type { ResolvedStage } from "../../../shared/pipeline/index.js";
+import type { ArtifactStore } from "../../../shared/store/index.js";
 import type { CollectedBinpkg } from "./collect.js";
 import type { LogSink } from "../common/index.js";
 

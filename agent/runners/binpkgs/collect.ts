@@ -23,7 +23,7 @@ import { Readable } from "node:stream";
 import { checkProfileHeader, profileHeaderOf, splitPackagesBlocks } from "../../../shared/binhost/index.js";
 import type { Digest } from "../../../shared/digest.js";
 import { StagefarmError, throwIfAborted } from "../../../shared/errors.js";
-import type { ArtifactStore } from "../../../shared/store/types.js";
+import type { ArtifactStore } from "../../../shared/store/index.js";
 import type { RunnerResult } from "../common/index.js";
 
 /** Output name prefix of a collected package; the rest is its path under PKGDIR. */

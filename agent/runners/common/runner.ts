@@ -5,8 +5,8 @@
  * packing and upload, logs, and removal of the workspace afterwards.
  */
 import type { Logger } from "pino";
-import type { ArtifactStore } from "../../../shared/store/types.js";
-import type { ResolvedStage, RunnerKind } from "../../../shared/pipeline/types.js";
+import type { ArtifactStore } from "../../../shared/store/index.js";
+import type { ResolvedStage, RunnerKind } from "../../../shared/pipeline/index.js";
 
 /** Where a runner writes its log output. Lines are prefixed and streamed by the executor. */
 export interface LogSink {

@@ -5,7 +5,7 @@
  * and emerge in chroot mode) the paths are the root's (HOME=/root, no workspace or TMPDIR of the
  * host) and TERM=dumb.
  */
-import type { ResolvedStage } from "../../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../../shared/pipeline/index.js";
 
 export const BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** 1980-01-01T00:00:00Z: the default SOURCE_DATE_EPOCH (also the default mtime clamp). */

@@ -10,7 +10,7 @@
 import { lstat, mkdir, realpath, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { StagefarmError } from "../../../shared/errors.js";
-import type { ResolvedStage } from "../../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../../shared/pipeline/index.js";
 import { runInProcessGroup, type ProcessOutcome } from "../../process-group.js";
 import { isInside, privatePath } from "../../workspace.js";
 import { shownPath, type PlannedInvocation, type WriteOp } from "./plan.js";

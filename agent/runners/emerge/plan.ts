@@ -29,7 +29,7 @@
  * carry it.
  */
 import { join, posix, relative } from "node:path";
-import type { ResolvedStage } from "../../../shared/pipeline/types.js";
+import type { ResolvedStage } from "../../../shared/pipeline/index.js";
 import { PATH_ENV, portageConfigEntries, type EmergeWith } from "../../../shared/runner-config/emerge.js";
 import { binreposConfName } from "../binpkgs/index.js";
 
