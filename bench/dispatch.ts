@@ -112,9 +112,14 @@ async function farmRun(url: string, dir: string, agents: number, n: number, pref
     if (e.t === "stage" && e.status.t === "running") dispatched.set(e.stage, performance.now());
   });
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const doc = await coordinator.submit({ yaml: pipeline(n, prefix, chain), path: "bench.yaml", params: {} });
   await coordinator.settled(doc.id);
   const seconds = (performance.now() - t0) / 1000;
+  const used = process.cpuUsage(cpu0);
+  // The farm's CPU (coordinator and agents: this process) per stage, a figure the machine's load
+  // changes far less than the wall clock.
+  const cpuMsPerStage = (used.user + used.system) / 1000 / n;
   off();
   const lat = [...started].map(([s, t]) => t - (dispatched.get(s) ?? t));
   const status = (await coordinator.getRun(doc.id)).status;
@@ -122,7 +127,7 @@ async function farmRun(url: string, dir: string, agents: number, n: number, pref
   await coordinator.close();
   await Promise.all([queue.close(), events.close(), kv.close(), bus.close(), store.close()]);
   await nc.close();
-  return { seconds, lat, status };
+  return { seconds, lat, status, cpuMsPerStage };
 }
 
 async function baselineRoundTrip(url: string, n: number): Promise<number[]> {
@@ -228,7 +233,7 @@ try {
     const rate = STAGES / r.seconds;
     console.log(
       `throughput, ${String(agents).padStart(2)} agents × 8 slots: ${STAGES} independent stages in ${r.seconds.toFixed(2)} s = ${rate.toFixed(0)} stages/s ` +
-        `(${(rate / qps).toFixed(3)} of pipelined JetStream; target ≥ 2000/s) — run ${r.status}`,
+        `(${(rate / qps).toFixed(3)} of pipelined JetStream; target ≥ 2000/s), ${r.cpuMsPerStage.toFixed(2)} ms CPU per stage — run ${r.status}`,
     );
   }
 } finally {

@@ -25,3 +25,4 @@ export { FileKvStore } from "./file-kv.js";
 export { DEFAULT_ACK_WAIT_MS, MemoryJobQueue, type MemoryJobQueueOptions } from "./memory-job-queue.js";
 export { MemoryEventLog, type MemoryEventLogOptions } from "./memory-event-log.js";
 export { DEFAULT_DEDUPE_WINDOW_MS } from "./dedupe-window.js";
+export { Notifier, type PendingWait } from "./notifier.js";
