@@ -17,7 +17,7 @@
 import { setMaxListeners } from "node:events";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { Logger } from "../../shared/log.js";
+import { errorFields, type Logger } from "../../shared/log.js";
 import { resolvePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
 import { Notifier, type EventLog, type JobQueue, type KvStore } from "../../shared/ports/index.js";
 import {
@@ -521,7 +521,7 @@ export class Coordinator implements AsyncDisposable {
     const signal = this.stop.signal;
     const lanes = new KeyedLanes(EVENT_LANES, (err, key) =>
       this.log.warn(
-        { stage: key, err: StagefarmError.from(err).message },
+        { ...errorFields(err), stage: key },
         "applying an agent event failed; it is delivered again",
       ),
     );
