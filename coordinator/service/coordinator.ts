@@ -477,7 +477,7 @@ export class Coordinator implements AsyncDisposable {
    * stages would otherwise encode and write its whole document for every stage event); `now`
    * (the run finished) writes at once. A NATS outage delays the write within the outage budget;
    * a failure past it is logged and the next change writes again. Closing writes what is
-   * pending once, without waiting for NATS.
+   * pending with one request, not retried through an outage.
    */
   private save(doc: RunDoc, now = false): void {
     this.dirty.add(doc.id);

@@ -6,10 +6,12 @@
  * A consumer serving several pools (an agent serves every subset of its labels: up to 256)
  * pulls only while it has a free in-flight slot, so it never holds a job it cannot start: one
  * message, and when the server says more wait behind it, as many of those as the caller has
- * free slots (`capacity`) in one more fetch, so a backlog costs one pull per batch, not per job. It asks only pools that hold jobs: a core-NATS subscription on each
- * pool's subject says which pool just got one, and one stream-info request (subject counts)
- * lists the pools with stored jobs, e.g. redeliveries (asked again every `idlePollMs` while
- * idle). Those pools are pulled in turn, each pull waiting up to `pullExpiresMs`. A pull is
+ * free slots (`capacity`) in one more fetch, so a backlog costs one pull per batch, not per
+ * job; each job is handed out as it arrives. It asks only pools that hold jobs: a core-NATS
+ * subscription on each pool's subject says which pool just got one, and one stream-info
+ * request (subject counts) lists the pools with stored jobs, e.g. redeliveries (asked again
+ * every `idlePollMs` while idle). Those pools are pulled in turn (a batch only when no other
+ * pool is known to hold jobs), each pull waiting up to `pullExpiresMs`. A pull is
  * never abandoned while the server may still answer it (that would strand a job until its ack
  * wait ran out), so stopping takes up to `pullExpiresMs`. Consumers are created on first use.
  *
