@@ -374,7 +374,8 @@ export class AgentService implements AsyncDisposable {
   /**
    * A heartbeat soon (a stage ended: the coordinator learns of the free slot), one for all the
    * stages that end within {@link HEARTBEAT_COALESCE_MS}: each carries the recently reported
-   * stages, so one per stage end cost the coordinator O(slots²) work per heartbeat interval.
+   * stages (up to 256), so one per stage end cost the coordinator a decode of all of them per
+   * stage end.
    */
   private heartbeatSoon(): void {
     if (this.soonTimer !== undefined || this.heartbeatsStopped) return;
