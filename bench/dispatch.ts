@@ -9,6 +9,10 @@
  *     queue (a latency bound, not a limit) is printed beside it.
  * Agents run in this process with an executor that stores a tiny output and returns: what is
  * measured is the farm's dispatch path (queue, claim, lease, events, KV, manifests), not builds.
+ * Each run also prints the process's CPU per stage (far steadier than the wall clock on a loaded
+ * machine) and where a stage's time went, read back from its dispatch record: queued → claimed,
+ * claimed → result accepted (with the executor's store write inside it), and the span from the
+ * first dispatch to the last result against the whole run (the rest: plan, cache, manifests).
  *
  *   node dist/bench/dispatch.js [--stages N]
  */
@@ -25,6 +29,8 @@ import { connectNats, NatsEventLog, NatsJobQueue, NatsKvStore } from "../shared/
 import { AckPolicy, RetentionPolicy, StorageType } from "nats";
 import { subjects } from "../shared/protocol/subjects.js";
 import { FsArtifactStore } from "../shared/store/index.js";
+import { decodeMessage } from "../shared/protocol/messages.js";
+import { dispatchRecordSchema } from "../coordinator/testing.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 
 const arg = process.argv.indexOf("--stages");
@@ -35,10 +41,14 @@ class TrivialExecutor implements StageWorker {
   constructor(
     private readonly store: FsArtifactStore,
     private readonly started: Map<string, number>,
+    /** How long each stage's store write took (the agent's whole "build"). */
+    private readonly stored: number[],
   ) {}
   async execute(job: StageJob, _opts: ExecuteOptions): Promise<StageResult> {
-    this.started.set(job.stage.name, performance.now());
+    const t = performance.now();
+    this.started.set(job.stage.name, t);
     const blob = await this.store.putBlob(Readable.from([Buffer.from(job.stage.name)]));
+    this.stored.push(performance.now() - t);
     return {
       outputs: { o: { digest: blob.digest, size: blob.size, kind: "file" } },
       logPath: `logs/${job.runId}/${job.stage.name}/1.log`,
@@ -86,6 +96,7 @@ async function farmRun(url: string, dir: string, agents: number, n: number, pref
   });
   await coordinator.start();
   const started = new Map<string, number>();
+  const stored: number[] = [];
   const dispatched = new Map<string, number>();
   const services: AgentService[] = [];
   for (let i = 0; i < agents; i++) {
@@ -98,7 +109,7 @@ async function farmRun(url: string, dir: string, agents: number, n: number, pref
       events,
       bus,
       subjects: subj,
-      executor: new TrivialExecutor(store, started),
+      executor: new TrivialExecutor(store, started, stored),
       logger: log,
       heartbeatMs: 1000,
       claimTimeoutMs: 5000,
@@ -112,17 +123,60 @@ async function farmRun(url: string, dir: string, agents: number, n: number, pref
     if (e.t === "stage" && e.status.t === "running") dispatched.set(e.stage, performance.now());
   });
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const doc = await coordinator.submit({ yaml: pipeline(n, prefix, chain), path: "bench.yaml", params: {} });
   await coordinator.settled(doc.id);
   const seconds = (performance.now() - t0) / 1000;
+  const used = process.cpuUsage(cpu0);
+  // The farm's CPU (coordinator and agents: this process) per stage, a figure the machine's load
+  // changes far less than the wall clock.
+  const cpuMsPerStage = (used.user + used.system) / 1000 / n;
   off();
   const lat = [...started].map(([s, t]) => t - (dispatched.get(s) ?? t));
   const status = (await coordinator.getRun(doc.id)).status;
+  const phases = await dispatchPhases(kv, doc.id);
   await Promise.all(services.map((s) => s.close()));
   await coordinator.close();
   await Promise.all([queue.close(), events.close(), kv.close(), bus.close(), store.close()]);
   await nc.close();
-  return { seconds, lat, status };
+  return { seconds, lat, status, cpuMsPerStage, phases, stored };
+}
+
+/**
+ * Where a stage's time went, from its dispatch record (coordinator clock): waiting in the queue
+ * (published → claimed) and owned by an agent (claimed → result accepted), and the span from
+ * the first dispatch to the last accepted result (the rest of the run is planning, cache lookups
+ * and manifests).
+ */
+async function dispatchPhases(kv: NatsKvStore, runId: string) {
+  const queued: number[] = [];
+  const owned: number[] = [];
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  for (const key of await kv.keys(`stages.${runId}`)) {
+    const e = await kv.get(key);
+    const d = e === undefined ? undefined : decodeMessage(dispatchRecordSchema, e.value);
+    if (d?.ok !== true || d.value.t !== "finished") continue;
+    const { queuedAt = 0, claimedAt = 0, finishedAt } = d.value;
+    queued.push(claimedAt - queuedAt);
+    owned.push(finishedAt - claimedAt);
+    first = Math.min(first, queuedAt);
+    last = Math.max(last, finishedAt);
+  }
+  return { queued, owned, spanMs: last - first };
+}
+
+function phaseLine(r: {
+  phases: Awaited<ReturnType<typeof dispatchPhases>>;
+  stored: number[];
+  seconds: number;
+}) {
+  const { queued, owned, spanMs } = r.phases;
+  return (
+    `    queued → claimed p50 ${pct(queued, 50)} / p99 ${pct(queued, 99)} ms; claimed → result accepted p50 ${pct(owned, 50)} / p99 ${pct(owned, 99)} ms ` +
+    `(of which the store write p50 ${pct(r.stored, 50).toFixed(1)} / p99 ${pct(r.stored, 99).toFixed(1)} ms); ` +
+    `first dispatch → last result ${(spanMs / 1000).toFixed(2)} of ${r.seconds.toFixed(2)} s`
+  );
 }
 
 async function baselineRoundTrip(url: string, n: number): Promise<number[]> {
@@ -223,13 +277,15 @@ try {
     `latency (stage dispatched → executor started, 100 chained stages, idle agent): p50 ${pct(chain.lat, 50).toFixed(1)} ms ` +
       `(${(pct(chain.lat, 50) / pct(rt, 50)).toFixed(1)}× a NATS round trip), p99 ${pct(chain.lat, 99).toFixed(1)} ms — targets 2 / 25 ms — run ${chain.status}`,
   );
+  console.log(phaseLine(chain));
   for (const agents of [1, 4, 16]) {
     const r = await farmRun(nats.url, dir, agents, STAGES, `b${agents}`);
     const rate = STAGES / r.seconds;
     console.log(
       `throughput, ${String(agents).padStart(2)} agents × 8 slots: ${STAGES} independent stages in ${r.seconds.toFixed(2)} s = ${rate.toFixed(0)} stages/s ` +
-        `(${(rate / qps).toFixed(3)} of pipelined JetStream; target ≥ 2000/s) — run ${r.status}`,
+        `(${(rate / qps).toFixed(3)} of pipelined JetStream; target ≥ 2000/s), ${r.cpuMsPerStage.toFixed(2)} ms CPU per stage — run ${r.status}`,
     );
+    console.log(phaseLine(r));
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -29,3 +29,4 @@ export { percentile } from "./stats/stage-stats.js";
 export { recentRunRoots } from "./cache/gc-roots.js";
 
 export { defaultRetryBackoffMs } from "./engine/failure-policy.js";
+export { dispatchRecordSchema } from "./dispatch/dispatch-record.js";

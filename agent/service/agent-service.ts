@@ -85,6 +85,8 @@ const REPORTED_KEEP_MAX = 256;
  * pull (a fixed delay kept handing it back to the excluded agent).
  */
 const EXCLUDED_NAK_MS = { min: 500, max: 3_000 };
+/** Stage ends within this time share one heartbeat. */
+const HEARTBEAT_COALESCE_MS = 25;
 
 export class AgentService implements AsyncDisposable {
   private readonly log: Logger;
@@ -101,6 +103,8 @@ export class AgentService implements AsyncDisposable {
   private drainedBy: "operator" | "shutdown" | undefined;
   private readonly subs: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The pending heartbeat of {@link heartbeatSoon}. */
+  private soonTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private draining = false;
   /** Jobs taken from the queue and not finished (claiming or running): what occupies slots. */
@@ -126,7 +130,9 @@ export class AgentService implements AsyncDisposable {
   /** Test hook: behave like a stalled agent (no more heartbeats) while stages keep running. */
   stopHeartbeats(): void {
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    if (this.soonTimer !== undefined) clearTimeout(this.soonTimer);
     this.heartbeatTimer = undefined;
+    this.soonTimer = undefined;
     this.heartbeatsStopped = true;
   }
 
@@ -144,7 +150,12 @@ export class AgentService implements AsyncDisposable {
     const signal = this.stopPulling.signal;
     while (!signal.aborted) {
       try {
-        const it = this.o.queue.consume(pools, { signal, maxInFlight: this.o.slots })[Symbol.asyncIterator]();
+        const jobs = this.o.queue.consume(pools, {
+          signal,
+          maxInFlight: this.o.slots,
+          capacity: () => this.o.slots - this.inFlight,
+        });
+        const it = jobs[Symbol.asyncIterator]();
         for (;;) {
           await this.waitForSlot(signal);
           if (signal.aborted) break;
@@ -264,7 +275,8 @@ export class AgentService implements AsyncDisposable {
     };
     const log = this.log.child({ run: job.runId, stage: job.stageName, dispatch: job.dispatch });
     try {
-      await this.report({ t: "started", ...base, at: Date.now() });
+      // No `started` event: the granted claim already told the coordinator (a durable append
+      // before running cost a JetStream round trip on every dispatch).
       const logSubject = this.o.subjects.agentLogs(this.o.agentId, job.runId, job.stageName);
       const enc = new TextEncoder();
       let event: AgentEvent;
@@ -314,7 +326,7 @@ export class AgentService implements AsyncDisposable {
     } finally {
       this.running.delete(key);
       this.o.metrics?.runningStages(this.running.size, this.draining);
-      void this.heartbeat();
+      this.heartbeatSoon();
     }
   }
 
@@ -359,6 +371,20 @@ export class AgentService implements AsyncDisposable {
     if (r === undefined) return;
     r.why = "cancel";
     r.abort.abort(new StagefarmError("cancelled", "cancelled by the coordinator"));
+  }
+
+  /**
+   * A heartbeat soon (a stage ended: the coordinator learns of the free slot), one for all the
+   * stages that end within {@link HEARTBEAT_COALESCE_MS}: each carries the recently reported
+   * stages (up to 256), so one per stage end cost the coordinator a decode of all of them per
+   * stage end.
+   */
+  private heartbeatSoon(): void {
+    if (this.soonTimer !== undefined || this.heartbeatsStopped) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      void this.heartbeat();
+    }, HEARTBEAT_COALESCE_MS);
   }
 
   private async heartbeat(): Promise<void> {
@@ -458,6 +484,7 @@ export class AgentService implements AsyncDisposable {
       while (this.running.size > 0) await new Promise((r) => setTimeout(r, 50));
       await this.loop;
       if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+      if (this.soonTimer !== undefined) clearTimeout(this.soonTimer);
       for (const s of this.subs) s.unsubscribe();
     })();
     return this.closed;

@@ -16,12 +16,10 @@
  * times and why it ended, so re-executions are visible in `run show`, the API and the dashboard.
  */
 import { z } from "zod";
-import { StagefarmError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/log.js";
 import type { KvStore } from "../../shared/ports/index.js";
 import {
   decodeMessage,
-  encodeMessage,
   jobSchema,
   stageResultSchema,
   type StageResultMessage,
@@ -149,22 +147,4 @@ export async function readDispatch(
     return { rec: undefined, revision: e.revision };
   }
   return { rec: d.value, revision: e.revision };
-}
-
-/** Compare-and-set; false on a conflict (someone else changed the record: re-read and retry). */
-export async function writeDispatch(
-  kv: KvStore,
-  key: string,
-  rec: DispatchRecord,
-  revision: number | undefined,
-): Promise<boolean> {
-  try {
-    if (revision === undefined) await kv.create(key, encodeMessage(rec));
-    else await kv.update(key, encodeMessage(rec), revision);
-    return true;
-  } catch (err: unknown) {
-    const e = StagefarmError.from(err);
-    if (e.code === "conflict") return false;
-    throw e;
-  }
 }

@@ -19,6 +19,8 @@
  * - results arrive on the durable event stream; only the owner with the token of the current
  *   dispatch is accepted (compare-and-set to `finished`). The engine, not this worker, writes the
  *   action-cache manifest after `execute` resolves, so a fenced agent never publishes a cache entry.
+ * - every record change is a compare-and-set written through to KV before anyone is told; the
+ *   read before it comes from memory while `execute` waits for the stage (./dispatch-records.ts);
  * - after a coordinator restart, `execute` for the same stage attaches to the record in KV
  *   instead of dispatching again: a finished result is used, a running one waits on its lease,
  *   rebuilt from the record's last renewal (and checked against the owner's last heartbeat).
@@ -42,14 +44,8 @@ import type { Subjects } from "../../shared/protocol/subjects.js";
 import type { AgentRegistry } from "./agent-registry.js";
 import type { RejectReason } from "./message-guard.js";
 import { LeaseTable, leaseTimes, type Lease } from "./lease-table.js";
-import {
-  historyWith,
-  readDispatch,
-  stageKey,
-  writeDispatch,
-  type DispatchEnd,
-  type DispatchRecord,
-} from "./dispatch-record.js";
+import { historyWith, stageKey, type DispatchEnd, type DispatchRecord } from "./dispatch-record.js";
+import { DispatchRecords, type ReadRecord } from "./dispatch-records.js";
 import { StageWaits, type DispatchSnapshot } from "./stage-waits.js";
 
 export type { DispatchSnapshot } from "./stage-waits.js";
@@ -91,6 +87,8 @@ export interface DispatchDeps {
 
 export class DispatchWorker implements StageWorker {
   private readonly waits = new StageWaits();
+  /** The records of the stages waited for, in memory in front of KV (./dispatch-records.ts). */
+  private readonly records: DispatchRecords;
   private readonly leases: LeaseTable;
   /** Dispatches this process has published (a queued record found after a restart is republished). */
   private readonly published = new Set<string>();
@@ -105,6 +103,7 @@ export class DispatchWorker implements StageWorker {
   constructor(private readonly deps: DispatchDeps) {
     this.log = deps.logger.child({ component: "dispatch" });
     this.now = deps.now ?? Date.now;
+    this.records = new DispatchRecords(deps.kv, this.log);
     const times: Parameters<typeof leaseTimes>[1] = {};
     if (deps.claimGraceMs !== undefined) times.claimGraceMs = deps.claimGraceMs;
     if (deps.restoreGraceMs !== undefined) times.restoreGraceMs = deps.restoreGraceMs;
@@ -120,6 +119,7 @@ export class DispatchWorker implements StageWorker {
   async execute(job: StageJob, opts: ExecuteOptions): Promise<StageResult> {
     const key = stageKey(job.runId, job.stage.name);
     opts.signal.throwIfAborted();
+    this.records.hold(key);
     const done = this.waits.wait(key, job.attempt);
     const onAbort = (): void => {
       if (this.stopping) {
@@ -138,6 +138,7 @@ export class DispatchWorker implements StageWorker {
     } finally {
       opts.signal.removeEventListener("abort", onAbort);
       this.waits.forget(key);
+      this.records.release(key);
     }
   }
 
@@ -522,12 +523,12 @@ export class DispatchWorker implements StageWorker {
     return { rec, revision: cur.revision };
   }
 
-  private read(key: string): ReturnType<typeof readDispatch> {
-    return readDispatch(this.deps.kv, key, this.log);
+  private read(key: string): Promise<ReadRecord | undefined> {
+    return this.records.read(key);
   }
 
   private write(key: string, rec: DispatchRecord, revision: number | undefined): Promise<boolean> {
-    return writeDispatch(this.deps.kv, key, rec, revision);
+    return this.records.write(key, rec, revision);
   }
 }
 

@@ -17,9 +17,9 @@
 import { setMaxListeners } from "node:events";
 import type { MessageBus, Subscription } from "../../shared/bus/index.js";
 import { StagefarmError } from "../../shared/errors.js";
-import type { Logger } from "../../shared/log.js";
+import { errorFields, type Logger } from "../../shared/log.js";
 import { resolvePipeline, type PipelineSpec } from "../../shared/pipeline/index.js";
-import type { EventLog, JobQueue, KvStore } from "../../shared/ports/index.js";
+import { Notifier, type EventLog, type JobQueue, type KvStore } from "../../shared/ports/index.js";
 import {
   agentEventSchema,
   claimRequestSchema,
@@ -33,6 +33,7 @@ import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/index.j
 import { bindReleaseInputs, resolveReleaseInputs } from "../../shared/release/index.js";
 import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
+import { KeyedLanes } from "../dispatch/keyed-lanes.js";
 import { MessageGuard } from "../dispatch/message-guard.js";
 import { checkArtifactInputs } from "../engine/artifact-inputs.js";
 import { startRun, type RunHandle, type StoreGate } from "../engine/run-engine.js";
@@ -78,10 +79,26 @@ export interface CoordinatorOptions {
   reproOnSameAgent?: boolean;
   /** Wait before attempt N+1 of a failed stage (default: the engine's, 10 s doubling). */
   retryBackoffMs?: (failedAttempt: number) => number;
+  /**
+   * Least time between two writes of one run's document to KV (default
+   * {@link DEFAULT_RUN_DOC_WRITE_MS}); a run's last state is written at once.
+   */
+  runDocWriteMs?: number;
 }
 
 /** Default of {@link CoordinatorOptions.natsOutageBudgetMs}: the store's default budget. */
 export const DEFAULT_NATS_OUTAGE_BUDGET_MS = 10 * 60_000;
+
+/**
+ * Default of {@link CoordinatorOptions.runDocWriteMs}. A run's document holds every stage, so
+ * writing it per stage event costs O(stages) per event: the dispatch bench spent most of the
+ * coordinator's CPU encoding it (docs/benchmarks.md). Stage records in KV stay the source of
+ * truth of dispatch; a restart resumes from a document at most this much older.
+ */
+export const DEFAULT_RUN_DOC_WRITE_MS = 100;
+
+/** Agent events applied at once (of different stages; one stage's apply in order). */
+const EVENT_LANES = 64;
 
 /** A run event, and for a stage event the stage's document as the coordinator decided it. */
 export type RunDocListener = (e: RunEvent, stage: StageDoc | undefined) => void;
@@ -108,6 +125,12 @@ export class Coordinator implements AsyncDisposable {
   /** Per run, the chain of KV writes of its doc (serialised, latest state wins). */
   private readonly writes = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
+  /** Per run, when its document was last written (the next waits `runDocWriteMs` after it). */
+  private readonly lastWrite = new Map<string, number>();
+  /** Runs whose document is written without waiting (finished). */
+  private readonly flushing = new Set<string>();
+  /** Wakes document writers waiting out `runDocWriteMs` (a run finished, or closing). */
+  private readonly flush = new Notifier();
   private readonly parser: SubmissionParser;
   /** Whether NATS answers: the engine's KV calls and publishes wait through its outages. */
   readonly natsOutage: StoreOutage;
@@ -421,6 +444,8 @@ export class Coordinator implements AsyncDisposable {
       .finally(() => {
         this.o.metrics?.runsActive.dec();
         this.active.delete(doc.id);
+        this.lastWrite.delete(doc.id);
+        this.flushing.delete(doc.id);
       });
     this.active.set(doc.id, { doc, abort, done, engine });
   }
@@ -440,44 +465,63 @@ export class Coordinator implements AsyncDisposable {
     const stage = decided === undefined || this.listeners.size === 0 ? undefined : structuredClone(decided);
     for (const l of this.listeners) l(e, stage);
     if (e.t === "log") return;
-    this.save(doc);
+    this.save(doc, e.t === "run-finished");
   }
 
   /**
-   * Writes the run's document to KV, coalescing: while one write is in flight, later changes
-   * mark the run dirty and are written once, as the latest state (a run of thousands of stages
-   * would otherwise write its whole document for every stage event). A NATS outage delays the
-   * write within the outage budget; a failure past it is logged and the next change writes again.
+   * Writes the run's document to KV behind the run (write-behind): a change marks the run dirty,
+   * and its writer writes the latest state at most every `runDocWriteMs` (a run of thousands of
+   * stages would otherwise encode and write its whole document for every stage event); `now`
+   * (the run finished) writes at once. A NATS outage delays the write within the outage budget;
+   * a failure past it is logged and the next change writes again. Closing writes what is
+   * pending with one request, not retried through an outage.
    */
-  private save(doc: RunDoc): void {
-    if (this.writes.has(doc.id)) {
-      this.dirty.add(doc.id);
-      return;
+  private save(doc: RunDoc, now = false): void {
+    this.dirty.add(doc.id);
+    if (now) {
+      this.flushing.add(doc.id);
+      this.flush.notify();
     }
-    const write = async (): Promise<void> => {
-      do {
-        this.dirty.delete(doc.id);
-        try {
-          // Through a NATS outage within its budget; a shutdown stops waiting (the run stays
-          // `running` in KV for the next start either way).
-          await this.natsOutage.run(
-            `saving run ${doc.id}`,
-            () => this.o.kv.put(runKey(doc.id), encodeMessage(doc)),
-            this.stop.signal,
-          );
-        } catch (err: unknown) {
-          this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "saving run state failed");
-        }
-      } while (this.dirty.has(doc.id));
-    };
-    const p = write().finally(() => {
+    if (this.writes.has(doc.id)) return;
+    const p = this.writeDoc(doc).finally(() => {
       if (this.writes.get(doc.id) === p) this.writes.delete(doc.id);
     });
     this.writes.set(doc.id, p);
   }
 
+  private async writeDoc(doc: RunDoc): Promise<void> {
+    const everyMs = this.o.runDocWriteMs ?? DEFAULT_RUN_DOC_WRITE_MS;
+    const stop = this.stop.signal;
+    while (this.dirty.has(doc.id)) {
+      const due = (this.lastWrite.get(doc.id) ?? 0) + everyMs;
+      while (!this.flushing.has(doc.id) && !stop.aborted && Date.now() < due)
+        await this.flush.wait(stop, due - Date.now());
+      this.dirty.delete(doc.id);
+      const put = (): Promise<number> => this.o.kv.put(runKey(doc.id), encodeMessage(doc));
+      try {
+        // Through a NATS outage within its budget; closing tries once (the run stays `running`
+        // in KV for the next start either way).
+        await (stop.aborted ? put() : this.natsOutage.run(`saving run ${doc.id}`, put, stop));
+      } catch (err: unknown) {
+        this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "saving run state failed");
+      }
+      this.lastWrite.set(doc.id, Date.now());
+    }
+  }
+
+  /**
+   * Applies agent events as they come: each stage's in order, different stages' at once (up to
+   * {@link EVENT_LANES}), each acked once applied (unacked: delivered again, and applying is
+   * idempotent).
+   */
   private async consumeEvents(): Promise<void> {
     const signal = this.stop.signal;
+    const lanes = new KeyedLanes(EVENT_LANES, (err, key) =>
+      this.log.warn(
+        { ...errorFields(err), stage: key },
+        "applying an agent event failed; it is delivered again",
+      ),
+    );
     while (!signal.aborted) {
       try {
         for await (const ev of this.o.events.consume("coordinator", { signal })) {
@@ -485,15 +529,23 @@ export class Coordinator implements AsyncDisposable {
           const subject = this.o.subjects.events(ev.subject);
           const d = decodeMessage(agentEventSchema, ev.payload);
           if (!d.ok) this.guard.malformed("event", subject, d.reason);
-          else if (this.guard.bind("event", subject, d.value.agentId)) await this.worker.handleEvent(d.value);
+          else if (this.guard.bind("event", subject, d.value.agentId)) {
+            const e = d.value;
+            await lanes.add(`${e.runId}/${e.stage}`, async () => {
+              await this.worker.handleEvent(e);
+              ev.ack();
+            });
+            continue;
+          }
           ev.ack();
         }
       } catch (err: unknown) {
-        if (signal.aborted) return;
+        if (signal.aborted) break;
         this.log.warn({ err: StagefarmError.from(err) }, "agent event consumer failed; restarting");
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+    await lanes.idle();
   }
 
   async close(): Promise<void> {

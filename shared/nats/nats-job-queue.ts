@@ -4,11 +4,14 @@
  * consumers with several filter subjects, and a work-queue stream needs non-overlapping ones).
  *
  * A consumer serving several pools (an agent serves every subset of its labels: up to 256)
- * pulls one message at a time, and only while it has a free in-flight slot, so it never holds
- * a job it cannot start. It asks only pools that hold jobs: a core-NATS subscription on each
- * pool's subject says which pool just got one, and one stream-info request (subject counts)
- * lists the pools with stored jobs, e.g. redeliveries (asked again every `idlePollMs` while
- * idle). Those pools are pulled in turn, each pull waiting up to `pullExpiresMs`. A pull is
+ * pulls only while it has a free in-flight slot, so it never holds a job it cannot start: one
+ * message, and when the server says more wait behind it, as many of those as the caller has
+ * free slots (`capacity`) in one more fetch, so a backlog costs one pull per batch, not per
+ * job; each job is handed out as it arrives. It asks only pools that hold jobs: a core-NATS
+ * subscription on each pool's subject says which pool just got one, and one stream-info
+ * request (subject counts) lists the pools with stored jobs, e.g. redeliveries (asked again
+ * every `idlePollMs` while idle). Those pools are pulled in turn (a batch only when no other
+ * pool is known to hold jobs), each pull waiting up to `pullExpiresMs`. A pull is
  * never abandoned while the server may still answer it (that would strand a job until its ack
  * wait ran out), so stopping takes up to `pullExpiresMs`. Consumers are created on first use.
  *
@@ -180,13 +183,26 @@ export class NatsJobQueue implements JobQueue {
     /** Pools this connection's NATS user may not pull (logged once, then left alone). */
     const forbidden = new Set<string>();
     let fruitless = false;
+    /** Jobs the running pull brought and not handed out yet (never more than the caller can take). */
+    const arrived: Array<{ pool: string; m: JsMsg }> = [];
+    let pulling: Promise<void> | undefined;
+    let failure: StagefarmError | undefined;
+    /** Set once this consumer ends: a job a pull still brings goes back to the queue at once. */
+    let ended = false;
     const release = (): void => {
       inFlight -= 1;
       wake.notify();
     };
     try {
       while (!signal.aborted) {
-        if (inFlight >= maxInFlight) {
+        const next = arrived.shift();
+        if (next !== undefined) {
+          inFlight += 1;
+          yield wrap(next.pool, next.m, release, this.#log);
+          continue;
+        }
+        if (failure !== undefined) throw failure;
+        if (pulling !== undefined || inFlight >= maxInFlight) {
           await wake.wait(signal);
           continue;
         }
@@ -204,17 +220,36 @@ export class NatsJobQueue implements JobQueue {
           continue;
         }
         hinted.delete(pool);
-        const pulled = await this.#pullOne(pool, consumers, signal, wake, forbidden);
-        if (!pulled) continue;
-        fruitless = false;
-        if (signal.aborted) {
-          pulled.nak(); // arrived while stopping: hand it back at once
-          break;
-        }
-        inFlight += 1;
-        yield wrap(pool, pulled, release, this.#log);
+        // Pools take turns: a batch only when no other pool is known to hold jobs.
+        const others = candidates.length > 0 || [...hinted].some((p) => !forbidden.has(p));
+        const room = others
+          ? 1
+          : Math.max(1, Math.min(maxInFlight - inFlight, opts.capacity?.() ?? Number.POSITIVE_INFINITY));
+        const take = (m: JsMsg): void => {
+          if (ended) {
+            m.nak();
+            return;
+          }
+          fruitless = false;
+          arrived.push({ pool, m });
+          wake.notify();
+        };
+        const p = this.#pull(pool, room, consumers, signal, wake, forbidden, take)
+          .catch((err: unknown) => {
+            failure = StagefarmError.from(err);
+          })
+          .finally(() => {
+            pulling = undefined;
+            wake.notify();
+          });
+        pulling = p;
+        // Usually the first job arrives before the pull ends; either wakes this loop.
+        await wake.wait(signal);
       }
     } finally {
+      // Arrived while stopping, or the caller stopped taking them: hand them back at once.
+      ended = true;
+      for (const { m } of arrived.splice(0)) m.nak();
       unsubscribe();
       for (const sub of subs) {
         this.#subs.delete(sub);
@@ -308,33 +343,48 @@ export class NatsJobQueue implements JobQueue {
     }
   }
 
-  /** One pull of at most one job from `pool`; undefined when none came or the pull failed (logged, retried later). */
-  async #pullOne(
+  /**
+   * One pull from `pool` of at most `room` jobs, each handed to `take` as it arrives: one job,
+   * and when the server says more wait behind it, up to `room - 1` of those in one more fetch
+   * (a batch of jobs that are there already; when other consumers took them first, the fetch
+   * waits out `pullExpiresMs`, its jobs still handed out as they come). Resolves when the pull
+   * ended; failures are logged and retried later, except a closed connection or an invalid
+   * request, which reject. Every fetch is read to its end: a pull abandoned while the server
+   * may still answer it would strand a job until its ack wait ran out.
+   */
+  async #pull(
     pool: string,
+    room: number,
     consumers: Map<string, Consumer>,
     signal: AbortSignal,
     wake: Notifier,
     forbidden: Set<string>,
-  ): Promise<JsMsg | undefined> {
-    const pull = (async (): Promise<JsMsg | undefined> => {
+    take: (m: JsMsg) => void,
+  ): Promise<void> {
+    const pull = (async (): Promise<void> => {
       let consumer = consumers.get(pool);
       if (!consumer) {
         consumer = await this.#consumer(pool);
         if (consumer === undefined) {
           // Not created yet (no job was ever published to the pool): look again later.
           await wake.wait(signal, this.#pullExpiresMs);
-          return undefined;
+          return;
         }
         consumers.set(pool, consumer);
       }
-      const messages = await consumer.fetch({ max_messages: 1, expires: this.#pullExpiresMs });
-      let got: JsMsg | undefined;
-      for await (const m of messages) got ??= m;
-      return got;
+      let behind = 0;
+      for await (const m of await consumer.fetch({ max_messages: 1, expires: this.#pullExpiresMs })) {
+        behind = m.info.pending;
+        take(m);
+      }
+      const more = Math.min(room - 1, behind);
+      if (more > 0 && !signal.aborted)
+        for await (const m of await consumer.fetch({ max_messages: more, expires: this.#pullExpiresMs }))
+          take(m);
     })();
     this.#pulls.add(pull);
     try {
-      return await pull;
+      await pull;
     } catch (err: unknown) {
       const error = fromNats(err, `pulling a job from pool ${pool}`);
       if (error.details["natsCode"] === "PERMISSIONS_VIOLATION") {
@@ -344,13 +394,12 @@ export class NatsJobQueue implements JobQueue {
           { pool, err: error },
           "this NATS user may not pull this pool: its jobs are left to other agents (make the user's block again with the agent's current labels)",
         );
-        return undefined;
+        return;
       }
       if (this.#nc.isClosed() || error.code === "invalid_argument") throw error;
       this.#log.warn({ pool, err: error }, "pull failed, retrying");
       if (isNotFound(err)) consumers.delete(pool); // re-created on the next pull
       await wake.wait(signal, this.#pullExpiresMs);
-      return undefined;
     } finally {
       this.#pulls.delete(pull);
     }

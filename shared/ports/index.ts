@@ -19,4 +19,4 @@ export { MemoryEventLog } from "./memory-event-log.js";
 export { DEFAULT_DEDUPE_WINDOW_MS } from "./dedupe-window.js";
 export { checkPools, positive } from "./checks.js";
 export { kvClosedError } from "./kv.js";
-export { Notifier } from "./notifier.js";
+export { Notifier, type PendingWait } from "./notifier.js";

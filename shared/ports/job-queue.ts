@@ -49,6 +49,12 @@ export interface ConsumeOptions {
   signal: AbortSignal;
   /** Messages delivered and not yet acked/naked/termed at one time (default 1). */
   maxInFlight?: number;
+  /**
+   * How many jobs the caller could start now (default: its free `maxInFlight`). An
+   * implementation that pulls several jobs at once pulls no more than this, so no job waits in
+   * a local buffer (its ack wait running) for a slot. Read when the caller asks for the next job.
+   */
+  capacity?: () => number;
 }
 
 export interface JobQueue {
