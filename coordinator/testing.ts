@@ -30,3 +30,5 @@ export { recentRunRoots } from "./cache/gc-roots.js";
 
 export { defaultRetryBackoffMs } from "./engine/failure-policy.js";
 export { dispatchRecordSchema } from "./dispatch/dispatch-record.js";
+export { DispatchRecords } from "./dispatch/dispatch-records.js";
+export { KeyedLanes } from "./dispatch/keyed-lanes.js";

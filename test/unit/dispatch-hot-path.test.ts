@@ -6,9 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { DispatchRecord } from "../../coordinator/dispatch/dispatch-record.js";
-import { DispatchRecords } from "../../coordinator/dispatch/dispatch-records.js";
-import { KeyedLanes } from "../../coordinator/dispatch/keyed-lanes.js";
+import { type DispatchRecord, DispatchRecords, KeyedLanes } from "../../coordinator/testing.js";
 import { StagefarmError } from "../../shared/errors.js";
 import { silentLogger } from "../../shared/log.js";
 import { MemoryKvStore, type KvEntry } from "../../shared/ports/index.js";
