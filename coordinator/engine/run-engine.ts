@@ -5,7 +5,7 @@
  *   key is computed from the *content digests* of its inputs (early cutoff), then the action
  *   cache is checked: a hit makes it `cached` without running anything.
  * - Ready stages start highest priority first: the longest expected duration from the stage to
- *   the end of the DAG (critical path first).
+ *   the end of the DAG (critical path first; shared/schedule/ready-order.ts).
  * - A failure fails the stage after its retries (those its `retry_on` allows:
  *   ./failure-policy.ts); every stage downstream of it is `skipped` while independent branches
  *   run to completion.
@@ -35,8 +35,9 @@ import type { Digest } from "../../shared/digest.js";
 import { StagefarmError } from "../../shared/errors.js";
 import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
-import { downstreamOf, priorities, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
+import { downstreamOf, stageDeps, topoOrder } from "../../shared/pipeline/index.js";
 import type { ArtifactRef, ResolvedStage } from "../../shared/pipeline/types.js";
+import { readyOrder, type ReadyOrder } from "../../shared/schedule/index.js";
 import type { ArtifactStore } from "../../shared/store/types.js";
 import { ReproChecks, type ReproRequest } from "../repro/repro-checks.js";
 import type { ReproDoc } from "../repro/verdict.js";
@@ -152,7 +153,8 @@ class RunScheduler {
   private readonly byName: Map<string, ResolvedStage>;
   private readonly order: string[];
   private readonly upstream: Map<string, string[]>;
-  private readonly prio: Map<string, number>;
+  /** The order ready stages start in (shared with `stagefarm plan --agents`' simulation). */
+  private readonly readyOrder: ReadyOrder;
   private readonly states = new Map<string, StageStatus>();
   private readonly running = new Map<string, Promise<void>>();
   /** `repro`: the second builds and their verdicts. */
@@ -177,7 +179,7 @@ class RunScheduler {
     this.byName = new Map(req.stages.map((s) => [s.name, s]));
     this.order = topoOrder(req.stages);
     this.upstream = new Map(req.stages.map((s) => [s.name, stageDeps(s)]));
-    this.prio = priorities(req.stages, req.estimateMs ?? (() => 1000));
+    this.readyOrder = readyOrder(req.stages, req.estimateMs ?? (() => 1000));
     this.log = deps.logger.child({ run: req.runId, pipeline: req.pipeline });
     this.repro = new ReproChecks(req.repro, {
       runId: req.runId,
@@ -360,7 +362,7 @@ class RunScheduler {
         const st = this.state(n);
         return st.t === "ready" && (st.retryAt === undefined || st.retryAt <= now);
       })
-      .sort((a, b) => (this.prio.get(b) ?? 0) - (this.prio.get(a) ?? 0));
+      .sort((a, b) => this.readyOrder.compare(a, b));
     for (const name of ready) {
       if (this.busy() >= this.req.slots || this.req.signal.aborted) break;
       this.start(name);

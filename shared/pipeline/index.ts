@@ -23,6 +23,7 @@ export {
   criticalPath,
   priorities,
   type GraphStage,
+  type GraphInput,
 } from "./graph.js";
 export { FETCH_OUTPUT_DIR } from "./parse-stage.js";
 export { DEFAULT_RETRY_ON, parseRetryCondition } from "./retry-on.js";
