@@ -48,6 +48,23 @@ import { quoted } from "../../shared/util/excerpt.js";
 import { reproRequest, type ReproSubmission } from "../repro/repro-request.js";
 import { nextStageDoc, runDocSchema, runKey, type RunDoc, type StageDoc } from "./run-doc.js";
 
+/** The longest pause between two writes of a running run's document. */
+const MAX_SAVE_COOLDOWN_MS = 1000;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 export interface CoordinatorOptions {
   kv: KvStore;
   queue: JobQueue;
@@ -108,6 +125,8 @@ export class Coordinator implements AsyncDisposable {
   private closing: Promise<void> | undefined;
   /** Per run, the chain of KV writes of its doc (serialised, latest state wins). */
   private readonly writes = new Map<string, Promise<void>>();
+  /** Per run being written, how long its last write took (ms). */
+  private readonly lastSaveMs = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private readonly parser: SubmissionParser;
   /** Whether NATS answers: the engine's KV calls and publishes wait through its outages. */
@@ -458,8 +477,13 @@ export class Coordinator implements AsyncDisposable {
       return;
     }
     const write = async (): Promise<void> => {
-      do {
+      for (let first = true; first || this.dirty.has(doc.id); first = false) {
+        // Between two writes of a running run, a pause of a few times what the last one took:
+        // a document of thousands of stages costs milliseconds to encode, and writing it back
+        // to back for every event made tracking a run quadratic in its stages (issue 21).
+        if (!first && doc.status === "running") await pause(this.saveCooldownMs(doc.id), this.stop.signal);
         this.dirty.delete(doc.id);
+        const started = performance.now();
         try {
           // Through a NATS outage within its budget; a shutdown stops waiting (the run stays
           // `running` in KV for the next start either way).
@@ -471,12 +495,19 @@ export class Coordinator implements AsyncDisposable {
         } catch (err: unknown) {
           this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "saving run state failed");
         }
-      } while (this.dirty.has(doc.id));
+        this.lastSaveMs.set(doc.id, performance.now() - started);
+      }
+      this.lastSaveMs.delete(doc.id);
     };
     const p = write().finally(() => {
       if (this.writes.get(doc.id) === p) this.writes.delete(doc.id);
     });
     this.writes.set(doc.id, p);
+  }
+
+  /** The pause before the next write of a running run's document: 3× the last, at most 1 s. */
+  private saveCooldownMs(id: string): number {
+    return Math.min(MAX_SAVE_COOLDOWN_MS, 3 * (this.lastSaveMs.get(id) ?? 0));
   }
 
   private async consumeEvents(): Promise<void> {
