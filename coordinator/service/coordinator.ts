@@ -49,7 +49,7 @@ import { reproRequest, type ReproSubmission } from "../repro/repro-request.js";
 import { nextStageDoc, runDocSchema, runKey, type RunDoc, type StageDoc } from "./run-doc.js";
 
 /** The longest pause between two writes of a running run's document. */
-const MAX_SAVE_COOLDOWN_MS = 1000;
+const MAX_SAVE_COOLDOWN_MS = 2000;
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -478,7 +478,7 @@ export class Coordinator implements AsyncDisposable {
     }
     const write = async (): Promise<void> => {
       for (let first = true; first || this.dirty.has(doc.id); first = false) {
-        // Between two writes of a running run, a pause of a few times what the last one took:
+        // Between two writes of a running run, a pause of ten times what the last one took:
         // a document of thousands of stages costs milliseconds to encode, and writing it back
         // to back for every event made tracking a run quadratic in its stages (issue 21).
         if (!first && doc.status === "running") await pause(this.saveCooldownMs(doc.id), this.stop.signal);
@@ -505,9 +505,10 @@ export class Coordinator implements AsyncDisposable {
     this.writes.set(doc.id, p);
   }
 
-  /** The pause before the next write of a running run's document: 3× the last, at most 1 s. */
+  /** The pause before the next write of a running run's document: 10× the last (so writing
+   *  takes at most a tenth of the time), at most 2 s. */
   private saveCooldownMs(id: string): number {
-    return Math.min(MAX_SAVE_COOLDOWN_MS, 3 * (this.lastSaveMs.get(id) ?? 0));
+    return Math.min(MAX_SAVE_COOLDOWN_MS, 10 * (this.lastSaveMs.get(id) ?? 0));
   }
 
   private async consumeEvents(): Promise<void> {
