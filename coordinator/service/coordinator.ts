@@ -125,8 +125,8 @@ export class Coordinator implements AsyncDisposable {
   private closing: Promise<void> | undefined;
   /** Per run, the chain of KV writes of its doc (serialised, latest state wins). */
   private readonly writes = new Map<string, Promise<void>>();
-  /** Per run being written, how long its last write took (ms). */
-  private readonly lastSaveMs = new Map<string, number>();
+  /** Per running run, when its document's last write ended and what it cost (ms). */
+  private readonly lastSave = new Map<string, { endedAt: number; ms: number }>();
   private readonly dirty = new Set<string>();
   private readonly parser: SubmissionParser;
   /** Whether NATS answers: the engine's KV calls and publishes wait through its outages. */
@@ -481,7 +481,7 @@ export class Coordinator implements AsyncDisposable {
         // Between two writes of a running run, a pause of ten times what the last one took:
         // a document of thousands of stages costs milliseconds to encode, and writing it back
         // to back for every event made tracking a run quadratic in its stages (issue 21).
-        if (!first && doc.status === "running") await pause(this.saveCooldownMs(doc.id), this.stop.signal);
+        if (doc.status === "running") await pause(this.saveCooldownMs(doc.id), this.stop.signal);
         this.dirty.delete(doc.id);
         const started = performance.now();
         try {
@@ -495,9 +495,9 @@ export class Coordinator implements AsyncDisposable {
         } catch (err: unknown) {
           this.log.error({ run: doc.id, err: StagefarmError.from(err).message }, "saving run state failed");
         }
-        this.lastSaveMs.set(doc.id, performance.now() - started);
+        this.lastSave.set(doc.id, { endedAt: performance.now(), ms: performance.now() - started });
       }
-      this.lastSaveMs.delete(doc.id);
+      if (doc.status !== "running") this.lastSave.delete(doc.id);
     };
     const p = write().finally(() => {
       if (this.writes.get(doc.id) === p) this.writes.delete(doc.id);
@@ -505,10 +505,12 @@ export class Coordinator implements AsyncDisposable {
     this.writes.set(doc.id, p);
   }
 
-  /** The pause before the next write of a running run's document: 10× the last (so writing
-   *  takes at most a tenth of the time), at most 2 s. */
+  /** The wait before the next write of a running run's document: until 10× the last write's
+   *  cost (at most 2 s) has passed since it ended, so writing takes at most a tenth of the time. */
   private saveCooldownMs(id: string): number {
-    return Math.min(MAX_SAVE_COOLDOWN_MS, 10 * (this.lastSaveMs.get(id) ?? 0));
+    const last = this.lastSave.get(id);
+    if (last === undefined) return 0;
+    return last.endedAt + Math.min(MAX_SAVE_COOLDOWN_MS, 10 * last.ms) - performance.now();
   }
 
   private async consumeEvents(): Promise<void> {
