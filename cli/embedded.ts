@@ -106,7 +106,9 @@ export class EmbeddedFarm implements AsyncDisposable {
       leaseMs: LOCAL_LEASE_MS,
       leaseCheckMs: 1000,
       agentOfflineMs: LOCAL_LEASE_MS,
-      maxDispatchPerRun: 1000,
+      // The local agent's slots: ready stages wait in the engine, which starts the best first
+      // as a slot frees (shared/schedule/ready-order.ts), not in a FIFO queue in front of the agent.
+      maxDispatchPerRun: opts.slots,
       stageJobs: Math.max(1, Math.floor(availableParallelism() / opts.slots)),
       binhost: this.binhost.service,
       // One local agent: the second build of a `--repro` stage runs in a second workspace.
@@ -191,7 +193,7 @@ export class EmbeddedFarm implements AsyncDisposable {
       if (e.runId !== runId) return;
       if (e.t === "stage") states.set(e.stage, e.status);
       if (e.t === "repro") repro.set(e.stage, e.repro);
-      // The engine may dispatch everything ready; the local agent's slots are what runs at once.
+      // The local agent's slots are what runs at once (the engine dispatches as many).
       opts.onEvent?.(e.t === "run-started" ? { ...e, jobs: this.opts.slots } : e);
       if (e.t === "run-finished") finished?.(e);
     };

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { formatDuration } from "../../shared/util/duration.js";
 import { cacheSourceOptions, withCacheSource, type CacheFlags } from "../cache/options.js";
 import type { CliContext } from "../context.js";
-import { collect } from "../options.js";
+import { collect, positiveInt } from "../options.js";
 import { makeStyle, shortDigest } from "../output.js";
 
 /** What the action needs, loaded when it runs (cli/main.ts: start-up loads registrations only). */
@@ -20,15 +20,38 @@ async function load() {
   return { ...coordinator, ...pipeline, loadPipelineArg };
 }
 
+interface PlanFlags {
+  param: string[];
+  json?: boolean;
+  agents?: string;
+  slots: number;
+  labels?: string;
+}
+
 export function registerPlan(program: Command, ctx: CliContext): void {
   cacheSourceOptions(program.command("plan"))
     .description("show the stages in dependency order, their cache keys and status, and the critical path")
     .argument("<file>", "pipeline YAML file")
     .option("-p, --param <key=value>", "override a pipeline param (repeatable)", collect, [])
     .option("--json", "print the plan as JSON")
-    .action(async (file: string, opts: { param: string[]; json?: boolean } & CacheFlags) => {
+    .option(
+      "--agents <k[,k2…]>",
+      "also simulate the schedule on k agents (1,2,4 or 1-8): expected makespan next to max(critical path, work/slots)",
+    )
+    .option("--slots <n>", "with --agents: stages each agent runs at once", positiveInt("--slots"), 1)
+    .option(
+      "--labels <a,b,…>",
+      "with --agents: the agents' labels (default: every label the pipeline requires)",
+    )
+    .action(async (file: string, opts: PlanFlags & CacheFlags) => {
       const { loadPipelineArg, expectedDuration, planRun, missingParams, parseParamArgs, resolvePipeline } =
         await load();
+      const { parseAgentCounts, simulateAgents, formatAgentsSimulation } = await import("./plan-agents.js");
+      const counts = opts.agents === undefined ? [] : parseAgentCounts(opts.agents);
+      const labels = opts.labels
+        ?.split(",")
+        .map((l) => l.trim())
+        .filter((l) => l !== "");
       const spec = await loadPipelineArg(file);
       const params = parseParamArgs(opts.param);
       const stages = resolvePipeline(spec, params, { allowMissing: true });
@@ -39,9 +62,19 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           spec.stages.map((s) => [s.name, expectedDuration(report, s.name, s.estimateMs)]),
         );
         const plan = await planRun(source.lookup, stages, (n) => expected.get(n)?.ms ?? 60_000);
+        // What would run: a cached stage takes no time.
+        const cachedNow = new Set(plan.rows.filter((r) => r.status === "cached").map((r) => r.stage));
+        const sims = await simulateAgents(
+          stages,
+          (n) => (cachedNow.has(n) ? 0 : (expected.get(n)?.ms ?? 60_000)),
+          counts,
+          opts.slots,
+          labels,
+        );
         if (opts.json === true) {
+          const simulation = counts.length === 0 ? {} : { simulation: sims };
           ctx.stdout.write(
-            `${JSON.stringify({ pipeline: spec.name, store: source.where, ...plan, paramsMissing: missing, expected: Object.fromEntries(expected) })}\n`,
+            `${JSON.stringify({ pipeline: spec.name, store: source.where, ...plan, paramsMissing: missing, expected: Object.fromEntries(expected), ...simulation })}\n`,
           );
           return;
         }
@@ -94,6 +127,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         out.push(
           `${cached} of ${plan.rows.length} stages cached in ${source.where}; expected time to finish: ${formatDuration(plan.remainingMs)}`,
         );
+        if (sims.length > 0) out.push("", ...formatAgentsSimulation(sims, c));
         if (missing.length > 0) {
           out.push("");
           out.push(c.yellow(`Required params without a value (give them to run): ${missing.join(", ")}`));

@@ -5,7 +5,7 @@
  *   key is computed from the *content digests* of its inputs (early cutoff), then the action
  *   cache is checked: a hit makes it `cached` without running anything.
  * - Ready stages start highest priority first: the longest expected duration from the stage to
- *   the end of the DAG (critical path first).
+ *   the end of the DAG (critical path first; shared/schedule/ready-order.ts).
  * - A failure fails the stage after its retries (those its `retry_on` allows:
  *   ./failure-policy.ts); every stage downstream of it is `skipped` while independent branches
  *   run to completion.
@@ -37,12 +37,13 @@ import type { StageWorker } from "../../shared/job.js";
 import { errorFields, type Logger } from "../../shared/log.js";
 import {
   downstreamOf,
-  priorities,
   stageDeps,
   topoOrder,
   type ArtifactRef,
   type ResolvedStage,
 } from "../../shared/pipeline/index.js";
+import { readyOrder, type ReadyOrder } from "../../shared/schedule/index.js";
+import { MinHeap } from "../../shared/util/min-heap.js";
 import type { ArtifactStore } from "../../shared/store/index.js";
 import { ReproChecks, type ReproRequest } from "../repro/repro-checks.js";
 import type { ReproDoc } from "../repro/verdict.js";
@@ -158,8 +159,22 @@ class RunScheduler {
   private readonly byName: Map<string, ResolvedStage>;
   private readonly order: string[];
   private readonly upstream: Map<string, string[]>;
-  private readonly prio: Map<string, number>;
+  /** The order ready stages start in (shared with `stagefarm plan --agents`' simulation). */
+  private readonly readyOrder: ReadyOrder;
   private readonly states = new Map<string, StageStatus>();
+  /** Stage name → the stages that take an input from it. */
+  private readonly consumers = new Map<string, string[]>();
+  /** Position of each stage in {@link order}. */
+  private readonly rank = new Map<string, number>();
+  /**
+   * Stages to look at in the next {@link advance}: those whose own state or an upstream stage's
+   * changed (each change marks its consumers), so a pass costs what changed, not the whole DAG
+   * (10,000 stages looked at for every event made a run quadratic in its stages).
+   */
+  private readonly touched = new MinHeap<number>((a, b) => a < b);
+  private readonly isTouched = new Set<string>();
+  /** The stages in state `ready` (started best first by {@link advance}). */
+  private readonly readyNow = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
   /** `repro`: the second builds and their verdicts. */
   private readonly repro: ReproChecks;
@@ -183,7 +198,13 @@ class RunScheduler {
     this.byName = new Map(req.stages.map((s) => [s.name, s]));
     this.order = topoOrder(req.stages);
     this.upstream = new Map(req.stages.map((s) => [s.name, stageDeps(s)]));
-    this.prio = priorities(req.stages, req.estimateMs ?? (() => 1000));
+    this.order.forEach((n, i) => {
+      this.rank.set(n, i);
+      this.consumers.set(n, []);
+    });
+    for (const [name, ups] of this.upstream)
+      for (const u of ups) if (u !== name) this.consumers.get(u)?.push(name);
+    this.readyOrder = readyOrder(req.stages, req.estimateMs ?? (() => 1000));
     this.log = deps.logger.child({ run: req.runId, pipeline: req.pipeline });
     this.repro = new ReproChecks(req.repro, {
       runId: req.runId,
@@ -335,7 +356,11 @@ class RunScheduler {
       this.holdForStore(outage);
       return;
     }
-    for (const name of this.order) {
+    // Dependency order: a stage cached in this pass lets its consumers (marked now, later in
+    // the order) move on in the same pass.
+    for (let i = this.touched.pop(); i !== undefined; i = this.touched.pop()) {
+      const name = this.order[i] ?? "";
+      this.isTouched.delete(name);
       if (this.state(name).t !== "waiting") continue;
       const ups = this.upstream.get(name) ?? [];
       const bad = ups.find((u) => {
@@ -361,12 +386,12 @@ class RunScheduler {
       await this.resolveReady(name);
     }
     const now = Date.now();
-    const ready = this.order
+    const ready = [...this.readyNow]
       .filter((n) => {
         const st = this.state(n);
         return st.t === "ready" && (st.retryAt === undefined || st.retryAt <= now);
       })
-      .sort((a, b) => (this.prio.get(b) ?? 0) - (this.prio.get(a) ?? 0));
+      .sort((a, b) => this.readyOrder.compare(a, b));
     for (const name of ready) {
       if (this.busy() >= this.req.slots || this.req.signal.aborted) break;
       this.start(name);
@@ -377,9 +402,11 @@ class RunScheduler {
   private nextRetryAt(): number | undefined {
     if (this.req.signal.aborted) return undefined;
     let next: number | undefined;
-    for (const st of this.states.values())
+    for (const name of this.readyNow) {
+      const st = this.state(name);
       if (st.t === "ready" && st.retryAt !== undefined && (next === undefined || st.retryAt < next))
         next = st.retryAt;
+    }
     return next;
   }
 
@@ -559,6 +586,14 @@ class RunScheduler {
     return true;
   }
 
+  /** Marks a stage for the next {@link advance}. */
+  private touch(name: string): void {
+    const i = this.rank.get(name);
+    if (i === undefined || this.isTouched.has(name)) return;
+    this.isTouched.add(name);
+    this.touched.push(i);
+  }
+
   private state(name: string): StageStatus {
     const s = this.states.get(name);
     if (s === undefined) throw new StagefarmError("internal", `no state for stage ${name}`);
@@ -573,6 +608,10 @@ class RunScheduler {
 
   private set(name: string, status: StageStatus): void {
     this.states.set(name, status);
+    if (status.t === "ready") this.readyNow.add(name);
+    else this.readyNow.delete(name);
+    this.touch(name);
+    for (const c of this.consumers.get(name) ?? []) this.touch(c);
     this.deps.metrics?.stageState?.(this.req.runId, this.req.pipeline, name, status);
     this.emit({ t: "stage", runId: this.req.runId, pipeline: this.req.pipeline, stage: name, status });
     if (status.t === "done" || status.t === "cached")

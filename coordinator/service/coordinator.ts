@@ -48,6 +48,9 @@ import { quoted } from "../../shared/util/excerpt.js";
 import { reproRequest, type ReproSubmission } from "../repro/repro-request.js";
 import { nextStageDoc, runDocSchema, runKey, type RunDoc, type StageDoc } from "./run-doc.js";
 
+/** The longest wait between two writes of a running run's document (see writeDoc). */
+const MAX_SAVE_COOLDOWN_MS = 2000;
+
 export interface CoordinatorOptions {
   kv: KvStore;
   queue: JobQueue;
@@ -125,8 +128,8 @@ export class Coordinator implements AsyncDisposable {
   /** Per run, the chain of KV writes of its doc (serialised, latest state wins). */
   private readonly writes = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
-  /** Per run, when its document was last written (the next waits `runDocWriteMs` after it). */
-  private readonly lastWrite = new Map<string, number>();
+  /** Per run, when its document's last write ended and what it cost (ms): the next waits after it. */
+  private readonly lastWrite = new Map<string, { at: number; ms: number }>();
   /** Runs whose document is written without waiting (finished). */
   private readonly flushing = new Set<string>();
   /** Wakes document writers waiting out `runDocWriteMs` (a run finished, or closing). */
@@ -493,10 +496,16 @@ export class Coordinator implements AsyncDisposable {
     const everyMs = this.o.runDocWriteMs ?? DEFAULT_RUN_DOC_WRITE_MS;
     const stop = this.stop.signal;
     while (this.dirty.has(doc.id)) {
-      const due = (this.lastWrite.get(doc.id) ?? 0) + everyMs;
+      // At least `runDocWriteMs` apart, and ten times what the last write took (at most 2 s): a
+      // document of thousands of stages costs milliseconds to encode, so writing it back to back
+      // made tracking a run quadratic in its stages (issue 21).
+      const last = this.lastWrite.get(doc.id);
+      const due =
+        last === undefined ? 0 : last.at + Math.max(everyMs, Math.min(MAX_SAVE_COOLDOWN_MS, 10 * last.ms));
       while (!this.flushing.has(doc.id) && !stop.aborted && Date.now() < due)
         await this.flush.wait(stop, due - Date.now());
       this.dirty.delete(doc.id);
+      const started = Date.now();
       const put = (): Promise<number> => this.o.kv.put(runKey(doc.id), encodeMessage(doc));
       try {
         // Through a NATS outage within its budget; closing tries once (the run stays `running`
@@ -505,7 +514,7 @@ export class Coordinator implements AsyncDisposable {
       } catch (err: unknown) {
         this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "saving run state failed");
       }
-      this.lastWrite.set(doc.id, Date.now());
+      this.lastWrite.set(doc.id, { at: Date.now(), ms: Date.now() - started });
     }
   }
 

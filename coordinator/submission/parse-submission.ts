@@ -20,11 +20,11 @@ import type { WorkerReply, WorkerRequest } from "./worker-reply.js";
 import { errnoOf } from "../../shared/util/fs.js";
 
 export interface SubmissionLimits {
-  /** Largest pipeline text in UTF-8 bytes (default 1 MiB). */
+  /** Largest pipeline text in UTF-8 bytes (default 4 MiB, the pipeline bound: shared/yaml/bounds.ts). */
   maxBytes: number;
   /** Wall-clock deadline of one parse (default 10 s). */
   timeoutMs: number;
-  /** Heap of a parse worker in MiB (default 256). */
+  /** Heap of a parse worker in MiB (default 512: a 4 MiB pipeline of 20,000 stages takes ~380). */
   heapMb: number;
   /** Parses at once (default 2). */
   concurrency: number;
@@ -33,9 +33,9 @@ export interface SubmissionLimits {
 }
 
 export const DEFAULT_SUBMISSION_LIMITS: SubmissionLimits = {
-  maxBytes: 1 << 20,
+  maxBytes: 4 << 20,
   timeoutMs: 10_000,
-  heapMb: 256,
+  heapMb: 512,
   concurrency: 2,
   maxWaiting: 16,
 };

@@ -4,12 +4,16 @@
  * in the given list are ignored, so the helpers also work on a subset of a pipeline.
  */
 import { StagefarmError } from "../errors.js";
+import { MinHeap } from "../util/min-heap.js";
 import { didYouMean } from "./suggest.js";
 import type { InputSpec } from "./types.js";
 
+/** What the graph reads of an input: only a stage input names an upstream stage. */
+export type GraphInput = { t: "stage"; stage: string } | { t: Exclude<InputSpec["t"], "stage"> };
+
 export interface GraphStage {
   name: string;
-  inputs: readonly InputSpec[];
+  inputs: readonly GraphInput[];
 }
 
 /** Upstream stage names of one stage, unique, in input order. */
@@ -27,25 +31,41 @@ function depsWithin(stages: readonly GraphStage[]): Map<string, string[]> {
 /** Dependency order (upstream first); among ready stages the earlier one in the file goes first. */
 export function topoOrder(stages: readonly GraphStage[]): string[] {
   const deps = depsWithin(stages);
-  const done = new Set<string>();
+  const index = new Map(stages.map((s, i) => [s.name, i]));
+  const users = consumersOf(deps);
+  const missing = new Map([...deps].map(([n, ds]) => [n, ds.length]));
+  // Kahn's algorithm with the ready stages in file order: O((n + edges) log n).
+  const ready = new MinHeap<number>((a, b) => a < b);
+  stages.forEach((s, i) => {
+    if (missing.get(s.name) === 0) ready.push(i);
+  });
   const order: string[] = [];
-  while (order.length < stages.length) {
-    const next = stages.find((s) => !done.has(s.name) && (deps.get(s.name) ?? []).every((d) => done.has(d)));
-    if (next === undefined) {
-      const left = stages.filter((s) => !done.has(s.name)).map((s) => s.name);
-      throw new StagefarmError("invalid_pipeline", `dependency cycle among stages ${left.join(", ")}`);
+  for (let i = ready.pop(); i !== undefined; i = ready.pop()) {
+    const name = stages[i]?.name ?? "";
+    order.push(name);
+    for (const u of users.get(name) ?? []) {
+      const left = (missing.get(u) ?? 0) - 1;
+      missing.set(u, left);
+      if (left === 0) ready.push(index.get(u) ?? 0);
     }
-    done.add(next.name);
-    order.push(next.name);
+  }
+  if (order.length < stages.length) {
+    const done = new Set(order);
+    const left = stages.filter((s) => !done.has(s.name)).map((s) => s.name);
+    throw new StagefarmError("invalid_pipeline", `dependency cycle among stages ${left.join(", ")}`);
   }
   return order;
 }
 
+function consumersOf(deps: ReadonlyMap<string, readonly string[]>): Map<string, string[]> {
+  const out = new Map<string, string[]>([...deps.keys()].map((n) => [n, []]));
+  for (const [name, ds] of deps) for (const d of ds) out.get(d)?.push(name);
+  return out;
+}
+
 /** Stage name → names of the stages that take an input from it. */
 function consumers(stages: readonly GraphStage[]): Map<string, string[]> {
-  const out = new Map<string, string[]>(stages.map((s) => [s.name, []]));
-  for (const [name, deps] of depsWithin(stages)) for (const d of deps) out.get(d)?.push(name);
-  return out;
+  return consumersOf(depsWithin(stages));
 }
 
 function requireStage(stages: readonly GraphStage[], name: string): void {

@@ -9,7 +9,16 @@ export { loadPipeline } from "./load.js";
 export { readPipelineFile } from "./read-file.js";
 export { resolvePipeline } from "./resolve.js";
 export { parseParamArgs, missingParams } from "./params.js";
-export { stageDeps, topoOrder, downstreamOf, criticalPath, priorities, type GraphStage } from "./graph.js";
+export {
+  stageDeps,
+  topoOrder,
+  downstreamOf,
+  upstreamOf,
+  criticalPath,
+  priorities,
+  type GraphStage,
+  type GraphInput,
+} from "./graph.js";
 export { DEFAULT_RETRY_ON } from "./retry-on.js";
 export { describeLimits, formatBytes, hasLimits, limitsRunnerProblem, parseMemoryLimit } from "./limits.js";
 export { RELEASE_NAME_RE, urlProblem } from "./rules.js";

@@ -27,12 +27,21 @@ export interface YamlBounds {
  * The defaults. The shipped pipelines are far inside each: gentoo-bootstrap is 96 KiB with
  * 1604 keys, 311 of them in its largest mapping (the distfiles), nesting depth 7;
  * catalyst-release nests 9 deep.
+ *
+ * Size and keys scale together: a generated pipeline of 10,000 stages (bench/scale.ts: fan-out
+ * and fan-in, two inputs each) is 1.9 MB with ~120,000 keys, 10,000 of them in `stages:`. The
+ * limits leave it 2× headroom (20,000 such stages): 4 MiB, 64,000 keys per MiB (256,000), and
+ * 40,000 keys in one mapping. The bounds stay what makes a hostile document cheap: every check
+ * is one linear pass over the CST before anything is composed, so the worst a document can
+ * cost is proportional to 4 MiB (a coordinator parses submissions in a worker with its own
+ * deadline and heap: coordinator/submission/), and alias expansion, which is not proportional
+ * to size, keeps its own fixed budget.
  */
 export const YAML_BOUNDS: YamlBounds = {
-  maxBytes: 1 << 20,
+  maxBytes: 4 << 20,
   maxDepth: 64,
-  maxMappingKeys: 10_000,
-  maxKeys: 50_000,
+  maxMappingKeys: 40_000,
+  maxKeys: 256_000,
   maxExpandedNodes: 100_000,
 } as const;
 

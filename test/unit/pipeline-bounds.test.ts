@@ -89,36 +89,42 @@ void describe("parsePipeline: bounds", () => {
     assert.doesNotMatch(line, /call stack/);
   });
 
-  void test(
-    "40,000 env entries are refused at the per-mapping key limit, at the first key past it",
-    SLOW,
-    () => {
-      let env = "env:\n";
-      for (let i = 0; i < 40_000; i++) env += `  V${i}: x\n`;
-      const text = `${env}stages:\n  a: { runner: shell, script: make }\n`;
-      const line = onlyError(text);
-      assert.equal(
-        line,
-        `${FILE}:${posOf(text, "V10000:")}: error: a mapping has 40000 keys, more than the limit of 10000 keys per mapping`,
-      );
-    },
-  );
+  void test("env entries past the per-mapping key limit are refused at the first key past it", SLOW, () => {
+    const n = YAML_BOUNDS.maxMappingKeys + 30_000;
+    let env = "env:\n";
+    for (let i = 0; i < n; i++) env += `  V${i}: x\n`;
+    const text = `${env}stages:\n  a: { runner: shell, script: make }\n`;
+    const line = onlyError(text);
+    assert.equal(
+      line,
+      `${FILE}:${posOf(text, `V${YAML_BOUNDS.maxMappingKeys}:`)}: error: a mapping has ${n} keys, more than the limit of ${YAML_BOUNDS.maxMappingKeys} keys per mapping`,
+    );
+  });
 
   void test("many mappings under the per-mapping limit are refused at the document's key limit", SLOW, () => {
+    // Flow mappings, the fewest bytes per key: the document stays under the size limit.
+    const perMapping = YAML_BOUNDS.maxMappingKeys - 1;
+    const mappings = Math.ceil(YAML_BOUNDS.maxKeys / perMapping) + 1;
     let stages = "stages:\n";
-    for (let s = 0; s < 8; s++) {
-      stages += `  s${s}:\n    runner: shell\n    script: make\n    env:\n`;
-      for (let i = 0; i < 8_000; i++) stages += `      V${i}: x\n`;
+    for (let s = 0; s < mappings; s++) {
+      const keys = Array.from({ length: perMapping }, (_, i) => `V${i}: x`).join(", ");
+      stages += `  s${s}:\n    runner: shell\n    script: make\n    env: { ${keys} }\n`;
     }
-    assert.match(onlyError(stages), /more than 50000 keys in all \(the limit of keys per document\)/);
+    assert.ok(Buffer.byteLength(stages) < YAML_BOUNDS.maxBytes);
+    assert.match(
+      onlyError(stages),
+      new RegExp(`more than ${YAML_BOUNDS.maxKeys} keys in all \\(the limit of keys per document\\)`),
+    );
   });
 
   void test("a document over the size limit is refused before it is parsed", SLOW, () => {
-    const text = `stages:\n  a: { runner: shell, script: make }\n# ${"x".repeat(3 << 20)}\n`;
+    const text = `stages:\n  a: { runner: shell, script: make }\n# ${"x".repeat(YAML_BOUNDS.maxBytes + (2 << 20))}\n`;
     assert.equal(
       onlyError(text),
-      `${FILE}:1:1: error: the document is ${text.length} bytes, more than the limit of 1048576 bytes (1024 KiB)`,
+      `${FILE}:1:1: error: the document is ${text.length} bytes, more than the limit of ${YAML_BOUNDS.maxBytes} bytes (${YAML_BOUNDS.maxBytes >> 10} KiB)`,
     );
+    // The limit itself: 4 MiB (shared/yaml/bounds.ts says why).
+    assert.equal(YAML_BOUNDS.maxBytes, 4 << 20);
   });
 
   void test("the shipped pipelines pass well inside every bound", async () => {
