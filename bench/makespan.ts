@@ -16,7 +16,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parsePipeline, resolvePipeline } from "../shared/pipeline/index.js";
-import type { ResolvedStage } from "../shared/pipeline/types.js";
+import type { ResolvedStage } from "../shared/pipeline/index.js";
 import { simulateSchedule, uniformAgents, type SimStage } from "../shared/schedule/index.js";
 import { formatDuration } from "../shared/util/duration.js";
 import { intArg } from "./args.js";

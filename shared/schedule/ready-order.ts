@@ -7,7 +7,7 @@
  * the end of the DAG, itself included (its "tail"). Among equal tails, the earlier one in
  * dependency order (which follows the file) goes first.
  */
-import { priorities, topoOrder, type GraphStage } from "../pipeline/graph.js";
+import { priorities, topoOrder, type GraphStage } from "../pipeline/index.js";
 
 export interface ReadyOrder {
   /** The stage's tail: the longest expected duration from its start to the end of the DAG. */

@@ -10,7 +10,7 @@
  *
  * The lower bound is max(critical path, work / slots): no schedule beats either.
  */
-import { criticalPath, stageDeps, topoOrder, type GraphStage } from "../pipeline/graph.js";
+import { criticalPath, stageDeps, topoOrder, type GraphStage } from "../pipeline/index.js";
 import { MinHeap } from "../util/min-heap.js";
 import { readyOrder } from "./ready-order.js";
 
