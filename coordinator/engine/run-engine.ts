@@ -106,6 +106,13 @@ export interface RunRequest {
   /** Attempts a stage made before this execution (a retried run): its attempts are numbered
    *  after them, so each has its own dispatch and log, and its `retries` count afresh. */
   priorAttempts?: (stage: string) => number;
+  /**
+   * A resumed run's stages that had a dispatch when its coordinator stopped. Such a stage attaches
+   * to its dispatch (the result, if one was accepted) instead of consulting the cache: the run's
+   * document may be behind its dispatch records (it is written behind the run), and a stage that
+   * finished since then is executed, once, not a cache hit of its own output.
+   */
+  dispatched?: (stage: string) => boolean;
   repro?: ReproRequest;
 }
 
@@ -421,8 +428,9 @@ class RunScheduler {
     let key: Digest;
     try {
       key = computeCacheKey(stage, this.inputsOf(stage));
-      const hit = await lookupCache(this.deps.store, key, this.log);
-      this.deps.metrics?.cacheLookup(hit !== undefined);
+      const hit =
+        this.req.dispatched?.(name) === true ? undefined : await lookupCache(this.deps.store, key, this.log);
+      if (this.req.dispatched?.(name) !== true) this.deps.metrics?.cacheLookup(hit !== undefined);
       if (hit !== undefined) {
         this.set(name, {
           t: "cached",

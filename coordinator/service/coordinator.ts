@@ -33,6 +33,7 @@ import { isNatsOutageFailure, OutageTolerantKv } from "../../shared/nats/index.j
 import { bindReleaseInputs, resolveReleaseInputs } from "../../shared/release/index.js";
 import { AgentRegistry } from "../dispatch/agent-registry.js";
 import { DispatchWorker } from "../dispatch/dispatch-worker.js";
+import { stageKey } from "../dispatch/dispatch-record.js";
 import { KeyedLanes } from "../dispatch/keyed-lanes.js";
 import { MessageGuard } from "../dispatch/message-guard.js";
 import { checkArtifactInputs } from "../engine/artifact-inputs.js";
@@ -338,7 +339,7 @@ export class Coordinator implements AsyncDisposable {
         Math.max(st.attempt ?? 0, ...(st.attempts ?? []).map((a) => a.n)),
       ]),
     );
-    this.launch(next, spec, (name) => prior.get(name) ?? 0);
+    this.launch(next, spec, { priorAttempts: (name) => prior.get(name) ?? 0 });
     return next;
   }
 
@@ -381,14 +382,23 @@ export class Coordinator implements AsyncDisposable {
               : Math.max(st.attempt ?? 0, ...(st.attempts ?? []).map((a) => a.n)),
           ]),
         );
-        this.launch(doc, spec, (name) => prior.get(name) ?? 0);
+        // Stages with a dispatch record attach to it (the document may be behind the records).
+        const prefix = stageKey(doc.id, "");
+        const dispatched = new Set(
+          (await this.kv.keys(prefix.slice(0, -1))).map((k) => k.slice(prefix.length)),
+        );
+        this.launch(doc, spec, { priorAttempts: (name) => prior.get(name) ?? 0, dispatched });
       } catch (err: unknown) {
         this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "cannot resume run");
       }
     }
   }
 
-  private launch(doc: RunDoc, parsed: PipelineSpec, priorAttempts?: (stage: string) => number): void {
+  private launch(
+    doc: RunDoc,
+    parsed: PipelineSpec,
+    resumed?: { priorAttempts: (stage: string) => number; dispatched?: ReadonlySet<string> },
+  ): void {
     // A run keeps the release digests it was submitted with, across restarts and retries.
     const spec = bindReleaseInputs(parsed, doc.releaseInputs ?? []);
     const abort = new AbortController();
@@ -419,7 +429,10 @@ export class Coordinator implements AsyncDisposable {
         stageJobs: this.o.stageJobs,
         signal: abort.signal,
         estimateMs: (n) => estimates.get(n) ?? 60_000,
-        ...(priorAttempts === undefined ? {} : { priorAttempts }),
+        ...(resumed === undefined ? {} : { priorAttempts: resumed.priorAttempts }),
+        ...(resumed?.dispatched === undefined
+          ? {}
+          : { dispatched: (n: string) => resumed.dispatched?.has(n) === true }),
         ...(doc.repro === undefined
           ? {}
           : {

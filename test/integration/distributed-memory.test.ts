@@ -142,6 +142,32 @@ describe("distributed farm over in-process ports", () => {
     assert.equal(all.length, 4);
   });
 
+  test("a restart with the run's document behind its dispatch records: a stage finished since is executed, not cached", async () => {
+    await using farm = await MemoryFarm.create();
+    farm.addAgent("a1", ["x86_64"]);
+    const run = await farm.coordinator.submit({ yaml: fanout(2, "0.5"), path: "fan.yaml", params: {} });
+    // The document as first written: every stage still waiting.
+    const stale = await poll(async () => await farm.kv.get(`runs.${run.id}`), {
+      timeoutMs: 10_000,
+      what: "the run's first document",
+    });
+    await poll(
+      async () =>
+        (await farm.coordinator.worker.record(run.id, "root"))?.t === "finished" ? true : undefined,
+      { timeoutMs: 10_000, what: "root finished" },
+    );
+    await farm.coordinator.close();
+    // The document is written behind the run: a coordinator killed before its next write leaves
+    // this one in KV, while root's dispatch record says finished.
+    await farm.kv.put(`runs.${run.id}`, stale.value);
+    farm.coordinator = farm.newCoordinator();
+    await farm.coordinator.start();
+    const doc = await finished(farm, run.id);
+    assert.equal(doc.status, "succeeded");
+    assert.equal(doc.stages["root"]?.state, "done", "root attached to its finished dispatch");
+    assert.equal((await farm.coordinator.worker.record(run.id, "root"))?.dispatch, 1, "root ran once");
+  });
+
   test("cancel stops the running stage and marks the run cancelled", async () => {
     await using farm = await MemoryFarm.create();
     farm.addAgent("a1", ["x86_64"]);
