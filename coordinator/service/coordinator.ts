@@ -382,10 +382,14 @@ export class Coordinator implements AsyncDisposable {
               : Math.max(st.attempt ?? 0, ...(st.attempts ?? []).map((a) => a.n)),
           ]),
         );
-        // Stages with a dispatch record attach to it (the document may be behind the records).
+        // Stages the document has not seen finish but that have a dispatch record attach to it
+        // (the document is written behind the records); those it saw finish are found again.
         const prefix = stageKey(doc.id, "");
+        const unfinished = new Set(["waiting", "ready", "running"]);
         const dispatched = new Set(
-          (await this.kv.keys(prefix.slice(0, -1))).map((k) => k.slice(prefix.length)),
+          (await this.kv.keys(prefix.slice(0, -1)))
+            .map((k) => k.slice(prefix.length))
+            .filter((name) => unfinished.has(doc.stages[name]?.state ?? "waiting")),
         );
         this.launch(doc, spec, { priorAttempts: (name) => prior.get(name) ?? 0, dispatched });
       } catch (err: unknown) {
