@@ -382,15 +382,21 @@ export class Coordinator implements AsyncDisposable {
               : Math.max(st.attempt ?? 0, ...(st.attempts ?? []).map((a) => a.n)),
           ]),
         );
-        // Stages the document has not seen finish but that have a dispatch record attach to it
-        // (the document is written behind the records); those it saw finish are found again.
+        // Stages the document has not seen finish but that have a dispatch record attach to it,
+        // at the record's attempt (the document is written behind the records); those it saw
+        // finish are found again. Repro stages resume by their verdict's state, as before.
         const prefix = stageKey(doc.id, "");
         const unfinished = new Set(["waiting", "ready", "running"]);
-        const dispatched = new Set(
-          (await this.kv.keys(prefix.slice(0, -1)))
-            .map((k) => k.slice(prefix.length))
-            .filter((name) => unfinished.has(doc.stages[name]?.state ?? "waiting")),
-        );
+        const repro = new Set(doc.repro?.stages ?? []);
+        const dispatched = new Set<string>();
+        for (const key of await this.kv.keys(prefix.slice(0, -1))) {
+          const name = key.slice(prefix.length);
+          if (repro.has(name) || !unfinished.has(doc.stages[name]?.state ?? "waiting")) continue;
+          const rec = await this.worker.record(doc.id, name);
+          if (rec === undefined || rec.t === "cancelled") continue;
+          dispatched.add(name);
+          prior.set(name, Math.max(prior.get(name) ?? 0, rec.attempt - 1));
+        }
         this.launch(doc, spec, { priorAttempts: (name) => prior.get(name) ?? 0, dispatched });
       } catch (err: unknown) {
         this.log.error({ run: doc.id, err: StagefarmError.from(err) }, "cannot resume run");
