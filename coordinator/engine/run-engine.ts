@@ -112,7 +112,7 @@ export interface RunRequest {
    * document may be behind its dispatch records (it is written behind the run), and a stage that
    * finished since then is executed, once, not a cache hit of its own output.
    */
-  dispatched?: (stage: string) => boolean;
+  dispatched?: ReadonlySet<string>;
   repro?: ReproRequest;
 }
 
@@ -428,9 +428,11 @@ class RunScheduler {
     let key: Digest;
     try {
       key = computeCacheKey(stage, this.inputsOf(stage));
-      const hit =
-        this.req.dispatched?.(name) === true ? undefined : await lookupCache(this.deps.store, key, this.log);
-      if (this.req.dispatched?.(name) !== true) this.deps.metrics?.cacheLookup(hit !== undefined);
+      let hit: Awaited<ReturnType<typeof lookupCache>>;
+      if (this.req.dispatched?.has(name) !== true) {
+        hit = await lookupCache(this.deps.store, key, this.log);
+        this.deps.metrics?.cacheLookup(hit !== undefined);
+      }
       if (hit !== undefined) {
         this.set(name, {
           t: "cached",

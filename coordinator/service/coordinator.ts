@@ -439,10 +439,7 @@ export class Coordinator implements AsyncDisposable {
         stageJobs: this.o.stageJobs,
         signal: abort.signal,
         estimateMs: (n) => estimates.get(n) ?? 60_000,
-        ...(resumed === undefined ? {} : { priorAttempts: resumed.priorAttempts }),
-        ...(resumed?.dispatched === undefined
-          ? {}
-          : { dispatched: (n: string) => resumed.dispatched?.has(n) === true }),
+        ...(resumed === undefined ? {} : resumed),
         ...(doc.repro === undefined
           ? {}
           : {
